@@ -1,0 +1,38 @@
+# Mini-Dropbox: `make run` starts master + 2 nodes, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MDBX_DATA_DIR ?= ./data
+export MDBX_DATA_DIR
+
+.PHONY: install run test lint fmt bench clean
+
+# Rebuilt whenever pyproject.toml changes; the stamp file records the last install.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	@echo "Mini-Dropbox: master http://127.0.0.1:9000  nodes http://127.0.0.1:8001 http://127.0.0.1:8002"
+	@echo "  try: echo hi > t.txt && curl -F file=@t.txt http://127.0.0.1:8001/upload && curl http://127.0.0.1:9000/list"
+	@echo "  data in $(MDBX_DATA_DIR); Ctrl+C stops all three"
+	$(BIN)/honcho start
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+fmt: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

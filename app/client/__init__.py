@@ -1,0 +1,1 @@
+"""Clients of Mini-Dropbox (no Flask): the ``mdbx`` command line."""

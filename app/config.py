@@ -1,0 +1,200 @@
+"""Configuration: built-in defaults < conf/<role>.toml < environment MDBX_* < overrides.
+
+Pure Python (no Flask) so that ``mdbx serve`` can read gunicorn settings from the same
+source as the app. Every key is upper case, spelled in TOML exactly like its environment
+variable minus the ``MDBX_`` prefix; an unknown key is a startup error, not a silent drop.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "MDBX_"
+MIB = 1024 * 1024
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "HOST": "127.0.0.1",
+    "PORT": 0,
+    "DATA_DIR": "data",
+    "LOG_LEVEL": "info",
+    # gunicorn (see app/serve.py): gevent workers per process and their limits.
+    "WORKERS": 2,
+    "WORKER_CONNECTIONS": 1000,
+    # Per-socket-operation inactivity limits while reading a request and writing a response
+    # (the Go reference's ReadTimeout/WriteTimeout), and the keep-alive idle limit.
+    "READ_TIMEOUT": 15.0,
+    "WRITE_TIMEOUT": 15.0,
+    "IDLE_TIMEOUT": 60,
+    "GRACEFUL_TIMEOUT": 5,
+    # Start background tasks (registration retry, inventory sync); tests of views turn it off.
+    "BACKGROUND_TASKS": True,
+}
+
+ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "master": {
+        "PORT": 9000,
+        "DATA_DIR": "data/master",
+        # SQLAlchemy URL; empty means SQLite at DATA_DIR/metadata.db.
+        "METADATA_URL": "",
+        "HOT_INDEX_SIZE": 100_000,
+    },
+    "node": {
+        "PORT": 8001,
+        "DATA_DIR": "data/node",
+        "READ_TIMEOUT": 30.0,
+        "WRITE_TIMEOUT": 30.0,
+        "IDLE_TIMEOUT": 120,
+        # Empty NODE_ID means the port number, as the reference names replicas ("8001").
+        "NODE_ID": "",
+        # Empty PUBLIC_URL means http://HOST:PORT.
+        "PUBLIC_URL": "",
+        "MASTER": "http://127.0.0.1:9000",
+        "MAX_UPLOAD_SIZE": 10 * MIB,
+        # Refuse writes that would leave less free disk than this (507).
+        "MIN_FREE_BYTES": 64 * MIB,
+        "EXISTENCE_CACHE_SIZE": 65_536,
+        "FSYNC": True,
+        "REGISTER_RETRY_INTERVAL": 2.0,
+        "INVENTORY_BATCH": 1000,
+    },
+}
+
+ROLES = tuple(ROLE_DEFAULTS)
+
+
+class ConfigError(Exception):
+    """A configuration key or value is invalid; the message names the key and its source."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: Any
+    source: str
+
+
+def role_defaults(role: str) -> dict[str, Any]:
+    """Return the built-in defaults of ``role``."""
+    if role not in ROLE_DEFAULTS:
+        raise ConfigError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    return {**COMMON_DEFAULTS, **ROLE_DEFAULTS[role]}
+
+
+def conf_dir() -> Path:
+    """Return the folder of per-role config files (MDBX_CONF_DIR or the repository's conf/)."""
+    configured = os.environ.get(f"{ENV_PREFIX}CONF_DIR")
+    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "conf"
+
+
+def load_config(
+    role: str,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Resolve the configuration of ``role`` from every source and validate it."""
+    defaults = role_defaults(role)
+    settings = {key: Setting(value, "default") for key, value in defaults.items()}
+    toml_path = conf_dir() / f"{role}.toml"
+    if toml_path.is_file():
+        with toml_path.open("rb") as fh:
+            _merge(settings, tomllib.load(fh), str(toml_path), defaults)
+    env = os.environ if environ is None else environ
+    _merge(settings, _from_environ(env, defaults), "environment", defaults)
+    if overrides:
+        _merge(settings, dict(overrides), "overrides", defaults)
+    return validate_config(role, settings)
+
+
+def _known_keys() -> set[str]:
+    keys = set(COMMON_DEFAULTS)
+    for extra in ROLE_DEFAULTS.values():
+        keys |= set(extra)
+    return keys | {"CONF_DIR"}
+
+
+def _from_environ(environ: Mapping[str, str], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Pick MDBX_* variables for this role.
+
+    Flask's ``from_prefixed_env`` JSON-decodes every value, which turns NODE_ID=8001 into an
+    int and loses "1e3"-like strings; values here are parsed by the type of their default.
+    A variable of another role is ignored; one no role knows is an error.
+    """
+    known = _known_keys()
+    picked: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :]
+        if key not in known:
+            raise ConfigError(f"unknown setting {name} in the environment")
+        if key in defaults:
+            picked[key] = _parse_env_value(key, raw, defaults[key])
+    return picked
+
+
+def _parse_env_value(key: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{ENV_PREFIX}{key}={raw!r} (environment) is not a valid {type(default).__name__}"
+        ) from None
+    return raw
+
+
+def _merge(
+    settings: dict[str, Setting],
+    values: Mapping[str, Any],
+    source: str,
+    defaults: Mapping[str, Any],
+) -> None:
+    for key, value in values.items():
+        if key not in defaults:
+            raise ConfigError(f"unknown setting {key!r} in {source}")
+        settings[key] = Setting(value, source)
+
+
+def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any]:
+    """Check every value against the type of its default and the few ranges that matter."""
+    defaults = role_defaults(role)
+    resolved: dict[str, Any] = {}
+    for key, setting in settings.items():
+        expected = type(defaults[key])
+        value = setting.value
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            raise ConfigError(f"{key}={value!r} ({setting.source}) must be a {expected.__name__}")
+        if expected in (int, float) and value < 0:
+            raise ConfigError(f"{key}={value!r} ({setting.source}) must not be negative")
+        resolved[key] = value
+    for key in ("WORKERS", "WORKER_CONNECTIONS"):
+        if resolved[key] < 1:
+            raise ConfigError(f"{key} ({settings[key].source}) must be at least 1")
+    if not 0 <= resolved["PORT"] <= 65535:
+        raise ConfigError(f"PORT ({settings['PORT'].source}) must be a TCP port")
+    if role == "node":
+        if resolved["MAX_UPLOAD_SIZE"] < 1:
+            raise ConfigError(
+                f"MAX_UPLOAD_SIZE ({settings['MAX_UPLOAD_SIZE'].source}) must be positive"
+            )
+        resolved["NODE_ID"] = resolved["NODE_ID"] or str(resolved["PORT"])
+        resolved["PUBLIC_URL"] = (
+            resolved["PUBLIC_URL"] or f"http://{resolved['HOST']}:{resolved['PORT']}"
+        ).rstrip("/")
+        resolved["MASTER"] = resolved["MASTER"].rstrip("/")
+    return resolved

@@ -1,0 +1,98 @@
+"""Flask glue shared by every role: the one JSON error renderer and socket timeouts."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from app.errors import AppError, BadRequest, RequestTimeout
+
+log = logging.getLogger(__name__)
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """Render ``{"error": {"code", "message"}}`` with ``status``."""
+    response = jsonify({"error": {"code": code, "message": message}})
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render AppError, werkzeug's HTTP errors and anything unexpected as JSON."""
+
+    @app.errorhandler(AppError)
+    def _app_error(exc: AppError) -> Response:
+        response = jsonify(exc.to_dict())
+        response.status_code = exc.status
+        response.headers.update(exc.headers)
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+        return error_response(
+            status, _snake_case(type(exc).__name__), exc.description or "", headers
+        )
+
+    @app.errorhandler(TimeoutError)
+    def _timeout(exc: TimeoutError) -> Response:
+        # A socket read stalled longer than READ_TIMEOUT (see install_socket_timeouts).
+        error = RequestTimeout("the client stopped sending the request body")
+        return _app_error(error)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error", "internal server error")
+
+
+def install_socket_timeouts(app: Flask, read_timeout: float, write_timeout: float) -> None:
+    """Bound each socket read while a request is served, and each write of its response.
+
+    gunicorn's gevent worker only bounds the keep-alive wait (IDLE_TIMEOUT); without this a
+    client that stops mid-body holds a greenlet forever. The socket is given back without
+    a timeout so that gunicorn's own keep-alive handling applies between requests.
+    """
+
+    @app.before_request
+    def _bound_reads() -> None:
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None and read_timeout:
+            sock.settimeout(read_timeout)
+
+    @app.after_request
+    def _bound_writes(response: Response) -> Response:
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None:
+            if write_timeout:
+                sock.settimeout(write_timeout)
+            response.call_on_close(lambda: _clear_timeout(sock))
+        return response
+
+
+def _clear_timeout(sock: Any) -> None:
+    with contextlib.suppress(OSError):  # the client went away; nothing to reset
+        sock.settimeout(None)
+
+
+def json_body() -> dict[str, Any]:
+    """Return the request's JSON object; 400 with a clear code when it is not one."""
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise BadRequest(
+            "send a JSON object with Content-Type: application/json", code="invalid_json"
+        )
+    return payload

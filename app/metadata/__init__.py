@@ -1,0 +1,1 @@
+"""Durable metadata on SQLAlchemy Core: SQLite by default, PostgreSQL for several masters."""

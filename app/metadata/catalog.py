@@ -1,0 +1,134 @@
+"""A node's own catalogue of the blobs it holds: names, sizes, registration state.
+
+The blob files are the truth about bytes; this catalogue adds what a content address
+cannot carry (the name the blob was uploaded under) and remembers which copies the
+master has not acknowledged yet, across restarts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects.sqlite import insert
+
+from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.schema import blobs, node_metadata
+
+
+@dataclass(frozen=True)
+class BlobEntry:
+    hash: str
+    name: str
+    size: int
+    registered: bool
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    blobs: int
+    bytes: int
+    unregistered: int
+
+
+class BlobCatalog:
+    """Blob entries in the node's SQLite database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        ensure_schema(node_metadata, engine)
+
+    def record(self, digest: str, name: str, size: int) -> BlobEntry:
+        """Add a blob (the first name it was stored under is kept); return its entry."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                insert(blobs)
+                .values(hash=digest, name=name, size=size, stored_at=time.time(), registered=False)
+                .on_conflict_do_nothing(index_elements=[blobs.c.hash])
+            )
+            row = conn.execute(select(blobs).where(blobs.c.hash == digest)).one()
+        return BlobEntry(row.hash, row.name, row.size, row.registered)
+
+    def get(self, digest: str) -> BlobEntry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(blobs).where(blobs.c.hash == digest)).first()
+        return None if row is None else BlobEntry(row.hash, row.name, row.size, row.registered)
+
+    def mark_registered(self, digests: Iterable[str]) -> None:
+        """Record that the master acknowledged these copies."""
+        batch = list(digests)
+        if not batch:
+            return
+        with write_transaction(self.engine) as conn:
+            conn.execute(update(blobs).where(blobs.c.hash.in_(batch)).values(registered=True))
+
+    def pending(self, limit: int) -> list[BlobEntry]:
+        """Return up to ``limit`` blobs the master has not acknowledged yet."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(blobs)
+                .where(blobs.c.registered.is_(False))
+                .order_by(blobs.c.hash)
+                .limit(limit)
+            ).all()
+        return [BlobEntry(r.hash, r.name, r.size, r.registered) for r in rows]
+
+    def iter_batches(self, size: int) -> Iterator[list[BlobEntry]]:
+        """Yield every entry in hash order, ``size`` at a time (keyset pagination)."""
+        after = ""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(blobs).where(blobs.c.hash > after).order_by(blobs.c.hash).limit(size)
+                ).all()
+            if not rows:
+                return
+            yield [BlobEntry(r.hash, r.name, r.size, r.registered) for r in rows]
+            after = rows[-1].hash
+
+    def stats(self) -> CatalogStats:
+        """Count blobs, bytes stored, and copies the master has not acknowledged."""
+        with self.engine.connect() as conn:
+            count, total = conn.execute(
+                select(func.count(), func.coalesce(func.sum(blobs.c.size), 0))
+            ).one()
+            pending = conn.execute(
+                select(func.count()).where(blobs.c.registered.is_(False))
+            ).scalar_one()
+        return CatalogStats(int(count), int(total), int(pending))
+
+    def reconcile(self, on_disk: Iterable[tuple[str, int]]) -> tuple[int, int]:
+        """Make the catalogue list exactly the blobs on disk; return (added, removed).
+
+        After a crash between a blob's rename and its catalogue row, or a lost catalogue,
+        the disk wins: unknown blobs are added under their hash as name, and rows whose
+        file is gone are dropped.
+        """
+        # Read the rows before walking the disk: a blob stored meanwhile is then at worst
+        # added twice (harmless), never dropped as gone.
+        with self.engine.connect() as conn:
+            known = set(conn.execute(select(blobs.c.hash)).scalars())
+        disk = dict(on_disk)
+        missing = [digest for digest in disk if digest not in known]
+        gone = [digest for digest in known if digest not in disk]
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            if missing:
+                conn.execute(
+                    insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash]),
+                    [
+                        {
+                            "hash": d,
+                            "name": d,
+                            "size": disk[d],
+                            "stored_at": now,
+                            "registered": False,
+                        }
+                        for d in missing
+                    ],
+                )
+            for start in range(0, len(gone), 500):
+                conn.execute(blobs.delete().where(blobs.c.hash.in_(gone[start : start + 500])))
+        return len(missing), len(gone)

@@ -1,0 +1,101 @@
+"""Engines for SQLite (WAL, busy timeout, BEGIN IMMEDIATE for writes) and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import DBAPIError
+
+WRITE_OPTION = "mdbx_write"
+BUSY_TIMEOUT_SECONDS = 30
+
+
+def sqlite_url(path: Path) -> str:
+    """Return the SQLAlchemy URL of the SQLite file at ``path``."""
+    return f"sqlite:///{path}"
+
+
+def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
+    """Create an engine; for SQLite, set up WAL and the write-transaction discipline.
+
+    ``synchronous`` is SQLite's durability level: FULL fsyncs the WAL at every commit
+    (survives power loss), NORMAL only at checkpoints (survives a process crash).
+    """
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # pysqlite's own implicit transactions get in the way of BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # A deferred transaction that later writes cannot wait out a busy writer in WAL
+        # mode (SQLITE_BUSY at once); IMMEDIATE takes the write lock up front and waits.
+        is_write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+
+    return engine
+
+
+def ensure_schema(metadata: MetaData, engine: Engine, attempts: int = 10) -> None:
+    """Create missing tables; tolerate other workers of the role doing the same at once."""
+    for attempt in range(attempts):
+        try:
+            metadata.create_all(engine)
+            return
+        except DBAPIError:
+            # "already exists" or a busy lock from a sibling worker's CREATE: look again.
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside a transaction that will write."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
+
+
+class ChangeMarker:
+    """Tell whether any connection, in any process, changed the SQLite database.
+
+    ``PRAGMA data_version`` on one dedicated connection changes whenever another
+    connection commits: a cheap check that keeps per-process caches coherent across
+    gunicorn workers. Other databases return None (no cache).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._conn: sqlite3.Connection | None = None
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            self._conn = sqlite3.connect(database, check_same_thread=False)
+
+    def current(self) -> int | None:
+        """Return an opaque version number, or None when changes cannot be detected."""
+        if self._conn is None:
+            return None
+        row = self._conn.execute("PRAGMA data_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

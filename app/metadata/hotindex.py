@@ -1,0 +1,57 @@
+"""A lock-protected, bounded dict of file records in front of the durable store.
+
+The dict is a cache, never the only copy: every write goes to the database first, and
+the whole dict is dropped whenever the database changed under it (in this process or
+another gunicorn worker), so a worker never answers from a stale entry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from app.metadata.engine import ChangeMarker
+from app.metadata.repository import FileRecord, MetadataStore
+
+
+class HotIndex:
+    """Read-through cache of ``MetadataStore.get``; writes go to the store directly."""
+
+    def __init__(self, store: MetadataStore, capacity: int) -> None:
+        self.store = store
+        self._capacity = capacity
+        self._records: OrderedDict[str, FileRecord] = OrderedDict()
+        self._lock = threading.RLock()
+        self._marker = ChangeMarker(store.engine)
+        self._version = self._marker.current()
+
+    def get(self, file_hash: str) -> FileRecord | None:
+        """Return the record of ``file_hash``, from memory when the store has not changed."""
+        with self._lock:
+            if self._is_current():
+                record = self._records.get(file_hash)
+                if record is not None:
+                    self._records.move_to_end(file_hash)
+                    return record
+        record = self.store.get(file_hash)
+        if record is not None and self._capacity and self._version is not None:
+            with self._lock:
+                self._records[file_hash] = record
+                while len(self._records) > self._capacity:
+                    self._records.popitem(last=False)
+        return record
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def close(self) -> None:
+        self._marker.close()
+
+    def _is_current(self) -> bool:
+        """Drop every entry if the database changed since the last look; tell if it had not."""
+        version = self._marker.current()
+        if version is None or version != self._version:
+            self._records.clear()
+            self._version = version
+            return False
+        return True

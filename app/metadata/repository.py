@@ -1,0 +1,185 @@
+"""The master's durable file catalogue: files, their replicas, and known nodes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.schema import files, master_metadata, nodes, replicas
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    hash: str
+    name: str
+    size: int
+    replicas: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """Render the reference's FileInfo shape."""
+        return {
+            "hash": self.hash,
+            "name": self.name,
+            "size": self.size,
+            "replicas": list(self.replicas),
+        }
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    url: str
+    first_seen: float
+    last_seen: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
+
+
+class MetadataStore:
+    """Files and replicas in SQL; every method is one transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        ensure_schema(master_metadata, engine)
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = dialect.insert
+
+    def register(self, record: FileRecord) -> FileRecord:
+        """Create or update a file; replicas are added to those already known."""
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            stmt = self._insert(files).values(
+                hash=record.hash,
+                name=record.name,
+                size=record.size,
+                created_at=now,
+                updated_at=now,
+            )
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[files.c.hash],
+                    set_={"name": record.name, "size": record.size, "updated_at": now},
+                )
+            )
+            self._confirm_replicas(conn, [record.hash], record.replicas, now)
+            merged = self._get(conn, record.hash)
+        assert merged is not None
+        return merged
+
+    def get(self, file_hash: str) -> FileRecord | None:
+        """Return the file registered under ``file_hash``, or None."""
+        with self.engine.connect() as conn:
+            return self._get(conn, file_hash)
+
+    def list_files(self) -> list[FileRecord]:
+        """Return every file with its replicas, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(files.c.hash, files.c.name, files.c.size).order_by(
+                    files.c.created_at, files.c.hash
+                )
+            ).all()
+            by_hash: dict[str, list[str]] = {row.hash: [] for row in rows}
+            for replica in conn.execute(
+                select(replicas.c.hash, replicas.c.node).order_by(replicas.c.node)
+            ):
+                if replica.hash in by_hash:
+                    by_hash[replica.hash].append(replica.node)
+        return [FileRecord(r.hash, r.name, r.size, tuple(by_hash[r.hash])) for r in rows]
+
+    def count_files(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(files)).scalar_one())
+
+    def touch_node(self, node_id: str, url: str) -> None:
+        """Record that ``node_id`` is alive at ``url``."""
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            stmt = self._insert(nodes).values(id=node_id, url=url, first_seen=now, last_seen=now)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[nodes.c.id], set_={"url": url, "last_seen": now}
+                )
+            )
+
+    def list_nodes(self) -> list[NodeRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(nodes).order_by(nodes.c.id)).all()
+        return [NodeRecord(r.id, r.url, r.first_seen, r.last_seen) for r in rows]
+
+    def confirm_inventory(self, node_id: str, items: Sequence[FileRecord]) -> None:
+        """Record that ``node_id`` holds ``items``; unknown files are created.
+
+        A name or size already known is kept: the node stored the first name it saw,
+        while the master holds the latest one a client registered.
+        """
+        if not items:
+            return
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                self._insert(files).on_conflict_do_nothing(index_elements=[files.c.hash]),
+                [
+                    {
+                        "hash": item.hash,
+                        "name": item.name,
+                        "size": item.size,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for item in items
+                ],
+            )
+            self._confirm_replicas(conn, [item.hash for item in items], [node_id], now)
+
+    def prune_replicas(self, node_id: str, confirmed_before: float) -> int:
+        """Forget copies on ``node_id`` that it did not confirm since ``confirmed_before``."""
+        with write_transaction(self.engine) as conn:
+            result = conn.execute(
+                delete(replicas).where(
+                    replicas.c.node == node_id, replicas.c.confirmed_at < confirmed_before
+                )
+            )
+        return int(result.rowcount)
+
+    def _confirm_replicas(
+        self, conn: Connection, hashes: Sequence[str], node_ids: Iterable[str], now: float
+    ) -> None:
+        rows = [
+            {"hash": file_hash, "node": node_id, "confirmed_at": now}
+            for file_hash in hashes
+            for node_id in dict.fromkeys(node_ids)
+        ]
+        if rows:
+            stmt = self._insert(replicas)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[replicas.c.hash, replicas.c.node],
+                    set_={"confirmed_at": stmt.excluded.confirmed_at},
+                ),
+                rows,
+            )
+
+    @staticmethod
+    def _get(conn: Connection, file_hash: str) -> FileRecord | None:
+        row = conn.execute(
+            select(files.c.hash, files.c.name, files.c.size).where(files.c.hash == file_hash)
+        ).first()
+        if row is None:
+            return None
+        nodes_of_file = conn.execute(
+            select(replicas.c.node).where(replicas.c.hash == file_hash).order_by(replicas.c.node)
+        ).scalars()
+        return FileRecord(row.hash, row.name, row.size, tuple(nodes_of_file))

@@ -1,0 +1,116 @@
+"""Stream the file part of a multipart/form-data body into a sink, never into memory.
+
+Built on werkzeug's sans-io ``MultipartDecoder``; werkzeug's own form parser would spool
+the part into a temp file of its choosing first, and this one writes it exactly once,
+straight into the blob writer (hashing as it goes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, Generic, Protocol, TypeVar
+
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.http import parse_options_header
+from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+
+from app.errors import BadRequest, MissingField, PayloadTooLarge, UnsupportedMediaType
+
+CHUNK_SIZE = 256 * 1024
+MAX_FIELD_BYTES = 64 * 1024
+MAX_PARTS = 100
+
+
+class Sink(Protocol):
+    def write(self, chunk: bytes) -> None: ...
+
+
+SinkT = TypeVar("SinkT", bound=Sink)
+
+
+@dataclass
+class FormUpload(Generic[SinkT]):
+    """What a multipart body carried: small text fields, and the one file part's sink."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    filename: str = ""
+    sink: SinkT | None = None
+
+
+def boundary_of(content_type: str | None) -> bytes:
+    """Return the multipart boundary of a Content-Type header; 415 for anything else."""
+    mimetype, options = parse_options_header(content_type or "")
+    if mimetype != "multipart/form-data":
+        raise UnsupportedMediaType("send the file as multipart/form-data (curl -F file=@PATH)")
+    boundary = options.get("boundary", "")
+    if not boundary:
+        raise BadRequest("multipart/form-data without a boundary", code="malformed_multipart")
+    return boundary.encode("latin-1")
+
+
+def read_file_part(
+    stream: IO[bytes],
+    content_type: str | None,
+    file_field: str,
+    open_sink: Callable[[str], SinkT],
+) -> FormUpload[SinkT]:
+    """Parse the body, writing the ``file_field`` part into ``open_sink(filename)``.
+
+    Other text fields are kept (each at most 64 KiB). A second file part under the same
+    field is refused rather than silently dropped. The caller owns the sink, including
+    on error: this function only writes to it.
+    """
+    decoder = MultipartDecoder(
+        boundary_of(content_type), max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS
+    )
+    upload: FormUpload[SinkT] = FormUpload()
+    field_name: str | None = None
+    field_chunks: list[bytes] = []
+    write: Callable[[bytes], object] | None = None
+    finished = False
+    try:
+        while not finished:
+            chunk = stream.read(CHUNK_SIZE)
+            decoder.receive_data(chunk or None)
+            event = decoder.next_event()
+            while not isinstance(event, NeedData):
+                if isinstance(event, Epilogue):
+                    finished = True
+                    break
+                if isinstance(event, File) and event.name == file_field:
+                    if upload.sink is not None:
+                        raise BadRequest(
+                            f"send one file per request in '{file_field}'", code="too_many_files"
+                        )
+                    upload.filename = event.filename
+                    upload.sink = open_sink(event.filename)
+                    field_name, write = None, upload.sink.write
+                elif isinstance(event, File):
+                    field_name, write = None, None  # another file field: not ours, skipped
+                elif isinstance(event, Field):
+                    field_name, field_chunks = event.name, []
+                    write = field_chunks.append
+                elif isinstance(event, Data):
+                    if write is not None:
+                        write(event.data)
+                    if not event.more_data and field_name is not None:
+                        upload.fields[field_name] = b"".join(field_chunks).decode(
+                            "utf-8", "replace"
+                        )
+                        field_name = None
+                event = decoder.next_event()
+            if not chunk and not finished:
+                raise BadRequest("the multipart body ended early", code="malformed_multipart")
+    except RequestEntityTooLarge as exc:
+        raise PayloadTooLarge(
+            "a form field exceeds 64 KiB, or the form has too many parts"
+        ) from exc
+    except ValueError as exc:
+        # Our own BadRequest is a ValueError too, and passes through untouched.
+        if isinstance(exc, BadRequest):
+            raise
+        raise BadRequest(f"malformed multipart body: {exc}", code="malformed_multipart") from exc
+    if upload.sink is None:
+        raise MissingField(file_field, f"multipart field '{file_field}' (a file) is required")
+    return upload

@@ -1,0 +1,108 @@
+"""Keep the master's view of this node true: a full inventory at start, then retries.
+
+One worker per node does this (an flock on a file in the data dir elects it), so that
+several gunicorn workers do not report the same inventory several times.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+
+from app.metadata.catalog import BlobCatalog
+from app.node.client import MasterClient, MasterUnavailable
+from app.storage import FileBlobStore
+
+log = logging.getLogger(__name__)
+
+
+class MasterSync:
+    """Background loop: reconcile, report the inventory, then register pending copies."""
+
+    def __init__(
+        self,
+        blobs: FileBlobStore,
+        catalog: BlobCatalog,
+        master: MasterClient,
+        *,
+        lock_path: Path,
+        interval: float,
+        batch_size: int,
+        stale_temp_age: float,
+    ) -> None:
+        self.blobs = blobs
+        self.catalog = catalog
+        self.master = master
+        self.synced = False
+        self._lock_path = lock_path
+        self._interval = interval
+        self._batch_size = batch_size
+        self._stale_temp_age = stale_temp_age
+        self._lock_fd: int | None = None
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> bool:
+        """Start the loop if no sibling worker runs it already; tell whether this one does."""
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        self._thread = threading.Thread(target=self._run, name="mdbx-master-sync", daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def full_sync(self) -> None:
+        """Make the catalogue match the disk, then tell the master exactly what is here."""
+        self.blobs.clean_temp(self._stale_temp_age)
+        added, removed = self.catalog.reconcile(self.blobs.iter_blobs())
+        if added or removed:
+            log.info("catalogue reconciled with disk: %d added, %d removed", added, removed)
+        sync_started: float | None = None
+        reported = 0
+        for batch in self.catalog.iter_batches(self._batch_size):
+            reply = self.master.report_inventory(batch, sync_started)
+            sync_started = float(reply["sync_started"])
+            self.catalog.mark_registered(entry.hash for entry in batch)
+            reported += len(batch)
+        self.master.report_inventory([], sync_started, complete=True)
+        self.synced = True
+        log.info("inventory of %d blobs reported to %s", reported, self.master.master_url)
+
+    def register_pending(self) -> int:
+        """Register copies the master has not acknowledged; return how many."""
+        done = 0
+        while batch := self.catalog.pending(self._batch_size):
+            self.master.report_inventory(batch)
+            self.catalog.mark_registered(entry.hash for entry in batch)
+            done += len(batch)
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.synced:
+                    self.full_sync()
+                self.register_pending()
+            except MasterUnavailable as exc:
+                log.warning("master sync postponed: %s", exc.message)
+            except Exception:
+                log.exception("master sync failed")
+            self._wake.wait(self._interval)
+            self._wake.clear()

@@ -1,0 +1,254 @@
+"""Blobs on disk, named by their SHA-256 under a two-level fan-out (ab/cd/<digest>).
+
+Writes stream into a temp file beside the blob tree while hashing, are fsynced, and then
+moved into place with ``os.replace`` and a directory fsync, as Swift's disk file writer
+does: a reader sees the whole blob or none of it, and a crash leaves only a temp file.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from app.errors import BlobNotFound, HashMismatch, InsufficientStorage, InvalidHash, PayloadTooLarge
+
+log = logging.getLogger(__name__)
+
+DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+TEMP_PREFIX = "upload-"
+DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+
+def parse_digest(value: str | None) -> str:
+    """Return the SHA-256 hex digest in ``value``, lower-cased; raise InvalidHash otherwise.
+
+    The digest becomes a file path, so anything but 64 hex characters is refused here,
+    before it reaches the filesystem.
+    """
+    candidate = (value or "").strip().lower()
+    if not DIGEST_RE.fullmatch(candidate):
+        raise InvalidHash("hash must be a SHA-256 digest: 64 hexadecimal characters")
+    return candidate
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    digest: str
+    size: int
+    created: bool
+
+
+def _disk_full(exc: OSError) -> InsufficientStorage:
+    return InsufficientStorage(f"no space left on the storage device ({exc.strerror})")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class FileBlobWriter:
+    """A temp file that hashes what is written to it; commit it with FileBlobStore.commit."""
+
+    def __init__(self, path: Path, fd: int, max_size: int | None, fsync: bool) -> None:
+        self.path = path
+        self.size = 0
+        self._file = os.fdopen(fd, "wb")
+        self._hash = hashlib.sha256()
+        self._max_size = max_size
+        self._fsync = fsync
+
+    def write(self, chunk: bytes) -> None:
+        """Append ``chunk``; raise PayloadTooLarge past the size cap, 507 on a full disk."""
+        if self._max_size is not None and self.size + len(chunk) > self._max_size:
+            raise PayloadTooLarge(f"upload exceeds the limit of {self._max_size} bytes")
+        self._hash.update(chunk)
+        try:
+            self._file.write(chunk)
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise _disk_full(exc) from exc
+            raise
+        self.size += len(chunk)
+
+    def finish(self) -> str:
+        """Flush and fsync the temp file; return the digest of what was written."""
+        try:
+            self._file.flush()
+            if self._fsync:
+                os.fdatasync(self._file.fileno())
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise _disk_full(exc) from exc
+            raise
+        finally:
+            self._file.close()
+        return self._hash.hexdigest()
+
+    def abort(self) -> None:
+        """Drop the temp file; safe to call more than once."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FileBlobWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+class FileBlobStore:
+    """Content-addressed blobs under ``root``; thread-safe, shared by the node's workers."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        cache_size: int = 65_536,
+        fsync: bool = True,
+        min_free_bytes: int = 0,
+    ) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.tmp_dir = root / "tmp"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._fsync = fsync
+        self._min_free_bytes = min_free_bytes
+        self._cache_size = cache_size
+        # Positive existence cache: blobs are immutable, so "exists" stays true until deleted.
+        self._known: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.RLock()
+
+    def path_for(self, digest: str) -> Path:
+        """Return where the blob ``digest`` lives (whether or not it exists)."""
+        return self.blob_dir / digest[:2] / digest[2:4] / digest
+
+    def free_bytes(self) -> int:
+        """Return the bytes available to this process on the blob filesystem."""
+        stats = os.statvfs(self.root)
+        return stats.f_bavail * stats.f_frsize
+
+    def open_writer(
+        self, max_size: int | None = None, expected_size: int | None = None
+    ) -> FileBlobWriter:
+        """Start a blob; refuse (507) when it would leave less than the free-space reserve."""
+        needed = (expected_size or 0) + self._min_free_bytes
+        if needed and self.free_bytes() < needed:
+            raise InsufficientStorage("not enough free disk space on this node")
+        try:
+            fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=TEMP_PREFIX, suffix=".tmp")
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise _disk_full(exc) from exc
+            raise
+        return FileBlobWriter(Path(name), fd, max_size, self._fsync)
+
+    def commit(self, writer: FileBlobWriter, expected_digest: str | None = None) -> StoredBlob:
+        """Move a finished writer's bytes into place; storing known bytes again is a no-op."""
+        try:
+            digest = writer.finish()
+        except BaseException:
+            writer.abort()
+            raise
+        if expected_digest is not None and digest != expected_digest:
+            writer.abort()
+            raise HashMismatch(f"content hashes to {digest}, not {expected_digest}")
+        with self._lock:
+            if self.exists(digest):
+                writer.abort()
+                return StoredBlob(digest, writer.size, created=False)
+            target = self.path_for(digest)
+            self._ensure_parent(target)
+            os.replace(writer.path, target)
+            if self._fsync:
+                _fsync_dir(target.parent)
+            self._remember(digest)
+        return StoredBlob(digest, writer.size, created=True)
+
+    def exists(self, digest: str) -> bool:
+        """Tell whether the blob is stored."""
+        with self._lock:
+            if digest in self._known:
+                self._known.move_to_end(digest)
+                return True
+        if self.path_for(digest).is_file():
+            self._remember(digest)
+            return True
+        return False
+
+    def locate(self, digest: str) -> Path:
+        """Return the path of a stored blob; raise BlobNotFound when it is not stored."""
+        path = self.path_for(digest)
+        if not path.is_file():
+            self._forget(digest)
+            raise BlobNotFound(f"no blob {digest} on this node")
+        return path
+
+    def iter_blobs(self) -> Iterator[tuple[str, int]]:
+        """Yield (digest, size) of every stored blob, in no particular order."""
+        for dirpath, _dirnames, filenames in os.walk(self.blob_dir):
+            for name in filenames:
+                if DIGEST_RE.fullmatch(name):
+                    try:
+                        size = os.stat(os.path.join(dirpath, name)).st_size
+                    except FileNotFoundError:
+                        continue
+                    yield name, size
+
+    def clean_temp(self, older_than: float) -> int:
+        """Remove temp files untouched for ``older_than`` seconds; return how many.
+
+        Age, not mere presence, marks a temp file stale: another worker of this node may be
+        writing one right now, and an active upload touches its file at least every read.
+        """
+        cutoff = time.time() - older_than
+        removed = 0
+        for entry in os.scandir(self.tmp_dir):
+            if entry.name.startswith(TEMP_PREFIX) and entry.stat().st_mtime <= cutoff:
+                Path(entry.path).unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            log.info("removed %d stale temp files from %s", removed, self.tmp_dir)
+        return removed
+
+    def _ensure_parent(self, target: Path) -> None:
+        shard = target.parent
+        if shard.is_dir():
+            return
+        shard.mkdir(parents=True, exist_ok=True)
+        if self._fsync:
+            # The new directory entries must be durable before the blob's rename is.
+            _fsync_dir(shard.parent)
+            _fsync_dir(self.blob_dir)
+
+    def _remember(self, digest: str) -> None:
+        with self._lock:
+            self._known[digest] = None
+            self._known.move_to_end(digest)
+            while len(self._known) > self._cache_size:
+                self._known.popitem(last=False)
+
+    def _forget(self, digest: str) -> None:
+        with self._lock:
+            self._known.pop(digest, None)

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from app.factory import create_app
+from tests.support.apps import make_client
+
+REFERENCE_EXAMPLE = {"hash": "test123", "name": "test.txt", "size": 1024, "replicas": ["8001"]}
+DIGEST = "ab" * 32
+
+
+def test_reference_register_example_is_accepted(master_client):
+    response = master_client.post("/register", json=REFERENCE_EXAMPLE)
+    assert response.status_code == 200
+    assert response.json["message"] == "File registered successfully"
+    assert response.json["hash"] == "test123"
+    assert master_client.get("/get?hash=test123").json == REFERENCE_EXAMPLE
+
+
+def test_replicas_from_several_nodes_accumulate(master_client):
+    for node in ("8001", "8002", "8001"):
+        master_client.post(
+            "/register", json={"hash": DIGEST, "name": "a", "size": 3, "replicas": [node]}
+        )
+    assert master_client.get(f"/get?hash={DIGEST}").json["replicas"] == ["8001", "8002"]
+
+
+def test_list_returns_every_file_in_the_reference_shape(master_client):
+    assert master_client.get("/list").json == []
+    master_client.post("/register", json=REFERENCE_EXAMPLE)
+    master_client.post("/register", json={"hash": DIGEST, "name": "b.bin", "size": 0})
+    listed = master_client.get("/list").json
+    assert listed == [
+        REFERENCE_EXAMPLE,
+        {"hash": DIGEST, "name": "b.bin", "size": 0, "replicas": []},
+    ]
+
+
+def test_get_unknown_is_404(master_client):
+    response = master_client.get(f"/get?hash={DIGEST}")
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "file_not_found"
+
+
+def test_get_without_hash_is_400(master_client):
+    response = master_client.get("/get")
+    assert response.status_code == 400
+    assert response.json["error"]["code"] == "missing_field"
+
+
+def test_get_with_malformed_hash_is_400(master_client):
+    for bad in ("../etc/passwd", "a b", "x" * 129, "<script>"):
+        response = master_client.get("/get", query_string={"hash": bad})
+        assert response.status_code == 400, bad
+        assert response.json["error"]["code"] == "invalid_hash"
+
+
+def test_register_validates_every_field(master_client):
+    cases = [
+        ({"name": "a", "size": 1}, "missing_field", "hash"),
+        ({"hash": "h", "name": "a"}, "missing_field", "size"),
+        ({"hash": "h", "size": -1}, "invalid_field", "size"),
+        ({"hash": "h", "size": "12"}, "invalid_field", "size"),
+        ({"hash": "h", "size": True}, "invalid_field", "size"),
+        ({"hash": "h", "size": 1, "name": 5}, "invalid_field", "name"),
+        ({"hash": "h", "size": 1, "replicas": "8001"}, "invalid_field", "replicas"),
+        ({"hash": "h", "size": 1, "replicas": ["../x"]}, "invalid_field", "replicas"),
+    ]
+    for payload, code, field in cases:
+        response = master_client.post("/register", json=payload)
+        assert response.status_code == 400, payload
+        assert response.json["error"]["code"] == code, payload
+        assert response.json["error"]["field"] == field, payload
+    assert master_client.get("/list").json == []
+
+
+def test_register_needs_a_json_object(master_client):
+    for body, content_type in (
+        (b"not json", "application/json"),
+        (b"[1]", "application/json"),
+        (b'{"hash": "x"}', "text/plain"),
+    ):
+        response = master_client.post("/register", data=body, content_type=content_type)
+        assert response.status_code == 400
+        assert response.json["error"]["code"] == "invalid_json"
+
+
+def test_wrong_method_is_405(master_client):
+    response = master_client.get("/register")
+    assert response.status_code == 405
+    assert response.json["error"]["code"] == "method_not_allowed"
+
+
+def test_unknown_route_is_json_404(master_client):
+    response = master_client.get("/nope")
+    assert response.status_code == 404
+    assert response.json["error"]["code"] == "not_found"
+
+
+def test_health_counts_files_and_nodes(master_client):
+    master_client.post("/register", json=REFERENCE_EXAMPLE)
+    master_client.post("/nodes/inventory", json={"node": "8001", "url": "http://127.0.0.1:8001"})
+    body = master_client.get("/health").json
+    assert body == {"status": "OK", "role": "master", "nodes": 1, "files": 1}
+
+
+def test_complete_inventory_replaces_a_nodes_copies(master_client):
+    master_client.post("/register", json={"hash": "gone", "size": 1, "replicas": ["8001", "8002"]})
+    first = master_client.post(
+        "/nodes/inventory",
+        json={
+            "node": "8001",
+            "url": "http://127.0.0.1:8001",
+            "files": [{"hash": DIGEST, "name": "kept.txt", "size": 7}],
+        },
+    ).json
+    assert first["confirmed"] == 1
+    done = master_client.post(
+        "/nodes/inventory",
+        json={
+            "node": "8001",
+            "url": "http://127.0.0.1:8001",
+            "files": [],
+            "sync_started": first["sync_started"],
+            "complete": True,
+        },
+    ).json
+    assert done["pruned"] == 1
+    assert master_client.get("/get?hash=gone").json["replicas"] == ["8002"]
+    assert master_client.get(f"/get?hash={DIGEST}").json == {
+        "hash": DIGEST,
+        "name": "kept.txt",
+        "size": 7,
+        "replicas": ["8001"],
+    }
+    nodes = master_client.get("/nodes").json
+    assert [node["id"] for node in nodes] == ["8001"]
+
+
+def test_inventory_keeps_a_name_the_master_already_knows(master_client):
+    master_client.post("/register", json={"hash": DIGEST, "name": "latest.txt", "size": 7})
+    master_client.post(
+        "/nodes/inventory",
+        json={
+            "node": "8002",
+            "url": "http://127.0.0.1:8002",
+            "files": [{"hash": DIGEST, "name": "first.txt", "size": 7}],
+        },
+    )
+    assert master_client.get(f"/get?hash={DIGEST}").json["name"] == "latest.txt"
+
+
+def test_inventory_is_validated(master_client):
+    bad = [
+        {"url": "http://x"},
+        {"node": "8001", "url": "ftp://x"},
+        {"node": "8001", "url": "http://x", "files": "all"},
+        {"node": "8001", "url": "http://x", "files": [1]},
+        {"node": "8001", "url": "http://x", "files": [{"hash": "../a", "size": 1}]},
+        {"node": "8001", "url": "http://x", "sync_started": "yesterday"},
+    ]
+    for payload in bad:
+        response = master_client.post("/nodes/inventory", json=payload)
+        assert response.status_code == 400, payload
+
+
+def test_registrations_survive_a_new_app_on_the_same_data_dir(tmp_path):
+    overrides = {"DATA_DIR": str(tmp_path), "BACKGROUND_TASKS": False}
+    make_client(create_app("master", overrides)).post("/register", json=REFERENCE_EXAMPLE)
+    again = make_client(create_app("master", overrides))
+    assert again.get("/get?hash=test123").json == REFERENCE_EXAMPLE

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.factory import create_app
+from tests.support.apps import make_client
+from tests.support.cluster import free_port
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No MDBX_* variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("MDBX_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on which nothing listens: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def master_app(tmp_path: Path) -> Iterator[Flask]:
+    app = create_app("master", {"DATA_DIR": str(tmp_path / "master"), "BACKGROUND_TASKS": False})
+    yield app
+    app.extensions["mdbx.master"].index.close()
+
+
+@pytest.fixture
+def master_client(master_app: Flask) -> FlaskClient:
+    return make_client(master_app)
+
+
+@pytest.fixture
+def node_app(tmp_path: Path, dead_url: str) -> Flask:
+    return create_app(
+        "node",
+        {
+            "DATA_DIR": str(tmp_path / "node"),
+            "MASTER": dead_url,
+            "BACKGROUND_TASKS": False,
+            "MIN_FREE_BYTES": 0,
+        },
+    )
+
+
+@pytest.fixture
+def node_client(node_app: Flask) -> FlaskClient:
+    return make_client(node_app)

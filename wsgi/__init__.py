@@ -1,0 +1,1 @@
+"""WSGI entry points, one module per role: ``gunicorn wsgi.master:app``."""
