@@ -61,12 +61,13 @@ def read_file_part(
     field is refused rather than silently dropped. The caller owns the sink, including
     on error: this function only writes to it.
     """
-    decoder = MultipartDecoder(
-        boundary_of(content_type), max_form_memory_size=MAX_FIELD_BYTES, max_parts=MAX_PARTS
-    )
+    # The decoder's own memory cap bounds each received chunk, not each field: fields are
+    # bounded below, and the decoder keeps only a boundary's length of file data.
+    decoder = MultipartDecoder(boundary_of(content_type), max_parts=MAX_PARTS)
     upload: FormUpload[SinkT] = FormUpload()
     field_name: str | None = None
     field_chunks: list[bytes] = []
+    field_bytes = 0
     write: Callable[[bytes], object] | None = None
     finished = False
     try:
@@ -89,9 +90,13 @@ def read_file_part(
                 elif isinstance(event, File):
                     field_name, write = None, None  # another file field: not ours, skipped
                 elif isinstance(event, Field):
-                    field_name, field_chunks = event.name, []
+                    field_name, field_chunks, field_bytes = event.name, [], 0
                     write = field_chunks.append
                 elif isinstance(event, Data):
+                    if field_name is not None:
+                        field_bytes += len(event.data)
+                        if field_bytes > MAX_FIELD_BYTES:
+                            raise PayloadTooLarge(f"form field '{field_name}' exceeds 64 KiB")
                     if write is not None:
                         write(event.data)
                     if not event.more_data and field_name is not None:

@@ -165,7 +165,12 @@ class Cluster:
         return self
 
     def stop(self) -> None:
-        for role in [*self.nodes, self.master]:
+        """SIGTERM every role at once (each may take GRACEFUL_TIMEOUT), then wait for all."""
+        roles = [r for r in [*self.nodes, self.master] if r.process and r.process.poll() is None]
+        for role in roles:
+            assert role.process is not None
+            role.process.send_signal(signal.SIGTERM)
+        for role in roles:
             try:
                 role.stop()
             except Exception:

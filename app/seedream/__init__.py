@@ -1,0 +1,1 @@
+"""Seedream image generation: an API client, input checks, and (later) the blueprint."""

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.cluster import Cluster
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+def _failed(request: pytest.FixtureRequest) -> bool:
+    report = getattr(request.node, "report_call", None)
+    return report is None or report.failed
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One master and two nodes shared by the tests that do not stop any of them."""
+    shared = Cluster(tmp_path_factory.mktemp("cluster")).start(nodes=2)
+    yield shared
+    shared.stop()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Cluster]]:
+    """Build a private cluster (started or not) that the test may break; logs on failure."""
+    made: list[Cluster] = []
+
+    def _spawn(nodes: int = 2, start: bool = True, env: dict[str, str] | None = None) -> Cluster:
+        cluster = Cluster(tmp_path / f"cluster{len(made)}", env=env)
+        made.append(cluster)
+        return cluster.start(nodes) if start else cluster
+
+    yield _spawn
+    for cluster in made:
+        if _failed(request):
+            print(cluster.logs())
+        cluster.stop()
