@@ -42,6 +42,10 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         # SQLAlchemy URL; empty means SQLite at DATA_DIR/metadata.db.
         "METADATA_URL": "",
         "HOT_INDEX_SIZE": 100_000,
+        # Copies of each file the master writes (Seedream images; uploads in #4).
+        "REPLICATION": 2,
+        # Seconds without a heartbeat after which a node counts as down.
+        "NODE_TIMEOUT": 15.0,
     },
     "node": {
         "PORT": 8001,
@@ -59,7 +63,7 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "MIN_FREE_BYTES": 64 * MIB,
         "EXISTENCE_CACHE_SIZE": 65_536,
         "FSYNC": True,
-        "REGISTER_RETRY_INTERVAL": 2.0,
+        "SYNC_INTERVAL": 2.0,
         "INVENTORY_BATCH": 1000,
     },
 }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request
+from flask import Response, jsonify, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from app.http import json_body
 from app.master import bp
@@ -20,6 +21,11 @@ def register() -> Response:
 @bp.get("/get")
 def get() -> Response:
     return jsonify(master_service().get_file(request.args.get("hash")).to_dict())
+
+
+@bp.get("/download")
+def download() -> BaseResponse:
+    return redirect(master_service().locate(request.args.get("hash")), code=302)
 
 
 @bp.get("/list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 import time
 from pathlib import Path
@@ -9,10 +11,14 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from app.errors import FileNotFound, InvalidField, InvalidHash, MissingField
+from app.errors import FileNotFound, InvalidField, InvalidHash, MissingField, ServiceUnavailable
+from app.master.client import NodeClient, NodeUnavailable
+from app.master.placement import choose_nodes, live_nodes
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.hotindex import HotIndex
 from app.metadata.repository import FileRecord, MetadataStore
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.master"
 # Keys are SHA-256 digests in practice, but the reference registers "test123": any short
@@ -56,9 +62,20 @@ def _parse_record(payload: dict[str, Any], replicas_field: bool = True) -> FileR
 class MasterService:
     """The master's operations over its metadata store and hot index."""
 
-    def __init__(self, store: MetadataStore, index: HotIndex) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        index: HotIndex,
+        nodes: NodeClient,
+        *,
+        replication: int,
+        node_timeout: float,
+    ) -> None:
         self.store = store
         self.index = index
+        self.nodes = nodes
+        self.replication = replication
+        self.node_timeout = node_timeout
 
     def register_file(self, payload: dict[str, Any]) -> FileRecord:
         """Record a file and the replicas given; known replicas are kept."""
@@ -107,6 +124,42 @@ class MasterService:
             "sync_started": sync_started,
         }
 
+    def store_bytes(self, data: bytes, name: str) -> FileRecord:
+        """Write ``data`` to up to REPLICATION live nodes; succeed once one copy is durable.
+
+        Each node verifies the bytes against their hash and registers its copy.
+        """
+        digest = hashlib.sha256(data).hexdigest()
+        candidates = live_nodes(self.store.list_nodes(), time.time(), self.node_timeout)
+        targets = choose_nodes(candidates, self.replication)
+        # Nodes beyond the first choices stand in for any that fail.
+        spares = [node for node in candidates if node not in targets]
+        stored: list[str] = []
+        for node in [*targets, *spares]:
+            if len(stored) == len(targets):
+                break
+            try:
+                self.nodes.put_blob(node.url, name, data, digest)
+            except NodeUnavailable as exc:
+                log.warning("copy of %s not stored: %s", digest, exc.message)
+                continue
+            stored.append(node.id)
+        if not stored:
+            raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
+        return self.store.register(FileRecord(digest, name, len(data), tuple(stored)))
+
+    def locate(self, hash_param: str | None) -> str:
+        """Return a URL from which a live replica of the file can be read."""
+        record = self.get_file(hash_param)
+        urls = {
+            node.id: node.url
+            for node in live_nodes(self.store.list_nodes(), time.time(), self.node_timeout)
+        }
+        for replica in record.replicas:
+            if replica in urls:
+                return f"{urls[replica]}/retrieve?hash={record.hash}"
+        raise ServiceUnavailable(f"no live node holds {record.hash}", code="no_live_replica")
+
     def health(self) -> dict[str, Any]:
         return {
             "status": "OK",
@@ -127,7 +180,13 @@ def init_app(app: Flask) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         url = sqlite_url(data_dir / "metadata.db")
     store = MetadataStore(make_engine(url))
-    app.extensions[EXTENSION] = MasterService(store, HotIndex(store, app.config["HOT_INDEX_SIZE"]))
+    app.extensions[EXTENSION] = MasterService(
+        store,
+        HotIndex(store, app.config["HOT_INDEX_SIZE"]),
+        NodeClient(),
+        replication=app.config["REPLICATION"],
+        node_timeout=app.config["NODE_TIMEOUT"],
+    )
 
 
 def master_service() -> MasterService:

@@ -157,7 +157,7 @@ def init_app(app: Flask) -> None:
         catalog,
         master,
         lock_path=data_dir / "sync.lock",
-        interval=config["REGISTER_RETRY_INTERVAL"],
+        interval=config["SYNC_INTERVAL"],
         batch_size=config["INVENTORY_BATCH"],
         stale_temp_age=max(config["READ_TIMEOUT"] * 4, 60.0),
     )

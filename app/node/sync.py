@@ -86,12 +86,18 @@ class MasterSync:
         log.info("inventory of %d blobs reported to %s", reported, self.master.master_url)
 
     def register_pending(self) -> int:
-        """Register copies the master has not acknowledged; return how many."""
+        """Register copies the master has not acknowledged; return how many.
+
+        With nothing pending it still reports an empty batch: that is the heartbeat
+        by which the master knows this node is alive.
+        """
         done = 0
         while batch := self.catalog.pending(self._batch_size):
             self.master.report_inventory(batch)
             self.catalog.mark_registered(entry.hash for entry in batch)
             done += len(batch)
+        if not done:
+            self.master.report_inventory([])
         return done
 
     def _run(self) -> None:

@@ -44,7 +44,7 @@ def test_kill_9_of_the_master_loses_no_acknowledged_registration(spawn):
 
 
 def test_upload_while_the_master_is_down_is_registered_when_it_returns(spawn):
-    cluster = spawn(nodes=1, env={"MDBX_REGISTER_RETRY_INTERVAL": "0.2"})
+    cluster = spawn(nodes=1, env={"MDBX_SYNC_INTERVAL": "0.2"})
     cluster.master.stop()
     payload = os.urandom(5000)
     body = upload(cluster.nodes[0].url, payload, "offline.bin")
