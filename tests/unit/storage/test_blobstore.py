@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from app.errors import HashMismatch, InsufficientStorage, InvalidHash, PayloadTooLarge
+from app.storage import FileBlobStore, parse_digest
+
+
+def put(store: FileBlobStore, data: bytes, expected: str | None = None):
+    writer = store.open_writer()
+    for start in range(0, len(data), 7000):
+        writer.write(data[start : start + 7000])
+    return store.commit(writer, expected)
+
+
+def test_blob_is_stored_under_its_sha256_with_fan_out(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    data = os.urandom(50_000)
+    stored = put(store, data)
+    digest = hashlib.sha256(data).hexdigest()
+    assert stored.digest == digest and stored.size == len(data) and stored.created
+    path = store.locate(digest)
+    assert path == tmp_path / "blobs" / digest[:2] / digest[2:4] / digest
+    assert path.read_bytes() == data
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_storing_known_bytes_again_is_a_no_op(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    first = put(store, b"twice")
+    mtime = store.locate(first.digest).stat().st_mtime_ns
+    second = put(store, b"twice")
+    assert second.digest == first.digest and not second.created
+    assert store.locate(first.digest).stat().st_mtime_ns == mtime
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_empty_blob(tmp_path: Path):
+    stored = put(FileBlobStore(tmp_path), b"")
+    assert stored.digest == hashlib.sha256(b"").hexdigest() and stored.size == 0
+
+
+def test_expected_digest_mismatch_keeps_nothing(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    with pytest.raises(HashMismatch):
+        put(store, b"data", expected="0" * 64)
+    assert list(store.iter_blobs()) == []
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_size_cap_raises_and_abort_removes_the_temp_file(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    writer = store.open_writer(max_size=10)
+    writer.write(b"0123456789")
+    with pytest.raises(PayloadTooLarge):
+        writer.write(b"x")
+    writer.abort()
+    writer.abort()  # idempotent
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_writer_context_aborts_on_error(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    with pytest.raises(RuntimeError), store.open_writer() as writer:
+        writer.write(b"partial")
+        raise RuntimeError("client went away")
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_free_space_reserve_refuses_writes(tmp_path: Path):
+    store = FileBlobStore(tmp_path, min_free_bytes=2**62)
+    with pytest.raises(InsufficientStorage):
+        store.open_writer()
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_locate_unknown_blob_raises(tmp_path: Path):
+    from app.errors import BlobNotFound
+
+    with pytest.raises(BlobNotFound):
+        FileBlobStore(tmp_path).locate("a" * 64)
+
+
+@pytest.mark.parametrize(
+    "bad", ["", "../../etc/passwd", "a" * 63, "a" * 65, "g" * 64, "/" + "a" * 63, None]
+)
+def test_parse_digest_refuses_anything_but_64_hex(bad):
+    with pytest.raises(InvalidHash):
+        parse_digest(bad)
+
+
+def test_parse_digest_normalises_case():
+    assert parse_digest(" " + "AB" * 32 + " ") == "ab" * 32
+
+
+def test_existence_cache_is_bounded(tmp_path: Path):
+    store = FileBlobStore(tmp_path, cache_size=3)
+    digests = [put(store, bytes([i])).digest for i in range(10)]
+    assert all(store.exists(d) for d in digests)
+    assert len(store._known) == 3
+
+
+def test_clean_temp_removes_only_stale_files(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    stale = store.tmp_dir / "upload-left-by-a-crash.tmp"  # as a killed worker leaves it
+    stale.write_bytes(b"old")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    active = store.open_writer()
+    active.write(b"new")
+    assert store.clean_temp(older_than=600) == 1
+    assert not stale.exists()
+    assert active.path.exists()
+    assert store.commit(active).size == 3
+
+
+def test_iter_blobs_lists_digests_and_sizes(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    expected = {put(store, os.urandom(n)).digest: n for n in (1, 10, 100)}
+    assert dict(store.iter_blobs()) == expected
+
+
+def test_concurrent_writers_of_the_same_bytes_leave_one_blob(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    data = os.urandom(100_000)
+    results = []
+
+    def writer():
+        results.append(put(store, data))
+
+    threads = [threading.Thread(target=writer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(results) == 8
+    assert sum(result.created for result in results) == 1
+    assert [d for d, _ in store.iter_blobs()] == [hashlib.sha256(data).hexdigest()]
+    assert list(store.tmp_dir.iterdir()) == []

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from app.errors import BadRequest, MissingField, PayloadTooLarge, UnsupportedMediaType
+from app.multipart import MAX_PARTS, read_file_part
+
+BOUNDARY = "XyZ"
+CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def form(*parts: tuple[str, str | None, bytes]) -> io.BytesIO:
+    body = b""
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        body += f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        body += data + b"\r\n"
+    return io.BytesIO(body + f"--{BOUNDARY}--\r\n".encode())
+
+
+def parse(stream: io.BytesIO, content_type: str = CONTENT_TYPE):
+    sinks: list[io.BytesIO] = []
+
+    def open_sink(_name: str) -> io.BytesIO:
+        sinks.append(io.BytesIO())
+        return sinks[-1]
+
+    return read_file_part(stream, content_type, "file", open_sink)
+
+
+def test_file_part_streams_into_the_sink_and_fields_are_kept():
+    data = bytes(range(256)) * 4000  # spans many reads, contains CRLFs and dashes
+    upload = parse(form(("hash", None, b"abc"), ("file", "a.bin", data), ("note", None, b"hi")))
+    assert upload.filename == "a.bin"
+    assert upload.sink.getvalue() == data
+    assert upload.fields == {"hash": "abc", "note": "hi"}
+
+
+def test_other_file_fields_are_skipped():
+    upload = parse(form(("other", "x.txt", b"ignored"), ("file", "f.txt", b"kept")))
+    assert upload.sink.getvalue() == b"kept"
+
+
+def test_missing_file_part():
+    with pytest.raises(MissingField):
+        parse(form(("note", None, b"hi")))
+
+
+def test_second_file_is_refused():
+    with pytest.raises(BadRequest, match="one file"):
+        parse(form(("file", "1", b"1"), ("file", "2", b"2")))
+
+
+def test_truncated_body():
+    body = form(("file", "f", b"x" * 1000)).getvalue()[:-30]
+    with pytest.raises(BadRequest) as caught:
+        parse(io.BytesIO(body))
+    assert caught.value.code == "malformed_multipart"
+
+
+def test_oversized_field():
+    with pytest.raises(PayloadTooLarge):
+        parse(form(("note", None, b"n" * (65 * 1024)), ("file", "f", b"x")))
+
+
+def test_too_many_parts():
+    parts = [(f"f{i}", None, b"v") for i in range(MAX_PARTS + 1)]
+    with pytest.raises(PayloadTooLarge):
+        parse(form(*parts, ("file", "f", b"x")))
+
+
+@pytest.mark.parametrize("content_type", [None, "application/json", "multipart/form-data"])
+def test_wrong_content_type(content_type):
+    with pytest.raises((UnsupportedMediaType, BadRequest)):
+        parse(form(("file", "f", b"x")), content_type)
