@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
+from app.cache import LRUCache
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.schema import blobs, node_metadata
 
@@ -36,9 +37,11 @@ class CatalogStats:
 class BlobCatalog:
     """Blob entries in the node's SQLite database."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, name_cache_size: int = 65_536) -> None:
         self.engine = engine
         ensure_schema(node_metadata, engine)
+        # A blob keeps the first name it was stored under, so a cached name never goes stale.
+        self._names: LRUCache[str, str] = LRUCache(name_cache_size)
 
     def record(self, digest: str, name: str, size: int) -> BlobEntry:
         """Add a blob (the first name it was stored under is kept); return its entry."""
@@ -49,12 +52,24 @@ class BlobCatalog:
                 .on_conflict_do_nothing(index_elements=[blobs.c.hash])
             )
             row = conn.execute(select(blobs).where(blobs.c.hash == digest)).one()
+        self._names.put(row.hash, row.name)
         return BlobEntry(row.hash, row.name, row.size, row.registered)
 
     def get(self, digest: str) -> BlobEntry | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(blobs).where(blobs.c.hash == digest)).first()
         return None if row is None else BlobEntry(row.hash, row.name, row.size, row.registered)
+
+    def name_of(self, digest: str) -> str | None:
+        """Return the name a blob was first stored under, from memory when possible."""
+        name = self._names.get(digest)
+        if name is None:
+            entry = self.get(digest)
+            if entry is None:
+                return None
+            name = entry.name
+            self._names.put(digest, name)
+        return name
 
     def mark_registered(self, digests: Iterable[str]) -> None:
         """Record that the master acknowledged these copies."""
@@ -129,6 +144,8 @@ class BlobCatalog:
                         for d in missing
                     ],
                 )
+            for digest in gone:
+                self._names.discard(digest)
             for start in range(0, len(gone), 500):
                 conn.execute(blobs.delete().where(blobs.c.hash.in_(gone[start : start + 500])))
         return len(missing), len(gone)

@@ -8,8 +8,8 @@ another gunicorn worker), so a worker never answers from a stale entry.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
+from app.cache import LRUCache
 from app.metadata.engine import ChangeMarker
 from app.metadata.repository import FileRecord, MetadataStore
 
@@ -19,8 +19,7 @@ class HotIndex:
 
     def __init__(self, store: MetadataStore, capacity: int) -> None:
         self.store = store
-        self._capacity = capacity
-        self._records: OrderedDict[str, FileRecord] = OrderedDict()
+        self._records: LRUCache[str, FileRecord] = LRUCache(capacity)
         self._lock = threading.RLock()
         self._marker = ChangeMarker(store.engine)
         self._version = self._marker.current()
@@ -31,14 +30,10 @@ class HotIndex:
             if self._is_current():
                 record = self._records.get(file_hash)
                 if record is not None:
-                    self._records.move_to_end(file_hash)
                     return record
         record = self.store.get(file_hash)
-        if record is not None and self._capacity and self._version is not None:
-            with self._lock:
-                self._records[file_hash] = record
-                while len(self._records) > self._capacity:
-                    self._records.popitem(last=False)
+        if record is not None and self._version is not None:
+            self._records.put(file_hash, record)
         return record
 
     def __len__(self) -> int:

@@ -108,8 +108,7 @@ class NodeService:
         """Find a blob to stream; the Content-Type comes from the stored name."""
         digest = parse_digest(hash_param)
         path = self.blobs.locate(digest)
-        entry = self.catalog.get(digest)
-        name = entry.name if entry is not None else digest
+        name = self.catalog.name_of(digest) or digest
         mimetype, _encoding = mimetypes.guess_type(name, strict=False)
         return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
 

@@ -15,12 +15,12 @@ import re
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from app.cache import LRUCache
 from app.errors import BlobNotFound, HashMismatch, InsufficientStorage, InvalidHash, PayloadTooLarge
 
 log = logging.getLogger(__name__)
@@ -135,9 +135,8 @@ class FileBlobStore:
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
         self._min_free_bytes = min_free_bytes
-        self._cache_size = cache_size
         # Positive existence cache: blobs are immutable, so "exists" stays true until deleted.
-        self._known: OrderedDict[str, None] = OrderedDict()
+        self._known: LRUCache[str, bool] = LRUCache(cache_size)
         self._lock = threading.RLock()
 
     def path_for(self, digest: str) -> Path:
@@ -183,17 +182,15 @@ class FileBlobStore:
             os.replace(writer.path, target)
             if self._fsync:
                 _fsync_dir(target.parent)
-            self._remember(digest)
+            self._known.put(digest, True)
         return StoredBlob(digest, writer.size, created=True)
 
     def exists(self, digest: str) -> bool:
         """Tell whether the blob is stored."""
-        with self._lock:
-            if digest in self._known:
-                self._known.move_to_end(digest)
-                return True
+        if self._known.get(digest):
+            return True
         if self.path_for(digest).is_file():
-            self._remember(digest)
+            self._known.put(digest, True)
             return True
         return False
 
@@ -201,7 +198,7 @@ class FileBlobStore:
         """Return the path of a stored blob; raise BlobNotFound when it is not stored."""
         path = self.path_for(digest)
         if not path.is_file():
-            self._forget(digest)
+            self._known.discard(digest)
             raise BlobNotFound(f"no blob {digest} on this node")
         return path
 
@@ -241,14 +238,3 @@ class FileBlobStore:
             # The new directory entries must be durable before the blob's rename is.
             _fsync_dir(shard.parent)
             _fsync_dir(self.blob_dir)
-
-    def _remember(self, digest: str) -> None:
-        with self._lock:
-            self._known[digest] = None
-            self._known.move_to_end(digest)
-            while len(self._known) > self._cache_size:
-                self._known.popitem(last=False)
-
-    def _forget(self, digest: str) -> None:
-        with self._lock:
-            self._known.pop(digest, None)
