@@ -46,6 +46,14 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "REPLICATION": 2,
         # Seconds without a heartbeat after which a node counts as down.
         "NODE_TIMEOUT": 15.0,
+        # Seedream image generation (#3). The key has no default, ever: empty means the
+        # endpoint answers 503. The un-prefixed variables of ENV_ALIASES also set these.
+        "SEEDREAM_API_KEY": "",
+        "SEEDREAM_BASE_URL": "https://ark.ap-southeast.bytepluses.com/api/v3",
+        "SEEDREAM_MODEL": "seedream-4-0-250828",
+        # Seconds to wait for one generation answer; retries of 429/5xx/timeouts after it.
+        "SEEDREAM_TIMEOUT": 120.0,
+        "SEEDREAM_RETRIES": 2,
     },
     "node": {
         "PORT": 8001,
@@ -69,6 +77,15 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 ROLES = tuple(ROLE_DEFAULTS)
+
+# Un-prefixed variables that Seedream/Ark tools already use (ARK_API_KEY is what the
+# vendor's samples read). They rank above conf/<role>.toml and below MDBX_<KEY>; the
+# first non-empty name of each tuple wins.
+ENV_ALIASES: dict[str, tuple[str, ...]] = {
+    "SEEDREAM_API_KEY": ("SEEDREAM_API_KEY", "ARK_API_KEY"),
+    "SEEDREAM_BASE_URL": ("SEEDREAM_BASE_URL",),
+    "SEEDREAM_MODEL": ("SEEDREAM_MODEL",),
+}
 
 
 class ConfigError(Exception):
@@ -107,6 +124,10 @@ def load_config(
         with toml_path.open("rb") as fh:
             _merge(settings, tomllib.load(fh), str(toml_path), defaults)
     env = os.environ if environ is None else environ
+    for key, names in ENV_ALIASES.items():
+        name = next((name for name in names if env.get(name)), None)
+        if key in defaults and name is not None:
+            settings[key] = Setting(env[name], f"environment {name}")
     _merge(settings, _from_environ(env, defaults), "environment", defaults)
     if overrides:
         _merge(settings, dict(overrides), "overrides", defaults)
@@ -201,4 +222,19 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
             resolved["PUBLIC_URL"] or f"http://{resolved['HOST']}:{resolved['PORT']}"
         ).rstrip("/")
         resolved["MASTER"] = resolved["MASTER"].rstrip("/")
+    if role == "master":
+        _validate_seedream(resolved, settings)
     return resolved
+
+
+def _validate_seedream(resolved: dict[str, Any], settings: Mapping[str, Setting]) -> None:
+    # Messages name the key and its source, never the API key's value.
+    if not resolved["SEEDREAM_BASE_URL"].startswith(("http://", "https://")):
+        source = settings["SEEDREAM_BASE_URL"].source
+        raise ConfigError(f"SEEDREAM_BASE_URL ({source}) must be an http(s) URL")
+    resolved["SEEDREAM_BASE_URL"] = resolved["SEEDREAM_BASE_URL"].rstrip("/")
+    if not resolved["SEEDREAM_MODEL"].strip():
+        raise ConfigError(f"SEEDREAM_MODEL ({settings['SEEDREAM_MODEL'].source}) is empty")
+    if resolved["SEEDREAM_TIMEOUT"] <= 0:
+        raise ConfigError(f"SEEDREAM_TIMEOUT ({settings['SEEDREAM_TIMEOUT'].source}) must be > 0")
+    resolved["SEEDREAM_API_KEY"] = resolved["SEEDREAM_API_KEY"].strip()

@@ -8,15 +8,22 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from app import master, node
+from app import master, node, seedream
 from app.config import load_config
 from app.http import install_socket_timeouts, register_error_handlers
 from app.master import service as master_service
 from app.node import service as node_service
+from app.seedream import service as seedream_service
+
+
+def _init_master(app: Flask) -> None:
+    master_service.init_app(app)
+    seedream_service.init_app(app)  # uses the MasterService to store what it generates
+
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master.bp,), master_service.init_app),
+    "master": ((master.bp, seedream.bp), _init_master),
     "node": ((node.bp,), node_service.init_app),
 }
 

@@ -8,16 +8,20 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.config import ENV_ALIASES
 from app.factory import create_app
 from tests.support.apps import make_client
 from tests.support.cluster import free_port
 
+# Read besides MDBX_*: a developer's real Seedream key must not configure (or bill) tests.
+ALIASES = {name for names in ENV_ALIASES.values() for name in names}
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No MDBX_* variable of the developer's shell leaks into a test."""
+    """No MDBX_* (or Seedream) variable of the developer's shell leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("MDBX_"):
+        if name.startswith("MDBX_") or name in ALIASES:
             monkeypatch.delenv(name)
 
 

@@ -76,6 +76,8 @@ class MasterService:
         self.nodes = nodes
         self.replication = replication
         self.node_timeout = node_timeout
+        # Extra /health fields from other parts of the master app (e.g. "seedream").
+        self.health_details: dict[str, Any] = {}
 
     def register_file(self, payload: dict[str, Any]) -> FileRecord:
         """Record a file and the replicas given; known replicas are kept."""
@@ -166,6 +168,7 @@ class MasterService:
             "role": "master",
             "nodes": len(self.store.list_nodes()),
             "files": self.store.count_files(),
+            **self.health_details,
         }
 
     def list_nodes(self) -> list[dict[str, Any]]:

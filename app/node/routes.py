@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request, send_file
+from flask import Response, jsonify, request
 
+from app.http import send_blob
 from app.node import bp
 from app.node.service import node_service
-
-ONE_YEAR = 365 * 24 * 3600
 
 
 @bp.post("/upload")
@@ -21,17 +20,7 @@ def upload() -> Response:
 @bp.get("/retrieve")
 def retrieve() -> Response:
     blob = node_service().open_blob(request.args.get("hash"))
-    response = send_file(
-        blob.path,
-        mimetype=blob.mimetype,
-        download_name=blob.name,
-        conditional=True,
-        etag=blob.digest,
-        max_age=ONE_YEAR,
-    )
-    response.cache_control.public = True
-    response.cache_control.immutable = True
-    return response
+    return send_blob(blob.path, etag=blob.digest, mimetype=blob.mimetype, download_name=blob.name)
 
 
 @bp.get("/health")

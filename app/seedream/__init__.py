@@ -1,1 +1,7 @@
-"""Seedream image generation: an API client, input checks, and (later) the blueprint."""
+"""Seedream image generation on the master: blueprint, service, API client, input checks."""
+
+from flask import Blueprint
+
+bp = Blueprint("seedream", __name__, url_prefix="/seedream")
+
+from app.seedream import routes  # noqa: E402,F401  (registers the views on bp)

@@ -99,7 +99,13 @@ def test_health_counts_files_and_nodes(master_client):
     master_client.post("/register", json=REFERENCE_EXAMPLE)
     master_client.post("/nodes/inventory", json={"node": "8001", "url": "http://127.0.0.1:8001"})
     body = master_client.get("/health").json
-    assert body == {"status": "OK", "role": "master", "nodes": 1, "files": 1}
+    assert body == {
+        "status": "OK",
+        "role": "master",
+        "nodes": 1,
+        "files": 1,
+        "seedream": "not configured",
+    }
 
 
 def test_complete_inventory_replaces_a_nodes_copies(master_client):

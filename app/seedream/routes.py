@@ -1,0 +1,24 @@
+"""Seedream views: ``POST /seedream/generate`` with the reference's multipart fields."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request, url_for
+
+from app.seedream import bp
+from app.seedream.form import read_form
+from app.seedream.service import seedream_service
+
+# Proxies must pass each event on as it comes, not buffer the stream.
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+@bp.post("/generate")
+def generate() -> Response:
+    service = seedream_service()
+    service.check_configured()  # 503 before reading a body that could not be used
+    job = service.prepare(read_form(request))
+    download_base = url_for("master.download", _external=True)
+    if job.stream:
+        events = service.stream(job, download_base)
+        return Response(events, mimetype="text/event-stream", headers=SSE_HEADERS)
+    return jsonify(service.generate(job, download_base))

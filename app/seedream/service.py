@@ -1,0 +1,299 @@
+"""Seedream on the master: check a generation, call the API, store every image it returns.
+
+Everything that can be refused is checked before the upstream call, so a bad request
+spends none of the user's quota: the form fields, each reference image (sniffed by
+content), the chosen model's parameter rules, and that a storage node is live to keep
+the results. Generated images are stored like any upload (content-addressed, replicated)
+and answered as ``/download`` URLs of this master.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from flask import Flask, current_app
+from requests.adapters import HTTPAdapter
+
+from app.errors import AppError, FileNotFound, InvalidField, ServiceUnavailable, UpstreamError
+from app.master.placement import live_nodes
+from app.master.service import EXTENSION as MASTER_EXTENSION
+from app.master.service import MasterService
+from app.metadata.repository import NodeRecord
+from app.seedream.client import SeedreamClient
+from app.seedream.form import GenerateForm, parse_fields
+from app.seedream.images import (
+    MAX_IMAGE_BYTES,
+    validate_generation_params,
+    validate_reference_image,
+)
+from app.seedream.models import rules_for
+from app.seedream.payloads import GeneratedImage, GenerationRequest, GenerationResult, StreamEvent
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "mdbx.seedream"
+# (connect, read) seconds for reading a stored reference image from a node.
+NODE_TIMEOUT = (3.05, 30.0)
+NOT_CONFIGURED = (
+    "Seedream is not configured: set SEEDREAM_API_KEY (or ARK_API_KEY) in the master's "
+    "environment and restart it"
+)
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class GenerationJob:
+    """A checked generation: what to send, how to answer, how to name the results."""
+
+    request: GenerationRequest
+    stream: bool
+    stem: str  # stored names are "<stem>-<n>.<format>"
+
+
+class SeedreamService:
+    """Generation requests of the master app; one per app, shared by its greenlets."""
+
+    def __init__(
+        self, client: SeedreamClient | None, master: MasterService, *, default_model: str
+    ) -> None:
+        self._client = client
+        self._master = master
+        self._default_model = default_model
+        # Reads stored reference images from the nodes; Seedream has its own session.
+        self._http = requests.Session()
+        self._http.mount("http://", HTTPAdapter(pool_connections=16, pool_maxsize=100))
+
+    def check_configured(self) -> SeedreamClient:
+        """Return the client; 503 ``seedream_not_configured`` without an API key."""
+        if self._client is None:
+            raise ServiceUnavailable(NOT_CONFIGURED, code="seedream_not_configured")
+        return self._client
+
+    def prepare(self, form: GenerateForm) -> GenerationJob:
+        """Check every field, load the reference images and build the upstream request.
+
+        Raises 400 errors naming the field, 503 ``no_live_nodes`` when nothing could
+        store the results; nothing is sent to Seedream before this succeeds.
+        """
+        self.check_configured()
+        fields = parse_fields(form)
+        model = fields.model or self._default_model
+        # stream is not checked per model: models that cannot stream are relayed as events.
+        validate_generation_params(
+            model,
+            size=fields.size,
+            seed=fields.seed,
+            guidance_scale=fields.guidance_scale,
+            watermark=fields.watermark,
+            max_images=fields.max_images,
+            image_count=len(fields.references),
+        )
+        if not self._live_nodes():
+            raise ServiceUnavailable(
+                "no storage node is live to keep the generated images; nothing was generated",
+                code="no_live_nodes",
+            )
+        images = tuple(
+            validate_reference_image(
+                source if isinstance(source, bytes) else self._load_stored(name, source),
+                name,
+                model=model,
+            ).data_uri
+            for name, source in fields.references
+        )
+        request = GenerationRequest(
+            prompt=fields.prompt,
+            model=model,
+            images=images,
+            size=fields.size,
+            seed=fields.seed,
+            guidance_scale=fields.guidance_scale,
+            watermark=fields.watermark,
+            max_images=fields.max_images,
+        )
+        return GenerationJob(request, fields.stream, name_stem(fields.prompt))
+
+    def generate(self, job: GenerationJob, download_base: str) -> dict[str, Any]:
+        """Generate, store each image, and answer ``{model, created, usage, images}``."""
+        result = self.check_configured().generate(job.request)
+        images = [self._store(item, job.stem, download_base) for item in result.items]
+        return {
+            "model": result.model,
+            "created": result.created,
+            "usage": result.usage,
+            "images": images,
+        }
+
+    def stream(self, job: GenerationJob, download_base: str) -> Iterator[str]:
+        """Start the generation now, then relay it as server-sent events.
+
+        A refused request raises here, before any event, so it gets a plain JSON error.
+        Events: ``image`` per image as it is stored, then ``completed`` (the same body
+        as the non-streamed answer), or ``error`` if the generation breaks off.
+        """
+        client = self.check_configured()
+        if rules_for(job.request.model).takes_group:
+            events = client.generate_stream(job.request)
+        else:
+            # Seedream 3.0 and SeedEdit cannot stream: their one answer becomes events.
+            events = _as_events(client.generate(job.request))
+        return self._relay(events, job.stem, download_base)
+
+    def _relay(self, events: Iterator[StreamEvent], stem: str, download_base: str) -> Iterator[str]:
+        images: list[dict[str, Any]] = []
+        try:
+            for event in events:
+                if event.kind == "image" and event.image is not None:
+                    images.append(self._store(event.image, stem, download_base))
+                    yield _sse("image", images[-1])
+                elif event.kind == "completed":
+                    body = {"model": event.model, "created": event.created}
+                    body |= {"usage": event.usage or {}, "images": images}
+                    yield _sse("completed", body)
+                    return
+            raise UpstreamError("the Seedream stream ended before its completed event")
+        except AppError as exc:
+            log.warning("Seedream stream ended with %s: %s", exc.code, exc.message)
+            yield _sse("error", exc.to_dict())
+        except Exception:
+            # Headers are sent already: the error can only travel as an event.
+            log.exception("Seedream stream relay failed")
+            yield _sse("error", {"error": {"code": "internal_error", "message": "internal error"}})
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:  # gives the upstream connection back to the pool
+                close()
+
+    def _store(self, image: GeneratedImage, stem: str, download_base: str) -> dict[str, Any]:
+        """Store one generated image; a failure becomes that item's ``error``."""
+        if image.data is None:
+            error = image.error or {"code": "upstream_error", "message": "no image returned"}
+            return {"index": image.index, "error": error}
+        name = f"{stem}-{image.index + 1}.{image.format or 'bin'}"
+        try:
+            record = self._master.store_bytes(image.data, name)
+        except AppError as exc:
+            log.warning("generated image %d not stored: %s", image.index, exc.message)
+            message = f"generated, but not stored: {exc.message}"
+            return {"index": image.index, "error": {"code": exc.code, "message": message}}
+        return {
+            "index": image.index,
+            "hash": record.hash,
+            "name": name,
+            "size": image.size,
+            "bytes": record.size,
+            "download_url": f"{download_base}?{urlencode({'hash': record.hash})}",
+        }
+
+    def _live_nodes(self) -> list[NodeRecord]:
+        master = self._master
+        return live_nodes(master.store.list_nodes(), time.time(), master.node_timeout)
+
+    def _load_stored(self, name: str, key: str) -> bytes:
+        """Read the file stored under ``key`` from a live replica, for field ``name``."""
+        try:
+            record = self._master.get_file(key)
+        except FileNotFound:
+            raise InvalidField(
+                name, f"no file is stored under {key}", code="reference_not_found"
+            ) from None
+        if record.size > MAX_IMAGE_BYTES:
+            raise InvalidField(
+                name,
+                f"the stored file is {record.size} bytes; the limit is {MAX_IMAGE_BYTES} (10 MB)",
+                code="image_too_large",
+            )
+        urls = {node.id: node.url for node in self._live_nodes()}
+        for replica in record.replicas:
+            data = self._fetch_blob(urls[replica], key) if replica in urls else None
+            if data is not None:
+                return data
+        raise ServiceUnavailable(f"no live node could serve {key}", code="no_live_replica")
+
+    def _fetch_blob(self, node_url: str, key: str) -> bytes | None:
+        """Return the blob's bytes from one node, or ``None`` to try another replica."""
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            with self._http.get(
+                f"{node_url}/retrieve", params={"hash": key}, timeout=NODE_TIMEOUT, stream=True
+            ) as response:
+                if response.status_code != 200:
+                    log.warning("node %s answered %d for %s", node_url, response.status_code, key)
+                    return None
+                for chunk in response.iter_content(64 * 1024):
+                    received += len(chunk)
+                    if received > MAX_IMAGE_BYTES:  # larger than registered: not our file
+                        log.warning("node %s sent more than registered for %s", node_url, key)
+                        return None
+                    chunks.append(chunk)
+        except requests.RequestException as exc:
+            log.warning("node %s unreadable for %s: %s", node_url, key, type(exc).__name__)
+            return None
+        data = b"".join(chunks)
+        if _SHA256.fullmatch(key) and hashlib.sha256(data).hexdigest() != key:
+            log.warning("node %s sent bytes that do not match %s", node_url, key)
+            return None
+        return data
+
+
+def name_stem(prompt: str) -> str:
+    """Return ``seedream-<slug>``: the prompt's first words in ASCII, at most 40 chars."""
+    ascii_text = unicodedata.normalize("NFKD", prompt).encode("ascii", "ignore").decode()
+    words = re.findall(r"[a-z0-9]+", ascii_text.lower())
+    slug = ""
+    for word in words:  # whole words only, as long as they fit
+        if len(slug) + len(word) + 1 > 40:
+            break
+        slug = f"{slug}-{word}" if slug else word
+    return f"seedream-{slug or (words[0][:40] if words else 'image')}"
+
+
+def _as_events(result: GenerationResult) -> Iterator[StreamEvent]:
+    for item in result.items:
+        yield StreamEvent("image", result.model, result.created, image=item)
+    yield StreamEvent("completed", result.model, result.created, usage=result.usage)
+
+
+def _sse(event: str, data: Mapping[str, Any]) -> str:
+    # json.dumps escapes newlines, so each event's data is one line.
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def init_app(app: Flask) -> None:
+    """Wire the Seedream client when a key is configured; report it on ``/health``.
+
+    Without a key the master still starts: only ``/seedream/generate`` answers 503.
+    """
+    master: MasterService = app.extensions[MASTER_EXTENSION]
+    key = app.config["SEEDREAM_API_KEY"]
+    client = None
+    if key:
+        client = SeedreamClient(
+            key,
+            app.config["SEEDREAM_BASE_URL"],
+            timeout=app.config["SEEDREAM_TIMEOUT"],
+            retries=app.config["SEEDREAM_RETRIES"],
+        )
+    app.extensions[EXTENSION] = SeedreamService(
+        client, master, default_model=app.config["SEEDREAM_MODEL"]
+    )
+    master.health_details["seedream"] = "configured" if client else "not configured"
+    if client is None:
+        log.info("Seedream not configured (no SEEDREAM_API_KEY/ARK_API_KEY): generate is 503")
+
+
+def seedream_service() -> SeedreamService:
+    """Return the SeedreamService of the current app."""
+    service: SeedreamService = current_app.extensions[EXTENSION]
+    return service
