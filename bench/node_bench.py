@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -141,6 +144,25 @@ def main(seconds: float, concurrency: int, big_files: int) -> None:
             "p50 ms": statistics.median(lat) * 1000,
             "p99 ms": percentile(lat, 0.99) * 1000,
         }
+
+        if shutil.which("wrk"):
+            # wrk is a C client: it shows what the node serves when the client is not the limit.
+            out = subprocess.run(
+                ["wrk", "-t2", "-c64", f"-d{seconds:g}s", "--latency", url],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            rate_match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+            p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
+            p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+            if rate_match and p50 and p99:
+                results["get_4kib_wrk_c64"] = {
+                    "req/s": float(rate_match.group(1)),
+                    "p50 ms": float(p50.group(1)) * scale[p50.group(2)],
+                    "p99 ms": float(p99.group(1)) * scale[p99.group(2)],
+                }
 
         def put_small(session: requests.Session, i: int) -> None:
             data = i.to_bytes(8, "big") + os.urandom(4088)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from app.cache import LRUCache
@@ -42,22 +42,30 @@ class BlobCatalog:
         ensure_schema(node_metadata, engine)
         # A blob keeps the first name it was stored under, so a cached name never goes stale.
         self._names: LRUCache[str, str] = LRUCache(name_cache_size)
+        # Built once: constructing a Core statement costs more than running it on SQLite.
+        self._insert_if_new = insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash])
+        self._select_one = select(blobs).where(blobs.c.hash == bindparam("digest"))
 
     def record(self, digest: str, name: str, size: int) -> BlobEntry:
         """Add a blob (the first name it was stored under is kept); return its entry."""
         with write_transaction(self.engine) as conn:
             conn.execute(
-                insert(blobs)
-                .values(hash=digest, name=name, size=size, stored_at=time.time(), registered=False)
-                .on_conflict_do_nothing(index_elements=[blobs.c.hash])
+                self._insert_if_new,
+                {
+                    "hash": digest,
+                    "name": name,
+                    "size": size,
+                    "stored_at": time.time(),
+                    "registered": False,
+                },
             )
-            row = conn.execute(select(blobs).where(blobs.c.hash == digest)).one()
+            row = conn.execute(self._select_one, {"digest": digest}).one()
         self._names.put(row.hash, row.name)
         return BlobEntry(row.hash, row.name, row.size, row.registered)
 
     def get(self, digest: str) -> BlobEntry | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(blobs).where(blobs.c.hash == digest)).first()
+            row = conn.execute(self._select_one, {"digest": digest}).first()
         return None if row is None else BlobEntry(row.hash, row.name, row.size, row.registered)
 
     def name_of(self, digest: str) -> str | None:
@@ -132,7 +140,7 @@ class BlobCatalog:
         with write_transaction(self.engine) as conn:
             if missing:
                 conn.execute(
-                    insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash]),
+                    self._insert_if_new,
                     [
                         {
                             "hash": d,

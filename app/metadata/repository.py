@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
@@ -55,23 +55,46 @@ class MetadataStore:
         ensure_schema(master_metadata, engine)
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert
+        # Built once: constructing a Core statement costs more than running it on SQLite.
+        upsert_file = dialect.insert(files)
+        self._upsert_file = upsert_file.on_conflict_do_update(
+            index_elements=[files.c.hash],
+            set_={
+                "name": upsert_file.excluded.name,
+                "size": upsert_file.excluded.size,
+                "updated_at": upsert_file.excluded.updated_at,
+            },
+        )
+        self._insert_file_if_new = dialect.insert(files).on_conflict_do_nothing(
+            index_elements=[files.c.hash]
+        )
+        upsert_replica = dialect.insert(replicas)
+        self._upsert_replica = upsert_replica.on_conflict_do_update(
+            index_elements=[replicas.c.hash, replicas.c.node],
+            set_={"confirmed_at": upsert_replica.excluded.confirmed_at},
+        )
+        self._select_file = select(files.c.hash, files.c.name, files.c.size).where(
+            files.c.hash == bindparam("file_hash")
+        )
+        self._select_replicas = (
+            select(replicas.c.node)
+            .where(replicas.c.hash == bindparam("file_hash"))
+            .order_by(replicas.c.node)
+        )
 
     def register(self, record: FileRecord) -> FileRecord:
         """Create or update a file; replicas are added to those already known."""
         now = time.time()
         with write_transaction(self.engine) as conn:
-            stmt = self._insert(files).values(
-                hash=record.hash,
-                name=record.name,
-                size=record.size,
-                created_at=now,
-                updated_at=now,
-            )
             conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[files.c.hash],
-                    set_={"name": record.name, "size": record.size, "updated_at": now},
-                )
+                self._upsert_file,
+                {
+                    "hash": record.hash,
+                    "name": record.name,
+                    "size": record.size,
+                    "created_at": now,
+                    "updated_at": now,
+                },
             )
             self._confirm_replicas(conn, [record.hash], record.replicas, now)
             merged = self._get(conn, record.hash)
@@ -130,7 +153,7 @@ class MetadataStore:
         now = time.time()
         with write_transaction(self.engine) as conn:
             conn.execute(
-                self._insert(files).on_conflict_do_nothing(index_elements=[files.c.hash]),
+                self._insert_file_if_new,
                 [
                     {
                         "hash": item.hash,
@@ -163,23 +186,12 @@ class MetadataStore:
             for node_id in dict.fromkeys(node_ids)
         ]
         if rows:
-            stmt = self._insert(replicas)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[replicas.c.hash, replicas.c.node],
-                    set_={"confirmed_at": stmt.excluded.confirmed_at},
-                ),
-                rows,
-            )
+            conn.execute(self._upsert_replica, rows)
 
-    @staticmethod
-    def _get(conn: Connection, file_hash: str) -> FileRecord | None:
-        row = conn.execute(
-            select(files.c.hash, files.c.name, files.c.size).where(files.c.hash == file_hash)
-        ).first()
+    def _get(self, conn: Connection, file_hash: str) -> FileRecord | None:
+        params = {"file_hash": file_hash}
+        row = conn.execute(self._select_file, params).first()
         if row is None:
             return None
-        nodes_of_file = conn.execute(
-            select(replicas.c.node).where(replicas.c.hash == file_hash).order_by(replicas.c.node)
-        ).scalars()
+        nodes_of_file = conn.execute(self._select_replicas, params).scalars()
         return FileRecord(row.hash, row.name, row.size, tuple(nodes_of_file))
