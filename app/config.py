@@ -42,10 +42,19 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         # SQLAlchemy URL; empty means SQLite at DATA_DIR/metadata.db.
         "METADATA_URL": "",
         "HOT_INDEX_SIZE": 100_000,
-        # Copies of each file the master writes (Seedream images; uploads in #4).
+        # Copies of each file (R); uploads answer once WRITE_QUORUM of them are durable
+        # (0 means all R).
         "REPLICATION": 2,
+        "WRITE_QUORUM": 0,
         # Seconds without a heartbeat after which a node counts as down.
         "NODE_TIMEOUT": 15.0,
+        # Seconds a node stays down before its copies are rebuilt on other nodes.
+        "REPAIR_GRACE": 300.0,
+        # Seconds between repair passes, and the copy/trim operations one pass may start.
+        "REPAIR_INTERVAL": 5.0,
+        "REPAIR_BATCH": 200,
+        # Largest file one upload request may carry (bytes) until block uploads (#5).
+        "MAX_UPLOAD_SIZE": 10 * MIB,
         # Seedream image generation (#3). The key has no default, ever: empty means the
         # endpoint answers 503. The un-prefixed variables of ENV_ALIASES also set these.
         "SEEDREAM_API_KEY": "",
@@ -73,6 +82,10 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "FSYNC": True,
         "SYNC_INTERVAL": 2.0,
         "INVENTORY_BATCH": 1000,
+        # Background re-hashing of every blob: bytes per second (0 = unlimited), and the
+        # pause between passes.
+        "SCRUB_BYTES_PER_SECOND": 10 * MIB,
+        "SCRUB_INTERVAL": 3600.0,
     },
 }
 

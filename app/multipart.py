@@ -7,6 +7,7 @@ straight into the blob writer (hashing as it goes).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Generic, Protocol, TypeVar
@@ -20,6 +21,7 @@ from app.errors import BadRequest, MissingField, PayloadTooLarge, UnsupportedMed
 CHUNK_SIZE = 256 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 100
+MAX_NAME_LENGTH = 255
 
 
 class Sink(Protocol):
@@ -119,3 +121,14 @@ def read_file_part(
     if upload.sink is None:
         raise MissingField(file_field, f"multipart field '{file_field}' (a file) is required")
     return upload
+
+
+def clean_name(filename: str | None) -> str:
+    """Return a display name from a client's filename: last path part, no control chars.
+
+    Names are metadata only, never paths, but a name full of control characters or
+    directory parts would still be a trap for whoever downloads the file later.
+    """
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
+    return printable.strip()[:MAX_NAME_LENGTH]

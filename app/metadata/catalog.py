@@ -87,6 +87,25 @@ class BlobCatalog:
         with write_transaction(self.engine) as conn:
             conn.execute(update(blobs).where(blobs.c.hash.in_(batch)).values(registered=True))
 
+    def remove(self, digests: Iterable[str]) -> int:
+        """Drop these blobs' entries (and cached names); return how many rows existed.
+
+        Idempotent. A blob stored again later may carry a new name, so its cached name
+        goes too (only in this process: a sibling worker may serve the old name's type).
+        """
+        batch = list(dict.fromkeys(digests))
+        removed = 0
+        if not batch:
+            return removed
+        with write_transaction(self.engine) as conn:
+            for start in range(0, len(batch), 500):  # stay under SQLite's variable limit
+                chunk = batch[start : start + 500]
+                removed += conn.execute(blobs.delete().where(blobs.c.hash.in_(chunk))).rowcount
+        # After the commit, so a concurrent name_of cannot re-cache a row being removed.
+        for digest in batch:
+            self._names.discard(digest)
+        return removed
+
     def pending(self, limit: int) -> list[BlobEntry]:
         """Return up to ``limit`` blobs the master has not acknowledged yet."""
         with self.engine.connect() as conn:

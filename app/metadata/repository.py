@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
-from app.metadata.schema import files, master_metadata, nodes, replicas
+from app.metadata.schema import files, master_metadata, replicas, tombstones
 
 
 @dataclass(frozen=True)
@@ -28,22 +28,6 @@ class FileRecord:
             "name": self.name,
             "size": self.size,
             "replicas": list(self.replicas),
-        }
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    id: str
-    url: str
-    first_seen: float
-    last_seen: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
         }
 
 
@@ -97,6 +81,8 @@ class MetadataStore:
                 },
             )
             self._confirm_replicas(conn, [record.hash], record.replicas, now)
+            # Registering content again after a delete brings it back on purpose.
+            conn.execute(delete(tombstones).where(tombstones.c.hash == record.hash))
             merged = self._get(conn, record.hash)
         assert merged is not None
         return merged
@@ -126,32 +112,27 @@ class MetadataStore:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(files)).scalar_one())
 
-    def touch_node(self, node_id: str, url: str) -> None:
-        """Record that ``node_id`` is alive at ``url``."""
-        now = time.time()
-        with write_transaction(self.engine) as conn:
-            stmt = self._insert(nodes).values(id=node_id, url=url, first_seen=now, last_seen=now)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[nodes.c.id], set_={"url": url, "last_seen": now}
-                )
-            )
-
-    def list_nodes(self) -> list[NodeRecord]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(nodes).order_by(nodes.c.id)).all()
-        return [NodeRecord(r.id, r.url, r.first_seen, r.last_seen) for r in rows]
-
-    def confirm_inventory(self, node_id: str, items: Sequence[FileRecord]) -> None:
+    def confirm_inventory(self, node_id: str, items: Sequence[FileRecord]) -> list[str]:
         """Record that ``node_id`` holds ``items``; unknown files are created.
 
         A name or size already known is kept: the node stored the first name it saw,
-        while the master holds the latest one a client registered.
+        while the master holds the latest one a client registered. Returns the hashes
+        that were deleted meanwhile: the node should drop them, not resurrect them.
         """
         if not items:
-            return
+            return []
         now = time.time()
         with write_transaction(self.engine) as conn:
+            deleted = set(
+                conn.execute(
+                    select(tombstones.c.hash).where(
+                        tombstones.c.hash.in_([item.hash for item in items])
+                    )
+                ).scalars()
+            )
+            items = [item for item in items if item.hash not in deleted]
+            if not items:
+                return sorted(deleted)
             conn.execute(
                 self._insert_file_if_new,
                 [
@@ -166,6 +147,21 @@ class MetadataStore:
                 ],
             )
             self._confirm_replicas(conn, [item.hash for item in items], [node_id], now)
+        return sorted(deleted)
+
+    def delete_file(self, file_hash: str) -> FileRecord | None:
+        """Forget a file and its replicas, leaving a tombstone; return what it was."""
+        with write_transaction(self.engine) as conn:
+            record = self._get(conn, file_hash)
+            if record is None:
+                return None
+            conn.execute(delete(replicas).where(replicas.c.hash == file_hash))
+            conn.execute(delete(files).where(files.c.hash == file_hash))
+            conn.execute(
+                self._insert(tombstones).on_conflict_do_nothing(),
+                {"hash": file_hash, "deleted_at": time.time()},
+            )
+        return record
 
     def prune_replicas(self, node_id: str, confirmed_before: float) -> int:
         """Forget copies on ``node_id`` that it did not confirm since ``confirmed_before``."""

@@ -52,6 +52,28 @@ nodes = Table(
     Column("url", String(512), nullable=False),
     Column("first_seen", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    # As of the last heartbeat: the node's disk and what it holds.
+    Column("capacity_bytes", BigInteger, nullable=False, default=0),
+    Column("free_bytes", BigInteger, nullable=False, default=0),
+    Column("used_bytes", BigInteger, nullable=False, default=0),
+    Column("files", BigInteger, nullable=False, default=0),
+)
+
+# Deleted content: an inventory from a node that was away must not bring it back.
+tombstones = Table(
+    "tombstones",
+    master_metadata,
+    Column("hash", String(HASH_LENGTH), primary_key=True),
+    Column("deleted_at", Float, nullable=False),
+)
+
+# Copies still to delete on nodes that were down when their file was deleted.
+pending_deletes = Table(
+    "pending_deletes",
+    master_metadata,
+    Column("hash", String(HASH_LENGTH), primary_key=True),
+    Column("node", String(HASH_LENGTH), primary_key=True),
+    Index("ix_pending_deletes_node", "node"),
 )
 
 node_metadata = MetaData()

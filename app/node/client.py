@@ -1,43 +1,81 @@
-"""The node's client of the master: registration and inventory reports."""
+"""HTTP clients around storage nodes: a node's client of its masters, and the client of
+nodes that masters and peer nodes use to write, copy, read and delete blobs."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import IO, Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from app.errors import ServiceUnavailable
 from app.metadata.catalog import BlobEntry
+from app.storage import DIGEST_RE
 
 log = logging.getLogger(__name__)
 
 # (connect, read) seconds: a master that is down refuses at once; one that hangs must not
 # hold an upload for longer than this.
-TIMEOUT = (3.05, 10.0)
+MASTER_TIMEOUT = (3.05, 10.0)
+# A 10 MiB blob written and fsynced by a busy node, or forwarded down a chain, takes longer.
+NODE_TIMEOUT = (3.05, 60.0)
+READ_CHUNK = 256 * 1024
 
 
 class MasterUnavailable(ServiceUnavailable):
     code = "master_unavailable"
 
 
-class MasterClient:
-    """Talks to the master over one pooled session; failures raise MasterUnavailable."""
+class NodeUnavailable(ServiceUnavailable):
+    code = "node_unavailable"
 
-    def __init__(self, master_url: str, node_id: str, public_url: str) -> None:
-        self.master_url = master_url
+
+class CorruptCopy(Exception):
+    """A node sent bytes that do not hash to the address asked for."""
+
+
+def _session(pool: int) -> requests.Session:
+    session = requests.Session()
+    session.mount("http://", HTTPAdapter(pool_connections=16, pool_maxsize=pool))
+    session.mount("https://", HTTPAdapter(pool_connections=16, pool_maxsize=pool))
+    return session
+
+
+class MasterClient:
+    """A node's link to its masters (one, or several sharing one database).
+
+    Registrations go to the first master that answers; heartbeats go to every master,
+    so that each one knows this node is alive.
+    """
+
+    def __init__(self, master_urls: Sequence[str], node_id: str, public_url: str) -> None:
+        self.master_urls = [url.rstrip("/") for url in master_urls]
         self.node_id = node_id
         self.public_url = public_url
-        self._http = requests.Session()
-        self._http.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=32))
+        self._http = _session(32)
 
-    def register(self, entry: BlobEntry, name: str) -> None:
-        """Register one copy under ``name`` with the reference's /register call."""
-        self._post(
+    @property
+    def master_url(self) -> str:
+        return ",".join(self.master_urls)
+
+    def register(self, entry: BlobEntry, name: str) -> dict[str, Any]:
+        """Register one copy under ``name`` (the reference's /register call).
+
+        The answer says which peers should get a copy (``replicate_to``) when the file
+        has fewer live copies than the cluster's replication factor.
+        """
+        return self._post_any(
             "/register",
-            {"hash": entry.hash, "name": name, "size": entry.size, "replicas": [self.node_id]},
+            {
+                "hash": entry.hash,
+                "name": name,
+                "size": entry.size,
+                "replicas": [self.node_id],
+                "holder_url": self.public_url,
+            },
         )
 
     def report_inventory(
@@ -48,9 +86,10 @@ class MasterClient:
     ) -> dict[str, Any]:
         """Confirm a batch of held copies; ``complete`` ends a full sync begun at ``sync_started``.
 
-        The master forgets copies of this node that a complete sync did not confirm.
+        The master forgets copies of this node that a complete sync did not confirm,
+        and answers in ``drop`` the hashes deleted meanwhile.
         """
-        return self._post(
+        return self._post_any(
             "/nodes/inventory",
             {
                 "node": self.node_id,
@@ -61,16 +100,153 @@ class MasterClient:
             },
         )
 
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def heartbeat(self, stats: dict[str, int], deleted: Sequence[str]) -> list[str]:
+        """Beat to every master; return the hashes any of them wants deleted here."""
+        payload = {"node": self.node_id, "url": self.public_url, **stats, "deleted": list(deleted)}
+        to_delete: set[str] = set()
+        reached = 0
+        for url in self.master_urls:
+            try:
+                reply = self._post(url, "/nodes/heartbeat", payload)
+            except MasterUnavailable as exc:
+                log.warning("heartbeat not delivered: %s", exc.message)
+                continue
+            reached += 1
+            to_delete.update(h for h in reply.get("delete", []) if isinstance(h, str))
+        if not reached:
+            raise MasterUnavailable("no master answered the heartbeat")
+        return sorted(to_delete)
+
+    def report_corrupt(self, digest: str) -> None:
+        """Tell the masters this copy failed its check and is gone from this node."""
+        self._post_any("/nodes/bad-copy", {"node": self.node_id, "hash": digest})
+
+    def _post_any(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        last: MasterUnavailable | None = None
+        for url in self.master_urls:
+            try:
+                return self._post(url, path, payload)
+            except MasterUnavailable as exc:
+                last = exc
+        raise last or MasterUnavailable("no master configured")
+
+    def _post(self, base: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = self._http.post(self.master_url + path, json=payload, timeout=TIMEOUT)
+            response = self._http.post(base + path, json=payload, timeout=MASTER_TIMEOUT)
         except requests.RequestException as exc:
-            raise MasterUnavailable(f"master at {self.master_url} unreachable: {exc}") from exc
+            raise MasterUnavailable(f"master at {base} unreachable: {exc}") from exc
         if response.status_code >= 500:
-            raise MasterUnavailable(f"master answered {response.status_code} to {path}")
+            raise MasterUnavailable(f"master at {base} answered {response.status_code} to {path}")
         if response.status_code >= 400:
             # A refusal is not an outage: log it, it will not get better by retrying.
             log.error("master refused %s: %s %s", path, response.status_code, response.text[:500])
-            raise MasterUnavailable(f"master refused {path} with {response.status_code}")
+            raise MasterUnavailable(f"master at {base} refused {path} with {response.status_code}")
         body: dict[str, Any] = response.json()
         return body
+
+
+class NodeClient:
+    """Writes, copies, reads and deletes blobs on nodes over one pooled session."""
+
+    def __init__(self) -> None:
+        self._http = _session(100)
+
+    def put_blob(
+        self,
+        node_url: str,
+        name: str,
+        body: bytes | IO[bytes],
+        digest: str,
+        chain: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Store a blob on a node, which checks it against ``digest``.
+
+        The node replicates no further unless ``chain`` lists the next nodes, which it
+        then forwards to, in order, before answering (chain replication).
+        """
+        params = {"hash": digest, "replicate": "0"}
+        if chain:
+            params["chain"] = ",".join(chain)
+        try:
+            response = self._http.post(
+                f"{node_url}/upload",
+                params=params,
+                files={"file": (name, body)},
+                timeout=NODE_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"node {node_url} unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise NodeUnavailable(
+                f"node {node_url} answered {response.status_code}: {response.text[:200]}"
+            )
+        reply: dict[str, Any] = response.json()
+        return reply
+
+    def copy_blob(self, target_url: str, digest: str, source_url: str, name: str) -> None:
+        """Have ``target_url`` pull the blob from ``source_url`` and keep it (repair)."""
+        self._call(
+            "POST",
+            f"{target_url}/replicate",
+            json={"hash": digest, "source": source_url, "name": name},
+        )
+
+    def delete_blob(self, node_url: str, digest: str) -> None:
+        """Delete a node's copy; a copy already gone counts as deleted."""
+        self._call("DELETE", f"{node_url}/blobs/{digest}", ok=(200, 404))
+
+    def iter_blob(self, node_url: str, digest: str) -> Iterator[bytes]:
+        """Stream a blob's bytes from a node (unchecked: the caller hashes what it writes)."""
+        try:
+            with self._http.get(
+                f"{node_url}/retrieve", params={"hash": digest}, timeout=NODE_TIMEOUT, stream=True
+            ) as response:
+                if response.status_code != 200:
+                    raise NodeUnavailable(f"node {node_url} answered {response.status_code}")
+                yield from response.iter_content(READ_CHUNK)
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"node {node_url} unreadable: {exc}") from exc
+
+    def fetch_blob(self, node_url: str, digest: str, max_bytes: int) -> bytes | None:
+        """Read a whole blob and check it against its address.
+
+        Returns None (logged) when the node cannot serve it; raises CorruptCopy when the
+        node served bytes that are not the blob, so the caller can report that copy.
+        """
+        chunks: list[bytes] = []
+        received = 0
+        try:
+            with self._http.get(
+                f"{node_url}/retrieve", params={"hash": digest}, timeout=NODE_TIMEOUT, stream=True
+            ) as response:
+                if response.status_code != 200:
+                    log.warning(
+                        "node %s answered %d for %s", node_url, response.status_code, digest
+                    )
+                    return None
+                for chunk in response.iter_content(READ_CHUNK):
+                    received += len(chunk)
+                    if received > max_bytes:  # larger than registered: not our blob
+                        log.warning(
+                            "node %s sent more than %d bytes for %s", node_url, max_bytes, digest
+                        )
+                        return None
+                    chunks.append(chunk)
+        except requests.RequestException as exc:
+            log.warning("node %s unreadable for %s: %s", node_url, digest, type(exc).__name__)
+            return None
+        data = b"".join(chunks)
+        if DIGEST_RE.fullmatch(digest) and hashlib.sha256(data).hexdigest() != digest:
+            raise CorruptCopy(f"node {node_url} sent bytes that do not match {digest}")
+        return data
+
+    def _call(self, method: str, url: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> None:
+        try:
+            response = self._http.request(method, url, timeout=NODE_TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
+        if response.status_code not in ok:
+            raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    def close(self) -> None:
+        self._http.close()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Response, jsonify, request
 
-from app.http import send_blob
+from app.http import json_body, send_blob
 from app.node import bp
 from app.node.service import node_service
 
@@ -12,9 +14,19 @@ from app.node.service import node_service
 @bp.post("/upload")
 def upload() -> Response:
     result = node_service().store_upload(
-        request.stream, request.content_type, request.content_length, request.args.get("hash")
+        request.stream, request.content_type, request.content_length, request.args
     )
     return jsonify(result)
+
+
+@bp.post("/replicate")
+def replicate() -> Response:
+    return jsonify(node_service().pull(json_body()))
+
+
+@bp.delete("/blobs/<digest>")
+def delete_blob(digest: str) -> Response:
+    return jsonify(node_service().delete_blob(digest))
 
 
 @bp.get("/retrieve")
@@ -26,3 +38,9 @@ def retrieve() -> Response:
 @bp.get("/health")
 def health() -> Response:
     return jsonify(node_service().health())
+
+
+@bp.post("/scrub")
+def scrub() -> Response:
+    limit = request.args.get("limit", type=int)
+    return jsonify(dataclasses.asdict(node_service().scrubber.run_pass(limit)))

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, current_app
 
-from app.errors import PayloadTooLarge
+from app.errors import BlobNotFound, InvalidField, PayloadTooLarge, UpstreamError
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
-from app.multipart import MAX_FIELD_BYTES, read_file_part
-from app.node.client import MasterClient, MasterUnavailable
+from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
+from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUnavailable
+from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
-from app.storage import FileBlobStore, FileBlobWriter, parse_digest
+from app.storage import FileBlobStore, FileBlobWriter, StoredBlob, parse_digest
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.node"
-MAX_NAME_LENGTH = 255
 
 
 @dataclass(frozen=True)
@@ -31,17 +31,6 @@ class BlobToServe:
     digest: str
     name: str
     mimetype: str
-
-
-def clean_name(filename: str | None) -> str:
-    """Return a display name from a client's filename: last path part, no control chars.
-
-    Names are metadata only, never paths, but a name full of control characters or
-    directory parts would still be a trap for whoever downloads the file later.
-    """
-    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    printable = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
-    return printable.strip()[:MAX_NAME_LENGTH]
 
 
 class NodeService:
@@ -54,14 +43,18 @@ class NodeService:
         blobs: FileBlobStore,
         catalog: BlobCatalog,
         master: MasterClient,
+        peers: NodeClient,
         sync: MasterSync,
+        scrubber: Scrubber,
         max_upload_size: int,
     ) -> None:
         self.node_id = node_id
         self.blobs = blobs
         self.catalog = catalog
         self.master = master
+        self.peers = peers
         self.sync = sync
+        self.scrubber = scrubber
         self.max_upload_size = max_upload_size
 
     def store_upload(
@@ -69,9 +62,14 @@ class NodeService:
         stream: IO[bytes],
         content_type: str | None,
         content_length: int | None,
-        expected_hash: str | None = None,
+        args: Mapping[str, str],
     ) -> dict[str, Any]:
-        """Store the multipart ``file`` part; answer the reference's upload JSON and more."""
+        """Store the multipart ``file`` part; answer the reference's upload JSON and more.
+
+        ``args``: ``hash`` (expected SHA-256), ``replicate=0`` (a copy written by a
+        master or a peer: no further copies), ``chain`` (comma-separated node URLs to
+        forward to, in order, before answering).
+        """
         if content_length is not None and content_length > self.max_upload_size + MAX_FIELD_BYTES:
             raise PayloadTooLarge(f"uploads to a node are limited to {self.max_upload_size} bytes")
         writers: list[FileBlobWriter] = []
@@ -88,11 +86,52 @@ class NodeService:
                 writer.abort()
             raise
         assert upload.sink is not None
-        wanted = expected_hash or upload.fields.get("hash")
+        wanted = args.get("hash") or upload.fields.get("hash")
         stored = self.blobs.commit(upload.sink, parse_digest(wanted) if wanted else None)
         name = clean_name(upload.filename) or stored.digest
+        chain = [url for url in args.get("chain", "").split(",") if url]
+        replicate = args.get("replicate", "1") not in ("0", "false")
+        return self._keep(stored, name, replicate=replicate, chain=chain)
+
+    def pull(self, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """Copy a blob from another node (repair): stream, check the hash, keep, register."""
+        digest = parse_digest(payload.get("hash"))
+        source = payload.get("source")
+        if not isinstance(source, str) or not source.startswith(("http://", "https://")):
+            raise InvalidField("source", "'source' must be the URL of a node holding the blob")
+        name = clean_name(str(payload.get("name") or "")) or digest
+        with self.blobs.open_writer(self.max_upload_size) as writer:
+            try:
+                for chunk in self.peers.iter_blob(source, digest):
+                    writer.write(chunk)
+            except NodeUnavailable as exc:
+                raise UpstreamError(exc.message, code="source_unavailable") from exc
+            stored = self.blobs.commit(writer, digest)
+        return self._keep(stored, name, replicate=False, chain=[])
+
+    def delete_blob(self, hash_param: str | None) -> dict[str, Any]:
+        """Delete this node's copy (the master deleted the file, or trims an extra copy)."""
+        digest = parse_digest(hash_param)
+        existed = self.blobs.delete(digest)
+        self.catalog.remove([digest])
+        if not existed:
+            raise BlobNotFound(f"no blob {digest} on this node")
+        return {"deleted": digest, "node": self.node_id}
+
+    def _keep(
+        self, stored: StoredBlob, name: str, *, replicate: bool, chain: list[str]
+    ) -> dict[str, Any]:
+        """Catalogue a stored blob, register it, and bring it to its copies."""
         entry = self.catalog.record(stored.digest, name, stored.size)
-        registered = self._register(entry, name)
+        registered, peers = self._register(entry, name)
+        replicas = [self.node_id]
+        if chain:
+            reply = self._forward(chain[0], entry, name, chain[1:])
+            replicas += reply.get("replicas", []) if reply else []
+        elif replicate:
+            for peer in peers:
+                reply = self._forward(peer["url"], entry, name, [])
+                replicas += [peer["id"]] if reply else []
         return {
             "success": True,
             "message": "File Upload Successful",
@@ -102,7 +141,19 @@ class NodeService:
             "node": self.node_id,
             "deduplicated": not stored.created,
             "registered": registered,
+            "replicas": replicas,
         }
+
+    def _forward(
+        self, url: str, entry: BlobEntry, name: str, chain: list[str]
+    ) -> dict[str, Any] | None:
+        """Send our copy to a peer; a failed peer is left to the master's repair."""
+        try:
+            with self.blobs.locate(entry.hash).open("rb") as body:
+                return self.peers.put_blob(url, name, body, entry.hash, chain=chain)
+        except NodeUnavailable as exc:
+            log.warning("copy of %s to %s failed: %s", entry.hash, url, exc.message)
+            return None
 
     def open_blob(self, hash_param: str | None) -> BlobToServe:
         """Find a blob to stream; the Content-Type comes from the stored name."""
@@ -126,15 +177,23 @@ class NodeService:
             "unregistered": stats.unregistered,
         }
 
-    def _register(self, entry: BlobEntry, name: str) -> bool:
-        """Tell the master about this copy now; on failure the background sync retries."""
+    def _register(self, entry: BlobEntry, name: str) -> tuple[bool, list[dict[str, str]]]:
+        """Tell the master about this copy now; on failure the background sync retries.
+
+        Returns whether it was registered and the peers the master wants copies on.
+        """
         try:
-            self.master.register(entry, name)
+            reply = self.master.register(entry, name)
         except MasterUnavailable as exc:
             log.warning("registration of %s deferred: %s", entry.hash, exc.message)
-            return False
+            return False, []
         self.catalog.mark_registered([entry.hash])
-        return True
+        peers = [
+            p
+            for p in reply.get("replicate_to", [])
+            if isinstance(p, dict) and isinstance(p.get("url"), str) and p.get("id") != self.node_id
+        ]
+        return True, peers
 
 
 def init_app(app: Flask) -> None:
@@ -150,7 +209,8 @@ def init_app(app: Flask) -> None:
     )
     # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.
     catalog = BlobCatalog(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
-    master = MasterClient(config["MASTER"], config["NODE_ID"], config["PUBLIC_URL"])
+    masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
+    master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"])
     sync = MasterSync(
         blobs,
         catalog,
@@ -160,16 +220,28 @@ def init_app(app: Flask) -> None:
         batch_size=config["INVENTORY_BATCH"],
         stale_temp_age=max(config["READ_TIMEOUT"] * 4, 60.0),
     )
+    scrubber = Scrubber(
+        blobs,
+        catalog,
+        master.report_corrupt,
+        on_missing=master.report_corrupt,
+        bytes_per_second=config["SCRUB_BYTES_PER_SECOND"],
+        interval=config["SCRUB_INTERVAL"],
+        lock_path=data_dir / "scrub.lock",
+    )
+    if config["BACKGROUND_TASKS"]:
+        sync.start()
+        scrubber.start()
     app.extensions[EXTENSION] = NodeService(
         node_id=config["NODE_ID"],
         blobs=blobs,
         catalog=catalog,
         master=master,
+        peers=NodeClient(),
         sync=sync,
+        scrubber=scrubber,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
     )
-    if config["BACKGROUND_TASKS"]:
-        sync.start()
 
 
 def node_service() -> NodeService:

@@ -42,6 +42,8 @@ class MasterSync:
         self._batch_size = batch_size
         self._stale_temp_age = stale_temp_age
         self._lock_fd: int | None = None
+        # Copies deleted on the master's word, to confirm with the next heartbeat.
+        self._deleted: list[str] = []
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -80,25 +82,46 @@ class MasterSync:
             reply = self.master.report_inventory(batch, sync_started)
             sync_started = float(reply["sync_started"])
             self.catalog.mark_registered(entry.hash for entry in batch)
+            self.drop(reply.get("drop", []))
             reported += len(batch)
         self.master.report_inventory([], sync_started, complete=True)
         self.synced = True
         log.info("inventory of %d blobs reported to %s", reported, self.master.master_url)
 
     def register_pending(self) -> int:
-        """Register copies the master has not acknowledged; return how many.
-
-        With nothing pending it still reports an empty batch: that is the heartbeat
-        by which the master knows this node is alive.
-        """
+        """Register copies the master has not acknowledged; return how many."""
         done = 0
         while batch := self.catalog.pending(self._batch_size):
-            self.master.report_inventory(batch)
+            reply = self.master.report_inventory(batch)
             self.catalog.mark_registered(entry.hash for entry in batch)
+            self.drop(reply.get("drop", []))
             done += len(batch)
-        if not done:
-            self.master.report_inventory([])
         return done
+
+    def beat(self) -> None:
+        """Send the heartbeat (disk figures) and carry out deletions the masters ask for."""
+        stats = self.catalog.stats()
+        disk = os.statvfs(self.blobs.root)
+        figures = {
+            "capacity_bytes": disk.f_blocks * disk.f_frsize,
+            "free_bytes": disk.f_bavail * disk.f_frsize,
+            "used_bytes": stats.bytes,
+            "files": stats.blobs,
+        }
+        deleted, self._deleted = self._deleted, []
+        try:
+            to_delete = self.master.heartbeat(figures, deleted)
+        except MasterUnavailable:
+            self._deleted = deleted + self._deleted
+            raise
+        self.drop(to_delete)
+
+    def drop(self, digests: list[str]) -> None:
+        """Delete copies of deleted files; they are confirmed with the next heartbeat."""
+        for digest in digests:
+            self.blobs.delete(digest)
+            self.catalog.remove([digest])
+            self._deleted.append(digest)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -106,6 +129,7 @@ class MasterSync:
                 if not self.synced:
                     self.full_sync()
                 self.register_pending()
+                self.beat()
             except MasterUnavailable as exc:
                 log.warning("master sync postponed: %s", exc.message)
             except Exception:

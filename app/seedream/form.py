@@ -15,7 +15,7 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.errors import InvalidField, MissingField, PayloadTooLarge, UnsupportedMediaType
-from app.master.service import parse_file_key
+from app.master.validation import parse_file_key
 from app.seedream.images import MAX_IMAGE_BYTES
 
 # The API recommends at most 600 English words; far beyond that is a pasted mistake.

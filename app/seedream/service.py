@@ -9,26 +9,20 @@ and answered as ``/download`` URLs of this master.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
-import time
 import unicodedata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import requests
 from flask import Flask, current_app
-from requests.adapters import HTTPAdapter
 
 from app.errors import AppError, FileNotFound, InvalidField, ServiceUnavailable, UpstreamError
-from app.master.placement import live_nodes
 from app.master.service import EXTENSION as MASTER_EXTENSION
 from app.master.service import MasterService
-from app.metadata.repository import NodeRecord
 from app.seedream.client import SeedreamClient
 from app.seedream.form import GenerateForm, parse_fields
 from app.seedream.images import (
@@ -42,13 +36,10 @@ from app.seedream.payloads import GeneratedImage, GenerationRequest, GenerationR
 log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.seedream"
-# (connect, read) seconds for reading a stored reference image from a node.
-NODE_TIMEOUT = (3.05, 30.0)
 NOT_CONFIGURED = (
     "Seedream is not configured: set SEEDREAM_API_KEY (or ARK_API_KEY) in the master's "
     "environment and restart it"
 )
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -70,8 +61,6 @@ class SeedreamService:
         self._master = master
         self._default_model = default_model
         # Reads stored reference images from the nodes; Seedream has its own session.
-        self._http = requests.Session()
-        self._http.mount("http://", HTTPAdapter(pool_connections=16, pool_maxsize=100))
 
     def check_configured(self) -> SeedreamClient:
         """Return the client; 503 ``seedream_not_configured`` without an API key."""
@@ -98,7 +87,7 @@ class SeedreamService:
             max_images=fields.max_images,
             image_count=len(fields.references),
         )
-        if not self._live_nodes():
+        if not self._master.live_nodes():
             raise ServiceUnavailable(
                 "no storage node is live to keep the generated images; nothing was generated",
                 code="no_live_nodes",
@@ -195,10 +184,6 @@ class SeedreamService:
             "download_url": f"{download_base}?{urlencode({'hash': record.hash})}",
         }
 
-    def _live_nodes(self) -> list[NodeRecord]:
-        master = self._master
-        return live_nodes(master.store.list_nodes(), time.time(), master.node_timeout)
-
     def _load_stored(self, name: str, key: str) -> bytes:
         """Read the file stored under ``key`` from a live replica, for field ``name``."""
         try:
@@ -213,38 +198,7 @@ class SeedreamService:
                 f"the stored file is {record.size} bytes; the limit is {MAX_IMAGE_BYTES} (10 MB)",
                 code="image_too_large",
             )
-        urls = {node.id: node.url for node in self._live_nodes()}
-        for replica in record.replicas:
-            data = self._fetch_blob(urls[replica], key) if replica in urls else None
-            if data is not None:
-                return data
-        raise ServiceUnavailable(f"no live node could serve {key}", code="no_live_replica")
-
-    def _fetch_blob(self, node_url: str, key: str) -> bytes | None:
-        """Return the blob's bytes from one node, or ``None`` to try another replica."""
-        chunks: list[bytes] = []
-        received = 0
-        try:
-            with self._http.get(
-                f"{node_url}/retrieve", params={"hash": key}, timeout=NODE_TIMEOUT, stream=True
-            ) as response:
-                if response.status_code != 200:
-                    log.warning("node %s answered %d for %s", node_url, response.status_code, key)
-                    return None
-                for chunk in response.iter_content(64 * 1024):
-                    received += len(chunk)
-                    if received > MAX_IMAGE_BYTES:  # larger than registered: not our file
-                        log.warning("node %s sent more than registered for %s", node_url, key)
-                        return None
-                    chunks.append(chunk)
-        except requests.RequestException as exc:
-            log.warning("node %s unreadable for %s: %s", node_url, key, type(exc).__name__)
-            return None
-        data = b"".join(chunks)
-        if _SHA256.fullmatch(key) and hashlib.sha256(data).hexdigest() != key:
-            log.warning("node %s sent bytes that do not match %s", node_url, key)
-            return None
-        return data
+        return self._master.read_verified(key, MAX_IMAGE_BYTES)[1]
 
 
 def name_stem(prompt: str) -> str:

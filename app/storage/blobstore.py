@@ -3,6 +3,9 @@
 Writes stream into a temp file beside the blob tree while hashing, are fsynced, and then
 moved into place with ``os.replace`` and a directory fsync, as Swift's disk file writer
 does: a reader sees the whole blob or none of it, and a crash leaves only a temp file.
+
+Blobs whose bytes rot are moved aside into ``quarantine/`` (never served again, kept
+for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scrubber.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = "upload-"
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+VERIFY_CHUNK = 1 << 20
 
 
 def parse_digest(value: str | None) -> str:
@@ -40,6 +44,13 @@ def parse_digest(value: str | None) -> str:
     if not DIGEST_RE.fullmatch(candidate):
         raise InvalidHash("hash must be a SHA-256 digest: 64 hexadecimal characters")
     return candidate
+
+
+def _checked(digest: str) -> str:
+    """Refuse a non-digest before it names a file to remove or move."""
+    if not DIGEST_RE.fullmatch(digest):
+        raise InvalidHash("hash must be a SHA-256 digest: 64 hexadecimal characters")
+    return digest
 
 
 @dataclass(frozen=True)
@@ -131,6 +142,7 @@ class FileBlobStore:
         self.root = root
         self.blob_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
+        self.quarantine_dir = root / "quarantine"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self._blob_prefix = f"{self.blob_dir}/"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -176,10 +188,14 @@ class FileBlobStore:
             writer.abort()
             raise HashMismatch(f"content hashes to {digest}, not {expected_digest}")
         with self._lock:
-            if self.exists(digest):
+            target = self.path_for(digest)
+            # A stat, not exists(): the existence cache is per process, and a sibling
+            # worker's delete or quarantine cannot reach it. Trusting a stale entry here
+            # would drop the very upload that repairs a quarantined blob.
+            if target.is_file():
+                self._known.put(digest, True)
                 writer.abort()
                 return StoredBlob(digest, writer.size, created=False)
-            target = self.path_for(digest)
             self._ensure_parent(target)
             os.replace(writer.path, target)
             if self._fsync:
@@ -215,6 +231,70 @@ class FileBlobStore:
                         continue
                     yield name, size
 
+    def verify(
+        self,
+        digest: str,
+        chunk_size: int = VERIFY_CHUNK,
+        throttle: Callable[[int], None] | None = None,
+    ) -> bool | None:
+        """Re-hash a stored blob; True if its bytes match ``digest``, None if it is gone.
+
+        Streams through one open fd, so a concurrent ``os.replace`` of the path does not
+        mix two files' bytes. ``throttle(bytes_read)`` runs after every chunk; whatever it
+        raises propagates (the scrubber stops a pass that way).
+        """
+        try:
+            fd = os.open(self.path_for(digest), os.O_RDONLY)
+        except FileNotFoundError:
+            self._known.discard(digest)
+            return None
+        hasher = hashlib.sha256()
+        buffer = bytearray(chunk_size)
+        view = memoryview(buffer)
+        with os.fdopen(fd, "rb", buffering=0) as blob:
+            while read := blob.readinto(buffer):
+                hasher.update(view[:read])
+                if throttle is not None:
+                    throttle(read)
+        return hasher.hexdigest() == digest
+
+    def delete(self, digest: str) -> bool:
+        """Remove a blob; True if it existed. Idempotent; raise InvalidHash on a bad digest."""
+        path = self.path_for(_checked(digest))
+        with self._lock:
+            self._known.discard(digest)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return False
+            if self._fsync:
+                _fsync_dir(path.parent)
+        return True
+
+    def quarantine(self, digest: str) -> Path | None:
+        """Move a blob out of the blob tree; return where it went, None if it was gone.
+
+        The rename is atomic and stays on one filesystem (``root/quarantine``), so readers
+        either still hold the old fd or get BlobNotFound: never a partial file. Callers
+        verify first; this moves whatever bytes are at the path.
+        """
+        path = self.path_for(_checked(digest))
+        with self._lock:
+            self._known.discard(digest)
+            if not path.is_file():
+                return None
+            self._ensure_quarantine_dir()
+            target = self._quarantine_name(digest)
+            try:
+                os.rename(path, target)
+            except FileNotFoundError:
+                return None  # a sibling worker deleted or quarantined it first
+            if self._fsync:
+                _fsync_dir(self.quarantine_dir)
+                _fsync_dir(path.parent)
+        log.warning("quarantined blob %s to %s", digest, target)
+        return target
+
     def clean_temp(self, older_than: float) -> int:
         """Remove temp files untouched for ``older_than`` seconds; return how many.
 
@@ -240,3 +320,21 @@ class FileBlobStore:
             # The new directory entries must be durable before the blob's rename is.
             _fsync_dir(shard.parent)
             _fsync_dir(self.blob_dir)
+
+    def _ensure_quarantine_dir(self) -> None:
+        if self.quarantine_dir.is_dir():
+            return
+        self.quarantine_dir.mkdir(exist_ok=True)
+        if self._fsync:
+            _fsync_dir(self.root)
+
+    def _quarantine_name(self, digest: str) -> Path:
+        # The same blob may rot, be repaired and rot again within a second: never
+        # overwrite an earlier specimen.
+        stem = f"{digest}.{int(time.time())}"
+        target = self.quarantine_dir / stem
+        serial = 0
+        while target.exists():
+            serial += 1
+            target = self.quarantine_dir / f"{stem}.{serial}"
+        return target

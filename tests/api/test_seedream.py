@@ -66,7 +66,12 @@ def node_url(tmp_path: Path, dead_url: str):
 
 
 def build_master(tmp_path: Path, **config):
-    settings = {"DATA_DIR": str(tmp_path / "master"), "BACKGROUND_TASKS": False}
+    # One node in these tests: one copy is a complete write.
+    settings = {
+        "DATA_DIR": str(tmp_path / "master"),
+        "BACKGROUND_TASKS": False,
+        "REPLICATION": 1,
+    }
     return create_app("master", settings | config)
 
 

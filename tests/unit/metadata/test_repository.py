@@ -44,20 +44,24 @@ def test_prune_forgets_only_unconfirmed_copies_of_that_node(engine):
     assert store.get("kept").replicas == ("8001",)
 
 
-def test_nodes_are_upserted(engine):
-    store = MetadataStore(engine)
-    store.touch_node("8001", "http://127.0.0.1:8001")
-    first = store.list_nodes()[0]
-    time.sleep(0.01)
-    store.touch_node("8001", "http://10.0.0.1:8001")
-    (again,) = store.list_nodes()
-    assert again.url == "http://10.0.0.1:8001"
-    assert again.first_seen == first.first_seen and again.last_seen > first.last_seen
-
-
 def test_two_stores_on_one_database_share_state(engine):
     """What two gunicorn workers (or two masters on PostgreSQL) see."""
     one, two = MetadataStore(engine), MetadataStore(engine)
     one.register(FileRecord("k", "n", 1, ("a",)))
     two.register(FileRecord("k", "n", 1, ("b",)))
     assert one.get("k").replicas == ("a", "b")
+
+
+def test_delete_leaves_a_tombstone_that_inventories_respect(engine):
+    store = MetadataStore(engine)
+    store.register(FileRecord(DIGEST, "a", 1, ("8001", "8002")))
+    assert store.delete_file(DIGEST).replicas == ("8001", "8002")
+    assert store.get(DIGEST) is None
+    assert store.delete_file(DIGEST) is None
+    # A node that was away reports the deleted file: it is told to drop it.
+    assert store.confirm_inventory("8002", [FileRecord(DIGEST, "a", 1)]) == [DIGEST]
+    assert store.get(DIGEST) is None
+    # Uploading the same content again brings it back.
+    store.register(FileRecord(DIGEST, "again", 1, ("8001",)))
+    assert store.confirm_inventory("8002", [FileRecord(DIGEST, "a", 1)]) == []
+    assert store.get(DIGEST).replicas == ("8001", "8002")

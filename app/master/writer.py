@@ -1,0 +1,74 @@
+"""Write a blob to R live nodes in parallel and count the durable copies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import IO
+
+from app.errors import ServiceUnavailable
+from app.master.placement import choose_nodes
+from app.metadata.cluster import NodeRecord
+from app.node.client import NodeClient, NodeUnavailable
+
+log = logging.getLogger(__name__)
+
+# Opens a fresh reader of the blob's bytes: each target streams its own copy.
+Source = Callable[[], bytes | IO[bytes]]
+
+
+class InsufficientReplicas(ServiceUnavailable):
+    code = "insufficient_replicas"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    stored_on: tuple[str, ...]
+    wanted: int
+    quorum: int
+
+
+class ReplicatedWriter:
+    """Places copies on nodes chosen by free space; spares stand in for failures."""
+
+    def __init__(self, nodes: NodeClient, *, replication: int, write_quorum: int) -> None:
+        self.nodes = nodes
+        self.replication = replication
+        # 0 means "all R copies": the answer comes only when every copy is durable.
+        self.quorum = min(write_quorum or replication, replication)
+
+    def write(self, live: list[NodeRecord], source: Source, digest: str, name: str) -> WriteResult:
+        """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum."""
+        if not live:
+            raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
+        targets = choose_nodes(live, self.replication)
+        spares = [node for node in choose_nodes(live, len(live)) if node not in targets]
+        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+            outcomes = list(pool.map(lambda node: self._put(node, source, digest, name), targets))
+        stored = [node.id for node, ok in zip(targets, outcomes, strict=True) if ok]
+        for spare in spares:
+            if len(stored) >= len(targets):
+                break
+            if self._put(spare, source, digest, name):
+                stored.append(spare.id)
+        wanted = self.replication
+        if len(stored) < self.quorum:
+            raise InsufficientReplicas(
+                f"only {len(stored)} of {self.quorum} required copies could be written",
+                details={"copies": len(stored), "quorum": self.quorum},
+            )
+        return WriteResult(tuple(stored), wanted, self.quorum)
+
+    def _put(self, node: NodeRecord, source: Source, digest: str, name: str) -> bool:
+        body = source()
+        try:
+            self.nodes.put_blob(node.url, name, body, digest)
+        except NodeUnavailable as exc:
+            log.warning("copy of %s not stored on %s: %s", digest, node.id, exc.message)
+            return False
+        finally:
+            if not isinstance(body, bytes):
+                body.close()
+        return True

@@ -1,0 +1,158 @@
+"""The master's view of the cluster: nodes and their heartbeats, replication state,
+and deletions still owed by nodes that were away."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, case, delete, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.schema import files, master_metadata, nodes, pending_deletes, replicas
+
+
+@dataclass(frozen=True)
+class NodeStats:
+    capacity_bytes: int = 0
+    free_bytes: int = 0
+    used_bytes: int = 0
+    files: int = 0
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    id: str
+    url: str
+    first_seen: float
+    last_seen: float
+    stats: NodeStats = NodeStats()
+
+    def is_up(self, now: float, timeout: float) -> bool:
+        """A node is up while its last heartbeat is younger than ``timeout`` seconds."""
+        return now - self.last_seen <= timeout
+
+    def to_dict(self, now: float, timeout: float) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "state": "up" if self.is_up(now, timeout) else "down",
+            "last_beat": self.last_seen,
+            "seconds_since_beat": round(now - self.last_seen, 3),
+            "first_seen": self.first_seen,
+            "capacity_bytes": self.stats.capacity_bytes,
+            "free_bytes": self.stats.free_bytes,
+            "used_bytes": self.stats.used_bytes,
+            "files": self.stats.files,
+        }
+
+
+@dataclass(frozen=True)
+class ReplicationState:
+    hash: str
+    name: str
+    size: int
+    counted: int  # copies on nodes up, or down for less than the repair grace
+    live: int  # copies on nodes up now
+
+
+class ClusterStore:
+    """Nodes, replication counts and pending deletions, in the master's database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        ensure_schema(master_metadata, engine)
+        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._insert = dialect.insert
+
+    def heartbeat(self, node_id: str, url: str, stats: NodeStats | None = None) -> None:
+        """Record that ``node_id`` is alive at ``url``, with its disk figures if given."""
+        now = time.time()
+        values: dict[str, Any] = {"url": url, "last_seen": now}
+        if stats is not None:
+            values.update(
+                capacity_bytes=stats.capacity_bytes,
+                free_bytes=stats.free_bytes,
+                used_bytes=stats.used_bytes,
+                files=stats.files,
+            )
+        with write_transaction(self.engine) as conn:
+            stmt = self._insert(nodes).values(id=node_id, first_seen=now, **values)
+            conn.execute(stmt.on_conflict_do_update(index_elements=[nodes.c.id], set_=values))
+
+    def list_nodes(self) -> list[NodeRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(nodes).order_by(nodes.c.id)).all()
+        return [
+            NodeRecord(
+                r.id,
+                r.url,
+                r.first_seen,
+                r.last_seen,
+                NodeStats(r.capacity_bytes, r.free_bytes, r.used_bytes, r.files),
+            )
+            for r in rows
+        ]
+
+    def replication_states(
+        self,
+        counted_nodes: Collection[str],
+        live_nodes: Collection[str],
+        replication: int | None = None,
+        limit: int | None = None,
+    ) -> list[ReplicationState]:
+        """Count each file's copies; with ``replication``, only files off that target."""
+        counted = func.sum(case((replicas.c.node.in_(list(counted_nodes)), 1), else_=0))
+        live = func.sum(case((replicas.c.node.in_(list(live_nodes)), 1), else_=0))
+        query = (
+            select(files.c.hash, files.c.name, files.c.size, counted, live)
+            .select_from(files.outerjoin(replicas, files.c.hash == replicas.c.hash))
+            .group_by(files.c.hash, files.c.name, files.c.size)
+            .order_by(files.c.hash)
+        )
+        if replication is not None:
+            query = query.having(or_(counted < replication, live > replication))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [ReplicationState(r[0], r[1], r[2], int(r[3] or 0), int(r[4] or 0)) for r in rows]
+
+    def forget_replica(self, file_hash: str, node_id: str) -> None:
+        """Drop one copy from the catalogue (it was trimmed, or found missing or corrupt)."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                delete(replicas).where(replicas.c.hash == file_hash, replicas.c.node == node_id)
+            )
+
+    def owe_deletes(self, file_hash: str, node_ids: Iterable[str]) -> None:
+        """Remember that these nodes still hold a deleted file's copy."""
+        rows = [{"hash": file_hash, "node": node_id} for node_id in node_ids]
+        if rows:
+            with write_transaction(self.engine) as conn:
+                conn.execute(self._insert(pending_deletes).on_conflict_do_nothing(), rows)
+
+    def deletes_owed_by(self, node_id: str, limit: int = 1000) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    select(pending_deletes.c.hash)
+                    .where(pending_deletes.c.node == node_id)
+                    .order_by(pending_deletes.c.hash)
+                    .limit(limit)
+                ).scalars()
+            )
+
+    def settle_deletes(self, node_id: str, hashes: Collection[str]) -> None:
+        """The node confirmed these copies are gone."""
+        if hashes:
+            with write_transaction(self.engine) as conn:
+                conn.execute(
+                    delete(pending_deletes).where(
+                        pending_deletes.c.node == node_id,
+                        pending_deletes.c.hash.in_(list(hashes)),
+                    )
+                )

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import time
+
+from app.metadata.cluster import ClusterStore, NodeStats
+from app.metadata.repository import FileRecord, MetadataStore
+
+
+def test_heartbeats_upsert_nodes_with_their_figures(engine):
+    cluster = ClusterStore(engine)
+    cluster.heartbeat("8001", "http://127.0.0.1:8001")
+    first = cluster.list_nodes()[0]
+    assert first.stats == NodeStats()
+    time.sleep(0.01)
+    cluster.heartbeat("8001", "http://10.0.0.1:8001", NodeStats(100, 60, 40, 3))
+    (again,) = cluster.list_nodes()
+    assert again.url == "http://10.0.0.1:8001"
+    assert again.first_seen == first.first_seen and again.last_seen > first.last_seen
+    assert again.stats == NodeStats(100, 60, 40, 3)
+    assert again.is_up(time.time(), 15) and not again.is_up(time.time() + 60, 15)
+    assert again.to_dict(time.time(), 15)["state"] == "up"
+
+
+def test_replication_states_count_counted_and_live_copies(engine):
+    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store.register(FileRecord("two", "t", 1, ("a", "b")))
+    store.register(FileRecord("one", "o", 1, ("a",)))
+    store.register(FileRecord("three", "3", 1, ("a", "b", "c")))
+    store.register(FileRecord("none", "n", 1, ()))
+    states = {s.hash: (s.counted, s.live) for s in cluster.replication_states({"a", "b"}, {"a"})}
+    assert states == {"two": (2, 1), "one": (1, 1), "three": (2, 1), "none": (0, 0)}
+    needing = cluster.replication_states({"a", "b", "c"}, {"a", "b", "c"}, replication=2)
+    assert sorted(s.hash for s in needing) == ["none", "one", "three"]
+    cluster.forget_replica("three", "c")
+    assert store.get("three").replicas == ("a", "b")
+
+
+def test_deletes_owed_by_a_node_until_it_settles_them(engine):
+    cluster = ClusterStore(engine)
+    cluster.owe_deletes("h1", ["8001", "8002"])
+    cluster.owe_deletes("h2", ["8001"])
+    cluster.owe_deletes("h2", ["8001"])  # idempotent
+    assert cluster.deletes_owed_by("8001") == ["h1", "h2"]
+    cluster.settle_deletes("8001", ["h1"])
+    assert cluster.deletes_owed_by("8001") == ["h2"]
+    assert cluster.deletes_owed_by("8002") == ["h1"]
