@@ -140,8 +140,25 @@ class Cluster:
         self.env = env or {}
         self.log_dir = root / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.master = Role("master", root / "master", self.log_dir, env=dict(self.env))
+        self.masters = [Role("master", root / "master", self.log_dir, env=dict(self.env))]
         self.nodes: list[Role] = []
+
+    @property
+    def master(self) -> Role:
+        return self.masters[0]
+
+    def add_master(self, env: dict[str, str] | None = None) -> Role:
+        """Another master (on a shared PostgreSQL database, for several masters)."""
+        port = free_port()
+        role = Role(
+            "master",
+            self.root / f"master-{port}",
+            self.log_dir,
+            port=port,
+            env={**self.env, **(env or {})},
+        )
+        self.masters.append(role)
+        return role
 
     def add_node(self, env: dict[str, str] | None = None, start: bool = True) -> Role:
         port = free_port()
@@ -151,7 +168,7 @@ class Cluster:
             self.log_dir,
             port=port,
             env={**self.env, **(env or {})},
-            args=["--master", self.master.url],
+            args=["--master", ",".join(m.url for m in self.masters)],
         )
         self.nodes.append(node)
         if start:
@@ -159,14 +176,15 @@ class Cluster:
         return node
 
     def start(self, nodes: int = 2) -> Cluster:
-        self.master.start()
+        for master in self.masters:
+            master.start()
         for _ in range(nodes):
             self.add_node()
         return self
 
     def stop(self) -> None:
         """SIGTERM every role at once (each may take GRACEFUL_TIMEOUT), then wait for all."""
-        roles = [r for r in [*self.nodes, self.master] if r.process and r.process.poll() is None]
+        roles = [r for r in [*self.nodes, *self.masters] if r.process and r.process.poll() is None]
         for role in roles:
             assert role.process is not None
             role.process.send_signal(signal.SIGTERM)
@@ -179,7 +197,7 @@ class Cluster:
     def logs(self) -> str:
         return "\n".join(
             f"===== {role.role} {role.port} =====\n{role.log_tail()}"
-            for role in [self.master, *self.nodes]
+            for role in [*self.masters, *self.nodes]
         )
 
     def remove(self) -> None:
