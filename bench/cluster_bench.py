@@ -1,0 +1,168 @@
+"""Cluster benchmark (issue #4): write paths, dead-node detection, time to restore R.
+
+Starts real clusters (one master, three nodes, R = 2) as `mdbx serve` runs them, with
+NODE_TIMEOUT and REPAIR_GRACE shortened so that the measurement is of the mechanism, not
+of the configured waits (which add to the figures 1:1 in production):
+
+- uploads through the master's POST /upload versus POST /assign + a chain upload to the
+  first node (files/s for small files, MB/s for 10 MiB files);
+- time from SIGKILL of a node to the master showing it down;
+- time from then until /cluster/health shows no under-replicated file, for 1,000 small
+  files and for 1 GiB (in 10 MiB files, today's per-request limit).
+
+    .venv/bin/python bench/cluster_bench.py [--small 1000] [--big-mib 1024]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import click
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.cluster import Cluster, wait_until  # noqa: E402
+
+MIB = 1024 * 1024
+RESULTS = Path(__file__).resolve().parent / "results"
+NODE_TIMEOUT = 3.0
+ENV = {
+    "MDBX_SYNC_INTERVAL": "0.5",
+    "MDBX_NODE_TIMEOUT": str(NODE_TIMEOUT),
+    "MDBX_REPAIR_GRACE": "0",
+    "MDBX_REPAIR_INTERVAL": "0.5",
+    "MDBX_REPAIR_BATCH": "500",
+    "MDBX_SCRUB_INTERVAL": "3600",
+}
+
+
+def via_master(master: str) -> Callable[[requests.Session, bytes, str], None]:
+    def put(http: requests.Session, data: bytes, name: str) -> None:
+        reply = http.post(f"{master}/upload", files={"file": (name, data)}, timeout=120)
+        reply.raise_for_status()
+        assert reply.json()["copies"] == 2
+
+    return put
+
+
+def via_assign(master: str) -> Callable[[requests.Session, bytes, str], None]:
+    def put(http: requests.Session, data: bytes, name: str) -> None:
+        plan = http.post(f"{master}/assign", timeout=30).json()
+        reply = http.post(
+            plan["upload_url"],
+            params={"replicate": "0", "chain": ",".join(plan["chain"])},
+            files={"file": (name, data)},
+            timeout=120,
+        )
+        reply.raise_for_status()
+        assert len(reply.json()["replicas"]) == 2
+
+    return put
+
+
+def timed_uploads(
+    put: Callable[[requests.Session, bytes, str], None], payloads: list[bytes], threads: int
+) -> float:
+    """Upload every payload with ``threads`` clients; return the seconds it took."""
+    sessions = [requests.Session() for _ in range(threads)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(
+            pool.map(
+                lambda item: put(sessions[item[0] % threads], item[1], f"f{item[0]}"),
+                enumerate(payloads),
+            )
+        )
+    return time.perf_counter() - started
+
+
+def kill_and_restore(cluster: Cluster, deadline: float) -> tuple[float, float]:
+    """SIGKILL the fullest node; return (seconds to detect it, seconds to restore R)."""
+    master = cluster.master.url
+    victim = max(cluster.nodes, key=lambda n: sum(1 for _ in (n.data_dir / "blobs").rglob("*")))
+    victim_id = str(victim.port)
+    victim.kill()
+    killed = time.monotonic()
+    wait_until(
+        lambda: any(
+            n["id"] == victim_id and n["state"] == "down"
+            for n in requests.get(f"{master}/nodes", timeout=10).json()
+        ),
+        deadline=60,
+        interval=0.05,
+    )
+    detected = time.monotonic()
+    wait_until(
+        lambda: (
+            requests.get(f"{master}/cluster/health", timeout=30).json()["under_replicated"] == 0
+        ),
+        deadline=deadline,
+        interval=0.2,
+    )
+    return detected - killed, time.monotonic() - detected
+
+
+def run_cluster(root: Path, body: Callable[[Cluster], None]) -> None:
+    cluster = Cluster(root, env=ENV).start(nodes=3)
+    try:
+        body(cluster)
+    finally:
+        cluster.stop()
+
+
+@click.command()
+@click.option("--small", default=1000, help="Number of 4 KiB files.")
+@click.option("--big-mib", default=1024, help="MiB of 10 MiB files for the large case.")
+@click.option("--threads", default=8, help="Client threads for uploads.")
+def main(small: int, big_mib: int, threads: int) -> None:
+    results: dict[str, dict[str, float]] = {}
+    root = Path(tempfile.mkdtemp(prefix="mdbx-cluster-bench-"))
+
+    def small_files(cluster: Cluster) -> None:
+        master = cluster.master.url
+        half = [os.urandom(4096) for _ in range(small // 2)]
+        other = [os.urandom(4096) for _ in range(small - small // 2)]
+        seconds = timed_uploads(via_master(master), half, threads)
+        results["upload_4kib_via_master"] = {"files/s": len(half) / seconds}
+        seconds = timed_uploads(via_assign(master), other, threads)
+        results["upload_4kib_via_assign_chain"] = {"files/s": len(other) / seconds}
+        detect, restore = kill_and_restore(cluster, deadline=600)
+        results["detect_dead_node"] = {"s": detect, "NODE_TIMEOUT s": NODE_TIMEOUT}
+        results[f"restore_R_{small}_small_files"] = {"s": restore}
+
+    def big_files(cluster: Cluster) -> None:
+        master = cluster.master.url
+        count = max(2, big_mib // 10)
+        blob = os.urandom(10 * MIB)
+        # Distinct contents without holding 1 GiB of random bytes: vary the first 8 bytes.
+        payloads = [i.to_bytes(8, "big") + blob[8:] for i in range(count)]
+        half = count // 2
+        seconds = timed_uploads(via_master(master), payloads[:half], 2)
+        results["upload_10mib_via_master"] = {"MB/s": half * 10 * MIB / seconds / 1e6}
+        seconds = timed_uploads(via_assign(master), payloads[half:], 2)
+        results["upload_10mib_via_assign_chain"] = {
+            "MB/s": (count - half) * 10 * MIB / seconds / 1e6
+        }
+        _detect, restore = kill_and_restore(cluster, deadline=1200)
+        results[f"restore_R_{count * 10}_MiB"] = {"s": restore}
+
+    run_cluster(root / "small", small_files)
+    run_cluster(root / "big", big_files)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "cluster_bench.json").write_text(json.dumps(results, indent=2))
+    print("| figure | value |")
+    print("|---|---|")
+    for name, figures in results.items():
+        shown = ", ".join(f"{value:,.2f} {unit}" for unit, value in figures.items())
+        print(f"| {name} | {shown} |")
+
+
+if __name__ == "__main__":
+    main()
