@@ -1,15 +1,151 @@
-"""The ``mdbx`` command line."""
+"""The ``mdbx`` command line: ``serve`` runs a role; the others talk to a running cluster.
+
+Exit codes: 0 success, 1 failed operation (or unhealthy cluster for ``status``), 2 usage
+error or master unreachable, 3 file not found, 130 interrupted (Ctrl+C). Every transfer
+goes through ``app.client.api.Client``; this module only parses, reports and renders.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
 
+from app.client.api import (
+    DEFAULT_MASTER,
+    Client,
+    ClientError,
+    FileNotFound,
+    MasterUnreachable,
+    file_digest,
+)
+from app.client.render import (
+    emit_json,
+    human_size,
+    output_path,
+    progress_bar,
+    rate,
+    render_table,
+    without_locations,
+)
 from app.config import ROLES
 
+F = TypeVar("F", bound=Callable[..., Any])
+HASH_SHOWN = 12
 
-@click.group()
-def main() -> None:
+
+class CommandFailed(click.ClickException):
+    """An operation failed (exit 1)."""
+
+    exit_code = 1
+
+
+class MasterDown(click.ClickException):
+    """The master did not answer (exit 2, as for a wrong --master)."""
+
+    exit_code = 2
+
+
+class NotFound(click.ClickException):
+    """No such file (exit 3)."""
+
+    exit_code = 3
+
+
+class Interrupted(click.ClickException):
+    """Ctrl+C (exit 130, the shell's convention for SIGINT)."""
+
+    exit_code = 130
+
+
+@dataclass
+class Settings:
+    """Group options, shared by every command through the click context."""
+
+    master: str
+    json: bool = False
+    quiet: bool = False
+    _client: Client | None = field(default=None, repr=False)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.master)
+            click.get_current_context().call_on_close(self._client.close)
+        return self._client
+
+    @property
+    def chatty(self) -> bool:
+        """Whether human-readable output (and progress bars) is wanted."""
+        return not (self.json or self.quiet)
+
+
+@click.group(
+    epilog="Exit codes: 0 ok, 1 failed (status: cluster unhealthy), 2 usage error or master "
+    "unreachable, 3 file not found, 130 interrupted."
+)
+@click.option(
+    "--master",
+    envvar="MDBX_MASTER",
+    default=DEFAULT_MASTER,
+    show_default=True,
+    metavar="URL",
+    help="Master of the cluster (env MDBX_MASTER).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors (and --json output).")
+@click.pass_context
+def main(ctx: click.Context, master: str, as_json: bool, quiet: bool) -> None:
     """Mini-Dropbox: a content-addressed, replicated file store."""
+    ctx.obj = Settings(master, as_json, quiet)
+
+
+def client_command(func: F) -> click.Command:
+    """Register a cluster command: ``--json``/``--quiet`` here too, errors as one line.
+
+    Expected failures become ``click.ClickException`` subclasses (``Error: ...`` on
+    stderr and the exit codes above), never a traceback.
+    """
+
+    @functools.wraps(func)
+    def run(*args: Any, as_json: bool, quiet: bool, **kwargs: Any) -> Any:
+        settings = click.get_current_context().find_object(Settings)
+        assert settings is not None
+        settings.json |= as_json
+        settings.quiet |= quiet
+        try:
+            return func(settings, *args, **kwargs)
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted") from None
+        except ClientError as exc:
+            raise as_click_error(exc) from None
+        except OSError as exc:
+            raise CommandFailed(
+                f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+            ) from None
+
+    command = main.command()(run)
+    command.params += [
+        click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable output."),
+        click.Option(["--quiet", "-q"], is_flag=True, help="Only errors."),
+    ]
+    return command
+
+
+def as_click_error(exc: ClientError) -> click.ClickException:
+    """Map a client error to the exception (and exit code) the shell sees."""
+    if isinstance(exc, MasterUnreachable):
+        return MasterDown(f"{exc} (set --master or MDBX_MASTER)")
+    if isinstance(exc, FileNotFound):
+        return NotFound(str(exc))
+    return CommandFailed(str(exc))
 
 
 @main.command()
@@ -43,3 +179,270 @@ def serve(
     if role == "master" and (master_url or node_id):
         raise click.UsageError("--master and --node-id apply to nodes only")
     run_role(role, {key: str(value) for key, value in flags.items() if value is not None})
+
+
+# ----- transfers -----
+
+
+@client_command
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--to",
+    "target",
+    metavar="NAME",
+    help="Stored name of a single file; for a directory, several paths or a NAME ending "
+    "in '/', the prefix of every name.",
+)
+def put(settings: Settings, paths: tuple[Path, ...], target: str | None) -> None:
+    """Upload files and directories (recursively).
+
+    A directory's files are stored as DIR/relative/path, or NAME/relative/path with --to.
+    """
+    uploads = plan_uploads(paths, target)
+    if not uploads:
+        raise CommandFailed("nothing to upload: no files under " + ", ".join(map(str, paths)))
+    report = upload_all(settings, uploads)
+    finish_report(settings, report, len(uploads))
+
+
+@client_command
+@click.argument("local_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--to", "target", metavar="NAME", help="Stored in place of the directory's name.")
+def sync(settings: Settings, local_dir: Path, target: str | None) -> None:
+    """Upload the files of LOCAL_DIR whose content the cluster does not have yet."""
+    uploads, skipped = [], []
+    for path, name in plan_uploads([local_dir], target):
+        digest = file_digest(path)
+        if settings.client.has_file(digest):
+            skipped.append({"path": str(path), "name": name, "hash": digest})
+        else:
+            uploads.append((path, name))
+    report = upload_all(settings, uploads)
+    report["skipped"] = skipped
+    finish_report(settings, report, len(uploads))
+
+
+@client_command
+@click.argument("ref", metavar="HASH|NAME")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="File or directory.")
+@click.option("--force", "-f", is_flag=True, help="Overwrite an existing file.")
+def get(settings: Settings, ref: str, output: Path | None, force: bool) -> None:
+    """Download a file by hash, hash prefix or name, checked against its hash."""
+    record = settings.client.resolve(ref)
+    dest = output_path(record, output)
+    if dest.is_dir():
+        raise CommandFailed(f"{dest} is a directory")
+    if dest.exists() and not force:
+        raise CommandFailed(f"{dest} exists (use --force to overwrite)")
+    started = time.monotonic()
+    with progress_bar(settings, record["name"], record["size"]) as bar:
+        settings.client.download(record["hash"], dest, progress=bar)
+    elapsed = time.monotonic() - started
+    if settings.json:
+        emit_json({**without_locations(record), "path": str(dest)})
+    elif settings.chatty:
+        click.echo(f"{dest}  {human_size(record['size'])}  {rate(record['size'], elapsed)}")
+
+
+# ----- catalogue -----
+
+
+@client_command
+def ls(settings: Settings) -> None:
+    """List stored files: hash prefix, size, replicas, name."""
+    files = settings.client.list()
+    if settings.json:
+        emit_json(files)
+        return
+    rows = [
+        [f["hash"][:HASH_SHOWN], human_size(f["size"]), str(len(f["replicas"])), f["name"]]
+        for f in files
+    ]
+    if rows:
+        click.echo(render_table(["HASH", "SIZE", "REPLICAS", "NAME"], rows))
+    if settings.chatty:
+        total = human_size(sum(f["size"] for f in files))
+        click.echo(f"{len(files)} file{'s' * (len(files) != 1)}, {total}", err=True)
+
+
+@client_command
+@click.argument("ref", metavar="HASH|NAME")
+def stat(settings: Settings, ref: str) -> None:
+    """Show a file's record and where its replicas are."""
+    record = settings.client.resolve(ref)
+    if settings.json:
+        emit_json(record)
+        return
+    locations = record.get("locations", [])
+    up = sum(1 for loc in locations if loc["state"] == "up")
+    click.echo(f"hash      {record['hash']}")
+    click.echo(f"name      {record['name']}")
+    exact = f" ({record['size']} bytes)" if record["size"] >= 1024 else ""
+    click.echo(f"size      {human_size(record['size'])}{exact}")
+    click.echo(f"replicas  {len(locations)} ({up} up)")
+    if locations:
+        rows = [[loc["node"], loc["state"], loc["url"] or "-"] for loc in locations]
+        click.echo(render_table(["NODE", "STATE", "URL"], rows, indent="  "))
+
+
+@client_command
+@click.argument("ref", metavar="HASH|NAME")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def rm(settings: Settings, ref: str, yes: bool) -> None:
+    """Delete a file and every copy of it."""
+    record = settings.client.resolve(ref)
+    if not yes:
+        # On stderr so that --json output stays parseable; "no" or EOF aborts (exit 1).
+        click.confirm(
+            f"Delete {record['name']} ({record['hash'][:HASH_SHOWN]}, "
+            f"{human_size(record['size'])}) and all its copies?",
+            abort=True,
+            err=True,
+        )
+    answer = settings.client.delete(record["hash"])
+    if settings.json:
+        emit_json({**answer, "name": record["name"]})
+    elif settings.chatty:
+        pending = f", {answer['copies_pending']} pending" if answer["copies_pending"] else ""
+        click.echo(
+            f"deleted {record['name']} ({record['hash'][:HASH_SHOWN]}): "
+            f"{answer['copies_deleted']} copies{pending}"
+        )
+
+
+@client_command
+def status(settings: Settings) -> None:
+    """Show cluster health and nodes; exit 1 unless every file has all its copies."""
+    answer = settings.client.status()
+    health, nodes = answer["cluster"], answer["nodes"]
+    problems = health_problems(health)
+    if settings.json:
+        emit_json({"healthy": not problems, **answer})
+    elif not settings.quiet:
+        verdict = "healthy" if not problems else "UNHEALTHY: " + ", ".join(problems)
+        click.echo(f"cluster   {verdict}")
+        click.echo(
+            f"nodes     {health['nodes_up']} up, {health['nodes_down']} down "
+            f"(replication {health['replication']})"
+        )
+        click.echo(f"files     {health['files']} ({health['healthy']} with every copy live)")
+        if nodes:
+            rows = [
+                [
+                    n["id"],
+                    n["state"],
+                    f"{human_size(n['free_bytes'])} / {human_size(n['capacity_bytes'])}",
+                    str(n["files"] if n["files"] is not None else "-"),
+                    n["url"],
+                ]
+                for n in nodes
+            ]
+            click.echo(render_table(["NODE", "STATE", "FREE / CAPACITY", "FILES", "URL"], rows))
+    if problems:
+        click.get_current_context().exit(1)
+
+
+def health_problems(health: dict[str, Any]) -> list[str]:
+    """What keeps the cluster from healthy: files short of copies, too few nodes."""
+    labels = {
+        "degraded": "degraded",
+        "under_replicated": "under-replicated",
+        "unavailable": "unavailable",
+        "lost": "lost",
+    }
+    problems = [f"{health[key]} {label}" for key, label in labels.items() if health.get(key)]
+    if health["nodes_up"] < health["replication"]:
+        # New uploads cannot reach R copies, even if no stored file is short yet.
+        problems.append(f"{health['nodes_up']} of {health['replication']} nodes needed up")
+    return problems
+
+
+# ----- upload plumbing -----
+
+
+def plan_uploads(paths: Sequence[Path], target: str | None) -> list[tuple[Path, str]]:
+    """Pair every file to send with its stored name, the way ``cp -r`` names copies.
+
+    One source and a ``--to`` not ending in '/': ``--to`` replaces the source's name.
+    Otherwise ``--to`` is a prefix: FILE → prefix/FILE, DIR → prefix/DIR/relative/path.
+    """
+    renames = len(paths) == 1 and target is not None and not target.endswith("/")
+    prefix = (target or "").strip("/")
+    planned: list[tuple[Path, str]] = []
+    for path in paths:
+        base = prefix if renames else join_name(prefix, path.resolve().name)
+        if not path.is_dir():
+            planned.append((path, base))
+            continue
+        for top, dirs, names in os.walk(path):  # symlinked directories are not followed
+            dirs.sort()
+            for name in sorted(names):
+                file = Path(top, name)
+                if file.is_file():
+                    planned.append((file, join_name(base, file.relative_to(path).as_posix())))
+    return planned
+
+
+def join_name(prefix: str, name: str) -> str:
+    return f"{prefix}/{name}" if prefix else name
+
+
+def upload_all(settings: Settings, uploads: list[tuple[Path, str]]) -> dict[str, Any]:
+    """Upload one file after another; a failed file is reported and the rest go on.
+
+    The master being unreachable stops everything: no later file could succeed.
+    """
+    report: dict[str, Any] = {"uploaded": [], "failed": [], "bytes": 0}
+    started = time.monotonic()
+    for path, name in uploads:
+        size = path.stat().st_size
+        try:
+            with progress_bar(settings, name, size) as bar:
+                answer = settings.client.upload_file(path, name, progress=bar)
+        except MasterUnreachable:
+            raise
+        except ClientError as exc:
+            message = f"{path}: " + (
+                too_large_message(size, exc) if exc.status == 413 else str(exc)
+            )
+            report["failed"].append(
+                {"path": str(path), "name": name, "error": {"code": exc.code, "message": message}}
+            )
+            if len(uploads) > 1:
+                click.echo(f"Error: {message}", err=True)
+            continue
+        stored = {key: answer[key] for key in ("hash", "name", "size", "replicas", "copies")}
+        report["uploaded"].append({"path": str(path), **stored})
+        report["bytes"] += size
+        if settings.chatty:
+            click.echo(f"{answer['hash'][:HASH_SHOWN]}  {human_size(size):>9}  {name}")
+    report["seconds"] = round(time.monotonic() - started, 3)
+    return report
+
+
+def too_large_message(size: int, exc: ClientError) -> str:
+    """Name the master's per-request limit (it says it in bytes) next to the file's size."""
+    found = re.search(r"(\d+) bytes", str(exc))
+    limit = human_size(int(found.group(1))) if found else "its per-request limit"
+    return (
+        f"{human_size(size)} is over the master's upload limit of {limit} per file "
+        f"({exc.code or 'payload_too_large'})"
+    )
+
+
+def finish_report(settings: Settings, report: dict[str, Any], attempted: int) -> None:
+    """Print the summary (or the JSON report); fail if any file failed."""
+    if settings.json:
+        emit_json(report)
+    elif settings.chatty and (attempted > 1 or report["uploaded"] or "skipped" in report):
+        done = len(report["uploaded"])
+        line = f"uploaded {done} file{'s' * (done != 1)}, {human_size(report['bytes'])} in "
+        line += f"{report['seconds']:.1f} s ({rate(report['bytes'], report['seconds'])})"
+        if "skipped" in report:
+            line += f"; {len(report['skipped'])} skipped (already stored)"
+        click.echo(line, err=True)
+    failed = report["failed"]
+    if len(failed) == 1 and attempted == 1:
+        raise CommandFailed(failed[0]["error"]["message"])
+    if failed:
+        raise CommandFailed(f"{len(failed)} of {attempted} uploads failed")

@@ -180,7 +180,24 @@ class Cluster:
             master.start()
         for _ in range(nodes):
             self.add_node()
+        self.wait_nodes_up()
         return self
+
+    def wait_nodes_up(self, deadline: float = START_DEADLINE) -> None:
+        """Wait until every master sees every running node up (their first heartbeat)."""
+        running = [n for n in self.nodes if n.process and n.process.poll() is None]
+
+        def all_up() -> bool:
+            for master in self.masters:
+                if master.process is None or master.process.poll() is not None:
+                    continue
+                nodes = requests.get(f"{master.url}/nodes", timeout=5).json()
+                up = {n["id"] for n in nodes if n["state"] == "up"}
+                if not {str(n.port) for n in running} <= up:
+                    return False
+            return True
+
+        wait_until(all_up, deadline)
 
     def stop(self) -> None:
         """SIGTERM every role at once (each may take GRACEFUL_TIMEOUT), then wait for all."""
