@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote
 
 from flask import Flask, Response, jsonify, request
+from gunicorn.http.errors import NoMoreData
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
@@ -65,6 +66,13 @@ def register_error_handlers(app: Flask) -> None:
         # A socket read stalled longer than READ_TIMEOUT (see install_socket_timeouts).
         error = RequestTimeout("the client stopped sending the request body")
         return _app_error(error)
+
+    @app.errorhandler(NoMoreData)
+    def _client_gone(exc: NoMoreData) -> Response:
+        # The client closed the connection mid-body: nobody will read this answer, and
+        # the upload's temp file is already gone. Not a server error.
+        log.info("client disconnected during %s %s", request.method, request.path)
+        return error_response(400, "client_disconnected", "the request body ended early")
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

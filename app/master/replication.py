@@ -10,6 +10,7 @@ never starves user traffic.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -23,7 +24,7 @@ from sqlalchemy import Connection, text
 from app.master.placement import choose_extras, choose_nodes
 from app.metadata.cluster import ClusterStore, NodeRecord
 from app.metadata.repository import MetadataStore
-from app.node.client import NodeClient, NodeUnavailable
+from app.node.client import CorruptCopy, NodeClient, NodeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,15 @@ class Repairer:
             source = holders[report.copied % len(holders)]
             try:
                 self.nodes.copy_blob(target.url, digest, source.url, name)
+            except CorruptCopy as exc:
+                # As the proxy path does: forget the rotten copy, so that it is neither
+                # pulled again every pass nor counted; the next pass uses another holder.
+                log.error("%s; forgetting that copy", exc)
+                self.cluster.forget_replica(digest, source.id)
+                with contextlib.suppress(NodeUnavailable):  # else the node's scrub finds it
+                    self.nodes.delete_blob(source.url, digest)
+                report.failed += 1
+                return
             except NodeUnavailable as exc:
                 log.warning("repair copy of %s to %s failed: %s", digest, target.id, exc.message)
                 report.failed += 1

@@ -261,7 +261,8 @@ class MasterService:
         limit = record.size if max_bytes is None else min(record.size, max_bytes)
         urls = self._live_urls(record)
         random.shuffle(urls)
-        by_url = {node.url: node.id for node in self.live_nodes()}
+        # Every known node, not the live ones again: one may have gone down meanwhile.
+        by_url = {node.url: node.id for node in self.cluster.list_nodes()}
         for url in urls:
             try:
                 data = self.nodes.fetch_blob(url, record.hash, limit)

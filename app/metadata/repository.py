@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
-from app.metadata.schema import files, master_metadata, replicas, tombstones
+from app.metadata.schema import files, master_metadata, pending_deletes, replicas, tombstones
 
 
 @dataclass(frozen=True)
@@ -81,8 +81,11 @@ class MetadataStore:
                 },
             )
             self._confirm_replicas(conn, [record.hash], record.replicas, now)
-            # Registering content again after a delete brings it back on purpose.
+            # Registering content again after a delete brings it back on purpose, and the
+            # copies that nodes away at the delete still hold are wanted again: a node told
+            # to drop its copy would leave the master counting a copy that is gone.
             conn.execute(delete(tombstones).where(tombstones.c.hash == record.hash))
+            conn.execute(delete(pending_deletes).where(pending_deletes.c.hash == record.hash))
             merged = self._get(conn, record.hash)
         assert merged is not None
         return merged

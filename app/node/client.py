@@ -145,6 +145,17 @@ class MasterClient:
         return body
 
 
+def _error_code(response: requests.Response) -> str | None:
+    """Return the ``error.code`` of a JSON error body, if it is one."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
+
+
 class NodeClient:
     """Writes, copies, reads and deletes blobs on nodes over one pooled session."""
 
@@ -184,12 +195,22 @@ class NodeClient:
         return reply
 
     def copy_blob(self, target_url: str, digest: str, source_url: str, name: str) -> None:
-        """Have ``target_url`` pull the blob from ``source_url`` and keep it (repair)."""
-        self._call(
-            "POST",
-            f"{target_url}/replicate",
-            json={"hash": digest, "source": source_url, "name": name},
-        )
+        """Have ``target_url`` pull the blob from ``source_url`` and keep it (repair).
+
+        Raises CorruptCopy when the target found that the source's bytes do not match
+        ``digest``, so the caller can report that copy instead of pulling it again.
+        """
+        url = f"{target_url}/replicate"
+        try:
+            response = self._http.post(
+                url, json={"hash": digest, "source": source_url, "name": name}, timeout=NODE_TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
+        if response.status_code == 400 and _error_code(response) == "hash_mismatch":
+            raise CorruptCopy(f"node {source_url} sent bytes that do not match {digest}")
+        if response.status_code != 200:
+            raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
 
     def delete_blob(self, node_url: str, digest: str) -> None:
         """Delete a node's copy; a copy already gone counts as deleted."""

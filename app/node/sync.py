@@ -123,6 +123,14 @@ class MasterSync:
             self.catalog.remove([digest])
             self._deleted.append(digest)
 
+    def _sweep_temp(self) -> None:
+        # Not only at start: a crash leaves temp files that are not stale yet when the node
+        # comes back, and a client that vanished mid-upload may leave one behind.
+        try:
+            self.blobs.clean_temp(self._stale_temp_age)
+        except OSError:
+            log.exception("could not sweep stale temp files")
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -134,5 +142,6 @@ class MasterSync:
                 log.warning("master sync postponed: %s", exc.message)
             except Exception:
                 log.exception("master sync failed")
+            self._sweep_temp()
             self._wake.wait(self._interval)
             self._wake.clear()

@@ -304,7 +304,13 @@ class FileBlobStore:
         cutoff = time.time() - older_than
         removed = 0
         for entry in os.scandir(self.tmp_dir):
-            if entry.name.startswith(TEMP_PREFIX) and entry.stat().st_mtime <= cutoff:
+            if not entry.name.startswith(TEMP_PREFIX):
+                continue
+            try:
+                stale = entry.stat().st_mtime <= cutoff
+            except FileNotFoundError:
+                continue  # committed or aborted since the scan saw it
+            if stale:
                 Path(entry.path).unlink(missing_ok=True)
                 removed += 1
         if removed:

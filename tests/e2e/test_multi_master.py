@@ -39,13 +39,15 @@ def test_two_masters_share_one_catalogue_and_survive_losing_one(spawn):
 
         for master in (first, second):  # every node heartbeats to both masters
             nodes = wait_until(
-                lambda m=master: [
-                    n
-                    for n in requests.get(f"{m.url}/nodes", timeout=TIMEOUT).json()
-                    if n["state"] == "up"
-                ]
-                if len(requests.get(f"{m.url}/nodes", timeout=TIMEOUT).json()) == 2
-                else None,
+                lambda m=master: (
+                    [
+                        n
+                        for n in requests.get(f"{m.url}/nodes", timeout=TIMEOUT).json()
+                        if n["state"] == "up"
+                    ]
+                    if len(requests.get(f"{m.url}/nodes", timeout=TIMEOUT).json()) == 2
+                    else None
+                ),
                 deadline=15,
             )
             assert len(nodes) == 2

@@ -44,3 +44,17 @@ def test_deletes_owed_by_a_node_until_it_settles_them(engine):
     cluster.settle_deletes("8001", ["h1"])
     assert cluster.deletes_owed_by("8001") == ["h2"]
     assert cluster.deletes_owed_by("8002") == ["h1"]
+
+
+def test_registering_deleted_content_again_cancels_the_deletes_owed(engine):
+    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store.register(FileRecord("h1", "a", 1, ("8001", "8002")))
+    store.register(FileRecord("h2", "b", 1, ("8002",)))
+    for digest in ("h1", "h2"):
+        store.delete_file(digest)
+        cluster.owe_deletes(digest, ["8002"])  # 8002 was away
+    store.register(FileRecord("h1", "a", 1, ("8001",)))
+    # 8002's copy of h1 is wanted again: dropping it would leave the master counting it.
+    assert cluster.deletes_owed_by("8002") == ["h2"]
+    assert store.confirm_inventory("8002", [FileRecord("h1", "a", 1)]) == []
+    assert store.get("h1").replicas == ("8001", "8002")
