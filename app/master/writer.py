@@ -64,7 +64,7 @@ class ReplicatedWriter:
     def _put(self, node: NodeRecord, source: Source, digest: str, name: str) -> bool:
         body = source()
         try:
-            self.nodes.put_blob(node.url, name, body, digest)
+            self.nodes.put_blob(node.url, name, body, digest, register=False)
         except NodeUnavailable as exc:
             log.warning("copy of %s not stored on %s: %s", digest, node.id, exc.message)
             return False

@@ -61,22 +61,21 @@ class MasterClient:
     def master_url(self) -> str:
         return ",".join(self.master_urls)
 
-    def register(self, entry: BlobEntry, name: str) -> dict[str, Any]:
+    def register(self, entry: BlobEntry, name: str, want_peers: bool) -> dict[str, Any]:
         """Register one copy under ``name`` (the reference's /register call).
 
-        The answer says which peers should get a copy (``replicate_to``) when the file
-        has fewer live copies than the cluster's replication factor.
+        With ``want_peers`` the answer says which peers should get a copy
+        (``replicate_to``) when the file has fewer live copies than R.
         """
-        return self._post_any(
-            "/register",
-            {
-                "hash": entry.hash,
-                "name": name,
-                "size": entry.size,
-                "replicas": [self.node_id],
-                "holder_url": self.public_url,
-            },
-        )
+        payload: dict[str, Any] = {
+            "hash": entry.hash,
+            "name": name,
+            "size": entry.size,
+            "replicas": [self.node_id],
+        }
+        if want_peers:
+            payload["holder_url"] = self.public_url
+        return self._post_any("/register", payload)
 
     def report_inventory(
         self,
@@ -169,13 +168,18 @@ class NodeClient:
         body: bytes | IO[bytes],
         digest: str,
         chain: Sequence[str] = (),
+        register: bool = True,
     ) -> dict[str, Any]:
         """Store a blob on a node, which checks it against ``digest``.
 
         The node replicates no further unless ``chain`` lists the next nodes, which it
-        then forwards to, in order, before answering (chain replication).
+        then forwards to, in order, before answering (chain replication). With
+        ``register=False`` the caller (a master) registers the copies itself, in one
+        transaction, instead of each node registering its own.
         """
         params = {"hash": digest, "replicate": "0"}
+        if not register:
+            params["register"] = "0"
         if chain:
             params["chain"] = ",".join(chain)
         try:

@@ -91,7 +91,8 @@ class NodeService:
         name = clean_name(upload.filename) or stored.digest
         chain = [url for url in args.get("chain", "").split(",") if url]
         replicate = args.get("replicate", "1") not in ("0", "false")
-        return self._keep(stored, name, replicate=replicate, chain=chain)
+        register = args.get("register", "1") not in ("0", "false")
+        return self._keep(stored, name, replicate=replicate, chain=chain, register=register)
 
     def pull(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Copy a blob from another node (repair): stream, check the hash, keep, register."""
@@ -107,7 +108,7 @@ class NodeService:
             except NodeUnavailable as exc:
                 raise UpstreamError(exc.message, code="source_unavailable") from exc
             stored = self.blobs.commit(writer, digest)
-        return self._keep(stored, name, replicate=False, chain=[])
+        return self._keep(stored, name, replicate=False, chain=[], register=True)
 
     def delete_blob(self, hash_param: str | None) -> dict[str, Any]:
         """Delete this node's copy (the master deleted the file, or trims an extra copy)."""
@@ -119,11 +120,23 @@ class NodeService:
         return {"deleted": digest, "node": self.node_id}
 
     def _keep(
-        self, stored: StoredBlob, name: str, *, replicate: bool, chain: list[str]
+        self,
+        stored: StoredBlob,
+        name: str,
+        *,
+        replicate: bool,
+        chain: list[str],
+        register: bool,
     ) -> dict[str, Any]:
         """Catalogue a stored blob, register it, and bring it to its copies."""
         entry = self.catalog.record(stored.digest, name, stored.size)
-        registered, peers = self._register(entry, name)
+        if register:
+            registered, peers = self._register(entry, name, want_peers=replicate and not chain)
+        else:
+            # The writing master registers every copy at once; should it die first, the
+            # write was never acknowledged and this node's next full sync reports the copy.
+            self.catalog.mark_registered([entry.hash])
+            registered, peers = True, []
         replicas = [self.node_id]
         if chain:
             reply = self._forward(chain[0], entry, name, chain[1:])
@@ -177,13 +190,15 @@ class NodeService:
             "unregistered": stats.unregistered,
         }
 
-    def _register(self, entry: BlobEntry, name: str) -> tuple[bool, list[dict[str, str]]]:
+    def _register(
+        self, entry: BlobEntry, name: str, want_peers: bool
+    ) -> tuple[bool, list[dict[str, str]]]:
         """Tell the master about this copy now; on failure the background sync retries.
 
         Returns whether it was registered and the peers the master wants copies on.
         """
         try:
-            reply = self.master.register(entry, name)
+            reply = self.master.register(entry, name, want_peers)
         except MasterUnavailable as exc:
             log.warning("registration of %s deferred: %s", entry.hash, exc.message)
             return False, []
