@@ -11,9 +11,7 @@ never starves user traffic.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from app.master.placement import choose_extras, choose_nodes
 from app.metadata.cluster import ClusterStore, NodeRecord
 from app.metadata.repository import MetadataStore
 from app.node.client import CorruptCopy, NodeClient, NodeUnavailable
+from app.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +63,7 @@ class Repairer:
         self.repair_grace = repair_grace
         self.interval = interval
         self.batch = batch
-        self._lock_path = lock_path
-        self._lock_fd: int | None = None
+        self._lock = WorkerLock(lock_path)
         self._pg_conn: Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -163,14 +161,8 @@ class Repairer:
 
     def _hold_lock(self) -> bool:
         """Take (once) and keep the lock that makes this the cluster's one repairer."""
-        if self._lock_fd is None:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                return False
-            self._lock_fd = fd
+        if not self._lock.acquire():
+            return False
         engine = self.cluster.engine
         if engine.dialect.name != "postgresql":
             return True

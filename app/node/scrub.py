@@ -9,9 +9,7 @@ MasterSync is; any worker may still run a pass on demand (``POST /scrub``).
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from pathlib import Path
 
 from app.metadata.catalog import BlobCatalog
 from app.storage.blobstore import VERIFY_CHUNK, FileBlobStore
+from app.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +88,9 @@ class Scrubber:
         self._on_corrupt = on_corrupt
         self._on_missing = on_missing
         self._interval = interval
-        self._lock_path = lock_path
         self._chunk_size = chunk_size
         self._pacer = _Pacer(bytes_per_second)
-        self._lock_fd: int | None = None
+        self._lock = WorkerLock(lock_path)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._active = 0
@@ -107,13 +105,8 @@ class Scrubber:
 
     def start(self) -> bool:
         """Start the loop if no sibling worker runs it already; tell whether this one does."""
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        if not self._lock.acquire():
             return False
-        self._lock_fd = fd
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="mdbx-scrub", daemon=True)
         self._thread.start()
@@ -125,9 +118,7 @@ class Scrubber:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._lock.release()
 
     def run_pass(self, limit: int | None = None) -> ScrubReport:
         """Check catalogue rows against the disk, then verify up to ``limit`` blobs.

@@ -6,7 +6,6 @@ several gunicorn workers do not report the same inventory several times.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 from app.metadata.catalog import BlobCatalog
 from app.node.client import MasterClient, MasterUnavailable
 from app.storage import FileBlobStore
+from app.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,10 @@ class MasterSync:
         self.catalog = catalog
         self.master = master
         self.synced = False
-        self._lock_path = lock_path
         self._interval = interval
         self._batch_size = batch_size
         self._stale_temp_age = stale_temp_age
-        self._lock_fd: int | None = None
+        self._lock = WorkerLock(lock_path)
         # Copies deleted on the master's word, to confirm with the next heartbeat.
         self._deleted: list[str] = []
         self._wake = threading.Event()
@@ -50,13 +49,8 @@ class MasterSync:
 
     def start(self) -> bool:
         """Start the loop if no sibling worker runs it already; tell whether this one does."""
-        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
+        if not self._lock.acquire():
             return False
-        self._lock_fd = fd
         self._thread = threading.Thread(target=self._run, name="mdbx-master-sync", daemon=True)
         self._thread.start()
         return True
@@ -66,9 +60,7 @@ class MasterSync:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        self._lock.release()
 
     def full_sync(self) -> None:
         """Make the catalogue match the disk, then tell the master exactly what is here."""
