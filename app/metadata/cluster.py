@@ -12,6 +12,7 @@ from sqlalchemy import Engine, case, delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.repository import bump_catalogue_version
 from app.metadata.schema import files, master_metadata, nodes, pending_deletes, replicas
 
 
@@ -124,6 +125,7 @@ class ClusterStore:
     def forget_replica(self, file_hash: str, node_id: str) -> None:
         """Drop one copy from the catalogue (it was trimmed, or found missing or corrupt)."""
         with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
             conn.execute(
                 delete(replicas).where(replicas.c.hash == file_hash, replicas.c.node == node_id)
             )

@@ -75,25 +75,27 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 class ChangeMarker:
-    """Tell whether any connection, in any process, changed the SQLite database.
+    """Read a version number that writers bump, cheaply, from any process.
 
-    ``PRAGMA data_version`` on one dedicated connection changes whenever another
-    connection commits: a cheap check that keeps per-process caches coherent across
-    gunicorn workers. Other databases return None (no cache).
+    One dedicated sqlite3 connection in autocommit mode runs ``query`` (a single-row,
+    single-column SELECT): a few microseconds, and every call sees the latest commit,
+    which keeps per-process caches coherent across gunicorn workers. Other databases
+    return None (no cache).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, query: str) -> None:
+        self._query = query
         self._conn: sqlite3.Connection | None = None
         database = engine.url.database
         if engine.dialect.name == "sqlite" and database and database != ":memory:":
-            self._conn = sqlite3.connect(database, check_same_thread=False)
+            self._conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
 
     def current(self) -> int | None:
         """Return an opaque version number, or None when changes cannot be detected."""
         if self._conn is None:
             return None
-        row = self._conn.execute("PRAGMA data_version").fetchone()
-        return int(row[0])
+        row = self._conn.execute(self._query).fetchone()
+        return None if row is None else int(row[0])
 
     def close(self) -> None:
         if self._conn is not None:

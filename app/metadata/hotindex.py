@@ -1,8 +1,9 @@
 """A lock-protected, bounded dict of file records in front of the durable store.
 
 The dict is a cache, never the only copy: every write goes to the database first, and
-the whole dict is dropped whenever the database changed under it (in this process or
-another gunicorn worker), so a worker never answers from a stale entry.
+the whole dict is dropped whenever files or replicas changed (in this process or another
+gunicorn worker: every such write bumps one version row), so a worker never answers from a
+stale entry, while node heartbeats, which write too, leave it warm.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import threading
 
 from app.cache import LRUCache
 from app.metadata.engine import ChangeMarker
-from app.metadata.repository import FileRecord, MetadataStore
+from app.metadata.repository import VERSION_QUERY, FileRecord, MetadataStore
 
 
 class HotIndex:
@@ -21,7 +22,7 @@ class HotIndex:
         self.store = store
         self._records: LRUCache[str, FileRecord] = LRUCache(capacity)
         self._lock = threading.RLock()
-        self._marker = ChangeMarker(store.engine)
+        self._marker = ChangeMarker(store.engine, VERSION_QUERY)
         self._version = self._marker.current()
 
     def get(self, file_hash: str) -> FileRecord | None:

@@ -7,11 +7,31 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
-from app.metadata.schema import files, master_metadata, pending_deletes, replicas, tombstones
+from app.metadata.schema import (
+    catalogue_version,
+    files,
+    master_metadata,
+    pending_deletes,
+    replicas,
+    tombstones,
+)
+
+
+VERSION_QUERY = "SELECT version FROM catalogue_version WHERE id = 1"
+_BUMP = (
+    update(catalogue_version)
+    .where(catalogue_version.c.id == 1)
+    .values(version=catalogue_version.c.version + 1)
+)
+
+
+def bump_catalogue_version(conn: Connection) -> None:
+    """Mark, inside a write transaction, that files or replicas changed."""
+    conn.execute(_BUMP)
 
 
 @dataclass(frozen=True)
@@ -39,6 +59,11 @@ class MetadataStore:
         ensure_schema(master_metadata, engine)
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
         self._insert = dialect.insert
+        with write_transaction(engine) as conn:
+            conn.execute(
+                dialect.insert(catalogue_version).on_conflict_do_nothing(),
+                {"id": 1, "version": 0},
+            )
         # Built once: constructing a Core statement costs more than running it on SQLite.
         upsert_file = dialect.insert(files)
         self._upsert_file = upsert_file.on_conflict_do_update(
@@ -70,6 +95,7 @@ class MetadataStore:
         """Create or update a file; replicas are added to those already known."""
         now = time.time()
         with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
             conn.execute(
                 self._upsert_file,
                 {
@@ -126,6 +152,7 @@ class MetadataStore:
             return []
         now = time.time()
         with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
             deleted = set(
                 conn.execute(
                     select(tombstones.c.hash).where(
@@ -155,6 +182,7 @@ class MetadataStore:
     def delete_file(self, file_hash: str) -> FileRecord | None:
         """Forget a file and its replicas, leaving a tombstone; return what it was."""
         with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
             record = self._get(conn, file_hash)
             if record is None:
                 return None
@@ -169,6 +197,7 @@ class MetadataStore:
     def prune_replicas(self, node_id: str, confirmed_before: float) -> int:
         """Forget copies on ``node_id`` that it did not confirm since ``confirmed_before``."""
         with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
             result = conn.execute(
                 delete(replicas).where(
                     replicas.c.node == node_id, replicas.c.confirmed_at < confirmed_before

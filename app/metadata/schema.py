@@ -9,6 +9,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -57,6 +58,16 @@ nodes = Table(
     Column("free_bytes", BigInteger, nullable=False, default=0),
     Column("used_bytes", BigInteger, nullable=False, default=0),
     Column("files", BigInteger, nullable=False, default=0),
+)
+
+# One row counting changes to files and replicas: each master worker's hot index drops
+# its entries when it moves. Node heartbeats do not touch it, unlike SQLite's own
+# data_version, which moves with every commit to any table.
+catalogue_version = Table(
+    "catalogue_version",
+    master_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )
 
 # Deleted content: an inventory from a node that was away must not bring it back.

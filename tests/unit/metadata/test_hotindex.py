@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import text
+
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.hotindex import HotIndex
 from app.metadata.repository import FileRecord, MetadataStore
@@ -40,4 +42,23 @@ def test_index_stays_coherent_on_either_backend(engine):
     assert index.get("k").replicas == ("a",)
     store.register(FileRecord("k", "n", 1, ("b",)))
     assert index.get("k").replicas == ("a", "b")
+    index.close()
+
+
+def test_heartbeats_leave_the_index_warm_and_replica_changes_clear_it(tmp_path: Path):
+    from app.metadata.cluster import ClusterStore
+
+    engine = make_engine(sqlite_url(tmp_path / "meta.db"))
+    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    index = HotIndex(store, capacity=10)
+    store.register(FileRecord("k", "n", 1, ("a", "b")))
+    assert index.get("k").replicas == ("a", "b")
+    cluster.heartbeat("a", "http://127.0.0.1:1")
+    # Change the row behind the store's back (no version bump): an answer that still
+    # shows "b" can only come from memory, so the heartbeat left the index warm.
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM replicas WHERE node = 'b'"))
+    assert index.get("k").replicas == ("a", "b")
+    cluster.forget_replica("k", "a")  # a real change bumps the version
+    assert index.get("k").replicas == ()
     index.close()
