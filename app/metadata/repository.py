@@ -1,4 +1,4 @@
-"""The master's durable file catalogue: files, their replicas, and known nodes."""
+"""The master's durable file catalogue: files, their replicas, and tombstones."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from app.metadata.schema import (
     replicas,
     tombstones,
 )
-
 
 VERSION_QUERY = "SELECT version FROM catalogue_version WHERE id = 1"
 _BUMP = (

@@ -9,7 +9,7 @@ upstream still has the last word.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 TIERS_ALL = frozenset({"1K", "2K", "3K", "4K"})
 # Formats as the lowercase subtype of the data URI (``data:image/<fmt>;base64,``).
@@ -74,32 +74,15 @@ SEEDREAM_4_0 = ModelRules(
     takes_seed=False,
     takes_group=True,
 )
-SEEDREAM_4_5 = ModelRules(
+SEEDREAM_4_5 = replace(
+    SEEDREAM_4_0,
     family="seedream-4.5",
-    min_images=0,
-    max_images=14,
-    image_formats=FORMATS_4X,
-    image_aspect=(1 / 16, 16),
     size_tiers=frozenset({"2K", "4K"}),
-    size_words=frozenset(),
     size_pixels=(2560 * 1440, 4096 * 4096),
-    size_aspect=(1 / 16, 16),
-    takes_seed=False,
-    takes_group=True,
 )
-SEEDREAM_5_0 = ModelRules(
-    family="seedream-5.0",
-    min_images=0,
-    max_images=14,
-    # heic/heif are accepted upstream too, but Pillow cannot sniff them without a plugin.
-    image_formats=FORMATS_4X,
-    image_aspect=(1 / 16, 16),
-    size_tiers=frozenset({"2K", "3K", "4K"}),
-    size_words=frozenset(),
-    size_pixels=(2560 * 1440, 4096 * 4096),
-    size_aspect=(1 / 16, 16),
-    takes_seed=False,
-    takes_group=True,
+# heic/heif are accepted upstream too, but Pillow cannot sniff them without a plugin.
+SEEDREAM_5_0 = replace(
+    SEEDREAM_4_5, family="seedream-5.0", size_tiers=frozenset({"2K", "3K", "4K"})
 )
 GENERIC = ModelRules(
     family="generic",

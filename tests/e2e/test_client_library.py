@@ -8,10 +8,7 @@ import os
 import pytest
 
 from app.client.api import Client, ClientError
-
-
-def blob_path(node, digest):
-    return node.data_dir / "blobs" / digest[:2] / digest[2:4] / digest
+from tests.support.api import blob_path
 
 
 def test_download_skips_a_corrupt_replica_and_a_dead_one(spawn, tmp_path):

@@ -11,10 +11,10 @@ import os
 import random
 import threading
 import time
-from pathlib import Path
 
 import requests
 
+from tests.support.api import blob_path, get_json, locations, node_id, upload
 from tests.support.cluster import Cluster, Role, wait_until
 
 TIMEOUT = 30
@@ -29,33 +29,6 @@ FAST = {
 }
 KIB = 1024
 SIZES = [0, 1, 100, 4 * KIB, 64 * KIB, 300 * KIB, 1024 * KIB]
-
-
-def node_id(node: Role) -> str:
-    return str(node.port)
-
-
-def blob_path(node: Role, digest: str) -> Path:
-    return node.data_dir / "blobs" / digest[:2] / digest[2:4] / digest
-
-
-def upload(url: str, payload: bytes, name: str) -> dict:
-    response = requests.post(f"{url}/upload", files={"file": (name, payload)}, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def get_json(url: str, path: str, **params) -> dict | list:
-    response = requests.get(f"{url}{path}", params=params, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def locations(master: Role, digest: str) -> dict[str, str]:
-    """Node id -> live state of each copy the master knows."""
-    return {
-        loc["node"]: loc["state"] for loc in get_json(master.url, "/get", hash=digest)["locations"]
-    }
 
 
 def node_states(master: Role) -> dict[str, str]:

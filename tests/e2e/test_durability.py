@@ -11,15 +11,10 @@ import time
 
 import requests
 
+from tests.support.api import upload
 from tests.support.cluster import wait_until
 
 TIMEOUT = 30
-
-
-def upload(node_url: str, payload: bytes, name: str) -> dict:
-    response = requests.post(f"{node_url}/upload", files={"file": (name, payload)}, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def get_record(master_url: str, key: str) -> dict | None:

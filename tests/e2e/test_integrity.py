@@ -11,10 +11,10 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 
 import requests
 
+from tests.support.api import blob_path, get_json, locations, node_id, upload
 from tests.support.cluster import Role, wait_until
 
 TIMEOUT = 30
@@ -32,14 +32,6 @@ FAST = {
 MANUAL_REPAIR = {**FAST, "MDBX_REPAIR_INTERVAL": "3600"}
 
 
-def node_id(node: Role) -> str:
-    return str(node.port)
-
-
-def blob_path(node: Role, digest: str) -> Path:
-    return node.data_dir / "blobs" / digest[:2] / digest[2:4] / digest
-
-
 def flip_byte(node: Role, digest: str, offset: int = 0) -> bytes:
     """Corrupt one byte of a node's copy in place; return the corrupt bytes."""
     path = blob_path(node, digest)
@@ -47,24 +39,6 @@ def flip_byte(node: Role, digest: str, offset: int = 0) -> bytes:
     data[offset % len(data)] ^= 0x01
     path.write_bytes(bytes(data))
     return bytes(data)
-
-
-def upload(url: str, payload: bytes, name: str) -> dict:
-    response = requests.post(f"{url}/upload", files={"file": (name, payload)}, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def get_json(url: str, path: str, **params) -> dict | list:
-    response = requests.get(f"{url}{path}", params=params, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def locations(master: Role, digest: str) -> dict[str, str]:
-    return {
-        loc["node"]: loc["state"] for loc in get_json(master.url, "/get", hash=digest)["locations"]
-    }
 
 
 def retrieve(node: Role, digest: str) -> requests.Response:

@@ -8,6 +8,7 @@ import os
 import pytest
 import requests
 
+from tests.support.api import upload
 from tests.support.cluster import wait_until
 from tests.support.postgres import postgres_schema
 
@@ -15,12 +16,6 @@ pytestmark = pytest.mark.postgres
 
 TIMEOUT = 30
 FAST = {"MDBX_SYNC_INTERVAL": "0.3", "MDBX_NODE_TIMEOUT": "3", "MDBX_REPAIR_INTERVAL": "0.5"}
-
-
-def upload(url: str, payload: bytes, name: str) -> dict:
-    response = requests.post(f"{url}/upload", files={"file": (name, payload)}, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def download(url: str, digest: str) -> bytes:
