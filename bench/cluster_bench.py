@@ -15,7 +15,6 @@ of the configured waits (which add to the figures 1:1 in production):
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import tempfile
@@ -28,10 +27,11 @@ import click
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report import report  # noqa: E402
+
 from tests.support.cluster import Cluster, wait_until  # noqa: E402
 
 MIB = 1024 * 1024
-RESULTS = Path(__file__).resolve().parent / "results"
 NODE_TIMEOUT = 3.0
 ENV = {
     "MDBX_SYNC_INTERVAL": "0.5",
@@ -155,13 +155,7 @@ def main(small: int, big_mib: int, threads: int) -> None:
 
     run_cluster(root / "small", small_files)
     run_cluster(root / "big", big_files)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "cluster_bench.json").write_text(json.dumps(results, indent=2))
-    print("| figure | value |")
-    print("|---|---|")
-    for name, figures in results.items():
-        shown = ", ".join(f"{value:,.2f} {unit}" for unit, value in figures.items())
-        print(f"| {name} | {shown} |")
+    report("cluster_bench", results, "figure | value", digits=2)
 
 
 if __name__ == "__main__":

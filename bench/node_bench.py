@@ -9,7 +9,6 @@ comes from Python threads on the same 2 cores, so read the figures as client+ser
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -26,10 +25,11 @@ import click
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from report import report  # noqa: E402
+
 from tests.support.cluster import Cluster  # noqa: E402
 
 MIB = 1024 * 1024
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def process_tree_rss(pid: int) -> int:
@@ -176,13 +176,8 @@ def main(seconds: float, concurrency: int, big_files: int) -> None:
         }
     finally:
         cluster.stop()
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "node_bench.json").write_text(json.dumps(results, indent=2))
-    print(f"| workload | figures (concurrency {concurrency}, {seconds:g} s) |")
-    print("|---|---|")
-    for name, figures in results.items():
-        shown = ", ".join(f"{value:,.1f} {unit}" for unit, value in figures.items())
-        print(f"| {name} | {shown} |")
+    header = f"workload | figures (concurrency {concurrency}, {seconds:g} s)"
+    report("node_bench", results, header, digits=1)
 
 
 if __name__ == "__main__":

@@ -147,29 +147,25 @@ class Cluster:
     def master(self) -> Role:
         return self.masters[0]
 
-    def add_master(self, env: dict[str, str] | None = None) -> Role:
-        """Another master (on a shared PostgreSQL database, for several masters)."""
+    def _role(self, kind: str, env: dict[str, str] | None, args: list[str] | None = None) -> Role:
         port = free_port()
-        role = Role(
-            "master",
-            self.root / f"master-{port}",
+        return Role(
+            kind,
+            self.root / f"{kind}-{port}",
             self.log_dir,
             port=port,
             env={**self.env, **(env or {})},
+            args=args,
         )
+
+    def add_master(self, env: dict[str, str] | None = None) -> Role:
+        """Another master (on a shared PostgreSQL database, for several masters)."""
+        role = self._role("master", env)
         self.masters.append(role)
         return role
 
     def add_node(self, env: dict[str, str] | None = None, start: bool = True) -> Role:
-        port = free_port()
-        node = Role(
-            "node",
-            self.root / f"node-{port}",
-            self.log_dir,
-            port=port,
-            env={**self.env, **(env or {})},
-            args=["--master", ",".join(m.url for m in self.masters)],
-        )
+        node = self._role("node", env, ["--master", ",".join(m.url for m in self.masters)])
         self.nodes.append(node)
         if start:
             node.start()
