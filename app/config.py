@@ -16,6 +16,9 @@ from typing import Any
 
 ENV_PREFIX = "MDBX_"
 MIB = 1024 * 1024
+MIN_BLOCK_SIZE = 64 * 1024
+# Blocks travel to nodes as single requests, which nodes cap at 10 MiB by default.
+MAX_BLOCK_SIZE = 10 * MIB
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
@@ -53,8 +56,13 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         # Seconds between repair passes, and the copy/trim operations one pass may start.
         "REPAIR_INTERVAL": 5.0,
         "REPAIR_BATCH": 200,
-        # Largest file one upload request may carry (bytes) until block uploads (#5).
-        "MAX_UPLOAD_SIZE": 10 * MIB,
+        # Large files are stored as blocks of this many bytes (at most the nodes'
+        # MAX_UPLOAD_SIZE); a file that fits in one block is one blob.
+        "BLOCK_SIZE": 4 * MIB,
+        # Seconds a block upload (POST /uploads) may stay open before it expires.
+        "UPLOAD_TTL": 86_400.0,
+        # Seconds a blob no file or upload refers to is kept before it is deleted.
+        "GC_GRACE": 3_600.0,
         # Seedream image generation (#3). The key has no default, ever: empty means the
         # endpoint answers 503. The un-prefixed variables of ENV_ALIASES also set these.
         "SEEDREAM_API_KEY": "",
@@ -236,6 +244,11 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
         ).rstrip("/")
         resolved["MASTER"] = resolved["MASTER"].rstrip("/")
     if role == "master":
+        if not MIN_BLOCK_SIZE <= resolved["BLOCK_SIZE"] <= MAX_BLOCK_SIZE:
+            raise ConfigError(
+                f"BLOCK_SIZE ({settings['BLOCK_SIZE'].source}) must be between "
+                f"{MIN_BLOCK_SIZE} and {MAX_BLOCK_SIZE} bytes"
+            )
         _validate_seedream(resolved, settings)
     return resolved
 

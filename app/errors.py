@@ -8,10 +8,13 @@ AppError (500 internal_error)
 │   └── HashMismatch (400 hash_mismatch)
 ├── NotFound (404 not_found)
 │   ├── BlobNotFound (404 blob_not_found)
-│   └── FileNotFound (404 file_not_found)
+│   ├── FileNotFound (404 file_not_found)
+│   └── UploadNotFound (404 upload_not_found)
 ├── RequestTimeout (408 request_timeout)
+├── Conflict (409 conflict)
 ├── PayloadTooLarge (413 payload_too_large)
 ├── UnsupportedMediaType (415 unsupported_media_type)
+├── RangeNotSatisfiable (416 range_not_satisfiable)
 ├── UnprocessableEntity (422 unprocessable_entity)
 ├── TooManyRequests (429 too_many_requests)
 ├── UpstreamError (502 upstream_error)
@@ -92,6 +95,18 @@ class BlobNotFound(NotFound):
 
 class FileNotFound(NotFound):
     code = "file_not_found"
+
+
+class UploadNotFound(NotFound):
+    code = "upload_not_found"
+
+
+class Conflict(AppError):
+    status, code = 409, "conflict"
+
+
+class RangeNotSatisfiable(AppError):
+    status, code = 416, "range_not_satisfiable"
 
 
 class RequestTimeout(AppError, TimeoutError):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import re
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,7 +17,7 @@ from gunicorn.http.errors import NoMoreData
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
-from app.errors import AppError, BadRequest, RequestTimeout
+from app.errors import AppError, BadRequest, RangeNotSatisfiable, RequestTimeout
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +146,59 @@ def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Re
         except HTTPException:
             file.close()
             raise
+    return response
+
+
+def send_stream(
+    read: Callable[[int, int], Iterator[bytes]],
+    *,
+    size: int,
+    etag: str,
+    mimetype: str,
+    download_name: str,
+) -> Response:
+    """Stream ``read(start, stop)``: the whole content, or the one range asked for (206).
+
+    The first chunk is read before the status line is sent, so a read that cannot start
+    (no live replica) is still a JSON error rather than a cut-off body.
+    """
+    headers = {
+        "ETag": f'"{etag}"',
+        "Cache-Control": IMMUTABLE,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": _inline_disposition(download_name),
+    }
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers=headers)
+    start, stop, status = 0, size, 200
+    wanted = request.range
+    if_range = request.if_range
+    if (
+        wanted is not None
+        and wanted.units == "bytes"
+        and len(wanted.ranges) == 1
+        and (if_range.etag is None or if_range.etag == etag)
+        and if_range.date is None
+    ):
+        span = wanted.range_for_length(size)
+        if span is None:
+            raise RangeNotSatisfiable(
+                f"the range asked for is outside the {size} bytes of the file",
+                headers={"Content-Range": f"bytes */{size}"},
+            )
+        start, stop = span
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    chunks = read(start, stop)
+    first = next(chunks, b"")
+    response = Response(
+        itertools.chain([first], chunks),
+        status=status,
+        mimetype=mimetype,
+        headers=headers,
+        direct_passthrough=True,
+    )
+    response.headers["Content-Length"] = str(stop - start)
     return response
 
 

@@ -1,16 +1,16 @@
-"""Repair: bring every file back to R copies, and trim copies beyond R.
+"""Repair: bring every blob back to R copies, trim copies beyond R, collect garbage.
 
 One repairer runs per cluster: per machine an flock elects one gunicorn worker, and on
 PostgreSQL an advisory lock elects one master among several. A pass copies files whose
 copies on live (or recently down) nodes are fewer than R, from a live copy to a live node
 that lacks one (the target pulls and checks the bytes), and deletes copies beyond R once
-their nodes are back. Each pass is bounded, and the loop sleeps between passes, so repair
-never starves user traffic.
+their nodes are back. It also closes expired uploads and deletes the blobs that no file
+and no upload has referenced for GC_GRACE seconds. Each pass is bounded, and the loop
+sleeps between passes, so repair never starves user traffic.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -20,8 +20,10 @@ from pathlib import Path
 from sqlalchemy import Connection, text
 
 from app.master.placement import choose_extras, choose_nodes
-from app.metadata.cluster import ClusterStore, NodeRecord
-from app.metadata.repository import MetadataStore
+from app.master.reader import discard_copy
+from app.metadata.cluster import ClusterStore, NodeRecord, ReplicationState
+from app.metadata.repository import MetadataStore, PurgedBlob
+from app.metadata.uploads import UploadStore
 from app.node.client import CorruptCopy, NodeClient, NodeUnavailable
 from app.worker_lock import WorkerLock
 
@@ -37,6 +39,33 @@ class RepairReport:
     trimmed: int = 0
     failed: int = 0
     unavailable: list[str] = field(default_factory=list)
+    expired_uploads: int = 0
+    collected: int = 0
+
+
+def drop_copies(
+    nodes: NodeClient, cluster: ClusterStore, purged: list[PurgedBlob], live: list[NodeRecord]
+) -> tuple[int, int]:
+    """Delete purged blobs' copies on live nodes; owe the rest (deleted at their next beat).
+
+    Returns (copies deleted, copies owed).
+    """
+    urls = {node.id: node.url for node in live}
+    deleted = owed_total = 0
+    for blob in purged:
+        owed = []
+        for node_id in blob.replicas:
+            try:
+                if node_id not in urls:
+                    raise NodeUnavailable(f"node {node_id} is down")
+                nodes.delete_blob(urls[node_id], blob.hash)
+                deleted += 1
+            except NodeUnavailable as exc:
+                log.info("delete of %s on %s postponed: %s", blob.hash, node_id, exc.message)
+                owed.append(node_id)
+        cluster.owe_deletes(blob.hash, owed)
+        owed_total += len(owed)
+    return deleted, owed_total
 
 
 class Repairer:
@@ -45,17 +74,21 @@ class Repairer:
     def __init__(
         self,
         store: MetadataStore,
+        uploads: UploadStore,
         cluster: ClusterStore,
         nodes: NodeClient,
         *,
         replication: int,
         node_timeout: float,
         repair_grace: float,
+        gc_grace: float,
         interval: float,
         batch: int,
         lock_path: Path,
     ) -> None:
         self.store = store
+        self.uploads = uploads
+        self.gc_grace = gc_grace
         self.cluster = cluster
         self.nodes = nodes
         self.replication = replication
@@ -78,7 +111,8 @@ class Repairer:
             self._thread.join(timeout=5)
 
     def run_pass(self) -> RepairReport:
-        """Copy under-replicated files and trim over-replicated ones, at most ``batch``."""
+        """Copy under-replicated blobs, trim over-replicated ones (at most ``batch``),
+        close expired uploads and collect unreferenced blobs."""
         now = time.time()
         all_nodes = self.cluster.list_nodes()
         live = [n for n in all_nodes if n.is_up(now, self.node_timeout)]
@@ -86,51 +120,50 @@ class Repairer:
         live_ids = {n.id for n in live}
         report = RepairReport()
         work = self.cluster.replication_states(counted, live_ids, self.replication, self.batch)
+        copies = self.store.blob_copies([state.hash for state in work])
         for state in work:
             if self._stop.is_set():
                 break
-            record = self.store.get(state.hash)
-            if record is None:
-                continue
-            holders = [n for n in live if n.id in record.replicas]
+            holders = [n for n in live if n.id in copies.get(state.hash, ())]
             if state.counted < self.replication:
                 if not holders:
                     report.unavailable.append(state.hash)
                     continue
-                self._copy(state.hash, record.name, holders, live, state.counted, report)
+                self._copy(state, holders, live, report)
             elif state.live > self.replication:
                 self._trim(state.hash, holders, report)
-        if report.copied or report.trimmed or report.failed:
+        report.expired_uploads = self.uploads.expire(now)
+        purged = self.store.collect_garbage(now - self.gc_grace, self.batch)
+        report.collected = len(purged)
+        drop_copies(self.nodes, self.cluster, purged, live)
+        if report.copied or report.trimmed or report.failed or report.collected:
             log.info(
-                "repair pass: %d copied, %d trimmed, %d failed, %d without a live copy",
+                "repair pass: %d copied, %d trimmed, %d failed, %d without a live copy, "
+                "%d blobs collected",
                 report.copied,
                 report.trimmed,
                 report.failed,
                 len(report.unavailable),
+                report.collected,
             )
         return report
 
     def _copy(
         self,
-        digest: str,
-        name: str,
+        state: ReplicationState,
         holders: list[NodeRecord],
         live: list[NodeRecord],
-        counted: int,
         report: RepairReport,
     ) -> None:
+        digest = state.hash
+        kind = "file" if state.is_file else "block"
         candidates = [n for n in live if n not in holders]
-        for target in choose_nodes(candidates, self.replication - counted):
+        for target in choose_nodes(candidates, self.replication - state.counted):
             source = holders[report.copied % len(holders)]
             try:
-                self.nodes.copy_blob(target.url, digest, source.url, name)
+                self.nodes.copy_blob(target.url, digest, source.url, state.name, kind)
             except CorruptCopy as exc:
-                # As the proxy path does: forget the rotten copy, so that it is neither
-                # pulled again every pass nor counted; the next pass uses another holder.
-                log.error("%s; forgetting that copy", exc)
-                self.cluster.forget_replica(digest, source.id)
-                with contextlib.suppress(NodeUnavailable):  # else the node's scrub finds it
-                    self.nodes.delete_blob(source.url, digest)
+                discard_copy(self.nodes, self.cluster, digest, source.id, source.url, str(exc))
                 report.failed += 1
                 return
             except NodeUnavailable as exc:

@@ -8,7 +8,7 @@ import mimetypes
 from flask import Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from app.http import IMMUTABLE, json_body
+from app.http import json_body, send_stream
 from app.master import bp
 from app.master.service import master_service, repair_now
 
@@ -30,10 +30,34 @@ def list_files() -> Response:
 
 @bp.post("/upload")
 def upload() -> Response:
-    service = master_service()
-    return jsonify(
-        service.store_upload(request.stream, request.content_type, request.content_length)
-    )
+    return jsonify(master_service().store_upload(request.stream, request.content_type))
+
+
+@bp.put("/upload")
+@bp.put("/upload/<path:name>")
+def upload_raw(name: str = "") -> Response:
+    name = request.args.get("name") or name
+    return jsonify(master_service().store_stream(request.stream, name))
+
+
+@bp.post("/uploads")
+def begin_upload() -> Response:
+    return jsonify(master_service().uploads.begin(json_body()))
+
+
+@bp.get("/uploads/<upload_id>")
+def upload_status(upload_id: str) -> Response:
+    return jsonify(master_service().uploads.status(upload_id))
+
+
+@bp.post("/uploads/<upload_id>/commit")
+def commit_upload(upload_id: str) -> Response:
+    return jsonify(master_service().uploads.commit(upload_id))
+
+
+@bp.delete("/uploads/<upload_id>")
+def abort_upload(upload_id: str) -> Response:
+    return jsonify(master_service().uploads.abort(upload_id))
 
 
 @bp.post("/assign")
@@ -45,14 +69,22 @@ def assign() -> Response:
 @bp.get("/download")
 def download() -> BaseResponse:
     service = master_service()
-    if request.args.get("proxy") not in ("1", "true"):
-        return redirect(service.locate(request.args.get("hash")), code=302)
-    record, data = service.read_verified(request.args.get("hash"))
+    record, replica_url = service.locate(request.args.get("hash"))
+    if replica_url is not None and request.args.get("proxy") not in ("1", "true"):
+        return redirect(replica_url, code=302)
     mimetype = mimetypes.guess_type(record.name, strict=False)[0] or "application/octet-stream"
-    response = Response(data, mimetype=mimetype)
-    response.headers["ETag"] = f'"{record.hash}"'
-    response.headers["Cache-Control"] = IMMUTABLE
-    return response.make_conditional(request, accept_ranges=True, complete_length=len(data))
+    return send_stream(
+        lambda start, stop: service.reader.iter_range(record, start, stop),
+        size=record.size,
+        etag=record.hash,
+        mimetype=mimetype,
+        download_name=record.name,
+    )
+
+
+@bp.get("/files/<file_hash>/blocks")
+def file_blocks(file_hash: str) -> Response:
+    return jsonify(master_service().block_map(file_hash))
 
 
 @bp.delete("/files/<file_hash>")

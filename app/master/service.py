@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, current_app
 
-from app.errors import FileNotFound, PayloadTooLarge, ServiceUnavailable
+from app.errors import FileNotFound, ServiceUnavailable
+from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes, live_nodes
-from app.master.replication import Repairer, RepairReport
+from app.master.reader import BlockReader
+from app.master.replication import Repairer, RepairReport, drop_copies
+from app.master.uploads import UploadService
 from app.master.validation import (
     parse_file_key,
     parse_hash_list,
     parse_inventory,
+    parse_kind,
     parse_node,
     parse_record,
     parse_stats,
@@ -28,9 +31,9 @@ from app.metadata.cluster import ClusterStore, NodeRecord
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.hotindex import HotIndex
 from app.metadata.repository import FileRecord, MetadataStore
-from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
-from app.node.client import CorruptCopy, NodeClient, NodeUnavailable
-from app.storage import FileBlobStore, FileBlobWriter
+from app.metadata.uploads import UploadStore
+from app.multipart import CHUNK_SIZE, clean_name, read_file_part
+from app.node.client import NodeClient
 
 log = logging.getLogger(__name__)
 
@@ -48,41 +51,57 @@ class MasterService:
         index: HotIndex,
         nodes: NodeClient,
         writer: ReplicatedWriter,
-        spool: FileBlobStore,
+        uploads: UploadStore,
         *,
         node_timeout: float,
         repair_grace: float,
-        max_upload_size: int,
+        block_size: int,
+        upload_ttl: float,
     ) -> None:
         self.store = store
         self.cluster = cluster
         self.index = index
         self.nodes = nodes
         self.writer = writer
-        self.spool = spool
         self.replication = writer.replication
         self.node_timeout = node_timeout
         self.repair_grace = repair_grace
-        self.max_upload_size = max_upload_size
+        self.block_size = block_size
+        self.upload_ttl = upload_ttl
+        self.upload_store = uploads
+        self.reader = BlockReader(nodes, cluster, self.live_nodes)
+        self.uploads = UploadService(
+            store,
+            uploads,
+            self.reader,
+            self.live_nodes,
+            replication=self.replication,
+            block_size=block_size,
+            ttl=upload_ttl,
+        )
         self.health_details: dict[str, Any] = {}
 
     # ----- catalogue -----
 
     def register_file(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Record a file and the replicas given; known replicas are kept.
+        """Record a file (or, with ``kind: block``, a block) and the replicas given.
 
-        A node registering its own copy (it sends ``holder_url``) is told in
-        ``replicate_to`` which live peers should get a copy to reach R.
+        Known replicas are kept. A node registering its own copy (it sends
+        ``holder_url``) is told in ``replicate_to`` which live peers should get a copy
+        to reach R.
         """
-        record = self.store.register(parse_record(payload))
-        answer: dict[str, Any] = {
-            "message": "File registered successfully",
-            "hash": record.hash,
-            "file": record.to_dict(),
-        }
+        given = parse_record(payload)
+        answer: dict[str, Any] = {"message": "File registered successfully", "hash": given.hash}
+        if parse_kind(payload) == "block":
+            self.store.register_blob(given.hash, given.size, given.replicas)
+            holders = self.store.blob_copies([given.hash]).get(given.hash, ())
+        else:
+            record = self.store.register(given)
+            answer["file"] = record.to_dict()
+            holders = record.replicas
         if isinstance(payload.get("holder_url"), str):
             answer["replicate_to"] = [
-                {"id": node.id, "url": node.url} for node in self.peers_needed(record)
+                {"id": node.id, "url": node.url} for node in self.peers_needed(holders)
             ]
         return answer
 
@@ -117,24 +136,18 @@ class MasterService:
     def delete_file(self, hash_param: str | None) -> dict[str, Any]:
         """Delete a file everywhere; copies on unreachable nodes are deleted when they return."""
         file_hash = parse_file_key(hash_param)
-        record = self.store.delete_file(file_hash)
-        if record is None:
+        deleted = self.store.delete_file(file_hash)
+        if deleted is None:
             raise FileNotFound(f"no file registered under {file_hash}")
-        urls = {node.id: node.url for node in self.live_nodes()}
-        owed = []
-        for replica in record.replicas:
-            try:
-                if replica not in urls:
-                    raise NodeUnavailable(f"node {replica} is down")
-                self.nodes.delete_blob(urls[replica], file_hash)
-            except NodeUnavailable as exc:
-                log.info("delete of %s on %s postponed: %s", file_hash, replica, exc.message)
-                owed.append(replica)
-        self.cluster.owe_deletes(file_hash, owed)
+        _record, purged = deleted
+        copies_deleted, copies_pending = drop_copies(
+            self.nodes, self.cluster, purged, self.live_nodes()
+        )
         return {
             "deleted": file_hash,
-            "copies_deleted": len(record.replicas) - len(owed),
-            "copies_pending": len(owed),
+            "blobs_deleted": len(purged),
+            "copies_deleted": copies_deleted,
+            "copies_pending": copies_pending,
         }
 
     # ----- nodes -----
@@ -178,44 +191,66 @@ class MasterService:
         now = time.time()
         return [node.to_dict(now, self.node_timeout) for node in self.cluster.list_nodes()]
 
-    def peers_needed(self, record: FileRecord) -> list[NodeRecord]:
-        """Live nodes that should receive a copy for ``record`` to have R live copies."""
+    def peers_needed(self, holder_ids: Sequence[str]) -> list[NodeRecord]:
+        """Live nodes that should receive a copy for a blob held by ``holder_ids`` to
+        have R live copies."""
         live = self.live_nodes()
-        holders = set(record.replicas)
+        holders = set(holder_ids)
         have = sum(1 for node in live if node.id in holders)
         return choose_nodes([n for n in live if n.id not in holders], self.replication - have)
 
     # ----- writes -----
 
-    def store_upload(
-        self, stream: IO[bytes], content_type: str | None, content_length: int | None
-    ) -> dict[str, Any]:
-        """Spool a multipart upload, then write it to R nodes; answer once they hold it."""
-        if content_length is not None and content_length > self.max_upload_size + MAX_FIELD_BYTES:
-            raise PayloadTooLarge(f"uploads are limited to {self.max_upload_size} bytes")
-        writers: list[FileBlobWriter] = []
+    def store_upload(self, stream: IO[bytes], content_type: str | None) -> dict[str, Any]:
+        """Store a multipart upload's file part of any size, as it arrives."""
+        ingests: list[BlockIngest] = []
 
-        def open_writer(_filename: str) -> FileBlobWriter:
-            writers.append(self.spool.open_writer(self.max_upload_size, content_length))
-            return writers[-1]
+        def open_ingest(_filename: str) -> BlockIngest:
+            ingests.append(self._ingest())
+            return ingests[-1]
 
         try:
-            upload = read_file_part(stream, content_type, "file", open_writer)
-            assert upload.sink is not None
-            digest = upload.sink.finish()
-            name = clean_name(upload.filename) or digest
-            path = upload.sink.path
-            record = self._replicate(lambda: path.open("rb"), digest, name, upload.sink.size)
-        finally:
-            for writer in writers:
-                writer.abort()
-        return {"success": True, "message": "File Upload Successful", **record}
+            upload = read_file_part(stream, content_type, "file", open_ingest)
+        except BaseException:
+            for ingest in ingests:
+                ingest.close()
+            raise
+        assert upload.sink is not None
+        record = upload.sink.finish(clean_name(upload.filename))
+        return self._upload_answer(record)
+
+    def store_stream(self, stream: IO[bytes], name: str) -> dict[str, Any]:
+        """Store a raw request body (``curl -T``) of any size, as it arrives."""
+        ingest = self._ingest()
+        try:
+            while chunk := stream.read(CHUNK_SIZE):
+                ingest.write(chunk)
+        except BaseException:
+            ingest.close()
+            raise
+        return self._upload_answer(ingest.finish(clean_name(name)))
 
     def store_bytes(self, data: bytes, name: str) -> FileRecord:
-        """Write ``data`` to R live nodes (Seedream images); return the registered file."""
-        digest = hashlib.sha256(data).hexdigest()
-        self._replicate(lambda: data, digest, name, len(data))
-        return self.get_file(digest)
+        """Store ``data`` with R copies (Seedream images); return the registered file."""
+        ingest = self._ingest()
+        ingest.write(data)
+        return ingest.finish(name)
+
+    def _ingest(self) -> BlockIngest:
+        live = self.live_nodes()
+        if not live:
+            raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
+        return BlockIngest(self.writer, self.upload_store, live, self.block_size, self.upload_ttl)
+
+    def _upload_answer(self, record: FileRecord) -> dict[str, Any]:
+        return {
+            "success": True,
+            "message": "File Upload Successful",
+            **record.to_dict(),
+            "copies": min(len(part.replicas) for part in record.parts),
+            "replication": self.replication,
+            "quorum": self.writer.quorum,
+        }
 
     def assign(self, count: int | None = None) -> dict[str, Any]:
         """Choose the nodes a client should write to (first one forwards down the chain)."""
@@ -229,54 +264,44 @@ class MasterService:
             "replication": self.replication,
         }
 
-    def _replicate(self, source: Any, digest: str, name: str, size: int) -> dict[str, Any]:
-        result = self.writer.write(self.live_nodes(), source, digest, name)
-        record = self.store.register(FileRecord(digest, name, size, result.stored_on))
-        return {
-            **record.to_dict(),
-            "copies": len(result.stored_on),
-            "replication": result.wanted,
-            "quorum": result.quorum,
-        }
-
     # ----- reads -----
 
-    def locate(self, hash_param: str | None) -> str:
-        """Return a URL from which a live replica of the file can be read."""
+    def locate(self, hash_param: str | None) -> tuple[FileRecord, str | None]:
+        """Return the file, and a URL of a live replica when it is one blob.
+
+        A file of several blocks has no single replica: the master streams it.
+        """
         record = self.get_file(hash_param)
+        if record.blocks:
+            return record, None
         urls = self._live_urls(record)
         if not urls:
             raise ServiceUnavailable(f"no live node holds {record.hash}", code="no_live_replica")
-        return f"{random.choice(urls)}/retrieve?hash={record.hash}"
+        return record, f"{random.choice(urls)}/retrieve?hash={record.hash}"
 
-    def read_verified(
-        self, hash_param: str | None, max_bytes: int | None = None
-    ) -> tuple[FileRecord, bytes]:
-        """Read a whole file from a live replica, checked against its hash.
-
-        A replica that is down or fails is skipped for the next; one that serves wrong
-        bytes is forgotten (and asked to drop them) so that repair replaces it.
-        """
+    def block_map(self, hash_param: str | None) -> dict[str, Any]:
+        """Where each block of a file can be read (a small file is its own one block)."""
         record = self.get_file(hash_param)
-        limit = record.size if max_bytes is None else min(record.size, max_bytes)
-        urls = self._live_urls(record)
-        random.shuffle(urls)
-        # Every known node, not the live ones again: one may have gone down meanwhile.
-        by_url = {node.url: node.id for node in self.cluster.list_nodes()}
-        for url in urls:
-            try:
-                data = self.nodes.fetch_blob(url, record.hash, limit)
-            except CorruptCopy as exc:
-                log.error("%s; forgetting that copy", exc)
-                self.cluster.forget_replica(record.hash, by_url[url])
-                with contextlib.suppress(NodeUnavailable):  # else the node's scrub finds it
-                    self.nodes.delete_blob(url, record.hash)
-                continue
-            if data is not None:
-                return record, data
-        raise ServiceUnavailable(
-            f"no live replica could serve {record.hash}", code="no_live_replica"
-        )
+        urls = {node.id: node.url for node in self.live_nodes()}
+        return {
+            "hash": record.hash,
+            "name": record.name,
+            "size": record.size,
+            "block_size": record.block_size or record.size,
+            "blocks": [
+                {
+                    "hash": part.hash,
+                    "size": part.size,
+                    "offset": part.offset,
+                    "urls": [urls[node] for node in part.replicas if node in urls],
+                }
+                for part in record.parts
+            ],
+        }
+
+    def read_bytes(self, hash_param: str | None) -> bytes:
+        """A whole (small) file, every block checked against its hash."""
+        return self.reader.read_all(self.get_file(hash_param))
 
     def _live_urls(self, record: FileRecord) -> list[str]:
         holders = set(record.replicas)
@@ -294,7 +319,7 @@ class MasterService:
         }
 
     def cluster_health(self) -> dict[str, Any]:
-        """Count files by how many of their copies are live and how many still count."""
+        """Count blobs by how many of their copies are live and how many still count."""
         now = time.time()
         all_nodes = self.cluster.list_nodes()
         live = {n.id for n in all_nodes if n.is_up(now, self.node_timeout)}
@@ -306,7 +331,8 @@ class MasterService:
             "replication": r,
             "nodes_up": len(live),
             "nodes_down": len(all_nodes) - len(live),
-            "files": len(states),
+            "files": self.store.count_files(),
+            "blobs": len(states),
             "healthy": sum(1 for s in states if s.live >= r),
             "degraded": sum(1 for s in states if 0 < s.live < r),
             "under_replicated": sum(1 for s in states if s.counted < r),
@@ -329,13 +355,16 @@ def init_app(app: Flask) -> None:
         nodes, replication=config["REPLICATION"], write_quorum=config["WRITE_QUORUM"]
     )
     cluster = ClusterStore(engine)
+    uploads = UploadStore(store)
     repairer = Repairer(
         store,
+        uploads,
         cluster,
         nodes,
         replication=config["REPLICATION"],
         node_timeout=config["NODE_TIMEOUT"],
         repair_grace=config["REPAIR_GRACE"],
+        gc_grace=config["GC_GRACE"],
         interval=config["REPAIR_INTERVAL"],
         batch=config["REPAIR_BATCH"],
         lock_path=data_dir / "repair.lock",
@@ -349,10 +378,11 @@ def init_app(app: Flask) -> None:
         HotIndex(store, config["HOT_INDEX_SIZE"]),
         nodes,
         writer,
-        FileBlobStore(data_dir / "spool", fsync=False),
+        uploads,
         node_timeout=config["NODE_TIMEOUT"],
         repair_grace=config["REPAIR_GRACE"],
-        max_upload_size=config["MAX_UPLOAD_SIZE"],
+        block_size=config["BLOCK_SIZE"],
+        upload_ttl=config["UPLOAD_TTL"],
     )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from app.errors import InvalidField, InvalidHash, MissingField
+from app.config import MIN_BLOCK_SIZE
+from app.errors import InvalidField, InvalidHash, MissingField, PayloadTooLarge
 from app.metadata.cluster import NodeStats
-from app.metadata.repository import FileRecord
+from app.metadata.repository import FileRecord, HeldCopy
+from app.storage import DIGEST_RE
 
 # Keys are SHA-256 digests in practice, but the reference registers "test123": any short
 # token of safe characters is accepted, nothing that could become a path or markup.
@@ -15,6 +18,8 @@ FILE_KEY_RE = re.compile(r"[A-Za-z0-9_-]{1,128}")
 NODE_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MAX_NAME_LENGTH = 1024
 MAX_BATCH = 10_000
+# 400 GiB in 4 MiB blocks; the block list travels as one JSON request.
+MAX_BLOCKS = 100_000
 
 
 def parse_file_key(value: Any, field: str = "hash") -> str:
@@ -29,14 +34,8 @@ def parse_file_key(value: Any, field: str = "hash") -> str:
 def parse_record(payload: dict[str, Any], replicas_field: bool = True) -> FileRecord:
     """Check a file description in the reference's FileInfo shape."""
     file_hash = parse_file_key(payload.get("hash"))
-    name = payload.get("name", "")
-    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or "\x00" in name:
-        raise InvalidField("name", f"'name' must be a string of at most {MAX_NAME_LENGTH} chars")
-    size = payload.get("size")
-    if size is None:
-        raise MissingField("size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise InvalidField("size", "'size' must be a non-negative integer (bytes)")
+    name = parse_name(payload.get("name"))
+    size = parse_count(payload, "size")
     replicas: list[str] = []
     if replicas_field:
         raw = payload.get("replicas", [])
@@ -46,6 +45,14 @@ def parse_record(payload: dict[str, Any], replicas_field: bool = True) -> FileRe
             raise InvalidField("replicas", "'replicas' must be a list of node ids such as \"8001\"")
         replicas = raw
     return FileRecord(file_hash, name, size, tuple(replicas))
+
+
+def parse_kind(payload: dict[str, Any]) -> str:
+    """A blob's kind: a whole "file" (the default) or a "block" of a large file."""
+    kind = payload.get("kind", "file")
+    if kind not in ("file", "block"):
+        raise InvalidField("kind", "'kind' must be 'file' or 'block'")
+    return str(kind)
 
 
 def parse_node(payload: dict[str, Any]) -> tuple[str, str]:
@@ -78,14 +85,17 @@ def parse_hash_list(payload: dict[str, Any], field: str) -> list[str]:
     return [parse_file_key(item, field) for item in raw]
 
 
-def parse_inventory(payload: dict[str, Any]) -> tuple[list[FileRecord], float | None, bool]:
-    """Return (files, sync start, complete) of an inventory report."""
+def parse_inventory(payload: dict[str, Any]) -> tuple[list[HeldCopy], float | None, bool]:
+    """Return (copies, sync start, complete) of an inventory report."""
     items = payload.get("files", [])
     if not isinstance(items, list) or len(items) > MAX_BATCH:
         raise InvalidField("files", f"'files' must be a list of at most {MAX_BATCH}")
     if not all(isinstance(item, dict) for item in items):
         raise InvalidField("files", "each entry of 'files' must be an object")
-    records = [parse_record(item, replicas_field=False) for item in items]
+    records = []
+    for item in items:
+        record = parse_record(item, replicas_field=False)
+        records.append(HeldCopy(record.hash, record.name, record.size, parse_kind(item)))
     sync_started = payload.get("sync_started")
     if sync_started is not None and (
         isinstance(sync_started, bool) or not isinstance(sync_started, int | float)
@@ -96,3 +106,73 @@ def parse_inventory(payload: dict[str, Any]) -> tuple[list[FileRecord], float | 
         (None if sync_started is None else float(sync_started)),
         (payload.get("complete") is True),
     )
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """What a client announces before sending blocks (POST /uploads)."""
+
+    name: str
+    size: int
+    hash: str
+    block_size: int
+    blocks: tuple[tuple[str, int], ...]
+
+
+def parse_upload_plan(payload: dict[str, Any], max_block_size: int) -> UploadPlan:
+    """Check an upload's announcement: name, size, file hash, block size and block hashes.
+
+    Every block but the last has ``block_size`` bytes, so the block sizes follow from
+    the file's size; a file of one block is that block (same hash).
+    """
+    name = parse_name(payload.get("name"))
+    size = parse_count(payload, "size")
+    file_hash = _digest(payload.get("hash"), "hash")
+    block_size = payload.get("block_size")
+    if (
+        isinstance(block_size, bool)
+        or not isinstance(block_size, int)
+        or not MIN_BLOCK_SIZE <= block_size <= max_block_size
+    ):
+        raise InvalidField(
+            "block_size",
+            f"'block_size' must be an integer from {MIN_BLOCK_SIZE} to {max_block_size}",
+        )
+    hashes = payload.get("blocks")
+    expected = max(1, -(-size // block_size))
+    if not isinstance(hashes, list) or len(hashes) != expected:
+        raise InvalidField(
+            "blocks",
+            f"'blocks' must list the SHA-256 of each of the file's {expected} blocks, in order",
+        )
+    if expected > MAX_BLOCKS:
+        raise PayloadTooLarge(f"a file may have at most {MAX_BLOCKS} blocks")
+    digests = [_digest(item, "blocks") for item in hashes]
+    if expected == 1 and digests[0] != file_hash:
+        raise InvalidField("blocks", "a file of one block has that block's hash")
+    sizes = [block_size] * (expected - 1) + [size - block_size * (expected - 1)]
+    return UploadPlan(name, size, file_hash, block_size, tuple(zip(digests, sizes, strict=True)))
+
+
+def parse_name(value: Any) -> str:
+    """A file's display name: any text up to 1024 characters, without NUL."""
+    name = "" if value is None else value
+    if not isinstance(name, str) or len(name) > MAX_NAME_LENGTH or "\x00" in name:
+        raise InvalidField("name", f"'name' must be a string of at most {MAX_NAME_LENGTH} chars")
+    return name
+
+
+def parse_count(payload: dict[str, Any], field: str) -> int:
+    """A required non-negative integer, such as a size in bytes."""
+    value = payload.get(field)
+    if value is None:
+        raise MissingField(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidField(field, f"'{field}' must be a non-negative integer (bytes)")
+    return value
+
+
+def _digest(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not DIGEST_RE.fullmatch(value.lower()):
+        raise InvalidHash(f"'{field}' must hold SHA-256 digests (64 hexadecimal characters)")
+    return value.lower()

@@ -39,19 +39,23 @@ class ReplicatedWriter:
         # 0 means "all R copies": the answer comes only when every copy is durable.
         self.quorum = min(write_quorum or replication, replication)
 
-    def write(self, live: list[NodeRecord], source: Source, digest: str, name: str) -> WriteResult:
+    def write(
+        self, live: list[NodeRecord], source: Source, digest: str, name: str, kind: str = "file"
+    ) -> WriteResult:
         """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum."""
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         targets = choose_nodes(live, self.replication)
         spares = [node for node in choose_nodes(live, len(live)) if node not in targets]
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
-            outcomes = list(pool.map(lambda node: self._put(node, source, digest, name), targets))
+            outcomes = list(
+                pool.map(lambda node: self._put(node, source, digest, name, kind), targets)
+            )
         stored = [node.id for node, ok in zip(targets, outcomes, strict=True) if ok]
         for spare in spares:
             if len(stored) >= len(targets):
                 break
-            if self._put(spare, source, digest, name):
+            if self._put(spare, source, digest, name, kind):
                 stored.append(spare.id)
         wanted = self.replication
         if len(stored) < self.quorum:
@@ -61,10 +65,10 @@ class ReplicatedWriter:
             )
         return WriteResult(tuple(stored), wanted, self.quorum)
 
-    def _put(self, node: NodeRecord, source: Source, digest: str, name: str) -> bool:
+    def _put(self, node: NodeRecord, source: Source, digest: str, name: str, kind: str) -> bool:
         body = source()
         try:
-            self.nodes.put_blob(node.url, name, body, digest, register=False)
+            self.nodes.put_blob(node.url, name, body, digest, register=False, kind=kind)
         except NodeUnavailable as exc:
             log.warning("copy of %s not stored on %s: %s", digest, node.id, exc.message)
             return False

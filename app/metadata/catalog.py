@@ -10,13 +10,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, Row, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from app.cache import LRUCache
 from app.metadata.engine import ensure_schema, write_transaction
-from app.metadata.schema import blobs, node_metadata
+from app.metadata.schema import held_blobs as blobs
+from app.metadata.schema import node_metadata
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class BlobEntry:
     name: str
     size: int
     registered: bool
+    kind: str = "file"  # or "block": one part of a large file
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class CatalogStats:
     blobs: int
     bytes: int
     unregistered: int
+
+
+def _entry(row: Row[Any]) -> BlobEntry:
+    return BlobEntry(row.hash, row.name, row.size, row.registered, row.kind)
 
 
 class BlobCatalog:
@@ -46,8 +53,8 @@ class BlobCatalog:
         self._insert_if_new = insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash])
         self._select_one = select(blobs).where(blobs.c.hash == bindparam("digest"))
 
-    def record(self, digest: str, name: str, size: int) -> BlobEntry:
-        """Add a blob (the first name it was stored under is kept); return its entry."""
+    def record(self, digest: str, name: str, size: int, kind: str = "file") -> BlobEntry:
+        """Add a blob (the first name and kind it was stored under are kept)."""
         with write_transaction(self.engine) as conn:
             conn.execute(
                 self._insert_if_new,
@@ -57,16 +64,17 @@ class BlobCatalog:
                     "size": size,
                     "stored_at": time.time(),
                     "registered": False,
+                    "kind": kind,
                 },
             )
             row = conn.execute(self._select_one, {"digest": digest}).one()
         self._names.put(row.hash, row.name)
-        return BlobEntry(row.hash, row.name, row.size, row.registered)
+        return _entry(row)
 
     def get(self, digest: str) -> BlobEntry | None:
         with self.engine.connect() as conn:
             row = conn.execute(self._select_one, {"digest": digest}).first()
-        return None if row is None else BlobEntry(row.hash, row.name, row.size, row.registered)
+        return None if row is None else _entry(row)
 
     def name_of(self, digest: str) -> str | None:
         """Return the name a blob was first stored under, from memory when possible."""
@@ -115,7 +123,7 @@ class BlobCatalog:
                 .order_by(blobs.c.hash)
                 .limit(limit)
             ).all()
-        return [BlobEntry(r.hash, r.name, r.size, r.registered) for r in rows]
+        return [_entry(r) for r in rows]
 
     def iter_batches(self, size: int) -> Iterator[list[BlobEntry]]:
         """Yield every entry in hash order, ``size`` at a time (keyset pagination)."""
@@ -127,7 +135,7 @@ class BlobCatalog:
                 ).all()
             if not rows:
                 return
-            yield [BlobEntry(r.hash, r.name, r.size, r.registered) for r in rows]
+            yield [_entry(r) for r in rows]
             after = rows[-1].hash
 
     def stats(self) -> CatalogStats:

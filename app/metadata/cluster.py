@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.repository import bump_catalogue_version
-from app.metadata.schema import files, master_metadata, nodes, pending_deletes, replicas
+from app.metadata.schema import blobs, files, master_metadata, nodes, pending_deletes, replicas
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,11 @@ class NodeRecord:
 @dataclass(frozen=True)
 class ReplicationState:
     hash: str
-    name: str
+    name: str  # the file's name when the blob is a whole file, else ""
     size: int
     counted: int  # copies on nodes up, or down for less than the repair grace
     live: int  # copies on nodes up now
+    is_file: bool = True  # a whole file, not only a block of a large one
 
 
 class ClusterStore:
@@ -105,14 +106,18 @@ class ClusterStore:
         replication: int | None = None,
         limit: int | None = None,
     ) -> list[ReplicationState]:
-        """Count each file's copies; with ``replication``, only files off that target."""
+        """Count each blob's copies; with ``replication``, only blobs off that target."""
         counted = func.sum(case((replicas.c.node.in_(list(counted_nodes)), 1), else_=0))
         live = func.sum(case((replicas.c.node.in_(list(live_nodes)), 1), else_=0))
         query = (
-            select(files.c.hash, files.c.name, files.c.size, counted, live)
-            .select_from(files.outerjoin(replicas, files.c.hash == replicas.c.hash))
-            .group_by(files.c.hash, files.c.name, files.c.size)
-            .order_by(files.c.hash)
+            select(blobs.c.hash, files.c.name, blobs.c.size, counted, live)
+            .select_from(
+                blobs.outerjoin(replicas, blobs.c.hash == replicas.c.hash).outerjoin(
+                    files, files.c.hash == blobs.c.hash
+                )
+            )
+            .group_by(blobs.c.hash, files.c.name, blobs.c.size)
+            .order_by(blobs.c.hash)
         )
         if replication is not None:
             query = query.having(or_(counted < replication, live > replication))
@@ -120,7 +125,12 @@ class ClusterStore:
             query = query.limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [ReplicationState(r[0], r[1], r[2], int(r[3] or 0), int(r[4] or 0)) for r in rows]
+        return [
+            ReplicationState(
+                r[0], r[1] or "", r[2], int(r[3] or 0), int(r[4] or 0), is_file=r[1] is not None
+            )
+            for r in rows
+        ]
 
     def forget_replica(self, file_hash: str, node_id: str) -> None:
         """Drop one copy from the catalogue (it was trimmed, or found missing or corrupt)."""
@@ -130,9 +140,9 @@ class ClusterStore:
                 delete(replicas).where(replicas.c.hash == file_hash, replicas.c.node == node_id)
             )
 
-    def owe_deletes(self, file_hash: str, node_ids: Iterable[str]) -> None:
-        """Remember that these nodes still hold a deleted file's copy."""
-        rows = [{"hash": file_hash, "node": node_id} for node_id in node_ids]
+    def owe_deletes(self, blob_hash: str, node_ids: Iterable[str]) -> None:
+        """Remember that these nodes still hold a deleted blob's copy."""
+        rows = [{"hash": blob_hash, "node": node_id} for node_id in node_ids]
         if rows:
             with write_transaction(self.engine) as conn:
                 conn.execute(self._insert(pending_deletes).on_conflict_do_nothing(), rows)

@@ -1,23 +1,44 @@
-"""The master's durable file catalogue: files, their replicas, and tombstones."""
+"""The master's durable catalogue: files, their blocks, blobs, replicas and tombstones.
+
+A file is either one blob stored under the file's own hash (every small file, and every
+file of the reference API), or a manifest: the ordered blocks of a large file, each a
+blob. Blobs are what nodes hold, replication counts and repair copies; a blob that no
+file and no upload in progress refers to is deleted (at once when its last file goes,
+after a grace period when an upload was abandoned).
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    bindparam,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.schema import (
+    blobs,
     catalogue_version,
+    file_blocks,
     files,
     master_metadata,
     pending_deletes,
     replicas,
     tombstones,
+    upload_blocks,
 )
 
 VERSION_QUERY = "SELECT version FROM catalogue_version WHERE id = 1"
@@ -26,11 +47,36 @@ _BUMP = (
     .where(catalogue_version.c.id == 1)
     .values(version=catalogue_version.c.version + 1)
 )
+# Bound parameters per IN list: far below SQLite's and PostgreSQL's limits.
+IN_BATCH = 5_000
+
+# True for a blob that a file or an upload in progress still needs.
+BLOB_IS_REFERENCED: ColumnElement[bool] = or_(
+    exists().where(files.c.hash == blobs.c.hash),
+    exists().where(file_blocks.c.block_hash == blobs.c.hash),
+    exists().where(upload_blocks.c.hash == blobs.c.hash),
+)
 
 
 def bump_catalogue_version(conn: Connection) -> None:
-    """Mark, inside a write transaction, that files or replicas changed."""
+    """Mark, inside a write transaction, that files, blobs or replicas changed."""
     conn.execute(_BUMP)
+
+
+def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
+    """Yield ``items`` in slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One blob of a file, where it starts in the file, and the nodes holding it."""
+
+    hash: str
+    size: int
+    offset: int
+    replicas: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,26 +84,57 @@ class FileRecord:
     hash: str
     name: str
     size: int
+    # Nodes holding the file's blob, or, for a manifest, any of its blocks.
     replicas: tuple[str, ...] = field(default=())
+    # A manifest's blocks in order; empty for a file stored as one blob.
+    blocks: tuple[Block, ...] = field(default=())
+    block_size: int = 0
+
+    @property
+    def parts(self) -> tuple[Block, ...]:
+        """The blobs to read, in order: the blocks, or the file's own blob."""
+        return self.blocks or (Block(self.hash, self.size, 0, self.replicas),)
 
     def to_dict(self) -> dict[str, Any]:
-        """Render the reference's FileInfo shape."""
-        return {
+        """Render the reference's FileInfo shape (plus the block count of a manifest)."""
+        info: dict[str, Any] = {
             "hash": self.hash,
             "name": self.name,
             "size": self.size,
             "replicas": list(self.replicas),
         }
+        if self.blocks:
+            info["blocks"] = len(self.blocks)
+            info["block_size"] = self.block_size
+        return info
+
+
+@dataclass(frozen=True)
+class HeldCopy:
+    """One blob a node reports holding, as its inventory describes it."""
+
+    hash: str
+    name: str
+    size: int
+    kind: str = "file"
+
+
+@dataclass(frozen=True)
+class PurgedBlob:
+    """A blob forgotten by the catalogue, and the nodes that still hold a copy of it."""
+
+    hash: str
+    replicas: tuple[str, ...]
 
 
 class MetadataStore:
-    """Files and replicas in SQL; every method is one transaction."""
+    """Files, blobs and replicas in SQL; every method is one transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         ensure_schema(master_metadata, engine)
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert
+        self.insert = dialect.insert
         with write_transaction(engine) as conn:
             conn.execute(
                 dialect.insert(catalogue_version).on_conflict_do_nothing(),
@@ -76,25 +153,48 @@ class MetadataStore:
         self._insert_file_if_new = dialect.insert(files).on_conflict_do_nothing(
             index_elements=[files.c.hash]
         )
+        upsert_blob = dialect.insert(blobs)
+        self._upsert_blob = upsert_blob.on_conflict_do_update(
+            index_elements=[blobs.c.hash],
+            set_={"referenced_at": upsert_blob.excluded.referenced_at},
+        )
         upsert_replica = dialect.insert(replicas)
         self._upsert_replica = upsert_replica.on_conflict_do_update(
             index_elements=[replicas.c.hash, replicas.c.node],
             set_={"confirmed_at": upsert_replica.excluded.confirmed_at},
         )
-        self._select_file = select(files.c.hash, files.c.name, files.c.size).where(
-            files.c.hash == bindparam("file_hash")
-        )
+        self._select_file = select(
+            files.c.hash, files.c.name, files.c.size, files.c.block_size
+        ).where(files.c.hash == bindparam("file_hash"))
         self._select_replicas = (
             select(replicas.c.node)
             .where(replicas.c.hash == bindparam("file_hash"))
             .order_by(replicas.c.node)
         )
+        self._select_blocks = (
+            select(file_blocks.c.block_hash, file_blocks.c.size)
+            .where(file_blocks.c.file_hash == bindparam("file_hash"))
+            .order_by(file_blocks.c.seq)
+        )
+        self._select_block_replicas = (
+            select(replicas.c.hash, replicas.c.node)
+            .join(file_blocks, file_blocks.c.block_hash == replicas.c.hash)
+            .where(file_blocks.c.file_hash == bindparam("file_hash"))
+            .distinct()
+            .order_by(replicas.c.node)
+        )
+
+    # ----- writes -----
 
     def register(self, record: FileRecord) -> FileRecord:
-        """Create or update a file; replicas are added to those already known."""
+        """Create or update a file stored as one blob; replicas add to those known.
+
+        A large file already known by its manifest keeps the manifest (the blob is
+        another, equally valid copy of its bytes).
+        """
         now = time.time()
         with write_transaction(self.engine) as conn:
-            bump_catalogue_version(conn)
+            self.add_blobs(conn, [(record.hash, record.size)], record.replicas, now)
             conn.execute(
                 self._upsert_file,
                 {
@@ -103,95 +203,151 @@ class MetadataStore:
                     "size": record.size,
                     "created_at": now,
                     "updated_at": now,
+                    "block_size": 0,
                 },
             )
-            self._confirm_replicas(conn, [record.hash], record.replicas, now)
-            # Registering content again after a delete brings it back on purpose, and the
-            # copies that nodes away at the delete still hold are wanted again: a node told
-            # to drop its copy would leave the master counting a copy that is gone.
-            conn.execute(delete(tombstones).where(tombstones.c.hash == record.hash))
-            conn.execute(delete(pending_deletes).where(pending_deletes.c.hash == record.hash))
             merged = self._get(conn, record.hash)
         assert merged is not None
         return merged
 
-    def get(self, file_hash: str) -> FileRecord | None:
-        """Return the file registered under ``file_hash``, or None."""
-        with self.engine.connect() as conn:
+    def register_blob(self, blob_hash: str, size: int, node_ids: Sequence[str]) -> None:
+        """Record copies of a block: a blob that is not (yet) a file of its own."""
+        with write_transaction(self.engine) as conn:
+            self.add_blobs(conn, [(blob_hash, size)], node_ids, time.time())
+
+    def add_blobs(
+        self,
+        conn: Connection,
+        sized: Sequence[tuple[str, int]],
+        node_ids: Iterable[str],
+        now: float,
+    ) -> None:
+        """Upsert blobs (touching their reference time) and copies of them on ``node_ids``.
+
+        Storing content again after a delete brings it back on purpose, and the copies
+        that nodes away at the delete still hold are wanted again: a node told to drop
+        its copy would leave the master counting a copy that is gone.
+        """
+        bump_catalogue_version(conn)
+        rows = [{"hash": h, "size": s, "created_at": now, "referenced_at": now} for h, s in sized]
+        conn.execute(self._upsert_blob, rows)
+        hashes = [h for h, _size in sized]
+        self._confirm_replicas(conn, hashes, node_ids, now)
+        for chunk in batches(hashes):
+            conn.execute(delete(tombstones).where(tombstones.c.hash.in_(chunk)))
+            conn.execute(delete(pending_deletes).where(pending_deletes.c.hash.in_(chunk)))
+
+    def add_manifest(
+        self, conn: Connection, record: FileRecord, blocks: Sequence[tuple[str, int]], now: float
+    ) -> None:
+        """Create a large file from blocks already in the catalogue (or rename it)."""
+        bump_catalogue_version(conn)
+        exists_already = conn.execute(self._select_file, {"file_hash": record.hash}).first()
+        conn.execute(
+            self._upsert_file,
+            {
+                "hash": record.hash,
+                "name": record.name,
+                "size": record.size,
+                "created_at": now,
+                "updated_at": now,
+                "block_size": record.block_size,
+            },
+        )
+        if exists_already is not None:
+            return
+        conn.execute(
+            file_blocks.insert(),
+            [
+                {"file_hash": record.hash, "seq": seq, "block_hash": h, "size": s}
+                for seq, (h, s) in enumerate(blocks)
+            ],
+        )
+        for chunk in batches([h for h, _size in blocks]):
+            conn.execute(update(blobs).where(blobs.c.hash.in_(chunk)).values(referenced_at=now))
+
+    def rename(self, file_hash: str, name: str) -> FileRecord | None:
+        """Give a known file a new name; None if there is no such file."""
+        with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
+            conn.execute(
+                update(files)
+                .where(files.c.hash == file_hash)
+                .values(name=name, updated_at=time.time())
+            )
             return self._get(conn, file_hash)
 
-    def list_files(self) -> list[FileRecord]:
-        """Return every file with its replicas, oldest first."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(files.c.hash, files.c.name, files.c.size).order_by(
-                    files.c.created_at, files.c.hash
-                )
-            ).all()
-            by_hash: dict[str, list[str]] = {row.hash: [] for row in rows}
-            for replica in conn.execute(
-                select(replicas.c.hash, replicas.c.node).order_by(replicas.c.node)
-            ):
-                if replica.hash in by_hash:
-                    by_hash[replica.hash].append(replica.node)
-        return [FileRecord(r.hash, r.name, r.size, tuple(by_hash[r.hash])) for r in rows]
+    def confirm_inventory(self, node_id: str, items: Sequence[HeldCopy]) -> list[str]:
+        """Record that ``node_id`` holds ``items``; answer the hashes it should drop.
 
-    def count_files(self) -> int:
-        with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(files)).scalar_one())
-
-    def confirm_inventory(self, node_id: str, items: Sequence[FileRecord]) -> list[str]:
-        """Record that ``node_id`` holds ``items``; unknown files are created.
-
-        A name or size already known is kept: the node stored the first name it saw,
-        while the master holds the latest one a client registered. Returns the hashes
-        that were deleted meanwhile: the node should drop them, not resurrect them.
+        Blobs deleted meanwhile are to be dropped, not resurrected. A whole file the
+        catalogue has never seen (say, after the master lost its database) is created
+        under the name the node knows; blocks cannot be, without their manifest.
         """
         if not items:
             return []
         now = time.time()
+        hashes = [item.hash for item in items]
         with write_transaction(self.engine) as conn:
             bump_catalogue_version(conn)
-            deleted = set(
-                conn.execute(
-                    select(tombstones.c.hash).where(
-                        tombstones.c.hash.in_([item.hash for item in items])
-                    )
-                ).scalars()
-            )
-            items = [item for item in items if item.hash not in deleted]
-            if not items:
+            deleted: set[str] = set()
+            known: set[str] = set()
+            for chunk in batches(hashes):
+                deleted.update(
+                    conn.execute(
+                        select(tombstones.c.hash).where(tombstones.c.hash.in_(chunk))
+                    ).scalars()
+                )
+                known.update(
+                    conn.execute(select(blobs.c.hash).where(blobs.c.hash.in_(chunk))).scalars()
+                )
+            kept = [item for item in items if item.hash not in deleted]
+            if not kept:
                 return sorted(deleted)
             conn.execute(
-                self._insert_file_if_new,
+                self.insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash]),
                 [
-                    {
-                        "hash": item.hash,
-                        "name": item.name,
-                        "size": item.size,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for item in items
+                    {"hash": i.hash, "size": i.size, "created_at": now, "referenced_at": now}
+                    for i in kept
                 ],
             )
-            self._confirm_replicas(conn, [item.hash for item in items], [node_id], now)
+            new_files = [i for i in kept if i.hash not in known and i.kind == "file"]
+            if new_files:
+                conn.execute(
+                    self._insert_file_if_new,
+                    [
+                        {
+                            "hash": i.hash,
+                            "name": i.name,
+                            "size": i.size,
+                            "created_at": now,
+                            "updated_at": now,
+                            "block_size": 0,
+                        }
+                        for i in new_files
+                    ],
+                )
+            self._confirm_replicas(conn, [item.hash for item in kept], [node_id], now)
         return sorted(deleted)
 
-    def delete_file(self, file_hash: str) -> FileRecord | None:
-        """Forget a file and its replicas, leaving a tombstone; return what it was."""
+    def delete_file(self, file_hash: str) -> tuple[FileRecord, list[PurgedBlob]] | None:
+        """Forget a file; purge the blobs nothing else needs (tombstoned); None if unknown."""
+        now = time.time()
         with write_transaction(self.engine) as conn:
             bump_catalogue_version(conn)
             record = self._get(conn, file_hash)
             if record is None:
                 return None
-            conn.execute(delete(replicas).where(replicas.c.hash == file_hash))
             conn.execute(delete(files).where(files.c.hash == file_hash))
-            conn.execute(
-                self._insert(tombstones).on_conflict_do_nothing(),
-                {"hash": file_hash, "deleted_at": time.time()},
-            )
-        return record
+            candidates = list(dict.fromkeys(part.hash for part in record.parts))
+            purged = self._purge(conn, candidates, now, len(candidates))
+        return record, purged
+
+    def collect_garbage(self, referenced_before: float, limit: int) -> list[PurgedBlob]:
+        """Purge up to ``limit`` blobs unreferenced since ``referenced_before``."""
+        with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
+            return self._purge(conn, None, referenced_before, limit)
 
     def prune_replicas(self, node_id: str, confirmed_before: float) -> int:
         """Forget copies on ``node_id`` that it did not confirm since ``confirmed_before``."""
@@ -204,12 +360,97 @@ class MetadataStore:
             )
         return int(result.rowcount)
 
+    # ----- reads -----
+
+    def get(self, file_hash: str) -> FileRecord | None:
+        """Return the file registered under ``file_hash``, or None."""
+        with self.engine.connect() as conn:
+            return self._get(conn, file_hash)
+
+    def list_files(self) -> list[FileRecord]:
+        """Return every file with the nodes holding it (or its blocks), oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(files.c.hash, files.c.name, files.c.size, files.c.block_size).order_by(
+                    files.c.created_at, files.c.hash
+                )
+            ).all()
+            holders: dict[str, set[str]] = {row.hash: set() for row in rows}
+            own = select(replicas.c.hash, replicas.c.node)
+            through_blocks = (
+                select(file_blocks.c.file_hash, replicas.c.node)
+                .join(replicas, replicas.c.hash == file_blocks.c.block_hash)
+                .distinct()
+            )
+            for query in (own, through_blocks):
+                for file_hash, node in conn.execute(query):
+                    if file_hash in holders:
+                        holders[file_hash].add(node)
+        return [
+            FileRecord(r.hash, r.name, r.size, tuple(sorted(holders[r.hash])), (), r.block_size)
+            for r in rows
+        ]
+
+    def count_files(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(files)).scalar_one())
+
+    def blob_copies(self, hashes: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """Return the nodes holding each known blob among ``hashes`` (absent: unknown)."""
+        found: dict[str, list[str]] = {}
+        with self.engine.connect() as conn:
+            for chunk in batches(list(dict.fromkeys(hashes))):
+                for blob_hash in conn.execute(
+                    select(blobs.c.hash).where(blobs.c.hash.in_(chunk))
+                ).scalars():
+                    found[blob_hash] = []
+                for blob_hash, node in conn.execute(
+                    select(replicas.c.hash, replicas.c.node)
+                    .where(replicas.c.hash.in_(chunk))
+                    .order_by(replicas.c.node)
+                ):
+                    found[blob_hash].append(node)
+        return {h: tuple(nodes) for h, nodes in found.items()}
+
+    # ----- internals -----
+
+    def _purge(
+        self, conn: Connection, hashes: Sequence[str] | None, cutoff: float, limit: int
+    ) -> list[PurgedBlob]:
+        """Delete unreferenced blobs (all, or among ``hashes``) and tombstone them.
+
+        The DELETE re-checks the condition its SELECT used: on PostgreSQL an upload may
+        take a reference in between, and then the blob stays.
+        """
+        doomed = ~BLOB_IS_REFERENCED & (blobs.c.referenced_at <= cutoff)
+        query = select(blobs.c.hash).where(doomed).order_by(blobs.c.hash).limit(limit)
+        if hashes is not None:
+            query = query.where(blobs.c.hash.in_(list(hashes)))
+        candidates = list(conn.execute(query).scalars())
+        if not candidates:
+            return []
+        copies: dict[str, list[str]] = {h: [] for h in candidates}
+        for blob_hash, node in conn.execute(
+            select(replicas.c.hash, replicas.c.node).where(replicas.c.hash.in_(candidates))
+        ):
+            copies[blob_hash].append(node)
+        gone = conn.execute(
+            delete(blobs).where(blobs.c.hash.in_(candidates), doomed).returning(blobs.c.hash)
+        ).scalars()
+        purged = [PurgedBlob(h, tuple(sorted(copies[h]))) for h in sorted(gone)]
+        if purged:
+            conn.execute(
+                self.insert(tombstones).on_conflict_do_nothing(),
+                [{"hash": blob.hash, "deleted_at": cutoff} for blob in purged],
+            )
+        return purged
+
     def _confirm_replicas(
         self, conn: Connection, hashes: Sequence[str], node_ids: Iterable[str], now: float
     ) -> None:
         rows = [
-            {"hash": file_hash, "node": node_id, "confirmed_at": now}
-            for file_hash in hashes
+            {"hash": blob_hash, "node": node_id, "confirmed_at": now}
+            for blob_hash in hashes
             for node_id in dict.fromkeys(node_ids)
         ]
         if rows:
@@ -220,5 +461,16 @@ class MetadataStore:
         row = conn.execute(self._select_file, params).first()
         if row is None:
             return None
-        nodes_of_file = conn.execute(self._select_replicas, params).scalars()
-        return FileRecord(row.hash, row.name, row.size, tuple(nodes_of_file))
+        if not row.block_size:
+            holders = tuple(conn.execute(self._select_replicas, params).scalars())
+            return FileRecord(row.hash, row.name, row.size, holders)
+        by_block: dict[str, list[str]] = {}
+        for block_hash, node in conn.execute(self._select_block_replicas, params):
+            by_block.setdefault(block_hash, []).append(node)
+        blocks = []
+        offset = 0
+        for block_hash, size in conn.execute(self._select_blocks, params):
+            blocks.append(Block(block_hash, size, offset, tuple(by_block.get(block_hash, ()))))
+            offset += size
+        holders = tuple(sorted({node for nodes in by_block.values() for node in nodes}))
+        return FileRecord(row.hash, row.name, row.size, holders, tuple(blocks), row.block_size)

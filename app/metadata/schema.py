@@ -1,4 +1,5 @@
-"""Table definitions: the master's file catalogue and a node's local blob catalogue."""
+"""Table definitions: the master's catalogue (files, their blocks, blobs and replicas,
+uploads in progress) and a node's local blob catalogue."""
 
 from __future__ import annotations
 
@@ -20,15 +21,45 @@ NAME_LENGTH = 1024
 
 master_metadata = MetaData()
 
+# The replicated unit: a whole small file, or one block of a large one, by SHA-256.
+blobs = Table(
+    "blobs",
+    master_metadata,
+    # Not only SHA-256: the reference registers arbitrary keys such as "test123".
+    Column("hash", String(HASH_LENGTH), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    # When a file or an upload last took a reference: collection of an unreferenced blob
+    # waits a grace period after it, and never races an upload that just counted on it.
+    Column("referenced_at", Float, nullable=False),
+)
+
 files = Table(
     "files",
     master_metadata,
-    # Not only SHA-256: the reference registers arbitrary keys such as "test123".
     Column("hash", String(HASH_LENGTH), primary_key=True),
     Column("name", String(NAME_LENGTH), nullable=False, default=""),
     Column("size", BigInteger, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # 0: the file is one blob under its own hash; else its blocks are in file_blocks.
+    Column("block_size", BigInteger, nullable=False, default=0),
+)
+
+# A large file's manifest: its blocks in order.
+file_blocks = Table(
+    "file_blocks",
+    master_metadata,
+    Column(
+        "file_hash",
+        String(HASH_LENGTH),
+        ForeignKey("files.hash", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    Column("block_hash", String(HASH_LENGTH), ForeignKey("blobs.hash"), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_file_blocks_block", "block_hash"),
 )
 
 replicas = Table(
@@ -37,13 +68,42 @@ replicas = Table(
     Column(
         "hash",
         String(HASH_LENGTH),
-        ForeignKey("files.hash", ondelete="CASCADE"),
+        ForeignKey("blobs.hash", ondelete="CASCADE"),
         primary_key=True,
     ),
     Column("node", String(HASH_LENGTH), primary_key=True),
     # When the node last vouched for this copy; an inventory sync prunes older ones.
     Column("confirmed_at", Float, nullable=False),
     Index("ix_replicas_node", "node"),
+)
+
+# Block uploads in progress: their blocks are referenced (never collected) until the
+# upload is committed, aborted, or expires.
+uploads = Table(
+    "uploads",
+    master_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("hash", String(HASH_LENGTH), nullable=False),
+    Column("block_size", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+upload_blocks = Table(
+    "upload_blocks",
+    master_metadata,
+    Column(
+        "upload_id",
+        String(64),
+        ForeignKey("uploads.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("seq", Integer, primary_key=True),
+    Column("hash", String(HASH_LENGTH), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_upload_blocks_hash", "hash"),
 )
 
 nodes = Table(
@@ -60,7 +120,7 @@ nodes = Table(
     Column("files", BigInteger, nullable=False, default=0),
 )
 
-# One row counting changes to files and replicas: each master worker's hot index drops
+# One row counting changes to files, blobs and replicas: each master worker's hot index drops
 # its entries when it moves. Node heartbeats do not touch it, unlike SQLite's own
 # data_version, which moves with every commit to any table.
 catalogue_version = Table(
@@ -70,7 +130,7 @@ catalogue_version = Table(
     Column("version", BigInteger, nullable=False),
 )
 
-# Deleted content: an inventory from a node that was away must not bring it back.
+# Deleted blobs: an inventory from a node that was away must not bring them back.
 tombstones = Table(
     "tombstones",
     master_metadata,
@@ -78,7 +138,7 @@ tombstones = Table(
     Column("deleted_at", Float, nullable=False),
 )
 
-# Copies still to delete on nodes that were down when their file was deleted.
+# Copies still to delete on nodes that were down when their blob was deleted.
 pending_deletes = Table(
     "pending_deletes",
     master_metadata,
@@ -89,7 +149,7 @@ pending_deletes = Table(
 
 node_metadata = MetaData()
 
-blobs = Table(
+held_blobs = Table(
     "blobs",
     node_metadata,
     Column("hash", String(64), primary_key=True),
@@ -98,5 +158,8 @@ blobs = Table(
     Column("stored_at", Float, nullable=False),
     # False until the master has acknowledged this copy; the node retries until it has.
     Column("registered", Boolean, nullable=False, default=False),
+    # "file" (a whole file, listed by name) or "block" (part of a large file's manifest):
+    # a master that lost its catalogue recreates files only from the former.
+    Column("kind", String(8), nullable=False, default="file"),
     Index("ix_blobs_registered", "registered"),
 )

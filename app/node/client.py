@@ -65,13 +65,14 @@ class MasterClient:
         """Register one copy under ``name`` (the reference's /register call).
 
         With ``want_peers`` the answer says which peers should get a copy
-        (``replicate_to``) when the file has fewer live copies than R.
+        (``replicate_to``) when the blob has fewer live copies than R.
         """
         payload: dict[str, Any] = {
             "hash": entry.hash,
             "name": name,
             "size": entry.size,
             "replicas": [self.node_id],
+            "kind": entry.kind,
         }
         if want_peers:
             payload["holder_url"] = self.public_url
@@ -93,7 +94,10 @@ class MasterClient:
             {
                 "node": self.node_id,
                 "url": self.public_url,
-                "files": [{"hash": e.hash, "name": e.name, "size": e.size} for e in entries],
+                "files": [
+                    {"hash": e.hash, "name": e.name, "size": e.size, "kind": e.kind}
+                    for e in entries
+                ],
                 "sync_started": sync_started,
                 "complete": complete,
             },
@@ -169,25 +173,23 @@ class NodeClient:
         digest: str,
         chain: Sequence[str] = (),
         register: bool = True,
+        kind: str = "file",
     ) -> dict[str, Any]:
-        """Store a blob on a node, which checks it against ``digest``.
+        """Store a blob on a node (a raw PUT), which checks it against ``digest``.
 
         The node replicates no further unless ``chain`` lists the next nodes, which it
         then forwards to, in order, before answering (chain replication). With
         ``register=False`` the caller (a master) registers the copies itself, in one
         transaction, instead of each node registering its own.
         """
-        params = {"hash": digest, "replicate": "0"}
+        params = {"hash": digest, "name": name, "replicate": "0", "kind": kind}
         if not register:
             params["register"] = "0"
         if chain:
             params["chain"] = ",".join(chain)
         try:
-            response = self._http.post(
-                f"{node_url}/upload",
-                params=params,
-                files={"file": (name, body)},
-                timeout=NODE_TIMEOUT,
+            response = self._http.put(
+                f"{node_url}/upload", params=params, data=body, timeout=NODE_TIMEOUT
             )
         except requests.RequestException as exc:
             raise NodeUnavailable(f"node {node_url} unreachable: {exc}") from exc
@@ -198,7 +200,9 @@ class NodeClient:
         reply: dict[str, Any] = response.json()
         return reply
 
-    def copy_blob(self, target_url: str, digest: str, source_url: str, name: str) -> None:
+    def copy_blob(
+        self, target_url: str, digest: str, source_url: str, name: str, kind: str = "file"
+    ) -> None:
         """Have ``target_url`` pull the blob from ``source_url`` and keep it (repair).
 
         Raises CorruptCopy when the target found that the source's bytes do not match
@@ -207,7 +211,9 @@ class NodeClient:
         url = f"{target_url}/replicate"
         try:
             response = self._http.post(
-                url, json={"hash": digest, "source": source_url, "name": name}, timeout=NODE_TIMEOUT
+                url,
+                json={"hash": digest, "source": source_url, "name": name, "kind": kind},
+                timeout=NODE_TIMEOUT,
             )
         except requests.RequestException as exc:
             raise NodeUnavailable(f"{url} unreachable: {exc}") from exc

@@ -11,10 +11,14 @@ from app.node import bp
 from app.node.service import node_service
 
 
-@bp.post("/upload")
+@bp.route("/upload", methods=["POST", "PUT"])
 def upload() -> Response:
     result = node_service().store_upload(
-        request.stream, request.content_type, request.content_length, request.args
+        request.stream,
+        request.content_type,
+        request.content_length,
+        request.args,
+        raw=request.method == "PUT",
     )
     return jsonify(result)
 

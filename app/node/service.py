@@ -14,7 +14,7 @@ from flask import Flask, current_app
 from app.errors import BlobNotFound, InvalidField, PayloadTooLarge, UpstreamError
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
-from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
+from app.multipart import CHUNK_SIZE, MAX_FIELD_BYTES, clean_name, read_file_part
 from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUnavailable
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
@@ -23,6 +23,7 @@ from app.storage import FileBlobStore, FileBlobWriter, StoredBlob, parse_digest
 log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.node"
+KINDS = ("file", "block")
 
 
 @dataclass(frozen=True)
@@ -63,15 +64,55 @@ class NodeService:
         content_type: str | None,
         content_length: int | None,
         args: Mapping[str, str],
+        *,
+        raw: bool = False,
     ) -> dict[str, Any]:
-        """Store the multipart ``file`` part; answer the reference's upload JSON and more.
+        """Store an upload; answer the reference's upload JSON and more.
 
-        ``args``: ``hash`` (expected SHA-256), ``replicate=0`` (a copy written by a
-        master or a peer: no further copies), ``chain`` (comma-separated node URLs to
-        forward to, in order, before answering).
+        The body is the multipart ``file`` part, or with ``raw`` (a PUT) the bytes
+        themselves, named by ``name``. ``args``: ``hash`` (expected SHA-256),
+        ``replicate=0`` (a copy written by a master or a peer: no further copies),
+        ``chain`` (comma-separated node URLs to forward to, in order, before answering),
+        ``register=0`` (the writing master registers), ``kind=block`` (a block of a
+        large file, not a file of its own).
         """
-        if content_length is not None and content_length > self.max_upload_size + MAX_FIELD_BYTES:
+        overhead = 0 if raw else MAX_FIELD_BYTES
+        if content_length is not None and content_length > self.max_upload_size + overhead:
             raise PayloadTooLarge(f"uploads to a node are limited to {self.max_upload_size} bytes")
+        kind = args.get("kind", "file")
+        if kind not in KINDS:
+            raise InvalidField("kind", "'kind' must be 'file' or 'block'")
+        if raw:
+            sink = self._receive_raw(stream, content_length)
+            filename, fields = args.get("name", ""), dict[str, str]()
+        else:
+            sink, filename, fields = self._receive_multipart(stream, content_type, content_length)
+        wanted = args.get("hash") or fields.get("hash")
+        stored = self.blobs.commit(sink, parse_digest(wanted) if wanted else None)
+        name = clean_name(filename) or stored.digest
+        chain = [url for url in args.get("chain", "").split(",") if url]
+        return self._keep(
+            stored,
+            name,
+            kind=kind,
+            replicate=args.get("replicate", "1") not in ("0", "false"),
+            chain=chain,
+            register=args.get("register", "1") not in ("0", "false"),
+        )
+
+    def _receive_raw(self, stream: IO[bytes], content_length: int | None) -> FileBlobWriter:
+        writer = self.blobs.open_writer(self.max_upload_size, content_length)
+        try:
+            while chunk := stream.read(CHUNK_SIZE):
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer
+
+    def _receive_multipart(
+        self, stream: IO[bytes], content_type: str | None, content_length: int | None
+    ) -> tuple[FileBlobWriter, str, dict[str, str]]:
         writers: list[FileBlobWriter] = []
 
         def open_writer(_filename: str) -> FileBlobWriter:
@@ -86,13 +127,7 @@ class NodeService:
                 writer.abort()
             raise
         assert upload.sink is not None
-        wanted = args.get("hash") or upload.fields.get("hash")
-        stored = self.blobs.commit(upload.sink, parse_digest(wanted) if wanted else None)
-        name = clean_name(upload.filename) or stored.digest
-        chain = [url for url in args.get("chain", "").split(",") if url]
-        replicate = args.get("replicate", "1") not in ("0", "false")
-        register = args.get("register", "1") not in ("0", "false")
-        return self._keep(stored, name, replicate=replicate, chain=chain, register=register)
+        return upload.sink, upload.filename, upload.fields
 
     def pull(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Copy a blob from another node (repair): stream, check the hash, keep, register."""
@@ -101,6 +136,9 @@ class NodeService:
         if not isinstance(source, str) or not source.startswith(("http://", "https://")):
             raise InvalidField("source", "'source' must be the URL of a node holding the blob")
         name = clean_name(str(payload.get("name") or "")) or digest
+        kind = payload.get("kind", "file")
+        if kind not in KINDS:
+            raise InvalidField("kind", "'kind' must be 'file' or 'block'")
         with self.blobs.open_writer(self.max_upload_size) as writer:
             try:
                 for chunk in self.peers.iter_blob(source, digest):
@@ -108,7 +146,7 @@ class NodeService:
             except NodeUnavailable as exc:
                 raise UpstreamError(exc.message, code="source_unavailable") from exc
             stored = self.blobs.commit(writer, digest)
-        return self._keep(stored, name, replicate=False, chain=[], register=True)
+        return self._keep(stored, name, kind=kind, replicate=False, chain=[], register=True)
 
     def delete_blob(self, hash_param: str | None) -> dict[str, Any]:
         """Delete this node's copy (the master deleted the file, or trims an extra copy)."""
@@ -124,12 +162,13 @@ class NodeService:
         stored: StoredBlob,
         name: str,
         *,
+        kind: str,
         replicate: bool,
         chain: list[str],
         register: bool,
     ) -> dict[str, Any]:
         """Catalogue a stored blob, register it, and bring it to its copies."""
-        entry = self.catalog.record(stored.digest, name, stored.size)
+        entry = self.catalog.record(stored.digest, name, stored.size, kind)
         if register:
             registered, peers = self._register(entry, name, want_peers=replicate and not chain)
         else:
@@ -152,6 +191,7 @@ class NodeService:
             "name": name,
             "size": stored.size,
             "node": self.node_id,
+            "kind": entry.kind,
             "deduplicated": not stored.created,
             "registered": registered,
             "replicas": replicas,
@@ -163,7 +203,9 @@ class NodeService:
         """Send our copy to a peer; a failed peer is left to the master's repair."""
         try:
             with self.blobs.locate(entry.hash).open("rb") as body:
-                return self.peers.put_blob(url, name, body, entry.hash, chain=chain)
+                return self.peers.put_blob(
+                    url, name, body, entry.hash, chain=chain, kind=entry.kind
+                )
         except NodeUnavailable as exc:
             log.warning("copy of %s to %s failed: %s", entry.hash, url, exc.message)
             return None

@@ -198,7 +198,7 @@ class SeedreamService:
                 f"the stored file is {record.size} bytes; the limit is {MAX_IMAGE_BYTES} (10 MB)",
                 code="image_too_large",
             )
-        return self._master.read_verified(key, MAX_IMAGE_BYTES)[1]
+        return self._master.read_bytes(key)
 
 
 def name_stem(prompt: str) -> str:

@@ -279,7 +279,12 @@ def test_delete_removes_every_copy_and_a_node_away_drops_its_copy_on_return(spaw
 
     response = requests.delete(f"{master.url}/files/{everywhere}", timeout=TIMEOUT)
     assert response.status_code == 200, response.text
-    assert response.json() == {"deleted": everywhere, "copies_deleted": 2, "copies_pending": 0}
+    assert response.json() == {
+        "deleted": everywhere,
+        "blobs_deleted": 1,
+        "copies_deleted": 2,
+        "copies_pending": 0,
+    }
     assert holders_on_disk(cluster, everywhere) == set()
     assert (
         requests.get(f"{master.url}/get", params={"hash": everywhere}, timeout=30).status_code
@@ -289,7 +294,12 @@ def test_delete_removes_every_copy_and_a_node_away_drops_its_copy_on_return(spaw
     absent.kill()
     response = requests.delete(f"{master.url}/files/{while_away}", timeout=TIMEOUT)
     assert response.status_code == 200, response.text
-    assert response.json() == {"deleted": while_away, "copies_deleted": 1, "copies_pending": 1}
+    assert response.json() == {
+        "deleted": while_away,
+        "blobs_deleted": 1,
+        "copies_deleted": 1,
+        "copies_pending": 1,
+    }
     assert holders_on_disk(cluster, while_away) == {node_id(absent)}
     response = proxy_download(master, while_away)
     assert response.status_code == 404

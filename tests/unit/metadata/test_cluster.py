@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 
 from app.metadata.cluster import ClusterStore, NodeStats
-from app.metadata.repository import FileRecord, MetadataStore
+from app.metadata.repository import FileRecord, HeldCopy, MetadataStore
 
 
 def test_heartbeats_upsert_nodes_with_their_figures(engine):
@@ -56,5 +56,5 @@ def test_registering_deleted_content_again_cancels_the_deletes_owed(engine):
     store.register(FileRecord("h1", "a", 1, ("8001",)))
     # 8002's copy of h1 is wanted again: dropping it would leave the master counting it.
     assert cluster.deletes_owed_by("8002") == ["h2"]
-    assert store.confirm_inventory("8002", [FileRecord("h1", "a", 1)]) == []
+    assert store.confirm_inventory("8002", [HeldCopy("h1", "a", 1)]) == []
     assert store.get("h1").replicas == ("8001", "8002")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import time
 
-from app.metadata.repository import FileRecord, MetadataStore
+from app.metadata.repository import FileRecord, HeldCopy, MetadataStore, PurgedBlob
 
 DIGEST = "ab" * 32
 
@@ -28,7 +28,7 @@ def test_list_files_in_registration_order_with_replicas(engine):
 def test_inventory_creates_unknown_files_and_keeps_known_names(engine):
     store = MetadataStore(engine)
     store.register(FileRecord(DIGEST, "latest.txt", 7, ()))
-    store.confirm_inventory("8001", [FileRecord(DIGEST, "first.txt", 7), FileRecord("new", "n", 3)])
+    store.confirm_inventory("8001", [HeldCopy(DIGEST, "first.txt", 7), HeldCopy("new", "n", 3)])
     assert store.get(DIGEST) == FileRecord(DIGEST, "latest.txt", 7, ("8001",))
     assert store.get("new") == FileRecord("new", "n", 3, ("8001",))
 
@@ -38,7 +38,7 @@ def test_prune_forgets_only_unconfirmed_copies_of_that_node(engine):
     store.register(FileRecord("old", "o", 1, ("8001", "8002")))
     started = time.time()
     time.sleep(0.01)
-    store.confirm_inventory("8001", [FileRecord("kept", "k", 1)])
+    store.confirm_inventory("8001", [HeldCopy("kept", "k", 1)])
     assert store.prune_replicas("8001", started) == 1
     assert store.get("old").replicas == ("8002",)
     assert store.get("kept").replicas == ("8001",)
@@ -55,13 +55,15 @@ def test_two_stores_on_one_database_share_state(engine):
 def test_delete_leaves_a_tombstone_that_inventories_respect(engine):
     store = MetadataStore(engine)
     store.register(FileRecord(DIGEST, "a", 1, ("8001", "8002")))
-    assert store.delete_file(DIGEST).replicas == ("8001", "8002")
+    record, purged = store.delete_file(DIGEST)
+    assert record.replicas == ("8001", "8002")
+    assert purged == [PurgedBlob(DIGEST, ("8001", "8002"))]
     assert store.get(DIGEST) is None
     assert store.delete_file(DIGEST) is None
     # A node that was away reports the deleted file: it is told to drop it.
-    assert store.confirm_inventory("8002", [FileRecord(DIGEST, "a", 1)]) == [DIGEST]
+    assert store.confirm_inventory("8002", [HeldCopy(DIGEST, "a", 1)]) == [DIGEST]
     assert store.get(DIGEST) is None
     # Uploading the same content again brings it back.
     store.register(FileRecord(DIGEST, "again", 1, ("8001",)))
-    assert store.confirm_inventory("8002", [FileRecord(DIGEST, "a", 1)]) == []
+    assert store.confirm_inventory("8002", [HeldCopy(DIGEST, "a", 1)]) == []
     assert store.get(DIGEST).replicas == ("8001", "8002")

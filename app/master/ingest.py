@@ -1,0 +1,124 @@
+"""Cut an upload streamed through the master into blocks, stored as it arrives.
+
+Memory stays bounded whatever the file's size: at most one block being filled plus
+``IN_FLIGHT`` blocks being written to nodes. A file that fits in one block is stored as
+one blob under its own hash, as the reference API does; a larger one becomes a manifest.
+A block the cluster already holds is not sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from app.errors import UploadNotFound
+from app.master.writer import ReplicatedWriter
+from app.metadata.cluster import NodeRecord
+from app.metadata.repository import FileRecord
+from app.metadata.uploads import Upload, UploadStore
+
+# Blocks written to nodes while the next one is read from the client.
+IN_FLIGHT = 2
+
+
+class BlockIngest:
+    """A sink (``write``, then ``finish``) that stores what it is given as blocks."""
+
+    def __init__(
+        self,
+        writer: ReplicatedWriter,
+        uploads: UploadStore,
+        live: list[NodeRecord],
+        block_size: int,
+        ttl: float,
+    ) -> None:
+        self.writer = writer
+        self.uploads = uploads
+        self.store = uploads.store
+        self.ttl = ttl
+        # Opened at the first full block: its references keep the blocks stored so far
+        # from garbage collection until the manifest is committed.
+        self._upload: Upload | None = None
+        self.live = live
+        self.block_size = block_size
+        self.size = 0
+        self.stored_on: dict[str, tuple[str, ...]] = {}
+        self._file_hash = hashlib.sha256()
+        self._buffer = bytearray()
+        self._blocks: list[tuple[str, int]] = []
+        self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="mdbx-ingest")
+        self._pending: deque[Future[None]] = deque()
+
+    def write(self, chunk: bytes) -> None:
+        self._file_hash.update(chunk)
+        self.size += len(chunk)
+        self._buffer += chunk
+        # Strictly more than a block: a file of exactly one block stays one blob.
+        while len(self._buffer) > self.block_size:
+            self._submit(bytes(self._buffer[: self.block_size]))
+            del self._buffer[: self.block_size]
+
+    def finish(self, name: str) -> FileRecord:
+        """Store what is left and register the file under ``name``."""
+        try:
+            digest = self._file_hash.hexdigest()
+            if not self._blocks:
+                data = bytes(self._buffer)
+                result = self.writer.write(self.live, lambda: data, digest, name or digest)
+                self.stored_on[digest] = result.stored_on
+                return self.store.register(
+                    FileRecord(digest, name or digest, self.size, result.stored_on)
+                )
+            self._submit(bytes(self._buffer))
+            self._buffer.clear()
+            self._drain(0)
+            assert self._upload is not None
+            committed = dataclasses.replace(
+                self._upload,
+                name=name or digest,
+                size=self.size,
+                hash=digest,
+                blocks=tuple(self._blocks),
+            )
+            record = self.uploads.commit(committed)
+            self._upload = None
+            return record
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop (after an error too): blocks already stored wait for garbage collection."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._upload is not None:
+            with contextlib.suppress(UploadNotFound):
+                self.uploads.abort(self._upload.id)
+            self._upload = None
+
+    def _submit(self, block: bytes) -> None:
+        if self._upload is None:
+            self._upload = self.uploads.begin("", 0, "", self.block_size, (), self.ttl)
+        block_hash = hashlib.sha256(block).hexdigest()
+        known = self.uploads.add_block(self._upload.id, len(self._blocks), block_hash, len(block))
+        self._blocks.append((block_hash, len(block)))
+        self._drain(IN_FLIGHT - 1)
+        self._pending.append(self._pool.submit(self._store_block, block_hash, block, known))
+
+    def _drain(self, keep: int) -> None:
+        """Wait until at most ``keep`` blocks are in flight; re-raise a failed write."""
+        while len(self._pending) > keep:
+            self._pending.popleft().result()
+
+    def _store_block(self, block_hash: str, block: bytes, known: bool) -> None:
+        if block_hash in self.stored_on:
+            return
+        live_ids = {node.id for node in self.live}
+        held = self.store.blob_copies([block_hash]).get(block_hash, ()) if known else ()
+        if any(node in live_ids for node in held):
+            self.stored_on[block_hash] = held  # already in the cluster: not sent again
+            return
+        result = self.writer.write(self.live, lambda: block, block_hash, block_hash, kind="block")
+        self.store.register_blob(block_hash, len(block), result.stored_on)
+        self.stored_on[block_hash] = result.stored_on
