@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +71,7 @@ class Settings:
     master: str
     json: bool = False
     quiet: bool = False
+    parallel: int = 4
     _client: Client | None = field(default=None, repr=False)
 
     @property
@@ -101,10 +101,18 @@ class Settings:
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors (and --json output).")
+@click.option(
+    "--parallel",
+    envvar="MDBX_PARALLEL",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Blocks of a large file transferred at once (env MDBX_PARALLEL).",
+)
 @click.pass_context
-def main(ctx: click.Context, master: str, as_json: bool, quiet: bool) -> None:
+def main(ctx: click.Context, master: str, as_json: bool, quiet: bool, parallel: int) -> None:
     """Mini-Dropbox: a content-addressed, replicated file store."""
-    ctx.obj = Settings(master, as_json, quiet)
+    ctx.obj = Settings(master, as_json, quiet, parallel)
 
 
 def client_command(func: F) -> click.Command:
@@ -236,7 +244,7 @@ def get(settings: Settings, ref: str, output: Path | None, force: bool) -> None:
         raise CommandFailed(f"{dest} exists (use --force to overwrite)")
     started = time.monotonic()
     with progress_bar(settings, record["name"], record["size"]) as bar:
-        settings.client.download(record["hash"], dest, progress=bar)
+        settings.client.download(record["hash"], dest, progress=bar, parallel=settings.parallel)
     elapsed = time.monotonic() - started
     if settings.json:
         emit_json({**without_locations(record), "path": str(dest)})
@@ -392,42 +400,41 @@ def upload_all(settings: Settings, uploads: list[tuple[Path, str]]) -> dict[str,
 
     The master being unreachable stops everything: no later file could succeed.
     """
-    report: dict[str, Any] = {"uploaded": [], "failed": [], "bytes": 0}
+    report: dict[str, Any] = {"uploaded": [], "failed": [], "bytes": 0, "bytes_sent": 0}
     started = time.monotonic()
     for path, name in uploads:
         size = path.stat().st_size
         try:
             with progress_bar(settings, name, size) as bar:
-                answer = settings.client.upload_file(path, name, progress=bar)
+                answer = settings.client.upload_file(
+                    path, name, progress=bar, parallel=settings.parallel
+                )
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"interrupted while uploading {path}: run the same command again to resume "
+                "(blocks already stored are not sent again)"
+            ) from None
         except MasterUnreachable:
             raise
         except ClientError as exc:
-            message = f"{path}: " + (
-                too_large_message(size, exc) if exc.status == 413 else str(exc)
-            )
+            message = f"{path}: {exc}"
             report["failed"].append(
                 {"path": str(path), "name": name, "error": {"code": exc.code, "message": message}}
             )
             if len(uploads) > 1:
                 click.echo(f"Error: {message}", err=True)
             continue
-        stored = {key: answer[key] for key in ("hash", "name", "size", "replicas", "copies")}
+        stored = {
+            key: answer[key]
+            for key in ("hash", "name", "size", "replicas", "copies", "blocks", "blocks_sent")
+        }
         report["uploaded"].append({"path": str(path), **stored})
         report["bytes"] += size
+        report["bytes_sent"] += answer["bytes_sent"]
         if settings.chatty:
             click.echo(f"{answer['hash'][:HASH_SHOWN]}  {human_size(size):>9}  {name}")
     report["seconds"] = round(time.monotonic() - started, 3)
     return report
-
-
-def too_large_message(size: int, exc: ClientError) -> str:
-    """Name the master's per-request limit (it says it in bytes) next to the file's size."""
-    found = re.search(r"(\d+) bytes", str(exc))
-    limit = human_size(int(found.group(1))) if found else "its per-request limit"
-    return (
-        f"{human_size(size)} is over the master's upload limit of {limit} per file "
-        f"({exc.code or 'payload_too_large'})"
-    )
 
 
 def finish_report(settings: Settings, report: dict[str, Any], attempted: int) -> None:

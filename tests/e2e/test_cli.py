@@ -8,33 +8,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 
+from tests.support.cli import MDBX, MIB, assert_clean_failure, mdbx
 from tests.support.cluster import Cluster, wait_until
-
-MDBX = str(Path(sys.executable).with_name("mdbx"))
-MIB = 1024 * 1024
-
-
-def mdbx(*args, master=None, cwd=None, input=None):
-    """Run the CLI; the master comes from MDBX_MASTER, as a user's shell would set it."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MDBX_")}
-    if master is not None:
-        env["MDBX_MASTER"] = master
-    return subprocess.run(
-        [MDBX, *args], capture_output=True, text=True, cwd=cwd, env=env, input=input, timeout=60
-    )
-
-
-def assert_clean_failure(result, code):
-    """One ``Error:`` line on stderr, the expected exit code, no traceback."""
-    assert result.returncode == code, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
 
 
 def wait_for_nodes_up(cluster):
@@ -166,12 +145,17 @@ def test_rm_asks_first(master, tmp_path):
     assert "asked.txt" in listed(master)
 
 
-def test_file_over_the_limit_is_refused_with_the_limit_named(master, tmp_path):
-    (tmp_path / "big.bin").write_bytes(os.urandom(11 * MIB))
-    result = mdbx("put", "big.bin", master=master, cwd=tmp_path)
-    assert_clean_failure(result, 1)
-    assert "10.0 MiB" in result.stderr and "payload_too_large" in result.stderr
-    assert "big.bin" not in listed(master)
+def test_a_file_over_the_per_request_limit_goes_in_blocks(master, tmp_path):
+    payload = os.urandom(11 * MIB)
+    (tmp_path / "big.bin").write_bytes(payload)
+    result = mdbx("--json", "put", "big.bin", master=master, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    stored = json.loads(result.stdout)["uploaded"][0]
+    assert stored["hash"] == sha256(payload)
+    assert stored["blocks"] == stored["blocks_sent"] == 3
+    got = mdbx("get", "big.bin", "-o", "back.bin", master=master, cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "back.bin").read_bytes() == payload
 
 
 def test_sync_uploads_only_what_is_missing(master, tmp_path):

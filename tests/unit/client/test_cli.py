@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.client import cli
-from app.client.api import Client, ClientError
+from app.client.api import Client
 
 FILES = [
     {"hash": "ab" * 32, "name": "docs/report.pdf", "size": 1536, "replicas": ["8001", "8002"]},
@@ -74,12 +74,6 @@ def test_output_path_defaults_to_the_basename_and_goes_into_a_directory(tmp_path
 )
 def test_human_size(size, shown):
     assert cli.human_size(size) == shown
-
-
-def test_too_large_message_names_the_limit():
-    error = ClientError("uploads are limited to 10485760 bytes", 413, "payload_too_large")
-    message = cli.too_large_message(11 * 1024**2, error)
-    assert "11.0 MiB" in message and "10.0 MiB" in message and "payload_too_large" in message
 
 
 def test_health_problems():
