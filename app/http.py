@@ -23,6 +23,9 @@ log = logging.getLogger(__name__)
 
 # A content address names exactly one sequence of bytes: cache it for a year, never revalidate.
 IMMUTABLE = "public, max-age=31536000, immutable"
+# gunicorn reads up to 1 MiB per recv for a body of known length; reading less at a time
+# makes it copy the rest of its buffer at every read.
+BODY_CHUNK = 1024 * 1024
 CONDITIONAL_HEADERS = (
     "HTTP_RANGE",
     "HTTP_IF_NONE_MATCH",

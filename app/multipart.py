@@ -17,8 +17,8 @@ from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
 from app.errors import BadRequest, MissingField, PayloadTooLarge, UnsupportedMediaType
+from app.http import BODY_CHUNK
 
-CHUNK_SIZE = 256 * 1024
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 100
 MAX_NAME_LENGTH = 255
@@ -74,7 +74,7 @@ def read_file_part(
     finished = False
     try:
         while not finished:
-            chunk = stream.read(CHUNK_SIZE)
+            chunk = stream.read(BODY_CHUNK)
             decoder.receive_data(chunk or None)
             event = decoder.next_event()
             while not isinstance(event, NeedData):

@@ -16,12 +16,13 @@ Errors::
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import re
 import tempfile
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -107,6 +108,13 @@ def hash_blocks(path: Path, block_size: int) -> BlockPlan:
             if len(block) < block_size:
                 break
     return BlockPlan(size, whole.hexdigest(), blocks)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (it may write fewer than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def file_digest(path: Path) -> str:
@@ -230,12 +238,13 @@ class Client:
 
             def send(block: dict[str, Any]) -> None:
                 data = os.pread(fd, block["size"], block["indexes"][0] * block_size)
-                if hashlib.sha256(data).hexdigest() != block["hash"]:
-                    raise ClientError(f"{path} changed while it was being uploaded")
                 try:
                     response = self._http.put(block["url"], data=data, timeout=TIMEOUT)
                 except requests.RequestException:
                     return
+                if response.status_code == 400 and _error_code(response) == "hash_mismatch":
+                    # The node checks every block against the hash announced for it.
+                    raise ClientError(f"{path} changed while it was being uploaded")
                 if response.status_code == 200:
                     sent.append(len(data))
                     if progress is not None:
@@ -313,8 +322,8 @@ class Client:
         if record.get("blocks"):
             block_map = self._json("GET", f"/files/{record['hash']}/blocks")
             with _PartFile(dest) as part:
-                self._fetch_blocks(block_map["blocks"], part.fd, parallel, progress)
-                if part.digest() != record["hash"]:
+                digest = self._fetch_blocks(block_map["blocks"], part.fd, parallel, progress)
+                if digest != record["hash"]:
                     raise NoReplica(f"the blocks of {file_hash} do not add up to its hash")
                 part.keep()
             return dest
@@ -334,8 +343,13 @@ class Client:
 
     def _fetch_blocks(
         self, blocks: Sequence[dict[str, Any]], fd: int, parallel: int, progress: Progress | None
-    ) -> None:
-        def fetch(block: dict[str, Any]) -> None:
+    ) -> str:
+        """Fetch blocks ``parallel`` at a time, write them in order; return the file's hash.
+
+        At most two blocks per worker wait in memory for their turn to be written.
+        """
+
+        def fetch(block: dict[str, Any]) -> bytes:
             problems = []
             for url in block["urls"]:
                 try:
@@ -343,26 +357,31 @@ class Client:
                 except (requests.RequestException, ClientError) as exc:
                     problems.append(f"{url}: {exc}")
                     continue
-                if hashlib.sha256(data).hexdigest() != block["hash"]:
-                    problems.append(f"{url}: bytes do not match block {block['hash']}")
-                    continue
-                os.pwrite(fd, data, block["offset"])
-                if progress is not None:
-                    progress.update(len(data))
-                return
+                if hashlib.sha256(data).hexdigest() == block["hash"]:
+                    return data
+                problems.append(f"{url}: bytes do not match block {block['hash']}")
             raise NoReplica(
                 f"no replica could serve block {block['hash']}: "
                 + ("; ".join(problems) or "none is up")
             )
 
+        whole = hashlib.sha256()
         with ThreadPoolExecutor(max_workers=parallel) as pool:
-            futures = [pool.submit(fetch, block) for block in blocks]
+            pending: collections.deque[Future[bytes]] = collections.deque()
             try:
-                for future in futures:
-                    future.result()
+                for block in [*blocks, None]:
+                    if block is not None:
+                        pending.append(pool.submit(fetch, block))
+                    while pending and (block is None or len(pending) > 2 * parallel):
+                        data = pending.popleft().result()
+                        whole.update(data)
+                        write_all(fd, data)
+                        if progress is not None:
+                            progress.update(len(data))
             finally:
-                for future in futures:
+                for future in pending:
                     future.cancel()
+        return whole.hexdigest()
 
     def _fetch_checked(
         self, node_url: str, digest: str, dest: Path, progress: Progress | None
@@ -371,7 +390,7 @@ class Client:
             hasher = hashlib.sha256()
             for chunk in self._iter(f"{node_url}/retrieve", {"hash": digest}):
                 hasher.update(chunk)
-                os.write(part.fd, chunk)
+                write_all(part.fd, chunk)
                 if progress is not None:
                     progress.update(len(chunk))
             if hasher.hexdigest() != digest:
@@ -429,11 +448,6 @@ class _PartFile:
         os.close(self.fd)
         self.path.unlink(missing_ok=True)
 
-    def digest(self) -> str:
-        """SHA-256 of what was written (read back: blocks arrive out of order)."""
-        with self.path.open("rb") as stream:
-            return hashlib.file_digest(stream, "sha256").hexdigest()
-
     def keep(self) -> None:
         os.replace(self.path, self.dest)
 
@@ -472,6 +486,14 @@ class _MultipartFile:
                     self.progress.update(len(chunk))
                 yield chunk
         yield self.tail
+
+
+def _error_code(response: requests.Response) -> str | None:
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return None
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def _reason(exc: requests.RequestException) -> str:

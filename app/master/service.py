@@ -12,6 +12,7 @@ from typing import IO, Any
 from flask import Flask, current_app
 
 from app.errors import FileNotFound, ServiceUnavailable
+from app.http import BODY_CHUNK
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes, live_nodes
 from app.master.reader import BlockReader
@@ -32,7 +33,7 @@ from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.hotindex import HotIndex
 from app.metadata.repository import FileRecord, MetadataStore
 from app.metadata.uploads import UploadStore
-from app.multipart import CHUNK_SIZE, clean_name, read_file_part
+from app.multipart import clean_name, read_file_part
 from app.node.client import NodeClient
 
 log = logging.getLogger(__name__)
@@ -223,7 +224,7 @@ class MasterService:
         """Store a raw request body (``curl -T``) of any size, as it arrives."""
         ingest = self._ingest()
         try:
-            while chunk := stream.read(CHUNK_SIZE):
+            while chunk := stream.read(BODY_CHUNK):
                 ingest.write(chunk)
         except BaseException:
             ingest.close()

@@ -12,9 +12,10 @@ from typing import IO, Any
 from flask import Flask, current_app
 
 from app.errors import BlobNotFound, InvalidField, PayloadTooLarge, UpstreamError
+from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
-from app.multipart import CHUNK_SIZE, MAX_FIELD_BYTES, clean_name, read_file_part
+from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUnavailable
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
@@ -103,7 +104,7 @@ class NodeService:
     def _receive_raw(self, stream: IO[bytes], content_length: int | None) -> FileBlobWriter:
         writer = self.blobs.open_writer(self.max_upload_size, content_length)
         try:
-            while chunk := stream.read(CHUNK_SIZE):
+            while chunk := stream.read(BODY_CHUNK):
                 writer.write(chunk)
         except BaseException:
             writer.abort()

@@ -1,0 +1,186 @@
+"""Peak resident memory of labelled process trees, sampled from /proc in a thread.
+
+    with RssSampler({"nginx": nginx.pid, "node": node.pid}) as rss:
+        run_load()
+    rss.peaks()["nginx"]  # {"max_process_bytes": ..., "tree_bytes": ..., "processes": ...}
+
+RSS counts shared pages once per process, so a tree's sum overstates what forked workers
+that share their parent's pages really use; it is the figure `ps` and `top` show.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+PidSource = Mapping[str, int] | Callable[[], Mapping[str, int]]
+
+# Present when the kernel has CONFIG_PROC_CHILDREN; otherwise parents come from /proc/*/stat.
+_HAVE_CHILDREN_FILE = Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists()
+
+
+def rss_bytes(pid: int) -> int:
+    """VmRSS of ``pid`` in bytes; 0 if it has exited or has no memory (kernel thread, zombie)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone (ENOENT or ESRCH mid-read) or not ours to read
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _children_from_files(pid: int) -> list[int]:
+    # Children are listed per thread, so a threaded parent needs every task read.
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            found += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _parent_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name (field 2) may contain spaces and ')', so split after the last ')'.
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    return children
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` followed by all its descendants alive now (none if ``pid`` has exited)."""
+    if not Path(f"/proc/{pid}").exists():
+        return []
+    parents = None if _HAVE_CHILDREN_FILE else _parent_map()
+    tree = [pid]
+    seen = {pid}
+    i = 0
+    while i < len(tree):
+        kids = _children_from_files(tree[i]) if parents is None else parents.get(tree[i], [])
+        for kid in kids:
+            if kid not in seen:  # guards against a pid reused while we walk
+                seen.add(kid)
+                tree.append(kid)
+        i += 1
+    return tree
+
+
+class _Peak:
+    def __init__(self) -> None:
+        self.tree_bytes = 0
+        self.by_pid: dict[int, int] = {}
+
+
+class RssSampler:
+    """Background sampler of the peak RSS per process and per tree, for each label.
+
+    ``pids`` maps a label to a tree's root pid, or is a callable returning such a map
+    (called on every sample, for roots that change, e.g. restarted servers). Sampling
+    stops at stop() or after ``max_seconds``, whichever comes first.
+    """
+
+    def __init__(
+        self, pids: PidSource, interval: float = 0.1, *, max_seconds: float = 3600.0
+    ) -> None:
+        self._source = pids
+        self.interval = interval
+        self.max_seconds = max_seconds
+        self.samples = 0
+        self._peaks: dict[str, _Peak] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> RssSampler:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Take a first sample now and keep sampling in a daemon thread."""
+        if self._thread is not None:
+            raise RuntimeError("RssSampler already started")
+        self.sample()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="RssSampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread after a last sample; re-raises an error the thread hit."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        self.sample()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        try:
+            while not self._stop.wait(self.interval) and time.monotonic() < deadline:
+                self.sample()
+        except BaseException as error:  # surfaced by stop(), since a thread's is lost
+            self._error = error
+
+    def sample(self) -> None:
+        """Record one sample of every labelled tree (also callable by hand)."""
+        roots = self._source() if callable(self._source) else self._source
+        readings = {}
+        for label, root in roots.items():
+            readings[label] = {pid: rss_bytes(pid) for pid in process_tree(root)}
+        with self._lock:
+            self.samples += 1
+            for label, by_pid in readings.items():
+                peak = self._peaks.setdefault(label, _Peak())
+                peak.tree_bytes = max(peak.tree_bytes, sum(by_pid.values()))
+                for pid, rss in by_pid.items():
+                    # A process that exited between listing and reading shows 0; skip it.
+                    if rss:
+                        peak.by_pid[pid] = max(peak.by_pid.get(pid, 0), rss)
+
+    def peaks(self) -> dict[str, dict[str, int]]:
+        """Per label: the largest single process's peak RSS, the peak of the tree's sum,
+        and how many distinct processes were seen in the tree (all in bytes but the last)."""
+        with self._lock:
+            return {
+                label: {
+                    "max_process_bytes": max(peak.by_pid.values(), default=0),
+                    "tree_bytes": peak.tree_bytes,
+                    "processes": len(peak.by_pid),
+                }
+                for label, peak in self._peaks.items()
+            }
+
+    def process_peaks(self) -> dict[str, dict[int, int]]:
+        """Per label, the peak RSS in bytes of each pid seen in the tree."""
+        with self._lock:
+            return {label: dict(peak.by_pid) for label, peak in self._peaks.items()}
