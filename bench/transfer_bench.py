@@ -5,7 +5,8 @@ One run starts a cluster as `mdbx serve` runs it (master + 2 nodes, R = 2, gunic
 gevent) and a private nginx (sendfile on, WebDAV PUT), then for a random file of --mib
 MiB (a fresh one per repetition, so deduplication never helps):
 
-- nginx: `curl -T` (PUT, written once to disk) and `curl -o /dev/null` (GET);
+- nginx: `curl -T` (PUT, written once to disk, not fsynced) and `curl -o /dev/null` (GET);
+- the disk: `dd conv=fdatasync` of the file (one durable copy; R = 2 writes two);
 - Mini-Dropbox: `mdbx put` (block protocol: hashing, 4 parallel block PUTs to nodes,
   each block stored and fsynced twice, commit with whole-file verification) and
   `mdbx get` (parallel block GETs, every block and the whole file checked);
@@ -75,6 +76,7 @@ def main(mib: int, repeat: int) -> None:
         env = {**os.environ, "MDBX_MASTER": cluster.master.url}
         www = root / "www"
         www.mkdir()
+        (root / "nginx-tmp").mkdir()
         roles = {"master": cluster.master, "node 1": cluster.nodes[0], "node 2": cluster.nodes[1]}
         try:
             with Nginx(www, tmp_dir=root / "nginx-tmp") as nginx:
@@ -88,6 +90,9 @@ def main(mib: int, repeat: int) -> None:
                             timed(curl("-T", str(source), f"{nginx.url}/f{run}")),
                         )
                         keep("nginx: curl (GET)", timed(curl(f"{nginx.url}/f{run}")))
+                        # nginx's PUT is not fsynced; this is the durable ceiling of one copy.
+                        dd = ["dd", f"if={source}", f"of={root}/dd{run}", "bs=4M", "conv=fdatasync"]
+                        keep("disk: dd conv=fdatasync (one copy)", timed([*dd, "status=none"]))
                         out = root / f"back{run}.bin"
                         put = subprocess.run(
                             [MDBX, "--json", "put", str(source)],
