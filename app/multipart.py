@@ -27,6 +27,8 @@ MAX_NAME_LENGTH = 255
 class Sink(Protocol):
     def write(self, chunk: bytes) -> None: ...
 
+    def abort(self) -> None: ...
+
 
 SinkT = TypeVar("SinkT", bound=Sink)
 
@@ -60,13 +62,28 @@ def read_file_part(
     """Parse the body, writing the ``file_field`` part into ``open_sink(filename)``.
 
     Other text fields are kept (each at most 64 KiB). A second file part under the same
-    field is refused rather than silently dropped. The caller owns the sink, including
-    on error: this function only writes to it.
+    field is refused rather than silently dropped. On error the sink is aborted; on
+    success the caller owns it.
     """
+    upload: FormUpload[SinkT] = FormUpload()
+    try:
+        return _read_into(stream, content_type, file_field, open_sink, upload)
+    except BaseException:
+        if upload.sink is not None:
+            upload.sink.abort()
+        raise
+
+
+def _read_into(
+    stream: IO[bytes],
+    content_type: str | None,
+    file_field: str,
+    open_sink: Callable[[str], SinkT],
+    upload: FormUpload[SinkT],
+) -> FormUpload[SinkT]:
     # The decoder's own memory cap bounds each received chunk, not each field: fields are
     # bounded below, and the decoder keeps only a boundary's length of file data.
     decoder = MultipartDecoder(boundary_of(content_type), max_parts=MAX_PARTS)
-    upload: FormUpload[SinkT] = FormUpload()
     field_name: str | None = None
     field_chunks: list[bytes] = []
     field_bytes = 0

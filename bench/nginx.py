@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from procstat import children
+
 NGINX = Path("/usr/sbin/nginx")
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -95,21 +97,6 @@ def free_port() -> int:
         return port
 
 
-def _children(pid: int) -> list[int]:
-    # Children are listed per thread, so every task of the process has to be read.
-    found: list[int] = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
 def _exists(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
 
@@ -172,7 +159,7 @@ class Nginx:
 
     def pids(self) -> list[int]:
         """The master's pid followed by its children's (the workers)."""
-        return [self.pid, *_children(self.pid)]
+        return [self.pid, *children(self.pid)]
 
     def start(self) -> None:
         """Start nginx and wait (bounded) until it answers on its port."""
@@ -325,7 +312,7 @@ http {{
         process, self._process = self._process, None
         if process is not None:
             # Workers outlive a SIGKILLed master, so remember them to clean up after.
-            workers = _children(process.pid)
+            workers = children(process.pid)
             for sig, timeout in (
                 (signal.SIGQUIT, STOP_TIMEOUT),
                 (signal.SIGTERM, 5.0),

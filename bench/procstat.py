@@ -35,7 +35,7 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def _children_from_files(pid: int) -> list[int]:
+def children(pid: int) -> list[int]:
     # Children are listed per thread, so a threaded parent needs every task read.
     found: list[int] = []
     try:
@@ -74,7 +74,7 @@ def process_tree(pid: int) -> list[int]:
     seen = {pid}
     i = 0
     while i < len(tree):
-        kids = _children_from_files(tree[i]) if parents is None else parents.get(tree[i], [])
+        kids = children(tree[i]) if parents is None else parents.get(tree[i], [])
         for kid in kids:
             if kid not in seen:  # guards against a pid reused while we walk
                 seen.add(kid)

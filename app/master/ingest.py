@@ -87,10 +87,11 @@ class BlockIngest:
             self._upload = None
             return record
         finally:
-            self.close()
+            self.abort()
 
-    def close(self) -> None:
-        """Stop (after an error too): blocks already stored wait for garbage collection."""
+    def abort(self) -> None:
+        """Stop (after finish, or an error): blocks stored for a file that never came to
+        be wait for garbage collection."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._upload is not None:
             with contextlib.suppress(UploadNotFound):

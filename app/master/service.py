@@ -204,18 +204,7 @@ class MasterService:
 
     def store_upload(self, stream: IO[bytes], content_type: str | None) -> dict[str, Any]:
         """Store a multipart upload's file part of any size, as it arrives."""
-        ingests: list[BlockIngest] = []
-
-        def open_ingest(_filename: str) -> BlockIngest:
-            ingests.append(self._ingest())
-            return ingests[-1]
-
-        try:
-            upload = read_file_part(stream, content_type, "file", open_ingest)
-        except BaseException:
-            for ingest in ingests:
-                ingest.close()
-            raise
+        upload = read_file_part(stream, content_type, "file", lambda _name: self._ingest())
         assert upload.sink is not None
         record = upload.sink.finish(clean_name(upload.filename))
         return self._upload_answer(record)
@@ -227,7 +216,7 @@ class MasterService:
             while chunk := stream.read(BODY_CHUNK):
                 ingest.write(chunk)
         except BaseException:
-            ingest.close()
+            ingest.abort()
             raise
         return self._upload_answer(ingest.finish(clean_name(name)))
 

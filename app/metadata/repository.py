@@ -69,6 +69,19 @@ def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any
         yield items[start : start + size]
 
 
+def _file_row(
+    file_hash: str, name: str, size: int, now: float, block_size: int = 0
+) -> dict[str, Any]:
+    return {
+        "hash": file_hash,
+        "name": name,
+        "size": size,
+        "created_at": now,
+        "updated_at": now,
+        "block_size": block_size,
+    }
+
+
 @dataclass(frozen=True)
 class Block:
     """One blob of a file, where it starts in the file, and the nodes holding it."""
@@ -195,17 +208,7 @@ class MetadataStore:
         now = time.time()
         with write_transaction(self.engine) as conn:
             self.add_blobs(conn, [(record.hash, record.size)], record.replicas, now)
-            conn.execute(
-                self._upsert_file,
-                {
-                    "hash": record.hash,
-                    "name": record.name,
-                    "size": record.size,
-                    "created_at": now,
-                    "updated_at": now,
-                    "block_size": 0,
-                },
-            )
+            conn.execute(self._upsert_file, _file_row(record.hash, record.name, record.size, now))
             merged = self._get(conn, record.hash)
         assert merged is not None
         return merged
@@ -245,14 +248,7 @@ class MetadataStore:
         exists_already = conn.execute(self._select_file, {"file_hash": record.hash}).first()
         conn.execute(
             self._upsert_file,
-            {
-                "hash": record.hash,
-                "name": record.name,
-                "size": record.size,
-                "created_at": now,
-                "updated_at": now,
-                "block_size": record.block_size,
-            },
+            _file_row(record.hash, record.name, record.size, now, record.block_size),
         )
         if exists_already is not None:
             return
@@ -315,17 +311,7 @@ class MetadataStore:
             if new_files:
                 conn.execute(
                     self._insert_file_if_new,
-                    [
-                        {
-                            "hash": i.hash,
-                            "name": i.name,
-                            "size": i.size,
-                            "created_at": now,
-                            "updated_at": now,
-                            "block_size": 0,
-                        }
-                        for i in new_files
-                    ],
+                    [_file_row(i.hash, i.name, i.size, now) for i in new_files],
                 )
             self._confirm_replicas(conn, [item.hash for item in kept], [node_id], now)
         return sorted(deleted)

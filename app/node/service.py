@@ -114,19 +114,12 @@ class NodeService:
     def _receive_multipart(
         self, stream: IO[bytes], content_type: str | None, content_length: int | None
     ) -> tuple[FileBlobWriter, str, dict[str, str]]:
-        writers: list[FileBlobWriter] = []
-
-        def open_writer(_filename: str) -> FileBlobWriter:
-            writer = self.blobs.open_writer(self.max_upload_size, content_length)
-            writers.append(writer)
-            return writer
-
-        try:
-            upload = read_file_part(stream, content_type, "file", open_writer)
-        except BaseException:
-            for writer in writers:
-                writer.abort()
-            raise
+        upload = read_file_part(
+            stream,
+            content_type,
+            "file",
+            lambda _name: self.blobs.open_writer(self.max_upload_size, content_length),
+        )
         assert upload.sink is not None
         return upload.sink, upload.filename, upload.fields
 

@@ -22,12 +22,19 @@ def form(*parts: tuple[str, str | None, bytes]) -> io.BytesIO:
     return io.BytesIO(body + f"--{BOUNDARY}--\r\n".encode())
 
 
-def parse(stream: io.BytesIO, content_type: str = CONTENT_TYPE):
-    sinks: list[io.BytesIO] = []
+class Sink(io.BytesIO):
+    aborted = False
 
-    def open_sink(_name: str) -> io.BytesIO:
-        sinks.append(io.BytesIO())
-        return sinks[-1]
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def parse(stream: io.BytesIO, content_type: str = CONTENT_TYPE, sinks: list[Sink] | None = None):
+    opened = [] if sinks is None else sinks
+
+    def open_sink(_name: str) -> Sink:
+        opened.append(Sink())
+        return opened[-1]
 
     return read_file_part(stream, content_type, "file", open_sink)
 
@@ -55,11 +62,13 @@ def test_second_file_is_refused():
         parse(form(("file", "1", b"1"), ("file", "2", b"2")))
 
 
-def test_truncated_body():
+def test_truncated_body_aborts_the_sink():
     body = form(("file", "f", b"x" * 1000)).getvalue()[:-30]
+    sinks: list[Sink] = []
     with pytest.raises(BadRequest) as caught:
-        parse(io.BytesIO(body))
+        parse(io.BytesIO(body), sinks=sinks)
     assert caught.value.code == "malformed_multipart"
+    assert [sink.aborted for sink in sinks] == [True]
 
 
 def test_oversized_field():
