@@ -118,7 +118,8 @@ def test_changing_one_byte_sends_one_block(blocks_cluster, tmp_path):
     assert back.read_bytes() == payload
 
 
-def test_an_interrupted_upload_resumes_with_what_is_missing(blocks_cluster, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
+def test_an_interrupted_upload_resumes_with_what_is_missing(blocks_cluster, tmp_path, signum):
     cluster = blocks_cluster
     master = cluster.master.url
     path = tmp_path / "resume.bin"
@@ -132,10 +133,13 @@ def test_an_interrupted_upload_resumes_with_what_is_missing(blocks_cluster, tmp_
     )
     # Ctrl+C once a few blocks are stored (each stored twice), well before the end.
     wait_until(lambda: stored_on_nodes(cluster)[0] - blobs_before >= 8, 60, interval=0.02)
-    put.send_signal(signal.SIGINT)
+    put.send_signal(signum)
     _out, err = put.communicate(timeout=TIMEOUT)
-    assert put.returncode == 130, err
-    assert "run the same command again to resume" in err
+    if signum == signal.SIGINT:
+        assert put.returncode == 130, err
+        assert "run the same command again to resume" in err
+    else:
+        assert put.returncode == -signal.SIGKILL
 
     again = mdbx("--json", "put", str(path), master=master, timeout=TIMEOUT)
     assert again.returncode == 0, again.stderr
