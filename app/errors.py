@@ -6,12 +6,15 @@ AppError (500 internal_error)
 │   ├── InvalidField (400 invalid_field)
 │   ├── InvalidHash (400 invalid_hash)
 │   └── HashMismatch (400 hash_mismatch)
+├── Unauthorized (401 missing_credentials)
+├── Forbidden (403 forbidden)
 ├── NotFound (404 not_found)
 │   ├── BlobNotFound (404 blob_not_found)
 │   ├── FileNotFound (404 file_not_found)
 │   └── UploadNotFound (404 upload_not_found)
 ├── RequestTimeout (408 request_timeout)
 ├── Conflict (409 conflict)
+├── Gone (410 gone)
 ├── PayloadTooLarge (413 payload_too_large)
 ├── UnsupportedMediaType (415 unsupported_media_type)
 ├── RangeNotSatisfiable (416 range_not_satisfiable)
@@ -21,6 +24,7 @@ AppError (500 internal_error)
 ├── ServiceUnavailable (503 service_unavailable)
 ├── UpstreamTimeout (504 upstream_timeout)
 └── InsufficientStorage (507 insufficient_storage)
+    └── QuotaExceeded (507 quota_exceeded)
 
 Engines raise these too: a status and a code per class is cheaper than mapping
 engine errors to HTTP at every call site, and keeps the JSON shape uniform.
@@ -85,6 +89,18 @@ class HashMismatch(BadRequest):
     code = "hash_mismatch"
 
 
+class Unauthorized(AppError):
+    """No credentials, or ones that name nobody (401: log in, or send a token)."""
+
+    status, code = 401, "missing_credentials"
+
+
+class Forbidden(AppError):
+    """Credentials that do not allow this (403)."""
+
+    status, code = 403, "forbidden"
+
+
 class NotFound(AppError, LookupError):
     status, code = 404, "not_found"
 
@@ -103,6 +119,10 @@ class UploadNotFound(NotFound):
 
 class Conflict(AppError):
     status, code = 409, "conflict"
+
+
+class Gone(AppError):
+    status, code = 410, "gone"
 
 
 class RangeNotSatisfiable(AppError):
@@ -143,3 +163,7 @@ class UpstreamTimeout(AppError, TimeoutError):
 
 class InsufficientStorage(AppError, OSError):
     status, code = 507, "insufficient_storage"
+
+
+class QuotaExceeded(InsufficientStorage):
+    code = "quota_exceeded"

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     Engine,
     bindparam,
+    case,
     delete,
     exists,
     func,
@@ -34,10 +35,14 @@ from app.metadata.schema import (
     catalogue_version,
     file_blocks,
     files,
+    fs_entries,
+    fs_versions,
     master_metadata,
     pending_deletes,
     replicas,
+    shares,
     tombstones,
+    trash_items,
     upload_blocks,
 )
 
@@ -58,6 +63,15 @@ BLOB_IS_REFERENCED: ColumnElement[bool] = or_(
 )
 
 
+# True for a private file that some user's file, version, trash entry or share uses.
+FILE_IS_REFERENCED: ColumnElement[bool] = or_(
+    exists().where(fs_entries.c.file_hash == files.c.hash),
+    exists().where(fs_versions.c.file_hash == files.c.hash),
+    exists().where(trash_items.c.file_hash == files.c.hash),
+    exists().where(shares.c.file_hash == files.c.hash),
+)
+
+
 def bump_catalogue_version(conn: Connection) -> None:
     """Mark, inside a write transaction, that files, blobs or replicas changed."""
     conn.execute(_BUMP)
@@ -70,7 +84,7 @@ def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any
 
 
 def _file_row(
-    file_hash: str, name: str, size: int, now: float, block_size: int = 0
+    file_hash: str, name: str, size: int, now: float, block_size: int = 0, public: bool = True
 ) -> dict[str, Any]:
     return {
         "hash": file_hash,
@@ -79,6 +93,7 @@ def _file_row(
         "created_at": now,
         "updated_at": now,
         "block_size": block_size,
+        "public": public,
     }
 
 
@@ -102,6 +117,8 @@ class FileRecord:
     # A manifest's blocks in order; empty for a file stored as one blob.
     blocks: tuple[Block, ...] = field(default=())
     block_size: int = 0
+    # In the global catalogue (see the schema); False for content of the user API only.
+    public: bool = True
 
     @property
     def parts(self) -> tuple[Block, ...]:
@@ -158,9 +175,14 @@ class MetadataStore:
         self._upsert_file = upsert_file.on_conflict_do_update(
             index_elements=[files.c.hash],
             set_={
-                "name": upsert_file.excluded.name,
+                # A private upload never renames content others know under a name.
+                "name": case(
+                    (upsert_file.excluded.public, upsert_file.excluded.name), else_=files.c.name
+                ),
                 "size": upsert_file.excluded.size,
                 "updated_at": upsert_file.excluded.updated_at,
+                # Content that becomes public stays so; a private upload never hides it.
+                "public": or_(files.c.public, upsert_file.excluded.public),
             },
         )
         self._insert_file_if_new = dialect.insert(files).on_conflict_do_nothing(
@@ -177,7 +199,7 @@ class MetadataStore:
             set_={"confirmed_at": upsert_replica.excluded.confirmed_at},
         )
         self._select_file = select(
-            files.c.hash, files.c.name, files.c.size, files.c.block_size
+            files.c.hash, files.c.name, files.c.size, files.c.block_size, files.c.public
         ).where(files.c.hash == bindparam("file_hash"))
         self._select_replicas = (
             select(replicas.c.node)
@@ -208,7 +230,10 @@ class MetadataStore:
         now = time.time()
         with write_transaction(self.engine) as conn:
             self.add_blobs(conn, [(record.hash, record.size)], record.replicas, now)
-            conn.execute(self._upsert_file, _file_row(record.hash, record.name, record.size, now))
+            conn.execute(
+                self._upsert_file,
+                _file_row(record.hash, record.name, record.size, now, public=record.public),
+            )
             merged = self._get(conn, record.hash)
         assert merged is not None
         return merged
@@ -248,7 +273,7 @@ class MetadataStore:
         exists_already = conn.execute(self._select_file, {"file_hash": record.hash}).first()
         conn.execute(
             self._upsert_file,
-            _file_row(record.hash, record.name, record.size, now, record.block_size),
+            _file_row(record.hash, record.name, record.size, now, record.block_size, record.public),
         )
         if exists_already is not None:
             return
@@ -317,13 +342,26 @@ class MetadataStore:
         return sorted(deleted)
 
     def delete_file(self, file_hash: str) -> tuple[FileRecord, list[PurgedBlob]] | None:
-        """Forget a file; purge the blobs nothing else needs (tombstoned); None if unknown."""
+        """Forget a file; purge the blobs nothing else needs (tombstoned); None if unknown.
+
+        Content that users' files still use only leaves the global catalogue.
+        """
         now = time.time()
         with write_transaction(self.engine) as conn:
             bump_catalogue_version(conn)
             record = self._get(conn, file_hash)
             if record is None:
                 return None
+            used = conn.execute(
+                select(FILE_IS_REFERENCED).where(files.c.hash == file_hash)
+            ).scalar_one()
+            if used:
+                conn.execute(
+                    update(files)
+                    .where(files.c.hash == file_hash)
+                    .values(public=False, updated_at=now)
+                )
+                return record, []
             conn.execute(delete(files).where(files.c.hash == file_hash))
             candidates = list(dict.fromkeys(part.hash for part in record.parts))
             purged = self._purge(conn, candidates, now, len(candidates))
@@ -354,12 +392,12 @@ class MetadataStore:
             return self._get(conn, file_hash)
 
     def list_files(self) -> list[FileRecord]:
-        """Return every file with the nodes holding it (or its blocks), oldest first."""
+        """Return every public file with the nodes holding it (or its blocks), oldest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(files.c.hash, files.c.name, files.c.size, files.c.block_size).order_by(
-                    files.c.created_at, files.c.hash
-                )
+                select(files.c.hash, files.c.name, files.c.size, files.c.block_size)
+                .where(files.c.public)
+                .order_by(files.c.created_at, files.c.hash)
             ).all()
             holders: dict[str, set[str]] = {row.hash: set() for row in rows}
             own = select(replicas.c.hash, replicas.c.node)
@@ -380,6 +418,27 @@ class MetadataStore:
     def count_files(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(files)).scalar_one())
+
+    def collect_files(self, unreferenced_since: float, limit: int) -> list[PurgedBlob]:
+        """Delete private files no user refers to any more (since ``unreferenced_since``),
+        then the blobs nothing else needs; return those blobs."""
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
+            doomed = (
+                ~files.c.public & ~FILE_IS_REFERENCED & (files.c.updated_at <= unreferenced_since)
+            )
+            hashes = list(conn.execute(select(files.c.hash).where(doomed).limit(limit)).scalars())
+            if not hashes:
+                return []
+            parts: list[str] = []
+            for file_hash in hashes:
+                record = self._get(conn, file_hash)
+                if record is not None:
+                    parts += [part.hash for part in record.parts]
+            conn.execute(delete(files).where(files.c.hash.in_(hashes), doomed))
+            candidates = list(dict.fromkeys(parts))
+            return self._purge(conn, candidates, now, len(candidates))
 
     def blob_copies(self, hashes: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Return the nodes holding each known blob among ``hashes`` (absent: unknown)."""
@@ -449,7 +508,7 @@ class MetadataStore:
             return None
         if not row.block_size:
             holders = tuple(conn.execute(self._select_replicas, params).scalars())
-            return FileRecord(row.hash, row.name, row.size, holders)
+            return FileRecord(row.hash, row.name, row.size, holders, public=row.public)
         by_block: dict[str, list[str]] = {}
         for block_hash, node in conn.execute(self._select_block_replicas, params):
             by_block.setdefault(block_hash, []).append(node)
@@ -459,4 +518,6 @@ class MetadataStore:
             blocks.append(Block(block_hash, size, offset, tuple(by_block.get(block_hash, ()))))
             offset += size
         holders = tuple(sorted({node for nodes in by_block.values() for node in nodes}))
-        return FileRecord(row.hash, row.name, row.size, holders, tuple(blocks), row.block_size)
+        return FileRecord(
+            row.hash, row.name, row.size, holders, tuple(blocks), row.block_size, row.public
+        )

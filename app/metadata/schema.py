@@ -18,6 +18,8 @@ from sqlalchemy import (
 
 HASH_LENGTH = 128
 NAME_LENGTH = 1024
+# In UTF-8 bytes: PostgreSQL's b-tree keys must stay under ~2.7 kB.
+PATH_LENGTH = 1024
 
 master_metadata = MetaData()
 
@@ -44,6 +46,10 @@ files = Table(
     Column("updated_at", Float, nullable=False),
     # 0: the file is one blob under its own hash; else its blocks are in file_blocks.
     Column("block_size", BigInteger, nullable=False, default=0),
+    # In the reference's global catalogue (/list, /get, /download). Content stored only
+    # through the per-user API is not: knowing its hash grants nothing, and it is
+    # deleted once no user's file, version, trash entry or share refers to it.
+    Column("public", Boolean, nullable=False, default=True),
 )
 
 # A large file's manifest: its blocks in order.
@@ -145,6 +151,106 @@ pending_deletes = Table(
     Column("hash", String(HASH_LENGTH), primary_key=True),
     Column("node", String(HASH_LENGTH), primary_key=True),
     Index("ix_pending_deletes_node", "node"),
+)
+
+# ----- accounts and per-user namespaces -----
+
+users = Table(
+    "users",
+    master_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    # Logical bytes of the user's current files; 0 means no limit.
+    Column("quota_bytes", BigInteger, nullable=False, default=0),
+    Column("created_at", Float, nullable=False),
+)
+
+# Bearer tokens, stored as their SHA-256: a copy of the database logs nobody in.
+api_tokens = Table(
+    "api_tokens",
+    master_metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
+# What each user sees now: folders, and files pointing at content by hash.
+fs_entries = Table(
+    "fs_entries",
+    master_metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(PATH_LENGTH), primary_key=True),
+    Column("parent", String(PATH_LENGTH), nullable=False),
+    Column("name", String(NAME_LENGTH), nullable=False),
+    Column("is_dir", Boolean, nullable=False),
+    Column("file_hash", String(HASH_LENGTH), nullable=True),
+    Column("size", BigInteger, nullable=False, default=0),
+    Column("mtime", Float, nullable=False),
+    Column("version", Integer, nullable=False, default=0),
+    Index("ix_fs_entries_parent", "user_id", "parent"),
+    Index("ix_fs_entries_file", "file_hash"),
+)
+
+# Earlier contents of a path, kept when it is overwritten.
+fs_versions = Table(
+    "fs_versions",
+    master_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(PATH_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("file_hash", String(HASH_LENGTH), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", Float, nullable=False),
+    Column("archived_at", Float, nullable=False),
+    Index("ix_fs_versions_path", "user_id", "path"),
+    Index("ix_fs_versions_file", "file_hash"),
+)
+
+# Deleted files and folders, restorable until the trash retention runs out.
+trash = Table(
+    "trash",
+    master_metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(PATH_LENGTH), nullable=False),
+    Column("is_dir", Boolean, nullable=False),
+    Column("deleted_at", Float, nullable=False),
+    Index("ix_trash_user", "user_id"),
+)
+
+# Every file and folder a trash entry holds (a folder brings its whole subtree).
+trash_items = Table(
+    "trash_items",
+    master_metadata,
+    Column("trash_id", String(32), ForeignKey("trash.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(PATH_LENGTH), primary_key=True),
+    Column("is_dir", Boolean, nullable=False),
+    Column("file_hash", String(HASH_LENGTH), nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", Float, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_trash_items_file", "file_hash"),
+)
+
+# Links anyone can open: the content they were made for, until expiry or revocation.
+shares = Table(
+    "shares",
+    master_metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(PATH_LENGTH), nullable=False),
+    Column("file_hash", String(HASH_LENGTH), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("password_hash", String(255), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=True),
+    Index("ix_shares_user", "user_id"),
+    Index("ix_shares_file", "file_hash"),
 )
 
 node_metadata = MetaData()

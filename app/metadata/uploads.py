@@ -118,10 +118,12 @@ class UploadStore:
             tuple((h, s) for h, s in blocks),
         )
 
-    def commit(self, upload: Upload) -> FileRecord:
+    def commit(self, upload: Upload, *, public: bool = True) -> FileRecord:
         """Turn the upload into its file (blocks checked by the caller) and close it."""
         now = time.time()
-        record = FileRecord(upload.hash, upload.name, upload.size, block_size=upload.block_size)
+        record = FileRecord(
+            upload.hash, upload.name, upload.size, block_size=upload.block_size, public=public
+        )
         with write_transaction(self.engine) as conn:
             closed = conn.execute(delete(uploads).where(uploads.c.id == upload.id)).rowcount
             if not closed:

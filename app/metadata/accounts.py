@@ -1,0 +1,150 @@
+"""Users and their API tokens in the master's database.
+
+Passwords arrive here already hashed (the service hashes them); tokens are stored as
+their SHA-256, so neither a copy of the database nor its logs let anyone log in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.errors import Conflict, NotFound
+from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.schema import api_tokens, fs_entries, master_metadata, users
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a bearer token or share token: its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    password_hash: str
+    is_admin: bool
+    disabled: bool
+    quota_bytes: int
+
+    def to_dict(self, used_bytes: int | None = None) -> dict[str, Any]:
+        shown: dict[str, Any] = {
+            "name": self.name,
+            "admin": self.is_admin,
+            "disabled": self.disabled,
+            "quota_bytes": self.quota_bytes,
+        }
+        if used_bytes is not None:
+            shown["used_bytes"] = used_bytes
+        return shown
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class UserStore:
+    """Users, their tokens and their usage."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        ensure_schema(master_metadata, engine)
+
+    def add(self, name: str, password_hash: str, *, admin: bool = False, quota: int = 0) -> User:
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(
+                    users.insert(),
+                    {
+                        "name": name,
+                        "password_hash": password_hash,
+                        "is_admin": admin,
+                        "disabled": False,
+                        "quota_bytes": quota,
+                        "created_at": time.time(),
+                    },
+                )
+        except IntegrityError:
+            raise Conflict(f"user '{name}' exists", code="user_exists") from None
+        return self.get(name)
+
+    def get(self, name: str) -> User:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).first()
+        if row is None:
+            raise UserNotFound(f"no user '{name}'")
+        return _user(row)
+
+    def list(self) -> list[tuple[User, int]]:
+        """Every user with the bytes of their current files."""
+        used = (
+            select(fs_entries.c.user_id, func.sum(fs_entries.c.size).label("used"))
+            .group_by(fs_entries.c.user_id)
+            .subquery()
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(users, func.coalesce(used.c.used, 0))
+                .select_from(users.outerjoin(used, used.c.user_id == users.c.id))
+                .order_by(users.c.name)
+            ).all()
+        return [(_user(row), int(row[-1])) for row in rows]
+
+    def update(self, name: str, **values: Any) -> User:
+        """Change ``disabled``, ``quota_bytes``, ``password_hash`` or ``is_admin``.
+
+        Disabling a user also revokes every token they hold.
+        """
+        user = self.get(name)
+        with write_transaction(self.engine) as conn:
+            conn.execute(update(users).where(users.c.id == user.id).values(**values))
+            if values.get("disabled"):
+                conn.execute(delete(api_tokens).where(api_tokens.c.user_id == user.id))
+        return self.get(name)
+
+    def used_bytes(self, user_id: int) -> int:
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(fs_entries.c.size), 0)).where(
+                    fs_entries.c.user_id == user_id
+                )
+            ).scalar_one()
+        return int(total)
+
+    def issue_token(self, user: User) -> str:
+        """A new bearer token for ``user``: 256 bits from the OS's CSPRNG."""
+        token = secrets.token_urlsafe(32)
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                api_tokens.insert(),
+                {"token_hash": token_digest(token), "user_id": user.id, "created_at": time.time()},
+            )
+        return token
+
+    def user_for_token(self, token: str) -> User | None:
+        """The active user a token belongs to, or None."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(users)
+                .join(api_tokens, api_tokens.c.user_id == users.c.id)
+                .where(api_tokens.c.token_hash == token_digest(token), ~users.c.disabled)
+            ).first()
+        return None if row is None else _user(row)
+
+    def revoke_token(self, token: str) -> bool:
+        with write_transaction(self.engine) as conn:
+            gone = conn.execute(
+                delete(api_tokens).where(api_tokens.c.token_hash == token_digest(token))
+            ).rowcount
+        return bool(gone)
+
+
+def _user(row: Any) -> User:
+    return User(row.id, row.name, row.password_hash, row.is_admin, row.disabled, row.quota_bytes)

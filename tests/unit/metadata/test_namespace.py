@@ -1,0 +1,150 @@
+"""Users' namespaces, versions, trash, shares and the collection of private content,
+on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from app.errors import AppError, QuotaExceeded
+from app.metadata.accounts import UserStore
+from app.metadata.namespace import NamespaceStore
+from app.metadata.repository import FileRecord, MetadataStore, PurgedBlob
+
+A, B, C = "aa" * 32, "bb" * 32, "cc" * 32
+
+
+@pytest.fixture
+def stores(engine):
+    catalogue = MetadataStore(engine)
+    users = UserStore(engine)
+    alice = users.add("alice", "x").id
+    bob = users.add("bob", "x").id
+    for digest in (A, B, C):
+        catalogue.register(FileRecord(digest, digest, 10, ("n1",), public=False))
+    return catalogue, NamespaceStore(engine), alice, bob
+
+
+def codes(call) -> str:
+    with pytest.raises(AppError) as caught:
+        call()
+    return caught.value.code
+
+
+def test_files_live_in_folders_created_on_the_way(stores):
+    _catalogue, ns, alice, bob = stores
+    entry = ns.put_file(alice, "/docs/2026/a.txt", A, 10, quota=0)
+    assert (entry.version, entry.hash, entry.name) == (1, A, "a.txt")
+    assert [e.path for e in ns.list_dir(alice, "/")] == ["/docs"]
+    assert [e.path for e in ns.list_dir(alice, "/docs")] == ["/docs/2026"]
+    assert ns.get(bob, "/docs") is None
+    assert ns.list_dir(bob, "/") == []
+    assert codes(lambda: ns.put_file(alice, "/docs/2026/a.txt/x", B, 1, 0)) == "not_a_directory"
+    assert codes(lambda: ns.put_file(alice, "/docs", B, 1, 0)) == "is_a_directory"
+    assert codes(lambda: ns.list_dir(alice, "/nope")) == "path_not_found"
+
+
+def test_overwrite_keeps_versions_and_restore_makes_a_new_one(stores):
+    _catalogue, ns, alice, _bob = stores
+    ns.put_file(alice, "/f", A, 10, 0)
+    ns.put_file(alice, "/f", B, 10, 0)
+    assert [(v.version, v.hash) for v in ns.versions(alice, "/f")] == [(2, B), (1, A)]
+    restored = ns.restore_version(alice, "/f", 1, 0)
+    assert (restored.version, restored.hash) == (3, A)
+    assert [v.version for v in ns.versions(alice, "/f")] == [3, 2, 1]
+    assert codes(lambda: ns.restore_version(alice, "/f", 9, 0)) == "version_not_found"
+
+
+def test_move_and_copy_carry_subtrees(stores):
+    _catalogue, ns, alice, _bob = stores
+    ns.put_file(alice, "/a/b/c.txt", A, 10, 0)
+    ns.put_file(alice, "/a/b/c.txt", B, 10, 0)
+    moved = ns.move(alice, "/a", "/z/a2")
+    assert moved.is_dir and ns.get(alice, "/a") is None
+    assert ns.get(alice, "/z/a2/b/c.txt").hash == B
+    # Versions follow the move.
+    assert [v.hash for v in ns.versions(alice, "/z/a2/b/c.txt")] == [B, A]
+    ns.copy(alice, "/z/a2", "/copy", 0)
+    assert ns.get(alice, "/copy/b/c.txt").hash == B
+    assert codes(lambda: ns.move(alice, "/copy", "/z")) == "path_exists"
+    assert codes(lambda: ns.move(alice, "/z", "/z/inside")) == "invalid_path"
+
+
+def test_trash_and_restore_a_folder(stores):
+    _catalogue, ns, alice, _bob = stores
+    ns.put_file(alice, "/p/one", A, 10, 0)
+    ns.put_file(alice, "/p/two", B, 10, 0)
+    trash_id = ns.trash(alice, "/p")
+    assert ns.get(alice, "/p") is None
+    [listed] = ns.list_trash(alice)
+    assert (listed["trash_id"], listed["items"], listed["size"]) == (trash_id, 3, 20)
+    ns.put_file(alice, "/p/one", C, 10, 0)  # something new meanwhile
+    ns.restore_trash(alice, trash_id, 0)
+    assert ns.get(alice, "/p/one").hash == A and ns.get(alice, "/p/two").hash == B
+    assert C in [v.hash for v in ns.versions(alice, "/p/one")]
+    assert ns.list_trash(alice) == []
+
+
+def test_quota_counts_current_files(stores):
+    _catalogue, ns, alice, _bob = stores
+    ns.put_file(alice, "/a", A, 10, quota=25)
+    ns.put_file(alice, "/a", B, 10, quota=25)  # replaces: still 10 bytes
+    with pytest.raises(QuotaExceeded):
+        ns.put_file(alice, "/b", C, 20, quota=25)
+    assert ns.used_bytes(alice) == 10
+
+
+def test_private_content_is_collected_once_nothing_refers_to_it(stores):
+    catalogue, ns, alice, bob = stores
+    ns.put_file(alice, "/mine", A, 10, 0)
+    ns.put_file(bob, "/theirs", A, 10, 0)
+    ns.put_file(alice, "/old", B, 10, 0)
+    ns.put_file(alice, "/old", C, 10, 0)  # B is now only a version
+    share = ns.add_share(alice, "/old", "f" * 64, None, time.time() - 1)
+    ns.trash(alice, "/mine")
+    future = time.time() + 3600
+    # Referenced by an entry, a version, a trash item or a share: nothing goes.
+    assert catalogue.collect_files(future, 100) == []
+    # Retention passes: trash, versions and expired shares go; bob still holds A.
+    assert ns.expire(time.time() + 1, trash_retention=0, version_retention=0) == 3
+    assert ns.find_share("f" * 64) is None and share.hash == C
+    assert catalogue.collect_files(future, 100) == [PurgedBlob(B, ("n1",))]
+    assert catalogue.get(A) is not None and catalogue.get(C) is not None
+    ns.trash(bob, "/theirs")
+    ns.expire(time.time() + 1, 0, 0)
+    assert catalogue.collect_files(future, 100) == [PurgedBlob(A, ("n1",))]
+
+
+def test_collection_waits_for_the_grace_after_the_last_reference(stores):
+    catalogue, ns, alice, _bob = stores
+    ns.put_file(alice, "/x", A, 10, 0)
+    ns.trash(alice, "/x")
+    ns.expire(time.time() + 1, 0, 0)
+    assert catalogue.collect_files(time.time() - 60, 100) == []
+    # B and C were stored (by the fixture) but never used: they go too.
+    assert [b.hash for b in catalogue.collect_files(time.time() + 1, 100)] == [A, B, C]
+
+
+def test_shares_are_found_by_hash_and_revoked_by_id(stores):
+    _catalogue, ns, alice, bob = stores
+    ns.put_file(alice, "/s.txt", A, 10, 0)
+    share = ns.add_share(alice, "/s.txt", "e" * 64, "pw-hash", None)
+    assert ns.find_share("e" * 64).hash == A
+    assert [s.id for s in ns.list_shares(alice)] == [share.id] and ns.list_shares(bob) == []
+    assert codes(lambda: ns.revoke_share(bob, share.id)) == "share_not_found"
+    ns.revoke_share(alice, share.id)
+    assert ns.find_share("e" * 64) is None
+    assert codes(lambda: ns.add_share(alice, "/", "d" * 64, None, None)) == "is_a_directory"
+
+
+def test_a_legacy_delete_of_content_users_hold_only_unpublishes_it(engine):
+    catalogue = MetadataStore(engine)
+    ns = NamespaceStore(engine)
+    user = UserStore(engine).add("carol", "x").id
+    catalogue.register(FileRecord(A, "pub.txt", 10, ("n1",)))
+    ns.put_file(user, "/pub.txt", A, 10, 0)
+    record, purged = catalogue.delete_file(A)
+    assert purged == [] and record.hash == A
+    assert catalogue.get(A).public is False
+    assert catalogue.list_files() == []
