@@ -14,7 +14,7 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from app.config import ENV_PREFIX, conf_dir, load_config
+from app.config import ENV_PREFIX, conf_dir, load_config, url_host
 
 
 def gunicorn_settings(role: str, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -23,7 +23,7 @@ def gunicorn_settings(role: str, config: Mapping[str, Any]) -> dict[str, Any]:
     shared = runpy.run_path(str(shared_file)) if shared_file.is_file() else {}
     settings = {k: v for k, v in shared.items() if not k.startswith("_") and not callable(v)}
     settings.update(
-        bind=f"{config['HOST']}:{config['PORT']}",
+        bind=f"{url_host(config['HOST'])}:{config['PORT']}",
         workers=config["WORKERS"],
         worker_connections=config["WORKER_CONNECTIONS"],
         keepalive=config["IDLE_TIMEOUT"],

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("master", __name__)
 
-from app.master import routes  # noqa: E402,F401  (registers the views on bp)
+from app.master import auth, routes  # noqa: E402,F401  (register the hook and views on bp)

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("node", __name__)
 
-from app.node import routes  # noqa: E402,F401  (registers the views on bp)
+from app.node import auth, routes  # noqa: E402,F401  (register the hook and views on bp)

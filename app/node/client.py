@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 
 from app.errors import ServiceUnavailable
 from app.metadata.catalog import BlobEntry
+from app.security import cluster_headers
 from app.storage import DIGEST_RE
 
 log = logging.getLogger(__name__)
@@ -47,8 +48,10 @@ class _LargeBlockAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def _session(pool: int) -> requests.Session:
+def _session(pool: int, secret: str) -> requests.Session:
+    """A pooled session whose every call carries the cluster secret, if there is one."""
     session = requests.Session()
+    session.headers.update(cluster_headers(secret))
     session.mount("http://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
     session.mount("https://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
     return session
@@ -61,11 +64,13 @@ class MasterClient:
     so that each one knows this node is alive.
     """
 
-    def __init__(self, master_urls: Sequence[str], node_id: str, public_url: str) -> None:
+    def __init__(
+        self, master_urls: Sequence[str], node_id: str, public_url: str, secret: str = ""
+    ) -> None:
         self.master_urls = [url.rstrip("/") for url in master_urls]
         self.node_id = node_id
         self.public_url = public_url
-        self._http = _session(32)
+        self._http = _session(32, secret)
 
     @property
     def master_url(self) -> str:
@@ -170,10 +175,14 @@ def _error_code(response: requests.Response) -> str | None:
 
 
 class NodeClient:
-    """Writes, copies, reads and deletes blobs on nodes over one pooled session."""
+    """Writes, copies, reads and deletes blobs on nodes over one pooled session.
 
-    def __init__(self) -> None:
-        self._http = _session(100)
+    With a cluster ``secret`` every call carries it: only members of the cluster call
+    nodes this way, and only at URLs the cluster itself named.
+    """
+
+    def __init__(self, secret: str = "") -> None:
+        self._http = _session(100, secret)
 
     def put_blob(
         self,

@@ -261,7 +261,8 @@ def init_app(app: Flask) -> None:
     # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.
     catalog = BlobCatalog(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
     masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
-    master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"])
+    secret = config["CLUSTER_SECRET"]
+    master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"], secret)
     sync = MasterSync(
         blobs,
         catalog,
@@ -288,7 +289,7 @@ def init_app(app: Flask) -> None:
         blobs=blobs,
         catalog=catalog,
         master=master,
-        peers=NodeClient(),
+        peers=NodeClient(secret),
         sync=sync,
         scrubber=scrubber,
         max_upload_size=config["MAX_UPLOAD_SIZE"],

@@ -14,6 +14,8 @@ from typing import Any
 
 import requests
 
+from app.security import cluster_headers
+
 MDBX = str(Path(sys.executable).with_name("mdbx"))
 START_DEADLINE = 30.0
 
@@ -182,12 +184,14 @@ class Cluster:
     def wait_nodes_up(self, deadline: float = START_DEADLINE) -> None:
         """Wait until every master sees every running node up (their first heartbeat)."""
         running = [n for n in self.nodes if n.process and n.process.poll() is None]
+        # GET /nodes is for the cluster in secured mode.
+        headers = cluster_headers(self.env.get("MDBX_CLUSTER_SECRET", ""))
 
         def all_up() -> bool:
             for master in self.masters:
                 if master.process is None or master.process.poll() is not None:
                     continue
-                nodes = requests.get(f"{master.url}/nodes", timeout=5).json()
+                nodes = requests.get(f"{master.url}/nodes", headers=headers, timeout=5).json()
                 up = {n["id"] for n in nodes if n["state"] == "up"}
                 if not {str(n.port) for n in running} <= up:
                     return False
