@@ -7,7 +7,9 @@ variable minus the ``MDBX_`` prefix; an unknown key is a startup error, not a si
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +21,8 @@ MIB = 1024 * 1024
 MIN_BLOCK_SIZE = 64 * 1024
 # Blocks travel to nodes as single requests, which nodes cap at 10 MiB by default.
 MAX_BLOCK_SIZE = 10 * MIB
+# A shorter cluster secret is guessable offline from any signed URL.
+MIN_SECRET_LENGTH = 16
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "HOST": "127.0.0.1",
@@ -36,6 +40,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "GRACEFUL_TIMEOUT": 5,
     # Start background tasks (registration retry, inventory sync); tests of views turn it off.
     "BACKGROUND_TASKS": True,
+    # The same for every role of a cluster. Empty means open mode, allowed only on
+    # loopback; there is no built-in secret, ever.
+    "CLUSTER_SECRET": "",
 }
 
 ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -63,6 +70,18 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "UPLOAD_TTL": 86_400.0,
         # Seconds a blob no file or upload refers to is kept before it is deleted.
         "GC_GRACE": 3_600.0,
+        # Per-user API: logins per client address and per username (Flask-Limiter syntax),
+        # where the counters live ("memory://" counts per worker; "redis://host:6379"
+        # shares them), and how long trash entries and old versions are kept (seconds).
+        "LOGIN_RATE_LIMIT": "10 per minute",
+        "RATE_LIMIT_STORAGE": "memory://",
+        "TRASH_RETENTION": 30 * 86_400.0,
+        "VERSION_RETENTION": 30 * 86_400.0,
+        # Seconds the node URLs the master signs in secured mode stay valid: reads
+        # (/download redirects, block maps) and block writes of an upload plan (a client
+        # whose URLs expired asks GET /uploads/<id> for fresh ones).
+        "READ_URL_TTL": 3_600.0,
+        "WRITE_URL_TTL": 900.0,
         # Seedream image generation (#3). The key has no default, ever: empty means the
         # endpoint answers 503. The un-prefixed variables of ENV_ALIASES also set these.
         "SEEDREAM_API_KEY": "",
@@ -80,7 +99,8 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "IDLE_TIMEOUT": 120,
         # Empty NODE_ID means the port number, as the reference names replicas ("8001").
         "NODE_ID": "",
-        # Empty PUBLIC_URL means http://HOST:PORT.
+        # Empty PUBLIC_URL means http://HOST:PORT, or http://<this machine's FQDN>:PORT
+        # when HOST is a wildcard (0.0.0.0, ::).
         "PUBLIC_URL": "",
         "MASTER": "http://127.0.0.1:9000",
         "MAX_UPLOAD_SIZE": 10 * MIB,
@@ -233,6 +253,7 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
             raise ConfigError(f"{key} ({settings[key].source}) must be at least 1")
     if not 0 <= resolved["PORT"] <= 65535:
         raise ConfigError(f"PORT ({settings['PORT'].source}) must be a TCP port")
+    _validate_binding(resolved, settings)
     if role == "node":
         if resolved["MAX_UPLOAD_SIZE"] < 1:
             raise ConfigError(
@@ -240,7 +261,7 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
             )
         resolved["NODE_ID"] = resolved["NODE_ID"] or str(resolved["PORT"])
         resolved["PUBLIC_URL"] = (
-            resolved["PUBLIC_URL"] or f"http://{resolved['HOST']}:{resolved['PORT']}"
+            resolved["PUBLIC_URL"] or default_public_url(resolved["HOST"], resolved["PORT"])
         ).rstrip("/")
         resolved["MASTER"] = resolved["MASTER"].rstrip("/")
     if role == "master":
@@ -249,8 +270,59 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
                 f"BLOCK_SIZE ({settings['BLOCK_SIZE'].source}) must be between "
                 f"{MIN_BLOCK_SIZE} and {MAX_BLOCK_SIZE} bytes"
             )
+        for key in ("READ_URL_TTL", "WRITE_URL_TTL"):
+            if resolved[key] <= 0:
+                raise ConfigError(f"{key} ({settings[key].source}) must be > 0")
         _validate_seedream(resolved, settings)
     return resolved
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether binding ``host`` keeps a role reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to anything
+
+
+def url_host(host: str) -> str:
+    """Spell ``host`` as a URL or gunicorn bind needs it (an IPv6 literal in brackets)."""
+    try:
+        is_v6 = ipaddress.ip_address(host).version == 6
+    except ValueError:
+        is_v6 = False
+    return f"[{host}]" if is_v6 else host
+
+
+def default_public_url(host: str, port: int) -> str:
+    """How others reach a role bound to ``host``: a wildcard bind is named by the FQDN."""
+    if host in ("0.0.0.0", "::", ""):
+        # Not the wildcard itself, which no client can connect to; set PUBLIC_URL when
+        # other machines cannot resolve this name.
+        host = socket.getfqdn()
+    return f"http://{url_host(host)}:{port}"
+
+
+def _validate_binding(resolved: dict[str, Any], settings: Mapping[str, Setting]) -> None:
+    # Open mode trusts whoever can connect; that is only this machine on loopback.
+    secret = resolved["CLUSTER_SECRET"]
+    source = settings["CLUSTER_SECRET"].source
+    if secret and len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            f"CLUSTER_SECRET ({source}) must be at least {MIN_SECRET_LENGTH} characters"
+        )
+    # It travels in an HTTP header, which cannot carry other characters intact.
+    if secret and not (secret.isascii() and secret.isprintable() and " " not in secret):
+        raise ConfigError(f"CLUSTER_SECRET ({source}) must be printable ASCII without spaces")
+    if not secret and not is_loopback(resolved["HOST"]):
+        raise ConfigError(
+            f"HOST={resolved['HOST']} ({settings['HOST'].source}) is not a loopback address: "
+            f"set {ENV_PREFIX}CLUSTER_SECRET (the same for every role, at least "
+            f"{MIN_SECRET_LENGTH} characters) to run the secured cluster mode, or bind 127.0.0.1"
+        )
 
 
 def _validate_seedream(resolved: dict[str, Any], settings: Mapping[str, Setting]) -> None:

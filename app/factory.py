@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from app import master, node, seedream
+from app import api, master, node, seedream
+from app.api import service as api_service
+from app.api.limits import install_login_limits
 from app.config import load_config
 from app.http import install_socket_timeouts, register_error_handlers
 from app.master import service as master_service
@@ -20,11 +22,13 @@ from app.sendfile import install_gevent_sendfile
 def _init_master(app: Flask) -> None:
     master_service.init_app(app)
     seedream_service.init_app(app)  # uses the MasterService to store what it generates
+    api_service.init_app(app, master_service.master_service_of(app))
+    install_login_limits(app)
 
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master.bp, seedream.bp), _init_master),
+    "master": ((master.bp, seedream.bp, api.bp), _init_master),
     "node": ((node.bp,), node_service.init_app),
 }
 

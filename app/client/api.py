@@ -32,7 +32,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.fields import RequestField
 from urllib3.filepost import choose_boundary
 
+from app.client.credentials import forget_token, load_token, save_token
+from app.security import CLUSTER_HEADER
+
 DEFAULT_MASTER = "http://127.0.0.1:9000"
+
 # (connect, read) seconds; a blob of 10 MiB on a slow replica still fits.
 TIMEOUT = (3.05, 60.0)
 CHUNK = 1024 * 1024
@@ -126,11 +130,19 @@ def file_digest(path: Path) -> str:
 class Client:
     """Talks to one master (``MDBX_MASTER``) and reads from the nodes it points to."""
 
-    def __init__(self, master_url: str | None = None) -> None:
+    def __init__(self, master_url: str | None = None, token: str | None = None) -> None:
         self.master_url = (
             (master_url or os.environ.get("MDBX_MASTER", DEFAULT_MASTER)).split(",")[0].rstrip("/")
         )
         self._http = requests.Session()
+        # A token from `mdbx login` (or MDBX_TOKEN); an operator's cluster secret opens
+        # the global API and admin calls of a secured cluster.
+        token = token or os.environ.get("MDBX_TOKEN") or load_token(self.master_url)
+        if token:
+            self._http.headers["Authorization"] = f"Bearer {token}"
+        secret = os.environ.get("MDBX_CLUSTER_SECRET")
+        if secret:
+            self._http.headers[CLUSTER_HEADER] = secret
         self._http.mount("http://", HTTPAdapter(pool_connections=8, pool_maxsize=32))
         self._http.mount("https://", HTTPAdapter(pool_connections=8, pool_maxsize=32))
 
@@ -259,6 +271,36 @@ class Client:
                     future.cancel()
                 raise
 
+    # ----- accounts -----
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """Trade a password for a token, kept for later calls to this master."""
+        answer = self._json("POST", "/api/login", json={"username": username, "password": password})
+        self._http.headers["Authorization"] = f"Bearer {answer['token']}"
+        answer["saved_to"] = str(save_token(self.master_url, answer["token"]))
+        return answer
+
+    def logout(self) -> bool:
+        """Revoke the current token and forget it."""
+        if "Authorization" in self._http.headers:
+            self._json("POST", "/api/logout")
+        return forget_token(self.master_url)
+
+    def add_user(
+        self, username: str, password: str, *, admin: bool = False, quota: int = 0
+    ) -> dict[str, Any]:
+        payload = {"username": username, "password": password, "admin": admin, "quota_bytes": quota}
+        return self._json("POST", "/api/admin/users", json=payload)
+
+    def users(self) -> list[dict[str, Any]]:
+        users: list[dict[str, Any]] = self._json("GET", "/api/admin/users")["users"]
+        return users
+
+    def change_user(self, username: str, **changes: Any) -> dict[str, Any]:
+        return self._json("PATCH", f"/api/admin/users/{username}", json=changes)
+
+    # ----- global catalogue -----
+
     def stat(self, file_hash: str) -> dict[str, Any]:
         """The file's record with the state of each replica."""
         return self._json("GET", "/get", params={"hash": file_hash})
@@ -353,7 +395,12 @@ class Client:
             problems = []
             for url in block["urls"]:
                 try:
-                    data = b"".join(self._iter(f"{url}/retrieve", {"hash": block["hash"]}))
+                    # A secured cluster signs each block's reads (the block map's token).
+                    params = {
+                        "hash": block["hash"],
+                        **({"token": block["token"]} if "token" in block else {}),
+                    }
+                    data = b"".join(self._iter(f"{url}/retrieve", params))
                 except (requests.RequestException, ClientError) as exc:
                     problems.append(f"{url}: {exc}")
                     continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from app.client.render import (
     render_table,
     without_locations,
 )
-from app.config import ROLES
+from app.config import ROLES, ConfigError
 
 F = TypeVar("F", bound=Callable[..., Any])
 HASH_SHOWN = 12
@@ -116,12 +117,21 @@ def main(ctx: click.Context, master: str, as_json: bool, quiet: bool, parallel: 
 
 
 def client_command(func: F) -> click.Command:
-    """Register a cluster command: ``--json``/``--quiet`` here too, errors as one line.
+    """Register a top-level cluster command (see ``group_command``)."""
+    return group_command(main)(func)
+
+
+def group_command(group: click.Group, name: str | None = None) -> Callable[[F], click.Command]:
+    """Register a cluster command on ``group``: ``--json``/``--quiet`` here too, errors as
+    one line.
 
     Expected failures become ``click.ClickException`` subclasses (``Error: ...`` on
     stderr and the exit codes above), never a traceback.
     """
+    return functools.partial(_cluster_command, group=group, name=name)
 
+
+def _cluster_command(func: F, group: click.Group, name: str | None) -> click.Command:
     @functools.wraps(func)
     def run(*args: Any, as_json: bool, quiet: bool, **kwargs: Any) -> Any:
         settings = click.get_current_context().find_object(Settings)
@@ -139,7 +149,7 @@ def client_command(func: F) -> click.Command:
                 f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
             ) from None
 
-    command = main.command()(run)
+    command = group.command(name)(run)
     command.params += [
         click.Option(["--json", "as_json"], is_flag=True, help="Machine-readable output."),
         click.Option(["--quiet", "-q"], is_flag=True, help="Only errors."),
@@ -158,7 +168,10 @@ def as_click_error(exc: ClientError) -> click.ClickException:
 
 @main.command()
 @click.argument("role", type=click.Choice(ROLES))
-@click.option("--host", help="Address to bind (default 127.0.0.1).")
+@click.option(
+    "--host",
+    help="Address to bind (default 127.0.0.1). Any other needs MDBX_CLUSTER_SECRET.",
+)
 @click.option("--port", type=click.IntRange(0, 65535), help="TCP port (master 9000, node 8001).")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Where this role keeps data.")
 @click.option("--master", "master_url", help="Master URL a node reports to.")
@@ -186,7 +199,11 @@ def serve(
     }
     if role == "master" and (master_url or node_id):
         raise click.UsageError("--master and --node-id apply to nodes only")
-    run_role(role, {key: str(value) for key, value in flags.items() if value is not None})
+    try:
+        run_role(role, {key: str(value) for key, value in flags.items() if value is not None})
+    except ConfigError as exc:
+        # Checked before gunicorn starts: one line and exit 1, not a traceback.
+        raise CommandFailed(str(exc)) from None
 
 
 # ----- transfers -----
@@ -363,6 +380,104 @@ def health_problems(health: dict[str, Any]) -> list[str]:
         # New uploads cannot reach R copies, even if no stored file is short yet.
         problems.append(f"{health['nodes_up']} of {health['replication']} nodes needed up")
     return problems
+
+
+# ----- accounts -----
+
+
+def read_password(password_stdin: bool, prompt: str = "Password") -> str:
+    """From stdin (scripts: ``--password-stdin``) or a hidden prompt; never an argument,
+    which other users could read in the process list."""
+    if password_stdin:
+        password = str(sys.stdin.readline()).rstrip("\r\n")
+        if not password:
+            raise CommandFailed("no password on stdin")
+        return password
+    value: str = click.prompt(prompt, hide_input=True, err=True)
+    return value
+
+
+@client_command
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+def login(settings: Settings, username: str, password_stdin: bool) -> None:
+    """Log in; the token is kept (0600) for later commands against this master."""
+    answer = settings.client.login(username, read_password(password_stdin))
+    if settings.json:
+        emit_json({"username": answer["username"], "saved_to": answer["saved_to"]})
+    elif settings.chatty:
+        click.echo(f"logged in as {answer['username']} (token saved to {answer['saved_to']})")
+
+
+@client_command
+def logout(settings: Settings) -> None:
+    """Revoke this master's saved token and forget it."""
+    forgotten = settings.client.logout()
+    if settings.chatty:
+        click.echo("logged out" if forgotten else "no saved token for this master")
+
+
+@main.group()
+def admin() -> None:
+    """Administration (loopback in open mode; else an admin's token or the cluster secret)."""
+
+
+@admin.group()
+def user() -> None:
+    """Manage users."""
+
+
+@group_command(user)
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
+@click.option("--admin", "is_admin", is_flag=True, help="An administrator.")
+@click.option("--quota", type=click.IntRange(0), default=0, help="Bytes (0: no limit).")
+def add(
+    settings: Settings, username: str, password_stdin: bool, is_admin: bool, quota: int
+) -> None:
+    """Create a user."""
+    password = read_password(password_stdin, f"Password for {username}")
+    answer = settings.client.add_user(username, password, admin=is_admin, quota=quota)
+    show_users(settings, [answer])
+
+
+@group_command(user, "list")
+def list_users(settings: Settings) -> None:
+    """List users with their quota and usage."""
+    show_users(settings, settings.client.users())
+
+
+@group_command(user)
+@click.argument("username")
+@click.option("--enable", is_flag=True, help="Enable again instead.")
+def disable(settings: Settings, username: str, enable: bool) -> None:
+    """Disable a user (their tokens are revoked) or, with --enable, enable them."""
+    show_users(settings, [settings.client.change_user(username, disabled=not enable)])
+
+
+@group_command(user)
+@click.argument("username")
+@click.argument("quota_bytes", type=click.IntRange(0))
+def quota(settings: Settings, username: str, quota_bytes: int) -> None:
+    """Set a user's quota in bytes (0: no limit)."""
+    show_users(settings, [settings.client.change_user(username, quota_bytes=quota_bytes)])
+
+
+def show_users(settings: Settings, users: list[dict[str, Any]]) -> None:
+    if settings.json:
+        emit_json(users)
+    elif settings.chatty:
+        rows = [
+            [
+                u["name"],
+                "admin" if u["admin"] else "",
+                "disabled" if u["disabled"] else "active",
+                human_size(u["quota_bytes"]) if u["quota_bytes"] else "-",
+                human_size(u.get("used_bytes", 0)),
+            ]
+            for u in users
+        ]
+        click.echo(render_table(["USER", "ROLE", "STATE", "QUOTA", "USED"], rows))
 
 
 # ----- upload plumbing -----

@@ -34,8 +34,11 @@ class BlockIngest:
         live: list[NodeRecord],
         block_size: int,
         ttl: float,
+        *,
+        public: bool = True,
     ) -> None:
         self.writer = writer
+        self.public = public
         self.uploads = uploads
         self.store = uploads.store
         self.ttl = ttl
@@ -70,7 +73,9 @@ class BlockIngest:
                 result = self.writer.write(self.live, lambda: data, digest, name or digest)
                 self.stored_on[digest] = result.stored_on
                 return self.store.register(
-                    FileRecord(digest, name or digest, self.size, result.stored_on)
+                    FileRecord(
+                        digest, name or digest, self.size, result.stored_on, public=self.public
+                    )
                 )
             self._submit(bytes(self._buffer))
             self._buffer.clear()
@@ -83,7 +88,7 @@ class BlockIngest:
                 hash=digest,
                 blocks=tuple(self._blocks),
             )
-            record = self.uploads.commit(committed)
+            record = self.uploads.commit(committed, public=self.public)
             self._upload = None
             return record
         finally:

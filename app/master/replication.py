@@ -5,7 +5,9 @@ PostgreSQL an advisory lock elects one master among several. A pass copies files
 copies on live (or recently down) nodes are fewer than R, from a live copy to a live node
 that lacks one (the target pulls and checks the bytes), and deletes copies beyond R once
 their nodes are back. It also closes expired uploads and deletes the blobs that no file
-and no upload has referenced for GC_GRACE seconds. Each pass is bounded, and the loop
+and no upload has referenced for GC_GRACE seconds, after purging the users' trash entries
+and versions past their retention and expired share links (private content that no user
+refers to any more goes after the same grace). Each pass is bounded, and the loop
 sleeps between passes, so repair never starves user traffic.
 """
 
@@ -22,6 +24,7 @@ from sqlalchemy import Connection, text
 from app.master.placement import choose_extras, choose_nodes
 from app.master.reader import discard_copy
 from app.metadata.cluster import ClusterStore, NodeRecord, ReplicationState
+from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import MetadataStore, PurgedBlob
 from app.metadata.uploads import UploadStore
 from app.node.client import CorruptCopy, NodeClient, NodeUnavailable
@@ -40,6 +43,7 @@ class RepairReport:
     failed: int = 0
     unavailable: list[str] = field(default_factory=list)
     expired_uploads: int = 0
+    expired_user_items: int = 0  # trash entries, versions and share links past their time
     collected: int = 0
 
 
@@ -75,6 +79,7 @@ class Repairer:
         self,
         store: MetadataStore,
         uploads: UploadStore,
+        namespace: NamespaceStore,
         cluster: ClusterStore,
         nodes: NodeClient,
         *,
@@ -82,13 +87,18 @@ class Repairer:
         node_timeout: float,
         repair_grace: float,
         gc_grace: float,
+        trash_retention: float,
+        version_retention: float,
         interval: float,
         batch: int,
         lock_path: Path,
     ) -> None:
         self.store = store
         self.uploads = uploads
+        self.namespace = namespace
         self.gc_grace = gc_grace
+        self.trash_retention = trash_retention
+        self.version_retention = version_retention
         self.cluster = cluster
         self.nodes = nodes
         self.replication = replication
@@ -133,7 +143,11 @@ class Repairer:
             elif state.live > self.replication:
                 self._trim(state.hash, holders, report)
         report.expired_uploads = self.uploads.expire(now)
-        purged = self.store.collect_garbage(now - self.gc_grace, self.batch)
+        report.expired_user_items = self.namespace.expire(
+            now, self.trash_retention, self.version_retention
+        )
+        purged = self.store.collect_files(now - self.gc_grace, self.batch)
+        purged += self.store.collect_garbage(now - self.gc_grace, self.batch)
         report.collected = len(purged)
         drop_copies(self.nodes, self.cluster, purged, live)
         if report.copied or report.trimmed or report.failed or report.collected:

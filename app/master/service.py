@@ -31,10 +31,12 @@ from app.master.writer import ReplicatedWriter
 from app.metadata.cluster import ClusterStore, NodeRecord
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.hotindex import HotIndex
+from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import FileRecord, MetadataStore
 from app.metadata.uploads import UploadStore
 from app.multipart import clean_name, read_file_part
 from app.node.client import NodeClient
+from app.security import UrlSigner
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ class MasterService:
         repair_grace: float,
         block_size: int,
         upload_ttl: float,
+        signer: UrlSigner,
     ) -> None:
         self.store = store
         self.cluster = cluster
@@ -69,6 +72,8 @@ class MasterService:
         self.repair_grace = repair_grace
         self.block_size = block_size
         self.upload_ttl = upload_ttl
+        # Signs the node URLs handed to clients in secured mode; a no-op in open mode.
+        self.signer = signer
         self.upload_store = uploads
         self.reader = BlockReader(nodes, cluster, self.live_nodes)
         self.uploads = UploadService(
@@ -79,6 +84,7 @@ class MasterService:
             replication=self.replication,
             block_size=block_size,
             ttl=upload_ttl,
+            signer=signer,
         )
         self.health_details: dict[str, Any] = {}
 
@@ -107,9 +113,10 @@ class MasterService:
         return answer
 
     def get_file(self, hash_param: str | None) -> FileRecord:
+        """A file of the global catalogue; private content is as unknown as absent content."""
         file_hash = parse_file_key(hash_param)
         record = self.index.get(file_hash)
-        if record is None:
+        if record is None or not record.public:
             raise FileNotFound(f"no file registered under {file_hash}")
         return record
 
@@ -136,7 +143,7 @@ class MasterService:
 
     def delete_file(self, hash_param: str | None) -> dict[str, Any]:
         """Delete a file everywhere; copies on unreachable nodes are deleted when they return."""
-        file_hash = parse_file_key(hash_param)
+        file_hash = self.get_file(hash_param).hash
         deleted = self.store.delete_file(file_hash)
         if deleted is None:
             raise FileNotFound(f"no file registered under {file_hash}")
@@ -211,14 +218,19 @@ class MasterService:
 
     def store_stream(self, stream: IO[bytes], name: str) -> dict[str, Any]:
         """Store a raw request body (``curl -T``) of any size, as it arrives."""
-        ingest = self._ingest()
+        return self._upload_answer(self.ingest_stream(stream, clean_name(name)))
+
+    def ingest_stream(self, stream: IO[bytes], name: str, *, public: bool = True) -> FileRecord:
+        """Store a stream of any size as blocks; ``public=False`` keeps it out of the
+        global catalogue (content of the per-user API)."""
+        ingest = self._ingest(public)
         try:
             while chunk := stream.read(BODY_CHUNK):
                 ingest.write(chunk)
         except BaseException:
             ingest.abort()
             raise
-        return self._upload_answer(ingest.finish(clean_name(name)))
+        return ingest.finish(name)
 
     def store_bytes(self, data: bytes, name: str) -> FileRecord:
         """Store ``data`` with R copies (Seedream images); return the registered file."""
@@ -226,11 +238,13 @@ class MasterService:
         ingest.write(data)
         return ingest.finish(name)
 
-    def _ingest(self) -> BlockIngest:
+    def _ingest(self, public: bool = True) -> BlockIngest:
         live = self.live_nodes()
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
-        return BlockIngest(self.writer, self.upload_store, live, self.block_size, self.upload_ttl)
+        return BlockIngest(
+            self.writer, self.upload_store, live, self.block_size, self.upload_ttl, public=public
+        )
 
     def _upload_answer(self, record: FileRecord) -> dict[str, Any]:
         return {
@@ -267,26 +281,34 @@ class MasterService:
         urls = self._live_urls(record)
         if not urls:
             raise ServiceUnavailable(f"no live node holds {record.hash}", code="no_live_replica")
-        return record, f"{random.choice(urls)}/retrieve?hash={record.hash}"
+        url = f"{random.choice(urls)}/retrieve?hash={record.hash}"
+        return record, self.signer.read_url(url, record.hash)
 
     def block_map(self, hash_param: str | None) -> dict[str, Any]:
-        """Where each block of a file can be read (a small file is its own one block)."""
+        """Where each block of a file can be read (a small file is its own one block).
+
+        In secured mode each block also has a ``token``: the read token of its hash, good
+        on every node listed (``<url>/retrieve?hash=<hash>&token=<token>``).
+        """
         record = self.get_file(hash_param)
         urls = {node.id: node.url for node in self.live_nodes()}
+        blocks = []
+        for part in record.parts:
+            block: dict[str, Any] = {
+                "hash": part.hash,
+                "size": part.size,
+                "offset": part.offset,
+                "urls": [urls[node] for node in part.replicas if node in urls],
+            }
+            if token := self.signer.read_token(part.hash):
+                block["token"] = token
+            blocks.append(block)
         return {
             "hash": record.hash,
             "name": record.name,
             "size": record.size,
             "block_size": record.block_size or record.size,
-            "blocks": [
-                {
-                    "hash": part.hash,
-                    "size": part.size,
-                    "offset": part.offset,
-                    "urls": [urls[node] for node in part.replicas if node in urls],
-                }
-                for part in record.parts
-            ],
+            "blocks": blocks,
         }
 
     def read_bytes(self, hash_param: str | None) -> bytes:
@@ -340,7 +362,7 @@ def init_app(app: Flask) -> None:
     url = config["METADATA_URL"] or sqlite_url(data_dir / "metadata.db")
     engine = make_engine(url)
     store = MetadataStore(engine)
-    nodes = NodeClient()
+    nodes = NodeClient(config["CLUSTER_SECRET"])
     writer = ReplicatedWriter(
         nodes, replication=config["REPLICATION"], write_quorum=config["WRITE_QUORUM"]
     )
@@ -349,12 +371,15 @@ def init_app(app: Flask) -> None:
     repairer = Repairer(
         store,
         uploads,
+        NamespaceStore(engine),
         cluster,
         nodes,
         replication=config["REPLICATION"],
         node_timeout=config["NODE_TIMEOUT"],
         repair_grace=config["REPAIR_GRACE"],
         gc_grace=config["GC_GRACE"],
+        trash_retention=config["TRASH_RETENTION"],
+        version_retention=config["VERSION_RETENTION"],
         interval=config["REPAIR_INTERVAL"],
         batch=config["REPAIR_BATCH"],
         lock_path=data_dir / "repair.lock",
@@ -373,6 +398,7 @@ def init_app(app: Flask) -> None:
         repair_grace=config["REPAIR_GRACE"],
         block_size=config["BLOCK_SIZE"],
         upload_ttl=config["UPLOAD_TTL"],
+        signer=UrlSigner(config["CLUSTER_SECRET"], config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
     )
 
 
@@ -384,5 +410,9 @@ def repair_now() -> RepairReport:
 
 def master_service() -> MasterService:
     """Return the MasterService of the current app."""
-    service: MasterService = current_app.extensions[EXTENSION]
+    return master_service_of(current_app)
+
+
+def master_service_of(app: Flask) -> MasterService:
+    service: MasterService = app.extensions[EXTENSION]
     return service

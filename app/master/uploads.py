@@ -27,6 +27,7 @@ from app.master.validation import parse_upload_plan
 from app.metadata.cluster import NodeRecord
 from app.metadata.repository import Block, FileRecord, MetadataStore
 from app.metadata.uploads import Upload, UploadStore
+from app.security import UrlSigner
 
 
 class UploadService:
@@ -42,6 +43,7 @@ class UploadService:
         replication: int,
         block_size: int,
         ttl: float,
+        signer: UrlSigner,
     ) -> None:
         self.store = store
         self.uploads = uploads
@@ -50,6 +52,7 @@ class UploadService:
         self.replication = replication
         self.block_size = block_size
         self.ttl = ttl
+        self.signer = signer
 
     def begin(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Open an upload, or answer at once when the cluster has the file already."""
@@ -145,7 +148,11 @@ class UploadService:
         }
 
     def _target(self, block_hash: str, live: list[NodeRecord]) -> dict[str, Any]:
-        """Where to PUT a block: the first node stores it and forwards down the chain."""
+        """Where to PUT a block: the first node stores it and forwards down the chain.
+
+        In secured mode the URL is signed for this block and this chain; the nodes of
+        the chain pass the block on with the cluster secret, so they need no token.
+        """
         nodes = choose_nodes(live, self.replication)
         if not nodes:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
@@ -153,7 +160,7 @@ class UploadService:
         if len(nodes) > 1:
             params["chain"] = ",".join(node.url for node in nodes[1:])
         return {
-            "url": f"{nodes[0].url}/upload?{urlencode(params)}",
+            "url": self.signer.write_url(f"{nodes[0].url}/upload?{urlencode(params)}", block_hash),
             "method": "PUT",
             "nodes": [node.id for node in nodes],
         }

@@ -17,9 +17,16 @@ def mdbx(
     cwd: Path | None = None,
     input: str | None = None,
     timeout: float = 60,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI; the master comes from MDBX_MASTER, as a user's shell would set it."""
+    """Run the CLI; the master comes from MDBX_MASTER, as a user's shell would set it.
+
+    ``env`` adds variables (XDG_CONFIG_HOME, for one, keeps saved tokens in the test's
+    own directory).
+    """
+    extra = env or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("MDBX_")}
+    env.update(extra)
     if master is not None:
         env["MDBX_MASTER"] = master
     return subprocess.run(
