@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
 from sqlalchemy.exc import DBAPIError
 
 WRITE_OPTION = "mdbx_write"
@@ -53,16 +53,50 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
 
 
 def ensure_schema(metadata: MetaData, engine: Engine, attempts: int = 10) -> None:
-    """Create missing tables; tolerate other workers of the role doing the same at once."""
+    """Create missing tables and columns; tolerate other workers doing the same at once."""
     for attempt in range(attempts):
         try:
             metadata.create_all(engine)
+            add_missing_columns(metadata, engine)
             return
         except DBAPIError:
             # "already exists" or a busy lock from a sibling worker's CREATE: look again.
             if attempt == attempts - 1:
                 raise
             time.sleep(0.05 * (attempt + 1))
+
+
+def add_missing_columns(metadata: MetaData, engine: Engine) -> list[str]:
+    """Add the columns a newer release defines to tables an older one created.
+
+    Only additive changes with a constant default are made this way (every column added
+    so far is one); anything else would need a real migration. Returns what was added.
+    """
+    inspector = inspect(engine)
+    added = []
+    with engine.begin() as conn:
+        for table in metadata.sorted_tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                default = getattr(column.default, "arg", None)
+                if default is None or callable(default):
+                    raise RuntimeError(
+                        f"the database lacks {table.name}.{column.name}, which cannot be added "
+                        "in place: move the data directory away or migrate it"
+                    )
+                kind = column.type.compile(dialect=engine.dialect)
+                literal = repr(default)
+                if isinstance(default, bool):  # before int: True == 1 in Python
+                    sqlite = engine.dialect.name == "sqlite"
+                    literal = str(int(default)) if sqlite else str(default).upper()
+                conn.exec_driver_sql(
+                    f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind} '
+                    f"NOT NULL DEFAULT {literal}"
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 @contextmanager

@@ -170,6 +170,16 @@ class MetadataStore:
                 dialect.insert(catalogue_version).on_conflict_do_nothing(),
                 {"id": 1, "version": 0},
             )
+            # Catalogues from before blocks (#5) had files but no blobs: each such file
+            # is its own blob.
+            conn.execute(
+                blobs.insert().from_select(
+                    ["hash", "size", "created_at", "referenced_at"],
+                    select(files.c.hash, files.c.size, files.c.created_at, files.c.updated_at)
+                    .where(files.c.block_size == 0)
+                    .where(~exists().where(blobs.c.hash == files.c.hash)),
+                )
+            )
         # Built once: constructing a Core statement costs more than running it on SQLite.
         upsert_file = dialect.insert(files)
         self._upsert_file = upsert_file.on_conflict_do_update(
