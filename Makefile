@@ -36,3 +36,14 @@ fmt: install
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info
+
+# Issue #7: Mini-Dropbox next to nginx and the disk's limits in one run (installs nginx and
+# wrk with apt-get when missing). `bench` writes its section of BENCHMARKS.md; both write
+# bench/results/latest.json. bench-quick: smaller sizes and durations, under 2 minutes.
+.PHONY: bench-quick
+bench: $(VENV)/.installed
+	$(BIN)/python bench/bench.py --write-md
+
+bench-quick: $(VENV)/.installed
+	$(BIN)/python bench/bench.py --big-mib 64 --duration 5 --repeat 3 \
+		--weed-files 2000 --weed-seconds 15
