@@ -16,7 +16,7 @@ from app.http import install_socket_timeouts, register_error_handlers
 from app.master import service as master_service
 from app.node import service as node_service
 from app.seedream import service as seedream_service
-from app.sendfile import install_gevent_sendfile
+from app.sendfile import install_fair_turns, install_gevent_sendfile
 
 
 def _init_master(app: Flask) -> None:
@@ -48,6 +48,7 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
         app.register_blueprint(blueprint)
     init_engines(app)
     install_gevent_sendfile()
+    install_fair_turns(app)
     return app
 
 

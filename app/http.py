@@ -141,7 +141,7 @@ def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Re
     headers["ETag"] = f'"{etag}"'
     headers["Cache-Control"] = IMMUTABLE
     headers["Accept-Ranges"] = "bytes"
-    headers["Content-Disposition"] = _inline_disposition(download_name)
+    headers["Content-Disposition"] = inline_disposition(download_name)
     if any(key in request.environ for key in CONDITIONAL_HEADERS):
         try:
             # Updates the response in place: 206 with Content-Range, 304, or raises 416.
@@ -169,7 +169,7 @@ def send_stream(
         "ETag": f'"{etag}"',
         "Cache-Control": IMMUTABLE,
         "Accept-Ranges": "bytes",
-        "Content-Disposition": _inline_disposition(download_name),
+        "Content-Disposition": inline_disposition(download_name),
     }
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
@@ -205,6 +205,6 @@ def send_stream(
     return response
 
 
-def _inline_disposition(name: str) -> str:
+def inline_disposition(name: str) -> str:
     fallback = name.encode("ascii", "replace").decode().replace("\\", "_").replace('"', "_")
     return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

@@ -29,6 +29,7 @@ def gunicorn_settings(role: str, config: Mapping[str, Any]) -> dict[str, Any]:
         keepalive=config["IDLE_TIMEOUT"],
         graceful_timeout=config["GRACEFUL_TIMEOUT"],
         loglevel=config["LOG_LEVEL"],
+        accesslog=settings.get("accesslog", "-") if config["ACCESS_LOG"] else None,
         proc_name=f"mdbx-{role}-{config['PORT']}",
     )
     return settings

@@ -17,6 +17,7 @@ from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
 from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUnavailable
+from app.node.fastpath import FastRetrieve
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.storage import FileBlobStore, FileBlobWriter, StoredBlob, parse_digest
@@ -284,7 +285,7 @@ def init_app(app: Flask) -> None:
     if config["BACKGROUND_TASKS"]:
         sync.start()
         scrubber.start()
-    app.extensions[EXTENSION] = NodeService(
+    service = app.extensions[EXTENSION] = NodeService(
         node_id=config["NODE_ID"],
         blobs=blobs,
         catalog=catalog,
@@ -293,6 +294,12 @@ def init_app(app: Flask) -> None:
         sync=sync,
         scrubber=scrubber,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
+    )
+    app.wsgi_app = FastRetrieve(  # type: ignore[method-assign]
+        app.wsgi_app,
+        service,
+        secret=config["CLUSTER_SECRET"],
+        write_timeout=config["WRITE_TIMEOUT"],
     )
 
 

@@ -77,6 +77,7 @@ class Role:
 
     def start(self, wait: bool = True) -> Role:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MDBX_")}
+        env["MDBX_ACCESS_LOG"] = "true"  # every request in the logs a failed test prints
         env.update(self.env)
         command = [
             MDBX,
