@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 MASTER_TIMEOUT = (3.05, 10.0)
 # A 10 MiB blob written and fsynced by a busy node, or forwarded down a chain, takes longer.
 NODE_TIMEOUT = (3.05, 60.0)
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 1024 * 1024
 SEND_BLOCK = 1024 * 1024
 
 
