@@ -52,7 +52,7 @@ import click
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from nginx import Nginx, nginx_version  # noqa: E402
+from nginx import Nginx, apt_installed, nginx_version  # noqa: E402
 from procstat import RssSampler  # noqa: E402
 
 from tests.support.cluster import Cluster  # noqa: E402
@@ -73,20 +73,7 @@ MAX_CONSECUTIVE_ERRORS = 50  # a client thread gives up after this many failures
 
 def wrk_binary() -> Path:
     """Return wrk, installing Debian's ``wrk`` package if it is missing."""
-    if WRK.exists():
-        return WRK
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-q", "wrk"]
-    result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-        result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0 or not WRK.exists():
-        raise RuntimeError(
-            f"wrk is not installed and `{' '.join(install)}` failed (exit {result.returncode}; "
-            f"needs root):\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
-        )
-    return WRK
+    return apt_installed("wrk", WRK)
 
 
 def tool_version(command: list[str], pattern: str) -> str:

@@ -48,13 +48,13 @@ _TEMP_PATH_MODULES = {
 _install_lock = threading.Lock()
 
 
-def nginx_binary() -> Path:
-    """Return the nginx binary, installing Debian's ``nginx`` package if it is missing."""
+def apt_installed(package: str, binary: Path) -> Path:
+    """Return ``binary``, installing Debian's ``package`` (non-interactive) if it is missing."""
     with _install_lock:
-        if NGINX.exists():
-            return NGINX
+        if binary.exists():
+            return binary
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-q", "nginx"]
+        install = ["apt-get", "install", "-y", "-q", package]
         result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
         if result.returncode != 0:
             # A fresh machine may have no package lists yet ("Unable to locate package").
@@ -62,13 +62,18 @@ def nginx_binary() -> Path:
                 ["apt-get", "update", "-q"], env=env, capture_output=True, text=True, timeout=600
             )
             result = subprocess.run(install, env=env, capture_output=True, text=True, timeout=600)
-        if result.returncode != 0 or not NGINX.exists():
+        if result.returncode != 0 or not binary.exists():
             raise RuntimeError(
-                f"nginx is not installed and `{' '.join(install)}` failed "
+                f"{package} is not installed and `{' '.join(install)}` failed "
                 f"(exit {result.returncode}; needs root):\n{result.stdout[-2000:]}"
                 f"{result.stderr[-2000:]}"
             )
-        return NGINX
+        return binary
+
+
+def nginx_binary() -> Path:
+    """Return the nginx binary, installing Debian's ``nginx`` package if it is missing."""
+    return apt_installed("nginx", NGINX)
 
 
 @functools.cache
