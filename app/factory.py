@@ -12,11 +12,11 @@ from app import api, master, node, seedream
 from app.api import service as api_service
 from app.api.limits import install_login_limits
 from app.config import load_config
+from app.gevent_worker import install_fair_turns, install_gevent_sendfile
 from app.http import install_socket_timeouts, register_error_handlers
 from app.master import service as master_service
 from app.node import service as node_service
 from app.seedream import service as seedream_service
-from app.sendfile import install_fair_turns, install_gevent_sendfile
 
 
 def _init_master(app: Flask) -> None:

@@ -1,11 +1,12 @@
 """Who may call the master when a cluster secret is set (the secured cluster mode).
 
-``/health`` stays open. The node-facing ``/nodes/heartbeat``, ``/nodes/inventory`` and
-``/nodes/bad-copy`` take only the ``X-Mdbx-Cluster-Secret`` header. Every other endpoint
-of the master and Seedream blueprints takes that header, or ``Authorization: Bearer
-<token>`` for a token the admin token check (``app.extensions[ADMIN_TOKEN_CHECK]``,
-registered by the accounts code) accepts. Paths under ``/api/`` and ``/s/`` check their
-own credentials. Without a secret every request passes, as in the reference design.
+``/health`` stays open. The node-facing ``/nodes/heartbeat``, ``/nodes/inventory``,
+``/nodes/bad-copy`` and ``/nodes/register`` take only the ``X-Mdbx-Cluster-Secret``
+header. Every other endpoint of the master and Seedream blueprints takes that header,
+or ``Authorization: Bearer <token>`` for a token the admin token check
+(``app.extensions[ADMIN_TOKEN_CHECK]``, registered by the accounts code) accepts.
+Paths under ``/api/`` and ``/s/`` check their own credentials. Without a secret every
+request passes, as in the reference design.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from app.security import (
 
 GUARDED_BLUEPRINTS = frozenset({"master", "seedream"})
 OPEN_ENDPOINTS = frozenset({"master.health"})
-CLUSTER_ENDPOINTS = frozenset({"master.heartbeat", "master.inventory", "master.bad_copy"})
+CLUSTER_ENDPOINTS = frozenset(
+    {"master.heartbeat", "master.inventory", "master.bad_copy", "master.register_copies"}
+)
 SELF_CHECKED_PATHS = ("/api/", "/s/")
 
 

@@ -117,6 +117,11 @@ def heartbeat() -> Response:
     return jsonify(master_service().take_heartbeat(json_body()))
 
 
+@bp.post("/nodes/register")
+def register_copies() -> Response:
+    return jsonify(master_service().register_copies(json_body()))
+
+
 @bp.post("/nodes/inventory")
 def inventory() -> Response:
     return jsonify(master_service().take_inventory(json_body()))

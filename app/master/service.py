@@ -19,6 +19,7 @@ from app.master.reader import BlockReader
 from app.master.replication import Repairer, RepairReport, drop_copies
 from app.master.uploads import UploadService
 from app.master.validation import (
+    parse_copies,
     parse_file_key,
     parse_hash_list,
     parse_inventory,
@@ -111,6 +112,27 @@ class MasterService:
                 {"id": node.id, "url": node.url} for node in self.peers_needed(holders)
             ]
         return answer
+
+    def register_copies(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A node's batch of new copies (its uploads' group commit), in one transaction.
+
+        Each answer says, for a copy whose node asked (``want_peers``), which live peers
+        should get a copy for the blob to reach R.
+        """
+        node_id, url = parse_node(payload)
+        copies, wants = parse_copies(payload)
+        self.store.register_copies(node_id, copies)
+        self.cluster.heartbeat(node_id, url)
+        holders = self.store.blob_copies(
+            [c.hash for c, want in zip(copies, wants, strict=True) if want]
+        )
+        results = []
+        for copy, want in zip(copies, wants, strict=True):
+            peers = self.peers_needed(holders.get(copy.hash, ())) if want else []
+            results.append(
+                {"hash": copy.hash, "replicate_to": [{"id": n.id, "url": n.url} for n in peers]}
+            )
+        return {"node": node_id, "results": results}
 
     def get_file(self, hash_param: str | None) -> FileRecord:
         """A file of the global catalogue; private content is as unknown as absent content."""

@@ -85,6 +85,20 @@ def parse_hash_list(payload: dict[str, Any], field: str) -> list[str]:
     return [parse_file_key(item, field) for item in raw]
 
 
+def parse_copies(payload: dict[str, Any]) -> tuple[list[HeldCopy], list[bool]]:
+    """Return the copies of a node's registration batch, and which want peers named."""
+    items = payload.get("copies")
+    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
+        raise InvalidField("copies", f"'copies' must be a list of 1 to {MAX_BATCH} copies")
+    if not all(isinstance(item, dict) for item in items):
+        raise InvalidField("copies", "each entry of 'copies' must be an object")
+    copies = []
+    for item in items:
+        record = parse_record(item, replicas_field=False)
+        copies.append(HeldCopy(record.hash, record.name, record.size, parse_kind(item)))
+    return copies, [item.get("want_peers") is True for item in items]
+
+
 def parse_inventory(payload: dict[str, Any]) -> tuple[list[HeldCopy], float | None, bool]:
     """Return (copies, sync start, complete) of an inventory report."""
     items = payload.get("files", [])

@@ -248,6 +248,21 @@ class MetadataStore:
         assert merged is not None
         return merged
 
+    def register_copies(self, node_id: str, copies: Sequence[HeldCopy]) -> None:
+        """Record, in one transaction, copies a node just stored: whole files (created or
+        renamed, as ``register`` does) and blocks."""
+        if not copies:
+            return
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            self.add_blobs(conn, [(c.hash, c.size) for c in copies], [node_id], now)
+            named = {c.hash: c for c in copies if c.kind == "file"}
+            if named:
+                conn.execute(
+                    self._upsert_file,
+                    [_file_row(c.hash, c.name, c.size, now) for c in named.values()],
+                )
+
     def register_blob(self, blob_hash: str, size: int, node_ids: Sequence[str]) -> None:
         """Record copies of a block: a blob that is not (yet) a file of its own."""
         with write_transaction(self.engine) as conn:

@@ -93,6 +93,31 @@ class MasterClient:
             payload["holder_url"] = self.public_url
         return self._post_any("/register", payload)
 
+    def register_copies(
+        self, copies: Sequence[tuple[BlobEntry, str, bool]]
+    ) -> list[dict[str, Any]]:
+        """Register a batch of new copies (entry, name, want peers) in one call.
+
+        Returns one answer per copy, in order, with ``replicate_to`` for those that
+        wanted peers.
+        """
+        payload = {
+            "node": self.node_id,
+            "url": self.public_url,
+            "copies": [
+                {
+                    "hash": entry.hash,
+                    "name": name,
+                    "size": entry.size,
+                    "kind": entry.kind,
+                    "want_peers": want_peers,
+                }
+                for entry, name, want_peers in copies
+            ],
+        }
+        results: list[dict[str, Any]] = self._post_any("/nodes/register", payload)["results"]
+        return results
+
     def report_inventory(
         self,
         entries: Sequence[BlobEntry],

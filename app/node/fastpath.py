@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
+from app.gevent_worker import fair_turn
 from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
 from app.security import READ, TOKEN_PARAM, check_blob_token
-from app.sendfile import fair_turn
 from app.storage import DIGEST_RE
 
 if TYPE_CHECKING:  # the service builds this middleware: no import cycle at run time

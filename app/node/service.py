@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from flask import Flask, current_app
 
+from app.batch import GroupCommit
 from app.errors import BlobNotFound, InvalidField, PayloadTooLarge, UpstreamError
 from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.node"
 KINDS = ("file", "block")
+# Copies registered with the master in one call, at most.
+REGISTRATION_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class NodeService:
         self.sync = sync
         self.scrubber = scrubber
         self.max_upload_size = max_upload_size
+        self._registrations = GroupCommit(self._register_batch, max_batch=REGISTRATION_BATCH)
 
     def store_upload(
         self,
@@ -233,19 +237,26 @@ class NodeService:
         """Tell the master about this copy now; on failure the background sync retries.
 
         Returns whether it was registered and the peers the master wants copies on.
+        Concurrent uploads share one registration call (group commit).
         """
         try:
-            reply = self.master.register(entry, name, want_peers)
+            reply = self._registrations.submit((entry, name, want_peers))
         except MasterUnavailable as exc:
             log.warning("registration of %s deferred: %s", entry.hash, exc.message)
             return False, []
-        self.catalog.mark_registered([entry.hash])
         peers = [
             p
             for p in reply.get("replicate_to", [])
             if isinstance(p, dict) and isinstance(p.get("url"), str) and p.get("id") != self.node_id
         ]
         return True, peers
+
+    def _register_batch(
+        self, copies: Sequence[tuple[BlobEntry, str, bool]]
+    ) -> list[dict[str, Any]]:
+        results = self.master.register_copies(copies)
+        self.catalog.mark_registered([entry.hash for entry, _name, _want in copies])
+        return results
 
 
 def init_app(app: Flask) -> None:

@@ -25,6 +25,7 @@ from types import TracebackType
 
 from app.cache import LRUCache
 from app.errors import BlobNotFound, HashMismatch, InsufficientStorage, InvalidHash, PayloadTooLarge
+from app.gevent_worker import off_hub
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def _disk_full(exc: OSError) -> InsufficientStorage:
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        os.fsync(fd)
+        off_hub(os.fsync, fd)
     finally:
         os.close(fd)
 
@@ -101,7 +102,7 @@ class FileBlobWriter:
         try:
             self._file.flush()
             if self._fsync:
-                os.fdatasync(self._file.fileno())
+                off_hub(os.fdatasync, self._file.fileno())
         except OSError as exc:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise _disk_full(exc) from exc

@@ -178,3 +178,23 @@ def test_registrations_survive_a_new_app_on_the_same_data_dir(tmp_path):
     make_client(create_app("master", overrides)).post("/register", json=REFERENCE_EXAMPLE)
     again = make_client(create_app("master", overrides))
     assert file_info(again.get("/get?hash=test123")) == REFERENCE_EXAMPLE
+
+
+def test_a_node_registers_a_batch_of_copies_in_one_call(master_client):
+    copies = [
+        {"hash": "aa" * 32, "name": "a.txt", "size": 3, "kind": "file", "want_peers": True},
+        {"hash": "bb" * 32, "name": "", "size": 4, "kind": "block"},
+    ]
+    reply = master_client.post(
+        "/nodes/register", json={"node": "8001", "url": "http://127.0.0.1:8001", "copies": copies}
+    )
+    assert reply.status_code == 200, reply.json
+    assert [r["hash"] for r in reply.json["results"]] == ["aa" * 32, "bb" * 32]
+    assert all(r["replicate_to"] == [] for r in reply.json["results"])  # no other node yet
+    # The whole file is listed; the block is a blob only.
+    assert [f["hash"] for f in master_client.get("/list").json] == ["aa" * 32]
+    assert master_client.get(f"/get?hash={'aa' * 32}").json["replicas"] == ["8001"]
+    bad = master_client.post(
+        "/nodes/register", json={"node": "8001", "url": "http://x", "copies": []}
+    )
+    assert bad.status_code == 400 and bad.json["error"]["field"] == "copies"

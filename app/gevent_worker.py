@@ -1,4 +1,6 @@
-"""Zero-copy responses under gevent: os.sendfile that waits on the hub, not a copy loop.
+"""What a gevent worker needs beyond monkey-patching: zero-copy responses (os.sendfile
+that waits on the hub, not a copy loop), fair turns between connections, and blocking
+system calls (fsync) moved off the hub.
 
 gunicorn sends a ``wsgi.file_wrapper`` body with ``socket.sendfile``; gevent's version of
 that method is a read/send loop in 8 KiB pieces, about a third of nginx's rate on large
@@ -11,9 +13,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 MAX_CHUNK = 1 << 30
+T = TypeVar("T")
 
 
 def _gevent_sendfile(sock: Any, file: IO[bytes], offset: int = 0, count: int | None = None) -> int:
@@ -39,13 +42,10 @@ def _gevent_sendfile(sock: Any, file: IO[bytes], offset: int = 0, count: int | N
 
 def install_gevent_sendfile() -> bool:
     """Use the kernel's sendfile in a gevent-patched process; tell whether it was installed."""
-    try:
-        from gevent import monkey
-        from gevent.socket import socket as gevent_socket
-    except ImportError:
+    if not gevent_patched():
         return False
-    if not monkey.is_module_patched("socket"):
-        return False
+    from gevent.socket import socket as gevent_socket
+
     gevent_socket.sendfile = _gevent_sendfile
     return True
 
@@ -59,13 +59,10 @@ def fair_turn() -> Callable[[], None] | None:
     seconds. One ``gevent.sleep(0)`` per request puts it at the back of the queue.
     None outside gevent (the Flask test client, threads).
     """
-    try:
-        import gevent
-        from gevent import monkey
-    except ImportError:
+    if not gevent_patched():
         return None
-    if not monkey.is_module_patched("socket"):
-        return None
+    import gevent
+
     turn: Callable[[], None] = gevent.sleep
     return turn
 
@@ -76,3 +73,28 @@ def install_fair_turns(app: Any) -> bool:
     if turn is not None:
         app.before_request(turn)
     return turn is not None
+
+
+def off_hub(function: Callable[..., T], *args: Any) -> T:
+    """Run a blocking system call (fsync) on gevent's thread pool when in a gevent worker.
+
+    An fsync called on the hub stops every greenlet of the worker until the disk
+    answers: concurrent uploads then wait in line, one flush each. On the pool they
+    overlap, and the filesystem's journal commits them together. Elsewhere (threads,
+    tests) the call runs in place.
+    """
+    if gevent_patched():
+        from gevent import get_hub
+
+        result: T = get_hub().threadpool.apply(function, args)
+        return result
+    return function(*args)
+
+
+def gevent_patched() -> bool:
+    """Whether this process runs under gevent's monkey-patching (a gunicorn gevent worker)."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        return False
+    return bool(monkey.is_module_patched("socket"))
