@@ -76,23 +76,6 @@ class MasterClient:
     def master_url(self) -> str:
         return ",".join(self.master_urls)
 
-    def register(self, entry: BlobEntry, name: str, want_peers: bool) -> dict[str, Any]:
-        """Register one copy under ``name`` (the reference's /register call).
-
-        With ``want_peers`` the answer says which peers should get a copy
-        (``replicate_to``) when the blob has fewer live copies than R.
-        """
-        payload: dict[str, Any] = {
-            "hash": entry.hash,
-            "name": name,
-            "size": entry.size,
-            "replicas": [self.node_id],
-            "kind": entry.kind,
-        }
-        if want_peers:
-            payload["holder_url"] = self.public_url
-        return self._post_any("/register", payload)
-
     def register_copies(
         self, copies: Sequence[tuple[BlobEntry, str, bool]]
     ) -> list[dict[str, Any]]:
