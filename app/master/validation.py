@@ -88,28 +88,27 @@ def parse_hash_list(payload: dict[str, Any], field: str) -> list[str]:
 def parse_copies(payload: dict[str, Any]) -> tuple[list[HeldCopy], list[bool]]:
     """Return the copies of a node's registration batch, and which want peers named."""
     items = payload.get("copies")
-    if not isinstance(items, list) or not items or len(items) > MAX_BATCH:
-        raise InvalidField("copies", f"'copies' must be a list of 1 to {MAX_BATCH} copies")
+    if not items:
+        raise InvalidField("copies", "'copies' must list at least one copy")
+    return _held_copies(items, "copies"), [item.get("want_peers") is True for item in items]
+
+
+def _held_copies(items: Any, field: str) -> list[HeldCopy]:
+    """A bounded list of copies as nodes describe them (hash, name, size, kind)."""
+    if not isinstance(items, list) or len(items) > MAX_BATCH:
+        raise InvalidField(field, f"'{field}' must be a list of at most {MAX_BATCH}")
     if not all(isinstance(item, dict) for item in items):
-        raise InvalidField("copies", "each entry of 'copies' must be an object")
+        raise InvalidField(field, f"each entry of '{field}' must be an object")
     copies = []
     for item in items:
         record = parse_record(item, replicas_field=False)
         copies.append(HeldCopy(record.hash, record.name, record.size, parse_kind(item)))
-    return copies, [item.get("want_peers") is True for item in items]
+    return copies
 
 
 def parse_inventory(payload: dict[str, Any]) -> tuple[list[HeldCopy], float | None, bool]:
     """Return (copies, sync start, complete) of an inventory report."""
-    items = payload.get("files", [])
-    if not isinstance(items, list) or len(items) > MAX_BATCH:
-        raise InvalidField("files", f"'files' must be a list of at most {MAX_BATCH}")
-    if not all(isinstance(item, dict) for item in items):
-        raise InvalidField("files", "each entry of 'files' must be an object")
-    records = []
-    for item in items:
-        record = parse_record(item, replicas_field=False)
-        records.append(HeldCopy(record.hash, record.name, record.size, parse_kind(item)))
+    records = _held_copies(payload.get("files", []), "files")
     sync_started = payload.get("sync_started")
     if sync_started is not None and (
         isinstance(sync_started, bool) or not isinstance(sync_started, int | float)
