@@ -171,15 +171,17 @@ class MetadataStore:
                 {"id": 1, "version": 0},
             )
             # Catalogues from before blocks (#5) had files but no blobs: each such file
-            # is its own blob.
-            conn.execute(
-                blobs.insert().from_select(
+            # is its own blob. Once any blob exists there is nothing to do (and no scan
+            # of the files at every worker's start).
+            if conn.execute(select(blobs.c.hash).limit(1)).first() is None:
+                backfill = dialect.insert(blobs).from_select(
                     ["hash", "size", "created_at", "referenced_at"],
-                    select(files.c.hash, files.c.size, files.c.created_at, files.c.updated_at)
-                    .where(files.c.block_size == 0)
-                    .where(~exists().where(blobs.c.hash == files.c.hash)),
+                    select(
+                        files.c.hash, files.c.size, files.c.created_at, files.c.updated_at
+                    ).where(files.c.block_size == 0),
                 )
-            )
+                # Another master starting at the same moment may have done it already.
+                conn.execute(backfill.on_conflict_do_nothing())
         # Built once: constructing a Core statement costs more than running it on SQLite.
         upsert_file = dialect.insert(files)
         self._upsert_file = upsert_file.on_conflict_do_update(
