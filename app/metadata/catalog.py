@@ -8,7 +8,7 @@ master has not acknowledged yet, across restarts.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,21 +55,33 @@ class BlobCatalog:
 
     def record(self, digest: str, name: str, size: int, kind: str = "file") -> BlobEntry:
         """Add a blob (the first name and kind it was stored under are kept)."""
+        return self.record_many([(digest, name, size, kind)])[0]
+
+    def record_many(self, blobs_stored: Sequence[tuple[str, str, int, str]]) -> list[BlobEntry]:
+        """Add blobs (digest, name, size, kind) in one transaction; return their entries."""
+        now = time.time()
         with write_transaction(self.engine) as conn:
             conn.execute(
                 self._insert_if_new,
-                {
-                    "hash": digest,
-                    "name": name,
-                    "size": size,
-                    "stored_at": time.time(),
-                    "registered": False,
-                    "kind": kind,
-                },
+                [
+                    {
+                        "hash": digest,
+                        "name": name,
+                        "size": size,
+                        "stored_at": now,
+                        "registered": False,
+                        "kind": kind,
+                    }
+                    for digest, name, size, kind in blobs_stored
+                ],
             )
-            row = conn.execute(self._select_one, {"digest": digest}).one()
-        self._names.put(row.hash, row.name)
-        return _entry(row)
+            entries = [
+                _entry(conn.execute(self._select_one, {"digest": digest}).one())
+                for digest, _name, _size, _kind in blobs_stored
+            ]
+        for entry in entries:
+            self._names.put(entry.hash, entry.name)
+        return entries
 
     def get(self, digest: str) -> BlobEntry | None:
         with self.engine.connect() as conn:

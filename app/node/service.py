@@ -62,6 +62,9 @@ class NodeService:
         self.sync = sync
         self.scrubber = scrubber
         self.max_upload_size = max_upload_size
+        # Concurrent uploads share catalogue transactions and master registrations: both
+        # serialise (SQLite's write lock spans the node's worker processes).
+        self._records = GroupCommit(catalog.record_many, max_batch=REGISTRATION_BATCH)
         self._registrations = GroupCommit(self._register_batch, max_batch=REGISTRATION_BATCH)
 
     def store_upload(
@@ -167,7 +170,7 @@ class NodeService:
         register: bool,
     ) -> dict[str, Any]:
         """Catalogue a stored blob, register it, and bring it to its copies."""
-        entry = self.catalog.record(stored.digest, name, stored.size, kind)
+        entry = self._records.submit((stored.digest, name, stored.size, kind))
         if register:
             registered, peers = self._register(entry, name, want_peers=replicate and not chain)
         else:

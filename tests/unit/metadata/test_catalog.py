@@ -48,3 +48,17 @@ def test_reconcile_makes_the_catalogue_match_the_disk(tmp_path: Path):
     assert cat.get(B) is None
     assert cat.get(C).name == C and cat.get(C).registered is False
     assert cat.get(A).name == "kept.txt"
+
+
+def test_record_many_is_one_batch_with_each_blobs_entry(tmp_path: Path):
+    cat = catalog(tmp_path)
+    cat.record(A, "first.txt", 3)
+    entries = cat.record_many(
+        [(A, "again.txt", 3, "file"), (B, "", 4, "block"), (B, "dup", 4, "block")]
+    )
+    assert [(e.hash, e.name, e.kind) for e in entries] == [
+        (A, "first.txt", "file"),
+        (B, "", "block"),
+        (B, "", "block"),
+    ]
+    assert cat.stats().blobs == 2
