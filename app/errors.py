@@ -167,3 +167,15 @@ class InsufficientStorage(AppError, OSError):
 
 class QuotaExceeded(InsufficientStorage):
     code = "quota_exceeded"
+
+
+def error_code_of(response: Any) -> str | None:
+    """The ``error.code`` of an HTTP response carrying our JSON error body, if it is one
+    (``response`` is a ``requests.Response``: any object with ``json()``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None

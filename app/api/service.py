@@ -143,7 +143,7 @@ class UserApi:
             raise Forbidden(f"user '{user.name}' is not an administrator")
 
     def account(self, user: User) -> dict[str, Any]:
-        return user.to_dict(self.users.used_bytes(user.id))
+        return user.to_dict(self.namespace.used_bytes(user.id))
 
     def add_user(self, payload: dict[str, Any]) -> dict[str, Any]:
         name = valid_username(payload.get("username"))
@@ -176,7 +176,7 @@ class UserApi:
                 "send 'disabled', 'quota_bytes' or 'password'", code="nothing_to_change"
             )
         user = self.users.update(valid_username(name), **values)
-        return user.to_dict(self.users.used_bytes(user.id))
+        return user.to_dict(self.namespace.used_bytes(user.id))
 
     # ----- files -----
 
@@ -298,7 +298,7 @@ class UserApi:
             return
         current = self.namespace.get(user.id, path)
         replaced = current.size if current is not None else 0
-        if self.users.used_bytes(user.id) - replaced + incoming > user.quota_bytes:
+        if self.namespace.used_bytes(user.id) - replaced + incoming > user.quota_bytes:
             raise QuotaExceeded(
                 f"{incoming} more bytes would exceed the quota of {user.quota_bytes} bytes",
                 details={"quota_bytes": user.quota_bytes},

@@ -33,6 +33,7 @@ from urllib3.fields import RequestField
 from urllib3.filepost import choose_boundary
 
 from app.client.credentials import forget_token, load_token, save_token
+from app.errors import error_code_of
 from app.security import CLUSTER_HEADER
 
 DEFAULT_MASTER = "http://127.0.0.1:9000"
@@ -254,7 +255,7 @@ class Client:
                     response = self._http.put(block["url"], data=data, timeout=TIMEOUT)
                 except requests.RequestException:
                     return
-                if response.status_code == 400 and _error_code(response) == "hash_mismatch":
+                if response.status_code == 400 and error_code_of(response) == "hash_mismatch":
                     # The node checks every block against the hash announced for it.
                     raise ClientError(f"{path} changed while it was being uploaded")
                 if response.status_code == 200:
@@ -533,14 +534,6 @@ class _MultipartFile:
                     self.progress.update(len(chunk))
                 yield chunk
         yield self.tail
-
-
-def _error_code(response: requests.Response) -> str | None:
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return None
-    return error.get("code") if isinstance(error, dict) else None
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -109,15 +109,6 @@ class UserStore:
                 conn.execute(delete(api_tokens).where(api_tokens.c.user_id == user.id))
         return self.get(name)
 
-    def used_bytes(self, user_id: int) -> int:
-        with self.engine.connect() as conn:
-            total = conn.execute(
-                select(func.coalesce(func.sum(fs_entries.c.size), 0)).where(
-                    fs_entries.c.user_id == user_id
-                )
-            ).scalar_one()
-        return int(total)
-
     def issue_token(self, user: User) -> str:
         """A new bearer token for ``user``: 256 bits from the OS's CSPRNG."""
         token = secrets.token_urlsafe(32)

@@ -11,7 +11,7 @@ from typing import IO, Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from app.errors import ServiceUnavailable
+from app.errors import ServiceUnavailable, error_code_of
 from app.metadata.catalog import BlobEntry
 from app.security import cluster_headers
 from app.storage import DIGEST_RE
@@ -171,17 +171,6 @@ class MasterClient:
         return body
 
 
-def _error_code(response: requests.Response) -> str | None:
-    """Return the ``error.code`` of a JSON error body, if it is one."""
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    error = body.get("error") if isinstance(body, dict) else None
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None
-
-
 class NodeClient:
     """Writes, copies, reads and deletes blobs on nodes over one pooled session.
 
@@ -244,7 +233,7 @@ class NodeClient:
             )
         except requests.RequestException as exc:
             raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
-        if response.status_code == 400 and _error_code(response) == "hash_mismatch":
+        if response.status_code == 400 and error_code_of(response) == "hash_mismatch":
             raise CorruptCopy(f"node {source_url} sent bytes that do not match {digest}")
         if response.status_code != 200:
             raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
