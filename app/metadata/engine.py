@@ -14,6 +14,10 @@ from sqlalchemy.exc import DBAPIError
 
 WRITE_OPTION = "mdbx_write"
 BUSY_TIMEOUT_SECONDS = 30
+# Waits between attempts to take SQLite's write lock: short, since a writer holds it for
+# one commit (about a millisecond), and capped so that a waiter keeps trying often.
+FIRST_LOCK_WAIT = 0.0005
+MAX_LOCK_WAIT = 0.01
 
 
 def sqlite_url(path: Path) -> str:
@@ -45,11 +49,39 @@ def make_engine(url: str, *, synchronous: str = "FULL") -> Engine:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # A deferred transaction that later writes cannot wait out a busy writer in WAL
-        # mode (SQLITE_BUSY at once); IMMEDIATE takes the write lock up front and waits.
-        is_write = conn.get_execution_options().get(WRITE_OPTION, False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if is_write else "BEGIN")
+        # mode (SQLITE_BUSY at once); IMMEDIATE takes the write lock up front.
+        if conn.get_execution_options().get(WRITE_OPTION, False):
+            _begin_immediate(conn.connection.dbapi_connection)  # type: ignore[arg-type]
+        else:
+            conn.exec_driver_sql("BEGIN")
 
     return engine
+
+
+def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
+    """Take SQLite's write lock, waiting with ``time.sleep`` while another process has it.
+
+    SQLite's own busy handler sleeps inside C: under gevent that freezes every request of
+    the worker for as long as a sibling worker commits. ``time.sleep`` is gevent's in a
+    worker (other requests run, and queue up for the next group commit) and a plain
+    sleep elsewhere.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    wait = FIRST_LOCK_WAIT
+    dbapi_connection.execute("PRAGMA busy_timeout=0")
+    try:
+        while True:
+            try:
+                dbapi_connection.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() >= deadline:
+                    raise
+            time.sleep(wait)
+            wait = min(wait * 2, MAX_LOCK_WAIT)
+    finally:
+        dbapi_connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
 
 
 def ensure_schema(metadata: MetaData, engine: Engine, attempts: int = 10) -> None:
