@@ -1,10 +1,10 @@
 """Group commit: concurrent callers share one expensive operation.
 
-The first caller to arrive becomes the leader and runs the operation for everything
-queued, batch after batch, until the queue is empty; the others wait for their own
-result. Under load, one master registration (one HTTP call, one fsynced commit) serves
-dozens of uploads instead of one; alone, a caller pays no wait at all. Works with real
-threads and, monkey-patched, with gevent's greenlets.
+The first caller to arrive becomes the leader and runs the operation for what is
+queued; the others wait. Whoever is first in line when a batch ends leads the next one,
+with everything that queued up meanwhile. Under load, one master registration (one
+HTTP call, one fsynced commit) serves dozens of uploads instead of one; alone, a caller
+pays no wait at all. Works with real threads and, monkey-patched, with gevent's greenlets.
 """
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ R = TypeVar("R")
 
 
 class _Slot(Generic[R]):
-    __slots__ = ("done", "error", "result")
+    __slots__ = ("error", "lead", "result", "wake")
 
     def __init__(self) -> None:
-        self.done = threading.Event()
+        self.wake = threading.Event()  # set when the result is in, or to make it lead
+        self.lead = False
         self.result: R | None = None
         self.error: BaseException | None = None
 
@@ -41,32 +42,40 @@ class GroupCommit(Generic[T, R]):
         slot: _Slot[R] = _Slot()
         with self._lock:
             self._queue.append((item, slot))
-            lead = not self._leading
-            self._leading = True
-        if lead:
-            self._drain()
-        slot.done.wait()
+            if not self._leading:
+                self._leading = slot.lead = True
+        if not slot.lead:
+            slot.wake.wait()
+        if slot.lead:
+            self._run_batch()
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
 
-    def _drain(self) -> None:
-        while True:
+    def _run_batch(self) -> None:
+        """Run the batch at the head of the queue (the leader's own item is first in it),
+        then hand the lead to the next waiter: a leader never works for later callers
+        longer than one batch, so under steady load no caller waits unboundedly."""
+        with self._lock:
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+        try:
+            results = self.operation([item for item, _slot in batch])
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
+            for (_item, slot), result in zip(batch, results, strict=True):
+                slot.result = result
+        except BaseException as exc:  # every waiter of the batch must learn of it
+            for _item, slot in batch:
+                slot.error = exc
+        finally:
             with self._lock:
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
-                if not batch:
+                if self._queue:
+                    successor = self._queue[0][1]
+                    successor.lead = True
+                    successor.wake.set()
+                else:
                     self._leading = False
-                    return
-            try:
-                results = self.operation([item for item, _slot in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
-                for (_item, slot), result in zip(batch, results, strict=True):
-                    slot.result = result
-            except BaseException as exc:  # every waiter of the batch must learn of it
-                for _item, slot in batch:
-                    slot.error = exc
-            finally:
-                for _item, slot in batch:
-                    slot.done.set()
+            for _item, slot in batch:
+                slot.lead = False
+                slot.wake.set()

@@ -59,3 +59,36 @@ def test_every_caller_of_a_failed_batch_sees_the_error():
             future.result()
     down.clear()  # the master is back: the next caller leads a fresh batch
     assert group.submit(1) == 1
+
+
+def test_a_leader_runs_one_batch_and_hands_the_lead_on():
+    """Under steady load no caller works for others beyond its own batch."""
+    batches: list[tuple[int, list[int]]] = []  # (thread running it, items)
+    callers: dict[int, int] = {}  # item -> thread that submitted it
+    release = threading.Event()
+
+    def operation(items):
+        batches.append((threading.get_ident(), list(items)))
+        if len(batches) == 1:
+            release.wait(5)  # the others queue up behind the first batch
+        return list(items)
+
+    group = GroupCommit(operation, max_batch=4)
+
+    def submit(i: int) -> int:
+        callers[i] = threading.get_ident()
+        return group.submit(i)
+
+    with ThreadPoolExecutor(10) as pool:
+        first = pool.submit(submit, 0)
+        while not batches:
+            time.sleep(0.001)
+        rest = [pool.submit(submit, i) for i in range(1, 10)]
+        while len(group._queue) < 9:
+            time.sleep(0.001)
+        release.set()
+        assert first.result(5) == 0
+        assert sorted(f.result(5) for f in rest) == list(range(1, 10))
+    assert [len(items) for _thread, items in batches] == [1, 4, 4, 1]
+    # Each batch ran on the thread of the caller at its head, not on the first leader's.
+    assert all(thread == callers[items[0]] for thread, items in batches)
