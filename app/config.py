@@ -112,6 +112,10 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "MIN_FREE_BYTES": 64 * MIB,
         "EXISTENCE_CACHE_SIZE": 65_536,
         "FSYNC": True,
+        # Concurrent uploads are made durable together with one syncfs (Linux) rather
+        # than an fsync per file and directory; turn off on a filesystem shared with other
+        # busy writers, whose dirty data every syncfs would flush too.
+        "SYNCFS": True,
         "SYNC_INTERVAL": 2.0,
         "INVENTORY_BATCH": 1000,
         # Background re-hashing of every blob: bytes per second (0 = unlimited), and the

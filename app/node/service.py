@@ -21,7 +21,7 @@ from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUna
 from app.node.fastpath import FastRetrieve
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
-from app.storage import FileBlobStore, FileBlobWriter, StoredBlob, parse_digest
+from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,8 @@ EXTENSION = "mdbx.node"
 KINDS = ("file", "block")
 # Copies registered with the master in one call, at most.
 REGISTRATION_BATCH = 500
+# Uploads made durable and catalogued together, at most.
+STORE_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -62,9 +64,10 @@ class NodeService:
         self.sync = sync
         self.scrubber = scrubber
         self.max_upload_size = max_upload_size
-        # Concurrent uploads share catalogue transactions and master registrations: both
-        # serialise (SQLite's write lock spans the node's worker processes).
-        self._records = GroupCommit(catalog.record_many, max_batch=REGISTRATION_BATCH)
+        # Concurrent uploads share their syncs, catalogue transactions and master
+        # registrations: each of these serialises (a journal commit, SQLite's write lock
+        # across the node's worker processes, the master's commit).
+        self._stores = GroupCommit(self._store_batch, max_batch=STORE_BATCH)
         self._registrations = GroupCommit(self._register_batch, max_batch=REGISTRATION_BATCH)
 
     def store_upload(
@@ -97,12 +100,11 @@ class NodeService:
         else:
             sink, filename, fields = self._receive_multipart(stream, content_type, content_length)
         wanted = args.get("hash") or fields.get("hash")
-        stored = self.blobs.commit(sink, parse_digest(wanted) if wanted else None)
-        name = clean_name(filename) or stored.digest
+        sealed = self.blobs.seal(sink, parse_digest(wanted) if wanted else None)
         chain = [url for url in args.get("chain", "").split(",") if url]
         return self._keep(
-            stored,
-            name,
+            sealed,
+            clean_name(filename) or sealed.digest,
             kind=kind,
             replicate=args.get("replicate", "1") not in ("0", "false"),
             chain=chain,
@@ -147,8 +149,8 @@ class NodeService:
                     writer.write(chunk)
             except NodeUnavailable as exc:
                 raise UpstreamError(exc.message, code="source_unavailable") from exc
-            stored = self.blobs.commit(writer, digest)
-        return self._keep(stored, name, kind=kind, replicate=False, chain=[], register=True)
+            sealed = self.blobs.seal(writer, digest)
+        return self._keep(sealed, name, kind=kind, replicate=False, chain=[], register=True)
 
     def delete_blob(self, hash_param: str | None) -> dict[str, Any]:
         """Delete this node's copy (the master deleted the file, or trims an extra copy)."""
@@ -161,7 +163,7 @@ class NodeService:
 
     def _keep(
         self,
-        stored: StoredBlob,
+        sealed: SealedBlob,
         name: str,
         *,
         kind: str,
@@ -169,8 +171,8 @@ class NodeService:
         chain: list[str],
         register: bool,
     ) -> dict[str, Any]:
-        """Catalogue a stored blob, register it, and bring it to its copies."""
-        entry = self._records.submit((stored.digest, name, stored.size, kind))
+        """Store a sealed blob durably, catalogue it, register it, bring it to its copies."""
+        stored, entry = self._stores.submit((sealed, name, kind))
         if register:
             registered, peers = self._register(entry, name, want_peers=replicate and not chain)
         else:
@@ -254,6 +256,18 @@ class NodeService:
         ]
         return True, peers
 
+    def _store_batch(
+        self, uploads: Sequence[tuple[SealedBlob, str, str]]
+    ) -> list[tuple[StoredBlob, BlobEntry]]:
+        stored = self.blobs.persist([sealed for sealed, _name, _kind in uploads])
+        entries = self.catalog.record_many(
+            [
+                (blob.digest, name, blob.size, kind)
+                for blob, (_s, name, kind) in zip(stored, uploads, strict=True)
+            ]
+        )
+        return list(zip(stored, entries, strict=True))
+
     def _register_batch(
         self, copies: Sequence[tuple[BlobEntry, str, bool]]
     ) -> list[dict[str, Any]]:
@@ -271,6 +285,7 @@ def init_app(app: Flask) -> None:
         data_dir,
         cache_size=config["EXISTENCE_CACHE_SIZE"],
         fsync=config["FSYNC"],
+        syncfs=config["SYNCFS"],
         min_free_bytes=config["MIN_FREE_BYTES"],
     )
     # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.

@@ -9,6 +9,7 @@ from app.storage.blobstore import (
     DIGEST_RE,
     FileBlobStore,
     FileBlobWriter,
+    SealedBlob,
     StoredBlob,
     parse_digest,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "BlobWriter",
     "FileBlobStore",
     "FileBlobWriter",
+    "SealedBlob",
     "StoredBlob",
     "parse_digest",
 ]

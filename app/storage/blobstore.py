@@ -1,8 +1,11 @@
 """Blobs on disk, named by their SHA-256 under a two-level fan-out (ab/cd/<digest>).
 
-Writes stream into a temp file beside the blob tree while hashing, are fsynced, and then
-moved into place with ``os.replace`` and a directory fsync, as Swift's disk file writer
-does: a reader sees the whole blob or none of it, and a crash leaves only a temp file.
+Writes stream into a temp file beside the blob tree while hashing; the file is then made
+durable and moved into place with ``os.replace``, and the new name made durable, as
+Swift's disk file writer does: a reader sees the whole blob or none of it, and a crash
+leaves only a temp file. Concurrent writes are made durable together (``persist``): on
+Linux one ``syncfs`` for the batch's bytes and one for its names, instead of an fsync of
+every file and of every directory.
 
 Blobs whose bytes rot are moved aside into ``quarantine/`` (never served again, kept
 for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scrubber.
@@ -10,6 +13,7 @@ for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scru
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import hashlib
 import logging
@@ -18,7 +22,7 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -65,24 +69,50 @@ def _disk_full(exc: OSError) -> InsufficientStorage:
     return InsufficientStorage(f"no space left on the storage device ({exc.strerror})")
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+@dataclass(frozen=True)
+class SealedBlob:
+    """A finished, hashed temp file waiting to be made durable and moved into place."""
+
+    path: Path
+    digest: str
+    size: int
+
+
+def _fsync_path(path: Path | str, data_only: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        off_hub(os.fsync, fd)
+        (os.fdatasync if data_only else os.fsync)(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    off_hub(_fsync_path, path)
+
+
+def _find_syncfs() -> Callable[[int], int] | None:
+    """Return libc's ``syncfs``: it flushes one filesystem's dirty data and metadata."""
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    syncfs.argtypes = [ctypes.c_int]
+    syncfs.restype = ctypes.c_int
+    return syncfs
+
+
+SYNCFS = _find_syncfs()
 
 
 class FileBlobWriter:
     """A temp file that hashes what is written to it; commit it with FileBlobStore.commit."""
 
-    def __init__(self, path: Path, fd: int, max_size: int | None, fsync: bool) -> None:
+    def __init__(self, path: Path, fd: int, max_size: int | None) -> None:
         self.path = path
         self.size = 0
         self._file = os.fdopen(fd, "wb")
         self._hash = hashlib.sha256()
         self._max_size = max_size
-        self._fsync = fsync
 
     def write(self, chunk: bytes) -> None:
         """Append ``chunk``; raise PayloadTooLarge past the size cap, 507 on a full disk."""
@@ -98,11 +128,9 @@ class FileBlobWriter:
         self.size += len(chunk)
 
     def finish(self) -> str:
-        """Flush and fsync the temp file; return the digest of what was written."""
+        """Flush and close the temp file; return the digest of what was written."""
         try:
             self._file.flush()
-            if self._fsync:
-                off_hub(os.fdatasync, self._file.fileno())
         except OSError as exc:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise _disk_full(exc) from exc
@@ -138,8 +166,11 @@ class FileBlobStore:
         *,
         cache_size: int = 65_536,
         fsync: bool = True,
+        syncfs: bool = True,
         min_free_bytes: int = 0,
     ) -> None:
+        """``syncfs``: make batches durable with one syncfs each where Linux has it (best
+        when the filesystem is the node's own), else with an fsync per file and directory."""
         self.root = root
         self.blob_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
@@ -148,6 +179,7 @@ class FileBlobStore:
         self._blob_prefix = f"{self.blob_dir}/"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
+        self._syncfs = SYNCFS if syncfs else None
         self._min_free_bytes = min_free_bytes
         # Positive existence cache: blobs are immutable, so "exists" stays true until deleted.
         self._known: LRUCache[str, bool] = LRUCache(cache_size)
@@ -176,10 +208,14 @@ class FileBlobStore:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise _disk_full(exc) from exc
             raise
-        return FileBlobWriter(Path(name), fd, max_size, self._fsync)
+        return FileBlobWriter(Path(name), fd, max_size)
 
     def commit(self, writer: FileBlobWriter, expected_digest: str | None = None) -> StoredBlob:
-        """Move a finished writer's bytes into place; storing known bytes again is a no-op."""
+        """Store a finished writer's bytes durably; storing known bytes again is a no-op."""
+        return self.persist([self.seal(writer, expected_digest)])[0]
+
+    def seal(self, writer: FileBlobWriter, expected_digest: str | None = None) -> SealedBlob:
+        """Finish a writer and check its digest (HashMismatch drops the temp file)."""
         try:
             digest = writer.finish()
         except BaseException:
@@ -188,21 +224,69 @@ class FileBlobStore:
         if expected_digest is not None and digest != expected_digest:
             writer.abort()
             raise HashMismatch(f"content hashes to {digest}, not {expected_digest}")
-        with self._lock:
-            target = self.path_for(digest)
-            # A stat, not exists(): the existence cache is per process, and a sibling
-            # worker's delete or quarantine cannot reach it. Trusting a stale entry here
-            # would drop the very upload that repairs a quarantined blob.
-            if target.is_file():
-                self._known.put(digest, True)
-                writer.abort()
-                return StoredBlob(digest, writer.size, created=False)
-            self._ensure_parent(target)
-            os.replace(writer.path, target)
+        return SealedBlob(writer.path, digest, writer.size)
+
+    def persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
+        """Make sealed blobs durable and move them into place, all together.
+
+        Bytes first, then names: a crash can leave a durable temp file, never a blob whose
+        name outlived its bytes. Every result is durable when this returns, including a
+        blob that was already there (its own writer may not have made its name durable yet).
+        """
+        stored: list[StoredBlob] = []
+        dirs: set[Path] = set()
+        moved: set[Path] = set()
+        try:
             if self._fsync:
-                _fsync_dir(target.parent)
-            self._known.put(digest, True)
-        return StoredBlob(digest, writer.size, created=True)
+                off_hub(self._sync_bytes, [blob.path for blob in sealed])
+            for blob in sealed:
+                target = self.path_for(blob.digest)
+                dirs.update(self._ensure_parent(target))
+                with self._lock:
+                    # A stat, not exists(): the existence cache is per process, and a
+                    # sibling worker's delete or quarantine cannot reach it. Trusting a stale
+                    # entry here would drop the very upload that repairs a quarantined blob.
+                    created = not target.is_file()
+                    if created:
+                        os.replace(blob.path, target)
+                        moved.add(blob.path)
+                    self._known.put(blob.digest, True)
+                dirs.add(target.parent)
+                stored.append(StoredBlob(blob.digest, blob.size, created))
+            if self._fsync:
+                off_hub(self._sync_names, dirs)
+        except OSError as exc:
+            if exc.errno in DISK_FULL_ERRNOS:
+                raise _disk_full(exc) from exc
+            raise
+        finally:
+            for blob in sealed:  # the temp files of duplicates, or of a failed batch
+                if blob.path not in moved:
+                    blob.path.unlink(missing_ok=True)
+        return stored
+
+    def _sync_bytes(self, paths: Iterable[Path]) -> None:
+        if not self._sync_filesystem():
+            for path in paths:
+                _fsync_path(path, data_only=True)
+
+    def _sync_names(self, dirs: Iterable[Path]) -> None:
+        if not self._sync_filesystem():
+            for path in dirs:
+                _fsync_path(path)
+
+    def _sync_filesystem(self) -> bool:
+        """One ``syncfs`` of the blob filesystem; False where there is none."""
+        if self._syncfs is None:
+            return False
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if self._syncfs(fd) != 0:
+                code = ctypes.get_errno()
+                raise OSError(code, os.strerror(code))
+        finally:
+            os.close(fd)
+        return True
 
     def exists(self, digest: str) -> bool:
         """Tell whether the blob is stored."""
@@ -318,15 +402,17 @@ class FileBlobStore:
             log.info("removed %d stale temp files from %s", removed, self.tmp_dir)
         return removed
 
-    def _ensure_parent(self, target: Path) -> None:
+    def _ensure_parent(self, target: Path) -> set[Path]:
+        """Create the blob's fan-out directories; return those whose entries changed."""
         shard = target.parent
         if shard.is_dir():
-            return
-        shard.mkdir(parents=True, exist_ok=True)
-        if self._fsync:
-            # The new directory entries must be durable before the blob's rename is.
-            _fsync_dir(shard.parent)
-            _fsync_dir(self.blob_dir)
+            return set()
+        # Concurrent uploads may race to create the same directories: each makes sure of
+        # both levels (mkdir with exist_ok) and has the parents of both made durable.
+        outer = shard.parent
+        outer.mkdir(exist_ok=True)
+        shard.mkdir(exist_ok=True)
+        return {self.blob_dir, outer}
 
     def _ensure_quarantine_dir(self) -> None:
         if self.quarantine_dir.is_dir():

@@ -143,3 +143,76 @@ def test_concurrent_writers_of_the_same_bytes_leave_one_blob(tmp_path: Path):
     assert sum(result.created for result in results) == 1
     assert [d for d, _ in store.iter_blobs()] == [hashlib.sha256(data).hexdigest()]
     assert list(store.tmp_dir.iterdir()) == []
+
+
+def seal(store: FileBlobStore, data: bytes):
+    writer = store.open_writer()
+    writer.write(data)
+    return store.seal(writer)
+
+
+def test_a_batch_is_made_durable_bytes_first_then_names(tmp_path: Path, monkeypatch):
+    store = FileBlobStore(tmp_path)
+    bodies = [os.urandom(100) for _ in range(5)] + [b"same", b"same"]
+    sealed = [seal(store, body) for body in bodies]
+    targets = [store.path_for(blob.digest) for blob in sealed]
+    events: list[tuple[str, int]] = []
+    sync_bytes, sync_names = store._sync_bytes, store._sync_names
+
+    def bytes_first(paths):
+        # Nothing has its name yet while the bytes are synced.
+        events.append(("bytes", sum(t.exists() for t in targets)))
+        sync_bytes(paths)
+
+    def names_after(dirs):
+        events.append(("names", sum(t.exists() for t in targets)))
+        sync_names(dirs)
+
+    monkeypatch.setattr(store, "_sync_bytes", bytes_first)
+    monkeypatch.setattr(store, "_sync_names", names_after)
+    stored = store.persist(sealed)
+    assert events == [("bytes", 0), ("names", 7)]  # one of each for the whole batch
+    assert [s.created for s in stored] == [True] * 6 + [False]
+    assert [store.locate(s.digest).read_bytes() for s in stored] == bodies
+    assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_syncfs_makes_a_batch_durable_with_two_calls(tmp_path: Path, monkeypatch):
+    store = FileBlobStore(tmp_path)
+    assert store._syncfs is not None  # Linux: the path production takes
+    calls: list[int] = []
+    real = store._syncfs
+    monkeypatch.setattr(store, "_syncfs", lambda fd: calls.append(fd) or real(fd))
+    store.persist([seal(store, os.urandom(10)) for _ in range(20)])
+    assert len(calls) == 2
+
+
+def test_without_syncfs_every_file_and_new_directory_is_fsynced(tmp_path: Path, monkeypatch):
+    store = FileBlobStore(tmp_path, syncfs=False)
+    synced: list[tuple[str, bool]] = []
+    monkeypatch.setattr(
+        "app.storage.blobstore._fsync_path",
+        lambda path, data_only=False: synced.append((str(path), data_only)),
+    )
+    sealed = [seal(store, os.urandom(10)) for _ in range(3)]
+    temps = {str(blob.path) for blob in sealed}
+    stored = store.persist(sealed)
+    assert {path for path, data_only in synced if data_only} == temps
+    dirs = {path for path, data_only in synced if not data_only}
+    for blob in stored:
+        shard = store.path_for(blob.digest).parent
+        assert {str(shard), str(shard.parent), str(store.blob_dir)} <= dirs
+
+
+def test_a_failed_sync_keeps_nothing_and_reports_a_full_disk(tmp_path: Path, monkeypatch):
+    store = FileBlobStore(tmp_path)
+
+    def full(_paths):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_sync_bytes", full)
+    sealed = [seal(store, os.urandom(10)) for _ in range(3)]
+    with pytest.raises(InsufficientStorage):
+        store.persist(sealed)
+    assert list(store.iter_blobs()) == []
+    assert list(store.tmp_dir.iterdir()) == []
