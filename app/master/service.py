@@ -42,6 +42,9 @@ from app.security import UrlSigner
 log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.master"
+# A node's registrations also tell that it is alive, at most this often (seconds): the
+# beat is a write transaction of its own, and registrations come many times a second.
+ALIVE_NOTE_INTERVAL = 1.0
 REPAIRER = "mdbx.master.repairer"
 
 
@@ -75,6 +78,7 @@ class MasterService:
         self.upload_ttl = upload_ttl
         # Signs the node URLs handed to clients in secured mode; a no-op in open mode.
         self.signer = signer
+        self._alive_noted: dict[tuple[str, str], float] = {}
         self.upload_store = uploads
         self.reader = BlockReader(nodes, cluster, self.live_nodes)
         self.uploads = UploadService(
@@ -122,7 +126,7 @@ class MasterService:
         node_id, url = parse_node(payload)
         copies, wants = parse_copies(payload)
         self.store.register_copies(node_id, copies)
-        self.cluster.heartbeat(node_id, url)
+        self._note_alive(node_id, url)
         holders = self.store.blob_copies(
             [c.hash for c, want in zip(copies, wants, strict=True) if want]
         )
@@ -184,6 +188,12 @@ class MasterService:
 
     def live_nodes(self) -> list[NodeRecord]:
         return live_nodes(self.cluster.list_nodes(), time.time(), self.node_timeout)
+
+    def _note_alive(self, node_id: str, url: str) -> None:
+        now = time.monotonic()
+        if now - self._alive_noted.get((node_id, url), -ALIVE_NOTE_INTERVAL) >= ALIVE_NOTE_INTERVAL:
+            self.cluster.heartbeat(node_id, url)
+            self._alive_noted[(node_id, url)] = now
 
     def take_heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Record a node's beat and figures; answer the deletions it still owes."""
