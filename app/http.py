@@ -133,8 +133,10 @@ def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Re
     """
     file = path.open("rb")
     size = os.fstat(file.fileno()).st_size
+    # The type guessed from the name, without a charset: stored bytes are served as they
+    # are, and nothing says which encoding a text file was written in.
     response = Response(
-        wrap_file(request.environ, file), mimetype=mimetype, direct_passthrough=True
+        wrap_file(request.environ, file), content_type=mimetype, direct_passthrough=True
     )
     headers = response.headers
     headers["Content-Length"] = str(size)
@@ -197,7 +199,7 @@ def send_stream(
     response = Response(
         itertools.chain([first], chunks),
         status=status,
-        mimetype=mimetype,
+        content_type=mimetype,
         headers=headers,
         direct_passthrough=True,
     )

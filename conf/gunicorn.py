@@ -1,7 +1,7 @@
 # gunicorn settings shared by every role (mdbx serve adds bind, workers and timeouts
 # from conf/<role>.toml). Loaded with runpy: plain assignments only.
 
-worker_class = "gevent"
+worker_class = "app.gunicorn_worker.FastGeventWorker"
 # The app is built in each worker after gevent has patched it; preloading would create
 # sockets and locks before the patch.
 preload_app = False

@@ -13,6 +13,7 @@ from flask import Flask, current_app
 
 from app.batch import GroupCommit
 from app.errors import BlobNotFound, InvalidField, PayloadTooLarge, UpstreamError
+from app.fast_http import FAST_PATH, FastPath
 from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
@@ -324,11 +325,8 @@ def init_app(app: Flask) -> None:
         scrubber=scrubber,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
     )
-    app.wsgi_app = FastRetrieve(  # type: ignore[method-assign]
-        app.wsgi_app,
-        service,
-        secret=config["CLUSTER_SECRET"],
-        write_timeout=config["WRITE_TIMEOUT"],
+    app.extensions[FAST_PATH] = FastPath(
+        FastRetrieve(service, secret=config["CLUSTER_SECRET"]), config["WRITE_TIMEOUT"]
     )
 
 

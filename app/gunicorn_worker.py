@@ -1,0 +1,91 @@
+"""The gevent worker every role runs: gunicorn's, with the fast path in front.
+
+For an app that offers a ``FastPath`` (the node's plain blob GETs), each connection
+starts in ``serve_connection``; the first request it declines, and the rest of that
+connection, go to gunicorn's own loop with the bytes already received. Apps without one
+(the master) are served by gunicorn's loop alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gevent
+from gunicorn import util
+from gunicorn.workers.ggevent import GeventWorker
+
+from app.fast_http import FAST_PATH, FastPath, serve_connection
+
+
+class _Replay:
+    """A socket whose first reads return bytes already received from it."""
+
+    def __init__(self, sock: Any, received: bytes) -> None:
+        self._sock = sock
+        self._received = received
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        if self._received:
+            chunk, self._received = self._received[:size], self._received[size:]
+            return chunk
+        data: bytes = self._sock.recv(size, *flags)
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class FastGeventWorker(GeventWorker):  # type: ignore[misc]
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        extensions = getattr(self.wsgi, "extensions", None) or {}
+        fast: FastPath | None = extensions.get(FAST_PATH)
+        if fast is None:
+            super().handle(listener, client, addr)
+            return
+        client.setblocking(1)
+        try:
+            rest = serve_connection(
+                client,
+                fast.handler,
+                idle_timeout=self.cfg.keepalive,
+                write_timeout=fast.write_timeout,
+                turn=gevent.sleep,
+                access_log=self._log_access if self.log.access_log_enabled else None,
+                remote=addr[0] if isinstance(addr, tuple) else str(addr),
+            )
+        except (OSError, gevent.Timeout):
+            rest = None  # the client went away, or stopped reading for WRITE_TIMEOUT
+        except Exception:
+            self.log.exception("error in the fast path; connection closed")
+            rest = None
+        except BaseException:  # the worker is stopping (GreenletExit)
+            util.close(client)
+            raise
+        if rest is None:
+            util.close(client)
+            return
+        super().handle(listener, _Replay(client, rest), addr)
+
+    def _log_access(self, remote: str, line: str, status: int, size: int, seconds: float) -> None:
+        """One line in gunicorn's access log format, from the atoms the fast path knows."""
+        method, _, rest = line.partition(" ")
+        target = rest.rsplit(" ", 1)[0]
+        path, _, query = target.partition("?")
+        atoms = {
+            "h": remote,
+            "r": line,
+            "s": status,
+            "m": method,
+            "U": path,
+            "q": query,
+            "H": "HTTP/1.1",
+            "b": str(size),
+            "B": size,
+            "T": int(seconds),
+            "D": int(seconds * 1_000_000),
+            "M": int(seconds * 1000),
+            "L": f"{seconds:.6f}",
+            "p": f"<{self.pid}>",
+            "t": self.log.now(),
+        }
+        self.log.access_log.info(self.cfg.access_log_format, self.log.atoms_wrapper_class(atoms))

@@ -1,0 +1,148 @@
+"""The connection loop of the fast path, over real (gevent) socket pairs."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import gevent
+import pytest
+from gevent import socket
+
+from app.fast_http import HEAD_LIMIT, INLINE_BODY, FastRequest, FastResponse, serve_connection
+
+
+class Files:
+    """A handler answering GET /f/<name> from a directory; everything else declined."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.seen: list[FastRequest] = []
+
+    def __call__(self, request: FastRequest) -> FastResponse | None:
+        self.seen.append(request)
+        if request.method != b"GET" or not request.target.startswith(b"/f/"):
+            return None
+        path = self.root / request.target[3:].decode()
+        if not path.is_file():
+            return None
+        size = path.stat().st_size
+        return FastResponse(b"Content-Length: %d\r\n" % size, open(path, "rb"), size)  # noqa: SIM115
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Files:
+    (tmp_path / "small").write_bytes(b"hello")
+    (tmp_path / "big").write_bytes(os.urandom(INLINE_BODY * 3 + 7))
+    return Files(tmp_path)
+
+
+@pytest.fixture
+def serve():
+    """Connect a client socket to a greenlet serving the other end with ``handler``."""
+    opened = []
+
+    def connect(handler: Files, idle_timeout: float = 5.0):
+        client, server = socket.socketpair()
+        opened.extend((client, server))
+        worker = gevent.spawn(
+            serve_connection, server, handler, idle_timeout=idle_timeout, write_timeout=5.0
+        )
+        return client, worker
+
+    yield connect
+    for sock in opened:
+        sock.close()
+
+
+def read_response(stream: io.BufferedReader) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    status = stream.readline()
+    headers = {}
+    while (line := stream.readline()) != b"\r\n":
+        name, _, value = line.partition(b":")
+        headers[name.strip().lower()] = value.strip()
+    body = stream.read(int(headers[b"content-length"]))
+    return status, headers, body
+
+
+def test_keep_alive_requests_are_answered_in_turn(files, serve):
+    client, worker = serve(files)
+    stream = client.makefile("rb")
+    for name in ("small", "big", "small"):
+        client.sendall(b"GET /f/%s HTTP/1.1\r\nHost: x\r\n\r\n" % name.encode())
+        status, headers, body = read_response(stream)
+        assert status == b"HTTP/1.1 200 OK\r\n"
+        assert body == (files.root / name).read_bytes()
+        assert b"date" in headers and b"connection" not in headers
+    stream.close()
+    client.close()
+    assert worker.get(timeout=5) is None
+
+
+def test_pipelined_requests_are_answered_in_order(files, serve):
+    client, worker = serve(files)
+    client.sendall(b"GET /f/big HTTP/1.1\r\n\r\nGET /f/small HTTP/1.1\r\n\r\n")
+    stream = client.makefile("rb")
+    assert read_response(stream)[2] == (files.root / "big").read_bytes()
+    assert read_response(stream)[2] == b"hello"
+    stream.close()
+    client.close()
+    assert worker.get(timeout=5) is None
+
+
+def test_the_first_declined_request_and_what_follows_are_handed_over(files, serve):
+    client, worker = serve(files)
+    client.sendall(b"GET /f/small HTTP/1.1\r\n\r\n")
+    assert read_response(client.makefile("rb"))[2] == b"hello"
+    rest = b"GET /f/missing HTTP/1.1\r\n\r\nGET /f/small HTTP/1.1\r\n\r\n"
+    client.sendall(rest)
+    assert worker.get(timeout=5) == rest  # byte for byte, for gunicorn to go on with
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /f/small HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+        b"GET /f/small HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",  # a GET with a body
+        b"GET /f/small HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        b"GET /f/small HTTP/1.1\r\nX-A: 1\r\nx-a: 2\r\n\r\n",  # a repeated field
+        b"GET /f/small HTTP/9.9 nonsense\r\n\r\n",
+        b"GET /f/small HTTP/1.1\r\nBad Header\r\n\r\n",
+    ],
+)
+def test_requests_the_loop_does_not_understand_are_handed_over(files, serve, request_bytes):
+    client, worker = serve(files)
+    client.sendall(request_bytes)
+    assert worker.get(timeout=5) == request_bytes
+
+
+def test_an_oversized_head_is_handed_over_unparsed(files, serve):
+    client, worker = serve(files)
+    head = b"GET /f/small HTTP/1.1\r\nX-Long: " + b"a" * HEAD_LIMIT
+    client.sendall(head)
+    assert worker.get(timeout=5) == head
+    assert files.seen == []
+
+
+def test_a_client_that_does_not_keep_alive_gets_connection_close(files, serve):
+    client, worker = serve(files)
+    client.sendall(b"GET /f/small HTTP/1.0\r\n\r\n")
+    status, headers, body = read_response(client.makefile("rb"))
+    assert body == b"hello" and headers[b"connection"] == b"close"
+    assert worker.get(timeout=5) is None
+
+
+def test_connection_close_is_honoured_on_http_1_1(files, serve):
+    client, worker = serve(files)
+    client.sendall(b"GET /f/small HTTP/1.1\r\nConnection: close\r\n\r\n")
+    _status, headers, _body = read_response(client.makefile("rb"))
+    assert headers[b"connection"] == b"close"
+    assert worker.get(timeout=5) is None
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(files, serve):
+    client, worker = serve(files, idle_timeout=0.2)
+    client.sendall(b"GET /f/small HTTP/1.1\r\n")  # half a head, then silence
+    assert worker.get(timeout=5) is None
+    client.close()
