@@ -45,6 +45,10 @@ EXTENSION = "mdbx.master"
 # A node's registrations also tell that it is alive, at most this often (seconds): the
 # beat is a write transaction of its own, and registrations come many times a second.
 ALIVE_NOTE_INTERVAL = 1.0
+# The node list behind placement and reads is re-read at most this often (seconds): an
+# /assign per write made it a query per write. Liveness is still judged against the
+# current time; only a beat that just arrived at a sibling worker is seen this much later.
+NODE_LIST_TTL = 0.25
 REPAIRER = "mdbx.master.repairer"
 
 
@@ -79,6 +83,7 @@ class MasterService:
         # Signs the node URLs handed to clients in secured mode; a no-op in open mode.
         self.signer = signer
         self._alive_noted: dict[tuple[str, str], float] = {}
+        self._node_list: tuple[float, list[NodeRecord]] | None = None
         self.upload_store = uploads
         self.reader = BlockReader(nodes, cluster, self.live_nodes)
         self.uploads = UploadService(
@@ -187,7 +192,10 @@ class MasterService:
     # ----- nodes -----
 
     def live_nodes(self) -> list[NodeRecord]:
-        return live_nodes(self.cluster.list_nodes(), time.time(), self.node_timeout)
+        now = time.monotonic()
+        if self._node_list is None or now - self._node_list[0] > NODE_LIST_TTL:
+            self._node_list = (now, self.cluster.list_nodes())
+        return live_nodes(self._node_list[1], time.time(), self.node_timeout)
 
     def _note_alive(self, node_id: str, url: str) -> None:
         now = time.monotonic()
@@ -200,6 +208,7 @@ class MasterService:
         node_id, url = parse_node(payload)
         self.cluster.settle_deletes(node_id, parse_hash_list(payload, "deleted"))
         self.cluster.heartbeat(node_id, url, parse_stats(payload))
+        self._node_list = None  # this worker sees the beat at once
         return {"node": node_id, "delete": self.cluster.deletes_owed_by(node_id)}
 
     def take_inventory(self, payload: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Row, bindparam, func, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from app.cache import LRUCache
@@ -57,10 +57,18 @@ class BlobCatalog:
         """Add a blob (the first name and kind it was stored under are kept)."""
         return self.record_many([(digest, name, size, kind)])[0]
 
-    def record_many(self, blobs_stored: Sequence[tuple[str, str, int, str]]) -> list[BlobEntry]:
-        """Add blobs (digest, name, size, kind) in one transaction; return their entries."""
+    def record_many(
+        self, blobs_stored: Sequence[tuple[str, str, int, str]], registered: Sequence[str] = ()
+    ) -> list[BlobEntry]:
+        """Add blobs (digest, name, size, kind) in one transaction; return their entries.
+
+        ``registered``: digests the master has acknowledged since, marked in the same
+        transaction (cheaper than one of their own).
+        """
         now = time.time()
         with write_transaction(self.engine) as conn:
+            if registered:
+                self._mark_registered(conn, registered)
             conn.execute(
                 self._insert_if_new,
                 [
@@ -105,7 +113,11 @@ class BlobCatalog:
         if not batch:
             return
         with write_transaction(self.engine) as conn:
-            conn.execute(update(blobs).where(blobs.c.hash.in_(batch)).values(registered=True))
+            self._mark_registered(conn, batch)
+
+    @staticmethod
+    def _mark_registered(conn: Connection, digests: Sequence[str]) -> None:
+        conn.execute(update(blobs).where(blobs.c.hash.in_(digests)).values(registered=True))
 
     def remove(self, digests: Iterable[str]) -> int:
         """Drop these blobs' entries (and cached names); return how many rows existed.

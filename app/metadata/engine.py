@@ -17,7 +17,7 @@ BUSY_TIMEOUT_SECONDS = 30
 # Waits between attempts to take SQLite's write lock: short, since a writer holds it for
 # one commit (about a millisecond), and capped so that a waiter keeps trying often.
 FIRST_LOCK_WAIT = 0.0005
-MAX_LOCK_WAIT = 0.01
+MAX_LOCK_WAIT = 0.002
 
 
 def sqlite_url(path: Path) -> str:

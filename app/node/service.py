@@ -69,6 +69,11 @@ class NodeService:
         # registrations: each of these serialises (a journal commit, SQLite's write lock
         # across the node's worker processes, the master's commit).
         self._stores = GroupCommit(self._store_batch, max_batch=STORE_BATCH)
+        # Copies the master acknowledged, to be marked in the catalogue by the next store
+        # batch's transaction (or by /health): a transaction of its own in every
+        # registration made it longer. Marks lost in a crash only mean a copy reported
+        # twice: a starting node reports its whole inventory.
+        self._acknowledged: list[str] = []
         self._registrations = GroupCommit(self._register_batch, max_batch=REGISTRATION_BATCH)
 
     def store_upload(
@@ -224,6 +229,8 @@ class NodeService:
         return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
 
     def health(self) -> dict[str, Any]:
+        acknowledged, self._acknowledged = self._acknowledged, []
+        self.catalog.mark_registered(acknowledged)
         stats = self.catalog.stats()
         return {
             "status": "OK",
@@ -261,11 +268,13 @@ class NodeService:
         self, uploads: Sequence[tuple[SealedBlob, str, str]]
     ) -> list[tuple[StoredBlob, BlobEntry]]:
         stored = self.blobs.persist([sealed for sealed, _name, _kind in uploads])
+        acknowledged, self._acknowledged = self._acknowledged, []
         entries = self.catalog.record_many(
             [
                 (blob.digest, name, blob.size, kind)
                 for blob, (_s, name, kind) in zip(stored, uploads, strict=True)
-            ]
+            ],
+            registered=acknowledged,
         )
         return list(zip(stored, entries, strict=True))
 
@@ -273,7 +282,7 @@ class NodeService:
         self, copies: Sequence[tuple[BlobEntry, str, bool]]
     ) -> list[dict[str, Any]]:
         results = self.master.register_copies(copies)
-        self.catalog.mark_registered([entry.hash for entry, _name, _want in copies])
+        self._acknowledged.extend(entry.hash for entry, _name, _want in copies)
         return results
 
 

@@ -203,3 +203,23 @@ def test_health_reports_counts_and_free_space(node_client):
     assert body["bytes_stored"] == 5
     assert body["free_bytes"] > 0
     assert body["unregistered"] == 1
+
+
+def test_acknowledged_registrations_are_marked_without_a_transaction_of_their_own(
+    node_app, node_client, monkeypatch
+):
+    service = node_app.extensions["mdbx.node"]
+    monkeypatch.setattr(
+        service.master,
+        "register_copies",
+        lambda copies: [{"hash": entry.hash, "replicate_to": []} for entry, _n, _w in copies],
+    )
+    first = upload(node_client, b"first", "1.bin").json
+    assert first["registered"] is True
+    # Marked by the next upload's catalogue transaction...
+    assert service.catalog.get(first["hash"]).registered is False
+    second = upload(node_client, b"second", "2.bin").json
+    assert service.catalog.get(first["hash"]).registered is True
+    # ... or when /health counts.
+    assert node_client.get("/health").json["unregistered"] == 0
+    assert service.catalog.get(second["hash"]).registered is True
