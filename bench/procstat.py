@@ -10,6 +10,7 @@ that share their parent's pages really use; it is the figure `ps` and `top` show
 
 from __future__ import annotations
 
+import collections
 import os
 import threading
 import time
@@ -83,10 +84,16 @@ def process_tree(pid: int) -> list[int]:
     return tree
 
 
+WINDOW_SECONDS = 60.0
+
+
 class _Peak:
     def __init__(self) -> None:
         self.tree_bytes = 0
         self.by_pid: dict[int, int] = {}
+        # The tree's peak in the first minute, and every sample of the latest minute.
+        self.first_window_bytes = 0
+        self.last_window: collections.deque[tuple[float, int]] = collections.deque()
 
 
 class RssSampler:
@@ -109,6 +116,7 @@ class RssSampler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._started = time.monotonic()
 
     def __enter__(self) -> RssSampler:
         self.start()
@@ -157,11 +165,18 @@ class RssSampler:
         readings = {}
         for label, root in roots.items():
             readings[label] = {pid: rss_bytes(pid) for pid in process_tree(root)}
+        now = time.monotonic()
         with self._lock:
             self.samples += 1
             for label, by_pid in readings.items():
                 peak = self._peaks.setdefault(label, _Peak())
-                peak.tree_bytes = max(peak.tree_bytes, sum(by_pid.values()))
+                tree = sum(by_pid.values())
+                peak.tree_bytes = max(peak.tree_bytes, tree)
+                if now - self._started <= WINDOW_SECONDS:
+                    peak.first_window_bytes = max(peak.first_window_bytes, tree)
+                peak.last_window.append((now, tree))
+                while peak.last_window[0][0] < now - WINDOW_SECONDS:
+                    peak.last_window.popleft()
                 for pid, rss in by_pid.items():
                     # A process that exited between listing and reading shows 0; skip it.
                     if rss:
@@ -176,6 +191,18 @@ class RssSampler:
                     "max_process_bytes": max(peak.by_pid.values(), default=0),
                     "tree_bytes": peak.tree_bytes,
                     "processes": len(peak.by_pid),
+                }
+                for label, peak in self._peaks.items()
+            }
+
+    def growth(self) -> dict[str, dict[str, int]]:
+        """Per label: the tree's peak RSS in the first minute and in the last minute of
+        sampling (bytes): a leak shows as the second well above the first."""
+        with self._lock:
+            return {
+                label: {
+                    "first_minute_bytes": peak.first_window_bytes,
+                    "last_minute_bytes": max((b for _t, b in peak.last_window), default=0),
                 }
                 for label, peak in self._peaks.items()
             }
