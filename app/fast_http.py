@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any
 
 import httptools
 
@@ -39,11 +39,11 @@ class FastRequest:
 
 @dataclass
 class FastResponse:
-    """A 200 answer: the header lines (no status line, no blank line) and an open file
-    of ``size`` bytes to send, which the loop closes."""
+    """A 200 answer: the header lines (no status line, no blank line) and a file
+    descriptor open on ``size`` bytes to send, which the loop closes."""
 
     headers: bytes
-    body: IO[bytes]
+    fd: int
     size: int
 
 
@@ -127,7 +127,6 @@ def serve_connection(
     declined request on, for gunicorn to carry on with. ``turn`` runs after every answer
     (gevent.sleep(0): a client that sends requests back to back cannot hold the worker).
     """
-    import gevent
 
     buffered = b""
     while True:
@@ -150,8 +149,14 @@ def serve_connection(
             return buffered
         buffered = buffered[end + 4 :]
         keep_alive = head.keep_alive
-        with response.body, gevent.Timeout(write_timeout or None):
+        try:
+            # The socket's own timeout bounds the send (cheaper than a gevent.Timeout);
+            # waits for the next request are bounded by the idle timeout instead.
+            sock.settimeout(write_timeout or None)
             _send(sock, response, keep_alive)
+            sock.settimeout(None)
+        finally:
+            os.close(response.fd)
         if access_log is not None:
             line = f"{request.method.decode()} {request.target.decode('latin-1')} HTTP/1.1"
             access_log(remote, line, 200, response.size, time.perf_counter() - started)
@@ -197,10 +202,11 @@ def _send(sock: Any, response: FastResponse, keep_alive: bool) -> None:
         )
     )
     if response.size <= INLINE_BODY:
-        body = os.read(response.body.fileno(), response.size)
+        body = os.read(response.fd, response.size)
         if len(body) != response.size:
             raise OSError(f"blob changed size while read: {len(body)} of {response.size}")
         sock.sendall(head + body)
     else:
         sock.sendall(head)
-        sock.sendfile(response.body, 0, response.size)
+        with open(response.fd, "rb", buffering=0, closefd=False) as body_file:
+            sock.sendfile(body_file, 0, response.size)

@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
+from app.cache import LRUCache
 from app.fast_http import FastRequest, FastResponse
 from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
 from app.security import READ, TOKEN_PARAM, check_blob_token
@@ -23,6 +24,7 @@ from app.storage import DIGEST_RE
 if TYPE_CHECKING:  # the service builds this handler: no import cycle at run time
     from app.node.service import NodeService
 
+HEADER_CACHE_SIZE = 16_384
 # Requests carrying these go to the Flask view (304, 206, 416 and If-Range live there).
 CONDITIONAL_FIELDS = tuple(
     key.removeprefix("HTTP_").lower().replace("_", "-").encode() for key in CONDITIONAL_HEADERS
@@ -35,6 +37,7 @@ class FastRetrieve:
     def __init__(self, service: NodeService, *, secret: str) -> None:
         self.service = service
         self.secret = secret
+        self._header_cache: LRUCache[str, bytes] = LRUCache(HEADER_CACHE_SIZE)
 
     def __call__(self, request: FastRequest) -> FastResponse | None:
         path, _, raw_query = request.target.partition(b"?")
@@ -49,21 +52,29 @@ class FastRetrieve:
         if not DIGEST_RE.fullmatch(digest) or not self._allowed(query, digest):
             return None
         try:
-            body = open(self.service.blobs.path_for(digest), "rb", buffering=0)  # noqa: SIM115
+            fd = os.open(self.service.blobs.file_name(digest), os.O_RDONLY)
         except OSError:
             return None
-        size = os.fstat(body.fileno()).st_size
-        name = self.service.catalog.name_of(digest) or digest
-        mimetype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
-        headers = (
-            f"Content-Type: {mimetype}\r\n"
-            f"Content-Length: {size}\r\n"
-            f'ETag: "{digest}"\r\n'
-            f"Cache-Control: {IMMUTABLE}\r\n"
-            "Accept-Ranges: bytes\r\n"
-            f"Content-Disposition: {inline_disposition(name)}\r\n"
-        )
-        return FastResponse(headers.encode("latin-1"), body, size)
+        size = os.fstat(fd).st_size
+        return FastResponse(self._headers(digest) % size, fd, size)
+
+    def _headers(self, digest: str) -> bytes:
+        """The blob's header lines, with ``%d`` for its size: a blob keeps its first name,
+        so they are worked out once and kept (for the most recent blobs)."""
+        headers = self._header_cache.get(digest)
+        if headers is None:
+            name = self.service.catalog.name_of(digest) or digest
+            mimetype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
+            headers = (
+                f"Content-Type: {mimetype}\r\n"
+                "Content-Length: %d\r\n"
+                f'ETag: "{digest}"\r\n'
+                f"Cache-Control: {IMMUTABLE}\r\n"
+                "Accept-Ranges: bytes\r\n"
+                f"Content-Disposition: {inline_disposition(name).replace('%', '%%')}\r\n"
+            ).encode("latin-1")
+            self._header_cache.put(digest, headers)
+        return headers
 
     def _allowed(self, query: dict[str, list[str]], digest: str) -> bool:
         """In secured mode, a valid read token (else Flask decides, and refuses)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import pytest
 
@@ -24,7 +25,7 @@ def ask(app, target: str, method: bytes = b"GET", **headers: str):
     fields = {name.lower().encode(): value.encode() for name, value in headers.items()}
     response = handler(FastRequest(method, target.encode(), fields))
     if response is not None:
-        response.body.close()
+        os.close(response.fd)
     return response
 
 

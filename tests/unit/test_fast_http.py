@@ -28,7 +28,7 @@ class Files:
         if not path.is_file():
             return None
         size = path.stat().st_size
-        return FastResponse(b"Content-Length: %d\r\n" % size, open(path, "rb"), size)  # noqa: SIM115
+        return FastResponse(b"Content-Length: %d\r\n" % size, os.open(path, os.O_RDONLY), size)
 
 
 @pytest.fixture
