@@ -494,7 +494,8 @@ def bench(opts: Options, scratch: Path, results: Results) -> dict[str, Any]:
         "cluster": "master + 2 nodes via `mdbx serve` (gunicorn + gevent, default workers), "
         f"MDBX_REPLICATION={opts.replication} on the master, "
         f"MDBX_MAX_UPLOAD_SIZE={max_upload} ({max_upload // MIB} MiB) on node 1 only "
-        "(default 10 MiB) so that the big PUT goes to one node; everything else default",
+        "(default 10 MiB) so that the big PUT goes to one node; everything else default "
+        "(access log on the master, off on the nodes)",
         "nginx": "private Debian nginx, sendfile on, WebDAV PUT, worker_processes auto",
         "disk": filesystem(scratch),
         "client": "wrk, curl and Python threads on the same cores as the servers",
@@ -506,8 +507,10 @@ def bench(opts: Options, scratch: Path, results: Results) -> dict[str, Any]:
     cluster = Cluster(scratch / "cluster", env={"MDBX_REPLICATION": str(opts.replication)})
     try:
         cluster.master.start()
-        node1 = cluster.add_node(env={"MDBX_MAX_UPLOAD_SIZE": str(max_upload)})
-        cluster.add_node()
+        # The test harness turns every role's access log on; a node's default is off.
+        deployed_node = {"MDBX_ACCESS_LOG": "false"}
+        node1 = cluster.add_node(env={**deployed_node, "MDBX_MAX_UPLOAD_SIZE": str(max_upload)})
+        cluster.add_node(env=deployed_node)
         cluster.wait_nodes_up()
         roles = {"master": cluster.master, "node 1": node1, "node 2": cluster.nodes[1]}
         with Nginx(www, tmp_dir=scratch / "nginx-tmp") as nginx:
