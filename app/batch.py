@@ -45,12 +45,39 @@ class GroupCommit(Generic[T, R]):
             if not self._leading:
                 self._leading = slot.lead = True
         if not slot.lead:
-            slot.wake.wait()
+            try:
+                slot.wake.wait()
+            except BaseException:  # killed while waiting (a stopping worker's greenlet)
+                self._abandon(slot)
+                raise
         if slot.lead:
             self._run_batch()
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
+
+    def _abandon(self, slot: _Slot[R]) -> None:
+        """Take a caller that stopped waiting out of the queue; pass on the lead if it had
+        just been given it, so that the callers behind it are not left waiting."""
+        with self._lock:
+            queued = [
+                i for i, (_item, queued_slot) in enumerate(self._queue) if queued_slot is slot
+            ]
+            if not queued:
+                return  # its batch is running or done: nothing to undo
+            del self._queue[queued[0]]
+            if slot.lead:
+                slot.lead = False
+                self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Give the lead to the first in line, or none (called with the lock held)."""
+        if self._queue:
+            successor = self._queue[0][1]
+            successor.lead = True
+            successor.wake.set()
+        else:
+            self._leading = False
 
     def _run_batch(self) -> None:
         """Run the batch at the head of the queue (the leader's own item is first in it),
@@ -70,12 +97,7 @@ class GroupCommit(Generic[T, R]):
                 slot.error = exc
         finally:
             with self._lock:
-                if self._queue:
-                    successor = self._queue[0][1]
-                    successor.lead = True
-                    successor.wake.set()
-                else:
-                    self._leading = False
+                self._hand_on()
             for _item, slot in batch:
                 slot.lead = False
                 slot.wake.set()

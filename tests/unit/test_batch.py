@@ -92,3 +92,37 @@ def test_a_leader_runs_one_batch_and_hands_the_lead_on():
     assert [len(items) for _thread, items in batches] == [1, 4, 4, 1]
     # Each batch ran on the thread of the caller at its head, not on the first leader's.
     assert all(thread == callers[items[0]] for thread, items in batches)
+
+
+def test_a_caller_killed_while_waiting_does_not_strand_the_others(monkeypatch):
+    """gevent kills request greenlets when a worker stops: the lead must not die with one."""
+    import types
+
+    import gevent
+    import gevent.event
+    import gevent.lock
+
+    from app import batch as batch_module
+
+    monkeypatch.setattr(
+        batch_module,
+        "threading",
+        types.SimpleNamespace(Event=gevent.event.Event, Lock=gevent.lock.Semaphore),
+    )
+    release = gevent.event.Event()
+
+    def operation(items):
+        if 0 in items:
+            release.wait(5)
+        return list(items)
+
+    group = GroupCommit(operation, max_batch=1)
+    leader = gevent.spawn(group.submit, 0)
+    gevent.sleep(0.01)
+    doomed, waiter = gevent.spawn(group.submit, 1), gevent.spawn(group.submit, 2)
+    gevent.sleep(0.01)
+    doomed.kill()
+    release.set()
+    assert leader.get(timeout=5) == 0
+    assert waiter.get(timeout=5) == 2
+    assert group.submit(3) == 3  # and the group still works
