@@ -1,23 +1,26 @@
-"""Plain GETs answered on the connection, below gunicorn's parser and WSGI.
+"""Hot requests answered on the connection, below gunicorn's parser and WSGI.
 
 Profiled under wrk (4 KiB blobs), a node worker spent most of each request in gunicorn's
 pure-Python request parser, the WSGI environ and response objects, and Flask: a minimal
 gevent loop on the same machine answers ten times as many requests. So a role may hand
-its worker a ``FastHandler``; the worker's connection loop (``serve_connection``) parses
-each request head with httptools (C), and when the handler takes the request, writes the
-response itself. The first request the handler declines — anything but a plain GET it
-knows, a request with a body, a malformed or oversized head — and everything after it on
-that connection go to gunicorn and the Flask app, exactly as without this loop.
+its worker a ``FastPath``; the worker's connection loop (``serve_connection``) parses
+each request head with httptools (C), reads a small body when the role wants it, and when
+the handler takes the request, writes the response itself. The first request the handler
+declines — anything it does not know, a body it did not ask for, a malformed or
+oversized head — and everything after it on that connection go to gunicorn and the Flask
+app, exactly as without this loop.
 """
 
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import httptools
 
@@ -35,16 +38,26 @@ class FastRequest:
     method: bytes
     target: bytes
     headers: dict[bytes, bytes]  # lower-cased names
+    body: bytes = b""
 
 
 @dataclass
 class FastResponse:
-    """A 200 answer: the header lines (no status line, no blank line) and a file
-    descriptor open on ``size`` bytes to send, which the loop closes."""
+    """An answer: the header lines (no status line, no blank line), then ``body``, or
+    ``size`` bytes of the file descriptor ``fd`` (which the loop closes)."""
 
     headers: bytes
-    fd: int
-    size: int
+    fd: int = -1
+    size: int = 0
+    status: int = 200
+    body: bytes = b""
+
+    @classmethod
+    def json(cls, payload: Any, status: int = 200, headers: bytes = b"") -> FastResponse:
+        """A JSON answer, spelled as Flask's ``jsonify`` spells it."""
+        body = (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+        head = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        return cls(head + headers, status=status, body=body, size=len(body))
 
 
 FastHandler = Callable[[FastRequest], FastResponse | None]
@@ -52,13 +65,44 @@ FastHandler = Callable[[FastRequest], FastResponse | None]
 
 @dataclass(frozen=True)
 class FastPath:
-    """What a role's app offers its worker (in ``app.extensions[FAST_PATH]``)."""
+    """What a role's app offers its worker (in ``app.extensions[FAST_PATH]``).
+
+    ``wants_body`` says, from a request's head, whether the handler will answer it once
+    its body (at most ``body_limit`` bytes) is read; others with a body are handed over.
+    """
 
     handler: FastHandler
     write_timeout: float
+    read_timeout: float = 0.0
+    body_limit: int = 0
+    wants_body: Callable[[FastRequest], bool] | None = None
 
 
 FAST_PATH = "mdbx.fast_path"
+STATUS_LINES = {
+    status: f"HTTP/1.1 {status} {reason}\r\n".encode()
+    for status, reason in (
+        (200, "OK"),
+        (400, "Bad Request"),
+        (401, "Unauthorized"),
+        (403, "Forbidden"),
+        (404, "Not Found"),
+        (409, "Conflict"),
+        (413, "Payload Too Large"),
+        (500, "Internal Server Error"),
+        (502, "Bad Gateway"),
+        (503, "Service Unavailable"),
+        (507, "Insufficient Storage"),
+    )
+}
+
+
+def query_args(raw_query: bytes) -> dict[str, str]:
+    """A query's first value per name, blank ones kept (as Flask's ``request.args``)."""
+    parsed = parse_qs(raw_query.decode("latin-1"), keep_blank_values=True)
+    return {name: values[0] for name, values in parsed.items()}
+
+
 # (remote address, request line, status, body bytes, seconds): the access log's line.
 AccessLog = Callable[[str, str, int, int, float], None]
 
@@ -83,6 +127,14 @@ class _Head:
         name = name.lower()
         self.repeated = self.repeated or name in self.headers
         self.headers[name] = value
+
+    def feed(self, body: bytes) -> bool:
+        """Parse the body that follows the head; True when it completes the request."""
+        try:
+            self.parser.feed_data(body)
+        except httptools.HttpParserError:
+            return False
+        return self.complete
 
     def on_headers_complete(self) -> None:
         # Asked here: once the message is complete, llhttp has reset what it knew.
@@ -112,22 +164,20 @@ _clock = _Clock()
 
 def serve_connection(
     sock: Any,
-    handler: FastHandler,
+    fast: FastPath,
     *,
     idle_timeout: float,
-    write_timeout: float,
     turn: Callable[[], None] | None = None,
     access_log: AccessLog | None = None,
     remote: str = "-",
 ) -> bytes | None:
-    """Answer the requests ``handler`` takes on ``sock`` (blocking, gevent-patched).
+    """Answer the requests ``fast.handler`` takes on ``sock`` (blocking, gevent-patched).
 
     Returns None when the connection is done (closed by the client, idle past
     ``idle_timeout``, or not to be kept alive), else the bytes received from the first
     declined request on, for gunicorn to carry on with. ``turn`` runs after every answer
     (gevent.sleep(0): a client that sends requests back to back cannot hold the worker).
     """
-
     buffered = b""
     while True:
         end = buffered.find(b"\r\n\r\n")
@@ -140,30 +190,85 @@ def serve_connection(
             head.parser.feed_data(buffered[: end + 4])
         except httptools.HttpParserError:
             return buffered
-        if not head.complete or head.repeated:  # a body follows, or an ambiguous head
+        if head.repeated:  # an ambiguous head
             return buffered
         request = FastRequest(head.parser.get_method(), head.url, head.headers)
+        consumed = end + 4
+        if not head.complete:  # a body follows
+            length = _wanted_body_length(fast, request)
+            if length is None:
+                return buffered
+            expect = request.headers.get(b"expect", b"").lower() == b"100-continue"
+            whole = _read_body(sock, buffered, consumed + length, fast.read_timeout, expect)
+            if whole is None:
+                return None
+            buffered = whole
+            if not head.feed(buffered[consumed : consumed + length]):
+                return buffered
+            request = FastRequest(
+                request.method,
+                request.target,
+                request.headers,
+                buffered[consumed : consumed + length],
+            )
+            consumed += length
         started = time.perf_counter()
-        response = handler(request)
+        response = fast.handler(request)
         if response is None:
             return buffered
-        buffered = buffered[end + 4 :]
+        buffered = buffered[consumed:]
         keep_alive = head.keep_alive
         try:
             # The socket's own timeout bounds the send (cheaper than a gevent.Timeout);
             # waits for the next request are bounded by the idle timeout instead.
-            sock.settimeout(write_timeout or None)
+            sock.settimeout(fast.write_timeout or None)
             _send(sock, response, keep_alive)
             sock.settimeout(None)
         finally:
-            os.close(response.fd)
+            if response.fd >= 0:
+                os.close(response.fd)
         if access_log is not None:
             line = f"{request.method.decode()} {request.target.decode('latin-1')} HTTP/1.1"
-            access_log(remote, line, 200, response.size, time.perf_counter() - started)
+            access_log(remote, line, response.status, response.size, time.perf_counter() - started)
         if not keep_alive:
             return None
         if turn is not None:
             turn()
+
+
+def _wanted_body_length(fast: FastPath, request: FastRequest) -> int | None:
+    """The body's length when the handler wants it read here, else None (hand over)."""
+    if fast.wants_body is None or b"transfer-encoding" in request.headers:
+        return None
+    try:
+        length = int(request.headers.get(b"content-length", b""))
+    except ValueError:
+        return None
+    if not 0 <= length <= fast.body_limit or not fast.wants_body(request):
+        return None
+    return length
+
+
+def _read_body(
+    sock: Any, buffered: bytes, total: int, read_timeout: float, expect: bool
+) -> bytes | None:
+    """Receive until ``total`` bytes are buffered; None if the client stalls or leaves."""
+    if len(buffered) >= total:
+        return buffered
+    if expect:  # the client waits for this before it sends (curl does, past 1 KiB)
+        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+    sock.settimeout(read_timeout or None)
+    try:
+        while len(buffered) < total:
+            chunk = sock.recv(max(RECV_SIZE, total - len(buffered)))
+            if not chunk:
+                return None
+            buffered += chunk
+    except TimeoutError:
+        return None  # the client stopped sending: drop the connection
+    finally:
+        sock.settimeout(None)
+    return buffered
 
 
 def _read_head(sock: Any, buffered: bytes, idle_timeout: float) -> tuple[bytes, int]:
@@ -192,16 +297,19 @@ def _read_head(sock: Any, buffered: bytes, idle_timeout: float) -> tuple[bytes, 
 
 
 def _send(sock: Any, response: FastResponse, keep_alive: bool) -> None:
+    status_line = STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} -\r\n".encode()
     head = b"".join(
         (
-            b"HTTP/1.1 200 OK\r\n",
+            status_line,
             _clock.date_line(),
             response.headers,
             b"" if keep_alive else b"Connection: close\r\n",
             b"\r\n",
         )
     )
-    if response.size <= INLINE_BODY:
+    if response.fd < 0:
+        sock.sendall(head + response.body)
+    elif response.size <= INLINE_BODY:
         body = os.read(response.fd, response.size)
         if len(body) != response.size:
             raise OSError(f"blob changed size while read: {len(body)} of {response.size}")

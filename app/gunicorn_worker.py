@@ -46,9 +46,8 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         try:
             rest = serve_connection(
                 client,
-                fast.handler,
+                fast,
                 idle_timeout=self.cfg.keepalive,
-                write_timeout=fast.write_timeout,
                 turn=gevent.sleep,
                 access_log=self._log_access if self.log.access_log_enabled else None,
                 remote=addr[0] if isinstance(addr, tuple) else str(addr),

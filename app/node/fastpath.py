@@ -1,55 +1,90 @@
-"""The node's hot read path: a plain ``GET /retrieve?hash=H`` answered on the connection.
+"""The node's hot paths, answered on the connection (``app.fast_http`` does the HTTP).
 
-Profiled under wrk (4 KiB blobs), gunicorn's parser, the WSGI layer and Flask took most of
-a node worker's time per request. A plain read needs none of them: open the blob, answer
-its fixed headers and bytes (``app.fast_http`` does the HTTP). Everything else — a
-conditional or ranged request, a hash that is malformed or not stored, a token that does
-not check out — is declined here and answered by the Flask view (and its errors) exactly
-as before.
+Profiled under wrk, gunicorn's parser, the WSGI layer and Flask took most of a node
+worker's time per request. A plain ``GET /retrieve?hash=H`` needs none of them: open the
+blob, answer its fixed headers and bytes. A raw ``PUT /upload`` of a small body needs
+only the node service, as the Flask view calls it, and its errors rendered the same way.
+Everything else — a conditional or ranged GET, a hash that is malformed or not stored, a
+multipart POST, a body over the limit — is declined and answered by the Flask views
+exactly as before.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import mimetypes
 import os
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qs
 
 from app.cache import LRUCache
-from app.fast_http import FastRequest, FastResponse
+from app.errors import AppError
+from app.fast_http import FastPath, FastRequest, FastResponse, query_args
 from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
-from app.security import READ, TOKEN_PARAM, check_blob_token
+from app.security import (
+    CLUSTER_HEADER,
+    READ,
+    TOKEN_PARAM,
+    WRITE,
+    authorize_blob_request,
+    check_blob_token,
+)
 from app.storage import DIGEST_RE
 
-if TYPE_CHECKING:  # the service builds this handler: no import cycle at run time
+if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run time
     from app.node.service import NodeService
 
+log = logging.getLogger(__name__)
+
 HEADER_CACHE_SIZE = 16_384
+# Raw uploads up to this size are read here; larger ones stream through Flask.
+FAST_UPLOAD_LIMIT = 1 << 20
 # Requests carrying these go to the Flask view (304, 206, 416 and If-Range live there).
 CONDITIONAL_FIELDS = tuple(
     key.removeprefix("HTTP_").lower().replace("_", "-").encode() for key in CONDITIONAL_HEADERS
 )
+SECRET_FIELD = CLUSTER_HEADER.lower().encode()
 
 
-class FastRetrieve:
-    """The node's ``FastHandler``."""
+def fast_path(
+    service: NodeService, *, secret: str, read_timeout: float, write_timeout: float
+) -> FastPath:
+    """The node's ``FastPath``: blob GETs and small raw uploads."""
+    handler = NodeFastHandler(service, secret=secret)
+    return FastPath(
+        handler,
+        write_timeout=write_timeout,
+        read_timeout=read_timeout,
+        body_limit=FAST_UPLOAD_LIMIT,
+        wants_body=handler.wants_body,
+    )
+
+
+class NodeFastHandler:
+    """Answers what the node's fast path takes (see the module's docstring)."""
 
     def __init__(self, service: NodeService, *, secret: str) -> None:
         self.service = service
         self.secret = secret
         self._header_cache: LRUCache[str, bytes] = LRUCache(HEADER_CACHE_SIZE)
 
+    def wants_body(self, request: FastRequest) -> bool:
+        return request.method == b"PUT" and request.target.partition(b"?")[0] == b"/upload"
+
     def __call__(self, request: FastRequest) -> FastResponse | None:
         path, _, raw_query = request.target.partition(b"?")
-        if (
-            path != b"/retrieve"
-            or request.method != b"GET"
-            or any(field in request.headers for field in CONDITIONAL_FIELDS)
-        ):
+        if request.method == b"GET" and path == b"/retrieve":
+            return self._retrieve(request, raw_query)
+        if request.method == b"PUT" and path == b"/upload":
+            return self._upload(request, raw_query)
+        return None
+
+    def _retrieve(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
+        if any(field in request.headers for field in CONDITIONAL_FIELDS):
             return None
-        query = parse_qs(raw_query.decode("latin-1"))
-        digest = (query.get("hash") or [""])[0]
-        if not DIGEST_RE.fullmatch(digest) or not self._allowed(query, digest):
+        args = query_args(raw_query)
+        digest = args.get("hash", "")
+        if not DIGEST_RE.fullmatch(digest) or not self._may_read(args, digest):
             return None
         try:
             fd = os.open(self.service.blobs.file_name(digest), os.O_RDONLY)
@@ -57,6 +92,37 @@ class FastRetrieve:
             return None
         size = os.fstat(fd).st_size
         return FastResponse(self._headers(digest) % size, fd, size)
+
+    def _upload(self, request: FastRequest, raw_query: bytes) -> FastResponse:
+        """What the Flask view of ``PUT /upload`` does, with the same answers and errors."""
+        args = query_args(raw_query)
+        try:
+            if self.secret:
+                presented = request.headers.get(SECRET_FIELD)
+                authorize_blob_request(
+                    self.secret,
+                    presented=presented.decode("latin-1") if presented is not None else None,
+                    token=args.get(TOKEN_PARAM),
+                    op=WRITE,
+                    digest=args.get("hash"),
+                    params=args,
+                )
+            result = self.service.store_upload(
+                io.BytesIO(request.body),
+                request.headers.get(b"content-type", b"").decode("latin-1") or None,
+                len(request.body),
+                args,
+                raw=True,
+            )
+        except AppError as exc:
+            extra = "".join(f"{name}: {value}\r\n" for name, value in exc.headers.items())
+            return FastResponse.json(exc.to_dict(), exc.status, extra.encode("latin-1"))
+        except Exception:
+            log.exception("unhandled error on PUT /upload")
+            return FastResponse.json(
+                {"error": {"code": "internal_error", "message": "internal server error"}}, 500
+            )
+        return FastResponse.json(result)
 
     def _headers(self, digest: str) -> bytes:
         """The blob's header lines, with ``%d`` for its size: a blob keeps its first name,
@@ -76,10 +142,9 @@ class FastRetrieve:
             self._header_cache.put(digest, headers)
         return headers
 
-    def _allowed(self, query: dict[str, list[str]], digest: str) -> bool:
+    def _may_read(self, args: dict[str, str], digest: str) -> bool:
         """In secured mode, a valid read token (else Flask decides, and refuses)."""
         if not self.secret:
             return True
-        token = (query.get(TOKEN_PARAM) or [""])[0]
-        params = {key: values[0] for key, values in query.items()}
-        return bool(token) and check_blob_token(self.secret, token, READ, digest, params)
+        token = args.get(TOKEN_PARAM, "")
+        return bool(token) and check_blob_token(self.secret, token, READ, digest, args)

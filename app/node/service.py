@@ -12,14 +12,14 @@ from typing import IO, Any
 from flask import Flask, current_app
 
 from app.batch import GroupCommit
-from app.errors import BlobNotFound, InvalidField, PayloadTooLarge, UpstreamError
-from app.fast_http import FAST_PATH, FastPath
+from app.errors import BlobNotFound, InvalidField, InvalidHash, PayloadTooLarge, UpstreamError
+from app.fast_http import FAST_PATH
 from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
 from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUnavailable
-from app.node.fastpath import FastRetrieve
+from app.node.fastpath import fast_path
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
@@ -106,7 +106,12 @@ class NodeService:
         else:
             sink, filename, fields = self._receive_multipart(stream, content_type, content_length)
         wanted = args.get("hash") or fields.get("hash")
-        sealed = self.blobs.seal(sink, parse_digest(wanted) if wanted else None)
+        try:
+            expected = parse_digest(wanted) if wanted else None
+        except InvalidHash:
+            sink.abort()  # the body is in a temp file already
+            raise
+        sealed = self.blobs.seal(sink, expected)
         chain = [url for url in args.get("chain", "").split(",") if url]
         return self._keep(
             sealed,
@@ -334,8 +339,11 @@ def init_app(app: Flask) -> None:
         scrubber=scrubber,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
     )
-    app.extensions[FAST_PATH] = FastPath(
-        FastRetrieve(service, secret=config["CLUSTER_SECRET"]), config["WRITE_TIMEOUT"]
+    app.extensions[FAST_PATH] = fast_path(
+        service,
+        secret=config["CLUSTER_SECRET"],
+        read_timeout=config["READ_TIMEOUT"],
+        write_timeout=config["WRITE_TIMEOUT"],
     )
 
 

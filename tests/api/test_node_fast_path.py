@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 
 import pytest
 
 from app.factory import create_app
 from app.fast_http import FAST_PATH, FastRequest
-from app.security import READ, sign_url
+from app.security import READ, WRITE, sign_url
 from tests.support.apps import make_client
 
 BODY = b"fast bytes\n" * 100
@@ -88,3 +89,75 @@ def test_in_secured_mode_only_a_valid_read_token_is_answered(tmp_path, dead_url)
     assert ask(app, sign_url(plain, "x" * 32, READ, DIGEST, 60)) is None  # wrong key
     assert ask(app, sign_url(plain, secret, READ, DIGEST, -1)) is None  # expired
     assert ask(app, sign_url(plain, secret, READ, DIGEST, 60)) is not None
+
+
+def put_fast(app, target: str, body: bytes, **headers: str):
+    fast = app.extensions[FAST_PATH]
+    fields = {name.lower().encode(): value.encode() for name, value in headers.items()}
+    request = FastRequest(b"PUT", target.encode(), fields, body)
+    assert fast.wants_body(request) and len(body) <= fast.body_limit
+    response = fast.handler(request)
+    assert response is not None
+    return response.status, json.loads(response.body)
+
+
+def test_a_small_raw_put_is_stored_and_answered_as_the_view_answers(node_app):
+    status, fast = put_fast(node_app, "/upload?name=a.bin&register=0", b"fast upload")
+    view = make_client(node_app).put("/upload?name=b.bin&register=0", data=b"view upload")
+    assert status == 200 == view.status_code
+    assert fast.keys() == view.json.keys()
+    assert fast["hash"] == hashlib.sha256(b"fast upload").hexdigest()
+    assert (fast["name"], fast["size"], fast["registered"]) == ("a.bin", 11, True)
+    assert make_client(node_app).get(f"/retrieve?hash={fast['hash']}").data == b"fast upload"
+    again = put_fast(node_app, "/upload?name=c.bin&register=0", b"fast upload")[1]
+    assert again["deduplicated"] is True
+
+
+@pytest.mark.parametrize(
+    "target, body",
+    [
+        (f"/upload?hash={'0' * 64}", b"not that"),  # 400 hash_mismatch
+        ("/upload?hash=xyz", b"bad hash"),  # 400 invalid_hash
+        ("/upload?kind=other", b"bad kind"),  # 400
+        ("/upload", b"x" * 200),  # 413 over MAX_UPLOAD_SIZE
+    ],
+)
+def test_upload_errors_are_the_views_errors(tmp_path, dead_url, target, body):
+    app = create_app(
+        "node",
+        {
+            "DATA_DIR": str(tmp_path / "node"),
+            "MASTER": dead_url,
+            "BACKGROUND_TASKS": False,
+            "MIN_FREE_BYTES": 0,
+            "MAX_UPLOAD_SIZE": 100,
+        },
+    )
+    status, fast = put_fast(app, target, body)
+    view = make_client(app).put(target, data=body)
+    assert (status, fast) == (view.status_code, view.json)
+    assert status in (400, 413)
+    assert list((tmp_path / "node" / "tmp").iterdir()) == []
+
+
+def test_in_secured_mode_an_upload_needs_a_write_token_or_the_cluster_header(tmp_path, dead_url):
+    secret = "s" * 32
+    app = create_app(
+        "node",
+        {
+            "DATA_DIR": str(tmp_path / "node"),
+            "MASTER": dead_url,
+            "BACKGROUND_TASKS": False,
+            "MIN_FREE_BYTES": 0,
+            "CLUSTER_SECRET": secret,
+        },
+    )
+    body = b"secured bytes"
+    digest = hashlib.sha256(body).hexdigest()
+    plain = f"/upload?hash={digest}&register=0"
+    for target, headers in [(plain, {}), (sign_url(plain, "x" * 32, WRITE, digest, 60), {})]:
+        status, fast = put_fast(app, target, body, **headers)
+        view = make_client(app).put(target, data=body, headers=headers)
+        assert (status, fast) == (view.status_code, view.json) and status in (401, 403)
+    assert put_fast(app, sign_url(plain, secret, WRITE, digest, 60), body)[0] == 200
+    assert put_fast(app, plain, body, **{"X-Mdbx-Cluster-Secret": secret})[0] == 200

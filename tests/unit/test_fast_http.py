@@ -10,7 +10,14 @@ import gevent
 import pytest
 from gevent import socket
 
-from app.fast_http import HEAD_LIMIT, INLINE_BODY, FastRequest, FastResponse, serve_connection
+from app.fast_http import (
+    HEAD_LIMIT,
+    INLINE_BODY,
+    FastPath,
+    FastRequest,
+    FastResponse,
+    serve_connection,
+)
 
 
 class Files:
@@ -47,7 +54,10 @@ def serve():
         client, server = socket.socketpair()
         opened.extend((client, server))
         worker = gevent.spawn(
-            serve_connection, server, handler, idle_timeout=idle_timeout, write_timeout=5.0
+            serve_connection,
+            server,
+            FastPath(handler, write_timeout=5.0),
+            idle_timeout=idle_timeout,
         )
         return client, worker
 
@@ -146,3 +156,94 @@ def test_an_idle_connection_is_closed_after_the_idle_timeout(files, serve):
     client.sendall(b"GET /f/small HTTP/1.1\r\n")  # half a head, then silence
     assert worker.get(timeout=5) is None
     client.close()
+
+
+class Echo(Files):
+    """Also answers PUT /echo with the length of the body it was given."""
+
+    def __call__(self, request: FastRequest) -> FastResponse | None:
+        if request.method == b"PUT" and request.target == b"/echo":
+            return FastResponse.json({"received": len(request.body)})
+        return super().__call__(request)
+
+
+def body_path(handler: Files, limit: int = 1000, read_timeout: float = 5.0) -> FastPath:
+    return FastPath(
+        handler,
+        write_timeout=5.0,
+        read_timeout=read_timeout,
+        body_limit=limit,
+        wants_body=lambda request: request.target == b"/echo",
+    )
+
+
+def serve_path(fast: FastPath):
+    client, server = socket.socketpair()
+    worker = gevent.spawn(serve_connection, server, fast, idle_timeout=5.0)
+    return client, server, worker
+
+
+def test_a_wanted_body_is_read_and_pipelined_requests_follow(files):
+    client, server, worker = serve_path(body_path(Echo(files.root)))
+    try:
+        client.sendall(
+            b"PUT /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /f/small HTTP/1.1\r\n\r\n"
+        )
+        stream = client.makefile("rb")
+        status, headers, body = read_response(stream)
+        assert status == b"HTTP/1.1 200 OK\r\n" and headers[b"content-type"] == b"application/json"
+        assert body == b'{"received":5}\n'
+        assert read_response(stream)[2] == b"hello"
+        stream.close()
+    finally:
+        worker.kill()
+        client.close()
+        server.close()
+
+
+def test_expect_100_continue_gets_its_interim_answer_before_the_body(files):
+    client, server, worker = serve_path(body_path(Echo(files.root)))
+    try:
+        client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+        stream = client.makefile("rb")
+        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n" and stream.readline() == b"\r\n"
+        client.sendall(b"abc")
+        assert read_response(stream)[2] == b'{"received":3}\n'
+        stream.close()
+    finally:
+        worker.kill()
+        client.close()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"PUT /echo HTTP/1.1\r\nContent-Length: 1001\r\n\r\n" + b"x" * 1001,  # over the limit
+        b"PUT /other HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",  # a body not asked for
+        b"PUT /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        b"PUT /echo HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+    ],
+)
+def test_bodies_it_does_not_take_are_handed_over_unread(files, request_bytes):
+    client, server, worker = serve_path(body_path(Echo(files.root)))
+    try:
+        client.sendall(request_bytes)
+        handed = worker.get(timeout=5)
+        # All that was received, from the head on; gunicorn reads the rest itself.
+        assert request_bytes.startswith(handed) and b"\r\n\r\n" in handed
+    finally:
+        worker.kill()
+        client.close()
+        server.close()
+
+
+def test_a_client_that_stalls_mid_body_is_dropped(files):
+    client, server, worker = serve_path(body_path(Echo(files.root), read_timeout=0.2))
+    try:
+        client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+        assert worker.get(timeout=5) is None
+    finally:
+        worker.kill()
+        client.close()
+        server.close()
