@@ -12,7 +12,9 @@ from typing import IO, Any
 from flask import Flask, current_app
 
 from app.errors import FileNotFound, ServiceUnavailable
+from app.fast_http import FAST_PATH
 from app.http import BODY_CHUNK
+from app.master.fastpath import fast_path
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes, live_nodes
 from app.master.reader import BlockReader
@@ -440,6 +442,12 @@ def init_app(app: Flask) -> None:
         block_size=config["BLOCK_SIZE"],
         upload_ttl=config["UPLOAD_TTL"],
         signer=UrlSigner(config["CLUSTER_SECRET"], config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
+    )
+    app.extensions[FAST_PATH] = fast_path(
+        app.extensions[EXTENSION],
+        secret=config["CLUSTER_SECRET"],
+        read_timeout=config["READ_TIMEOUT"],
+        write_timeout=config["WRITE_TIMEOUT"],
     )
 
 

@@ -12,14 +12,12 @@ exactly as before.
 from __future__ import annotations
 
 import io
-import logging
 import mimetypes
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from app.cache import LRUCache
-from app.errors import AppError
-from app.fast_http import FastPath, FastRequest, FastResponse, query_args
+from app.fast_http import FastPath, FastRequest, FastResponse, json_answer, query_args
 from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
 from app.security import (
     CLUSTER_HEADER,
@@ -33,8 +31,6 @@ from app.storage import DIGEST_RE
 
 if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run time
     from app.node.service import NodeService
-
-log = logging.getLogger(__name__)
 
 HEADER_CACHE_SIZE = 16_384
 # Raw uploads up to this size are read here; larger ones stream through Flask.
@@ -96,7 +92,8 @@ class NodeFastHandler:
     def _upload(self, request: FastRequest, raw_query: bytes) -> FastResponse:
         """What the Flask view of ``PUT /upload`` does, with the same answers and errors."""
         args = query_args(raw_query)
-        try:
+
+        def store() -> dict[str, Any]:
             if self.secret:
                 presented = request.headers.get(SECRET_FIELD)
                 authorize_blob_request(
@@ -107,22 +104,15 @@ class NodeFastHandler:
                     digest=args.get("hash"),
                     params=args,
                 )
-            result = self.service.store_upload(
+            return self.service.store_upload(
                 io.BytesIO(request.body),
                 request.headers.get(b"content-type", b"").decode("latin-1") or None,
                 len(request.body),
                 args,
                 raw=True,
             )
-        except AppError as exc:
-            extra = "".join(f"{name}: {value}\r\n" for name, value in exc.headers.items())
-            return FastResponse.json(exc.to_dict(), exc.status, extra.encode("latin-1"))
-        except Exception:
-            log.exception("unhandled error on PUT /upload")
-            return FastResponse.json(
-                {"error": {"code": "internal_error", "message": "internal server error"}}, 500
-            )
-        return FastResponse.json(result)
+
+        return json_answer(store, "PUT /upload")
 
     def _headers(self, digest: str) -> bytes:
         """The blob's header lines, with ``%d`` for its size: a blob keeps its first name,

@@ -1,0 +1,84 @@
+"""The master's hot calls, answered on the connection (``app.fast_http`` does the HTTP).
+
+A weed-style writer asks ``POST /assign`` before every write, and every node's uploads
+end in ``POST /nodes/register``: profiled under that load, gunicorn's parser, the WSGI
+layer, Flask's hooks and Flask-Limiter's per-request check took about half of a master
+worker's time. Both calls need only the master service. In secured mode they are taken
+here with the cluster header only (a wrong one is refused as the Flask hook refuses it);
+admin tokens, missing credentials and anything unusual go to Flask.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from app.fast_http import FastPath, FastRequest, FastResponse, json_answer, query_args
+from app.security import CLUSTER_HEADER, require_cluster_secret
+
+if TYPE_CHECKING:
+    from app.master.service import MasterService
+
+# A registration batch of 500 copies is about 100 KB of JSON.
+REGISTRATION_LIMIT = 1 << 20
+SECRET_FIELD = CLUSTER_HEADER.lower().encode()
+JSON_TYPES = (b"application/json",)
+
+
+def fast_path(
+    service: MasterService, *, secret: str, read_timeout: float, write_timeout: float
+) -> FastPath:
+    """The master's ``FastPath``: ``POST /assign`` and ``POST /nodes/register``."""
+    handler = MasterFastHandler(service, secret=secret)
+    return FastPath(
+        handler,
+        write_timeout=write_timeout,
+        read_timeout=read_timeout,
+        body_limit=REGISTRATION_LIMIT,
+        wants_body=handler.wants_body,
+    )
+
+
+class MasterFastHandler:
+    def __init__(self, service: MasterService, *, secret: str) -> None:
+        self.service = service
+        self.secret = secret
+
+    def wants_body(self, request: FastRequest) -> bool:
+        return request.method == b"POST" and request.target == b"/nodes/register"
+
+    def __call__(self, request: FastRequest) -> FastResponse | None:
+        if request.method != b"POST":
+            return None
+        path, _, raw_query = request.target.partition(b"?")
+        presented = request.headers.get(SECRET_FIELD)
+        if self.secret and presented is None:
+            return None  # Flask says what is missing, or checks an admin token
+        if path == b"/assign" and not request.body:
+            return json_answer(lambda: self._assign(raw_query, presented), "POST /assign")
+        if path == b"/nodes/register" and not raw_query:
+            content_type = request.headers.get(b"content-type", b"").split(b";")[0].strip()
+            try:
+                payload = json.loads(request.body)
+            except ValueError:
+                return None  # Flask's json_body answers it
+            if content_type.lower() not in JSON_TYPES or not isinstance(payload, dict):
+                return None
+            return json_answer(lambda: self._register(payload, presented), "POST /nodes/register")
+        return None
+
+    def _check(self, presented: bytes | None) -> None:
+        if self.secret:
+            require_cluster_secret(self.secret, (presented or b"").decode("latin-1"))
+
+    def _assign(self, raw_query: bytes, presented: bytes | None) -> dict[str, Any]:
+        self._check(presented)
+        try:
+            count = int(query_args(raw_query)["count"])
+        except (KeyError, ValueError):
+            count = None  # as Flask's request.args.get("count", type=int)
+        return self.service.assign(count)
+
+    def _register(self, payload: dict[str, Any], presented: bytes | None) -> dict[str, Any]:
+        self._check(presented)
+        return self.service.register_copies(payload)
