@@ -20,7 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import httptools
@@ -98,6 +98,29 @@ class FastPath:
 
 
 FAST_PATH = "mdbx.fast_path"
+
+
+class BodyHandler(Protocol):
+    """A handler that also says which requests' bodies it wants read for it."""
+
+    def __call__(self, request: FastRequest) -> FastResponse | None: ...
+
+    def wants_body(self, request: FastRequest) -> bool: ...
+
+
+def fast_path_for(
+    handler: BodyHandler, *, body_limit: int, read_timeout: float, write_timeout: float
+) -> FastPath:
+    """The ``FastPath`` of a role's handler."""
+    return FastPath(
+        handler,
+        write_timeout=write_timeout,
+        read_timeout=read_timeout,
+        body_limit=body_limit,
+        wants_body=handler.wants_body,
+    )
+
+
 STATUS_LINES = {
     status: f"HTTP/1.1 {status} {reason}\r\n".encode()
     for status, reason in (

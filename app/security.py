@@ -29,6 +29,8 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from app.errors import Forbidden, Unauthorized
 
 CLUSTER_HEADER = "X-Mdbx-Cluster-Secret"
+# The same field as the fast path sees it (lower-cased bytes).
+CLUSTER_FIELD = CLUSTER_HEADER.lower().encode()
 # app.extensions key of a callable(token) -> bool: is this an administrator's token?
 # Registered by the per-user API; without it only the cluster header opens admin calls.
 ADMIN_TOKEN_CHECK = "mdbx.admin_token_check"

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -44,16 +45,24 @@ def master_client(master_app: Flask) -> FlaskClient:
 
 
 @pytest.fixture
-def node_app(tmp_path: Path, dead_url: str) -> Flask:
-    return create_app(
-        "node",
-        {
+def make_node_app(tmp_path: Path, dead_url: str) -> Callable[..., Flask]:
+    """Build a node app (data under tmp_path, an unreachable master) with ``overrides``."""
+
+    def make(**overrides: Any) -> Flask:
+        config = {
             "DATA_DIR": str(tmp_path / "node"),
             "MASTER": dead_url,
             "BACKGROUND_TASKS": False,
             "MIN_FREE_BYTES": 0,
-        },
-    )
+        }
+        return create_app("node", {**config, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def node_app(make_node_app: Callable[..., Flask]) -> Flask:
+    return make_node_app()
 
 
 @pytest.fixture

@@ -13,30 +13,15 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from app.fast_http import FastPath, FastRequest, FastResponse, json_answer, query_args
-from app.security import CLUSTER_HEADER, require_cluster_secret
+from app.fast_http import FastRequest, FastResponse, json_answer, query_args
+from app.security import CLUSTER_FIELD, require_cluster_secret
 
 if TYPE_CHECKING:
     from app.master.service import MasterService
 
 # A registration batch of 500 copies is about 100 KB of JSON.
 REGISTRATION_LIMIT = 1 << 20
-SECRET_FIELD = CLUSTER_HEADER.lower().encode()
 JSON_TYPES = (b"application/json",)
-
-
-def fast_path(
-    service: MasterService, *, secret: str, read_timeout: float, write_timeout: float
-) -> FastPath:
-    """The master's ``FastPath``: ``POST /assign`` and ``POST /nodes/register``."""
-    handler = MasterFastHandler(service, secret=secret)
-    return FastPath(
-        handler,
-        write_timeout=write_timeout,
-        read_timeout=read_timeout,
-        body_limit=REGISTRATION_LIMIT,
-        wants_body=handler.wants_body,
-    )
 
 
 class MasterFastHandler:
@@ -51,7 +36,7 @@ class MasterFastHandler:
         if request.method != b"POST":
             return None
         path, _, raw_query = request.target.partition(b"?")
-        presented = request.headers.get(SECRET_FIELD)
+        presented = request.headers.get(CLUSTER_FIELD)
         if self.secret and presented is None:
             return None  # Flask says what is missing, or checks an admin token
         if path == b"/assign" and not request.body:

@@ -12,9 +12,9 @@ from typing import IO, Any
 from flask import Flask, current_app
 
 from app.errors import FileNotFound, ServiceUnavailable
-from app.fast_http import FAST_PATH
+from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
-from app.master.fastpath import fast_path
+from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes, live_nodes
 from app.master.reader import BlockReader
@@ -443,9 +443,9 @@ def init_app(app: Flask) -> None:
         upload_ttl=config["UPLOAD_TTL"],
         signer=UrlSigner(config["CLUSTER_SECRET"], config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
     )
-    app.extensions[FAST_PATH] = fast_path(
-        app.extensions[EXTENSION],
-        secret=config["CLUSTER_SECRET"],
+    app.extensions[FAST_PATH] = fast_path_for(
+        MasterFastHandler(app.extensions[EXTENSION], secret=config["CLUSTER_SECRET"]),
+        body_limit=REGISTRATION_LIMIT,
         read_timeout=config["READ_TIMEOUT"],
         write_timeout=config["WRITE_TIMEOUT"],
     )

@@ -17,10 +17,10 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from app.cache import LRUCache
-from app.fast_http import FastPath, FastRequest, FastResponse, json_answer, query_args
+from app.fast_http import FastRequest, FastResponse, json_answer, query_args
 from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
 from app.security import (
-    CLUSTER_HEADER,
+    CLUSTER_FIELD,
     READ,
     TOKEN_PARAM,
     WRITE,
@@ -39,21 +39,6 @@ FAST_UPLOAD_LIMIT = 1 << 20
 CONDITIONAL_FIELDS = tuple(
     key.removeprefix("HTTP_").lower().replace("_", "-").encode() for key in CONDITIONAL_HEADERS
 )
-SECRET_FIELD = CLUSTER_HEADER.lower().encode()
-
-
-def fast_path(
-    service: NodeService, *, secret: str, read_timeout: float, write_timeout: float
-) -> FastPath:
-    """The node's ``FastPath``: blob GETs and small raw uploads."""
-    handler = NodeFastHandler(service, secret=secret)
-    return FastPath(
-        handler,
-        write_timeout=write_timeout,
-        read_timeout=read_timeout,
-        body_limit=FAST_UPLOAD_LIMIT,
-        wants_body=handler.wants_body,
-    )
 
 
 class NodeFastHandler:
@@ -95,7 +80,7 @@ class NodeFastHandler:
 
         def store() -> dict[str, Any]:
             if self.secret:
-                presented = request.headers.get(SECRET_FIELD)
+                presented = request.headers.get(CLUSTER_FIELD)
                 authorize_blob_request(
                     self.secret,
                     presented=presented.decode("latin-1") if presented is not None else None,

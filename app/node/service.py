@@ -13,13 +13,13 @@ from flask import Flask, current_app
 
 from app.batch import GroupCommit
 from app.errors import BlobNotFound, InvalidField, InvalidHash, PayloadTooLarge, UpstreamError
-from app.fast_http import FAST_PATH
+from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
 from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUnavailable
-from app.node.fastpath import fast_path
+from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
@@ -339,9 +339,9 @@ def init_app(app: Flask) -> None:
         scrubber=scrubber,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
     )
-    app.extensions[FAST_PATH] = fast_path(
-        service,
-        secret=config["CLUSTER_SECRET"],
+    app.extensions[FAST_PATH] = fast_path_for(
+        NodeFastHandler(service, secret=config["CLUSTER_SECRET"]),
+        body_limit=FAST_UPLOAD_LIMIT,
         read_timeout=config["READ_TIMEOUT"],
         write_timeout=config["WRITE_TIMEOUT"],
     )

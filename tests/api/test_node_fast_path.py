@@ -8,10 +8,9 @@ import os
 
 import pytest
 
-from app.factory import create_app
 from app.fast_http import FAST_PATH, FastRequest
 from app.security import READ, WRITE, sign_url
-from tests.support.apps import make_client
+from tests.support.apps import BLOB_HEADERS, make_client
 
 BODY = b"fast bytes\n" * 100
 DIGEST = hashlib.sha256(BODY).hexdigest()
@@ -37,14 +36,7 @@ def test_a_plain_get_of_a_stored_blob_is_answered_with_the_views_headers(node_ap
     fast = dict(line.split(": ", 1) for line in response.headers.decode().split("\r\n") if line)
     view = make_client(node_app).get(f"/retrieve?hash={DIGEST}")
     assert view.data == BODY
-    for name in (
-        "Content-Type",
-        "Content-Length",
-        "ETag",
-        "Cache-Control",
-        "Accept-Ranges",
-        "Content-Disposition",
-    ):
+    for name in BLOB_HEADERS:
         assert fast[name] == view.headers[name], name
 
 
@@ -69,18 +61,9 @@ def test_everything_else_is_left_to_the_flask_view(node_app, target, method, hea
     assert ask(node_app, target, method, **headers) is None
 
 
-def test_in_secured_mode_only_a_valid_read_token_is_answered(tmp_path, dead_url):
+def test_in_secured_mode_only_a_valid_read_token_is_answered(make_node_app):
     secret = "s" * 32
-    app = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-            "CLUSTER_SECRET": secret,
-        },
-    )
+    app = make_node_app(CLUSTER_SECRET=secret)
     make_client(app).put(
         "/upload?name=notes.txt&register=0", data=BODY, headers={"X-Mdbx-Cluster-Secret": secret}
     )
@@ -122,17 +105,8 @@ def test_a_small_raw_put_is_stored_and_answered_as_the_view_answers(node_app):
         ("/upload", b"x" * 200),  # 413 over MAX_UPLOAD_SIZE
     ],
 )
-def test_upload_errors_are_the_views_errors(tmp_path, dead_url, target, body):
-    app = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-            "MAX_UPLOAD_SIZE": 100,
-        },
-    )
+def test_upload_errors_are_the_views_errors(make_node_app, tmp_path, target, body):
+    app = make_node_app(MAX_UPLOAD_SIZE=100)
     status, fast = put_fast(app, target, body)
     view = make_client(app).put(target, data=body)
     assert (status, fast) == (view.status_code, view.json)
@@ -140,18 +114,9 @@ def test_upload_errors_are_the_views_errors(tmp_path, dead_url, target, body):
     assert list((tmp_path / "node" / "tmp").iterdir()) == []
 
 
-def test_in_secured_mode_an_upload_needs_a_write_token_or_the_cluster_header(tmp_path, dead_url):
+def test_in_secured_mode_an_upload_needs_a_write_token_or_the_cluster_header(make_node_app):
     secret = "s" * 32
-    app = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-            "CLUSTER_SECRET": secret,
-        },
-    )
+    app = make_node_app(CLUSTER_SECRET=secret)
     body = b"secured bytes"
     digest = hashlib.sha256(body).hexdigest()
     plain = f"/upload?hash={digest}&register=0"

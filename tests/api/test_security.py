@@ -22,18 +22,8 @@ DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
 
 
 @pytest.fixture
-def node(tmp_path: Path, dead_url: str) -> FlaskClient:
-    app = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-            "CLUSTER_SECRET": SECRET,
-        },
-    )
-    return make_client(app)
+def node(make_node_app) -> FlaskClient:
+    return make_client(make_node_app(CLUSTER_SECRET=SECRET))
 
 
 @pytest.fixture

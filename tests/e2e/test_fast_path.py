@@ -11,17 +11,10 @@ from urllib.parse import urlsplit
 
 import requests
 
+from tests.support.apps import BLOB_HEADERS
 from tests.support.cluster import Cluster, wait_until
 
 TIMEOUT = 30
-SAME_HEADERS = (
-    "Content-Type",
-    "Content-Length",
-    "ETag",
-    "Cache-Control",
-    "Accept-Ranges",
-    "Content-Disposition",
-)
 
 
 def put(node_url: str, body: bytes, name: str) -> str:
@@ -52,7 +45,7 @@ def test_one_connection_goes_from_the_fast_path_to_flask_and_answers_alike(clust
     # ... and from then on gunicorn serves it: same bytes, same headers.
     slow_small = get(f"/retrieve?hash={small_hash}")
     assert (slow_small.status, slow_small.body) == (200, small)  # type: ignore[attr-defined]
-    for name in SAME_HEADERS:
+    for name in BLOB_HEADERS:
         assert fast_small.getheader(name) == slow_small.getheader(name), name
     # Which loop answered: gunicorn names itself, the fast loop does not.
     assert fast_small.getheader("Server") is None and fast_big.getheader("Server") is None

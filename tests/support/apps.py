@@ -7,6 +7,16 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+# What every blob answer carries, whichever path (fast loop or Flask view) sent it.
+BLOB_HEADERS = (
+    "Content-Type",
+    "Content-Length",
+    "ETag",
+    "Cache-Control",
+    "Accept-Ranges",
+    "Content-Disposition",
+)
+
 
 class BufferedClient(FlaskClient):
     """A test client that closes every response, as a WSGI server does after sending it."""
