@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert
 
 from app.cache import LRUCache
 from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.repository import batches
 from app.metadata.schema import held_blobs as blobs
 from app.metadata.schema import node_metadata
 
@@ -52,6 +53,14 @@ class BlobCatalog:
         # Built once: constructing a Core statement costs more than running it on SQLite.
         self._insert_if_new = insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash])
         self._select_one = select(blobs).where(blobs.c.hash == bindparam("digest"))
+        self._select_some = select(blobs).where(
+            blobs.c.hash.in_(bindparam("digests", expanding=True))
+        )
+        self._mark = (
+            update(blobs)
+            .where(blobs.c.hash.in_(bindparam("digests", expanding=True)))
+            .values(registered=True)
+        )
 
     def record(self, digest: str, name: str, size: int, kind: str = "file") -> BlobEntry:
         """Add a blob (the first name and kind it was stored under are kept)."""
@@ -83,10 +92,13 @@ class BlobCatalog:
                     for digest, name, size, kind in blobs_stored
                 ],
             )
-            entries = [
-                _entry(conn.execute(self._select_one, {"digest": digest}).one())
-                for digest, _name, _size, _kind in blobs_stored
-            ]
+            digests = [digest for digest, _name, _size, _kind in blobs_stored]
+            rows = {
+                row.hash: row
+                for chunk in batches(digests)
+                for row in conn.execute(self._select_some, {"digests": list(chunk)})
+            }
+            entries = [_entry(rows[digest]) for digest in digests]
         for entry in entries:
             self._names.put(entry.hash, entry.name)
         return entries
@@ -115,9 +127,9 @@ class BlobCatalog:
         with write_transaction(self.engine) as conn:
             self._mark_registered(conn, batch)
 
-    @staticmethod
-    def _mark_registered(conn: Connection, digests: Sequence[str]) -> None:
-        conn.execute(update(blobs).where(blobs.c.hash.in_(digests)).values(registered=True))
+    def _mark_registered(self, conn: Connection, digests: Sequence[str]) -> None:
+        for chunk in batches(digests):
+            conn.execute(self._mark, {"digests": list(chunk)})
 
     def remove(self, digests: Iterable[str]) -> int:
         """Drop these blobs' entries (and cached names); return how many rows existed.
