@@ -32,7 +32,8 @@ from app.storage import DIGEST_RE
 if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run time
     from app.node.service import NodeService
 
-HEADER_CACHE_SIZE = 16_384
+# About 400 bytes each: the hot blobs' headers, not every blob's.
+HEADER_CACHE_SIZE = 4096
 # Raw uploads up to this size are read here; larger ones stream through Flask.
 FAST_UPLOAD_LIMIT = 1 << 20
 # Requests carrying these go to the Flask view (304, 206, 416 and If-Range live there).
