@@ -14,6 +14,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from app.errors import ServiceUnavailable, error_code_of
+from app.gevent_worker import off_hub
 from app.metadata.catalog import BlobEntry
 from app.security import cluster_headers
 from app.storage import DIGEST_RE
@@ -27,6 +28,10 @@ MASTER_TIMEOUT = (3.05, 10.0)
 NODE_TIMEOUT = (3.05, 60.0)
 READ_CHUNK = 1024 * 1024
 SEND_BLOCK = 1024 * 1024
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 class MasterUnavailable(ServiceUnavailable):
@@ -320,7 +325,9 @@ class NodeClient:
             log.warning("node %s unreadable for %s: %s", node_url, digest, type(exc).__name__)
             return None
         data = b"".join(chunks)
-        if DIGEST_RE.fullmatch(digest) and hashlib.sha256(data).hexdigest() != digest:
+        # On gevent's thread pool: hashlib lets go of the GIL, so a master hashes this
+        # block on the other core while its hub sends the one before.
+        if DIGEST_RE.fullmatch(digest) and off_hub(sha256_hex, data) != digest:
             raise CorruptCopy(f"node {node_url} sent bytes that do not match {digest}")
         return data
 
