@@ -1,9 +1,10 @@
 """The gevent worker every role runs: gunicorn's, with the fast path in front.
 
-For an app that offers a ``FastPath`` (the node's plain blob GETs), each connection
-starts in ``serve_connection``; the first request it declines, and the rest of that
-connection, go to gunicorn's own loop with the bytes already received. Apps without one
-(the master) are served by gunicorn's loop alone.
+For an app that offers a ``FastPath`` (a node's blob GETs and small raw PUTs, the
+master's ``/assign`` and ``/nodes/register``), each connection starts in
+``serve_connection``; the first request it declines, and the rest of that connection, go
+to gunicorn's own loop with the bytes already received. Apps without one are served by
+gunicorn's loop alone.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
                 access_log=self._log_access if self.log.access_log_enabled else None,
                 remote=addr[0] if isinstance(addr, tuple) else str(addr),
             )
-        except (OSError, gevent.Timeout):
+        except OSError:
             rest = None  # the client went away, or stopped reading for WRITE_TIMEOUT
         except Exception:
             self.log.exception("error in the fast path; connection closed")
