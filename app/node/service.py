@@ -189,7 +189,8 @@ class NodeService:
         else:
             # The writing master registers every copy at once; should it die first, the
             # write was never acknowledged and this node's next full sync reports the copy.
-            self.catalog.mark_registered([entry.hash])
+            # Marked with the next store batch, as acknowledged registrations are.
+            self._acknowledged.append(entry.hash)
             registered, peers = True, []
         replicas = [self.node_id]
         if chain:
