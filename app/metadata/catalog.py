@@ -71,13 +71,11 @@ class BlobCatalog:
     ) -> list[BlobEntry]:
         """Add blobs (digest, name, size, kind) in one transaction; return their entries.
 
-        ``registered``: digests the master has acknowledged since, marked in the same
-        transaction (cheaper than one of their own).
+        ``registered``: digests (of these or others) to mark as acknowledged by the master,
+        in the same transaction.
         """
         now = time.time()
         with write_transaction(self.engine) as conn:
-            if registered:
-                self._mark_registered(conn, registered)
             conn.execute(
                 self._insert_if_new,
                 [
@@ -92,6 +90,8 @@ class BlobCatalog:
                     for digest, name, size, kind in blobs_stored
                 ],
             )
+            if registered:
+                self._mark_registered(conn, registered)
             digests = [digest for digest, _name, _size, _kind in blobs_stored]
             rows = {
                 row.hash: row

@@ -69,11 +69,6 @@ class NodeService:
         # registrations: each of these serialises (a journal commit, SQLite's write lock
         # across the node's worker processes, the master's commit).
         self._stores = GroupCommit(self._store_batch, max_batch=STORE_BATCH)
-        # Copies the master acknowledged, to be marked in the catalogue by the next store
-        # batch's transaction (or by /health): a transaction of its own in every
-        # registration made it longer. Marks lost in a crash only mean a copy reported
-        # twice: a starting node reports its whole inventory.
-        self._acknowledged: list[str] = []
         self._registrations = GroupCommit(self._register_batch, max_batch=REGISTRATION_BATCH)
 
     def store_upload(
@@ -183,14 +178,13 @@ class NodeService:
         register: bool,
     ) -> dict[str, Any]:
         """Store a sealed blob durably, catalogue it, register it, bring it to its copies."""
-        stored, entry = self._stores.submit((sealed, name, kind))
+        stored, entry = self._stores.submit((sealed, name, kind, register))
         if register:
             registered, peers = self._register(entry, name, want_peers=replicate and not chain)
         else:
-            # The writing master registers every copy at once; should it die first, the
-            # write was never acknowledged and this node's next full sync reports the copy.
-            # Marked with the next store batch, as acknowledged registrations are.
-            self._acknowledged.append(entry.hash)
+            # The writing master registers every copy at once (the catalogue marked it so
+            # when it recorded it); should the master die first, the write was never
+            # acknowledged and this node's next full sync reports the copy.
             registered, peers = True, []
         replicas = [self.node_id]
         if chain:
@@ -235,8 +229,6 @@ class NodeService:
         return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
 
     def health(self) -> dict[str, Any]:
-        acknowledged, self._acknowledged = self._acknowledged, []
-        self.catalog.mark_registered(acknowledged)
         stats = self.catalog.stats()
         return {
             "status": "OK",
@@ -271,16 +263,20 @@ class NodeService:
         return True, peers
 
     def _store_batch(
-        self, uploads: Sequence[tuple[SealedBlob, str, str]]
+        self, uploads: Sequence[tuple[SealedBlob, str, str, bool]]
     ) -> list[tuple[StoredBlob, BlobEntry]]:
-        stored = self.blobs.persist([sealed for sealed, _name, _kind in uploads])
-        acknowledged, self._acknowledged = self._acknowledged, []
+        stored = self.blobs.persist([upload[0] for upload in uploads])
         entries = self.catalog.record_many(
             [
                 (blob.digest, name, blob.size, kind)
-                for blob, (_s, name, kind) in zip(stored, uploads, strict=True)
+                for blob, (_s, name, kind, _r) in zip(stored, uploads, strict=True)
             ],
-            registered=acknowledged,
+            # Copies a master writes (register=0) are its to register.
+            registered=[
+                blob.digest
+                for blob, (_s, _n, _k, register) in zip(stored, uploads, strict=True)
+                if not register
+            ],
         )
         return list(zip(stored, entries, strict=True))
 
@@ -288,7 +284,9 @@ class NodeService:
         self, copies: Sequence[tuple[BlobEntry, str, bool]]
     ) -> list[dict[str, Any]]:
         results = self.master.register_copies(copies)
-        self._acknowledged.extend(entry.hash for entry, _name, _want in copies)
+        # Marked at once: the background sync re-reports unmarked copies, and a late
+        # report of a copy deleted meanwhile (a trimmed extra) would bring it back.
+        self.catalog.mark_registered([entry.hash for entry, _name, _want in copies])
         return results
 
 
