@@ -47,21 +47,22 @@ def files(tmp_path: Path) -> Files:
 
 @pytest.fixture
 def serve():
-    """Connect a client socket to a greenlet serving the other end with ``handler``."""
+    """Connect a client socket to a greenlet serving the other end with a handler (or a
+    whole ``FastPath``); both ends are closed, and the greenlet stopped, afterwards."""
     opened = []
+    workers = []
 
-    def connect(handler: Files, idle_timeout: float = 5.0):
+    def connect(target: Files | FastPath, idle_timeout: float = 5.0):
+        fast = target if isinstance(target, FastPath) else FastPath(target, write_timeout=5.0)
         client, server = socket.socketpair()
         opened.extend((client, server))
-        worker = gevent.spawn(
-            serve_connection,
-            server,
-            FastPath(handler, write_timeout=5.0),
-            idle_timeout=idle_timeout,
-        )
+        worker = gevent.spawn(serve_connection, server, fast, idle_timeout=idle_timeout)
+        workers.append(worker)
         return client, worker
 
     yield connect
+    for worker in workers:
+        worker.kill()
     for sock in opened:
         sock.close()
 
@@ -177,43 +178,27 @@ def body_path(handler: Files, limit: int = 1000, read_timeout: float = 5.0) -> F
     )
 
 
-def serve_path(fast: FastPath):
-    client, server = socket.socketpair()
-    worker = gevent.spawn(serve_connection, server, fast, idle_timeout=5.0)
-    return client, server, worker
+def test_a_wanted_body_is_read_and_pipelined_requests_follow(files, serve):
+    client, worker = serve(body_path(Echo(files.root)))
+    client.sendall(
+        b"PUT /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /f/small HTTP/1.1\r\n\r\n"
+    )
+    stream = client.makefile("rb")
+    status, headers, body = read_response(stream)
+    assert status == b"HTTP/1.1 200 OK\r\n" and headers[b"content-type"] == b"application/json"
+    assert body == b'{"received":5}\n'
+    assert read_response(stream)[2] == b"hello"
+    stream.close()
 
 
-def test_a_wanted_body_is_read_and_pipelined_requests_follow(files):
-    client, server, worker = serve_path(body_path(Echo(files.root)))
-    try:
-        client.sendall(
-            b"PUT /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /f/small HTTP/1.1\r\n\r\n"
-        )
-        stream = client.makefile("rb")
-        status, headers, body = read_response(stream)
-        assert status == b"HTTP/1.1 200 OK\r\n" and headers[b"content-type"] == b"application/json"
-        assert body == b'{"received":5}\n'
-        assert read_response(stream)[2] == b"hello"
-        stream.close()
-    finally:
-        worker.kill()
-        client.close()
-        server.close()
-
-
-def test_expect_100_continue_gets_its_interim_answer_before_the_body(files):
-    client, server, worker = serve_path(body_path(Echo(files.root)))
-    try:
-        client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
-        stream = client.makefile("rb")
-        assert stream.readline() == b"HTTP/1.1 100 Continue\r\n" and stream.readline() == b"\r\n"
-        client.sendall(b"abc")
-        assert read_response(stream)[2] == b'{"received":3}\n'
-        stream.close()
-    finally:
-        worker.kill()
-        client.close()
-        server.close()
+def test_expect_100_continue_gets_its_interim_answer_before_the_body(files, serve):
+    client, worker = serve(body_path(Echo(files.root)))
+    client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n")
+    stream = client.makefile("rb")
+    assert stream.readline() == b"HTTP/1.1 100 Continue\r\n" and stream.readline() == b"\r\n"
+    client.sendall(b"abc")
+    assert read_response(stream)[2] == b'{"received":3}\n'
+    stream.close()
 
 
 @pytest.mark.parametrize(
@@ -225,25 +210,15 @@ def test_expect_100_continue_gets_its_interim_answer_before_the_body(files):
         b"PUT /echo HTTP/1.1\r\nContent-Length: x\r\n\r\n",
     ],
 )
-def test_bodies_it_does_not_take_are_handed_over_unread(files, request_bytes):
-    client, server, worker = serve_path(body_path(Echo(files.root)))
-    try:
-        client.sendall(request_bytes)
-        handed = worker.get(timeout=5)
-        # All that was received, from the head on; gunicorn reads the rest itself.
-        assert request_bytes.startswith(handed) and b"\r\n\r\n" in handed
-    finally:
-        worker.kill()
-        client.close()
-        server.close()
+def test_bodies_it_does_not_take_are_handed_over_unread(files, serve, request_bytes):
+    client, worker = serve(body_path(Echo(files.root)))
+    client.sendall(request_bytes)
+    handed = worker.get(timeout=5)
+    # All that was received, from the head on; gunicorn reads the rest itself.
+    assert request_bytes.startswith(handed) and b"\r\n\r\n" in handed
 
 
-def test_a_client_that_stalls_mid_body_is_dropped(files):
-    client, server, worker = serve_path(body_path(Echo(files.root), read_timeout=0.2))
-    try:
-        client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
-        assert worker.get(timeout=5) is None
-    finally:
-        worker.kill()
-        client.close()
-        server.close()
+def test_a_client_that_stalls_mid_body_is_dropped(files, serve):
+    client, worker = serve(body_path(Echo(files.root), read_timeout=0.2))
+    client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
+    assert worker.get(timeout=5) is None
