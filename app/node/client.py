@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 import requests
@@ -32,6 +33,17 @@ SEND_BLOCK = 1024 * 1024
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewCopy:
+    """A copy a node just stored, as it registers it with the master."""
+
+    hash: str
+    name: str
+    size: int
+    kind: str
+    want_peers: bool  # ask which live peers should get copies for the blob to reach R
 
 
 class MasterUnavailable(ServiceUnavailable):
@@ -103,10 +115,8 @@ class MasterClient:
     def master_url(self) -> str:
         return ",".join(self.master_urls)
 
-    def register_copies(
-        self, copies: Sequence[tuple[BlobEntry, str, bool]]
-    ) -> list[dict[str, Any]]:
-        """Register a batch of new copies (entry, name, want peers) in one call.
+    def register_copies(self, copies: Sequence[NewCopy]) -> list[dict[str, Any]]:
+        """Register a batch of new copies in one call.
 
         Returns one answer per copy, in order, with ``replicate_to`` for those that
         wanted peers.
@@ -116,13 +126,13 @@ class MasterClient:
             "url": self.public_url,
             "copies": [
                 {
-                    "hash": entry.hash,
-                    "name": name,
-                    "size": entry.size,
-                    "kind": entry.kind,
-                    "want_peers": want_peers,
+                    "hash": copy.hash,
+                    "name": copy.name,
+                    "size": copy.size,
+                    "kind": copy.kind,
+                    "want_peers": copy.want_peers,
                 }
-                for entry, name, want_peers in copies
+                for copy in copies
             ],
         }
         reply = self._post_any("/nodes/register", payload, self._registrations)

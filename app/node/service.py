@@ -18,7 +18,13 @@ from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
 from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
-from app.node.client import MasterClient, MasterUnavailable, NodeClient, NodeUnavailable
+from app.node.client import (
+    MasterClient,
+    MasterUnavailable,
+    NewCopy,
+    NodeClient,
+    NodeUnavailable,
+)
 from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
@@ -28,10 +34,25 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.node"
 KINDS = ("file", "block")
-# Copies registered with the master in one call, at most.
-REGISTRATION_BATCH = 500
-# Uploads made durable and catalogued together, at most.
+# Uploads made durable, catalogued and registered together, at most.
 STORE_BATCH = 256
+
+
+@dataclass(frozen=True)
+class _Upload:
+    sealed: SealedBlob
+    name: str
+    kind: str
+    register: bool  # False: the writing master registers the copy
+    want_peers: bool  # ask the master which peers should get copies
+
+
+@dataclass(frozen=True)
+class _Kept:
+    stored: StoredBlob
+    entry: BlobEntry
+    registered: bool
+    answer: dict[str, Any]  # the master's, with ``replicate_to`` when peers were wanted
 
 
 @dataclass(frozen=True)
@@ -65,11 +86,10 @@ class NodeService:
         self.sync = sync
         self.scrubber = scrubber
         self.max_upload_size = max_upload_size
-        # Concurrent uploads share their syncs, catalogue transactions and master
-        # registrations: each of these serialises (a journal commit, SQLite's write lock
+        # Concurrent uploads share their syncs, catalogue transaction and master
+        # registration: each of these serialises (a journal commit, SQLite's write lock
         # across the node's worker processes, the master's commit).
         self._stores = GroupCommit(self._store_batch, max_batch=STORE_BATCH)
-        self._registrations = GroupCommit(self._register_batch, max_batch=REGISTRATION_BATCH)
 
     def store_upload(
         self,
@@ -178,14 +198,15 @@ class NodeService:
         register: bool,
     ) -> dict[str, Any]:
         """Store a sealed blob durably, catalogue it, register it, bring it to its copies."""
-        stored, entry = self._stores.submit((sealed, name, kind, register))
-        if register:
-            registered, peers = self._register(entry, name, want_peers=replicate and not chain)
-        else:
-            # The writing master registers every copy at once (the catalogue marked it so
-            # when it recorded it); should the master die first, the write was never
-            # acknowledged and this node's next full sync reports the copy.
-            registered, peers = True, []
+        kept = self._stores.submit(
+            _Upload(sealed, name, kind, register, want_peers=replicate and not chain)
+        )
+        stored, entry, registered = kept.stored, kept.entry, kept.registered
+        peers = [
+            p
+            for p in kept.answer.get("replicate_to", [])
+            if isinstance(p, dict) and isinstance(p.get("url"), str) and p.get("id") != self.node_id
+        ]
         replicas = [self.node_id]
         if chain:
             reply = self._forward(chain[0], entry, name, chain[1:])
@@ -242,52 +263,62 @@ class NodeService:
             "unregistered": stats.unregistered,
         }
 
-    def _register(
-        self, entry: BlobEntry, name: str, want_peers: bool
-    ) -> tuple[bool, list[dict[str, str]]]:
-        """Tell the master about this copy now; on failure the background sync retries.
+    def _store_batch(self, uploads: Sequence[_Upload]) -> list[_Kept]:
+        """Make a batch durable, register it with the master, and catalogue it.
 
-        Returns whether it was registered and the peers the master wants copies on.
-        Concurrent uploads share one registration call (group commit).
+        One stage, not a pipeline of two: under load every upload in flight joins the
+        next batch, so its fixed costs (two filesystem syncs, one master call and its
+        commit, one catalogue transaction) are shared as widely as they can be.
         """
-        try:
-            reply = self._registrations.submit((entry, name, want_peers))
-        except MasterUnavailable as exc:
-            log.warning("registration of %s deferred: %s", entry.hash, exc.message)
-            return False, []
-        peers = [
-            p
-            for p in reply.get("replicate_to", [])
-            if isinstance(p, dict) and isinstance(p.get("url"), str) and p.get("id") != self.node_id
-        ]
-        return True, peers
-
-    def _store_batch(
-        self, uploads: Sequence[tuple[SealedBlob, str, str, bool]]
-    ) -> list[tuple[StoredBlob, BlobEntry]]:
-        stored = self.blobs.persist([upload[0] for upload in uploads])
+        stored = self.blobs.persist([upload.sealed for upload in uploads])
+        answers = self._register_batch(stored, uploads)
+        # Catalogued after the master's answer, so that the registration state is
+        # written once, and right: should this process die in between, the copy is on
+        # disk and known to the master, and the next full sync catalogues it.
         entries = self.catalog.record_many(
             [
-                (blob.digest, name, blob.size, kind)
-                for blob, (_s, name, kind, _r) in zip(stored, uploads, strict=True)
+                (blob.digest, upload.name, blob.size, upload.kind)
+                for blob, upload in zip(stored, uploads, strict=True)
             ],
-            # Copies a master writes (register=0) are its to register.
+            # A master that writes a copy itself (register=0) registers it.
             registered=[
                 blob.digest
-                for blob, (_s, _n, _k, register) in zip(stored, uploads, strict=True)
-                if not register
+                for blob, upload, answer in zip(stored, uploads, answers, strict=True)
+                if answer is not None or not upload.register
             ],
         )
-        return list(zip(stored, entries, strict=True))
+        return [
+            _Kept(blob, entry, answer is not None or not upload.register, answer or {})
+            for blob, entry, upload, answer in zip(stored, entries, uploads, answers, strict=True)
+        ]
 
     def _register_batch(
-        self, copies: Sequence[tuple[BlobEntry, str, bool]]
-    ) -> list[dict[str, Any]]:
-        results = self.master.register_copies(copies)
-        # Marked at once: the background sync re-reports unmarked copies, and a late
-        # report of a copy deleted meanwhile (a trimmed extra) would bring it back.
-        self.catalog.mark_registered([entry.hash for entry, _name, _want in copies])
-        return results
+        self, stored: Sequence[StoredBlob], uploads: Sequence[_Upload]
+    ) -> list[dict[str, Any] | None]:
+        """The master's answer for each copy to register; None where it was not."""
+        answers: list[dict[str, Any] | None] = [None] * len(uploads)
+        registering = [i for i, upload in enumerate(uploads) if upload.register]
+        if not registering:
+            return answers
+        copies = [
+            NewCopy(
+                stored[i].digest,
+                uploads[i].name,
+                stored[i].size,
+                uploads[i].kind,
+                uploads[i].want_peers,
+            )
+            for i in registering
+        ]
+        try:
+            results = self.master.register_copies(copies)
+        except MasterUnavailable as exc:
+            # Catalogued as pending: the background sync registers them later.
+            log.warning("registration of %d copies deferred: %s", len(copies), exc.message)
+            return answers
+        for i, result in zip(registering, results, strict=True):
+            answers[i] = result
+        return answers
 
 
 def init_app(app: Flask) -> None:

@@ -212,12 +212,12 @@ def test_copies_are_marked_registered_when_the_master_acknowledges_or_writes_the
     monkeypatch.setattr(
         service.master,
         "register_copies",
-        lambda copies: [{"hash": entry.hash, "replicate_to": []} for entry, _n, _w in copies],
+        lambda copies: [{"hash": copy.hash, "replicate_to": []} for copy in copies],
     )
     acknowledged = upload(node_client, b"first", "1.bin").json
     assert acknowledged["registered"] is True
-    # At once: the background sync re-reports unmarked copies, which could bring back a
-    # copy deleted (trimmed) in between.
+    # In the transaction that catalogues it: the background sync re-reports unmarked
+    # copies, which could bring back a copy deleted (trimmed) in between.
     assert service.catalog.get(acknowledged["hash"]).registered is True
     written = node_client.put("/upload?name=2.bin&register=0", data=b"by a master").json
     assert service.catalog.get(written["hash"]).registered is True
