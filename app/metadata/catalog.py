@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, bindparam, func, select, update
+from sqlalchemy import Engine, Row, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from app.cache import LRUCache
@@ -51,7 +51,13 @@ class BlobCatalog:
         # A blob keeps the first name it was stored under, so a cached name never goes stale.
         self._names: LRUCache[str, str] = LRUCache(name_cache_size)
         # Built once: constructing a Core statement costs more than running it on SQLite.
-        self._insert_if_new = insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash])
+        new_blob = insert(blobs)
+        # A blob keeps the first name and kind it was stored under; a copy the master
+        # acknowledged once stays acknowledged.
+        self._upsert = new_blob.on_conflict_do_update(
+            index_elements=[blobs.c.hash],
+            set_={"registered": func.max(blobs.c.registered, new_blob.excluded.registered)},
+        )
         self._select_one = select(blobs).where(blobs.c.hash == bindparam("digest"))
         self._select_some = select(blobs).where(
             blobs.c.hash.in_(bindparam("digests", expanding=True))
@@ -71,27 +77,25 @@ class BlobCatalog:
     ) -> list[BlobEntry]:
         """Add blobs (digest, name, size, kind) in one transaction; return their entries.
 
-        ``registered``: digests (of these or others) to mark as acknowledged by the master,
-        in the same transaction.
+        ``registered``: the digests among these that the master has acknowledged.
         """
         now = time.time()
+        acknowledged = set(registered)
         with write_transaction(self.engine) as conn:
             conn.execute(
-                self._insert_if_new,
+                self._upsert,
                 [
                     {
                         "hash": digest,
                         "name": name,
                         "size": size,
                         "stored_at": now,
-                        "registered": False,
+                        "registered": digest in acknowledged,
                         "kind": kind,
                     }
                     for digest, name, size, kind in blobs_stored
                 ],
             )
-            if registered:
-                self._mark_registered(conn, registered)
             digests = [digest for digest, _name, _size, _kind in blobs_stored]
             rows = {
                 row.hash: row
@@ -125,11 +129,8 @@ class BlobCatalog:
         if not batch:
             return
         with write_transaction(self.engine) as conn:
-            self._mark_registered(conn, batch)
-
-    def _mark_registered(self, conn: Connection, digests: Sequence[str]) -> None:
-        for chunk in batches(digests):
-            conn.execute(self._mark, {"digests": list(chunk)})
+            for chunk in batches(batch):
+                conn.execute(self._mark, {"digests": list(chunk)})
 
     def remove(self, digests: Iterable[str]) -> int:
         """Drop these blobs' entries (and cached names); return how many rows existed.
@@ -203,7 +204,7 @@ class BlobCatalog:
         with write_transaction(self.engine) as conn:
             if missing:
                 conn.execute(
-                    self._insert_if_new,
+                    self._upsert,
                     [
                         {
                             "hash": d,

@@ -62,3 +62,14 @@ def test_record_many_is_one_batch_with_each_blobs_entry(tmp_path: Path):
         (B, "", "block"),
     ]
     assert cat.stats().blobs == 2
+
+
+def test_record_many_records_acknowledgement_and_never_takes_it_back(tmp_path: Path):
+    cat = catalog(tmp_path)
+    cat.record_many([(A, "a", 1, "file"), (B, "b", 2, "file")], registered=[A])
+    assert (cat.get(A).registered, cat.get(B).registered) == (True, False)
+    # Stored again: B's registration now succeeded, A's failed (the master knew A already).
+    cat.record_many([(A, "again", 1, "file"), (B, "again", 2, "file")], registered=[B])
+    assert (cat.get(A).registered, cat.get(B).registered) == (True, True)
+    assert (cat.get(A).name, cat.get(B).name) == ("a", "b")
+    assert cat.stats().unregistered == 0
