@@ -43,6 +43,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,7 @@ HEADING = "## `make bench` (issue #7)"
 RSS_LIMIT = 150e6  # bytes; a process above it is flagged
 WRK = Path("/usr/bin/wrk")
 PUT_SCRIPT = Path(__file__).with_name("put_unique.lua")
+GET_SCRIPT = Path(__file__).with_name("get_paths.lua")
 CLIENT_TIMEOUT = 60.0  # seconds a Python client request may take
 MAX_CONSECUTIVE_ERRORS = 50  # a client thread gives up after this many failures in a row
 
@@ -825,8 +827,8 @@ def workloads(
         )
     except Exception as error:
         results.fail(f"{weed}: write", error)
+    stored = [item for item in written if item is not None]
     try:
-        stored = [item for item in written if item is not None]
         if not stored:
             raise RuntimeError("no file was written")
         random.shuffle(stored)
@@ -839,9 +841,65 @@ def workloads(
                 raise RuntimeError(f"GET /retrieve?hash={digest}: wrong bytes")
 
         load = run_load(opts.weed_concurrency, opts.weed_seconds, len(stored), read)
-        weed_row(results, f"{weed}: read", "node `/retrieve` by hash", load, len(stored), opts)
+        weed_row(
+            results,
+            f"{weed}: read",
+            "node `/retrieve` by hash (Python clients, every file hashed)",
+            load,
+            len(stored),
+            opts,
+        )
     except Exception as error:
         results.fail(f"{weed}: read", error)
+    try:
+        if not stored:
+            raise RuntimeError("no file was written")
+        weed_reads_by_wrk(opts, scratch, weed, stored, results)
+    except Exception as error:
+        results.fail(f"{weed}: read, wrk", error)
+
+
+def weed_reads_by_wrk(
+    opts: Options, scratch: Path, weed: str, stored: list[tuple[str, str]], results: Results
+) -> None:
+    """The same reads with wrk: one run per node at once, the connections split between
+    them. On 2 cores the Python clients above spend as much CPU as the nodes serving them
+    (their GIL caps them at one core); wrk costs a fraction of that, so this row shows
+    what the nodes can serve. The bytes were checked by the Python pass."""
+    by_node: dict[str, list[str]] = {}
+    for base, digest in stored:
+        by_node.setdefault(base, []).append(f"/retrieve?hash={digest}")
+    per_node = max(1, opts.weed_concurrency // len(by_node))
+    lists = []
+    for i, paths in enumerate(by_node.values()):
+        listing = scratch / f"weed-paths-{i}.txt"
+        listing.write_text("\n".join(paths) + "\n")
+        lists.append(listing)
+    with ThreadPoolExecutor(len(by_node)) as pool:
+        runs = list(
+            pool.map(
+                lambda item: run_wrk(
+                    item[0], 1, per_node, opts.duration, GET_SCRIPT, [str(item[1])]
+                ),
+                zip(by_node, lists, strict=True),
+            )
+        )
+    rate = sum(run.requests_per_s for run in runs)
+    # The slower node's percentiles: an upper bound for the whole.
+    p50, p99 = max(run.p50_ms for run in runs), max(run.p99_ms for run in runs)
+    errors = [error for run in runs for error in run.errors]
+    workload = f"{weed}: read, wrk"
+    results.figure(workload, rate, None, "ops/s", errors=errors, nodes=len(runs))
+    results.figure(f"{workload}: p50", p50, None, "ms")
+    results.figure(f"{workload}: p99", p99, None, "ms")
+    results.row(
+        workload,
+        "—",
+        f"node `/retrieve` by hash (wrk, {per_node} connections to each of {len(runs)} "
+        f"nodes, {opts.duration:g} s) {rate_latency(rate, 'ops/s', p50, p99)}"
+        + errors_note(errors),
+        None,
+    )
 
 
 def weed_row(
