@@ -216,3 +216,26 @@ def test_a_failed_sync_keeps_nothing_and_reports_a_full_disk(tmp_path: Path, mon
         store.persist(sealed)
     assert list(store.iter_blobs()) == []
     assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_a_large_write_starts_writeback_of_each_full_range(tmp_path: Path, monkeypatch):
+    from app.storage import blobstore
+
+    started: list[tuple[int, int, bytes]] = []
+
+    def record(fd: int, offset: int, length: int, flags: int) -> int:
+        # The range must be in the file (flushed from Python's buffer) when asked for.
+        started.append((offset, length, os.pread(fd, length, offset)))
+        return 0
+
+    monkeypatch.setattr(blobstore, "SYNC_FILE_RANGE", record)
+    monkeypatch.setattr(blobstore, "WRITEBACK_EVERY", 1000)
+    data = os.urandom(2600)
+    store = FileBlobStore(tmp_path)
+    writer = store.open_writer()
+    for start in range(0, len(data), 300):
+        writer.write(data[start : start + 300])
+    stored = store.commit(writer)
+    assert [(offset, length) for offset, length, _ in started] == [(0, 1200), (1200, 1200)]
+    assert b"".join(chunk for _, _, chunk in started) == data[:2400]
+    assert store.locate(stored.digest).read_bytes() == data
