@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Connection,
     Engine,
@@ -230,6 +231,20 @@ class MetadataStore:
             .distinct()
             .order_by(replicas.c.node)
         )
+        # Prebuilt with an expanding parameter: a statement built around a list of
+        # values costs more to construct and key for the cache than SQLite takes to run
+        # it (a third of the master's registration time).
+        some_hashes: BindParameter[Any] = bindparam("hashes", expanding=True)
+        self._forget_tombstones = delete(tombstones).where(tombstones.c.hash.in_(some_hashes))
+        self._forget_pending_deletes = delete(pending_deletes).where(
+            pending_deletes.c.hash.in_(some_hashes)
+        )
+        self._select_known_blobs = select(blobs.c.hash).where(blobs.c.hash.in_(some_hashes))
+        self._select_copies_of = (
+            select(replicas.c.hash, replicas.c.node)
+            .where(replicas.c.hash.in_(some_hashes))
+            .order_by(replicas.c.node)
+        )
 
     # ----- writes -----
 
@@ -289,8 +304,8 @@ class MetadataStore:
         hashes = [h for h, _size in sized]
         self._confirm_replicas(conn, hashes, node_ids, now)
         for chunk in batches(hashes):
-            conn.execute(delete(tombstones).where(tombstones.c.hash.in_(chunk)))
-            conn.execute(delete(pending_deletes).where(pending_deletes.c.hash.in_(chunk)))
+            conn.execute(self._forget_tombstones, {"hashes": list(chunk)})
+            conn.execute(self._forget_pending_deletes, {"hashes": list(chunk)})
 
     def add_manifest(
         self, conn: Connection, record: FileRecord, blocks: Sequence[tuple[str, int]], now: float
@@ -347,7 +362,7 @@ class MetadataStore:
                     ).scalars()
                 )
                 known.update(
-                    conn.execute(select(blobs.c.hash).where(blobs.c.hash.in_(chunk))).scalars()
+                    conn.execute(self._select_known_blobs, {"hashes": list(chunk)}).scalars()
                 )
             kept = [item for item in items if item.hash not in deleted]
             if not kept:
@@ -470,17 +485,14 @@ class MetadataStore:
     def blob_copies(self, hashes: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """Return the nodes holding each known blob among ``hashes`` (absent: unknown)."""
         found: dict[str, list[str]] = {}
+        if not hashes:
+            return {}
         with self.engine.connect() as conn:
             for chunk in batches(list(dict.fromkeys(hashes))):
-                for blob_hash in conn.execute(
-                    select(blobs.c.hash).where(blobs.c.hash.in_(chunk))
-                ).scalars():
+                params = {"hashes": list(chunk)}
+                for blob_hash in conn.execute(self._select_known_blobs, params).scalars():
                     found[blob_hash] = []
-                for blob_hash, node in conn.execute(
-                    select(replicas.c.hash, replicas.c.node)
-                    .where(replicas.c.hash.in_(chunk))
-                    .order_by(replicas.c.node)
-                ):
+                for blob_hash, node in conn.execute(self._select_copies_of, params):
                     found[blob_hash].append(node)
         return {h: tuple(nodes) for h, nodes in found.items()}
 
