@@ -250,6 +250,7 @@ def test_abandoned_blocks_are_collected_and_lost_replicas_fall_back(spawn):
             "MDBX_GC_GRACE": "0",
             "MDBX_REPAIR_INTERVAL": "0.3",
             "MDBX_NODE_TIMEOUT": "2",
+            "MDBX_SYNC_INTERVAL": "0.3",  # beats well within the timeout
             "MDBX_REPAIR_GRACE": "600",
         },
     )

@@ -173,7 +173,9 @@ def test_sync_uploads_only_what_is_missing(master, tmp_path):
 
 
 def test_status_exit_codes_follow_health(spawn, tmp_path):
-    cluster = spawn(nodes=2, env={"MDBX_NODE_TIMEOUT": "2"})
+    # Beats well within the timeout: at the default interval (2 s) a live node's last
+    # beat could be older than 2 s, and it was reported down (a flaky failure).
+    cluster = spawn(nodes=2, env={"MDBX_NODE_TIMEOUT": "2", "MDBX_SYNC_INTERVAL": "0.3"})
     wait_for_nodes_up(cluster)
     master = cluster.master.url
     (tmp_path / "f.txt").write_bytes(b"replicated twice\n")
