@@ -312,8 +312,6 @@ class NodeClient:
         Returns None (logged) when the node cannot serve it; raises CorruptCopy when the
         node served bytes that are not the blob, so the caller can report that copy.
         """
-        chunks: list[bytes] = []
-        received = 0
         try:
             with self._http.get(
                 f"{node_url}/retrieve", params={"hash": digest}, timeout=NODE_TIMEOUT, stream=True
@@ -323,18 +321,15 @@ class NodeClient:
                         "node %s answered %d for %s", node_url, response.status_code, digest
                     )
                     return None
-                for chunk in response.iter_content(READ_CHUNK):
-                    received += len(chunk)
-                    if received > max_bytes:  # larger than registered: not our blob
-                        log.warning(
-                            "node %s sent more than %d bytes for %s", node_url, max_bytes, digest
-                        )
-                        return None
-                    chunks.append(chunk)
-        except requests.RequestException as exc:
+                # One read of the whole blob (and a byte more, to see a longer answer):
+                # read in pieces and joined, it was copied twice more.
+                data = response.raw.read(max_bytes + 1, decode_content=False)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             log.warning("node %s unreadable for %s: %s", node_url, digest, type(exc).__name__)
             return None
-        data = b"".join(chunks)
+        if len(data) > max_bytes:  # larger than registered: not our blob
+            log.warning("node %s sent more than %d bytes for %s", node_url, max_bytes, digest)
+            return None
         # On gevent's thread pool: hashlib lets go of the GIL, so a master hashes this
         # block on the other core while its hub sends the one before.
         if DIGEST_RE.fullmatch(digest) and off_hub(sha256_hex, data) != digest:
