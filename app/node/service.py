@@ -333,6 +333,9 @@ def init_app(app: Flask) -> None:
         syncfs=config["SYNCFS"],
         min_free_bytes=config["MIN_FREE_BYTES"],
     )
+    # Before this worker serves: a blob whose move into place a crash lost is read, and
+    # reported by the full sync, like any other.
+    blobs.recover_sealed()
     # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.
     catalog = BlobCatalog(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
     masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]

@@ -119,6 +119,7 @@ class MasterSync:
         # Not only at start: a crash leaves temp files that are not stale yet when the node
         # comes back, and a client that vanished mid-upload may leave one behind.
         try:
+            self.blobs.recover_sealed(self._stale_temp_age)
             self.blobs.clean_temp(self._stale_temp_age)
         except OSError:
             log.exception("could not sweep stale temp files")

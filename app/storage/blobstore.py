@@ -1,11 +1,12 @@
 """Blobs on disk, named by their SHA-256 under a two-level fan-out (ab/cd/<digest>).
 
-Writes stream into a temp file beside the blob tree while hashing; the file is then made
-durable and moved into place with ``os.replace``, and the new name made durable, as
-Swift's disk file writer does: a reader sees the whole blob or none of it, and a crash
-leaves only a temp file. Concurrent writes are made durable together (``persist``): on
-Linux one ``syncfs`` for the batch's bytes and one for its names, instead of an fsync of
-every file and of every directory.
+Writes stream into a temp file beside the blob tree while hashing. A finished file is
+renamed ``sealed-<digest>-…`` in the temp dir and made durable, then moved into place
+with ``os.replace``: a reader sees the whole blob or none of it. The move is not synced;
+a crash that loses it leaves the sealed file, which ``recover_sealed`` checks and moves
+into place when the node starts. Concurrent writes are made durable together
+(``persist``): on Linux one ``syncfs`` for a batch, instead of an fsync of every file and
+directory.
 
 Blobs whose bytes rot are moved aside into ``quarantine/`` (never served again, kept
 for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scrubber.
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 TEMP_PREFIX = "upload-"
+SEALED_PREFIX = "sealed-"  # a finished, hashed upload: sealed-<digest>-<temp name>
 DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 VERIFY_CHUNK = 1 << 20
 
@@ -265,51 +267,92 @@ class FileBlobStore:
     def persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
         """Make sealed blobs durable and move them into place, all together.
 
-        Bytes first, then names: a crash can leave a durable temp file, never a blob whose
-        name outlived its bytes. Every result is durable when this returns, including a
-        blob that was already there (its own writer may not have made its name durable yet).
+        Each temp file is renamed ``sealed-<digest>-…`` in the temp dir, then one sync
+        makes the batch's bytes and those names durable, then the blobs move into place.
+        The moves are not synced: a crash that loses one leaves the blob's sealed file,
+        which ``recover_sealed`` checks and moves into place when the node starts. So
+        every result is durable when this returns, including a blob that was already
+        there (whoever moved it there had made its sealed file durable first), with one
+        filesystem sync per batch instead of two.
         """
         stored: list[StoredBlob] = []
-        dirs: set[Path] = set()
-        moved: set[Path] = set()
+        current = [blob.path for blob in sealed]  # where each file is now
+        moved: set[int] = set()
         try:
+            for i, blob in enumerate(sealed):
+                sealed_path = self.tmp_dir / f"{SEALED_PREFIX}{blob.digest}-{blob.path.stem}"
+                os.replace(blob.path, sealed_path)
+                current[i] = sealed_path
             if self._fsync:
-                off_hub(self._sync_bytes, [blob.path for blob in sealed])
-            for blob in sealed:
-                target = self.path_for(blob.digest)
-                dirs.update(self._ensure_parent(target))
-                with self._lock:
-                    # A stat, not exists(): the existence cache is per process, and a
-                    # sibling worker's delete or quarantine cannot reach it. Trusting a stale
-                    # entry here would drop the very upload that repairs a quarantined blob.
-                    created = not target.is_file()
-                    if created:
-                        os.replace(blob.path, target)
-                        moved.add(blob.path)
-                    self._known.put(blob.digest, True)
-                dirs.add(target.parent)
+                off_hub(self._sync_sealed, current)
+            for i, blob in enumerate(sealed):
+                created = self._move_into_place(current[i], blob.digest)
+                if created:
+                    moved.add(i)
                 stored.append(StoredBlob(blob.digest, blob.size, created))
-            if self._fsync:
-                off_hub(self._sync_names, dirs)
         except OSError as exc:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise _disk_full(exc) from exc
             raise
         finally:
-            for blob in sealed:  # the temp files of duplicates, or of a failed batch
-                if blob.path not in moved:
-                    blob.path.unlink(missing_ok=True)
+            for i, path in enumerate(current):  # the files of duplicates, or of a failed batch
+                if i not in moved:
+                    path.unlink(missing_ok=True)
         return stored
 
-    def _sync_bytes(self, paths: Iterable[Path]) -> None:
+    def _move_into_place(self, source: Path, digest: str) -> bool:
+        """Move a durable sealed file to its blob's name; False if the blob was there."""
+        target = self.path_for(digest)
+        self._ensure_parent(target)
+        with self._lock:
+            # A stat, not exists(): the existence cache is per process, and a sibling
+            # worker's delete or quarantine cannot reach it. Trusting a stale entry here
+            # would drop the very upload that repairs a quarantined blob.
+            created = not target.is_file()
+            if created:
+                try:
+                    os.replace(source, target)
+                except FileNotFoundError:
+                    # A sibling worker's recovery moved it meanwhile (it is in place).
+                    if not target.is_file():
+                        raise
+            self._known.put(digest, True)
+        return created
+
+    def recover_sealed(self, older_than: float = 0.0) -> int:
+        """Move into place the sealed blobs whose move a crash lost; return how many.
+
+        Each is hashed first: a file sealed but not yet synced when the machine went
+        down may hold torn bytes (its upload was never acknowledged), and is dropped.
+        ``older_than`` spares the sealed files of uploads in flight in this moment.
+        """
+        cutoff = time.time() - older_than
+        recovered = 0
+        for entry in os.scandir(self.tmp_dir):
+            if not entry.name.startswith(SEALED_PREFIX):
+                continue
+            path = Path(entry.path)
+            digest = entry.name[len(SEALED_PREFIX) :].split("-", 1)[0]
+            try:
+                if older_than and entry.stat().st_mtime > cutoff:
+                    continue
+                with path.open("rb") as file:
+                    intact = hashlib.file_digest(file, "sha256").hexdigest() == digest
+            except FileNotFoundError:
+                continue  # moved into place by its own upload since the scan saw it
+            if intact and self._move_into_place(path, digest):
+                recovered += 1
+            else:
+                path.unlink(missing_ok=True)
+        if recovered:
+            log.warning("moved %d blobs left sealed by a crash into place", recovered)
+        return recovered
+
+    def _sync_sealed(self, paths: Iterable[Path]) -> None:
         if not self._sync_filesystem():
             for path in paths:
                 _fsync_path(path, data_only=True)
-
-    def _sync_names(self, dirs: Iterable[Path]) -> None:
-        if not self._sync_filesystem():
-            for path in dirs:
-                _fsync_path(path)
+            _fsync_path(self.tmp_dir)
 
     def _sync_filesystem(self) -> bool:
         """One ``syncfs`` of the blob filesystem; False where there is none."""
@@ -438,17 +481,15 @@ class FileBlobStore:
             log.info("removed %d stale temp files from %s", removed, self.tmp_dir)
         return removed
 
-    def _ensure_parent(self, target: Path) -> set[Path]:
-        """Create the blob's fan-out directories; return those whose entries changed."""
+    def _ensure_parent(self, target: Path) -> None:
+        """Create the blob's fan-out directories (not synced: see ``persist``)."""
         shard = target.parent
         if shard.is_dir():
-            return set()
+            return
         # Concurrent uploads may race to create the same directories: each makes sure of
-        # both levels (mkdir with exist_ok) and has the parents of both made durable.
-        outer = shard.parent
-        outer.mkdir(exist_ok=True)
+        # both levels (mkdir with exist_ok).
+        shard.parent.mkdir(exist_ok=True)
         shard.mkdir(exist_ok=True)
-        return {self.blob_dir, outer}
 
     def _ensure_quarantine_dir(self) -> None:
         if self.quarantine_dir.is_dir():

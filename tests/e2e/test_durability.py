@@ -87,6 +87,30 @@ def test_a_restarted_node_reports_its_inventory_to_a_master_that_lost_its_data(s
     assert all(f["replicas"] == [str(node.port)] for f in listed)
 
 
+def test_a_blob_whose_move_a_crash_lost_is_served_and_reported_after_a_restart(spawn):
+    cluster = spawn(nodes=1)
+    node = cluster.nodes[0]
+    before = upload(node.url, b"stored before the crash", "before.bin")["hash"]
+    node.kill()
+    # What a crash between a batch's sync and its (unsynced) moves into place leaves: the
+    # blob durable under its sealed name in the temp dir, and nothing at its own name.
+    data = os.urandom(3000)
+    digest = hashlib.sha256(data).hexdigest()
+    (node.data_dir / "tmp" / f"sealed-{digest}-upload-crashed").write_bytes(data)
+    node.start()
+    served = requests.get(f"{node.url}/retrieve", params={"hash": digest}, timeout=TIMEOUT)
+    assert served.status_code == 200 and served.content == data
+    listed = wait_until(
+        lambda: (
+            {f["hash"] for f in requests.get(f"{cluster.master.url}/list", timeout=TIMEOUT).json()}
+            >= {before, digest}
+        ),
+        deadline=20,
+    )
+    assert listed
+    assert list((node.data_dir / "tmp").iterdir()) == []
+
+
 def test_master_workers_never_serve_a_stale_record(cluster):
     """The master runs two workers, each with its own hot index over one database."""
     master = cluster.master.url

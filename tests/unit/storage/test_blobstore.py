@@ -151,43 +151,44 @@ def seal(store: FileBlobStore, data: bytes):
     return store.seal(writer)
 
 
-def test_a_batch_is_made_durable_bytes_first_then_names(tmp_path: Path, monkeypatch):
+def test_a_batch_is_made_durable_in_one_sync_before_any_blob_has_its_name(
+    tmp_path: Path, monkeypatch
+):
     store = FileBlobStore(tmp_path)
     bodies = [os.urandom(100) for _ in range(5)] + [b"same", b"same"]
     sealed = [seal(store, body) for body in bodies]
     targets = [store.path_for(blob.digest) for blob in sealed]
-    events: list[tuple[str, int]] = []
-    sync_bytes, sync_names = store._sync_bytes, store._sync_names
+    seen: list[tuple[int, list[str]]] = []
+    sync_sealed = store._sync_sealed
 
-    def bytes_first(paths):
-        # Nothing has its name yet while the bytes are synced.
-        events.append(("bytes", sum(t.exists() for t in targets)))
-        sync_bytes(paths)
+    def check(paths):
+        # The bytes and the sealed names are synced before any blob has its name.
+        present = sorted(p.name for p in store.tmp_dir.iterdir())
+        seen.append((sum(t.exists() for t in targets), [p.name for p in paths], present))
+        sync_sealed(paths)
 
-    def names_after(dirs):
-        events.append(("names", sum(t.exists() for t in targets)))
-        sync_names(dirs)
-
-    monkeypatch.setattr(store, "_sync_bytes", bytes_first)
-    monkeypatch.setattr(store, "_sync_names", names_after)
+    monkeypatch.setattr(store, "_sync_sealed", check)
     stored = store.persist(sealed)
-    assert events == [("bytes", 0), ("names", 7)]  # one of each for the whole batch
+    [(named, synced, present)] = seen  # one sync for the whole batch
+    assert named == 0
+    assert sorted(synced) == present  # every file of the batch, under its sealed name
+    assert [name.split("-")[1] for name in synced] == [blob.digest for blob in sealed]
     assert [s.created for s in stored] == [True] * 6 + [False]
     assert [store.locate(s.digest).read_bytes() for s in stored] == bodies
     assert list(store.tmp_dir.iterdir()) == []
 
 
-def test_syncfs_makes_a_batch_durable_with_two_calls(tmp_path: Path, monkeypatch):
+def test_syncfs_makes_a_batch_durable_with_one_call(tmp_path: Path, monkeypatch):
     store = FileBlobStore(tmp_path)
     assert store._syncfs is not None  # Linux: the path production takes
     calls: list[int] = []
     real = store._syncfs
     monkeypatch.setattr(store, "_syncfs", lambda fd: calls.append(fd) or real(fd))
     store.persist([seal(store, os.urandom(10)) for _ in range(20)])
-    assert len(calls) == 2
+    assert len(calls) == 1
 
 
-def test_without_syncfs_every_file_and_new_directory_is_fsynced(tmp_path: Path, monkeypatch):
+def test_without_syncfs_every_sealed_file_and_the_temp_dir_are_fsynced(tmp_path: Path, monkeypatch):
     store = FileBlobStore(tmp_path, syncfs=False)
     synced: list[tuple[str, bool]] = []
     monkeypatch.setattr(
@@ -195,13 +196,45 @@ def test_without_syncfs_every_file_and_new_directory_is_fsynced(tmp_path: Path, 
         lambda path, data_only=False: synced.append((str(path), data_only)),
     )
     sealed = [seal(store, os.urandom(10)) for _ in range(3)]
-    temps = {str(blob.path) for blob in sealed}
-    stored = store.persist(sealed)
-    assert {path for path, data_only in synced if data_only} == temps
-    dirs = {path for path, data_only in synced if not data_only}
-    for blob in stored:
-        shard = store.path_for(blob.digest).parent
-        assert {str(shard), str(shard.parent), str(store.blob_dir)} <= dirs
+    store.persist(sealed)
+    files = sorted(Path(path).name for path, data_only in synced if data_only)
+    assert [name.split("-")[1] for name in files] == sorted(blob.digest for blob in sealed)
+    assert [path for path, data_only in synced if not data_only] == [str(store.tmp_dir)]
+
+
+def test_a_sealed_blob_whose_move_a_crash_lost_is_recovered_and_a_torn_one_dropped(
+    tmp_path: Path,
+):
+    store = FileBlobStore(tmp_path)
+    whole, torn, placed = os.urandom(5000), os.urandom(5000), os.urandom(10)
+    digest = hashlib.sha256(whole).hexdigest()
+    torn_digest = hashlib.sha256(torn).hexdigest()
+    (store.tmp_dir / f"sealed-{digest}-upload-a").write_bytes(whole)
+    (store.tmp_dir / f"sealed-{torn_digest}-upload-b").write_bytes(torn[:1000])
+    # A sealed file whose blob is in place already (its move survived): dropped.
+    put(store, placed)
+    placed_digest = hashlib.sha256(placed).hexdigest()
+    (store.tmp_dir / f"sealed-{placed_digest}-upload-c").write_bytes(placed)
+    (store.tmp_dir / "upload-d.tmp").write_bytes(b"an upload in flight")
+    assert store.recover_sealed() == 1
+    assert store.locate(digest).read_bytes() == whole
+    assert not store.exists(torn_digest)
+    assert store.locate(placed_digest).read_bytes() == placed
+    assert [p.name for p in store.tmp_dir.iterdir()] == ["upload-d.tmp"]
+
+
+def test_recovery_spares_sealed_files_younger_than_asked(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    data = os.urandom(100)
+    digest = hashlib.sha256(data).hexdigest()
+    young = store.tmp_dir / f"sealed-{digest}-upload-a"
+    young.write_bytes(data)
+    assert store.recover_sealed(older_than=60) == 0
+    assert young.exists() and not store.exists(digest)
+    old = time.time() - 120
+    os.utime(young, (old, old))
+    assert store.recover_sealed(older_than=60) == 1
+    assert store.locate(digest).read_bytes() == data
 
 
 def test_a_failed_sync_keeps_nothing_and_reports_a_full_disk(tmp_path: Path, monkeypatch):
@@ -210,7 +243,7 @@ def test_a_failed_sync_keeps_nothing_and_reports_a_full_disk(tmp_path: Path, mon
     def full(_paths):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_sync_bytes", full)
+    monkeypatch.setattr(store, "_sync_sealed", full)
     sealed = [seal(store, os.urandom(10)) for _ in range(3)]
     with pytest.raises(InsufficientStorage):
         store.persist(sealed)
