@@ -324,10 +324,13 @@ class FileBlobStore:
 
         Each is hashed first: a file sealed but not yet synced when the machine went
         down may hold torn bytes (its upload was never acknowledged), and is dropped.
-        ``older_than`` spares the sealed files of uploads in flight in this moment.
+        The intact ones are synced before they move: one left by a worker killed before
+        its batch's sync is whole but perhaps not on disk yet, and a blob in place may
+        be acknowledged to the next upload of the same bytes. ``older_than`` spares the
+        sealed files of uploads in flight in this moment.
         """
         cutoff = time.time() - older_than
-        recovered = 0
+        intact: list[tuple[Path, str]] = []
         for entry in os.scandir(self.tmp_dir):
             if not entry.name.startswith(SEALED_PREFIX):
                 continue
@@ -337,10 +340,18 @@ class FileBlobStore:
                 if older_than and entry.stat().st_mtime > cutoff:
                     continue
                 with path.open("rb") as file:
-                    intact = hashlib.file_digest(file, "sha256").hexdigest() == digest
+                    whole = hashlib.file_digest(file, "sha256").hexdigest() == digest
             except FileNotFoundError:
                 continue  # moved into place by its own upload since the scan saw it
-            if intact and self._move_into_place(path, digest):
+            if whole:
+                intact.append((path, digest))
+            else:
+                path.unlink(missing_ok=True)
+        if intact and self._fsync:
+            off_hub(self._sync_sealed, [path for path, _digest in intact])
+        recovered = 0
+        for path, digest in intact:
+            if self._move_into_place(path, digest):
                 recovered += 1
             else:
                 path.unlink(missing_ok=True)

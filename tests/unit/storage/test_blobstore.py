@@ -272,3 +272,18 @@ def test_a_large_write_starts_writeback_of_each_full_range(tmp_path: Path, monke
     assert [(offset, length) for offset, length, _ in started] == [(0, 1200), (1200, 1200)]
     assert b"".join(chunk for _, _, chunk in started) == data[:2400]
     assert store.locate(stored.digest).read_bytes() == data
+
+
+def test_recovery_syncs_the_sealed_files_before_they_move(tmp_path: Path, monkeypatch):
+    store = FileBlobStore(tmp_path)
+    data = os.urandom(100)
+    digest = hashlib.sha256(data).hexdigest()
+    (store.tmp_dir / f"sealed-{digest}-upload-a").write_bytes(data)
+    synced: list[tuple[list[str], bool]] = []
+    monkeypatch.setattr(
+        store,
+        "_sync_sealed",
+        lambda paths: synced.append(([p.name for p in paths], store.exists(digest))),
+    )
+    assert store.recover_sealed() == 1
+    assert synced == [([f"sealed-{digest}-upload-a"], False)]
