@@ -11,7 +11,6 @@ exactly as before.
 
 from __future__ import annotations
 
-import io
 import mimetypes
 import os
 from typing import TYPE_CHECKING, Any
@@ -91,7 +90,7 @@ class NodeFastHandler:
                     params=args,
                 )
             return self.service.store_upload(
-                io.BytesIO(request.body),
+                request.body,
                 request.headers.get(b"content-type", b"").decode("latin-1") or None,
                 len(request.body),
                 args,

@@ -93,7 +93,7 @@ class NodeService:
 
     def store_upload(
         self,
-        stream: IO[bytes],
+        body: IO[bytes] | bytes,
         content_type: str | None,
         content_length: int | None,
         args: Mapping[str, str],
@@ -103,7 +103,8 @@ class NodeService:
         """Store an upload; answer the reference's upload JSON and more.
 
         The body is the multipart ``file`` part, or with ``raw`` (a PUT) the bytes
-        themselves, named by ``name``. ``args``: ``hash`` (expected SHA-256),
+        themselves, named by ``name``; ``bytes`` are a raw body already read whole (the
+        fast path's). ``args``: ``hash`` (expected SHA-256),
         ``replicate=0`` (a copy written by a master or a peer: no further copies),
         ``chain`` (comma-separated node URLs to forward to, in order, before answering),
         ``register=0`` (the writing master registers), ``kind=block`` (a block of a
@@ -115,18 +116,26 @@ class NodeService:
         kind = args.get("kind", "file")
         if kind not in KINDS:
             raise InvalidField("kind", "'kind' must be 'file' or 'block'")
-        if raw:
-            sink = self._receive_raw(stream, content_length)
-            filename, fields = args.get("name", ""), dict[str, str]()
+        sink: FileBlobWriter | None = None
+        fields: dict[str, str] = {}
+        if isinstance(body, bytes):
+            filename = args.get("name", "")
+        elif raw:
+            sink, filename = self._receive_raw(body, content_length), args.get("name", "")
         else:
-            sink, filename, fields = self._receive_multipart(stream, content_type, content_length)
+            sink, filename, fields = self._receive_multipart(body, content_type, content_length)
         wanted = args.get("hash") or fields.get("hash")
         try:
             expected = parse_digest(wanted) if wanted else None
         except InvalidHash:
-            sink.abort()  # the body is in a temp file already
+            if sink is not None:
+                sink.abort()  # the body is in a temp file already
             raise
-        sealed = self.blobs.seal(sink, expected)
+        if isinstance(body, bytes):
+            sealed = self.blobs.seal_bytes(body, expected)
+        else:
+            assert sink is not None
+            sealed = self.blobs.seal(sink, expected)
         chain = [url for url in args.get("chain", "").split(",") if url]
         return self._keep(
             sealed,

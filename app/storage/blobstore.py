@@ -1,12 +1,14 @@
 """Blobs on disk, named by their SHA-256 under a two-level fan-out (ab/cd/<digest>).
 
-Writes stream into a temp file beside the blob tree while hashing. A finished file is
-renamed ``sealed-<digest>-…`` in the temp dir and made durable, then moved into place
-with ``os.replace``: a reader sees the whole blob or none of it. The move is not synced;
-a crash that loses it leaves the sealed file, which ``recover_sealed`` checks and moves
+Writes stream into a temp file beside the blob tree while hashing (a small body received
+whole is hashed in memory and written at its batch's turn). A finished file is renamed
+``sealed-<digest>-…`` in the temp dir and made durable, then moved into place with
+``os.replace``: a reader sees the whole blob or none of it. The move is not synced; a
+crash that loses it leaves the sealed file, which ``recover_sealed`` checks and moves
 into place when the node starts. Concurrent writes are made durable together
 (``persist``): on Linux one ``syncfs`` for a batch, instead of an fsync of every file and
-directory.
+directory, and the batch's file operations run off the gevent hub, where a journal
+commit in progress would stall every request of the worker.
 
 Blobs whose bytes rot are moved aside into ``quarantine/`` (never served again, kept
 for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scrubber.
@@ -73,11 +75,14 @@ def _disk_full(exc: OSError) -> InsufficientStorage:
 
 @dataclass(frozen=True)
 class SealedBlob:
-    """A finished, hashed temp file waiting to be made durable and moved into place."""
+    """A finished, hashed upload waiting to be made durable and moved into place: the
+    temp file at ``path``, or ``data`` received whole (``path`` is then a temp name no
+    file has yet)."""
 
     path: Path
     digest: str
     size: int
+    data: bytes | None = None
 
 
 def _fsync_path(path: Path | str, data_only: bool = False) -> None:
@@ -86,6 +91,31 @@ def _fsync_path(path: Path | str, data_only: bool = False) -> None:
         (os.fdatasync if data_only else os.fsync)(fd)
     finally:
         os.close(fd)
+
+
+def _write_new_file(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist) holding ``data``; 507 on a full disk."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _replace_into_tree(source: Path, target: Path) -> None:
+    """``os.replace``, creating the blob's fan-out directories if they are missing (not
+    synced: see ``FileBlobStore.persist``). FileNotFoundError: ``source`` is gone."""
+    try:
+        os.replace(source, target)
+        return
+    except FileNotFoundError:
+        if target.parent.is_dir():
+            raise
+    # Concurrent uploads may race to create the same directories (exist_ok).
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -237,9 +267,7 @@ class FileBlobStore:
         self, max_size: int | None = None, expected_size: int | None = None
     ) -> FileBlobWriter:
         """Start a blob; refuse (507) when it would leave less than the free-space reserve."""
-        needed = (expected_size or 0) + self._min_free_bytes
-        if needed and self.free_bytes() < needed:
-            raise InsufficientStorage("not enough free disk space on this node")
+        self._check_space(expected_size or 0)
         try:
             fd, name = tempfile.mkstemp(dir=self.tmp_dir, prefix=TEMP_PREFIX, suffix=".tmp")
         except OSError as exc:
@@ -251,6 +279,20 @@ class FileBlobStore:
     def commit(self, writer: FileBlobWriter, expected_digest: str | None = None) -> StoredBlob:
         """Store a finished writer's bytes durably; storing known bytes again is a no-op."""
         return self.persist([self.seal(writer, expected_digest)])[0]
+
+    def seal_bytes(self, data: bytes, expected_digest: str | None = None) -> SealedBlob:
+        """Hash a body received whole; ``persist`` writes it (HashMismatch, 507 as a writer)."""
+        self._check_space(len(data))
+        digest = hashlib.sha256(data).hexdigest()
+        if expected_digest is not None and digest != expected_digest:
+            raise HashMismatch(f"content hashes to {digest}, not {expected_digest}")
+        name = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(8).hex()}.tmp"
+        return SealedBlob(self.tmp_dir / name, digest, len(data), data)
+
+    def _check_space(self, size: int) -> None:
+        needed = size + self._min_free_bytes
+        if needed and self.free_bytes() < needed:
+            raise InsufficientStorage("not enough free disk space on this node")
 
     def seal(self, writer: FileBlobWriter, expected_digest: str | None = None) -> SealedBlob:
         """Finish a writer and check its digest (HashMismatch drops the temp file)."""
@@ -267,24 +309,31 @@ class FileBlobStore:
     def persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
         """Make sealed blobs durable and move them into place, all together.
 
-        Each temp file is renamed ``sealed-<digest>-…`` in the temp dir, then one sync
-        makes the batch's bytes and those names durable, then the blobs move into place.
-        The moves are not synced: a crash that loses one leaves the blob's sealed file,
-        which ``recover_sealed`` checks and moves into place when the node starts. So
-        every result is durable when this returns, including a blob that was already
-        there (whoever moved it there had made its sealed file durable first), with one
-        filesystem sync per batch instead of two.
+        Each temp file is renamed ``sealed-<digest>-…`` in the temp dir (a body held in
+        memory is written under that name), then one sync makes the batch's bytes and
+        those names durable, then the blobs move into place. The moves are not synced: a
+        crash that loses one leaves the blob's sealed file, which ``recover_sealed``
+        checks and moves into place when the node starts. So every result is durable
+        when this returns, including a blob that was already there (whoever moved it
+        there had made its sealed file durable first), with one filesystem sync per
+        batch instead of two. All of it runs off the hub (see the module's docstring).
         """
+        return off_hub(self._persist, sealed)
+
+    def _persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
         stored: list[StoredBlob] = []
         current = [blob.path for blob in sealed]  # where each file is now
         moved: set[int] = set()
         try:
             for i, blob in enumerate(sealed):
                 sealed_path = self.tmp_dir / f"{SEALED_PREFIX}{blob.digest}-{blob.path.stem}"
-                os.replace(blob.path, sealed_path)
+                if blob.data is None:
+                    os.replace(blob.path, sealed_path)
+                else:
+                    _write_new_file(sealed_path, blob.data)
                 current[i] = sealed_path
             if self._fsync:
-                off_hub(self._sync_sealed, current)
+                self._sync_sealed(current)
             for i, blob in enumerate(sealed):
                 created = self._move_into_place(current[i], blob.digest)
                 if created:
@@ -303,7 +352,6 @@ class FileBlobStore:
     def _move_into_place(self, source: Path, digest: str) -> bool:
         """Move a durable sealed file to its blob's name; False if the blob was there."""
         target = self.path_for(digest)
-        self._ensure_parent(target)
         with self._lock:
             # A stat, not exists(): the existence cache is per process, and a sibling
             # worker's delete or quarantine cannot reach it. Trusting a stale entry here
@@ -311,7 +359,7 @@ class FileBlobStore:
             created = not target.is_file()
             if created:
                 try:
-                    os.replace(source, target)
+                    _replace_into_tree(source, target)
                 except FileNotFoundError:
                     # A sibling worker's recovery moved it meanwhile (it is in place).
                     if not target.is_file():
@@ -491,16 +539,6 @@ class FileBlobStore:
         if removed:
             log.info("removed %d stale temp files from %s", removed, self.tmp_dir)
         return removed
-
-    def _ensure_parent(self, target: Path) -> None:
-        """Create the blob's fan-out directories (not synced: see ``persist``)."""
-        shard = target.parent
-        if shard.is_dir():
-            return
-        # Concurrent uploads may race to create the same directories: each makes sure of
-        # both levels (mkdir with exist_ok).
-        shard.parent.mkdir(exist_ok=True)
-        shard.mkdir(exist_ok=True)
 
     def _ensure_quarantine_dir(self) -> None:
         if self.quarantine_dir.is_dir():

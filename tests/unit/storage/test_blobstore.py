@@ -156,7 +156,11 @@ def test_a_batch_is_made_durable_in_one_sync_before_any_blob_has_its_name(
 ):
     store = FileBlobStore(tmp_path)
     bodies = [os.urandom(100) for _ in range(5)] + [b"same", b"same"]
-    sealed = [seal(store, body) for body in bodies]
+    # Streamed into temp files, and (every other one) received whole and held in memory.
+    sealed = [
+        seal(store, body) if i % 2 else store.seal_bytes(body) for i, body in enumerate(bodies)
+    ]
+    assert not any(blob.path.exists() for blob in sealed if blob.data is not None)
     targets = [store.path_for(blob.digest) for blob in sealed]
     seen: list[tuple[int, list[str]]] = []
     sync_sealed = store._sync_sealed
@@ -244,7 +248,7 @@ def test_a_failed_sync_keeps_nothing_and_reports_a_full_disk(tmp_path: Path, mon
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store, "_sync_sealed", full)
-    sealed = [seal(store, os.urandom(10)) for _ in range(3)]
+    sealed = [seal(store, os.urandom(10)) for _ in range(3)] + [store.seal_bytes(b"in memory")]
     with pytest.raises(InsufficientStorage):
         store.persist(sealed)
     assert list(store.iter_blobs()) == []
@@ -287,3 +291,17 @@ def test_recovery_syncs_the_sealed_files_before_they_move(tmp_path: Path, monkey
     )
     assert store.recover_sealed() == 1
     assert synced == [([f"sealed-{digest}-upload-a"], False)]
+
+
+def test_a_body_held_in_memory_is_checked_against_its_hash_and_the_free_space_reserve(
+    tmp_path: Path,
+):
+    store = FileBlobStore(tmp_path)
+    with pytest.raises(HashMismatch):
+        store.seal_bytes(b"abc", hashlib.sha256(b"abd").hexdigest())
+    sealed = store.seal_bytes(b"abc", hashlib.sha256(b"abc").hexdigest())
+    assert (sealed.digest, sealed.size) == (hashlib.sha256(b"abc").hexdigest(), 3)
+    assert list(store.tmp_dir.iterdir()) == []  # nothing is written before its batch
+    reserve = FileBlobStore(tmp_path, min_free_bytes=store.free_bytes() + 1)
+    with pytest.raises(InsufficientStorage):
+        reserve.seal_bytes(b"abc")
