@@ -16,6 +16,7 @@ for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scru
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import hashlib
@@ -93,7 +94,7 @@ def _fsync_path(path: Path | str, data_only: bool = False) -> None:
         os.close(fd)
 
 
-def _write_new_file(path: Path, data: bytes) -> None:
+def _write_new_file(path: str, data: bytes) -> None:
     """Create ``path`` (it must not exist) holding ``data``; 507 on a full disk."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -104,17 +105,17 @@ def _write_new_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _replace_into_tree(source: Path, target: Path) -> None:
+def _replace_into_tree(source: str | Path, target: str) -> None:
     """``os.replace``, creating the blob's fan-out directories if they are missing (not
     synced: see ``FileBlobStore.persist``). FileNotFoundError: ``source`` is gone."""
     try:
         os.replace(source, target)
         return
     except FileNotFoundError:
-        if target.parent.is_dir():
+        if os.path.isdir(os.path.dirname(target)):
             raise
     # Concurrent uploads may race to create the same directories (exist_ok).
-    target.parent.mkdir(parents=True, exist_ok=True)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
     os.replace(source, target)
 
 
@@ -321,12 +322,14 @@ class FileBlobStore:
         return off_hub(self._persist, sealed)
 
     def _persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
+        # Paths as strings here: pathlib's objects cost more than the system calls.
         stored: list[StoredBlob] = []
-        current = [blob.path for blob in sealed]  # where each file is now
+        current: list[str | Path] = [blob.path for blob in sealed]  # where each file is now
         moved: set[int] = set()
+        sealed_prefix = f"{self.tmp_dir}/{SEALED_PREFIX}"
         try:
             for i, blob in enumerate(sealed):
-                sealed_path = self.tmp_dir / f"{SEALED_PREFIX}{blob.digest}-{blob.path.stem}"
+                sealed_path = f"{sealed_prefix}{blob.digest}-{blob.path.stem}"
                 if blob.data is None:
                     os.replace(blob.path, sealed_path)
                 else:
@@ -346,23 +349,24 @@ class FileBlobStore:
         finally:
             for i, path in enumerate(current):  # the files of duplicates, or of a failed batch
                 if i not in moved:
-                    path.unlink(missing_ok=True)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
         return stored
 
-    def _move_into_place(self, source: Path, digest: str) -> bool:
+    def _move_into_place(self, source: str | Path, digest: str) -> bool:
         """Move a durable sealed file to its blob's name; False if the blob was there."""
-        target = self.path_for(digest)
+        target = self.file_name(digest)
         with self._lock:
             # A stat, not exists(): the existence cache is per process, and a sibling
             # worker's delete or quarantine cannot reach it. Trusting a stale entry here
             # would drop the very upload that repairs a quarantined blob.
-            created = not target.is_file()
+            created = not os.path.isfile(target)
             if created:
                 try:
                     _replace_into_tree(source, target)
                 except FileNotFoundError:
                     # A sibling worker's recovery moved it meanwhile (it is in place).
-                    if not target.is_file():
+                    if not os.path.isfile(target):
                         raise
             self._known.put(digest, True)
         return created
@@ -407,7 +411,7 @@ class FileBlobStore:
             log.warning("moved %d blobs left sealed by a crash into place", recovered)
         return recovered
 
-    def _sync_sealed(self, paths: Iterable[Path]) -> None:
+    def _sync_sealed(self, paths: Iterable[str | Path]) -> None:
         if not self._sync_filesystem():
             for path in paths:
                 _fsync_path(path, data_only=True)

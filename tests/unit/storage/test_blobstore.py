@@ -168,7 +168,7 @@ def test_a_batch_is_made_durable_in_one_sync_before_any_blob_has_its_name(
     def check(paths):
         # The bytes and the sealed names are synced before any blob has its name.
         present = sorted(p.name for p in store.tmp_dir.iterdir())
-        seen.append((sum(t.exists() for t in targets), [p.name for p in paths], present))
+        seen.append((sum(t.exists() for t in targets), [Path(p).name for p in paths], present))
         sync_sealed(paths)
 
     monkeypatch.setattr(store, "_sync_sealed", check)
