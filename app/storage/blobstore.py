@@ -7,8 +7,9 @@ whole is hashed in memory and written at its batch's turn). A finished file is r
 crash that loses it leaves the sealed file, which ``recover_sealed`` checks and moves
 into place when the node starts. Concurrent writes are made durable together
 (``persist``): on Linux one ``syncfs`` for a batch, instead of an fsync of every file and
-directory, and the batch's file operations run off the gevent hub, where a journal
-commit in progress would stall every request of the worker.
+directory, and the batch's file operations run off the gevent hub: a create or rename
+that waits on the filesystem (a sync in progress, a slow inode allocation) would stall
+every request of the worker there.
 
 Blobs whose bytes rot are moved aside into ``quarantine/`` (never served again, kept
 for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scrubber.
