@@ -333,9 +333,10 @@ class FileBlobStore:
                 sealed_path = f"{sealed_prefix}{blob.digest}-{blob.path.stem}"
                 if blob.data is None:
                     os.replace(blob.path, sealed_path)
+                    current[i] = sealed_path
                 else:
+                    current[i] = sealed_path  # so that a partly written file goes too
                     _write_new_file(sealed_path, blob.data)
-                current[i] = sealed_path
             if self._fsync:
                 self._sync_sealed(current)
             for i, blob in enumerate(sealed):

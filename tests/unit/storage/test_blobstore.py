@@ -305,3 +305,26 @@ def test_a_body_held_in_memory_is_checked_against_its_hash_and_the_free_space_re
     reserve = FileBlobStore(tmp_path, min_free_bytes=store.free_bytes() + 1)
     with pytest.raises(InsufficientStorage):
         reserve.seal_bytes(b"abc")
+
+
+def test_a_full_disk_while_a_body_held_in_memory_is_written_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch
+):
+    from app.storage import blobstore
+
+    store = FileBlobStore(tmp_path)
+    sealed = [store.seal_bytes(os.urandom(10)), store.seal_bytes(os.urandom(10))]
+    real_write = os.write
+    writes: list[int] = []
+
+    def fill_up(fd: int, data) -> int:
+        writes.append(fd)
+        if len(writes) == 2:  # the second file is created, then the disk is full
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(blobstore.os, "write", fill_up)
+    with pytest.raises(InsufficientStorage):
+        store.persist(sealed)
+    assert list(store.iter_blobs()) == []
+    assert list(store.tmp_dir.iterdir()) == []
