@@ -55,7 +55,7 @@ import click
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from nginx import Nginx, apt_installed, nginx_version  # noqa: E402
-from procstat import RssSampler  # noqa: E402
+from procstat import CpuMeter, RssSampler  # noqa: E402
 
 from tests.support.cluster import Cluster  # noqa: E402
 
@@ -419,6 +419,12 @@ def rate_latency(rate: float, unit: str, p50: float, p99: float) -> str:
     return f"{num(rate, unit)}, p50 {num(p50, 'ms')}, p99 {num(p99, 'ms')}"
 
 
+def cpu_note(ms_per_op: dict[str, float]) -> str:
+    """Where an operation's CPU went, by process tree (the client: the load generators)."""
+    spent = ", ".join(f"{label} {ms:.2f}" for label, ms in ms_per_op.items())
+    return f"; CPU ms per op: {spent}"
+
+
 def errors_note(errors: list[str] | int, first: list[str] | None = None) -> str:
     if isinstance(errors, int):
         if not errors:
@@ -565,6 +571,15 @@ def workloads(
 ) -> None:
     node = cluster.nodes[0].url
     master = cluster.master.url
+    servers = {
+        label: role.process.pid
+        for label, role in (
+            ("master", cluster.master),
+            ("node 1", cluster.nodes[0]),
+            ("node 2", cluster.nodes[1]),
+        )
+        if role.process
+    }
     big = opts.big_mib * MIB
     big_label = f"{opts.big_mib} MiB"
     client = Client()
@@ -760,19 +775,21 @@ def workloads(
     print(workload, flush=True)
     try:
         stored_before = node_blobs(node)
-        ours = run_wrk(
-            f"{node}/upload?replicate=0&register=1&name=small.bin",
-            opts.threads,
-            opts.put_concurrency,
-            opts.duration,
-            script=PUT_SCRIPT,
-            script_args=[str(size)],
-        )
+        with CpuMeter(servers) as cpu:
+            ours = run_wrk(
+                f"{node}/upload?replicate=0&register=1&name=small.bin",
+                opts.threads,
+                opts.put_concurrency,
+                opts.duration,
+                script=PUT_SCRIPT,
+                script_args=[str(size)],
+            )
+        cpu_ms = cpu.ms_per(ours.requests)
         # Every answered PUT stored a new blob (bodies are distinct): check the node agrees.
         # Requests cut off by wrk's deadline may have been stored too.
-        stored = node_blobs(node) - stored_before
-        if not ours.requests <= stored <= ours.requests + opts.put_concurrency:
-            ours.errors.append(f"{stored} blobs stored for {ours.requests} answered PUTs")
+        new_blobs = node_blobs(node) - stored_before
+        if not ours.requests <= new_blobs <= ours.requests + opts.put_concurrency:
+            ours.errors.append(f"{new_blobs} blobs stored for {ours.requests} answered PUTs")
         limit = fsync_loop(scratch / "fsync-loop", size, opts.duration, opts.put_max_files)
         ratio = results.figure(
             workload,
@@ -784,6 +801,7 @@ def workloads(
             ours_files=ours.requests,
             ours_errors=ours.errors,
             reference_files=limit.ops,
+            cpu_ms_per_op=cpu_ms,
         )
         results.figure(f"{workload}: p50", ours.p50_ms, limit.percentile_ms(0.5), "ms")
         results.figure(f"{workload}: p99", ours.p99_ms, limit.percentile_ms(0.99), "ms")
@@ -793,6 +811,7 @@ def workloads(
             f"p50 {num(limit.percentile_ms(0.5), 'ms')}",
             "node `/upload` (wrk) "
             + rate_latency(ours.requests_per_s, "files/s", ours.p50_ms, ours.p99_ms)
+            + cpu_note(cpu_ms)
             + errors_note(ours.errors),
             ratio,
         )
@@ -821,9 +840,16 @@ def workloads(
             expect_ok(*client.request("PUT", url, body), "PUT /upload")
             written[i] = (plan["upload_url"].removesuffix("/upload"), digest)
 
-        load = run_load(opts.weed_concurrency, opts.weed_seconds, opts.weed_files, write)
+        with CpuMeter(servers) as cpu:
+            load = run_load(opts.weed_concurrency, opts.weed_seconds, opts.weed_files, write)
         weed_row(
-            results, f"{weed}: write", "`/assign` + node `/upload`", load, opts.weed_files, opts
+            results,
+            f"{weed}: write",
+            "`/assign` + node `/upload`",
+            load,
+            opts.weed_files,
+            opts,
+            cpu.ms_per(load.ops),
         )
     except Exception as error:
         results.fail(f"{weed}: write", error)
@@ -840,7 +866,8 @@ def workloads(
             if hashlib.sha256(body).hexdigest() != digest:
                 raise RuntimeError(f"GET /retrieve?hash={digest}: wrong bytes")
 
-        load = run_load(opts.weed_concurrency, opts.weed_seconds, len(stored), read)
+        with CpuMeter(servers) as cpu:
+            load = run_load(opts.weed_concurrency, opts.weed_seconds, len(stored), read)
         weed_row(
             results,
             f"{weed}: read",
@@ -848,6 +875,7 @@ def workloads(
             load,
             len(stored),
             opts,
+            cpu.ms_per(load.ops),
         )
     except Exception as error:
         results.fail(f"{weed}: read", error)
@@ -903,7 +931,13 @@ def weed_reads_by_wrk(
 
 
 def weed_row(
-    results: Results, workload: str, path: str, load: Load, target: int, opts: Options
+    results: Results,
+    workload: str,
+    path: str,
+    load: Load,
+    target: int,
+    opts: Options,
+    cpu_ms: dict[str, float],
 ) -> None:
     if not load.ops:
         raise RuntimeError(f"no operation succeeded: {'; '.join(load.first_errors)}")
@@ -919,6 +953,7 @@ def weed_row(
         errors=load.errors,
         first_errors=load.first_errors,
         replication=opts.replication,
+        cpu_ms_per_op=cpu_ms,
     )
     results.figure(f"{workload}: p50", p50, None, "ms")
     results.figure(f"{workload}: p99", p99, None, "ms")
@@ -928,6 +963,7 @@ def weed_row(
         "—",
         f"{path} {rate_latency(load.rate, 'ops/s', p50, p99)}, "
         f"{load.ops:,} in {load.seconds:.1f} s{capped}"
+        + cpu_note(cpu_ms)
         + errors_note(load.errors, load.first_errors),
         None,
     )

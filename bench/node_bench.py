@@ -67,8 +67,10 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
-def run_for(seconds: float, concurrency: int, task: Callable[[requests.Session, int], None]):
-    """Run ``task`` in ``concurrency`` threads for ``seconds``; return (count, latencies)."""
+def run_for(
+    seconds: float, concurrency: int, task: Callable[[requests.Session, int], None]
+) -> tuple[float, list[float]]:
+    """Run ``task`` in ``concurrency`` threads for ``seconds``; return (ops/s, sorted latencies)."""
     latencies: list[float] = []
     lock = threading.Lock()
     deadline = time.monotonic() + seconds

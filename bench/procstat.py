@@ -211,3 +211,63 @@ class RssSampler:
         """Per label, the peak RSS in bytes of each pid seen in the tree."""
         with self._lock:
             return {label: dict(peak.by_pid) for label, peak in self._peaks.items()}
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CLIENT = "client"  # CpuMeter's label for this process and the children it waited for
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` and its descendants: the live ones, and
+    through their parents' counts, those that exited and were waited for."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{member}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return total / CLOCK_TICKS
+
+
+def _own_cpu_seconds() -> float:
+    # This process's threads (Python load clients) and the children it has waited for (wrk).
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+class CpuMeter:
+    """CPU seconds that labelled process trees, and the load generators (``CLIENT``: this
+    process and its waited-for children), spend inside a ``with`` block.
+
+    A worker that exits during the block still counts once its parent has waited for it
+    (gunicorn's arbiter does at once).
+    """
+
+    def __init__(self, pids: Mapping[str, int]) -> None:
+        self._pids = dict(pids)
+        self._before: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        readings = {label: cpu_seconds(pid) for label, pid in self._pids.items()}
+        readings[CLIENT] = _own_cpu_seconds()
+        return readings
+
+    def __enter__(self) -> CpuMeter:
+        self._before = self._read()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        after = self._read()
+        self.spent = {label: after[label] - self._before[label] for label in after}
+
+    def ms_per(self, operations: int) -> dict[str, float]:
+        """Milliseconds of CPU per operation, by label."""
+        return {label: s * 1000 / max(operations, 1) for label, s in self.spent.items()}
