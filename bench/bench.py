@@ -524,7 +524,7 @@ def bench(opts: Options, scratch: Path, results: Results) -> dict[str, Any]:
         with Nginx(www, tmp_dir=scratch / "nginx-tmp") as nginx:
             pids = {label: role.process.pid for label, role in roles.items() if role.process}
             with RssSampler({**pids, "nginx": nginx.pid}, max_seconds=3 * 3600) as rss:
-                workloads(opts, scratch, www, nginx.url, cluster, results)
+                workloads(opts, scratch, www, nginx.url, cluster, pids, results)
             peaks = rss.peaks()
             growth = rss.growth()
     finally:
@@ -567,19 +567,17 @@ def bench(opts: Options, scratch: Path, results: Results) -> dict[str, Any]:
 
 
 def workloads(
-    opts: Options, scratch: Path, www: Path, nginx_url: str, cluster: Cluster, results: Results
+    opts: Options,
+    scratch: Path,
+    www: Path,
+    nginx_url: str,
+    cluster: Cluster,
+    servers: dict[str, int],
+    results: Results,
 ) -> None:
+    """Run every workload; ``servers``: the root pid of each role, by label."""
     node = cluster.nodes[0].url
     master = cluster.master.url
-    servers = {
-        label: role.process.pid
-        for label, role in (
-            ("master", cluster.master),
-            ("node 1", cluster.nodes[0]),
-            ("node 2", cluster.nodes[1]),
-        )
-        if role.process
-    }
     big = opts.big_mib * MIB
     big_label = f"{opts.big_mib} MiB"
     client = Client()
