@@ -5,11 +5,12 @@ whole is hashed in memory and written at its batch's turn). A finished file is r
 ``sealed-<digest>-…`` in the temp dir and made durable, then moved into place with
 ``os.replace``: a reader sees the whole blob or none of it. The move is not synced; a
 crash that loses it leaves the sealed file, which ``recover_sealed`` checks and moves
-into place when the node starts. Concurrent writes are made durable together
-(``persist``): on Linux one ``syncfs`` for a batch, instead of an fsync of every file and
-directory, and the batch's file operations run off the gevent hub: a create or rename
-that waits on the filesystem (a sync in progress, a slow inode allocation) would stall
-every request of the worker there.
+into place when the node starts. That needs a journal, which makes a rename whole across
+a crash: on a filesystem without one the batch is synced again after its moves.
+Concurrent writes are made durable together (``persist``): on Linux one ``syncfs`` for a
+batch, instead of an fsync of every file and directory, and the batch's file operations
+run off the gevent hub: a create or rename that waits on the filesystem (a sync in
+progress, a slow inode allocation) would stall every request of the worker there.
 
 Blobs whose bytes rot are moved aside into ``quarantine/`` (never served again, kept
 for a post-mortem) rather than deleted; ``verify`` re-hashes a blob for the scrubber.
@@ -118,6 +119,42 @@ def _replace_into_tree(source: str | Path, target: str) -> None:
     # Concurrent uploads may race to create the same directories (exist_ok).
     os.makedirs(os.path.dirname(target), exist_ok=True)
     os.replace(source, target)
+
+
+def renames_survive_crashes(
+    path: Path, mountinfo: Path = Path("/proc/self/mountinfo"), sysfs: Path = Path("/sys")
+) -> bool:
+    """Whether the filesystem holding ``path`` keeps a rename whole across a crash.
+
+    Journaled and copy-on-write filesystems do. ext2, and ext3 or ext4 made or mounted
+    without a journal, write the two directory blocks of a rename independently. Only
+    those are reported (from ``mountinfo`` and ext4's ``journal_task`` in ``sysfs``);
+    anything that cannot be read is trusted.
+    """
+    device = os.stat(path).st_dev
+    number = f"{os.major(device)}:{os.minor(device)}"
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return True
+    fstype = next(
+        (
+            fields[fields.index("-") + 1]
+            for fields in (line.split() for line in lines)
+            if len(fields) > 2 and fields[2] == number and "-" in fields
+        ),
+        None,
+    )
+    if fstype == "ext2":
+        return False
+    if fstype not in ("ext3", "ext4"):
+        return True
+    try:
+        name = (sysfs / "dev" / "block" / number).resolve(strict=True).name
+        journal = (sysfs / "fs" / "ext4" / name / "journal_task").read_text().strip()
+    except OSError:
+        return True
+    return journal != "<none>"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -235,9 +272,12 @@ class FileBlobStore:
         fsync: bool = True,
         syncfs: bool = True,
         min_free_bytes: int = 0,
+        atomic_renames: bool | None = None,
     ) -> None:
         """``syncfs``: make batches durable with one syncfs each where Linux has it (best
-        when the filesystem is the node's own), else with an fsync per file and directory."""
+        when the filesystem is the node's own), else with an fsync per file and directory.
+        ``atomic_renames``: whether a rename survives a crash whole (a journal); None asks
+        the filesystem (``renames_survive_crashes``)."""
         self.root = root
         self.blob_dir = root / "blobs"
         self.tmp_dir = root / "tmp"
@@ -248,6 +288,15 @@ class FileBlobStore:
         self._fsync = fsync
         self._syncfs = SYNCFS if syncfs else None
         self._min_free_bytes = min_free_bytes
+        if atomic_renames is None:
+            atomic_renames = renames_survive_crashes(root)
+            if not atomic_renames:
+                log.warning(
+                    "%s is on a filesystem without a journal: each batch of blobs is synced "
+                    "again once it has moved into place",
+                    root,
+                )
+        self._atomic_renames = atomic_renames
         # Positive existence cache: blobs are immutable, so "exists" stays true until deleted.
         self._known: LRUCache[str, bool] = LRUCache(cache_size)
         self._lock = threading.RLock()
@@ -315,10 +364,11 @@ class FileBlobStore:
         memory is written under that name), then one sync makes the batch's bytes and
         those names durable, then the blobs move into place. The moves are not synced: a
         crash that loses one leaves the blob's sealed file, which ``recover_sealed``
-        checks and moves into place when the node starts. So every result is durable
-        when this returns, including a blob that was already there (whoever moved it
-        there had made its sealed file durable first), with one filesystem sync per
-        batch instead of two. All of it runs off the hub (see the module's docstring).
+        checks and moves into place when the node starts (without a journal, the moves
+        are synced too: ``_sync_moves``). So every result is durable when this returns,
+        including a blob that was already there (whoever moved it there had made its
+        sealed file durable first), with one filesystem sync per batch instead of two
+        where there is a journal. All of it runs off the hub (see the module's docstring).
         """
         return off_hub(self._persist, sealed)
 
@@ -344,6 +394,7 @@ class FileBlobStore:
                 if created:
                     moved.add(i)
                 stored.append(StoredBlob(blob.digest, blob.size, created))
+            self._sync_moves([sealed[i].digest for i in moved])
         except OSError as exc:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise _disk_full(exc) from exc
@@ -403,21 +454,35 @@ class FileBlobStore:
                 path.unlink(missing_ok=True)
         if intact and self._fsync:
             off_hub(self._sync_sealed, [path for path, _digest in intact])
-        recovered = 0
+        recovered: list[str] = []
         for path, digest in intact:
             if self._move_into_place(path, digest):
-                recovered += 1
+                recovered.append(digest)
             else:
                 path.unlink(missing_ok=True)
         if recovered:
-            log.warning("moved %d blobs left sealed by a crash into place", recovered)
-        return recovered
+            off_hub(self._sync_moves, recovered)
+            log.warning("moved %d blobs left sealed by a crash into place", len(recovered))
+        return len(recovered)
 
     def _sync_sealed(self, paths: Iterable[str | Path]) -> None:
         if not self._sync_filesystem():
             for path in paths:
                 _fsync_path(path, data_only=True)
             _fsync_path(self.tmp_dir)
+
+    def _sync_moves(self, digests: Sequence[str]) -> None:
+        """Make blobs' final names durable where a rename is not atomic across a crash
+        (no journal): there a crash could lose both the sealed name and the final one."""
+        if not digests or not self._fsync or self._atomic_renames:
+            return
+        if self._sync_filesystem():
+            return
+        shards = {os.path.dirname(self.file_name(digest)) for digest in digests}
+        for directory in shards | {os.path.dirname(shard) for shard in shards}:
+            _fsync_path(directory)
+        _fsync_path(self.blob_dir)
+        _fsync_path(self.tmp_dir)
 
     def _sync_filesystem(self) -> bool:
         """One ``syncfs`` of the blob filesystem; False where there is none."""

@@ -10,6 +10,7 @@ import pytest
 
 from app.errors import HashMismatch, InsufficientStorage, InvalidHash, PayloadTooLarge
 from app.storage import FileBlobStore, parse_digest
+from app.storage.blobstore import renames_survive_crashes
 
 
 def put(store: FileBlobStore, data: bytes, expected: str | None = None):
@@ -154,7 +155,7 @@ def seal(store: FileBlobStore, data: bytes):
 def test_a_batch_is_made_durable_in_one_sync_before_any_blob_has_its_name(
     tmp_path: Path, monkeypatch
 ):
-    store = FileBlobStore(tmp_path)
+    store = FileBlobStore(tmp_path, atomic_renames=True)
     bodies = [os.urandom(100) for _ in range(5)] + [b"same", b"same"]
     # Streamed into temp files, and (every other one) received whole and held in memory.
     sealed = [
@@ -183,7 +184,7 @@ def test_a_batch_is_made_durable_in_one_sync_before_any_blob_has_its_name(
 
 
 def test_syncfs_makes_a_batch_durable_with_one_call(tmp_path: Path, monkeypatch):
-    store = FileBlobStore(tmp_path)
+    store = FileBlobStore(tmp_path, atomic_renames=True)
     assert store._syncfs is not None  # Linux: the path production takes
     calls: list[int] = []
     real = store._syncfs
@@ -193,7 +194,7 @@ def test_syncfs_makes_a_batch_durable_with_one_call(tmp_path: Path, monkeypatch)
 
 
 def test_without_syncfs_every_sealed_file_and_the_temp_dir_are_fsynced(tmp_path: Path, monkeypatch):
-    store = FileBlobStore(tmp_path, syncfs=False)
+    store = FileBlobStore(tmp_path, syncfs=False, atomic_renames=True)
     synced: list[tuple[str, bool]] = []
     monkeypatch.setattr(
         "app.storage.blobstore._fsync_path",
@@ -328,3 +329,96 @@ def test_a_full_disk_while_a_body_held_in_memory_is_written_leaves_nothing_behin
         store.persist(sealed)
     assert list(store.iter_blobs()) == []
     assert list(store.tmp_dir.iterdir()) == []
+
+
+def test_without_a_journal_a_batch_is_synced_again_once_its_blobs_are_in_place(
+    tmp_path: Path, monkeypatch
+):
+    store = FileBlobStore(tmp_path, atomic_renames=False)
+    sealed = [store.seal_bytes(os.urandom(10)) for _ in range(3)] + [store.seal_bytes(b"x")]
+    sealed.append(store.seal_bytes(b"x"))  # a duplicate: one name for both
+    targets = [store.path_for(blob.digest) for blob in sealed]
+    in_place_at_each_sync: list[int] = []
+    real = store._sync_filesystem
+
+    def record() -> bool:
+        in_place_at_each_sync.append(sum(t.exists() for t in set(targets)))
+        return real()
+
+    monkeypatch.setattr(store, "_sync_filesystem", record)
+    store.persist(sealed)
+    assert in_place_at_each_sync == [0, 4]
+    in_place_at_each_sync.clear()
+    store.persist([store.seal_bytes(b"x")])  # nothing moved: nothing more to sync
+    assert in_place_at_each_sync == [4]
+
+
+def test_without_syncfs_or_a_journal_the_directories_of_the_new_names_are_fsynced(
+    tmp_path: Path, monkeypatch
+):
+    store = FileBlobStore(tmp_path, syncfs=False, atomic_renames=False)
+    synced: list[str] = []
+    monkeypatch.setattr(
+        "app.storage.blobstore._fsync_path",
+        lambda path, data_only=False: None if data_only else synced.append(str(path)),
+    )
+    [blob] = store.persist([store.seal_bytes(b"abc")])
+    shard = store.path_for(blob.digest).parent
+    assert synced[0] == str(store.tmp_dir)  # the sealed names, before any move
+    assert sorted(synced[1:]) == sorted(
+        [str(shard), str(shard.parent), str(store.blob_dir), str(store.tmp_dir)]
+    )
+
+
+def test_recovery_without_a_journal_syncs_the_names_it_gave(tmp_path: Path, monkeypatch):
+    store = FileBlobStore(tmp_path, atomic_renames=False)
+    data = os.urandom(100)
+    digest = hashlib.sha256(data).hexdigest()
+    (store.tmp_dir / f"sealed-{digest}-upload-a").write_bytes(data)
+    in_place: list[bool] = []
+    real = store._sync_filesystem
+    monkeypatch.setattr(
+        store, "_sync_filesystem", lambda: in_place.append(store.exists(digest)) or real()
+    )
+    assert store.recover_sealed() == 1
+    assert in_place == [False, True]
+
+
+def _fake_system(tmp_path: Path, fstype: str, journal: str | None) -> tuple[Path, Path]:
+    """A mountinfo naming ``tmp_path``'s device, and a sysfs with its ext4 journal."""
+    device = os.stat(tmp_path).st_dev
+    number = f"{os.major(device)}:{os.minor(device)}"
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+        f"27 1 {number} / / rw,relatime - {fstype} /dev/vdz rw,discard\n"
+    )
+    sysfs = tmp_path / "sys"
+    disk = sysfs / "devices" / "virtio1" / "block" / "vdz"
+    disk.mkdir(parents=True)
+    (sysfs / "dev" / "block").mkdir(parents=True)
+    (sysfs / "dev" / "block" / number).symlink_to(disk)
+    if journal is not None:
+        (sysfs / "fs" / "ext4" / "vdz").mkdir(parents=True)
+        (sysfs / "fs" / "ext4" / "vdz" / "journal_task").write_text(journal + "\n")
+    return mountinfo, sysfs
+
+
+@pytest.mark.parametrize(
+    ("fstype", "journal", "atomic"),
+    [
+        ("ext4", "<none>", False),  # made or mounted without a journal
+        ("ext4", "jbd2/vdz-8", True),
+        ("ext3", "<none>", False),
+        ("ext4", None, True),  # nothing to read: trusted
+        ("ext2", None, False),
+        ("xfs", None, True),
+        ("btrfs", None, True),
+    ],
+)
+def test_which_filesystems_keep_a_rename_whole_across_a_crash(
+    tmp_path: Path, fstype: str, journal: str | None, atomic: bool
+):
+    mountinfo, sysfs = _fake_system(tmp_path, fstype, journal)
+    assert renames_survive_crashes(tmp_path, mountinfo, sysfs) is atomic
+    assert renames_survive_crashes(tmp_path, tmp_path / "no-mountinfo", sysfs) is True
