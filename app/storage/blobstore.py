@@ -97,7 +97,8 @@ def _fsync_path(path: Path | str, data_only: bool = False) -> None:
 
 
 def _write_new_file(path: str, data: bytes) -> None:
-    """Create ``path`` (it must not exist) holding ``data``; 507 on a full disk."""
+    """Create ``path`` (it must not exist) holding ``data`` (``persist`` turns a full
+    disk's OSError into a 507)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         view = memoryview(data)
