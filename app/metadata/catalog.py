@@ -16,7 +16,7 @@ from sqlalchemy import Engine, Row, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 
 from app.cache import LRUCache
-from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.engine import DriverStatement, ensure_schema, write_transaction
 from app.metadata.repository import batches
 from app.metadata.schema import held_blobs as blobs
 from app.metadata.schema import node_metadata
@@ -51,16 +51,24 @@ class BlobCatalog:
         # A blob keeps the first name it was stored under, so a cached name never goes stale.
         self._names: LRUCache[str, str] = LRUCache(name_cache_size)
         # Built once: constructing a Core statement costs more than running it on SQLite.
+        # The two every upload runs go to the driver's cursor (see DriverStatement).
         new_blob = insert(blobs)
         # A blob keeps the first name and kind it was stored under; a copy the master
         # acknowledged once stays acknowledged.
-        self._upsert = new_blob.on_conflict_do_update(
-            index_elements=[blobs.c.hash],
-            set_={"registered": func.max(blobs.c.registered, new_blob.excluded.registered)},
+        self._upsert = DriverStatement(
+            engine,
+            new_blob.on_conflict_do_update(
+                index_elements=[blobs.c.hash],
+                set_={"registered": func.max(blobs.c.registered, new_blob.excluded.registered)},
+            ),
+            ("hash", "name", "size", "stored_at", "registered", "kind"),
         )
         self._select_one = select(blobs).where(blobs.c.hash == bindparam("digest"))
-        self._select_some = select(blobs).where(
-            blobs.c.hash.in_(bindparam("digests", expanding=True))
+        self._select_entry = DriverStatement(
+            engine,
+            select(
+                blobs.c.hash, blobs.c.name, blobs.c.size, blobs.c.registered, blobs.c.kind
+            ).where(blobs.c.hash == bindparam("digest")),
         )
         self._mark = (
             update(blobs)
@@ -82,8 +90,8 @@ class BlobCatalog:
         now = time.time()
         acknowledged = set(registered)
         with write_transaction(self.engine) as conn:
-            conn.execute(
-                self._upsert,
+            self._upsert.run(
+                conn,
                 [
                     {
                         "hash": digest,
@@ -96,13 +104,13 @@ class BlobCatalog:
                     for digest, name, size, kind in blobs_stored
                 ],
             )
-            digests = [digest for digest, _name, _size, _kind in blobs_stored]
-            rows = {
-                row.hash: row
-                for chunk in batches(digests)
-                for row in conn.execute(self._select_some, {"digests": list(chunk)})
-            }
-            entries = [_entry(rows[digest]) for digest in digests]
+            # What the rows hold now: a blob stored before keeps its first name and kind.
+            entries = []
+            for stored in blobs_stored:
+                ((digest, name, size, registered, kind),) = self._select_entry.rows(
+                    conn, {"digest": stored[0]}
+                )
+                entries.append(BlobEntry(digest, name, size, bool(registered), kind))
         for entry in entries:
             self._names.put(entry.hash, entry.name)
         return entries
@@ -202,20 +210,20 @@ class BlobCatalog:
         gone = [digest for digest in known if digest not in disk]
         now = time.time()
         with write_transaction(self.engine) as conn:
-            if missing:
-                conn.execute(
-                    self._upsert,
-                    [
-                        {
-                            "hash": d,
-                            "name": d,
-                            "size": disk[d],
-                            "stored_at": now,
-                            "registered": False,
-                        }
-                        for d in missing
-                    ],
-                )
+            self._upsert.run(
+                conn,
+                [
+                    {
+                        "hash": d,
+                        "name": d,
+                        "size": disk[d],
+                        "stored_at": now,
+                        "registered": False,
+                        "kind": "file",
+                    }
+                    for d in missing
+                ],
+            )
             for digest in gone:
                 self._names.discard(digest)
             for start in range(0, len(gone), 500):

@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.engine import DriverStatement, ensure_schema, write_transaction
 from app.metadata.schema import (
     blobs,
     catalogue_version,
@@ -48,11 +48,7 @@ from app.metadata.schema import (
 )
 
 VERSION_QUERY = "SELECT version FROM catalogue_version WHERE id = 1"
-_BUMP = (
-    update(catalogue_version)
-    .where(catalogue_version.c.id == 1)
-    .values(version=catalogue_version.c.version + 1)
-)
+_BUMP = "UPDATE catalogue_version SET version = version + 1 WHERE id = 1"
 # Bound parameters per IN list: far below SQLite's and PostgreSQL's limits.
 IN_BATCH = 5_000
 
@@ -75,13 +71,16 @@ FILE_IS_REFERENCED: ColumnElement[bool] = or_(
 
 def bump_catalogue_version(conn: Connection) -> None:
     """Mark, inside a write transaction, that files, blobs or replicas changed."""
-    conn.execute(_BUMP)
+    conn.exec_driver_sql(_BUMP)
 
 
 def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
     """Yield ``items`` in slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+_FILE_ROW = ("hash", "name", "size", "created_at", "updated_at", "block_size", "public")
 
 
 def _file_row(
@@ -184,32 +183,52 @@ class MetadataStore:
                 # Another master starting at the same moment may have done it already.
                 conn.execute(backfill.on_conflict_do_nothing())
         # Built once: constructing a Core statement costs more than running it on SQLite.
+        # Those of the registration path run on the driver's cursor (see DriverStatement).
         upsert_file = dialect.insert(files)
-        self._upsert_file = upsert_file.on_conflict_do_update(
-            index_elements=[files.c.hash],
-            set_={
-                # A private upload never renames content others know under a name.
-                "name": case(
-                    (upsert_file.excluded.public, upsert_file.excluded.name), else_=files.c.name
-                ),
-                "size": upsert_file.excluded.size,
-                "updated_at": upsert_file.excluded.updated_at,
-                # Content that becomes public stays so; a private upload never hides it.
-                "public": or_(files.c.public, upsert_file.excluded.public),
-            },
+        self._upsert_file = DriverStatement(
+            engine,
+            upsert_file.on_conflict_do_update(
+                index_elements=[files.c.hash],
+                set_={
+                    # A private upload never renames content others know under a name.
+                    "name": case(
+                        (upsert_file.excluded.public, upsert_file.excluded.name), else_=files.c.name
+                    ),
+                    "size": upsert_file.excluded.size,
+                    "updated_at": upsert_file.excluded.updated_at,
+                    # Content that becomes public stays so; a private upload never hides it.
+                    "public": or_(files.c.public, upsert_file.excluded.public),
+                },
+            ),
+            _FILE_ROW,
         )
         self._insert_file_if_new = dialect.insert(files).on_conflict_do_nothing(
             index_elements=[files.c.hash]
         )
         upsert_blob = dialect.insert(blobs)
-        self._upsert_blob = upsert_blob.on_conflict_do_update(
-            index_elements=[blobs.c.hash],
-            set_={"referenced_at": upsert_blob.excluded.referenced_at},
+        self._upsert_blob = DriverStatement(
+            engine,
+            upsert_blob.on_conflict_do_update(
+                index_elements=[blobs.c.hash],
+                set_={"referenced_at": upsert_blob.excluded.referenced_at},
+            ),
+            ("hash", "size", "created_at", "referenced_at"),
         )
         upsert_replica = dialect.insert(replicas)
-        self._upsert_replica = upsert_replica.on_conflict_do_update(
-            index_elements=[replicas.c.hash, replicas.c.node],
-            set_={"confirmed_at": upsert_replica.excluded.confirmed_at},
+        self._upsert_replica = DriverStatement(
+            engine,
+            upsert_replica.on_conflict_do_update(
+                index_elements=[replicas.c.hash, replicas.c.node],
+                set_={"confirmed_at": upsert_replica.excluded.confirmed_at},
+            ),
+            ("hash", "node", "confirmed_at"),
+        )
+        one_hash: BindParameter[str] = bindparam("hash")
+        self._forget_tombstone = DriverStatement(
+            engine, delete(tombstones).where(tombstones.c.hash == one_hash)
+        )
+        self._forget_pending_delete = DriverStatement(
+            engine, delete(pending_deletes).where(pending_deletes.c.hash == one_hash)
         )
         self._select_file = select(
             files.c.hash, files.c.name, files.c.size, files.c.block_size, files.c.public
@@ -235,10 +254,6 @@ class MetadataStore:
         # values costs more to construct and key for the cache than SQLite takes to run
         # it (a third of the master's registration time).
         some_hashes: BindParameter[Any] = bindparam("hashes", expanding=True)
-        self._forget_tombstones = delete(tombstones).where(tombstones.c.hash.in_(some_hashes))
-        self._forget_pending_deletes = delete(pending_deletes).where(
-            pending_deletes.c.hash.in_(some_hashes)
-        )
         self._select_known_blobs = select(blobs.c.hash).where(blobs.c.hash.in_(some_hashes))
         self._select_copies_of = (
             select(replicas.c.hash, replicas.c.node)
@@ -257,9 +272,9 @@ class MetadataStore:
         now = time.time()
         with write_transaction(self.engine) as conn:
             self.add_blobs(conn, [(record.hash, record.size)], record.replicas, now)
-            conn.execute(
-                self._upsert_file,
-                _file_row(record.hash, record.name, record.size, now, public=record.public),
+            self._upsert_file.run(
+                conn,
+                [_file_row(record.hash, record.name, record.size, now, public=record.public)],
             )
             merged = self._get(conn, record.hash)
         assert merged is not None
@@ -274,11 +289,9 @@ class MetadataStore:
         with write_transaction(self.engine) as conn:
             self.add_blobs(conn, [(c.hash, c.size) for c in copies], [node_id], now)
             named = {c.hash: c for c in copies if c.kind == "file"}
-            if named:
-                conn.execute(
-                    self._upsert_file,
-                    [_file_row(c.hash, c.name, c.size, now) for c in named.values()],
-                )
+            self._upsert_file.run(
+                conn, [_file_row(c.hash, c.name, c.size, now) for c in named.values()]
+            )
 
     def register_blob(self, blob_hash: str, size: int, node_ids: Sequence[str]) -> None:
         """Record copies of a block: a blob that is not (yet) a file of its own."""
@@ -300,12 +313,10 @@ class MetadataStore:
         """
         bump_catalogue_version(conn)
         rows = [{"hash": h, "size": s, "created_at": now, "referenced_at": now} for h, s in sized]
-        conn.execute(self._upsert_blob, rows)
-        hashes = [h for h, _size in sized]
-        self._confirm_replicas(conn, hashes, node_ids, now)
-        for chunk in batches(hashes):
-            conn.execute(self._forget_tombstones, {"hashes": list(chunk)})
-            conn.execute(self._forget_pending_deletes, {"hashes": list(chunk)})
+        self._upsert_blob.run(conn, rows)
+        self._confirm_replicas(conn, [h for h, _size in sized], node_ids, now)
+        self._forget_tombstone.run(conn, rows)
+        self._forget_pending_delete.run(conn, rows)
 
     def add_manifest(
         self, conn: Connection, record: FileRecord, blocks: Sequence[tuple[str, int]], now: float
@@ -313,9 +324,13 @@ class MetadataStore:
         """Create a large file from blocks already in the catalogue (or rename it)."""
         bump_catalogue_version(conn)
         exists_already = conn.execute(self._select_file, {"file_hash": record.hash}).first()
-        conn.execute(
-            self._upsert_file,
-            _file_row(record.hash, record.name, record.size, now, record.block_size, record.public),
+        self._upsert_file.run(
+            conn,
+            [
+                _file_row(
+                    record.hash, record.name, record.size, now, record.block_size, record.public
+                )
+            ],
         )
         if exists_already is not None:
             return
@@ -537,8 +552,7 @@ class MetadataStore:
             for blob_hash in hashes
             for node_id in dict.fromkeys(node_ids)
         ]
-        if rows:
-            conn.execute(self._upsert_replica, rows)
+        self._upsert_replica.run(conn, rows)
 
     def _get(self, conn: Connection, file_hash: str) -> FileRecord | None:
         params = {"file_hash": file_hash}
