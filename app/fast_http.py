@@ -298,7 +298,7 @@ def _read_body(
     if len(buffered) >= total:
         return buffered
     if expect:  # the client waits for this before it sends (curl does, past 1 KiB)
-        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+        _send_all(sock, b"HTTP/1.1 100 Continue\r\n\r\n")
     sock.settimeout(read_timeout or None)
     try:
         while len(buffered) < total:
@@ -338,6 +338,15 @@ def _read_head(sock: Any, buffered: bytes, idle_timeout: float) -> tuple[bytes, 
         idle.close()
 
 
+def _send_all(sock: Any, data: bytes) -> None:
+    """``sock.sendall(data)``, in one ``send`` when it fits in the socket's buffer (an
+    answer here nearly always does): gevent's sendall asks the kernel for the buffer's
+    size at every call, a syscall per answer."""
+    sent = sock.send(data)
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:])
+
+
 def _send(sock: Any, response: FastResponse, keep_alive: bool) -> None:
     status_line = STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} -\r\n".encode()
     head = b"".join(
@@ -350,13 +359,13 @@ def _send(sock: Any, response: FastResponse, keep_alive: bool) -> None:
         )
     )
     if response.fd < 0:
-        sock.sendall(head + response.body)
+        _send_all(sock, head + response.body)
     elif response.size <= INLINE_BODY:
         body = os.read(response.fd, response.size)
         if len(body) != response.size:
             raise OSError(f"blob changed size while read: {len(body)} of {response.size}")
-        sock.sendall(head + body)
+        _send_all(sock, head + body)
     else:
-        sock.sendall(head)
+        _send_all(sock, head)
         with open(response.fd, "rb", buffering=0, closefd=False) as body_file:
             sock.sendfile(body_file, 0, response.size)

@@ -222,3 +222,20 @@ def test_a_client_that_stalls_mid_body_is_dropped(files, serve):
     client, worker = serve(body_path(Echo(files.root), read_timeout=0.2))
     client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
     assert worker.get(timeout=5) is None
+
+
+def test_an_answer_larger_than_the_socket_buffer_arrives_whole(serve):
+    body = os.urandom(4 * 1024 * 1024)
+
+    def large(request: FastRequest) -> FastResponse:
+        return FastResponse(b"Content-Length: %d\r\n" % len(body), body=body, size=len(body))
+
+    client, worker = serve(large)
+    stream = client.makefile("rb")
+    client.sendall(b"GET /large HTTP/1.1\r\nHost: x\r\n\r\n")
+    status, _headers, received = read_response(stream)
+    assert status == b"HTTP/1.1 200 OK\r\n"
+    assert received == body
+    stream.close()
+    client.close()
+    assert worker.get(timeout=5) is None
