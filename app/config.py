@@ -40,8 +40,9 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "GRACEFUL_TIMEOUT": 5,
     # Start background tasks (registration retry, inventory sync); tests of views turn it off.
     "BACKGROUND_TASKS": True,
-    # One line per request on stdout (gunicorn's access log). Off on nodes by default: at
-    # thousands of small reads a second it took 13% of a worker's time.
+    # One line per request on stdout (gunicorn's access log; the fast path's lines go out
+    # together, every 32 KiB or second, as nginx's buffered access_log). Off on nodes by
+    # default: at thousands of small reads a second it took 13% of a worker's time.
     "ACCESS_LOG": True,
     # The same for every role of a cluster. Empty means open mode, allowed only on
     # loopback; there is no built-in secret, ever.
