@@ -379,21 +379,13 @@ class MasterService:
         all_nodes = self.cluster.list_nodes()
         live = {n.id for n in all_nodes if n.is_up(now, self.node_timeout)}
         counted = {n.id for n in all_nodes if n.is_up(now, self.node_timeout + self.repair_grace)}
-        states = self.cluster.replication_states(counted, live)
-        r = self.replication
         return {
             "status": "OK",
-            "replication": r,
+            "replication": self.replication,
             "nodes_up": len(live),
             "nodes_down": len(all_nodes) - len(live),
             "files": self.store.count_files(),
-            "blobs": len(states),
-            "healthy": sum(1 for s in states if s.live >= r),
-            "degraded": sum(1 for s in states if 0 < s.live < r),
-            "under_replicated": sum(1 for s in states if s.counted < r),
-            "over_replicated": sum(1 for s in states if s.live > r),
-            "unavailable": sum(1 for s in states if s.live == 0),
-            "lost": sum(1 for s in states if s.counted == 0),
+            **self.cluster.replication_summary(counted, live, self.replication),
         }
 
 

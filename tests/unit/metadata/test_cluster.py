@@ -35,6 +35,49 @@ def test_replication_states_count_counted_and_live_copies(engine):
     assert store.get("three").replicas == ("a", "b")
 
 
+def test_off_target_blobs_come_in_hash_order_described_and_limited(engine):
+    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store.register(FileRecord("b-one", "one.txt", 1, ("a",)))
+    store.register(FileRecord("c-two", "two.txt", 2, ("a", "b")))
+    store.register(FileRecord("d-bare", "bare.txt", 4, ()))
+    store.register_blob("a-block", 8, ["a"])  # a block of a large file: no name
+    store.register(FileRecord("e-three", "three.txt", 16, ("a", "b", "c")))
+    store.register_blob("f-bare-block", 32, [])
+    live = {"a", "b", "c"}
+    states = cluster.replication_states(live, live, replication=2, limit=4)
+    assert [(s.hash, s.name, s.size, s.counted, s.live, s.is_file) for s in states] == [
+        ("a-block", "", 8, 1, 1, False),
+        ("b-one", "one.txt", 1, 1, 1, True),
+        ("d-bare", "bare.txt", 4, 0, 0, True),
+        ("e-three", "three.txt", 16, 3, 3, True),
+    ]
+    rest = cluster.replication_states(live, live, replication=2)
+    assert [s.hash for s in rest] == ["a-block", "b-one", "d-bare", "e-three", "f-bare-block"]
+
+
+def test_the_health_summary_counts_blobs_by_the_state_of_their_copies(engine):
+    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store.register(FileRecord("two", "t", 1, ("a", "b")))
+    store.register(FileRecord("one", "o", 1, ("a",)))
+    store.register(FileRecord("three", "3", 1, ("a", "b", "c")))
+    store.register(FileRecord("none", "n", 1, ()))
+    store.register(FileRecord("gone", "g", 1, ("c",)))
+    # a and b count and a is live; c is down past the grace
+    summary = cluster.replication_summary({"a", "b"}, {"a"}, 2)
+    assert summary == {
+        "blobs": 5,
+        "healthy": 0,
+        "degraded": 3,  # two, one, three: one live copy each
+        "under_replicated": 3,  # one, none, gone
+        "over_replicated": 0,
+        "unavailable": 2,  # none, gone
+        "lost": 2,  # none, gone
+    }
+    everything_up = cluster.replication_summary({"a", "b", "c"}, {"a", "b", "c"}, 2)
+    assert everything_up["healthy"] == 2 and everything_up["over_replicated"] == 1
+    assert ClusterStore(engine).replication_summary(set(), set(), 2)["lost"] == 5
+
+
 def test_deletes_owed_by_a_node_until_it_settles_them(engine):
     cluster = ClusterStore(engine)
     cluster.owe_deletes("h1", ["8001", "8002"])
