@@ -21,12 +21,17 @@ def test_heartbeats_upsert_nodes_with_their_figures(engine):
     assert again.to_dict(time.time(), 15)["state"] == "up"
 
 
+def files_with_copies(engine, **more: tuple[str, ...]) -> tuple[MetadataStore, ClusterStore]:
+    """Files with two, one, three and no copies (on nodes a, b, c), and ``more``."""
+    store = MetadataStore(engine)
+    copies = {"two": ("a", "b"), "one": ("a",), "three": ("a", "b", "c"), "none": (), **more}
+    for file_hash, replicas in copies.items():
+        store.register(FileRecord(file_hash, file_hash[0], 1, replicas))
+    return store, ClusterStore(engine)
+
+
 def test_replication_states_count_counted_and_live_copies(engine):
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
-    store.register(FileRecord("two", "t", 1, ("a", "b")))
-    store.register(FileRecord("one", "o", 1, ("a",)))
-    store.register(FileRecord("three", "3", 1, ("a", "b", "c")))
-    store.register(FileRecord("none", "n", 1, ()))
+    store, cluster = files_with_copies(engine)
     states = {s.hash: (s.counted, s.live) for s in cluster.replication_states({"a", "b"}, {"a"})}
     assert states == {"two": (2, 1), "one": (1, 1), "three": (2, 1), "none": (0, 0)}
     needing = cluster.replication_states({"a", "b", "c"}, {"a", "b", "c"}, replication=2)
@@ -56,12 +61,7 @@ def test_off_target_blobs_come_in_hash_order_described_and_limited(engine):
 
 
 def test_the_health_summary_counts_blobs_by_the_state_of_their_copies(engine):
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
-    store.register(FileRecord("two", "t", 1, ("a", "b")))
-    store.register(FileRecord("one", "o", 1, ("a",)))
-    store.register(FileRecord("three", "3", 1, ("a", "b", "c")))
-    store.register(FileRecord("none", "n", 1, ()))
-    store.register(FileRecord("gone", "g", 1, ("c",)))
+    _store, cluster = files_with_copies(engine, gone=("c",))
     # a and b count and a is live; c is down past the grace
     summary = cluster.replication_summary({"a", "b"}, {"a"}, 2)
     assert summary == {
