@@ -73,3 +73,10 @@ def test_pipelined_requests_on_a_raw_socket(cluster: Cluster):
     assert received.count(b"HTTP/1.1 200 OK\r\n") == 4
     assert received.count(body) == 4
     assert hashlib.sha256(body).hexdigest() == digest
+
+
+def test_roles_started_by_mdbx_serve_patch_ssl_before_anything_imports_it(cluster: Cluster):
+    # gevent warns, in each worker's log, about modules that took ssl before it patched
+    # it (urllib3, when the client's modules came first): their TLS would not be gevent's.
+    for role in (cluster.master, *cluster.nodes):
+        assert "MonkeyPatchWarning" not in role.log_tail(10_000)
