@@ -8,12 +8,43 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, Select, case, delete, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Select,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.repository import batches, bump_catalogue_version
 from app.metadata.schema import blobs, files, master_metadata, nodes, pending_deletes, replicas
+
+# The distinct nodes of ``replicas``, by its index on node: a loose index scan.
+_HOLDERS = """
+WITH RECURSIVE held(node) AS (
+    SELECT min(node) FROM replicas
+    UNION ALL
+    SELECT (SELECT min(node) FROM replicas WHERE node > held.node) FROM held
+    WHERE held.node IS NOT NULL
+)
+SELECT node FROM held WHERE node IS NOT NULL
+"""
+# Blobs without any copy in ``replicas``.
+_BARE = select(blobs.c.hash).where(~exists().where(replicas.c.hash == blobs.c.hash))
+
+
+def _urgency(counted: int, replication: int) -> int:
+    """Where a blob off target comes in a repair pass (see ``replication_states``)."""
+    if counted == 0:
+        return 2
+    return 0 if counted < replication else 1
 
 
 @dataclass(frozen=True)
@@ -106,35 +137,26 @@ class ClusterStore:
         replication: int | None = None,
         limit: int | None = None,
     ) -> list[ReplicationState]:
-        """Count each blob's copies; with ``replication``, only blobs off that target.
+        """Count each blob's copies (in hash order); with ``replication``, only the first
+        ``limit`` blobs off that target, the most urgent first.
 
-        In hash order, the first ``limit``. The repairer asks every few seconds, so the
-        counting is a grouped scan of the replicas' primary key alone (a join of blobs,
-        replicas and files grouped by name took six times as long), blobs without any
-        copy are found by the same index, and only the chosen rows are described.
+        That is: under-replicated blobs that still have a copy, fewest copies first, then
+        over-replicated ones, then those without a counted copy (nothing to copy from:
+        they are only reported, and first they would fill every batch), by hash within
+        each. The repairer asks every few seconds: while every node holding a copy is up,
+        ``blobs.copies`` (kept by triggers) is all there is to read, by its index, so a
+        pass costs what is off target and not what is stored. Otherwise the copies are
+        counted by a grouped scan of the replicas' primary key.
         """
-        off_target = self._copies(counted_nodes, live_nodes)
-        if replication is not None:
-            off_target = off_target.having(
-                or_(
-                    off_target.selected_columns.counted < replication,
-                    off_target.selected_columns.live > replication,
-                )
-            )
-        bare = select(blobs.c.hash).where(~exists().where(replicas.c.hash == blobs.c.hash))
+        counted = set(counted_nodes)
+        live = set(live_nodes)
         with self.engine.connect() as conn:
-            counts = {
-                h: (int(c), int(n))
-                for h, c, n in conn.execute(off_target.order_by(replicas.c.hash).limit(limit))
-            }
-            if replication is None or replication > 0:
-                counts.update(
-                    (h, (0, 0))
-                    for h in conn.execute(bare.order_by(blobs.c.hash).limit(limit)).scalars()
-                )
-            chosen = sorted(counts)[:limit]
+            if replication is not None and self._holders(conn) <= counted & live:
+                counts = self._off_target_by_count(conn, replication, limit)
+            else:
+                counts = self._counted_by_scan(conn, counted, live, replication, limit)
             described: dict[str, tuple[str | None, int]] = {}
-            for chunk in batches(chosen):
+            for chunk in batches(list(counts)):
                 described.update(
                     (h, (name, size))
                     for h, name, size in conn.execute(
@@ -151,9 +173,60 @@ class ClusterStore:
                 *counts[h],
                 is_file=described[h][0] is not None,
             )
-            for h in chosen
+            for h in counts
             if h in described  # deleted meanwhile (PostgreSQL reads each statement afresh)
         ]
+
+    @staticmethod
+    def _holders(conn: Connection) -> set[str]:
+        """The nodes that hold any copy: one index probe per node, not a scan."""
+        return set(conn.exec_driver_sql(_HOLDERS).scalars())
+
+    @staticmethod
+    def _off_target_by_count(
+        conn: Connection, replication: int, limit: int | None
+    ) -> dict[str, tuple[int, int]]:
+        """Blobs off target by ``blobs.copies``: every copy counts and is live."""
+        copies = blobs.c.copies
+        found: list[tuple[str, int]] = []
+        for condition in (
+            (copies >= 1) & (copies < replication),
+            copies > replication,
+            (copies == 0) & (replication > 0),
+        ):
+            wanted = None if limit is None else limit - len(found)
+            if wanted is not None and wanted <= 0:
+                break
+            query = select(blobs.c.hash, copies).where(condition)
+            query = query.order_by(copies, blobs.c.hash).limit(wanted)
+            found += [(h, int(n)) for h, n in conn.execute(query)]
+        return {h: (n, n) for h, n in found}
+
+    def _counted_by_scan(
+        self,
+        conn: Connection,
+        counted: set[str],
+        live: set[str],
+        replication: int | None,
+        limit: int | None,
+    ) -> dict[str, tuple[int, int]]:
+        """Blobs counted copy by copy on ``counted`` and ``live`` nodes (all, or those off
+        ``replication``)."""
+        groups = self._copies(counted, live)
+        if replication is None:
+            rows = [(h, int(c), int(n)) for h, c, n in conn.execute(groups)]
+            rows += [(h, 0, 0) for h in conn.execute(_BARE).scalars()]
+            return {h: (c, n) for h, c, n in sorted(rows)}
+        on_counted, on_live = groups.selected_columns.counted, groups.selected_columns.live
+        urgency = case((on_counted == 0, 2), (on_counted < replication, 0), else_=1)
+        off_target = groups.having(or_(on_counted < replication, on_live > replication))
+        query = off_target.order_by(urgency, on_counted, replicas.c.hash).limit(limit)
+        rows = [(h, int(c), int(n)) for h, c, n in conn.execute(query)]
+        if replication > 0:
+            query = _BARE.order_by(blobs.c.hash).limit(limit)
+            rows += [(h, 0, 0) for h in conn.execute(query).scalars()]
+        rows.sort(key=lambda row: (_urgency(row[1], replication), row[1], row[0]))
+        return {h: (c, n) for h, c, n in rows[:limit]}
 
     def replication_summary(
         self, counted_nodes: Collection[str], live_nodes: Collection[str], replication: int

@@ -86,11 +86,15 @@ def _begin_immediate(dbapi_connection: sqlite3.Connection) -> None:
 
 
 def ensure_schema(metadata: MetaData, engine: Engine, attempts: int = 10) -> None:
-    """Create missing tables and columns; tolerate other workers doing the same at once."""
+    """Create missing tables and columns, then run the metadata's ``migrations`` (each in
+    a write transaction); tolerate other workers doing the same at once."""
     for attempt in range(attempts):
         try:
             metadata.create_all(engine)
             add_missing_columns(metadata, engine)
+            for migration in metadata.info.get("migrations", ()):
+                with write_transaction(engine) as conn:
+                    migration(conn)
             return
         except DBAPIError:
             # "already exists" or a busy lock from a sibling worker's CREATE: look again.

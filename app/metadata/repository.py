@@ -40,6 +40,7 @@ from app.metadata.schema import (
     fs_versions,
     master_metadata,
     pending_deletes,
+    recount_copies,
     replicas,
     shares,
     tombstones,
@@ -182,6 +183,7 @@ class MetadataStore:
                 )
                 # Another master starting at the same moment may have done it already.
                 conn.execute(backfill.on_conflict_do_nothing())
+                recount_copies(conn)
         # Built once: constructing a Core statement costs more than running it on SQLite.
         # Those of the registration path run on the driver's cursor (see DriverStatement).
         upsert_file = dialect.insert(files)
@@ -212,7 +214,7 @@ class MetadataStore:
                 index_elements=[blobs.c.hash],
                 set_={"referenced_at": upsert_blob.excluded.referenced_at},
             ),
-            ("hash", "size", "created_at", "referenced_at"),
+            ("hash", "size", "created_at", "referenced_at", "copies"),
         )
         upsert_replica = dialect.insert(replicas)
         self._upsert_replica = DriverStatement(
@@ -312,7 +314,10 @@ class MetadataStore:
         its copy would leave the master counting a copy that is gone.
         """
         bump_catalogue_version(conn)
-        rows = [{"hash": h, "size": s, "created_at": now, "referenced_at": now} for h, s in sized]
+        rows = [
+            {"hash": h, "size": s, "created_at": now, "referenced_at": now, "copies": 0}
+            for h, s in sized
+        ]
         self._upsert_blob.run(conn, rows)
         self._confirm_replicas(conn, [h for h, _size in sized], node_ids, now)
         self._forget_tombstone.run(conn, rows)

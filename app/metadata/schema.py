@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Connection,
     Float,
     ForeignKey,
     Index,
@@ -34,6 +35,11 @@ blobs = Table(
     # When a file or an upload last took a reference: collection of an unreferenced blob
     # waits a grace period after it, and never races an upload that just counted on it.
     Column("referenced_at", Float, nullable=False),
+    # How many rows of ``replicas`` name this blob, kept by the database's own triggers
+    # (``count_copies``): the repairer finds blobs off their replication target by this
+    # index instead of counting every blob's copies on each pass.
+    Column("copies", Integer, nullable=False, default=0),
+    Index("ix_blobs_copies", "copies"),
 )
 
 files = Table(
@@ -269,3 +275,61 @@ held_blobs = Table(
     Column("kind", String(8), nullable=False, default="file"),
     Index("ix_blobs_registered", "registered"),
 )
+
+
+# SQL that keeps ``blobs.copies`` equal to the blob's rows in ``replicas``, per dialect.
+# A copy's key never changes (only its ``confirmed_at`` does), so inserts and deletes are
+# all there is to count; a blob's deletion takes its copies with it (ON DELETE CASCADE).
+_COUNT_COPIES_SQL = {
+    "sqlite": (
+        "CREATE TRIGGER replicas_counted_in AFTER INSERT ON replicas BEGIN "
+        "UPDATE blobs SET copies = copies + 1 WHERE hash = NEW.hash; END",
+        "CREATE TRIGGER replicas_counted_out AFTER DELETE ON replicas BEGIN "
+        "UPDATE blobs SET copies = copies - 1 WHERE hash = OLD.hash; END",
+    ),
+    "postgresql": (
+        "CREATE OR REPLACE FUNCTION mdbx_count_copies() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        "BEGIN IF TG_OP = 'INSERT' THEN "
+        "UPDATE blobs SET copies = copies + 1 WHERE hash = NEW.hash; "
+        "ELSE UPDATE blobs SET copies = copies - 1 WHERE hash = OLD.hash; END IF; "
+        "RETURN NULL; END $$",
+        "CREATE TRIGGER replicas_counted AFTER INSERT OR DELETE ON replicas "
+        "FOR EACH ROW EXECUTE FUNCTION mdbx_count_copies()",
+    ),
+}
+_HAS_COUNT_TRIGGER = {
+    "sqlite": "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'replicas_counted_in'",
+    "postgresql": "SELECT 1 FROM pg_trigger "
+    "WHERE tgname = 'replicas_counted' AND tgrelid = 'replicas'::regclass",
+}
+
+
+def count_copies(conn: Connection) -> bool:
+    """Install the triggers behind ``blobs.copies`` if they are missing, and count every
+    blob's copies afresh when they were (a catalogue from before them); True if so.
+
+    Runs in the caller's write transaction; on PostgreSQL it first locks ``replicas``
+    against writers, so that another master's copies are counted either by the fresh
+    count or by the triggers, never by neither.
+    """
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE replicas IN SHARE ROW EXCLUSIVE MODE")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_blobs_copies ON blobs (copies)")
+    if conn.exec_driver_sql(_HAS_COUNT_TRIGGER[dialect]).first() is not None:
+        return False
+    for statement in _COUNT_COPIES_SQL[dialect]:
+        conn.exec_driver_sql(statement)
+    recount_copies(conn)
+    return True
+
+
+def recount_copies(conn: Connection) -> None:
+    """Set every blob's ``copies`` from ``replicas`` (rows the triggers did not see)."""
+    conn.exec_driver_sql(
+        "UPDATE blobs SET copies = (SELECT count(*) FROM replicas WHERE replicas.hash = blobs.hash)"
+    )
+
+
+# Run after the master's tables and columns exist (``engine.ensure_schema``).
+master_metadata.info["migrations"] = (count_copies,)

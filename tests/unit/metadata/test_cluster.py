@@ -40,7 +40,7 @@ def test_replication_states_count_counted_and_live_copies(engine):
     assert store.get("three").replicas == ("a", "b")
 
 
-def test_off_target_blobs_come_in_hash_order_described_and_limited(engine):
+def test_off_target_blobs_come_most_urgent_first_described_and_limited(engine):
     store, cluster = MetadataStore(engine), ClusterStore(engine)
     store.register(FileRecord("b-one", "one.txt", 1, ("a",)))
     store.register(FileRecord("c-two", "two.txt", 2, ("a", "b")))
@@ -49,15 +49,39 @@ def test_off_target_blobs_come_in_hash_order_described_and_limited(engine):
     store.register(FileRecord("e-three", "three.txt", 16, ("a", "b", "c")))
     store.register_blob("f-bare-block", 32, [])
     live = {"a", "b", "c"}
+    # Under-replicated with a copy to copy from, then over-replicated, then copyless.
     states = cluster.replication_states(live, live, replication=2, limit=4)
     assert [(s.hash, s.name, s.size, s.counted, s.live, s.is_file) for s in states] == [
         ("a-block", "", 8, 1, 1, False),
         ("b-one", "one.txt", 1, 1, 1, True),
-        ("d-bare", "bare.txt", 4, 0, 0, True),
         ("e-three", "three.txt", 16, 3, 3, True),
+        ("d-bare", "bare.txt", 4, 0, 0, True),
     ]
     rest = cluster.replication_states(live, live, replication=2)
-    assert [s.hash for s in rest] == ["a-block", "b-one", "d-bare", "e-three", "f-bare-block"]
+    assert [s.hash for s in rest] == ["a-block", "b-one", "e-three", "d-bare", "f-bare-block"]
+    # The same order when a node is down and copies are counted one by one.
+    store.register(FileRecord("g-on-d", "d.txt", 1, ("a", "d")))
+    counted = cluster.replication_states(live | {"d"}, live, replication=2, limit=3)
+    assert [(s.hash, s.counted, s.live) for s in counted] == [
+        ("a-block", 1, 1),
+        ("b-one", 1, 1),
+        ("e-three", 3, 3),
+    ]
+    gone = cluster.replication_states(live, live, replication=2)
+    assert [s.hash for s in gone] == [
+        *("a-block", "b-one", "g-on-d", "e-three", "d-bare", "f-bare-block")
+    ]
+
+
+def test_copyless_blobs_never_crowd_out_a_blob_that_can_be_repaired(engine):
+    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    for i in range(5):
+        store.register_blob(f"0-lost-{i}", 1, [])
+    store.register(FileRecord("y-two", "two.txt", 1, ("a", "b")))
+    store.register(FileRecord("z-one", "one.txt", 1, ("b",)))
+    for live in ({"a", "b"}, {"b"}):  # by the copy counts; by the scan (a is not live)
+        (first, *_) = cluster.replication_states({"a", "b"}, live, replication=2, limit=2)
+        assert first.hash == "z-one"
 
 
 def test_the_health_summary_counts_blobs_by_the_state_of_their_copies(engine):
