@@ -12,6 +12,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    FromClause,
     Select,
     case,
     delete,
@@ -232,15 +233,30 @@ class ClusterStore:
         self, counted_nodes: Collection[str], live_nodes: Collection[str], replication: int
     ) -> dict[str, int]:
         """How many blobs there are, by the state of their copies against ``replication``:
-        counted in the database, so that a health check holds no row per blob."""
-        copies = self._copies(counted_nodes, live_nodes).subquery()
-        counted = func.coalesce(copies.c.counted, 0)
-        live = func.coalesce(copies.c.live, 0)
+        counted in the database, so that a health check holds no row per blob (and, while
+        every node holding a copy is up, by ``blobs.copies`` alone)."""
+        with self.engine.connect() as conn:
+            counted: ColumnElement[int]
+            live: ColumnElement[int]
+            if self._holders(conn) <= set(counted_nodes) & set(live_nodes):
+                counted = live = blobs.c.copies
+                source: FromClause = blobs
+            else:
+                copies = self._copies(counted_nodes, live_nodes).subquery()
+                counted = func.coalesce(copies.c.counted, 0)
+                live = func.coalesce(copies.c.live, 0)
+                source = blobs.outerjoin(copies, copies.c.hash == blobs.c.hash)
+            row = conn.execute(self._summary(counted, live, replication).select_from(source)).one()
+        return {key: int(value) for key, value in row._mapping.items()}
 
+    @staticmethod
+    def _summary(
+        counted: ColumnElement[int], live: ColumnElement[int], replication: int
+    ) -> Select[int, int, int, int, int, int, int]:
         def blobs_where(condition: ColumnElement[bool]) -> ColumnElement[int]:
             return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
-        query = select(
+        return select(
             func.count().label("blobs"),
             blobs_where(live >= replication).label("healthy"),
             blobs_where((live > 0) & (live < replication)).label("degraded"),
@@ -248,10 +264,7 @@ class ClusterStore:
             blobs_where(live > replication).label("over_replicated"),
             blobs_where(live == 0).label("unavailable"),
             blobs_where(counted == 0).label("lost"),
-        ).select_from(blobs.outerjoin(copies, copies.c.hash == blobs.c.hash))
-        with self.engine.connect() as conn:
-            row = conn.execute(query).one()
-        return {key: int(value) for key, value in row._mapping.items()}
+        )
 
     @staticmethod
     def _copies(counted_nodes: Collection[str], live_nodes: Collection[str]) -> Select[Any]:
