@@ -298,7 +298,10 @@ class FileBlobStore:
                     root,
                 )
         self._atomic_renames = atomic_renames
-        # Positive existence cache: blobs are immutable, so "exists" stays true until deleted.
+        # Positive existence cache, filled by ``exists`` (blobs are immutable, so "exists"
+        # stays true until deleted). Not by writes: no write trusts it (see
+        # ``_move_into_place``), and filled by each upload it held up to ``cache_size``
+        # digests per worker that nothing asked about, 13 MB of a node worker's memory.
         self._known: LRUCache[str, bool] = LRUCache(cache_size)
         self._lock = threading.RLock()
 
@@ -422,7 +425,6 @@ class FileBlobStore:
                     # A sibling worker's recovery moved it meanwhile (it is in place).
                     if not os.path.isfile(target):
                         raise
-            self._known.put(digest, True)
         return created
 
     def recover_sealed(self, older_than: float = 0.0) -> int:

@@ -127,3 +127,12 @@ def test_delete_and_quarantine_refuse_non_digests(tmp_path: Path, bad: str):
         store.delete(bad)
     with pytest.raises(InvalidHash):
         store.quarantine(bad)
+
+
+def test_uploads_leave_the_existence_cache_to_the_lookups_that_use_it(tmp_path: Path):
+    store = FileBlobStore(tmp_path, cache_size=8)
+    digests = [put(store, os.urandom(100)) for _ in range(20)]
+    store.persist([store.seal_bytes(os.urandom(100)) for _ in range(20)])
+    assert len(store._known) == 0  # a node's 65,536 per worker held 13 MB of digests
+    assert all(store.exists(d) for d in digests)
+    assert len(store._known) == 8
