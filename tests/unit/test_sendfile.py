@@ -15,7 +15,10 @@ data = os.urandom(8 << 20)  # far more than a socket buffer: sendfile must wait 
 with tempfile.TemporaryFile() as f:
     f.write(data)
     f.flush()
-    a, b = socket.socketpair()
+    listener = socket.create_server(("127.0.0.1", 0))
+    a = socket.create_connection(listener.getsockname())
+    b, _ = listener.accept()
+    a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as gunicorn's sockets
     received = bytearray()
 
     def reader():
@@ -31,6 +34,19 @@ with tempfile.TemporaryFile() as f:
     assert sent == len(data) - 1000, sent
     assert bytes(received) == data[1000:]
     assert f.tell() == len(data)
+    # Corked while it sent; never left corked (a short answer next would wait 200 ms).
+    assert a.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK) == 0
+    b.close()
+    try:
+        a.sendfile(f, offset=0)  # the peer is gone: the send fails ...
+    except OSError:
+        pass
+    assert a.getsockopt(socket.IPPROTO_TCP, socket.TCP_CORK) == 0  # ... uncorked all the same
+    unix_a, unix_b = socket.socketpair()  # no TCP_CORK there: sent as it is
+    small = data[: 1 << 16]
+    f.seek(0)
+    f.truncate(len(small))
+    assert unix_a.sendfile(f) == len(small) and unix_b.recv(len(small), socket.MSG_WAITALL) == small
 print("ok")
 """
 
