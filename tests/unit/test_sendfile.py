@@ -11,7 +11,7 @@ import gevent
 from app.gevent_worker import install_gevent_sendfile
 
 assert install_gevent_sendfile()
-data = os.urandom(8 << 20)  # far more than a socket buffer: sendfile must wait on the hub
+data = os.urandom(20 << 20)  # more than a socket buffer (sendfile waits on the hub), corked
 with tempfile.TemporaryFile() as f:
     f.write(data)
     f.flush()
