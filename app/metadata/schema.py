@@ -308,16 +308,19 @@ def count_copies(conn: Connection) -> bool:
     """Install the triggers behind ``blobs.copies`` if they are missing, and count every
     blob's copies afresh when they were (a catalogue from before them); True if so.
 
-    Runs in the caller's write transaction; on PostgreSQL it first locks ``replicas``
-    against writers, so that another master's copies are counted either by the fresh
-    count or by the triggers, never by neither.
+    Runs in the caller's write transaction (SQLite's holds the database's write lock);
+    on PostgreSQL the install locks ``replicas`` against writers, so that another
+    master's copies are counted either by the fresh count or by the triggers, never by
+    neither.
     """
     dialect = conn.dialect.name
-    if dialect == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE replicas IN SHARE ROW EXCLUSIVE MODE")
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_blobs_copies ON blobs (copies)")
     if conn.exec_driver_sql(_HAS_COUNT_TRIGGER[dialect]).first() is not None:
         return False
+    if dialect == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE replicas IN SHARE ROW EXCLUSIVE MODE")
+        if conn.exec_driver_sql(_HAS_COUNT_TRIGGER[dialect]).first() is not None:
+            return False  # another master's start did it while this one waited
     for statement in _COUNT_COPIES_SQL[dialect]:
         conn.exec_driver_sql(statement)
     recount_copies(conn)
