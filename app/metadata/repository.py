@@ -72,7 +72,11 @@ FILE_IS_REFERENCED: ColumnElement[bool] = or_(
 
 def bump_catalogue_version(conn: Connection) -> None:
     """Mark, inside a write transaction, that files, blobs or replicas changed."""
-    conn.exec_driver_sql(_BUMP)
+    cursor = conn.connection.cursor()  # the driver's: see DriverStatement
+    try:
+        cursor.execute(_BUMP)
+    finally:
+        cursor.close()
 
 
 def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
