@@ -16,7 +16,8 @@ import contextlib
 import os
 import socket
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from concurrent.futures import ThreadPoolExecutor
+from typing import IO, Any, TypeVar, cast
 
 MAX_CHUNK = 1 << 30
 # Bodies from this size on are sent corked. Measured: 64 connections reading 1 MiB each
@@ -117,6 +118,35 @@ def off_hub(function: Callable[..., T], *args: Any) -> T:
         result: T = get_hub().threadpool.apply(function, args)
         return result
     return function(*args)
+
+
+class SerialThread:
+    """Calls run one after another, in order, on a thread of their own: a real thread in a
+    gevent worker (gevent's pool of one), so that the hub goes on meanwhile; ``submit``
+    returns a function that waits for the call's result (or raises its error)."""
+
+    def __init__(self) -> None:
+        self._gevent_pool: Any = None
+        self._executor: ThreadPoolExecutor | None = None
+        if gevent_patched():
+            from gevent.threadpool import ThreadPool
+
+            self._gevent_pool = ThreadPool(1)
+        else:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mdbx-serial")
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Callable[[], T]:
+        if self._executor is not None:
+            return self._executor.submit(function, *args).result
+        return cast(Callable[[], T], self._gevent_pool.spawn(function, *args).get)
+
+    def close(self) -> None:
+        """Wait for the calls submitted so far, then end the thread."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+        else:
+            self._gevent_pool.join()
+            self._gevent_pool.kill()
 
 
 def gevent_patched() -> bool:

@@ -1,9 +1,11 @@
 """Cut an upload streamed through the master into blocks, stored as it arrives.
 
 Memory stays bounded whatever the file's size: at most one block being filled plus
-``IN_FLIGHT`` blocks being written to nodes. A file that fits in one block is stored as
-one blob under its own hash, as the reference API does; a larger one becomes a manifest.
-A block the cluster already holds is not sent again.
+``IN_FLIGHT`` blocks being hashed or written to nodes. Hashing (each block, and the whole
+file) runs on a thread of its own, in order, while the worker goes on receiving: on the
+worker it was 28 % of the master's time on a 256 MiB upload. A file that fits in one
+block is stored as one blob under its own hash, as the reference API does; a larger one
+becomes a manifest. A block the cluster already holds is not sent again.
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ import contextlib
 import dataclasses
 import hashlib
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from app.errors import UploadNotFound
+from app.gevent_worker import SerialThread
 from app.master.writer import ReplicatedWriter
 from app.metadata.cluster import NodeRecord
 from app.metadata.repository import FileRecord
@@ -50,26 +54,28 @@ class BlockIngest:
         self.size = 0
         self.stored_on: dict[str, tuple[str, ...]] = {}
         self._file_hash = hashlib.sha256()
+        self._hasher: SerialThread | None = None  # started at the first full block
         self._buffer = bytearray()
         self._blocks: list[tuple[str, int]] = []
         self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="mdbx-ingest")
         self._pending: deque[Future[None]] = deque()
 
     def write(self, chunk: bytes) -> None:
-        self._file_hash.update(chunk)
         self.size += len(chunk)
         self._buffer += chunk
         # Strictly more than a block: a file of exactly one block stays one blob.
         while len(self._buffer) > self.block_size:
-            self._submit(bytes(self._buffer[: self.block_size]))
+            with memoryview(self._buffer) as view:
+                block = bytes(view[: self.block_size])
             del self._buffer[: self.block_size]
+            self._submit(block)
 
     def finish(self, name: str) -> FileRecord:
         """Store what is left and register the file under ``name``."""
         try:
-            digest = self._file_hash.hexdigest()
             if not self._blocks:
                 data = bytes(self._buffer)
+                digest = hashlib.sha256(data).hexdigest()
                 result = self.writer.write(self.live, lambda: data, digest, name or digest)
                 self.stored_on[digest] = result.stored_on
                 return self.store.register(
@@ -80,7 +86,8 @@ class BlockIngest:
             self._submit(bytes(self._buffer))
             self._buffer.clear()
             self._drain(0)
-            assert self._upload is not None
+            assert self._upload is not None and self._hasher is not None
+            digest = self._hasher.submit(self._file_hash.hexdigest)()
             committed = dataclasses.replace(
                 self._upload,
                 name=name or digest,
@@ -98,6 +105,8 @@ class BlockIngest:
         """Stop (after finish, or an error): blocks stored for a file that never came to
         be wait for garbage collection."""
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._hasher is not None:
+            self._hasher.close()
         if self._upload is not None:
             with contextlib.suppress(UploadNotFound):
                 self.uploads.abort(self._upload.id)
@@ -106,18 +115,29 @@ class BlockIngest:
     def _submit(self, block: bytes) -> None:
         if self._upload is None:
             self._upload = self.uploads.begin("", 0, "", self.block_size, (), self.ttl)
-        block_hash = hashlib.sha256(block).hexdigest()
-        known = self.uploads.add_block(self._upload.id, len(self._blocks), block_hash, len(block))
-        self._blocks.append((block_hash, len(block)))
+            self._hasher = SerialThread()
+        assert self._hasher is not None
+        hashed = self._hasher.submit(self._hash_block, block)
+        seq = len(self._blocks)
+        self._blocks.append(("", len(block)))  # its hash once hashed
         self._drain(IN_FLIGHT - 1)
-        self._pending.append(self._pool.submit(self._store_block, block_hash, block, known))
+        self._pending.append(self._pool.submit(self._store_block, seq, hashed, block))
+
+    def _hash_block(self, block: bytes) -> str:
+        """On the hasher's thread, block after block: the file's hash goes on too."""
+        self._file_hash.update(block)
+        return hashlib.sha256(block).hexdigest()
 
     def _drain(self, keep: int) -> None:
         """Wait until at most ``keep`` blocks are in flight; re-raise a failed write."""
         while len(self._pending) > keep:
             self._pending.popleft().result()
 
-    def _store_block(self, block_hash: str, block: bytes, known: bool) -> None:
+    def _store_block(self, seq: int, hashed: Callable[[], str], block: bytes) -> None:
+        block_hash = hashed()
+        assert self._upload is not None
+        known = self.uploads.add_block(self._upload.id, seq, block_hash, len(block))
+        self._blocks[seq] = (block_hash, len(block))
         if block_hash in self.stored_on:
             return
         live_ids = {node.id for node in self.live}
