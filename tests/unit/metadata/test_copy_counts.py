@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 import time
 
 from sqlalchemy import Engine, select
@@ -83,3 +84,31 @@ def test_the_counts_choose_what_the_scan_of_every_copy_would(engine):
         with engine.connect() as conn:  # what a pass with a node down would have run
             by_scan = cluster._counted_by_scan(conn, everyone, everyone, replication, limit)
         assert list(by_scan.items()) == [(s.hash, (s.counted, s.live)) for s in by_counts]
+
+
+def test_masters_starting_together_on_an_old_catalogue_count_it_once(engine):
+    MetadataStore(engine).register(FileRecord("f", "f.txt", 1, ("a", "b")))
+    with write_transaction(engine) as conn:  # the counts' triggers not installed yet
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("DROP TRIGGER replicas_counted_in")
+            conn.exec_driver_sql("DROP TRIGGER replicas_counted_out")
+        else:
+            conn.exec_driver_sql("DROP TRIGGER replicas_counted ON replicas")
+        conn.exec_driver_sql("UPDATE blobs SET copies = 0")
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            MetadataStore(engine)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    starts = [threading.Thread(target=start) for _ in range(4)]
+    for thread in starts:
+        thread.start()
+    for thread in starts:
+        thread.join(timeout=60)
+    assert errors == []
+    store = MetadataStore(engine)
+    store.register(FileRecord("g", "g.txt", 1, ("a",)))
+    assert copies(engine) == {"f": 2, "g": 1}  # counted once, then kept by one trigger each
