@@ -144,16 +144,20 @@ class ClusterStore:
         That is: under-replicated blobs that still have a copy, fewest copies first, then
         over-replicated ones, then those without a counted copy (nothing to copy from:
         they are only reported, and first they would fill every batch), by hash within
-        each. The repairer asks every few seconds: while every node holding a copy is up,
-        ``blobs.copies`` (kept by triggers) is all there is to read, by its index, so a
-        pass costs what is off target and not what is stored. Otherwise the copies are
-        counted by a grouped scan of the replicas' primary key.
+        each. The repairer asks every few seconds: while every node holding a copy counts
+        (it is up, or down for less than the repair grace), ``blobs.copies`` (kept by
+        triggers) finds the blobs off target by its index, so a pass costs what is off
+        target and not what is stored. Once a node holding copies stops counting, the
+        copies are counted by a grouped scan of the replicas' primary key.
         """
         counted = set(counted_nodes)
         live = set(live_nodes)
         with self.engine.connect() as conn:
-            if replication is not None and self._holders(conn) <= counted & live:
-                counts = self._off_target_by_count(conn, replication, limit)
+            holders = self._holders(conn) if replication is not None else None
+            if replication is not None and holders is not None and holders <= counted:
+                counts = self._off_target_by_count(
+                    conn, live, replication, limit, all_live=holders <= live
+                )
             else:
                 counts = self._counted_by_scan(conn, counted, live, replication, limit)
             described: dict[str, tuple[str | None, int]] = {}
@@ -185,23 +189,53 @@ class ClusterStore:
 
     @staticmethod
     def _off_target_by_count(
-        conn: Connection, replication: int, limit: int | None
+        conn: Connection, live: set[str], replication: int, limit: int | None, *, all_live: bool
     ) -> dict[str, tuple[int, int]]:
-        """Blobs off target by ``blobs.copies``: every copy counts and is live."""
+        """Blobs off target by ``blobs.copies``, when every copy counts: under target by
+        the count alone, over it by the copies on ``live`` nodes (all of them when
+        ``all_live``)."""
         copies = blobs.c.copies
-        found: list[tuple[str, int]] = []
-        for condition in (
-            (copies >= 1) & (copies < replication),
-            copies > replication,
-            (copies == 0) & (replication > 0),
-        ):
+        on_live = func.sum(case((replicas.c.node.in_(list(live)), 1), else_=0))
+        found: dict[str, tuple[int, int]] = {}
+
+        def take(query: Select[Any], *order: ColumnElement[Any]) -> None:
             wanted = None if limit is None else limit - len(found)
-            if wanted is not None and wanted <= 0:
-                break
-            query = select(blobs.c.hash, copies).where(condition)
-            query = query.order_by(copies, blobs.c.hash).limit(wanted)
-            found += [(h, int(n)) for h, n in conn.execute(query)]
-        return {h: (n, n) for h, n in found}
+            if wanted is None or wanted > 0:
+                query = query.order_by(*order).limit(wanted)
+                found.update((h, (int(n), int(k))) for h, n, k in conn.execute(query))
+
+        by_count = (copies, blobs.c.hash)
+        take(
+            select(blobs.c.hash, copies, copies).where(copies >= 1, copies < replication), *by_count
+        )
+        if not all_live:  # their copies on nodes down now are not live
+            for chunk in batches(list(found)):
+                found.update(
+                    (h, (found[h][0], int(k)))
+                    for h, k in conn.execute(
+                        select(replicas.c.hash, on_live)
+                        .where(replicas.c.hash.in_(list(chunk)))
+                        .group_by(replicas.c.hash)
+                    )
+                )
+        if all_live:
+            take(select(blobs.c.hash, copies, copies).where(copies > replication), *by_count)
+        else:
+            # Candidates by the index first: grouped from the blobs' side, SQLite would
+            # walk every blob in hash order.
+            over = select(blobs.c.hash).where(copies > replication)
+            every = func.count()
+            take(
+                select(replicas.c.hash, every, on_live)
+                .where(replicas.c.hash.in_(over))
+                .group_by(replicas.c.hash)
+                .having(on_live > replication),
+                every,
+                replicas.c.hash,
+            )
+        if replication > 0:
+            take(select(blobs.c.hash, copies, copies).where(copies == 0), *by_count)
+        return found
 
     def _counted_by_scan(
         self,

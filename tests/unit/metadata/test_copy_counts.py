@@ -84,6 +84,13 @@ def test_the_counts_choose_what_the_scan_of_every_copy_would(engine):
         with engine.connect() as conn:  # what a pass with a node down would have run
             by_scan = cluster._counted_by_scan(conn, everyone, everyone, replication, limit)
         assert list(by_scan.items()) == [(s.hash, (s.counted, s.live)) for s in by_counts]
+        # Nodes down within the repair grace: they count, but their copies are not live.
+        for down in ({"a"}, {"b", "d"}, set(nodes)):
+            up = everyone - down
+            by_counts = cluster.replication_states(everyone, up, replication, limit)
+            with engine.connect() as conn:
+                by_scan = cluster._counted_by_scan(conn, everyone, up, replication, limit)
+            assert list(by_scan.items()) == [(s.hash, (s.counted, s.live)) for s in by_counts]
 
 
 def test_masters_starting_together_on_an_old_catalogue_count_it_once(engine):
