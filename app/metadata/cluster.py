@@ -153,8 +153,7 @@ class ClusterStore:
         counted = set(counted_nodes)
         live = set(live_nodes)
         with self.engine.connect() as conn:
-            holders = self._holders(conn) if replication is not None else None
-            if replication is not None and holders is not None and holders <= counted:
+            if replication is not None and (holders := self._holders(conn)) <= counted:
                 counts = self._off_target_by_count(
                     conn, live, replication, limit, all_live=holders <= live
                 )
