@@ -41,6 +41,11 @@ SELECT node FROM held WHERE node IS NOT NULL
 _BARE = select(blobs.c.hash).where(~exists().where(replicas.c.hash == blobs.c.hash))
 
 
+def _copies_on(node_ids: Collection[str]) -> ColumnElement[int]:
+    """In a query grouped by blob: how many of its copies are on ``node_ids``."""
+    return func.sum(case((replicas.c.node.in_(list(node_ids)), 1), else_=0))
+
+
 def _urgency(counted: int, replication: int) -> int:
     """Where a blob off target comes in a repair pass (see ``replication_states``)."""
     if counted == 0:
@@ -194,7 +199,7 @@ class ClusterStore:
         the count alone, over it by the copies on ``live`` nodes (all of them when
         ``all_live``)."""
         copies = blobs.c.copies
-        on_live = func.sum(case((replicas.c.node.in_(list(live)), 1), else_=0))
+        on_live = _copies_on(live)
         found: dict[str, tuple[int, int]] = {}
 
         def take(query: Select[Any], *order: ColumnElement[Any]) -> None:
@@ -302,8 +307,8 @@ class ClusterStore:
     @staticmethod
     def _copies(counted_nodes: Collection[str], live_nodes: Collection[str]) -> Select[Any]:
         """Per blob with any copy: its copies on counted nodes and on live ones."""
-        counted = func.sum(case((replicas.c.node.in_(list(counted_nodes)), 1), else_=0))
-        live = func.sum(case((replicas.c.node.in_(list(live_nodes)), 1), else_=0))
+        counted = _copies_on(counted_nodes)
+        live = _copies_on(live_nodes)
         return select(replicas.c.hash, counted.label("counted"), live.label("live")).group_by(
             replicas.c.hash
         )
