@@ -5,11 +5,19 @@ queued; the others wait. Whoever is first in line when a batch ends leads the ne
 with everything that queued up meanwhile. Under load, one master registration (one
 HTTP call, one fsynced commit) serves dozens of uploads instead of one; alone, a caller
 pays no wait at all. Works with real threads and, monkey-patched, with gevent's greenlets.
+
+A few writers that each wait for their write before sending the next make batches of
+one or two, and every batch's fixed costs are then paid by one or two writes. With a
+``delay``, a leader whose previous batch was shared waits that long before taking its
+batch, so that the writers about to come back join it: PostgreSQL's ``commit_delay``,
+which it takes only when other transactions are active (``commit_siblings``). A caller
+alone still never waits.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -30,9 +38,16 @@ class _Slot(Generic[R]):
 class GroupCommit(Generic[T, R]):
     """Runs ``operation(items) -> results`` (one result per item, in order) in batches."""
 
-    def __init__(self, operation: Callable[[Sequence[T]], Sequence[R]], max_batch: int) -> None:
+    def __init__(
+        self,
+        operation: Callable[[Sequence[T]], Sequence[R]],
+        max_batch: int,
+        delay: float = 0.0,
+    ) -> None:
         self.operation = operation
         self.max_batch = max_batch
+        self.delay = delay
+        self._last_batch_size = 0
         self._lock = threading.Lock()
         self._queue: list[tuple[T, _Slot[R]]] = []
         self._leading = False
@@ -83,9 +98,12 @@ class GroupCommit(Generic[T, R]):
         """Run the batch at the head of the queue (the leader's own item is first in it),
         then hand the lead to the next waiter: a leader never works for later callers
         longer than one batch, so under steady load no caller waits unboundedly."""
+        if self.delay and self._last_batch_size > 1 and len(self._queue) < self.max_batch:
+            time.sleep(self.delay)
         with self._lock:
             batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]
+            self._last_batch_size = len(batch)
         try:
             results = self.operation([item for item, _slot in batch])
             if len(results) != len(batch):

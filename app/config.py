@@ -117,6 +117,9 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         # than an fsync per file and directory; turn off on a filesystem shared with other
         # busy writers, whose dirty data every syncfs would flush too.
         "SYNCFS": True,
+        # Seconds a batch of uploads waits for more to join it, when the previous batch
+        # was shared (see app/batch.py); never for an upload alone.
+        "GROUP_COMMIT_DELAY": 0.003,
         "SYNC_INTERVAL": 2.0,
         "INVENTORY_BATCH": 1000,
         # Background re-hashing of every blob: bytes per second (0 = unlimited), and the

@@ -77,6 +77,7 @@ class NodeService:
         sync: MasterSync,
         scrubber: Scrubber,
         max_upload_size: int,
+        group_commit_delay: float = 0.0,
     ) -> None:
         self.node_id = node_id
         self.blobs = blobs
@@ -89,7 +90,9 @@ class NodeService:
         # Concurrent uploads share their syncs, catalogue transaction and master
         # registration: each of these serialises (a journal commit, SQLite's write lock
         # across the node's worker processes, the master's commit).
-        self._stores = GroupCommit(self._store_batch, max_batch=STORE_BATCH)
+        self._stores = GroupCommit(
+            self._store_batch, max_batch=STORE_BATCH, delay=group_commit_delay
+        )
 
     def store_upload(
         self,
@@ -380,6 +383,7 @@ def init_app(app: Flask) -> None:
         sync=sync,
         scrubber=scrubber,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
+        group_commit_delay=config["GROUP_COMMIT_DELAY"],
     )
     app.extensions[FAST_PATH] = fast_path_for(
         NodeFastHandler(service, secret=config["CLUSTER_SECRET"]),

@@ -41,6 +41,46 @@ def test_a_caller_alone_pays_no_wait_and_batches_are_capped():
     assert max(seen) <= 3
 
 
+def test_after_a_shared_batch_the_leader_waits_for_writers_coming_back():
+    batches: list[list[str]] = []
+    hold = threading.Event()
+
+    def operation(items):
+        batches.append(list(items))
+        if len(batches) == 2:
+            hold.wait(5)  # the first shared batch: "b" and "c" queue up behind it
+        return list(items)
+
+    group = GroupCommit(operation, max_batch=10, delay=0.3)
+    started = time.monotonic()
+    group.submit("alone")
+    assert time.monotonic() - started < 0.25  # no batch shared yet: no wait
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(group.submit, "a")
+        while len(batches) < 2:
+            time.sleep(0.001)
+        queued = [pool.submit(group.submit, item) for item in ("b", "c")]
+        while len(group._queue) < 2:
+            time.sleep(0.001)
+        hold.set()
+        assert first.result(5) == "a"
+        assert sorted(f.result(5) for f in queued) == ["b", "c"]
+    assert batches == [["alone"], ["a"], ["b", "c"]]
+    # The last batch was shared: "d" leads and waits, "e" comes back within the delay.
+    with ThreadPoolExecutor(2) as pool:
+        d = pool.submit(group.submit, "d")
+        time.sleep(0.05)
+        e = pool.submit(group.submit, "e")
+        assert (d.result(5), e.result(5)) == ("d", "e")
+    assert batches[-1] == ["d", "e"]
+    # A batch of one ends the waiting: the next caller alone goes at once.
+    group.submit("f")
+    started = time.monotonic()
+    group.submit("g")
+    assert time.monotonic() - started < 0.25
+    assert batches[-2:] == [["f"], ["g"]]
+
+
 def test_every_caller_of_a_failed_batch_sees_the_error():
     down = threading.Event()
     down.set()
