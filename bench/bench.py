@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import http.client
 import importlib.metadata
+import io
 import json
 import os
 import platform
@@ -47,10 +47,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 from urllib.request import urlopen
 
 import click
+import pycurl
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -212,36 +213,35 @@ def random_file(path: Path, size: int) -> str:
 
 
 class Client:
-    """Keep-alive HTTP/1.1 connections for one thread, one per host."""
+    """Keep-alive HTTP/1.1 connections for one thread (libcurl's, one per host).
+
+    The load clients share the machine's two cores with the cluster: with http.client
+    the weed-style writer's 16 threads took 0.35 ms of CPU per write (two requests),
+    more than a node; with libcurl they take 0.2 ms.
+    """
 
     def __init__(self) -> None:
-        self._conns: dict[str, http.client.HTTPConnection] = {}
+        self._curl = pycurl.Curl()
 
     def request(self, method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
-        parts = urlsplit(url)
-        conn = self._conns.get(parts.netloc)
-        if conn is None:
-            conn = http.client.HTTPConnection(parts.netloc, timeout=CLIENT_TIMEOUT)
-            self._conns[parts.netloc] = conn
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = {"Content-Type": "application/octet-stream"} if body is not None else {}
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-        except (OSError, http.client.HTTPException):
-            conn.close()
-            del self._conns[parts.netloc]
-            raise
-        if response.will_close:
-            conn.close()
-            del self._conns[parts.netloc]
-        return response.status, data
+        curl = self._curl
+        received = io.BytesIO()
+        curl.reset()  # options only: libcurl keeps the live connections
+        curl.setopt(pycurl.NOSIGNAL, 1)
+        curl.setopt(pycurl.TIMEOUT_MS, int(CLIENT_TIMEOUT * 1000))
+        curl.setopt(pycurl.URL, url)
+        curl.setopt(pycurl.WRITEDATA, received)
+        if method != "GET":
+            curl.setopt(pycurl.CUSTOMREQUEST, method)
+            # No "Expect: 100-continue": a request body goes at once, as other clients send it.
+            curl.setopt(pycurl.HTTPHEADER, ["Expect:", "Content-Type: application/octet-stream"])
+            curl.setopt(pycurl.POSTFIELDSIZE_LARGE, len(body or b""))
+            curl.setopt(pycurl.POSTFIELDS, body or b"")
+        curl.perform()
+        return int(curl.getinfo(pycurl.RESPONSE_CODE)), received.getvalue()
 
     def close(self) -> None:
-        for conn in self._conns.values():
-            conn.close()
-        self._conns.clear()
+        self._curl.close()
 
 
 def node_blobs(node_url: str) -> int:
