@@ -8,16 +8,16 @@ pays no wait at all. Works with real threads and, monkey-patched, with gevent's 
 
 A few writers that each wait for their write before sending the next make batches of
 one or two, and every batch's fixed costs are then paid by one or two writes. With a
-``delay``, a leader whose previous batch was shared waits that long before taking its
-batch, so that the writers about to come back join it: PostgreSQL's ``commit_delay``,
-which it takes only when other transactions are active (``commit_siblings``). A caller
-alone still never waits.
+``delay``, a leader whose previous batch was shared waits up to that long, until as
+many callers are queued as that batch held, so that the writers about to come back
+join it: PostgreSQL's ``commit_delay``, which it takes only when other transactions are
+active (``commit_siblings``). Under heavy load they are queued already and nobody
+waits; a caller alone never does.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -51,6 +51,7 @@ class GroupCommit(Generic[T, R]):
         self._lock = threading.Lock()
         self._queue: list[tuple[T, _Slot[R]]] = []
         self._leading = False
+        self._gathered: threading.Event | None = None  # set while a leader waits for more
 
     def submit(self, item: T) -> R:
         """Return ``item``'s result; raise what the operation raised for its batch."""
@@ -59,6 +60,8 @@ class GroupCommit(Generic[T, R]):
             self._queue.append((item, slot))
             if not self._leading:
                 self._leading = slot.lead = True
+            elif self._gathered is not None and len(self._queue) >= self._last_batch_size:
+                self._gathered.set()  # as many as last time: the waiting leader goes now
         if not slot.lead:
             try:
                 slot.wake.wait()
@@ -70,6 +73,19 @@ class GroupCommit(Generic[T, R]):
         if slot.error is not None:
             raise slot.error
         return slot.result  # type: ignore[return-value]
+
+    def _gather(self) -> None:
+        """After a shared batch, wait up to ``delay`` for as many callers as it held."""
+        with self._lock:
+            wanted = self._last_batch_size
+            if not self.delay or wanted <= 1 or len(self._queue) >= wanted:
+                return
+            gathered = self._gathered = threading.Event()
+        try:
+            gathered.wait(self.delay)
+        finally:
+            with self._lock:
+                self._gathered = None
 
     def _abandon(self, slot: _Slot[R]) -> None:
         """Take a caller that stopped waiting out of the queue; pass on the lead if it had
@@ -98,8 +114,7 @@ class GroupCommit(Generic[T, R]):
         """Run the batch at the head of the queue (the leader's own item is first in it),
         then hand the lead to the next waiter: a leader never works for later callers
         longer than one batch, so under steady load no caller waits unboundedly."""
-        if self.delay and self._last_batch_size > 1 and len(self._queue) < self.max_batch:
-            time.sleep(self.delay)
+        self._gather()
         with self._lock:
             batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -79,6 +79,68 @@ def test_after_a_shared_batch_the_leader_waits_for_writers_coming_back():
     group.submit("g")
     assert time.monotonic() - started < 0.25
     assert batches[-2:] == [["f"], ["g"]]
+
+
+def test_the_wait_ends_when_as_many_are_queued_as_last_time_and_is_skipped_under_load():
+    batches: list[list[str]] = []
+    hold = threading.Event()
+
+    def operation(items):
+        batches.append(list(items))
+        if items == ["a"]:
+            hold.wait(5)
+        return list(items)
+
+    group = GroupCommit(operation, max_batch=10, delay=5.0)
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(group.submit, "a")
+        while not batches:
+            time.sleep(0.001)
+        queued = [pool.submit(group.submit, item) for item in ("b", "c")]
+        while len(group._queue) < 2:
+            time.sleep(0.001)
+        hold.set()  # [b, c] runs at once: it follows a batch of one
+        first.result(5)
+        for future in queued:
+            future.result(5)
+        # After [b, c]: "d" waits for one more, and goes as soon as "e" is in line.
+        d = pool.submit(group.submit, "d")
+        time.sleep(0.05)
+        e = pool.submit(group.submit, "e")
+        assert (d.result(5), e.result(5)) == ("d", "e")
+    assert batches == [["a"], ["b", "c"], ["d", "e"]]
+    assert time.monotonic() - started < 2  # never the 5 s delay
+
+    # Under load the callers are queued when the batch before ends: nobody waits.
+    batches.clear()
+    holds = {"a": threading.Event(), "p": threading.Event()}
+
+    def held(items):
+        batches.append(list(items))
+        if items[0] in holds:
+            holds[items[0]].wait(5)
+        return list(items)
+
+    group = GroupCommit(held, max_batch=10, delay=5.0)
+    started = time.monotonic()
+    with ThreadPoolExecutor(5) as pool:
+
+        def queue_behind(hold: str, items: tuple[str, ...]) -> list[Future[str]]:
+            while not batches or batches[-1][0] != hold:
+                time.sleep(0.001)
+            futures = [pool.submit(group.submit, item) for item in items]
+            while len(group._queue) < len(items):
+                time.sleep(0.001)
+            holds[hold].set()
+            return futures
+
+        futures = [pool.submit(group.submit, "a")]
+        futures += queue_behind("a", ("p", "q"))
+        futures += queue_behind("p", ("x", "y"))  # queued when the shared [p, q] ends
+        assert [f.result(5) for f in futures] == ["a", "p", "q", "x", "y"]
+    assert batches == [["a"], ["p", "q"], ["x", "y"]]
+    assert time.monotonic() - started < 2
 
 
 def test_every_caller_of_a_failed_batch_sees_the_error():
