@@ -97,6 +97,11 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "node": {
         "PORT": 8001,
+        # One worker: a node's uploads then share one group commit (twice the batch, half
+        # the syncs and master registrations) and its reads one set of caches. Measured
+        # with the master and two nodes on 2 cores (BENCHMARKS.md, session 8 of #7).
+        # Raise it where a node has cores to spare for many small reads.
+        "WORKERS": 1,
         "DATA_DIR": "data/node",
         "READ_TIMEOUT": 30.0,
         "WRITE_TIMEOUT": 30.0,
