@@ -49,6 +49,8 @@ class BlobCatalog:
         self.engine = engine
         ensure_schema(node_metadata, engine)
         # A blob keeps the first name it was stored under, so a cached name never goes stale.
+        # Filled by reads only (name_of): a node taking a stream of new blobs would grow it
+        # to its bound with names nobody may ask for, about 250 bytes each.
         self._names: LRUCache[str, str] = LRUCache(name_cache_size)
         # Built once: constructing a Core statement costs more than running it on SQLite.
         # The two every upload runs go to the driver's cursor (see DriverStatement).
@@ -111,8 +113,6 @@ class BlobCatalog:
                     conn, {"digest": stored[0]}
                 )
                 entries.append(BlobEntry(digest, name, size, bool(registered), kind))
-        for entry in entries:
-            self._names.put(entry.hash, entry.name)
         return entries
 
     def get(self, digest: str) -> BlobEntry | None:

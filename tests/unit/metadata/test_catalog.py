@@ -73,3 +73,14 @@ def test_record_many_records_acknowledgement_and_never_takes_it_back(tmp_path: P
     assert (cat.get(A).registered, cat.get(B).registered) == (True, True)
     assert (cat.get(A).name, cat.get(B).name) == ("a", "b")
     assert cat.stats().unregistered == 0
+
+
+def test_names_are_cached_by_reads_not_by_uploads(tmp_path: Path):
+    cat = BlobCatalog(make_engine(sqlite_url(tmp_path / "c.db")), name_cache_size=2)
+    cat.record_many([(A, "a.txt", 1, "file"), (B, "b.txt", 1, "file")])
+    assert len(cat._names) == 0  # a stream of uploads leaves memory as it was
+    assert cat.name_of(A) == "a.txt"
+    assert len(cat._names) == 1
+    cat.record(C, "c.txt", 1)
+    assert [cat.name_of(digest) for digest in (A, B, C)] == ["a.txt", "b.txt", "c.txt"]
+    assert len(cat._names) == 2  # bounded

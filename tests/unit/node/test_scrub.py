@@ -72,6 +72,7 @@ def test_a_rotten_blob_is_quarantined_reported_and_forgotten(node: Node):
     rotten = node.store(os.urandom(200_000), "rotten.txt")
     healthy_data = os.urandom(100_000)
     healthy = node.store(healthy_data, "healthy.txt")
+    assert node.catalog.name_of(rotten) == "rotten.txt"  # read once: its name is cached
     flip_byte(node.blobs.locate(rotten), offset=150_000)
     assert node.blobs.verify(rotten) is False
 
