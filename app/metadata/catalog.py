@@ -66,6 +66,9 @@ class BlobCatalog:
             ("hash", "name", "size", "stored_at", "registered", "kind"),
         )
         self._select_one = select(blobs).where(blobs.c.hash == bindparam("digest"))
+        self._select_name = DriverStatement(
+            engine, select(blobs.c.name).where(blobs.c.hash == bindparam("digest"))
+        )
         self._select_entry = DriverStatement(
             engine,
             select(
@@ -124,10 +127,11 @@ class BlobCatalog:
         """Return the name a blob was first stored under, from memory when possible."""
         name = self._names.get(digest)
         if name is None:
-            entry = self.get(digest)
-            if entry is None:
+            with self.engine.connect() as conn:
+                rows = self._select_name.rows(conn, {"digest": digest})
+            if not rows:
                 return None
-            name = entry.name
+            name = rows[0][0]
             self._names.put(digest, name)
         return name
 
