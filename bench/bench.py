@@ -58,6 +58,7 @@ sys.path.insert(0, str(REPO))
 from nginx import Nginx, apt_installed, nginx_version  # noqa: E402
 from procstat import CpuMeter, RssSampler  # noqa: E402
 
+from app.config import role_defaults  # noqa: E402
 from tests.support.cluster import Cluster  # noqa: E402
 
 KIB = 1024
@@ -499,7 +500,9 @@ def bench(opts: Options, scratch: Path, results: Results) -> dict[str, Any]:
     big = opts.big_mib * MIB
     max_upload = max(300 * MIB, big + MIB)
     setup = {
-        "cluster": "master + 2 nodes via `mdbx serve` (gunicorn + gevent, default workers), "
+        "cluster": "master + 2 nodes via `mdbx serve` (gunicorn + gevent, default workers: "
+        f"{role_defaults('master')['WORKERS']} for the master, "
+        f"{role_defaults('node')['WORKERS']} per node), "
         f"MDBX_REPLICATION={opts.replication} on the master, "
         f"MDBX_MAX_UPLOAD_SIZE={max_upload} ({max_upload // MIB} MiB) on node 1 only "
         "(default 10 MiB) so that the big PUT goes to one node; everything else default "
