@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -13,13 +11,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
 from bench import Client  # noqa: E402
+from tests.support.stub_http import QuietHandler, stub_server  # noqa: E402
 
 
 @pytest.fixture()
 def server() -> Iterator[tuple[str, list[dict[str, object]]]]:
     seen: list[dict[str, object]] = []
 
-    class Echo(BaseHTTPRequestHandler):
+    class Echo(QuietHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the cluster serves
 
         def _answer(self) -> None:
@@ -41,17 +40,8 @@ def server() -> Iterator[tuple[str, list[dict[str, object]]]]:
 
         do_GET = do_POST = do_PUT = _answer
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_port}", seen
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with stub_server(Echo) as url:
+        yield url, seen
 
 
 def test_requests_carry_their_method_and_body_and_reuse_one_connection(server):

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from app.node.client import CorruptCopy, NodeClient
+from tests.support.stub_http import QuietHandler, stub_server
 
 BLOB = bytes(range(256)) * 64
 DIGEST = hashlib.sha256(BLOB).hexdigest()
@@ -20,7 +19,7 @@ def node() -> Iterator[tuple[str, dict[str, tuple[int, bytes]]]]:
     """A node answering ``GET /retrieve`` with what the test puts in ``answers``."""
     answers: dict[str, tuple[int, bytes]] = {}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             status, body = answers["next"]
             self.send_response(status)
@@ -28,17 +27,8 @@ def node() -> Iterator[tuple[str, dict[str, tuple[int, bytes]]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", answers
-    finally:
-        server.shutdown()
-        server.server_close()
+    with stub_server(Handler) as url:
+        yield url, answers
 
 
 def test_the_registered_bytes_are_returned(node):

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from app.node.client import MasterClient, MasterUnavailable, NewCopy
 from app.security import cluster_headers
+from tests.support.stub_http import QuietHandler, stub_server
 
 COPY = NewCopy("ab" * 32, "a.txt", 3, "file", want_peers=False)
 
@@ -28,10 +27,9 @@ class StandIn:
 
 @pytest.fixture
 def master() -> Iterator[StandIn]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    stand_in = StandIn(f"http://127.0.0.1:{server.server_port}")
+    stand_in = StandIn("")
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"  # keep-alive
 
         def do_POST(self) -> None:
@@ -60,17 +58,9 @@ def master() -> Iterator[StandIn]:
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with stub_server(Handler) as url:
+        stand_in.url = url
         yield stand_in
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
