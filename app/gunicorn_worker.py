@@ -9,6 +9,7 @@ gunicorn's loop alone.
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -97,10 +98,25 @@ class _Replay:
         return getattr(self._sock, name)
 
 
+def freeze_loaded_objects() -> int:
+    """Collect what loading the app left behind, then put every object alive now out of
+    the cyclic collector's reach; return how many that is.
+
+    They live as long as the worker (modules, the app, its engines and metadata), yet
+    every full collection walked all of them: on a node serving 4 KiB GETs to 64
+    connections, those pauses made the p99 21-32 ms (5-8 ms frozen). CPython's
+    ``gc.freeze`` is meant for this (Instagram's prefork servers).
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 class FastGeventWorker(GeventWorker):  # type: ignore[misc]
     _access_lines: AccessLines | None = None
 
     def run(self) -> None:
+        freeze_loaded_objects()  # gunicorn has loaded the app by now (init_process)
         logger = self.log.access_log
         if not (self.log.access_log_enabled and AccessLines.suits(logger)):
             super().run()
