@@ -69,6 +69,11 @@ class GroupCommit(Generic[T, R]):
                 self._abandon(slot)
                 raise
         if slot.lead:
+            try:
+                self._gather()
+            except BaseException:  # killed while gathering: its batch is not taken yet
+                self._abandon(slot)
+                raise
             self._run_batch()
         if slot.error is not None:
             raise slot.error
@@ -114,7 +119,6 @@ class GroupCommit(Generic[T, R]):
         """Run the batch at the head of the queue (the leader's own item is first in it),
         then hand the lead to the next waiter: a leader never works for later callers
         longer than one batch, so under steady load no caller waits unboundedly."""
-        self._gather()
         with self._lock:
             batch = self._queue[: self.max_batch]
             del self._queue[: self.max_batch]

@@ -228,3 +228,44 @@ def test_a_caller_killed_while_waiting_does_not_strand_the_others(monkeypatch):
     assert leader.get(timeout=5) == 0
     assert waiter.get(timeout=5) == 2
     assert group.submit(3) == 3  # and the group still works
+
+
+def test_a_leader_killed_while_gathering_hands_the_lead_on():
+    """A stopping worker may kill the leader in its wait for more callers."""
+
+    class Killed(BaseException):
+        pass
+
+    batches: list[list[str]] = []
+    group = GroupCommit(lambda items: batches.append(list(items)) or list(items), 10, delay=0.2)
+    group._last_batch_size = 2  # as after a shared batch: the next leader gathers
+    gathering = threading.Event()
+    real_gather = group._gather
+
+    def gather_then_die() -> None:
+        if threading.current_thread().name == "leader":
+            gathering.set()
+            while len(group._queue) < 2:  # "b" queues behind the gathering leader
+                time.sleep(0.001)
+            raise Killed
+        real_gather()
+
+    group._gather = gather_then_die  # type: ignore[method-assign]
+    outcome: dict[str, object] = {}
+
+    def lead() -> None:
+        try:
+            group.submit("a")
+        except Killed:
+            outcome["a"] = "killed"
+
+    leader = threading.Thread(target=lead, name="leader")
+    leader.start()
+    gathering.wait(5)
+    follower = threading.Thread(target=lambda: outcome.update(b=group.submit("b")), daemon=True)
+    follower.start()
+    follower.join(5)  # stranded, "b" would wait for ever
+    leader.join(5)
+    assert outcome == {"a": "killed", "b": "b"}  # "b" led a batch of its own
+    assert batches == [["b"]]
+    assert not group._queue and not group._leading
