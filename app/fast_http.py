@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs
@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 import httptools
 
 from app.errors import AppError
+from app.gevent_worker import corked
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +50,15 @@ class FastRequest:
 @dataclass
 class FastResponse:
     """An answer: the header lines (no status line, no blank line), then ``body``, or
-    ``size`` bytes of the file descriptor ``fd`` (which the loop closes)."""
+    ``size`` bytes of the file descriptor ``fd`` (which the loop closes), or the
+    ``files`` (path, size) one after another, each opened when its turn comes."""
 
     headers: bytes
     fd: int = -1
     size: int = 0
     status: int = 200
     body: bytes = b""
+    files: Sequence[tuple[str, int]] = ()
 
     @classmethod
     def json(cls, payload: Any, status: int = 200, headers: bytes = b"") -> FastResponse:
@@ -358,7 +361,12 @@ def _send(sock: Any, response: FastResponse, keep_alive: bool) -> None:
             b"\r\n",
         )
     )
-    if response.fd < 0:
+    if response.files:
+        _send_all(sock, head)
+        with corked(sock, response.size):
+            for path, size in response.files:
+                _send_file(sock, path, size)
+    elif response.fd < 0:
         _send_all(sock, head + response.body)
     elif response.size <= INLINE_BODY:
         body = os.read(response.fd, response.size)
@@ -367,5 +375,26 @@ def _send(sock: Any, response: FastResponse, keep_alive: bool) -> None:
         _send_all(sock, head + body)
     else:
         _send_all(sock, head)
-        with open(response.fd, "rb", buffering=0, closefd=False) as body_file:
-            sock.sendfile(body_file, 0, response.size)
+        _sendfile(sock, response.fd, response.size)
+
+
+def _sendfile(sock: Any, fd: int, size: int) -> None:
+    with open(fd, "rb", buffering=0, closefd=False) as body_file:
+        sock.sendfile(body_file, 0, size)
+
+
+def _send_file(sock: Any, path: str, size: int) -> None:
+    """Send the file at ``path`` whole; one gone or of another size cuts the body short
+    (the error closes the connection, so the client sees fewer bytes than announced)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        if os.fstat(fd).st_size != size:
+            os.close(fd)
+            raise OSError(f"{path} is not the {size} bytes announced")
+    except OSError as exc:
+        log.error("response cut short: %s", exc)
+        raise
+    try:
+        _sendfile(sock, fd, size)
+    finally:
+        os.close(fd)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar, cast
 
@@ -30,16 +30,25 @@ def _gevent_sendfile(sock: Any, file: IO[bytes], offset: int = 0, count: int | N
     file_no, sock_no = file.fileno(), sock.fileno()
     if count is None:
         count = os.fstat(file_no).st_size - offset
-    # Uncorked (TCP_NODELAY, as gunicorn sets), each sendfile's tail left as a short
-    # segment: a node's 256 MiB GET reached 0.76-0.78 of nginx, corked 0.92-0.97.
-    corked = count >= CORK_MIN_BYTES and _cork(sock, True)
-    try:
+    with corked(sock, count):
         sent = _sendfile_all(sock, file_no, sock_no, offset, count)
-    finally:
-        if corked:  # sends the rest now: left corked, a keep-alive connection's next
-            _cork(sock, False)  # short answer would wait 200 ms
     file.seek(offset + sent)
     return sent
+
+
+@contextlib.contextmanager
+def corked(sock: Any, size: int) -> Iterator[None]:
+    """Send only full segments while a body of ``size`` bytes (a big one) goes out.
+
+    Uncorked (TCP_NODELAY, as gunicorn sets), each sendfile's tail left as a short
+    segment: a node's 256 MiB GET reached 0.76-0.78 of nginx, corked 0.92-0.97.
+    """
+    on = size >= CORK_MIN_BYTES and _cork(sock, True)
+    try:
+        yield
+    finally:
+        if on:  # sends the rest now: left corked, a keep-alive connection's next
+            _cork(sock, False)  # short answer would wait 200 ms
 
 
 def _sendfile_all(sock: Any, file_no: int, sock_no: int, offset: int, count: int) -> int:

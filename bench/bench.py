@@ -9,7 +9,8 @@ prints one table:
 - GET 4 KiB and 1 MiB with wrk (same threads, connections, duration): nginx vs a node's
   `/retrieve`;
 - GET of a big file, one stream (curl): nginx vs node `/retrieve` and master `/download`
-  (a multi-block file the master streams, checking every block);
+  of a multi-block file (followed to a node holding every block; and with `&proxy=1`,
+  streamed by the master, which checks every block);
 - PUT of a big file, one stream, durable: `dd conv=fdatasync` vs node `PUT /upload`
   (and, for scale, the master's `PUT /upload/NAME`);
 - PUT 4 KiB, many connections, durable: the Python fsync loop vs node `PUT /upload`;
@@ -665,51 +666,38 @@ def workloads(
     try:
         if big_hash is None:
             raise RuntimeError("the big file could not be stored on the node (see above)")
-        nginx_rates, node_rates, master_rates = [], [], []
-        for _ in range(opts.repeat):
-            nginx_rates.append(big / curl_seconds(f"{nginx_url}/big-0.bin", expect_bytes=big))
-            node_rates.append(
-                big / curl_seconds(f"{node}/retrieve?hash={big_hash}", expect_bytes=big)
+        # label of the figure -> (its URL, how the table names it)
+        readers = {"node /retrieve": (f"{node}/retrieve?hash={big_hash}", "node `/retrieve`")}
+        if master_hash is not None:
+            download = f"{master}/download?hash={master_hash}"
+            readers["master /download"] = (download, "master `/download` (302 to a node's `/file`)")
+            readers["master /download?proxy=1"] = (
+                f"{download}&proxy=1",
+                "master `/download?proxy=1` (streamed, blocks checked)",
             )
-            if master_hash is not None:
-                url = f"{master}/download?hash={master_hash}"
-                master_rates.append(big / curl_seconds(url, expect_bytes=big))
-        nginx_rates = [r / 1e6 for r in nginx_rates]
-        node_rates = [r / 1e6 for r in node_rates]
-        master_rates = [r / 1e6 for r in master_rates]
+        nginx_rates: list[float] = []
+        rates: dict[str, list[float]] = {label: [] for label in readers}
+        for _ in range(opts.repeat):
+            nginx_rates.append(big / curl_seconds(f"{nginx_url}/big-0.bin", expect_bytes=big) / 1e6)
+            for label, (url, _name) in readers.items():
+                rates[label].append(big / curl_seconds(url, expect_bytes=big) / 1e6)
         nginx_median = statistics.median(nginx_rates)
-        node_median = statistics.median(node_rates)
-        ratio = results.figure(
-            f"{workload}: node /retrieve",
-            node_median,
-            nginx_median,
-            "MB/s",
-            reference_samples=nginx_rates,
-            ours_samples=node_rates,
-        )
-        results.row(
-            workload,
-            f"nginx {spread(nginx_rates, 'MB/s')}",
-            f"node `/retrieve` {spread(node_rates, 'MB/s')}",
-            ratio,
-        )
-        if master_rates:
-            master_median = statistics.median(master_rates)
+        for label, (_url, name) in readers.items():
             ratio = results.figure(
-                f"{workload}: master /download",
-                master_median,
+                f"{workload}: {label}",
+                statistics.median(rates[label]),
                 nginx_median,
                 "MB/s",
-                ours_samples=master_rates,
                 reference_samples=nginx_rates,
+                ours_samples=rates[label],
             )
             results.row(
                 workload,
                 f"nginx {spread(nginx_rates, 'MB/s')}",
-                f"master `/download` (streamed, blocks checked) {spread(master_rates, 'MB/s')}",
+                f"{name} {spread(rates[label], 'MB/s')}",
                 ratio,
             )
-        else:
+        if master_hash is None:
             results.row(workload, "", "master `/download`: not run (its upload failed)", None)
     except Exception as error:
         results.fail(workload, error)

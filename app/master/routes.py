@@ -69,9 +69,9 @@ def assign() -> Response:
 @bp.get("/download")
 def download() -> BaseResponse:
     service = master_service()
-    record, replica_url = service.locate(request.args.get("hash"))
-    if replica_url is not None and request.args.get("proxy") not in ("1", "true"):
-        return redirect(replica_url, code=302)
+    record, node_url = service.locate(request.args.get("hash"))
+    if node_url is not None and request.args.get("proxy") not in ("1", "true"):
+        return redirect(node_url, code=302)
     mimetype = mimetypes.guess_type(record.name, strict=False)[0] or "application/octet-stream"
     return send_stream(
         lambda start, stop: service.reader.iter_range(record, start, stop),

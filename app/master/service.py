@@ -314,17 +314,24 @@ class MasterService:
     # ----- reads -----
 
     def locate(self, hash_param: str | None) -> tuple[FileRecord, str | None]:
-        """Return the file, and a URL of a live replica when it is one blob.
+        """Return the file, and a signed URL of a live node that can send it whole.
 
-        A file of several blocks has no single replica: the master streams it.
+        A file of one blob: its ``/retrieve`` on a live replica (none: 503). A file of
+        several blocks: ``/file`` on a live node holding every block, which sends them
+        from its disk; when no one node does, None, and the master streams it.
         """
         record = self.get_file(hash_param)
         if record.blocks:
-            return record, None
-        urls = self._live_urls(record)
+            holders = set.intersection(*(set(block.replicas) for block in record.blocks))
+            endpoint = "file"
+        else:
+            holders, endpoint = set(record.replicas), "retrieve"
+        urls = [node.url for node in self.live_nodes() if node.id in holders]
         if not urls:
+            if record.blocks:
+                return record, None
             raise ServiceUnavailable(f"no live node holds {record.hash}", code="no_live_replica")
-        url = f"{random.choice(urls)}/retrieve?hash={record.hash}"
+        url = f"{random.choice(urls)}/{endpoint}?hash={record.hash}"
         return record, self.signer.read_url(url, record.hash)
 
     def block_map(self, hash_param: str | None) -> dict[str, Any]:
@@ -357,10 +364,6 @@ class MasterService:
     def read_bytes(self, hash_param: str | None) -> bytes:
         """A whole (small) file, every block checked against its hash."""
         return self.reader.read_all(self.get_file(hash_param))
-
-    def _live_urls(self, record: FileRecord) -> list[str]:
-        holders = set(record.replicas)
-        return [node.url for node in self.live_nodes() if node.id in holders]
 
     # ----- health -----
 

@@ -1,10 +1,11 @@
 """Who may call a node when a cluster secret is set (the secured cluster mode).
 
-``/health`` stays open. ``GET /retrieve`` takes a master-signed read URL of that blob,
-``POST``/``PUT /upload`` a signed write URL of the blob named by ``?hash=``; the
-cluster's own calls (and ``/replicate``, ``DELETE /blobs/<hash>``, ``/scrub``, which
-are only for them) carry the ``X-Mdbx-Cluster-Secret`` header. Without a secret every
-request passes, as in the reference design.
+``/health`` stays open. ``GET /retrieve`` takes a master-signed read URL of that blob
+(``GET /file``, of that file), ``POST``/``PUT /upload`` a signed write URL of the blob
+named by ``?hash=``; the cluster's own calls (and ``/replicate``,
+``DELETE /blobs/<hash>``, ``/scrub``, which are only for them) carry the
+``X-Mdbx-Cluster-Secret`` header. Without a secret every request passes, as in the
+reference design.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from app.security import CLUSTER_HEADER, READ, TOKEN_PARAM, WRITE, authorize_blo
 
 OPEN_ENDPOINTS = frozenset({"node.health"})
 # What a signed URL may open; any other endpoint is for the cluster only.
-TOKEN_OPS = {"node.retrieve": READ, "node.upload": WRITE}
+TOKEN_OPS = {"node.retrieve": READ, "node.retrieve_file": READ, "node.upload": WRITE}
 
 
 @bp.before_request

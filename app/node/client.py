@@ -53,6 +53,10 @@ class MasterUnavailable(ServiceUnavailable):
     code = "master_unavailable"
 
 
+class NotOnMaster(MasterUnavailable):
+    """The master answered 404: it does not know what was asked for."""
+
+
 class NodeUnavailable(ServiceUnavailable):
     code = "node_unavailable"
 
@@ -237,7 +241,7 @@ class MasterClient:
         reached = 0
         for url in self.master_urls:
             try:
-                reply = self._post(url, "/nodes/heartbeat", payload)
+                reply = self._call(url, "/nodes/heartbeat", payload)
             except MasterUnavailable as exc:
                 log.warning("heartbeat not delivered: %s", exc.message)
                 continue
@@ -251,29 +255,51 @@ class MasterClient:
         """Tell the masters this copy failed its check and is gone from this node."""
         self._post_any("/nodes/bad-copy", {"node": self.node_id, "hash": digest})
 
+    def file_blocks(self, file_hash: str) -> dict[str, Any] | None:
+        """The master's block map of a file (``GET /files/<hash>/blocks``); None when no
+        master knows the file."""
+        last: MasterUnavailable | None = None
+        for url in self.master_urls:
+            try:
+                return self._call(url, f"/files/{file_hash}/blocks", None)
+            except NotOnMaster:
+                return None
+            except MasterUnavailable as exc:
+                last = exc
+        raise last or MasterUnavailable("no master configured")
+
     def _post_any(
         self, path: str, payload: dict[str, Any], *, registration: bool = False
     ) -> dict[str, Any]:
         last: MasterUnavailable | None = None
         for url in self.master_urls:
             try:
-                return self._post(url, path, payload, registration=registration)
+                return self._call(url, path, payload, registration=registration)
             except MasterUnavailable as exc:
                 last = exc
         raise last or MasterUnavailable("no master configured")
 
-    def _post(
-        self, base: str, path: str, payload: dict[str, Any], *, registration: bool = False
+    def _call(
+        self,
+        base: str,
+        path: str,
+        payload: dict[str, Any] | None,
+        *,
+        registration: bool = False,
     ) -> dict[str, Any]:
-        data = json.dumps(payload).encode()
+        """POST ``payload`` as JSON (None: GET) and return the master's JSON answer."""
+        data = json.dumps(payload).encode() if payload is not None else None
         try:
-            if registration:
+            if registration and data is not None:
                 status, answer = self._registrations[base].post(path, data)
             else:
-                response = self._http.request("POST", base + path, body=data)
+                method = "GET" if data is None else "POST"
+                response = self._http.request(method, base + path, body=data)
                 status, answer = response.status, response.data
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             raise MasterUnavailable(f"master at {base} unreachable: {exc}") from exc
+        if status == 404:
+            raise NotOnMaster(f"master at {base} knows no {path}")
         if status >= 500:
             raise MasterUnavailable(f"master at {base} answered {status} to {path}")
         if status >= 400:

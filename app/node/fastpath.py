@@ -2,7 +2,8 @@
 
 Profiled under wrk, gunicorn's parser, the WSGI layer and Flask took most of a node
 worker's time per request. A plain ``GET /retrieve?hash=H`` needs none of them: open the
-blob, answer its fixed headers and bytes. A raw ``PUT /upload`` of a small body needs
+blob, answer its fixed headers and bytes; nor does ``GET /file?hash=H``, a file whose
+blocks are all here, sent one after another. A raw ``PUT /upload`` of a small body needs
 only the node service, as the Flask view calls it, and its errors rendered the same way.
 Everything else — a conditional or ranged GET, a hash that is malformed or not stored, a
 multipart POST, a body over the limit — is declined and answered by the Flask views
@@ -16,6 +17,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from app.cache import LRUCache
+from app.errors import AppError
 from app.fast_http import FastRequest, FastResponse, json_answer, query_args
 from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
 from app.security import (
@@ -56,16 +58,15 @@ class NodeFastHandler:
         path, _, raw_query = request.target.partition(b"?")
         if request.method == b"GET" and path == b"/retrieve":
             return self._retrieve(request, raw_query)
+        if request.method == b"GET" and path == b"/file":
+            return self._retrieve_file(request, raw_query)
         if request.method == b"PUT" and path == b"/upload":
             return self._upload(request, raw_query)
         return None
 
     def _retrieve(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
-        if any(field in request.headers for field in CONDITIONAL_FIELDS):
-            return None
-        args = query_args(raw_query)
-        digest = args.get("hash", "")
-        if not DIGEST_RE.fullmatch(digest) or not self._may_read(args, digest):
+        digest = self._plain_read(request, raw_query)
+        if digest is None:
             return None
         try:
             fd = os.open(self.service.blobs.file_name(digest), os.O_RDONLY)
@@ -73,6 +74,19 @@ class NodeFastHandler:
             return None
         size = os.fstat(fd).st_size
         return FastResponse(self._headers(digest) % size, fd, size)
+
+    def _retrieve_file(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
+        """A file whose every block is here, sent block after block by sendfile."""
+        digest = self._plain_read(request, raw_query)
+        if digest is None:
+            return None
+        try:
+            file = self.service.open_file(digest)
+        except AppError:
+            return None  # Flask's view answers the error (no block here, master down)
+        disposition = inline_disposition(file.name)
+        headers = _header_lines(file.mimetype, str(file.size), digest, disposition)
+        return FastResponse(headers.encode("latin-1"), size=file.size, files=file.blocks)
 
     def _upload(self, request: FastRequest, raw_query: bytes) -> FastResponse:
         """What the Flask view of ``PUT /upload`` does, with the same answers and errors."""
@@ -106,16 +120,20 @@ class NodeFastHandler:
         if headers is None:
             name = self.service.catalog.name_of(digest) or digest
             mimetype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
-            headers = (
-                f"Content-Type: {mimetype}\r\n"
-                "Content-Length: %d\r\n"
-                f'ETag: "{digest}"\r\n'
-                f"Cache-Control: {IMMUTABLE}\r\n"
-                "Accept-Ranges: bytes\r\n"
-                f"Content-Disposition: {inline_disposition(name).replace('%', '%%')}\r\n"
-            ).encode("latin-1")
+            disposition = inline_disposition(name).replace("%", "%%")
+            headers = _header_lines(mimetype, "%d", digest, disposition).encode("latin-1")
             self._header_cache.put(digest, headers)
         return headers
+
+    def _plain_read(self, request: FastRequest, raw_query: bytes) -> str | None:
+        """The hash of an unconditional GET allowed to read it, else None (Flask answers)."""
+        if any(field in request.headers for field in CONDITIONAL_FIELDS):
+            return None
+        args = query_args(raw_query)
+        digest = args.get("hash", "")
+        if not DIGEST_RE.fullmatch(digest) or not self._may_read(args, digest):
+            return None
+        return digest
 
     def _may_read(self, args: dict[str, str], digest: str) -> bool:
         """In secured mode, a valid read token (else Flask decides, and refuses)."""
@@ -123,3 +141,14 @@ class NodeFastHandler:
             return True
         token = args.get(TOKEN_PARAM, "")
         return bool(token) and check_blob_token(self.secret, token, READ, digest, args)
+
+
+def _header_lines(mimetype: str, length: str, digest: str, disposition: str) -> str:
+    return (
+        f"Content-Type: {mimetype}\r\n"
+        f"Content-Length: {length}\r\n"
+        f'ETag: "{digest}"\r\n'
+        f"Cache-Control: {IMMUTABLE}\r\n"
+        "Accept-Ranges: bytes\r\n"
+        f"Content-Disposition: {disposition}\r\n"
+    )

@@ -1,4 +1,4 @@
-"""Node views: the reference's /upload, /retrieve and /health."""
+"""Node views: the reference's /upload, /retrieve and /health, and the cluster's own."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import dataclasses
 
 from flask import Response, jsonify, request
 
-from app.http import json_body, send_blob
+from app.http import json_body, send_blob, send_stream
 from app.node import bp
 from app.node.service import node_service
 
@@ -37,6 +37,18 @@ def delete_blob(digest: str) -> Response:
 def retrieve() -> Response:
     blob = node_service().open_blob(request.args.get("hash"))
     return send_blob(blob.path, etag=blob.digest, mimetype=blob.mimetype, download_name=blob.name)
+
+
+@bp.get("/file")
+def retrieve_file() -> Response:
+    file = node_service().open_file(request.args.get("hash"))
+    return send_stream(
+        file.iter_range,
+        size=file.size,
+        etag=file.digest,
+        mimetype=file.mimetype,
+        download_name=file.name,
+    )
 
 
 @bp.get("/health")

@@ -157,9 +157,9 @@ class Scrubber:
         # file went away, not that it is on its way.
         for batch in self.catalog.iter_batches(MISSING_BATCH):
             self._check_stop()
-            gone = [e.hash for e in batch if not self.blobs.path_for(e.hash).is_file()]
+            gone = [e.hash for e in batch if not self.blobs.on_disk(e.hash)]
             # Look again just before dropping: a repair may have restored one meanwhile.
-            gone = [digest for digest in gone if not self.blobs.path_for(digest).is_file()]
+            gone = [digest for digest in gone if not self.blobs.on_disk(digest)]
             if not gone:
                 continue
             self.catalog.remove(gone)

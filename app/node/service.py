@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -12,7 +12,15 @@ from typing import IO, Any
 from flask import Flask, current_app
 
 from app.batch import GroupCommit
-from app.errors import BlobNotFound, InvalidField, InvalidHash, PayloadTooLarge, UpstreamError
+from app.cache import LRUCache
+from app.errors import (
+    BlobNotFound,
+    FileNotFound,
+    InvalidField,
+    InvalidHash,
+    PayloadTooLarge,
+    UpstreamError,
+)
 from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
@@ -36,6 +44,8 @@ EXTENSION = "mdbx.node"
 KINDS = ("file", "block")
 # Uploads made durable, catalogued and registered together, at most.
 STORE_BATCH = 256
+# Files of several blocks recently sent whole: their block lists, a few KB each.
+LAYOUT_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,42 @@ class BlobToServe:
     digest: str
     name: str
     mimetype: str
+
+
+@dataclass(frozen=True)
+class FileLayout:
+    """What the master says a file is made of: immutable, as its hash names its bytes."""
+
+    name: str
+    size: int
+    blocks: tuple[tuple[str, int], ...]  # (hash, size), in order
+
+
+@dataclass(frozen=True)
+class FileToServe:
+    """A file whose every block this node holds."""
+
+    digest: str
+    name: str
+    mimetype: str
+    size: int
+    blocks: tuple[tuple[str, int], ...]  # (path, size), in order
+
+    def iter_range(self, start: int, stop: int) -> Iterator[bytes]:
+        """Yield the bytes ``[start, stop)``, read from the block files in turn."""
+        offset = 0
+        for path, size in self.blocks:
+            if offset + size > start and offset < stop:
+                with open(path, "rb") as block:
+                    block.seek(max(start - offset, 0))
+                    left = min(stop, offset + size) - max(start, offset)
+                    while left > 0:
+                        chunk = block.read(min(BODY_CHUNK, left))
+                        if not chunk:  # the block shrank: end short, not with wrong bytes
+                            raise OSError(f"{path} ended {left} bytes early")
+                        left -= len(chunk)
+                        yield chunk
+            offset += size
 
 
 class NodeService:
@@ -93,6 +139,7 @@ class NodeService:
         self._stores = GroupCommit(
             self._store_batch, max_batch=STORE_BATCH, delay=group_commit_delay
         )
+        self._layouts: LRUCache[str, FileLayout] = LRUCache(LAYOUT_CACHE_SIZE)
 
     def store_upload(
         self,
@@ -260,6 +307,40 @@ class NodeService:
         name = self.catalog.name_of(digest) or digest
         mimetype, _encoding = mimetypes.guess_type(name, strict=False)
         return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
+
+    def open_file(self, hash_param: str | None) -> FileToServe:
+        """Find every block of a file here, to send them in order (the master's
+        ``/download`` points here when this node holds them all)."""
+        digest = parse_digest(hash_param)
+        layout = self._layout(digest)
+        paths = []
+        for block_hash, size in layout.blocks:
+            if not self.blobs.on_disk(block_hash):
+                raise BlobNotFound(
+                    f"this node lacks block {block_hash} of file {digest}: "
+                    "GET the master's /download with &proxy=1",
+                    code="block_not_here",
+                )
+            paths.append((self.blobs.file_name(block_hash), size))
+        mimetype, _encoding = mimetypes.guess_type(layout.name, strict=False)
+        return FileToServe(
+            digest,
+            layout.name,
+            mimetype or "application/octet-stream",
+            layout.size,
+            tuple(paths),
+        )
+
+    def _layout(self, digest: str) -> FileLayout:
+        layout = self._layouts.get(digest)
+        if layout is None:
+            answer = self.master.file_blocks(digest)
+            if answer is None:
+                raise FileNotFound(f"no file registered under {digest}")
+            blocks = tuple((parse_digest(b["hash"]), int(b["size"])) for b in answer["blocks"])
+            layout = FileLayout(str(answer["name"]), int(answer["size"]), blocks)
+            self._layouts.put(digest, layout)
+        return layout
 
     def health(self) -> dict[str, Any]:
         stats = self.catalog.stats()

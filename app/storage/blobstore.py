@@ -509,13 +509,19 @@ class FileBlobStore:
             return True
         return False
 
+    def on_disk(self, digest: str) -> bool:
+        """Tell whether the blob's file is there, asking the disk, not the cache (which
+        forgets it when it is not: it was deleted behind the store's back)."""
+        if self.path_for(digest).is_file():
+            return True
+        self._known.discard(digest)
+        return False
+
     def locate(self, digest: str) -> Path:
         """Return the path of a stored blob; raise BlobNotFound when it is not stored."""
-        path = self.path_for(digest)
-        if not path.is_file():
-            self._known.discard(digest)
+        if not self.on_disk(digest):
             raise BlobNotFound(f"no blob {digest} on this node")
-        return path
+        return self.path_for(digest)
 
     def iter_blobs(self) -> Iterator[tuple[str, int]]:
         """Yield (digest, size) of every stored blob, in no particular order."""

@@ -328,3 +328,34 @@ def test_repair_drops_a_rotten_source_and_rebuilds_from_a_sound_copy(spawn):
     for node in cluster.nodes:
         assert_every_blob_matches_its_name(node)
     assert proxy_download(master, digest).content == payload
+
+
+def test_download_is_sent_by_a_node_holding_every_block_else_streamed_checked(spawn):
+    block = 64 * 1024
+    cluster = spawn(nodes=2, env={**MANUAL_REPAIR, "MDBX_BLOCK_SIZE": str(block)})
+    master = cluster.master
+    wait_nodes_up(master, cluster.nodes)
+    payload = os.urandom(3 * block + 100)
+    stored = upload(master.url, payload, "clip.mp4")
+    assert stored["blocks"] == 4 and stored["copies"] == 2
+    url = f"{master.url}/download?hash={stored['hash']}"
+
+    hop = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+    assert hop.status_code == 302
+    node_urls = tuple(f"{node.url}/file?hash={stored['hash']}" for node in cluster.nodes)
+    assert hop.headers["Location"].startswith(node_urls), hop.headers["Location"]
+    whole = requests.get(url, timeout=TIMEOUT)
+    assert whole.content == payload and whole.headers["Content-Type"] == "video/mp4"
+    assert whole.history[0].status_code == 302
+    edge = requests.get(url, headers={"Range": f"bytes={block - 3}-{block + 2}"}, timeout=TIMEOUT)
+    assert edge.status_code == 206 and edge.content == payload[block - 3 : block + 3]
+
+    # Each node loses a different block: no node holds the file whole any more.
+    blocks = [b["hash"] for b in get_json(master.url, f"/files/{stored['hash']}/blocks")["blocks"]]
+    for node, digest in zip(cluster.nodes, blocks[1:3], strict=True):
+        blob_path(node, digest).unlink()
+        assert requests.post(f"{node.url}/scrub", timeout=TIMEOUT).json()["missing"] == [digest]
+    lacking = requests.get(node_urls[0], timeout=TIMEOUT)
+    assert (lacking.status_code, lacking.json()["error"]["code"]) == (404, "block_not_here")
+    streamed = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+    assert streamed.status_code == 200 and streamed.content == payload

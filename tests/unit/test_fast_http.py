@@ -29,6 +29,8 @@ class Files:
 
     def __call__(self, request: FastRequest) -> FastResponse | None:
         self.seen.append(request)
+        if request.method == b"GET" and request.target.startswith(b"/cat/"):
+            return self.concatenated(request.target[5:].decode().split("+"))
         if request.method != b"GET" or not request.target.startswith(b"/f/"):
             return None
         path = self.root / request.target[3:].decode()
@@ -36,6 +38,15 @@ class Files:
             return None
         size = path.stat().st_size
         return FastResponse(b"Content-Length: %d\r\n" % size, os.open(path, os.O_RDONLY), size)
+
+    def concatenated(self, names: list[str]) -> FastResponse:
+        """The files one after another, at the sizes they have now (or 5 if absent)."""
+        parts = [
+            (str(path), path.stat().st_size if path.is_file() else 5)
+            for path in (self.root / name for name in names)
+        ]
+        size = sum(part_size for _, part_size in parts)
+        return FastResponse(b"Content-Length: %d\r\n" % size, size=size, files=parts)
 
 
 @pytest.fixture
@@ -239,3 +250,36 @@ def test_an_answer_larger_than_the_socket_buffer_arrives_whole(serve):
     stream.close()
     client.close()
     assert worker.get(timeout=5) is None
+
+
+def test_files_are_sent_one_after_another_in_one_answer(files, serve):
+    client, worker = serve(files)
+    stream = client.makefile("rb")
+    client.sendall(b"GET /cat/big+small+big HTTP/1.1\r\n\r\nGET /f/small HTTP/1.1\r\n\r\n")
+    big = (files.root / "big").read_bytes()
+    assert read_response(stream)[2] == big + b"hello" + big
+    assert read_response(stream)[2] == b"hello"  # the connection goes on
+    stream.close()
+    client.close()
+    assert worker.get(timeout=5) is None
+
+
+@pytest.mark.parametrize("names", ["big+gone+small", "big+small+big"])
+def test_a_file_gone_or_resized_meanwhile_cuts_the_answer_short(files, serve, names):
+    client, worker = serve(files)
+    server_end = worker.args[0]
+    request = b"GET /cat/%s HTTP/1.1\r\n\r\n" % names.encode()
+    if names == "big+small+big":  # sizes taken, then the last file shrinks
+        answer = files(FastRequest(b"GET", b"/cat/" + names.encode(), {}))
+        assert answer is not None
+        (files.root / "big").write_bytes(b"shrunk")
+        files.concatenated = lambda _names: answer  # type: ignore[method-assign]
+    client.sendall(request)
+    reader = gevent.spawn(client.makefile("rb").read)  # all that comes, until closed
+    with pytest.raises(OSError):
+        worker.get(timeout=5)
+    server_end.close()  # as the gunicorn worker does on that error
+    received = reader.get(timeout=5)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    announced = int(received.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+    assert len(received.partition(b"\r\n\r\n")[2]) < announced

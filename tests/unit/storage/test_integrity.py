@@ -136,3 +136,13 @@ def test_uploads_leave_the_existence_cache_to_the_lookups_that_use_it(tmp_path: 
     assert len(store._known) == 0  # a node's 65,536 per worker held 13 MB of digests
     assert all(store.exists(d) for d in digests)
     assert len(store._known) == 8
+
+
+def test_a_blob_deleted_behind_the_stores_back_is_found_gone_on_disk(tmp_path: Path):
+    store = FileBlobStore(tmp_path)
+    digest = put(store, b"soon gone")
+    assert store.exists(digest) and store.on_disk(digest)
+    store.path_for(digest).unlink()
+    assert store.exists(digest)  # the cache still says so
+    assert not store.on_disk(digest)
+    assert not store.exists(digest)  # and no longer, once the disk said otherwise
