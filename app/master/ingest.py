@@ -50,6 +50,9 @@ class BlockIngest:
         # from garbage collection until the manifest is committed.
         self._upload: Upload | None = None
         self.live = live
+        # One order of the nodes for every block: a file's blocks go to the same R nodes,
+        # so that one of them can send the whole file (``/download`` -> a node's ``/file``).
+        self.ranked = writer.rank_nodes(live)
         self.block_size = block_size
         self.size = 0
         self.stored_on: dict[str, tuple[str, ...]] = {}
@@ -145,6 +148,8 @@ class BlockIngest:
         if any(node in live_ids for node in held):
             self.stored_on[block_hash] = held  # already in the cluster: not sent again
             return
-        result = self.writer.write(self.live, lambda: block, block_hash, block_hash, kind="block")
+        result = self.writer.write(
+            self.ranked, lambda: block, block_hash, block_hash, kind="block", ranked=True
+        )
         self.store.register_blob(block_hash, len(block), result.stored_on)
         self.stored_on[block_hash] = result.stored_on

@@ -123,6 +123,8 @@ class UploadService:
     def _describe(self, upload: Upload) -> dict[str, Any]:
         live = self.live_nodes()
         record = self._manifest(upload, {node.id for node in live})
+        # The same nodes for every block: one of them can then send the whole file.
+        targets = choose_nodes(live, self.replication)
         missing: dict[str, dict[str, Any]] = {}
         for index, block in enumerate(record.blocks):
             if block.replicas:
@@ -132,7 +134,7 @@ class UploadService:
                     "hash": block.hash,
                     "size": block.size,
                     "indexes": [],
-                    **self._target(block.hash, live),
+                    **self._target(block.hash, targets),
                 }
             missing[block.hash]["indexes"].append(index)
         return {
@@ -147,13 +149,12 @@ class UploadService:
             "expires_at": upload.expires_at,
         }
 
-    def _target(self, block_hash: str, live: list[NodeRecord]) -> dict[str, Any]:
+    def _target(self, block_hash: str, nodes: list[NodeRecord]) -> dict[str, Any]:
         """Where to PUT a block: the first node stores it and forwards down the chain.
 
         In secured mode the URL is signed for this block and this chain; the nodes of
         the chain pass the block on with the cluster secret, so they need no token.
         """
-        nodes = choose_nodes(live, self.replication)
         if not nodes:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         params = {"hash": block_hash, "kind": "block"}

@@ -40,13 +40,24 @@ class ReplicatedWriter:
         self.quorum = min(write_quorum or replication, replication)
 
     def write(
-        self, live: list[NodeRecord], source: Source, digest: str, name: str, kind: str = "file"
+        self,
+        live: list[NodeRecord],
+        source: Source,
+        digest: str,
+        name: str,
+        kind: str = "file",
+        *,
+        ranked: bool = False,
     ) -> WriteResult:
-        """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum."""
+        """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum.
+
+        The nodes are chosen by free space, or with ``ranked`` taken in the order given
+        (``rank_nodes``: the blocks of one file go to the same nodes).
+        """
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
-        targets = choose_nodes(live, self.replication)
-        spares = [node for node in choose_nodes(live, len(live)) if node not in targets]
+        order = live if ranked else self.rank_nodes(live)
+        targets, spares = order[: self.replication], order[self.replication :]
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
             outcomes = list(
                 pool.map(lambda node: self._put(node, source, digest, name, kind), targets)
@@ -64,6 +75,11 @@ class ReplicatedWriter:
                 details={"copies": len(stored), "quorum": self.quorum},
             )
         return WriteResult(tuple(stored), wanted, self.quorum)
+
+    @staticmethod
+    def rank_nodes(live: list[NodeRecord]) -> list[NodeRecord]:
+        """Every live node, in the order copies go to them: the first R, then spares."""
+        return choose_nodes(live, len(live))
 
     def _put(self, node: NodeRecord, source: Source, digest: str, name: str, kind: str) -> bool:
         body = source()

@@ -280,3 +280,36 @@ def test_abandoned_blocks_are_collected_and_lost_replicas_fall_back(spawn):
     # Every block still has a live copy on one of the two other nodes.
     got = requests.get(f"{master}/download?hash={answer['hash']}", timeout=60)
     assert got.status_code == 200 and got.content == payload
+
+
+def test_a_files_blocks_go_to_the_same_nodes_so_that_one_can_send_it_whole(spawn):
+    block = 64 * 1024
+    cluster = spawn(nodes=3, env={"MDBX_BLOCK_SIZE": str(block)})
+    master = cluster.master.url
+    wait_until(lambda: [n["state"] for n in get_json(master, "/nodes")] == ["up"] * 3, 15)
+    for attempt in range(3):
+        payload = os.urandom(10 * block + attempt)
+        put = requests.put(f"{master}/upload/f{attempt}.bin", data=payload, timeout=TIMEOUT)
+        assert put.status_code == 200, put.text
+        layout = get_json(master, f"/files/{put.json()['hash']}/blocks")
+        holders = {tuple(sorted(b["urls"])) for b in layout["blocks"]}
+        assert len(holders) == 1 and len(holders.pop()) == 2, layout
+        url = f"{master}/download?hash={put.json()['hash']}"
+        hop = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+        assert hop.status_code == 302 and "/file?hash=" in hop.headers["Location"]
+        assert requests.get(url, timeout=TIMEOUT).content == payload
+
+    # The block upload protocol names the same nodes for every block too.
+    data = os.urandom(5 * block)
+    plan = {
+        "name": "planned.bin",
+        "size": len(data),
+        "hash": hashlib.sha256(data).hexdigest(),
+        "block_size": block,
+        "blocks": [
+            hashlib.sha256(data[i : i + block]).hexdigest() for i in range(0, len(data), block)
+        ],
+    }
+    begun = requests.post(f"{master}/uploads", json=plan, timeout=TIMEOUT).json()
+    assert len(begun["missing"]) == 5
+    assert len({tuple(missing["nodes"]) for missing in begun["missing"]}) == 1
