@@ -93,9 +93,25 @@ def test_block_protocol_with_master_signed_urls(secured):
     )
     assert committed.status_code == 200, committed.text
     assert committed.json()["hash"] == plan["hash"]
-    # A multi-block file is streamed by the master, which reads blocks with the secret.
+    # A multi-block file: a signed 302 to a node holding every block, which sends it whole;
+    # with proxy=1 the master streams it, reading the blocks with the secret.
+    hop = requests.get(
+        f"{master}/download",
+        params={"hash": plan["hash"]},
+        headers=CLUSTER,
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+    assert hop.status_code == 302 and "/file?hash=" in hop.headers["Location"]
+    assert requests.get(hop.headers["Location"], timeout=TIMEOUT).content == payload
+    unsigned = requests.get(without_token(hop.headers["Location"]), timeout=TIMEOUT)
+    assert unsigned.status_code == 401
     streamed = requests.get(
-        f"{master}/download", params={"hash": plan["hash"]}, headers=CLUSTER, timeout=TIMEOUT
+        f"{master}/download",
+        params={"hash": plan["hash"], "proxy": "1"},
+        headers=CLUSTER,
+        allow_redirects=False,
+        timeout=TIMEOUT,
     )
     assert streamed.status_code == 200 and streamed.content == payload
     mapped = requests.get(f"{master}/files/{plan['hash']}/blocks", headers=CLUSTER, timeout=TIMEOUT)
