@@ -205,7 +205,7 @@ class MasterClient:
                 for copy in copies
             ],
         }
-        reply = self._post_any("/nodes/register", payload, registration=True)
+        reply = self._call_any("/nodes/register", payload, registration=True)
         results: list[dict[str, Any]] = reply["results"]
         return results
 
@@ -220,7 +220,7 @@ class MasterClient:
         The master forgets copies of this node that a complete sync did not confirm,
         and answers in ``drop`` the hashes deleted meanwhile.
         """
-        return self._post_any(
+        return self._call_any(
             "/nodes/inventory",
             {
                 "node": self.node_id,
@@ -253,28 +253,26 @@ class MasterClient:
 
     def report_corrupt(self, digest: str) -> None:
         """Tell the masters this copy failed its check and is gone from this node."""
-        self._post_any("/nodes/bad-copy", {"node": self.node_id, "hash": digest})
+        self._call_any("/nodes/bad-copy", {"node": self.node_id, "hash": digest})
 
     def file_blocks(self, file_hash: str) -> dict[str, Any] | None:
-        """The master's block map of a file (``GET /files/<hash>/blocks``); None when no
-        master knows the file."""
-        last: MasterUnavailable | None = None
-        for url in self.master_urls:
-            try:
-                return self._call(url, f"/files/{file_hash}/blocks", None)
-            except NotOnMaster:
-                return None
-            except MasterUnavailable as exc:
-                last = exc
-        raise last or MasterUnavailable("no master configured")
+        """The master's block map of a file (``GET /files/<hash>/blocks``); None when the
+        masters do not know the file."""
+        try:
+            return self._call_any(f"/files/{file_hash}/blocks", None)
+        except NotOnMaster:
+            return None
 
-    def _post_any(
-        self, path: str, payload: dict[str, Any], *, registration: bool = False
+    def _call_any(
+        self, path: str, payload: dict[str, Any] | None, *, registration: bool = False
     ) -> dict[str, Any]:
+        """``_call`` on the first master that answers."""
         last: MasterUnavailable | None = None
         for url in self.master_urls:
             try:
                 return self._call(url, path, payload, registration=registration)
+            except NotOnMaster:
+                raise  # the masters share one catalogue: the next would say the same
             except MasterUnavailable as exc:
                 last = exc
         raise last or MasterUnavailable("no master configured")
