@@ -504,7 +504,7 @@ class FileBlobStore:
         """Tell whether the blob is stored."""
         if self._known.get(digest):
             return True
-        if self.path_for(digest).is_file():
+        if self.on_disk(digest):
             self._known.put(digest, True)
             return True
         return False
