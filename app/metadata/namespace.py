@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from app.errors import BadRequest, Conflict, NotFound, QuotaExceeded
-from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.engine import ensure_schema, starts_with, write_transaction
 from app.metadata.repository import batches, bump_catalogue_version
 from app.metadata.schema import (
     files,
@@ -93,11 +93,12 @@ class Share:
         }
 
 
-def _subtree(user_id: int, path: Any, column: Any) -> Any:
-    """The condition for ``path`` and everything below it."""
+def _subtree(user_id: int, path: str, column: Any) -> Any:
+    """The condition for ``path`` and everything below it: paths are case-sensitive,
+    and no character of a name is a wildcard."""
     return and_(
         column.table.c.user_id == user_id,
-        or_(column == path, column.startswith(path.rstrip("/") + "/", autoescape=True)),
+        or_(column == path, starts_with(column, path.rstrip("/") + "/")),
     )
 
 
@@ -375,9 +376,7 @@ class NamespaceStore:
         """Revoke by the link's token (hashed by the caller) or by its listed id."""
         matches = shares.c.token_hash == token_hash_or_id
         if len(token_hash_or_id) == SHARE_ID_LENGTH:
-            matches = or_(
-                matches, shares.c.token_hash.startswith(token_hash_or_id, autoescape=True)
-            )
+            matches = or_(matches, starts_with(shares.c.token_hash, token_hash_or_id))
         with write_transaction(self.engine) as conn:
             rows = conn.execute(
                 select(shares.c.token_hash, shares.c.file_hash).where(

@@ -148,3 +148,46 @@ def test_a_legacy_delete_of_content_users_hold_only_unpublishes_it(engine):
     assert purged == [] and record.hash == A
     assert catalogue.get(A).public is False
     assert catalogue.list_files() == []
+
+
+# A folder and a sibling that LIKE would take in: another case, or a name whose `%`, `_`
+# or `\` a pattern would read as a wildcard or an escape.
+SIBLINGS = [
+    ("/Docs", "/docs/b.txt"),
+    ("/a_c", "/abc/b.txt"),
+    ("/a%", "/aXYZ/b.txt"),
+    ("/b\\", "/b/b.txt"),
+    ("/c\\%", "/c%/b.txt"),
+]
+
+
+@pytest.mark.parametrize(("folder", "sibling"), SIBLINGS)
+def test_folder_operations_take_exactly_their_subtree(stores, folder, sibling):
+    _catalogue, ns, alice, _bob = stores
+    ns.put_file(alice, f"{folder}/a.txt", A, 10, 0)
+    ns.put_file(alice, sibling, B, 10, 0)
+    ns.put_file(alice, sibling, C, 10, 0)  # and a version of it
+
+    ns.copy(alice, folder, "/copied", 0)
+    assert [e.path for e in ns.list_dir(alice, "/copied")] == ["/copied/a.txt"]
+    ns.move(alice, folder, "/moved")
+    assert [e.path for e in ns.list_dir(alice, "/moved")] == ["/moved/a.txt"]
+    assert ns.get(alice, sibling).hash == C
+    assert [v.hash for v in ns.versions(alice, sibling)] == [C, B]
+    ns.move(alice, "/moved", folder)
+
+    ns.trash(alice, folder)
+    [trashed] = ns.list_trash(alice)
+    assert (trashed["items"], trashed["size"]) == (2, 10)
+    assert ns.get(alice, sibling).hash == C
+    assert ns.get(alice, f"{folder}/a.txt") is None
+
+
+def test_a_share_is_revoked_by_its_exact_id_only(stores):
+    _catalogue, ns, alice, _bob = stores
+    ns.put_file(alice, "/s.txt", A, 10, 0)
+    share = ns.add_share(alice, "/s.txt", "ab" * 32, None, None)
+    assert codes(lambda: ns.revoke_share(alice, share.id.upper())) == "share_not_found"
+    assert codes(lambda: ns.revoke_share(alice, "a_" * 8)) == "share_not_found"
+    ns.revoke_share(alice, share.id)
+    assert ns.find_share("ab" * 32) is None
