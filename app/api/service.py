@@ -17,6 +17,7 @@ from flask import Flask, current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.paths import normalize_path
+from app.api.quota import within_quota
 from app.errors import (
     BadRequest,
     Forbidden,
@@ -24,7 +25,6 @@ from app.errors import (
     InvalidField,
     MissingField,
     NotFound,
-    QuotaExceeded,
     Unauthorized,
 )
 from app.master.service import MasterService
@@ -185,8 +185,9 @@ class UserApi:
     ) -> dict[str, Any]:
         """Store a file's bytes at a path (streamed, any size); the old content is a version."""
         path = normalize_path(raw_path)
-        self._check_room(user, path, content_length)
-        record = self.master.ingest_stream(stream, path.rsplit("/", 1)[-1], public=False)
+        used = self.namespace.used_bytes(user.id) if user.quota_bytes else 0
+        body = within_quota(stream, content_length, user.quota_bytes, used)
+        record = self.master.ingest_stream(body, path.rsplit("/", 1)[-1], public=False)
         entry = self.namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
         return {
             "path": entry.path,
@@ -291,18 +292,6 @@ class UserApi:
         if record is None:
             raise NotFound("the content of this file is gone", code="content_not_found")
         return record
-
-    def _check_room(self, user: User, path: str, incoming: int | None) -> None:
-        """Refuse before reading a body that would not fit (checked again at commit)."""
-        if not user.quota_bytes or incoming is None:
-            return
-        current = self.namespace.get(user.id, path)
-        replaced = current.size if current is not None else 0
-        if self.namespace.used_bytes(user.id) - replaced + incoming > user.quota_bytes:
-            raise QuotaExceeded(
-                f"{incoming} more bytes would exceed the quota of {user.quota_bytes} bytes",
-                details={"quota_bytes": user.quota_bytes},
-            )
 
     @staticmethod
     def _pair(payload: dict[str, Any]) -> tuple[str, str]:

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
-from app.errors import BadRequest, Conflict, NotFound, QuotaExceeded
+from app.errors import BadRequest, Conflict, NotFound
 from app.metadata.engine import ensure_schema, starts_with, write_transaction
 from app.metadata.repository import batches, bump_catalogue_version
 from app.metadata.schema import (
@@ -34,6 +34,7 @@ from app.metadata.schema import (
     trash,
     trash_items,
 )
+from app.metadata.usage import check_room, used_bytes
 
 ROOT = "/"
 # A share is listed under the first characters of its token's hash, never the token.
@@ -152,8 +153,9 @@ class NamespaceStore:
         return ([current] if current else []) + older
 
     def used_bytes(self, user_id: int) -> int:
+        """What the user's quota counts (``app.metadata.usage``)."""
         with self.engine.connect() as conn:
-            return self._used(conn, user_id)
+            return used_bytes(conn, user_id)
 
     # ----- writes -----
 
@@ -478,12 +480,7 @@ class NamespaceStore:
         current = self._get(conn, user_id, path)
         if current is not None and current.is_dir:
             raise Conflict(f"{path} is a folder", code="is_a_directory")
-        replaced = current.size if current else 0
-        if quota and self._used(conn, user_id) - replaced + size > quota:
-            raise QuotaExceeded(
-                f"storing {size} bytes at {path} would exceed the quota of {quota} bytes",
-                details={"quota_bytes": quota},
-            )
+        check_room(conn, user_id, file_hash, size, quota)
         latest = conn.execute(
             select(func.max(fs_versions.c.version)).where(
                 fs_versions.c.user_id == user_id, fs_versions.c.path == path
@@ -521,15 +518,6 @@ class NamespaceStore:
             },
         )
         return Entry(path, False, file_hash, size, now, version)
-
-    @staticmethod
-    def _used(conn: Connection, user_id: int) -> int:
-        total = conn.execute(
-            select(func.coalesce(func.sum(fs_entries.c.size), 0)).where(
-                fs_entries.c.user_id == user_id
-            )
-        ).scalar_one()
-        return int(total)
 
 
 def _release(conn: Connection, hashes: Iterable[str]) -> None:

@@ -177,12 +177,14 @@ def test_share_links(accounts_cluster):
     assert requests.get(f"{master}/s/{'x' * 43}", timeout=TIMEOUT).status_code == 404
 
 
-def test_quota_is_enforced_in_logical_bytes(accounts_cluster):
+def test_quota_counts_each_content_a_user_keeps_once(accounts_cluster):
     user = add_user(accounts_cluster.master.url, "erin", quota_bytes=1000)
     user.put("/a.bin", b"x" * 600)
     over = user.call("PUT", "/api/files/b.bin", data=b"y" * 600)
     assert over.status_code == 507 and over.json()["error"]["code"] == "quota_exceeded"
-    assert user.put("/a.bin", b"z" * 900)["size"] == 900  # replacing counts the difference
+    assert user.put("/a.bin", b"z" * 300)["size"] == 300  # the 600 bytes stay, as a version
+    copied = user.call("POST", "/api/copy", json={"from": "/a.bin", "to": "/c.bin"})
+    assert copied.status_code == 200  # the same content again: nothing more is stored
     assert user.call("GET", "/api/account").json()["used_bytes"] == 900
 
 

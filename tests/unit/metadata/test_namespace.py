@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from app.errors import AppError, QuotaExceeded
+from app.errors import AppError
 from app.metadata.accounts import UserStore
 from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import FileRecord, MetadataStore, PurgedBlob
@@ -86,13 +86,49 @@ def test_trash_and_restore_a_folder(stores):
     assert ns.list_trash(alice) == []
 
 
-def test_quota_counts_current_files(stores):
+def test_quota_counts_versions_and_trash_and_each_content_once(stores):
     _catalogue, ns, alice, _bob = stores
     ns.put_file(alice, "/a", A, 10, quota=25)
-    ns.put_file(alice, "/a", B, 10, quota=25)  # replaces: still 10 bytes
-    with pytest.raises(QuotaExceeded):
-        ns.put_file(alice, "/b", C, 20, quota=25)
-    assert ns.used_bytes(alice) == 10
+    ns.put_file(alice, "/a", B, 10, quota=25)  # A stays, as a version
+    assert ns.used_bytes(alice) == 20
+    assert codes(lambda: ns.put_file(alice, "/c", C, 10, quota=25)) == "quota_exceeded"
+    # Content the user keeps already costs nothing more: a copy, a restore, another path.
+    ns.copy(alice, "/a", "/a2", quota=25)
+    ns.restore_version(alice, "/a", 1, quota=25)
+    ns.put_file(alice, "/b", B, 10, quota=25)
+    assert ns.used_bytes(alice) == 20
+    # The trash keeps what it holds, and restoring it is free again.
+    trash_id = ns.trash(alice, "/a")
+    ns.trash(alice, "/a2")
+    ns.trash(alice, "/b")
+    assert ns.used_bytes(alice) == 20
+    assert codes(lambda: ns.put_file(alice, "/c", C, 10, quota=25)) == "quota_exceeded"
+    ns.restore_trash(alice, trash_id, quota=25)
+    assert ns.used_bytes(alice) == 20
+    # A lower quota refuses growth only: what is kept is never taken away.
+    ns.copy(alice, "/a", "/a3", quota=5)
+    assert codes(lambda: ns.put_file(alice, "/c", C, 1, quota=5)) == "quota_exceeded"
+
+
+def test_a_share_link_keeps_its_content_counted(stores):
+    _catalogue, ns, _alice, bob = stores
+    ns.put_file(bob, "/s", A, 10, 0)
+    ns.add_share(bob, "/s", "f" * 64, None, None)
+    ns.put_file(bob, "/s", B, 10, 0)
+    ns.expire(time.time() + 1, trash_retention=0, version_retention=0)
+    assert [v.hash for v in ns.versions(bob, "/s")] == [B]  # A's version is gone...
+    assert ns.used_bytes(bob) == 20  # ...but the link still keeps A stored
+
+
+def test_the_admin_list_shows_the_figure_the_quota_counts(stores, engine):
+    _catalogue, ns, alice, bob = stores
+    ns.put_file(alice, "/x", A, 10, 0)
+    ns.put_file(alice, "/x", B, 10, 0)
+    ns.put_file(bob, "/y", C, 10, 0)
+    ns.trash(bob, "/y")
+    listed = {user.name: used for user, used in UserStore(engine).list()}
+    assert listed == {"alice": 20, "bob": 10}
+    assert (ns.used_bytes(alice), ns.used_bytes(bob)) == (20, 10)
 
 
 def test_private_content_is_collected_once_nothing_refers_to_it(stores):
