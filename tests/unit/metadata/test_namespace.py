@@ -11,6 +11,7 @@ from app.errors import AppError
 from app.metadata.accounts import UserStore
 from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import FileRecord, MetadataStore, PurgedBlob
+from app.metadata.shares import ShareStore
 
 A, B, C = "aa" * 32, "bb" * 32, "cc" * 32
 
@@ -24,6 +25,11 @@ def stores(engine):
     for digest in (A, B, C):
         catalogue.register(FileRecord(digest, digest, 10, ("n1",), public=False))
     return catalogue, NamespaceStore(engine), alice, bob
+
+
+@pytest.fixture
+def links(engine):
+    return ShareStore(engine)
 
 
 def codes(call) -> str:
@@ -110,10 +116,10 @@ def test_quota_counts_versions_and_trash_and_each_content_once(stores):
     assert codes(lambda: ns.put_file(alice, "/c", C, 1, quota=5)) == "quota_exceeded"
 
 
-def test_a_share_link_keeps_its_content_counted(stores):
+def test_a_share_link_keeps_its_content_counted(stores, links):
     _catalogue, ns, _alice, bob = stores
     ns.put_file(bob, "/s", A, 10, 0)
-    ns.add_share(bob, "/s", "f" * 64, None, None)
+    links.add(bob, ns.require(bob, "/s"), "f" * 64, None, None)
     ns.put_file(bob, "/s", B, 10, 0)
     ns.expire(time.time() + 1, trash_retention=0, version_retention=0)
     assert [v.hash for v in ns.versions(bob, "/s")] == [B]  # A's version is gone...
@@ -131,20 +137,20 @@ def test_the_admin_list_shows_the_figure_the_quota_counts(stores, engine):
     assert (ns.used_bytes(alice), ns.used_bytes(bob)) == (20, 10)
 
 
-def test_private_content_is_collected_once_nothing_refers_to_it(stores):
+def test_private_content_is_collected_once_nothing_refers_to_it(stores, links):
     catalogue, ns, alice, bob = stores
     ns.put_file(alice, "/mine", A, 10, 0)
     ns.put_file(bob, "/theirs", A, 10, 0)
     ns.put_file(alice, "/old", B, 10, 0)
     ns.put_file(alice, "/old", C, 10, 0)  # B is now only a version
-    share = ns.add_share(alice, "/old", "f" * 64, None, time.time() - 1)
+    share = links.add(alice, ns.require(alice, "/old"), "f" * 64, None, time.time() - 1)
     ns.trash(alice, "/mine")
     future = time.time() + 3600
     # Referenced by an entry, a version, a trash item or a share: nothing goes.
     assert catalogue.collect_files(future, 100) == []
     # Retention passes: trash, versions and expired shares go; bob still holds A.
     assert ns.expire(time.time() + 1, trash_retention=0, version_retention=0) == 3
-    assert ns.find_share("f" * 64) is None and share.hash == C
+    assert links.find("f" * 64) is None and share.hash == C
     assert catalogue.collect_files(future, 100) == [PurgedBlob(B, ("n1",))]
     assert catalogue.get(A) is not None and catalogue.get(C) is not None
     ns.trash(bob, "/theirs")
@@ -162,16 +168,23 @@ def test_collection_waits_for_the_grace_after_the_last_reference(stores):
     assert [b.hash for b in catalogue.collect_files(time.time() + 1, 100)] == [A, B, C]
 
 
-def test_shares_are_found_by_hash_and_revoked_by_id(stores):
+def test_shares_are_found_by_hash_and_revoked_by_id(stores, links):
     _catalogue, ns, alice, bob = stores
     ns.put_file(alice, "/s.txt", A, 10, 0)
-    share = ns.add_share(alice, "/s.txt", "e" * 64, "pw-hash", None)
-    assert ns.find_share("e" * 64).hash == A
-    assert [s.id for s in ns.list_shares(alice)] == [share.id] and ns.list_shares(bob) == []
-    assert codes(lambda: ns.revoke_share(bob, share.id)) == "share_not_found"
-    ns.revoke_share(alice, share.id)
-    assert ns.find_share("e" * 64) is None
-    assert codes(lambda: ns.add_share(alice, "/", "d" * 64, None, None)) == "is_a_directory"
+    share = links.add(alice, ns.require(alice, "/s.txt"), "e" * 64, "pw-hash", None)
+    assert links.find("e" * 64).hash == A
+    assert [s.id for s in links.of_user(alice)] == [share.id] and links.of_user(bob) == []
+    assert codes(lambda: links.revoke(bob, share.id)) == "share_not_found"
+    UserStore(ns.engine).update("alice", disabled=True)
+    assert links.find("e" * 64).owner_disabled is True
+    UserStore(ns.engine).update("alice", disabled=False)
+    assert links.find("e" * 64).owner_disabled is False
+    links.revoke(alice, share.id)
+    assert links.find("e" * 64) is None
+    assert (
+        codes(lambda: links.add(alice, ns.require(alice, "/"), "d" * 64, None, None))
+        == "is_a_directory"
+    )
 
 
 def test_a_legacy_delete_of_content_users_hold_only_unpublishes_it(engine):
@@ -219,11 +232,11 @@ def test_folder_operations_take_exactly_their_subtree(stores, folder, sibling):
     assert ns.get(alice, f"{folder}/a.txt") is None
 
 
-def test_a_share_is_revoked_by_its_exact_id_only(stores):
+def test_a_share_is_revoked_by_its_exact_id_only(stores, links):
     _catalogue, ns, alice, _bob = stores
     ns.put_file(alice, "/s.txt", A, 10, 0)
-    share = ns.add_share(alice, "/s.txt", "ab" * 32, None, None)
-    assert codes(lambda: ns.revoke_share(alice, share.id.upper())) == "share_not_found"
-    assert codes(lambda: ns.revoke_share(alice, "a_" * 8)) == "share_not_found"
-    ns.revoke_share(alice, share.id)
-    assert ns.find_share("ab" * 32) is None
+    share = links.add(alice, ns.require(alice, "/s.txt"), "ab" * 32, None, None)
+    assert codes(lambda: links.revoke(alice, share.id.upper())) == "share_not_found"
+    assert codes(lambda: links.revoke(alice, "a_" * 8)) == "share_not_found"
+    links.revoke(alice, share.id)
+    assert links.find("ab" * 32) is None
