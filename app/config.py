@@ -74,13 +74,18 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "UPLOAD_TTL": 86_400.0,
         # Seconds a blob no file or upload refers to is kept before it is deleted.
         "GC_GRACE": 3_600.0,
-        # Per-user API: logins per client address and per username (Flask-Limiter syntax),
+        # Per-user API: logins per client address and per username, and share-link
+        # password guesses per address and per link (Flask-Limiter syntax),
         # where the counters live ("memory://" counts per worker; "redis://host:6379"
         # shares them), and how long trash entries and old versions are kept (seconds).
         "LOGIN_RATE_LIMIT": "10 per minute",
         "RATE_LIMIT_STORAGE": "memory://",
         "TRASH_RETENTION": 30 * 86_400.0,
         "VERSION_RETENTION": 30 * 86_400.0,
+        # How clients reach this master: share links (/s/<token>) are built on it, never
+        # on a request's Host header. Empty means http://HOST:PORT, or http://<this
+        # machine's FQDN>:PORT when HOST is a wildcard (0.0.0.0, ::), as for nodes.
+        "PUBLIC_URL": "",
         # Seconds the node URLs the master signs in secured mode stay valid: reads
         # (/download redirects, block maps) and block writes of an upload plan (a client
         # whose URLs expired asks GET /uploads/<id> for fresh ones).
@@ -271,15 +276,15 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
     if not 0 <= resolved["PORT"] <= 65535:
         raise ConfigError(f"PORT ({settings['PORT'].source}) must be a TCP port")
     _validate_binding(resolved, settings)
+    resolved["PUBLIC_URL"] = (
+        resolved["PUBLIC_URL"] or default_public_url(resolved["HOST"], resolved["PORT"])
+    ).rstrip("/")
     if role == "node":
         if resolved["MAX_UPLOAD_SIZE"] < 1:
             raise ConfigError(
                 f"MAX_UPLOAD_SIZE ({settings['MAX_UPLOAD_SIZE'].source}) must be positive"
             )
         resolved["NODE_ID"] = resolved["NODE_ID"] or str(resolved["PORT"])
-        resolved["PUBLIC_URL"] = (
-            resolved["PUBLIC_URL"] or default_public_url(resolved["HOST"], resolved["PORT"])
-        ).rstrip("/")
         resolved["MASTER"] = resolved["MASTER"].rstrip("/")
     if role == "master":
         if not MIN_BLOCK_SIZE <= resolved["BLOCK_SIZE"] <= MAX_BLOCK_SIZE:

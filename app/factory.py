@@ -10,7 +10,7 @@ from flask import Blueprint, Flask
 
 from app import api, master, node, seedream
 from app.api import service as api_service
-from app.api.limits import install_login_limits
+from app.api.limits import install_rate_limits
 from app.config import load_config
 from app.gevent_worker import install_fair_turns, install_gevent_sendfile
 from app.http import install_socket_timeouts, register_error_handlers
@@ -23,7 +23,7 @@ def _init_master(app: Flask) -> None:
     master_service.init_app(app)
     seedream_service.init_app(app)  # uses the MasterService to store what it generates
     api_service.init_app(app, master_service.master_service_of(app))
-    install_login_limits(app)
+    install_rate_limits(app)
 
 
 # role -> (blueprints, engine wiring)

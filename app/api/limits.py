@@ -1,14 +1,26 @@
-"""Login rate limits (Flask-Limiter): per client address and per username."""
+"""Rate limits on password guesses (Flask-Limiter): logins per client address and per
+username, share-link passwords per client address and per link.
+
+Both take LOGIN_RATE_LIMIT. A limit is checked before its view runs, so that once it is
+reached no password hash (scrypt) is computed, and answered 429 with Retry-After.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from app.metadata.accounts import token_digest
+from app.metadata.shares import SHARE_ID_LENGTH
+
 LOGIN_VIEW = "api.login"
+SHARE_VIEW = "api.open_share"
+# The answers of a share link that a guess gets: no password, or a wrong one.
+GUESS_CODES = {401: "missing_credentials", 403: "wrong_password"}
 
 
 def _username() -> str:
@@ -17,17 +29,46 @@ def _username() -> str:
     return f"user:{name}" if isinstance(name, str) else "user:"
 
 
-def install_login_limits(app: Flask) -> Limiter:
-    """Wrap the login view in both limits; one Limiter per app, so tests never share counts."""
+def _share_link() -> str:
+    # The token opens the link: the counters' storage (maybe a shared Redis) sees only
+    # the start of its hash, the id the link is listed under.
+    token = (request.view_args or {}).get("token", "")
+    return f"share:{token_digest(token)[:SHARE_ID_LENGTH]}"
+
+
+def _is_password_guess(response: Response) -> bool:
+    """Count only failed password attempts: a link's right answers are not limited."""
+    code = GUESS_CODES.get(response.status_code)
+    if code is None:
+        return False
+    body = response.get_json(silent=True)
+    error = body.get("error") if isinstance(body, dict) else None
+    return isinstance(error, dict) and error.get("code") == code
+
+
+def _limit_view(
+    app: Flask,
+    limiter: Limiter,
+    endpoint: str,
+    keys: tuple[Callable[[], str], ...],
+    deduct_when: Callable[[Response], bool] | None = None,
+) -> None:
+    limit = app.config["LOGIN_RATE_LIMIT"]
+    view: Any = app.view_functions[endpoint]
+    for key in keys:
+        view = limiter.limit(limit, key_func=key, deduct_when=deduct_when)(view)
+    app.view_functions[endpoint] = view
+
+
+def install_rate_limits(app: Flask) -> Limiter:
+    """Wrap the login and share-link views in their limits; one Limiter per app, so
+    tests never share counts."""
     limiter = Limiter(
         get_remote_address,
         app=app,
         storage_uri=app.config["RATE_LIMIT_STORAGE"],
         headers_enabled=True,
     )
-    limit = app.config["LOGIN_RATE_LIMIT"]
-    view: Any = app.view_functions[LOGIN_VIEW]
-    for key in (get_remote_address, _username):
-        view = limiter.limit(limit, key_func=key)(view)
-    app.view_functions[LOGIN_VIEW] = view
+    _limit_view(app, limiter, LOGIN_VIEW, (get_remote_address, _username))
+    _limit_view(app, limiter, SHARE_VIEW, (get_remote_address, _share_link), _is_password_guess)
     return limiter

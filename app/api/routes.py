@@ -115,7 +115,7 @@ def trash() -> Response:
 
 @bp.post("/api/shares")
 def create_share() -> Response:
-    return jsonify(user_api().share(current_user(), json_body(), request.host_url.rstrip("/")))
+    return jsonify(user_api().share(current_user(), json_body()))
 
 
 @bp.get("/api/shares")

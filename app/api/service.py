@@ -17,6 +17,7 @@ from flask import Flask, current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.paths import normalize_path
+from app.api.quota import within_quota
 from app.errors import (
     BadRequest,
     Forbidden,
@@ -24,13 +25,13 @@ from app.errors import (
     InvalidField,
     MissingField,
     NotFound,
-    QuotaExceeded,
     Unauthorized,
 )
 from app.master.service import MasterService
 from app.metadata.accounts import User, UserNotFound, UserStore, token_digest
-from app.metadata.namespace import Entry, NamespaceStore, Share
+from app.metadata.namespace import Entry, NamespaceStore
 from app.metadata.repository import FileRecord
+from app.metadata.shares import SHARE_ID_LENGTH, Share, ShareStore
 from app.security import ADMIN_TOKEN_CHECK, bearer_token, is_cluster_secret
 
 EXTENSION = "mdbx.api"
@@ -84,14 +85,19 @@ class UserApi:
         self,
         users: UserStore,
         namespace: NamespaceStore,
+        shares: ShareStore,
         master: MasterService,
         *,
         cluster_secret: str,
+        public_url: str,
     ) -> None:
         self.users = users
         self.namespace = namespace
+        self.shares = shares
         self.master = master
         self.cluster_secret = cluster_secret
+        # Share links are built on it, never on a request's Host header.
+        self.public_url = public_url
 
     # ----- accounts -----
 
@@ -185,8 +191,9 @@ class UserApi:
     ) -> dict[str, Any]:
         """Store a file's bytes at a path (streamed, any size); the old content is a version."""
         path = normalize_path(raw_path)
-        self._check_room(user, path, content_length)
-        record = self.master.ingest_stream(stream, path.rsplit("/", 1)[-1], public=False)
+        used = self.namespace.used_bytes(user.id) if user.quota_bytes else 0
+        body = within_quota(stream, content_length, user.quota_bytes, used)
+        record = self.master.ingest_stream(body, path.rsplit("/", 1)[-1], public=False)
         entry = self.namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
         return {
             "path": entry.path,
@@ -248,8 +255,8 @@ class UserApi:
 
     # ----- shares -----
 
-    def share(self, user: User, payload: dict[str, Any], base_url: str) -> dict[str, Any]:
-        """A link anyone can open until it expires or is revoked."""
+    def share(self, user: User, payload: dict[str, Any]) -> dict[str, Any]:
+        """A link anyone can open until it expires or is revoked (at PUBLIC_URL/s/...)."""
         path = normalize_path(payload.get("path"))
         expires_in = _non_negative(payload, "expires_in")
         password = payload.get("password")
@@ -257,28 +264,32 @@ class UserApi:
             password = valid_password(password)
         # 256 bits from the OS's CSPRNG; only its hash is stored.
         token = secrets.token_urlsafe(32)
-        share = self.namespace.add_share(
+        share = self.shares.add(
             user.id,
-            path,
+            self.namespace.require(user.id, path),
             token_digest(token),
             generate_password_hash(password, method=PASSWORD_METHOD) if password else None,
             time.time() + expires_in if expires_in is not None else None,
         )
-        return {"token": token, "url": f"{base_url}/s/{token}", **share.to_dict()}
+        return {"token": token, "url": f"{self.public_url}/s/{token}", **share.to_dict()}
 
     def list_shares(self, user: User) -> dict[str, Any]:
-        return {"shares": [share.to_dict() for share in self.namespace.list_shares(user.id)]}
+        return {"shares": [share.to_dict() for share in self.shares.of_user(user.id)]}
 
     def revoke_share(self, user: User, token_or_id: str) -> dict[str, Any]:
-        key = token_or_id if len(token_or_id) == 16 else token_digest(token_or_id)
-        self.namespace.revoke_share(user.id, key)
+        key = token_or_id if len(token_or_id) == SHARE_ID_LENGTH else token_digest(token_or_id)
+        self.shares.revoke(user.id, key)
         return {"revoked": True}
 
     def open_share(self, token: str, password: str | None) -> Download:
-        """The content behind a link: 404 unknown or revoked, 410 expired, 403 password."""
-        share = self.namespace.find_share(token_digest(token))
+        """The content behind a link: 404 unknown or revoked, 403 its owner disabled,
+        410 expired, 401/403 without or with a wrong password."""
+        share = self.shares.find(token_digest(token))
         if share is None:
             raise NotFound("no such share link (or it was revoked)", code="share_not_found")
+        if share.owner_disabled:
+            # As the owner's tokens stop: until an administrator enables them again.
+            raise Forbidden("the owner of this share link is disabled", code="user_disabled")
         if share.expires_at is not None and share.expires_at < time.time():
             raise Gone("this share link has expired", code="share_expired")
         _check_share_password(share, password)
@@ -291,18 +302,6 @@ class UserApi:
         if record is None:
             raise NotFound("the content of this file is gone", code="content_not_found")
         return record
-
-    def _check_room(self, user: User, path: str, incoming: int | None) -> None:
-        """Refuse before reading a body that would not fit (checked again at commit)."""
-        if not user.quota_bytes or incoming is None:
-            return
-        current = self.namespace.get(user.id, path)
-        replaced = current.size if current is not None else 0
-        if self.namespace.used_bytes(user.id) - replaced + incoming > user.quota_bytes:
-            raise QuotaExceeded(
-                f"{incoming} more bytes would exceed the quota of {user.quota_bytes} bytes",
-                details={"quota_bytes": user.quota_bytes},
-            )
 
     @staticmethod
     def _pair(payload: dict[str, Any]) -> tuple[str, str]:
@@ -339,8 +338,10 @@ def init_app(app: Flask, master: MasterService) -> None:
     api = UserApi(
         UserStore(engine),
         NamespaceStore(engine),
+        ShareStore(engine),
         master,
         cluster_secret=app.config.get("CLUSTER_SECRET", ""),
+        public_url=app.config["PUBLIC_URL"],
     )
     app.extensions[EXTENSION] = api
     app.extensions[ADMIN_TOKEN_CHECK] = api.is_admin_token

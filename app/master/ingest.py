@@ -5,7 +5,9 @@ Memory stays bounded whatever the file's size: at most one block being filled pl
 file) runs on a thread of its own, in order, while the worker goes on receiving: on the
 worker it was 28 % of the master's time on a 256 MiB upload. A file that fits in one
 block is stored as one blob under its own hash, as the reference API does; a larger one
-becomes a manifest. A block the cluster already holds is not sent again.
+becomes a manifest. A block the cluster already holds is not sent again. An ingest that
+stops before its file is committed (a client gone, a quota reached) deletes the blocks it
+wrote that nothing else has taken since.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from app.errors import UploadNotFound
 from app.gevent_worker import SerialThread
+from app.master.replication import drop_copies
 from app.master.writer import ReplicatedWriter
-from app.metadata.cluster import NodeRecord
-from app.metadata.repository import FileRecord
+from app.metadata.cluster import ClusterStore, NodeRecord
+from app.metadata.repository import FileRecord, batches
 from app.metadata.uploads import Upload, UploadStore
+
+log = logging.getLogger(__name__)
 
 # Blocks written to nodes while the next one is read from the client.
 IN_FLIGHT = 2
@@ -35,6 +42,7 @@ class BlockIngest:
         self,
         writer: ReplicatedWriter,
         uploads: UploadStore,
+        cluster: ClusterStore,
         live: list[NodeRecord],
         block_size: int,
         ttl: float,
@@ -42,6 +50,7 @@ class BlockIngest:
         public: bool = True,
     ) -> None:
         self.writer = writer
+        self.cluster = cluster
         self.public = public
         self.uploads = uploads
         self.store = uploads.store
@@ -60,6 +69,8 @@ class BlockIngest:
         self._hasher: SerialThread | None = None  # started at the first full block
         self._buffer = bytearray()
         self._blocks: list[tuple[str, int]] = []
+        # Blocks this ingest sent to nodes: deleted again if the file is not committed.
+        self._written: list[str] = []
         self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="mdbx-ingest")
         self._pending: deque[Future[None]] = deque()
 
@@ -100,13 +111,16 @@ class BlockIngest:
             )
             record = self.uploads.commit(committed, public=self.public)
             self._upload = None
+            self._written.clear()  # the file's now
             return record
         finally:
             self.abort()
 
     def abort(self) -> None:
-        """Stop (after finish, or an error): blocks stored for a file that never came to
-        be wait for garbage collection."""
+        """Stop (after finish, or an error). The blocks written for a file that never
+        came to be are deleted now, from the catalogue and the live nodes (the others
+        owe the delete until their next beat), except those another file or upload
+        took meanwhile."""
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._hasher is not None:
             self._hasher.close()
@@ -114,6 +128,21 @@ class BlockIngest:
             with contextlib.suppress(UploadNotFound):
                 self.uploads.abort(self._upload.id)
             self._upload = None
+        written, self._written = list(dict.fromkeys(self._written)), []
+        try:
+            self._delete_blocks(written)
+        except Exception:
+            # The error that stopped the upload is the one to answer; these blocks
+            # are garbage, and collection deletes them after GC_GRACE.
+            log.exception("blocks of an unfinished upload left to garbage collection")
+
+    def _delete_blocks(self, hashes: list[str]) -> None:
+        # Referenced before now by anything else (a file's manifest, an upload's block
+        # list): kept. The upload closed above no longer counts.
+        cutoff = time.time()
+        for chunk in batches(hashes):
+            purged = self.store.collect_garbage(cutoff, len(chunk), hashes=chunk)
+            drop_copies(self.writer.nodes, self.cluster, purged, self.live)
 
     def _submit(self, block: bytes) -> None:
         if self._upload is None:
@@ -153,3 +182,4 @@ class BlockIngest:
         )
         self.store.register_blob(block_hash, len(block), result.stored_on)
         self.stored_on[block_hash] = result.stored_on
+        self._written.append(block_hash)

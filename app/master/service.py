@@ -286,7 +286,13 @@ class MasterService:
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         return BlockIngest(
-            self.writer, self.upload_store, live, self.block_size, self.upload_ttl, public=public
+            self.writer,
+            self.upload_store,
+            self.cluster,
+            live,
+            self.block_size,
+            self.upload_ttl,
+            public=public,
         )
 
     def _upload_answer(self, record: FileRecord) -> dict[str, Any]:

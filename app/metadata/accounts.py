@@ -17,7 +17,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, NotFound
 from app.metadata.engine import ensure_schema, write_transaction
-from app.metadata.schema import api_tokens, fs_entries, master_metadata, users
+from app.metadata.schema import api_tokens, master_metadata, users
+from app.metadata.usage import usage
 
 
 def token_digest(token: str) -> str:
@@ -83,12 +84,8 @@ class UserStore:
         return _user(row)
 
     def list(self) -> list[tuple[User, int]]:
-        """Every user with the bytes of their current files."""
-        used = (
-            select(fs_entries.c.user_id, func.sum(fs_entries.c.size).label("used"))
-            .group_by(fs_entries.c.user_id)
-            .subquery()
-        )
+        """Every user with the bytes their quota counts (``app.metadata.usage``)."""
+        used = usage().subquery()
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(users, func.coalesce(used.c.used, 0))

@@ -9,7 +9,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, MetaData, create_engine, event, inspect
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    create_engine,
+    event,
+    func,
+    inspect,
+    literal,
+)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -134,6 +145,18 @@ def add_missing_columns(metadata: MetaData, engine: Engine) -> list[str]:
                 )
                 added.append(f"{table.name}.{column.name}")
     return added
+
+
+def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
+    """True where ``column`` begins with ``prefix``, character for character, on SQLite
+    and PostgreSQL alike.
+
+    Not ``LIKE``: SQLite's ignores ASCII case ("/Docs/" matched "/docs/a"), and its
+    ``%`` and ``_`` are wildcards. Not a range (``>= prefix``) either: PostgreSQL orders
+    text by the database's collation, not by code point. ``substr`` counts characters
+    on both databases, as ``len`` does, and ``=`` compares exactly on both.
+    """
+    return func.substr(column, 1, literal(len(prefix), Integer)) == prefix
 
 
 @contextmanager

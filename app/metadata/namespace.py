@@ -1,4 +1,5 @@
-"""Each user's folders and files, their versions, their trash and their share links.
+"""Each user's folders and files, their versions and their trash (share links, which
+point at the same content: ``app.metadata.shares``).
 
 Entries point at content by hash; the content itself is a file of the catalogue (not
 public unless also stored through the global API). A path holds a folder or a file;
@@ -22,8 +23,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
-from app.errors import BadRequest, Conflict, NotFound, QuotaExceeded
-from app.metadata.engine import ensure_schema, write_transaction
+from app.errors import BadRequest, Conflict, NotFound
+from app.metadata.engine import ensure_schema, starts_with, write_transaction
 from app.metadata.repository import batches, bump_catalogue_version
 from app.metadata.schema import (
     files,
@@ -34,10 +35,9 @@ from app.metadata.schema import (
     trash,
     trash_items,
 )
+from app.metadata.usage import check_room, used_bytes
 
 ROOT = "/"
-# A share is listed under the first characters of its token's hash, never the token.
-SHARE_ID_LENGTH = 16
 
 
 class PathNotFound(NotFound):
@@ -71,33 +71,12 @@ class Entry:
         return shown
 
 
-@dataclass(frozen=True)
-class Share:
-    id: str
-    path: str
-    hash: str
-    size: int
-    created_at: float
-    expires_at: float | None
-    password_hash: str | None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "path": self.path,
-            "hash": self.hash,
-            "size": self.size,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "password": self.password_hash is not None,
-        }
-
-
-def _subtree(user_id: int, path: Any, column: Any) -> Any:
-    """The condition for ``path`` and everything below it."""
+def _subtree(user_id: int, path: str, column: Any) -> Any:
+    """The condition for ``path`` and everything below it: paths are case-sensitive,
+    and no character of a name is a wildcard."""
     return and_(
         column.table.c.user_id == user_id,
-        or_(column == path, column.startswith(path.rstrip("/") + "/", autoescape=True)),
+        or_(column == path, starts_with(column, path.rstrip("/") + "/")),
     )
 
 
@@ -151,8 +130,9 @@ class NamespaceStore:
         return ([current] if current else []) + older
 
     def used_bytes(self, user_id: int) -> int:
+        """What the user's quota counts (``app.metadata.usage``)."""
         with self.engine.connect() as conn:
-            return self._used(conn, user_id)
+            return used_bytes(conn, user_id)
 
     # ----- writes -----
 
@@ -320,75 +300,6 @@ class NamespaceStore:
                 return self.put_file(user_id, path, entry.hash, entry.size, quota)
         raise NotFound(f"{path} has no version {version}", code="version_not_found")
 
-    # ----- shares -----
-
-    def add_share(
-        self,
-        user_id: int,
-        path: str,
-        token_hash: str,
-        password_hash: str | None,
-        expires_at: float | None,
-    ) -> Share:
-        """A link to the file's current content (a folder cannot be shared)."""
-        entry = self.require(user_id, path)
-        if entry.is_dir or entry.hash is None:
-            raise BadRequest(f"{path} is a folder: only files can be shared", code="is_a_directory")
-        now = time.time()
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                shares.insert(),
-                {
-                    "token_hash": token_hash,
-                    "user_id": user_id,
-                    "path": path,
-                    "file_hash": entry.hash,
-                    "size": entry.size,
-                    "password_hash": password_hash,
-                    "created_at": now,
-                    "expires_at": expires_at,
-                },
-            )
-        return Share(
-            token_hash[:SHARE_ID_LENGTH],
-            path,
-            entry.hash,
-            entry.size,
-            now,
-            expires_at,
-            password_hash,
-        )
-
-    def list_shares(self, user_id: int) -> list[Share]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(shares).where(shares.c.user_id == user_id).order_by(shares.c.created_at)
-            ).all()
-        return [_share(row) for row in rows]
-
-    def find_share(self, token_hash: str) -> Share | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(shares).where(shares.c.token_hash == token_hash)).first()
-        return None if row is None else _share(row)
-
-    def revoke_share(self, user_id: int, token_hash_or_id: str) -> None:
-        """Revoke by the link's token (hashed by the caller) or by its listed id."""
-        matches = shares.c.token_hash == token_hash_or_id
-        if len(token_hash_or_id) == SHARE_ID_LENGTH:
-            matches = or_(
-                matches, shares.c.token_hash.startswith(token_hash_or_id, autoescape=True)
-            )
-        with write_transaction(self.engine) as conn:
-            rows = conn.execute(
-                select(shares.c.token_hash, shares.c.file_hash).where(
-                    shares.c.user_id == user_id, matches
-                )
-            ).all()
-            if len(rows) != 1:
-                raise NotFound("no such share link", code="share_not_found")
-            conn.execute(delete(shares).where(shares.c.token_hash == rows[0].token_hash))
-            _release(conn, [rows[0].file_hash])
-
     # ----- retention -----
 
     def expire(self, now: float, trash_retention: float, version_retention: float) -> int:
@@ -406,7 +317,7 @@ class NamespaceStore:
             expired = and_(shares.c.expires_at.is_not(None), shares.c.expires_at < now)
             dropped += conn.execute(select(shares.c.file_hash).where(expired)).scalars()
             purged += conn.execute(delete(shares).where(expired)).rowcount
-            _release(conn, [h for h in dropped if h])
+            release_content(conn, [h for h in dropped if h])
         return int(purged)
 
     # ----- internals -----
@@ -479,12 +390,7 @@ class NamespaceStore:
         current = self._get(conn, user_id, path)
         if current is not None and current.is_dir:
             raise Conflict(f"{path} is a folder", code="is_a_directory")
-        replaced = current.size if current else 0
-        if quota and self._used(conn, user_id) - replaced + size > quota:
-            raise QuotaExceeded(
-                f"storing {size} bytes at {path} would exceed the quota of {quota} bytes",
-                details={"quota_bytes": quota},
-            )
+        check_room(conn, user_id, file_hash, size, quota)
         latest = conn.execute(
             select(func.max(fs_versions.c.version)).where(
                 fs_versions.c.user_id == user_id, fs_versions.c.path == path
@@ -523,17 +429,8 @@ class NamespaceStore:
         )
         return Entry(path, False, file_hash, size, now, version)
 
-    @staticmethod
-    def _used(conn: Connection, user_id: int) -> int:
-        total = conn.execute(
-            select(func.coalesce(func.sum(fs_entries.c.size), 0)).where(
-                fs_entries.c.user_id == user_id
-            )
-        ).scalar_one()
-        return int(total)
 
-
-def _release(conn: Connection, hashes: Iterable[str]) -> None:
+def release_content(conn: Connection, hashes: Iterable[str]) -> None:
     """Start the grace period of content that just lost a reference."""
     unique: Sequence[str] = list(dict.fromkeys(hashes))
     if not unique:
@@ -549,15 +446,3 @@ def _release(conn: Connection, hashes: Iterable[str]) -> None:
 
 def _entry(row: Any) -> Entry:
     return Entry(row.path, row.is_dir, row.file_hash, row.size, row.mtime, row.version)
-
-
-def _share(row: Any) -> Share:
-    return Share(
-        row.token_hash[:SHARE_ID_LENGTH],
-        row.path,
-        row.file_hash,
-        row.size,
-        row.created_at,
-        row.expires_at,
-        row.password_hash,
-    )

@@ -433,11 +433,14 @@ class MetadataStore:
             purged = self._purge(conn, candidates, now, len(candidates))
         return record, purged
 
-    def collect_garbage(self, referenced_before: float, limit: int) -> list[PurgedBlob]:
-        """Purge up to ``limit`` blobs unreferenced since ``referenced_before``."""
+    def collect_garbage(
+        self, referenced_before: float, limit: int, hashes: Sequence[str] | None = None
+    ) -> list[PurgedBlob]:
+        """Purge up to ``limit`` blobs (any, or among ``hashes``) unreferenced since
+        ``referenced_before``."""
         with write_transaction(self.engine) as conn:
             bump_catalogue_version(conn)
-            return self._purge(conn, None, referenced_before, limit)
+            return self._purge(conn, hashes, referenced_before, limit)
 
     def prune_replicas(self, node_id: str, confirmed_before: float) -> int:
         """Forget copies on ``node_id`` that it did not confirm since ``confirmed_before``."""

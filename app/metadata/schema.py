@@ -169,7 +169,7 @@ users = Table(
     Column("password_hash", String(255), nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("disabled", Boolean, nullable=False, default=False),
-    # Logical bytes of the user's current files; 0 means no limit.
+    # Bytes of the distinct content the user keeps (app.metadata.usage); 0 means no limit.
     Column("quota_bytes", BigInteger, nullable=False, default=0),
     Column("created_at", Float, nullable=False),
 )

@@ -104,6 +104,22 @@ def test_two_users_with_overlapping_content(accounts_cluster):
     assert alice.get("/photos/only-alice.txt").content == b"alice's secret\n"
 
 
+def test_folder_operations_are_case_sensitive(accounts_cluster):
+    """The issue's case: deleting /Docs took /docs/b.txt with it (SQLite's LIKE)."""
+    user = add_user(accounts_cluster.master.url, "olga")
+    user.put("/Docs/a.txt", b"upper\n")
+    user.put("/docs/b.txt", b"lower\n")
+    assert user.call("POST", "/api/copy", json={"from": "/Docs", "to": "/Src"}).status_code == 200
+    assert user.call("POST", "/api/move", json={"from": "/Src", "to": "/Dst"}).status_code == 200
+    listed = user.call("GET", "/api/list", params={"path": "/Dst"}).json()["entries"]
+    assert [e["path"] for e in listed] == ["/Dst/a.txt"]
+    assert user.call("DELETE", "/api/files/Docs").status_code == 200
+    [trashed] = user.call("GET", "/api/trash").json()["trash"]
+    assert (trashed["path"], trashed["items"], trashed["size"]) == ("/Docs", 2, 6)
+    assert user.get("/docs/b.txt").content == b"lower\n"
+    assert user.get("/Docs/a.txt").status_code == 404
+
+
 def test_versions_restore_and_large_files_with_range(accounts_cluster):
     alice = add_user(accounts_cluster.master.url, "carol")
     assert alice.put("/notes.txt", b"first\n")["version"] == 1
@@ -161,12 +177,14 @@ def test_share_links(accounts_cluster):
     assert requests.get(f"{master}/s/{'x' * 43}", timeout=TIMEOUT).status_code == 404
 
 
-def test_quota_is_enforced_in_logical_bytes(accounts_cluster):
+def test_quota_counts_each_content_a_user_keeps_once(accounts_cluster):
     user = add_user(accounts_cluster.master.url, "erin", quota_bytes=1000)
     user.put("/a.bin", b"x" * 600)
     over = user.call("PUT", "/api/files/b.bin", data=b"y" * 600)
     assert over.status_code == 507 and over.json()["error"]["code"] == "quota_exceeded"
-    assert user.put("/a.bin", b"z" * 900)["size"] == 900  # replacing counts the difference
+    assert user.put("/a.bin", b"z" * 300)["size"] == 300  # the 600 bytes stay, as a version
+    copied = user.call("POST", "/api/copy", json={"from": "/a.bin", "to": "/c.bin"})
+    assert copied.status_code == 200  # the same content again: nothing more is stored
     assert user.call("GET", "/api/account").json()["used_bytes"] == 900
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,15 @@ def test_defaults(conf: Path):
     assert node["PUBLIC_URL"] == "http://127.0.0.1:8001"
     assert node["MAX_UPLOAD_SIZE"] == 10 * 1024 * 1024
     assert load_config("master", environ={})["PORT"] == 9000
+
+
+def test_the_masters_public_url_defaults_to_its_address_as_a_nodes_does(conf: Path):
+    assert load_config("master", environ={})["PUBLIC_URL"] == "http://127.0.0.1:9000"
+    wildcard = {"MDBX_HOST": "0.0.0.0", "MDBX_CLUSTER_SECRET": "s" * 16}
+    fqdn = f"http://{socket.getfqdn()}:9000"
+    assert load_config("master", environ=wildcard)["PUBLIC_URL"] == fqdn
+    given = load_config("master", environ={"MDBX_PUBLIC_URL": "https://files.example.com/"})
+    assert given["PUBLIC_URL"] == "https://files.example.com"
 
 
 def test_precedence_defaults_toml_env_overrides(conf: Path):

@@ -92,6 +92,22 @@ def test_abandoned_uploads_expire_and_their_blocks_are_collected_after_the_grace
     assert cluster.replication_states({"n1"}, {"n1"}) == []
 
 
+def test_an_aborted_uploads_blocks_go_at_once_unless_another_upload_took_them(engine):
+    store = MetadataStore(engine)
+    uploads = UploadStore(store)
+    mine = uploads.begin("", 0, "", 4, (), ttl=60)
+    uploads.add_block(mine.id, 0, A, 4)
+    uploads.add_block(mine.id, 1, B, 4)
+    store.register_blob(A, 4, ["n1"])
+    store.register_blob(B, 4, ["n1"])
+    theirs = uploads.begin("", 0, "", 4, (), ttl=60)
+    assert uploads.add_block(theirs.id, 0, B, 4) is True  # B taken by another upload
+    uploads.abort(mine.id)
+    # What BlockIngest.abort asks: only among the blocks it wrote, cut off now.
+    assert store.collect_garbage(time.time(), 10, hashes=[A, B]) == [PurgedBlob(A, ("n1",))]
+    assert store.blob_copies([A, B]) == {B: ("n1",)}
+
+
 def test_a_new_upload_takes_a_reference_on_blocks_that_exist(engine):
     store = MetadataStore(engine)
     uploads = UploadStore(store)
