@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from gunicorn.http.errors import NoMoreData
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
-from app.errors import AppError, BadRequest, RangeNotSatisfiable, RequestTimeout
+from app.errors import AppError, PayloadTooLarge, RangeNotSatisfiable, RequestTimeout
+from app.jsonbody import body_limit, check_json_type, decode_object
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +116,40 @@ def _clear_timeout(sock: Any) -> None:
 
 
 def json_body() -> dict[str, Any]:
-    """Return the request's JSON object; 400 with a clear code when it is not one."""
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise BadRequest(
-            "send a JSON object with Content-Type: application/json", code="invalid_json"
-        )
-    return payload
+    """Return the request's JSON object, read up to its endpoint's limit (``BODY_LIMITS``).
+
+    400 invalid_json for anything ``decode_object`` refuses; 413 before reading a body
+    whose Content-Length is over the limit, and as soon as a chunked one passes it. The
+    outcome is kept for the request: the login rate limit reads the body before the view.
+    """
+    outcome: dict[str, Any] | AppError | None = g.get(_JSON_BODY)
+    if outcome is None:
+        try:
+            outcome = decode_object(_read_json_bytes(body_limit(request.endpoint)))
+        except AppError as exc:
+            outcome = exc
+        setattr(g, _JSON_BODY, outcome)
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
+
+
+_JSON_BODY = "mdbx_json_body"
+
+
+def _read_json_bytes(limit: int) -> bytes:
+    check_json_type(request.content_type)
+    too_large = PayloadTooLarge(f"a JSON body here is limited to {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := request.stream.read(min(BODY_CHUNK, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Response:
