@@ -10,14 +10,14 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
 from flask import Flask, Response, g, jsonify, request
 from gunicorn.http.errors import NoMoreData
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
-from app.errors import AppError, PayloadTooLarge, RangeNotSatisfiable, RequestTimeout
+from app.errors import AppError, BadRequest, PayloadTooLarge, RangeNotSatisfiable, RequestTimeout
 from app.jsonbody import body_limit, check_json_type, decode_object
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,29 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal server error")
+
+
+def install_url_check(app: Flask) -> None:
+    """Refuse (400 invalid_url) a request whose path or query is not UTF-8 once
+    percent-decoded (``/api/files/%ED%A0%80``, a surrogate's bytes).
+
+    werkzeug decodes such a path with replacement characters and leaves such a query
+    value percent-encoded: a file put under a name the client cannot have meant would
+    be stored under another one.
+    """
+
+    @app.before_request
+    def _refuse_undecodable_url() -> None:
+        environ = request.environ
+        try:
+            # WSGI hands both over as latin-1 text of the bytes received (the path
+            # percent-decoded already).
+            environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+            unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
+        except UnicodeError:
+            raise BadRequest(
+                "the URL's path or query is not UTF-8 once percent-decoded", code="invalid_url"
+            ) from None
 
 
 def install_socket_timeouts(app: Flask, read_timeout: float, write_timeout: float) -> None:

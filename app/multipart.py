@@ -119,9 +119,7 @@ def _read_into(
                     if write is not None:
                         write(event.data)
                     if not event.more_data and field_name is not None:
-                        upload.fields[field_name] = b"".join(field_chunks).decode(
-                            "utf-8", "replace"
-                        )
+                        upload.fields[field_name] = _field_text(field_name, field_chunks)
                         field_name = None
                 event = decoder.next_event()
             if not chunk and not finished:
@@ -138,6 +136,14 @@ def _read_into(
     if upload.sink is None:
         raise MissingField(file_field, f"multipart field '{file_field}' (a file) is required")
     return upload
+
+
+def _field_text(name: str, chunks: list[bytes]) -> str:
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        # Not replaced: a value the client did not send must not be taken for one it did.
+        raise BadRequest(f"form field '{name}' is not UTF-8", code="malformed_multipart") from None
 
 
 def clean_name(filename: str | None) -> str:

@@ -38,8 +38,11 @@ class MasterFastHandler:
         presented = request.headers.get(CLUSTER_FIELD)
         if self.secret and presented is None:
             return None  # Flask says what is missing, or checks an admin token
+        args = query_args(raw_query)
+        if args is None:
+            return None  # Flask refuses a query that is not UTF-8
         if path == b"/assign" and not request.body:
-            return json_answer(lambda: self._assign(raw_query, presented), "POST /assign")
+            return json_answer(lambda: self._assign(args, presented), "POST /assign")
         if path == b"/nodes/register" and not raw_query:
             return json_answer(lambda: self._register(request, presented), "POST /nodes/register")
         return None
@@ -48,10 +51,10 @@ class MasterFastHandler:
         if self.secret:
             require_cluster_secret(self.secret, (presented or b"").decode("latin-1"))
 
-    def _assign(self, raw_query: bytes, presented: bytes | None) -> dict[str, Any]:
+    def _assign(self, args: dict[str, str], presented: bytes | None) -> dict[str, Any]:
         self._check(presented)
         try:
-            count = int(query_args(raw_query)["count"])
+            count = int(args["count"])
         except (KeyError, ValueError):
             count = None  # as Flask's request.args.get("count", type=int)
         return self.service.assign(count)
