@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
 from flask import Flask, Response, g, jsonify, request
-from gunicorn.http.errors import NoMoreData
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
@@ -79,6 +79,16 @@ def register_error_handlers(app: Flask) -> None:
         # the upload's temp file is already gone. Not a server error.
         log.info("client disconnected during %s %s", request.method, request.path)
         return error_response(400, "client_disconnected", "the request body ended early")
+
+    @app.errorhandler(ParseException)
+    def _malformed_body(exc: ParseException) -> Response:
+        # gunicorn's body reader found the framing broken while a view read the body
+        # (a chunk size such as "zz", a chunk without its CRLF): the client's error. What
+        # was stored of it so far is aborted by the readers on their way out.
+        log.info("malformed body on %s %s: %s", request.method, request.path, type(exc).__name__)
+        return error_response(
+            400, "malformed_body", f"the request body's framing is invalid ({type(exc).__name__})"
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
