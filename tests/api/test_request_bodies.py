@@ -1,5 +1,6 @@
-"""Every JSON endpoint decodes its body through one decoder with one limit each (#17):
-never a 500 from what a client sends, never a body read whole before it is judged."""
+"""Every JSON endpoint decodes its body through one decoder with one limit each, and
+multipart part headers are bounded (#17): never a 500 from what a client sends, never a
+body read whole before it is judged."""
 
 from __future__ import annotations
 
@@ -211,3 +212,18 @@ def test_a_body_the_login_limit_read_is_not_read_again(master):
         **CHUNKED,
     )
     assert reply.status_code == 200 and reply.json["username"] == "alice"
+
+
+@pytest.mark.parametrize("role", ["node", "master"])
+def test_a_16_mib_multipart_part_header_is_refused(master, node_client, role):
+    client = node_client if role == "node" else master[0]
+    head = 'Content-Disposition: form-data; name="file"; filename="a.txt"\r\nX-Pad: '
+    body = f"--b\r\n{head}{'a' * (16 << 20)}\r\n\r\nabc\r\n--b--\r\n".encode()
+    # Chunked: a node refuses a Content-Length over its upload limit before reading.
+    reply = client.post(
+        "/upload",
+        input_stream=io.BytesIO(body),
+        headers={"Content-Type": "multipart/form-data; boundary=b", **CHUNKED_HEADER},
+        **CHUNKED,
+    )
+    assert error(reply) == (413, "payload_too_large")
