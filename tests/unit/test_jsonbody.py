@@ -15,6 +15,7 @@ from app.jsonbody import (
     DEFAULT_BODY_LIMIT,
     INT64_MAX,
     INT64_MIN,
+    MAX_CONTAINERS,
     MAX_DEPTH,
     body_limit,
     check_json_type,
@@ -108,3 +109,10 @@ def test_the_decoder_imports_no_flask():
     code = "import sys, app.jsonbody; assert 'flask' not in sys.modules, 'flask imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_arrays_and_objects_are_counted_before_they_are_built():
+    flat = b'{"blocks": [' + b"[]," * MAX_CONTAINERS + b"[]]}"
+    assert "arrays and objects" in refusal(flat)
+    batch = {"copies": [{"hash": "a" * 64, "size": 1} for _ in range(10_000)]}
+    assert len(decode_object(json.dumps(batch).encode())["copies"]) == 10_000
