@@ -148,6 +148,10 @@ def _clear_timeout(sock: Any) -> None:
         sock.settimeout(None)
 
 
+# Where json_body keeps its outcome for the rest of the request (in flask.g).
+_JSON_BODY = "mdbx_json_body"
+
+
 def json_body() -> dict[str, Any]:
     """Return the request's JSON object, read up to its endpoint's limit (``BODY_LIMITS``).
 
@@ -165,9 +169,6 @@ def json_body() -> dict[str, Any]:
     if isinstance(outcome, AppError):
         raise outcome
     return outcome
-
-
-_JSON_BODY = "mdbx_json_body"
 
 
 def _read_json_bytes(limit: int) -> bytes:

@@ -120,7 +120,7 @@ def _shape(text: str) -> tuple[int, int]:
     a string, so what lies between the second and third, fourth and fifth, ... is
     outside them. Exact for valid JSON; on invalid JSON it can only count too many, and
     json.loads refuses such text anyway. Every step runs in C, over as few bytes as it
-    can: 7 MB of "[]," take 14 MB and a third of a second to refuse.
+    can: refusing 7 MB of "[]," takes about 16 MB and 0.2 s.
     """
     openers = text.count("[") + text.count("{")
     if openers <= MAX_DEPTH:
