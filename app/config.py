@@ -72,6 +72,11 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "BLOCK_SIZE": 4 * MIB,
         # Seconds a block upload (POST /uploads) may stay open before it expires.
         "UPLOAD_TTL": 86_400.0,
+        # Block uploads (POST /uploads) one client may hold open at once, and the blocks
+        # they may list together: each block is a row of the metadata database until the
+        # upload is committed, aborted or expires. 0 means no limit.
+        "MAX_OPEN_UPLOADS": 64,
+        "MAX_OPEN_UPLOAD_BLOCKS": 200_000,
         # Seconds a blob no file or upload refers to is kept before it is deleted.
         "GC_GRACE": 3_600.0,
         # Per-user API: logins per client address and per username, and share-link

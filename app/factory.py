@@ -13,7 +13,7 @@ from app.api import service as api_service
 from app.api.limits import install_rate_limits
 from app.config import load_config
 from app.gevent_worker import install_fair_turns, install_gevent_sendfile
-from app.http import install_socket_timeouts, register_error_handlers
+from app.http import install_socket_timeouts, install_url_check, register_error_handlers
 from app.master import service as master_service
 from app.node import service as node_service
 from app.seedream import service as seedream_service
@@ -43,6 +43,7 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     # Keep JSON keys in the order the views build them: easier to read with curl.
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
+    install_url_check(app)
     install_socket_timeouts(app, config["READ_TIMEOUT"], config["WRITE_TIMEOUT"])
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -142,9 +142,13 @@ STATUS_LINES = {
 }
 
 
-def query_args(raw_query: bytes) -> dict[str, str]:
-    """A query's first value per name, blank ones kept (as Flask's ``request.args``)."""
-    parsed = parse_qs(raw_query.decode("latin-1"), keep_blank_values=True)
+def query_args(raw_query: bytes) -> dict[str, str] | None:
+    """A query's first value per name, blank ones kept (as Flask's ``request.args``);
+    None when it is not UTF-8 once percent-decoded (hand it to Flask, which says so)."""
+    try:
+        parsed = parse_qs(raw_query.decode("ascii"), keep_blank_values=True, errors="strict")
+    except UnicodeError:
+        return None
     return {name: values[0] for name, values in parsed.items()}
 
 

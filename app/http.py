@@ -10,14 +10,15 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote_to_bytes
 
-from flask import Flask, Response, jsonify, request
-from gunicorn.http.errors import NoMoreData
+from flask import Flask, Response, g, jsonify, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
-from app.errors import AppError, BadRequest, RangeNotSatisfiable, RequestTimeout
+from app.errors import AppError, BadRequest, PayloadTooLarge, RangeNotSatisfiable, RequestTimeout
+from app.jsonbody import body_limit, check_json_type, decode_object
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +80,43 @@ def register_error_handlers(app: Flask) -> None:
         log.info("client disconnected during %s %s", request.method, request.path)
         return error_response(400, "client_disconnected", "the request body ended early")
 
+    @app.errorhandler(ParseException)
+    def _malformed_body(exc: ParseException) -> Response:
+        # gunicorn's body reader found the framing broken while a view read the body
+        # (a chunk size such as "zz", a chunk without its CRLF): the client's error. What
+        # was stored of it so far is aborted by the readers on their way out.
+        log.info("malformed body on %s %s: %s", request.method, request.path, type(exc).__name__)
+        return error_response(
+            400, "malformed_body", f"the request body's framing is invalid ({type(exc).__name__})"
+        )
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error", "internal server error")
+
+
+def install_url_check(app: Flask) -> None:
+    """Refuse (400 invalid_url) a request whose path or query is not UTF-8 once
+    percent-decoded (``/api/files/%ED%A0%80``, a surrogate's bytes).
+
+    werkzeug decodes such a path with replacement characters and leaves such a query
+    value percent-encoded: a file put under a name the client cannot have meant would
+    be stored under another one.
+    """
+
+    @app.before_request
+    def _refuse_undecodable_url() -> None:
+        environ = request.environ
+        try:
+            # WSGI hands both over as latin-1 text of the bytes received (the path
+            # percent-decoded already).
+            environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+            unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
+        except UnicodeError:
+            raise BadRequest(
+                "the URL's path or query is not UTF-8 once percent-decoded", code="invalid_url"
+            ) from None
 
 
 def install_socket_timeouts(app: Flask, read_timeout: float, write_timeout: float) -> None:
@@ -114,14 +148,42 @@ def _clear_timeout(sock: Any) -> None:
         sock.settimeout(None)
 
 
+# Where json_body keeps its outcome for the rest of the request (in flask.g).
+_JSON_BODY = "mdbx_json_body"
+
+
 def json_body() -> dict[str, Any]:
-    """Return the request's JSON object; 400 with a clear code when it is not one."""
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise BadRequest(
-            "send a JSON object with Content-Type: application/json", code="invalid_json"
-        )
-    return payload
+    """Return the request's JSON object, read up to its endpoint's limit (``BODY_LIMITS``).
+
+    400 invalid_json for anything ``decode_object`` refuses; 413 before reading a body
+    whose Content-Length is over the limit, and as soon as a chunked one passes it. The
+    outcome is kept for the request: the login rate limit reads the body before the view.
+    """
+    outcome: dict[str, Any] | AppError | None = g.get(_JSON_BODY)
+    if outcome is None:
+        try:
+            outcome = decode_object(_read_json_bytes(body_limit(request.endpoint)))
+        except AppError as exc:
+            outcome = exc
+        setattr(g, _JSON_BODY, outcome)
+    if isinstance(outcome, AppError):
+        raise outcome
+    return outcome
+
+
+def _read_json_bytes(limit: int) -> bytes:
+    check_json_type(request.content_type)
+    too_large = PayloadTooLarge(f"a JSON body here is limited to {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := request.stream.read(min(BODY_CHUNK, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Response:

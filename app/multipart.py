@@ -14,13 +14,25 @@ from typing import IO, Generic, Protocol, TypeVar
 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
-from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
+from werkzeug.sansio.multipart import (
+    Data,
+    Epilogue,
+    Field,
+    File,
+    MultipartDecoder,
+    NeedData,
+    State,
+)
 
 from app.errors import BadRequest, MissingField, PayloadTooLarge, UnsupportedMediaType
 from app.http import BODY_CHUNK
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 100
+# A part's headers, and the text before the first part and after the last: a browser's
+# are a few hundred bytes. The decoder itself would buffer them without end.
+MAX_PART_HEADER_BYTES = 16 * 1024
+_IN_PART_DATA = (State.DATA_START, State.DATA)
 MAX_NAME_LENGTH = 255
 
 
@@ -81,8 +93,8 @@ def _read_into(
     open_sink: Callable[[str], SinkT],
     upload: FormUpload[SinkT],
 ) -> FormUpload[SinkT]:
-    # The decoder's own memory cap bounds each received chunk, not each field: fields are
-    # bounded below, and the decoder keeps only a boundary's length of file data.
+    # The decoder's own memory cap bounds each received chunk, not each field: fields and
+    # part headers are bounded below, and it keeps only a boundary's length of file data.
     decoder = MultipartDecoder(boundary_of(content_type), max_parts=MAX_PARTS)
     field_name: str | None = None
     field_chunks: list[bytes] = []
@@ -119,11 +131,15 @@ def _read_into(
                     if write is not None:
                         write(event.data)
                     if not event.more_data and field_name is not None:
-                        upload.fields[field_name] = b"".join(field_chunks).decode(
-                            "utf-8", "replace"
-                        )
+                        upload.fields[field_name] = _field_text(field_name, field_chunks)
                         field_name = None
                 event = decoder.next_event()
+            # Waiting for more: outside a part's data, everything buffered is a part's
+            # headers (or preamble, epilogue) still without its end.
+            if decoder.state not in _IN_PART_DATA and len(decoder.buffer) > MAX_PART_HEADER_BYTES:
+                raise PayloadTooLarge(
+                    f"a multipart part's headers exceed {MAX_PART_HEADER_BYTES} bytes"
+                )
             if not chunk and not finished:
                 raise BadRequest("the multipart body ended early", code="malformed_multipart")
     except RequestEntityTooLarge as exc:
@@ -138,6 +154,14 @@ def _read_into(
     if upload.sink is None:
         raise MissingField(file_field, f"multipart field '{file_field}' (a file) is required")
     return upload
+
+
+def _field_text(name: str, chunks: list[bytes]) -> str:
+    try:
+        return b"".join(chunks).decode("utf-8")
+    except UnicodeDecodeError:
+        # Not replaced: a value the client did not send must not be taken for one it did.
+        raise BadRequest(f"form field '{name}' is not UTF-8", code="malformed_multipart") from None
 
 
 def clean_name(filename: str | None) -> str:

@@ -27,6 +27,7 @@ from app.errors import (
     NotFound,
     Unauthorized,
 )
+from app.jsonbody import INT64_MAX
 from app.master.service import MasterService
 from app.metadata.accounts import User, UserNotFound, UserStore, token_digest
 from app.metadata.namespace import Entry, NamespaceStore
@@ -70,11 +71,12 @@ def valid_password(value: Any, field: str = "password") -> str:
 
 
 def _non_negative(payload: dict[str, Any], field: str, default: Any = None) -> Any:
+    """A number from 0 to INT64_MAX: it goes to a BIGINT column, or is added to a time."""
     value = payload.get(field, default)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise InvalidField(field, f"'{field}' must be a non-negative number")
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= INT64_MAX:
+        raise InvalidField(field, f"'{field}' must be a number from 0 to {INT64_MAX}")
     return value
 
 

@@ -11,6 +11,7 @@ request passes, as in the reference design.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from flask import current_app, request
@@ -58,3 +59,17 @@ def require_credentials() -> None:
     check: Callable[[str], bool] | None = current_app.extensions.get(ADMIN_TOKEN_CHECK)
     if check is None or not check(bearer):
         raise Forbidden("the bearer token is not an admin token", code="invalid_token")
+
+
+def caller_key() -> str:
+    """Who is calling, for what one client may hold open: the admin token it presented
+    (which ``require_credentials`` checked), else its address. In open mode no token is
+    checked, so none counts; behind a proxy, clients without one share its address."""
+    bearer = bearer_token(request.headers.get("Authorization"))
+    if (
+        bearer is not None
+        and current_app.config["CLUSTER_SECRET"]
+        and request.headers.get(CLUSTER_HEADER) is None
+    ):
+        return f"token:{hashlib.sha256(bearer.encode()).hexdigest()[:32]}"
+    return f"addr:{request.remote_addr or ''}"

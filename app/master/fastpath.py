@@ -10,18 +10,17 @@ admin tokens, missing credentials and anything unusual go to Flask.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from app.fast_http import FastRequest, FastResponse, json_answer, query_args
+from app.jsonbody import body_limit, check_json_type, decode_object
 from app.security import CLUSTER_FIELD, require_cluster_secret
 
 if TYPE_CHECKING:
     from app.master.service import MasterService
 
-# A registration batch of 500 copies is about 100 KB of JSON.
-REGISTRATION_LIMIT = 1 << 20
-JSON_TYPES = (b"application/json",)
+# The Flask view's limit: a longer body is handed over, and refused there with 413.
+REGISTRATION_LIMIT = body_limit("master.register_copies")
 
 
 class MasterFastHandler:
@@ -39,31 +38,29 @@ class MasterFastHandler:
         presented = request.headers.get(CLUSTER_FIELD)
         if self.secret and presented is None:
             return None  # Flask says what is missing, or checks an admin token
+        args = query_args(raw_query)
+        if args is None:
+            return None  # Flask refuses a query that is not UTF-8
         if path == b"/assign" and not request.body:
-            return json_answer(lambda: self._assign(raw_query, presented), "POST /assign")
+            return json_answer(lambda: self._assign(args, presented), "POST /assign")
         if path == b"/nodes/register" and not raw_query:
-            content_type = request.headers.get(b"content-type", b"").split(b";")[0].strip()
-            try:
-                payload = json.loads(request.body)
-            except ValueError:
-                return None  # Flask's json_body answers it
-            if content_type.lower() not in JSON_TYPES or not isinstance(payload, dict):
-                return None
-            return json_answer(lambda: self._register(payload, presented), "POST /nodes/register")
+            return json_answer(lambda: self._register(request, presented), "POST /nodes/register")
         return None
 
     def _check(self, presented: bytes | None) -> None:
         if self.secret:
             require_cluster_secret(self.secret, (presented or b"").decode("latin-1"))
 
-    def _assign(self, raw_query: bytes, presented: bytes | None) -> dict[str, Any]:
+    def _assign(self, args: dict[str, str], presented: bytes | None) -> dict[str, Any]:
         self._check(presented)
         try:
-            count = int(query_args(raw_query)["count"])
+            count = int(args["count"])
         except (KeyError, ValueError):
             count = None  # as Flask's request.args.get("count", type=int)
         return self.service.assign(count)
 
-    def _register(self, payload: dict[str, Any], presented: bytes | None) -> dict[str, Any]:
+    def _register(self, request: FastRequest, presented: bytes | None) -> dict[str, Any]:
+        # In the order of the Flask view: credentials, then the body (app.http.json_body).
         self._check(presented)
-        return self.service.register_copies(payload)
+        check_json_type(request.headers.get(b"content-type", b"").decode("latin-1"))
+        return self.service.register_copies(decode_object(request.body))

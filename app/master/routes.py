@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.http import json_body, send_stream
 from app.master import bp
+from app.master.auth import caller_key
 from app.master.service import master_service, repair_now
 
 
@@ -42,7 +43,7 @@ def upload_raw(name: str = "") -> Response:
 
 @bp.post("/uploads")
 def begin_upload() -> Response:
-    return jsonify(master_service().uploads.begin(json_body()))
+    return jsonify(master_service().uploads.begin(json_body(), caller_key()))
 
 
 @bp.get("/uploads/<upload_id>")

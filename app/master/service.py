@@ -36,7 +36,7 @@ from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.hotindex import HotIndex
 from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import FileRecord, MetadataStore
-from app.metadata.uploads import UploadStore
+from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.multipart import clean_name, read_file_part
 from app.node.client import NodeClient
 from app.security import UrlSigner
@@ -71,6 +71,7 @@ class MasterService:
         block_size: int,
         upload_ttl: float,
         signer: UrlSigner,
+        open_upload_limits: OpenUploadLimits | None = None,
     ) -> None:
         self.store = store
         self.cluster = cluster
@@ -97,6 +98,7 @@ class MasterService:
             block_size=block_size,
             ttl=upload_ttl,
             signer=signer,
+            limits=open_upload_limits,
         )
         self.health_details: dict[str, Any] = {}
 
@@ -443,6 +445,9 @@ def init_app(app: Flask) -> None:
         block_size=config["BLOCK_SIZE"],
         upload_ttl=config["UPLOAD_TTL"],
         signer=UrlSigner(config["CLUSTER_SECRET"], config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
+        open_upload_limits=OpenUploadLimits(
+            config["MAX_OPEN_UPLOADS"], config["MAX_OPEN_UPLOAD_BLOCKS"]
+        ),
     )
     app.extensions[FAST_PATH] = fast_path_for(
         MasterFastHandler(app.extensions[EXTENSION], secret=config["CLUSTER_SECRET"]),

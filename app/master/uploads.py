@@ -26,7 +26,7 @@ from app.master.reader import BlockReader
 from app.master.validation import parse_upload_plan
 from app.metadata.cluster import NodeRecord
 from app.metadata.repository import Block, FileRecord, MetadataStore
-from app.metadata.uploads import Upload, UploadStore
+from app.metadata.uploads import OpenUploadLimits, Upload, UploadStore
 from app.security import UrlSigner
 
 
@@ -44,6 +44,7 @@ class UploadService:
         block_size: int,
         ttl: float,
         signer: UrlSigner,
+        limits: OpenUploadLimits | None = None,
     ) -> None:
         self.store = store
         self.uploads = uploads
@@ -53,9 +54,13 @@ class UploadService:
         self.block_size = block_size
         self.ttl = ttl
         self.signer = signer
+        self.limits = limits or OpenUploadLimits()
 
-    def begin(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Open an upload, or answer at once when the cluster has the file already."""
+    def begin(self, payload: dict[str, Any], owner: str = "") -> dict[str, Any]:
+        """Open an upload, or answer at once when the cluster has the file already.
+
+        ``owner`` names the client for the limits of what it may hold open (429).
+        """
         # Any block size a node takes in one request; BLOCK_SIZE is the advertised one.
         plan = parse_upload_plan(payload, MAX_BLOCK_SIZE)
         existing = self.store.get(plan.hash)
@@ -65,7 +70,14 @@ class UploadService:
             renamed = self.store.rename(plan.hash, plan.name) or existing
             return {"upload_id": None, "complete": True, "file": renamed.to_dict(), "missing": []}
         upload = self.uploads.begin(
-            plan.name, plan.size, plan.hash, plan.block_size, plan.blocks, self.ttl
+            plan.name,
+            plan.size,
+            plan.hash,
+            plan.block_size,
+            plan.blocks,
+            self.ttl,
+            owner=owner,
+            limits=self.limits,
         )
         return self._describe(upload)
 

@@ -153,13 +153,18 @@ def parse_upload_plan(payload: dict[str, Any], max_block_size: int) -> UploadPla
         )
     hashes = payload.get("blocks")
     expected = max(1, -(-size // block_size))
+    # Before the list is looked at: each block becomes a row while the upload is open.
+    if expected > MAX_BLOCKS:
+        raise PayloadTooLarge(
+            f"a file of {size} bytes is {expected} blocks of {block_size} bytes; an upload "
+            f"may have at most {MAX_BLOCKS} (announce bigger blocks)",
+            code="too_many_blocks",
+        )
     if not isinstance(hashes, list) or len(hashes) != expected:
         raise InvalidField(
             "blocks",
             f"'blocks' must list the SHA-256 of each of the file's {expected} blocks, in order",
         )
-    if expected > MAX_BLOCKS:
-        raise PayloadTooLarge(f"a file may have at most {MAX_BLOCKS} blocks")
     digests = [_digest(item, "blocks") for item in hashes]
     if expected == 1 and digests[0] != file_hash:
         raise InvalidField("blocks", "a file of one block has that block's hash")

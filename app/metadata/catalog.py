@@ -7,6 +7,8 @@ master has not acknowledged yet, across restarts.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -14,12 +16,22 @@ from typing import Any
 
 from sqlalchemy import Engine, Row, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.exc import DBAPIError
 
 from app.cache import LRUCache
 from app.metadata.engine import DriverStatement, ensure_schema, write_transaction
 from app.metadata.repository import batches
 from app.metadata.schema import held_blobs as blobs
 from app.metadata.schema import node_metadata
+
+log = logging.getLogger(__name__)
+
+# SQLite's primary result codes of a write the disk refused: no space left (SQLITE_FULL,
+# also past max_page_count) and I/O errors (SQLITE_IOERR and its extended codes).
+_STORAGE_FAILURES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
+# Rows kept in memory while the catalogue cannot be written, at most (about 300 bytes
+# each); past it the oldest are left to the full sync at the next start.
+MAX_DEFERRED_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,9 @@ class BlobCatalog:
         # Filled by reads only (name_of): a node taking a stream of new blobs would grow it
         # to its bound with names nobody may ask for, about 250 bytes each.
         self._names: LRUCache[str, str] = LRUCache(name_cache_size)
+        # Rows of durable blobs that a full disk kept out (see record_durable), with
+        # whether the master acknowledged each.
+        self._deferred: list[tuple[tuple[str, str, int, str], bool]] = []
         # Built once: constructing a Core statement costs more than running it on SQLite.
         # The two every upload runs go to the driver's cursor (see DriverStatement).
         new_blob = insert(blobs)
@@ -117,6 +132,48 @@ class BlobCatalog:
                 )
                 entries.append(BlobEntry(digest, name, size, bool(registered), kind))
         return entries
+
+    def record_durable(
+        self, blobs_stored: Sequence[tuple[str, str, int, str]], registered: Sequence[str] = ()
+    ) -> list[BlobEntry]:
+        """``record_many`` for blobs already durable on disk, whose upload must not fail
+        for want of a catalogue row.
+
+        When SQLite cannot write (disk full, I/O error) the rows are kept in memory and
+        written first by the next call, and the entries are returned as they will be.
+        The catalogue is rebuilt from the blob files anyway: what a lost row costs is
+        the name (reads then show the hash) until the full sync of the next start.
+        """
+        deferred = self._deferred
+        try:
+            entries = self.record_many(
+                [row for row, _ack in deferred] + list(blobs_stored),
+                registered=[row[0] for row, ack in deferred if ack] + list(registered),
+            )
+        except (sqlite3.Error, DBAPIError) as exc:
+            if not _is_storage_failure(exc):
+                raise
+            acknowledged = set(registered)
+            deferred.extend((row, row[0] in acknowledged) for row in blobs_stored)
+            del deferred[:-MAX_DEFERRED_ROWS]
+            log.warning(
+                "catalogue not written (%s): %d row(s) kept to write later", exc, len(deferred)
+            )
+            return [self._entry_to_be(row, row[0] in acknowledged) for row in blobs_stored]
+        if deferred:
+            log.info("catalogue written again: %d deferred row(s) caught up", len(deferred))
+            deferred.clear()
+        return entries[len(entries) - len(blobs_stored) :]
+
+    def _entry_to_be(self, row: tuple[str, str, int, str], acknowledged: bool) -> BlobEntry:
+        """The entry a row will make: the stored one's name and kind if there is one."""
+        digest, name, size, kind = row
+        current = self.get(digest)  # reads still work on a full disk
+        if current is not None:
+            return BlobEntry(
+                digest, current.name, size, current.registered or acknowledged, current.kind
+            )
+        return BlobEntry(digest, name, size, acknowledged, kind)
 
     def get(self, digest: str) -> BlobEntry | None:
         with self.engine.connect() as conn:
@@ -233,3 +290,10 @@ class BlobCatalog:
             for start in range(0, len(gone), 500):
                 conn.execute(blobs.delete().where(blobs.c.hash.in_(gone[start : start + 500])))
         return len(missing), len(gone)
+
+
+def _is_storage_failure(exc: BaseException) -> bool:
+    """Whether SQLite refused a write for want of disk (or for an I/O error)."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in _STORAGE_FAILURES

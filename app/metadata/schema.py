@@ -101,6 +101,10 @@ uploads = Table(
     Column("block_size", BigInteger, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("expires_at", Float, nullable=False),
+    # Who announced it (a client address, or an admin token: "" for the master's own
+    # ingest) and how many blocks it lists: what the per-client limits count.
+    Column("owner", String(128), nullable=False, default=""),
+    Column("block_count", Integer, nullable=False, default=0),
 )
 
 upload_blocks = Table(

@@ -13,9 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
-from app.errors import UploadNotFound
+from app.errors import TooManyRequests, UploadNotFound
 from app.metadata.engine import write_transaction
 from app.metadata.repository import FileRecord, MetadataStore, batches
 from app.metadata.schema import blobs, upload_blocks, uploads
@@ -30,6 +30,14 @@ class Upload:
     block_size: int
     expires_at: float
     blocks: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class OpenUploadLimits:
+    """What one owner may hold open at once: uploads, and blocks they list (0: any)."""
+
+    uploads: int = 0
+    blocks: int = 0
 
 
 class UploadStore:
@@ -47,14 +55,24 @@ class UploadStore:
         block_size: int,
         blocks: Sequence[tuple[str, int]],
         ttl: float,
+        *,
+        owner: str = "",
+        limits: OpenUploadLimits | None = None,
     ) -> Upload:
-        """Record a new upload and take references on the blocks that already exist."""
+        """Record a new upload and take references on the blocks that already exist.
+
+        With an ``owner`` and ``limits``: 429 when the owner's open uploads would pass
+        them (checked in the write transaction; on PostgreSQL, owners announcing at the
+        same instant may pass it by as many as announce together).
+        """
         now = time.time()
         # 128 bits from the OS's CSPRNG: an upload id is not guessable.
         upload = Upload(
             secrets.token_hex(16), name, size, file_hash, block_size, now + ttl, tuple(blocks)
         )
         with write_transaction(self.engine) as conn:
+            if owner and limits is not None:
+                _check_room(conn, owner, len(blocks), limits, now)
             conn.execute(
                 uploads.insert(),
                 {
@@ -65,6 +83,8 @@ class UploadStore:
                     "block_size": block_size,
                     "created_at": now,
                     "expires_at": upload.expires_at,
+                    "owner": owner,
+                    "block_count": len(blocks),
                 },
             )
             if blocks:
@@ -146,3 +166,27 @@ class UploadStore:
                 delete(uploads).where(uploads.c.expires_at < (now or time.time()))
             )
         return int(result.rowcount)
+
+
+def _check_room(
+    conn: Connection, owner: str, wanted: int, limits: OpenUploadLimits, now: float
+) -> None:
+    """Refuse (429) an announcement past what its owner may hold open."""
+    held_uploads, held_blocks = conn.execute(
+        select(func.count(), func.coalesce(func.sum(uploads.c.block_count), 0)).where(
+            uploads.c.owner == owner, uploads.c.expires_at >= now
+        )
+    ).one()
+    advice = "commit them, DELETE /uploads/<id> those abandoned, or let them expire"
+    if limits.uploads and held_uploads >= limits.uploads:
+        raise TooManyRequests(
+            f"{held_uploads} block uploads are open for this client, the most it may hold "
+            f"at once: {advice}",
+            code="too_many_open_uploads",
+        )
+    if limits.blocks and int(held_blocks) + wanted > limits.blocks:
+        raise TooManyRequests(
+            f"this client's open uploads list {int(held_blocks)} blocks, and this one "
+            f"{wanted} more: at most {limits.blocks} at once ({advice})",
+            code="too_many_open_blocks",
+        )

@@ -88,9 +88,11 @@ class NodeFastHandler:
         headers = _header_lines(file.mimetype, str(file.size), digest, disposition)
         return FastResponse(headers.encode("latin-1"), size=file.size, files=file.blocks)
 
-    def _upload(self, request: FastRequest, raw_query: bytes) -> FastResponse:
+    def _upload(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
         """What the Flask view of ``PUT /upload`` does, with the same answers and errors."""
         args = query_args(raw_query)
+        if args is None:
+            return None  # Flask refuses a query that is not UTF-8
 
         def store() -> dict[str, Any]:
             if self.secret:
@@ -130,6 +132,8 @@ class NodeFastHandler:
         if any(field in request.headers for field in CONDITIONAL_FIELDS):
             return None
         args = query_args(raw_query)
+        if args is None:
+            return None
         digest = args.get("hash", "")
         if not DIGEST_RE.fullmatch(digest) or not self._may_read(args, digest):
             return None

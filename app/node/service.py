@@ -367,8 +367,13 @@ class NodeService:
         answers = self._register_batch(stored, uploads)
         # Catalogued after the master's answer, so that the registration state is
         # written once, and right: should this process die in between, the copy is on
-        # disk and known to the master, and the next full sync catalogues it.
-        entries = self.catalog.record_many(
+        # disk and known to the master, and the next full sync catalogues it. For the
+        # same reason a catalogue the disk has no room for does not fail the upload
+        # (#17): its bytes are durable, registered and readable, so the answer is
+        # success, and the rows wait in memory for the next batch. A 507 would have to
+        # undo a copy the master already lists, and may not delete a blob an earlier
+        # upload stored too.
+        entries = self.catalog.record_durable(
             [
                 (blob.digest, upload.name, blob.size, upload.kind)
                 for blob, upload in zip(stored, uploads, strict=True)

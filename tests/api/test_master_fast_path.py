@@ -50,9 +50,6 @@ def test_registrations_and_assignments_match_the_views(master_app, master_client
 @pytest.mark.parametrize(
     "target, body, headers",
     [
-        ("/nodes/register", b"not json", {"Content-Type": "application/json"}),
-        ("/nodes/register", registration("cc" * 32), {"Content-Type": "text/plain"}),
-        ("/nodes/register", b"[1, 2]", {"Content-Type": "application/json"}),
         ("/nodes/register?x=1", registration("cc" * 32), {"Content-Type": "application/json"}),
         ("/nodes/heartbeat", b"", {}),
         ("/upload", b"", {}),
@@ -62,6 +59,30 @@ def test_what_it_does_not_know_goes_to_flask(master_app, target, body, headers):
     fast = master_app.extensions[FAST_PATH]
     fields = {k.lower().encode(): v.encode() for k, v in headers.items()}
     assert fast.handler(FastRequest(b"POST", target.encode(), fields, body)) is None
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b"not json", "application/json"),
+        (registration("cc" * 32), "text/plain"),
+        (b"[1, 2]", "application/json"),
+        # Issue #17: nesting, numbers and strings that Python's json accepts and our API
+        # must not (the fast path closed the connection on the first one).
+        (b'{"copies":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json"),
+        (b'{"copies": [{"size": 9223372036854775808}]}', "application/json"),
+        (b'{"copies": [{"size": NaN}]}', "application/json"),
+        (b'{"copies": [{"size": 1e400}]}', "application/json"),
+        (b'{"node": "\\ud800", "copies": []}', "application/json"),
+        (b'{"node": "\xff"}', "application/json"),
+    ],
+)
+def test_bad_json_gets_the_views_answer(master_app, master_client, body, content_type):
+    headers = {"Content-Type": content_type}
+    fast = ask(master_app, "/nodes/register", body, **headers)
+    view = master_client.post("/nodes/register", data=body, headers=headers)
+    assert fast == (view.status_code, view.json)
+    assert fast[0] == 400 and fast[1]["error"]["code"] == "invalid_json"
 
 
 def test_a_bad_registration_gets_the_views_error(master_app, master_client):

@@ -86,3 +86,43 @@ def test_too_many_parts():
 def test_wrong_content_type(content_type):
     with pytest.raises((UnsupportedMediaType, BadRequest)):
         parse(form(("file", "f", b"x")), content_type)
+
+
+class CountingBody(io.BytesIO):
+    """A body that counts the bytes the parser asked for."""
+
+    read_bytes = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.read_bytes += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # A 16 MiB part header (#17), which the decoder buffered whole.
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n'
+        "X-Pad: " + "a" * (16 << 20) + "\r\n\r\ndata",
+        # The same without a line break, and as a preamble before the first boundary.
+        f"--{BOUNDARY}\r\n" + "b" * (16 << 20),
+        "c" * (16 << 20) + f"\r\n--{BOUNDARY}\r\n",
+        # An epilogue that never ends.
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\n'
+        f"data\r\n--{BOUNDARY}--\r\n" + "d" * (16 << 20),
+    ],
+)
+def test_part_headers_and_the_text_around_parts_are_bounded(body):
+    stream = CountingBody(body.encode())
+    sinks: list[Sink] = []
+    with pytest.raises(PayloadTooLarge):
+        parse(stream, sinks=sinks)
+    assert stream.read_bytes <= 2 << 20  # a read or two, not the whole body
+    assert all(sink.aborted for sink in sinks)
+
+
+def test_part_headers_within_the_bound_are_fine():
+    head = 'Content-Disposition: form-data; name="file"; filename="a.txt"\r\nX-Pad: '
+    body = f"--{BOUNDARY}\r\n{head}{'p' * 15000}\r\n\r\nkept\r\n--{BOUNDARY}--\r\n"
+    assert parse(io.BytesIO(body.encode())).sink.getvalue() == b"kept"

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from app.errors import AppError
-from app.master.validation import parse_upload_plan
+from app.master.validation import MAX_BLOCKS, parse_upload_plan
 
 MIB = 1024 * 1024
 H = [f"{i:x}" * 64 for i in range(1, 4)]
@@ -53,3 +53,18 @@ def test_the_empty_file_is_one_empty_block():
         10 * MIB,
     )
     assert plan.blocks == ((empty, 0),)
+
+
+@pytest.mark.parametrize("size", [MAX_BLOCKS * 64 * 1024 + 1, 2**63 - 1])
+def test_more_blocks_than_an_upload_may_have_is_413_before_the_list_is_read(size):
+    # The list is not even there: a size that needs too many blocks is enough (#17).
+    with pytest.raises(AppError) as caught:
+        parse_upload_plan({**PLAN, "size": size, "block_size": 64 * 1024, "blocks": None}, MIB)
+    assert (caught.value.status, caught.value.code) == (413, "too_many_blocks")
+
+
+def test_the_largest_upload_is_accepted():
+    blocks = [H[1]] * MAX_BLOCKS
+    size = MAX_BLOCKS * 64 * 1024
+    plan = parse_upload_plan({**PLAN, "size": size, "block_size": 64 * 1024, "blocks": blocks}, MIB)
+    assert len(plan.blocks) == MAX_BLOCKS

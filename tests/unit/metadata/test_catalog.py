@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from app.metadata.catalog import BlobCatalog
+import pytest
+
+from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
+from tests.support.full_disk import LONG_NAME, create_with_small_pages, no_room
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
@@ -84,3 +88,34 @@ def test_names_are_cached_by_reads_not_by_uploads(tmp_path: Path):
     cat.record(C, "c.txt", 1)
     assert [cat.name_of(digest) for digest in (A, B, C)] == ["a.txt", "b.txt", "c.txt"]
     assert len(cat._names) == 2  # bounded
+
+
+def test_rows_of_durable_blobs_wait_out_a_full_disk(tmp_path: Path):
+    create_with_small_pages(tmp_path / "catalog.db")
+    cat = catalog(tmp_path)
+    cat.record(A, "first.txt", 3)
+    with no_room(cat.engine):
+        # record_many fails as SQLite does on a full disk; record_durable does not.
+        with pytest.raises(sqlite3.OperationalError, match="full"):
+            cat.record_many([(B, LONG_NAME, 4, "file")])
+        entries = cat.record_durable(
+            [(A, LONG_NAME, 3, "file"), (B, LONG_NAME, 4, "block")], registered=[B]
+        )
+        assert [(e.hash, e.name, e.kind, e.registered) for e in entries] == [
+            (A, "first.txt", "file", False),  # the row it has keeps its first name
+            (B, LONG_NAME, "block", True),
+        ]
+        assert cat.get(B) is None  # not written
+    # The next write catches up with the deferred rows first.
+    (entry,) = cat.record_durable([(C, "c.txt", 5, "file")])
+    assert entry.name == "c.txt"
+    assert cat.get(B) == BlobEntry(B, LONG_NAME, 4, True, "block")
+    assert cat.stats().blobs == 3
+
+
+def test_only_a_refusing_disk_defers_rows(tmp_path: Path):
+    cat = catalog(tmp_path)
+    with pytest.raises(sqlite3.IntegrityError):  # NOT NULL: a bug, not a full disk
+        cat.record_durable([(A, None, 1, "file")])  # type: ignore[list-item]
+    assert cat.record_durable([(B, "b", 1, "file")])[0].name == "b"
+    assert cat.get(A) is None
