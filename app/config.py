@@ -173,10 +173,24 @@ def role_defaults(role: str) -> dict[str, Any]:
     return {**COMMON_DEFAULTS, **ROLE_DEFAULTS[role]}
 
 
-def conf_dir() -> Path:
-    """Return the folder of per-role config files (MDBX_CONF_DIR or the repository's conf/)."""
+def conf_dir() -> Path | None:
+    """Return the folder of config files: MDBX_CONF_DIR, else the source tree's conf/.
+
+    An installed wheel has no conf/ (a site-packages/conf would be another distribution's):
+    None then, which means built-in defaults.
+    """
     configured = os.environ.get(f"{ENV_PREFIX}CONF_DIR")
-    return Path(configured) if configured else Path(__file__).resolve().parent.parent / "conf"
+    if configured:
+        return Path(configured)
+    root = Path(__file__).resolve().parent.parent
+    return root / "conf" if (root / "pyproject.toml").is_file() else None
+
+
+def conf_file(name: str) -> Path | None:
+    """Return the config file ``name`` (node.toml, gunicorn.py) if there is one."""
+    folder = conf_dir()
+    path = folder / name if folder else None
+    return path if path and path.is_file() else None
 
 
 def load_config(
@@ -187,8 +201,8 @@ def load_config(
     """Resolve the configuration of ``role`` from every source and validate it."""
     defaults = role_defaults(role)
     settings = {key: Setting(value, "default") for key, value in defaults.items()}
-    toml_path = conf_dir() / f"{role}.toml"
-    if toml_path.is_file():
+    toml_path = conf_file(f"{role}.toml")
+    if toml_path:
         with toml_path.open("rb") as fh:
             _merge(settings, tomllib.load(fh), str(toml_path), defaults)
     env = os.environ if environ is None else environ

@@ -65,6 +65,8 @@ class Role:
         port: int | None = None,
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
+        mdbx: str = MDBX,
+        cwd: Path | None = None,
     ) -> None:
         self.role = role
         self.port = port or free_port()
@@ -73,6 +75,9 @@ class Role:
         self.log_path = log_dir / f"{role}-{self.port}.log"
         self.env = env or {}
         self.args = args or []
+        # Another install's executable (an installed wheel), started from another folder.
+        self.mdbx = mdbx
+        self.cwd = cwd
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, wait: bool = True) -> Role:
@@ -80,7 +85,7 @@ class Role:
         env["MDBX_ACCESS_LOG"] = "true"  # every request in the logs a failed test prints
         env.update(self.env)
         command = [
-            MDBX,
+            self.mdbx,
             "serve",
             self.role,
             "--port",
@@ -94,6 +99,7 @@ class Role:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                cwd=self.cwd,
                 start_new_session=True,
             )
         if wait:
