@@ -42,8 +42,8 @@ clean:
 # bench/results/latest.json. bench-quick: smaller sizes and durations, under 2 minutes.
 .PHONY: bench-quick
 bench: $(VENV)/.installed
-	$(BIN)/python bench/bench.py --write-md
+	$(BIN)/python -m bench --write-md
 
 bench-quick: $(VENV)/.installed
-	$(BIN)/python bench/bench.py --big-mib 64 --duration 5 --repeat 3 \
+	$(BIN)/python -m bench --big-mib 64 --duration 5 --repeat 3 \
 		--weed-files 2000 --weed-seconds 15

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from procstat import children
+from bench.procstat import children
 
 NGINX = Path("/usr/sbin/nginx")
 START_TIMEOUT = 10.0

@@ -11,8 +11,8 @@ from flask.testing import FlaskClient
 
 from app.config import ENV_ALIASES
 from app.factory import create_app
+from localcluster.launcher import free_port
 from tests.support.apps import make_client
-from tests.support.cluster import free_port
 
 # Read besides MDBX_*: a developer's real Seedream key must not configure (or bill) tests.
 ALIASES = {name for names in ENV_ALIASES.values() for name in names}

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cluster import Cluster
+from localcluster.launcher import Cluster
 
 pytestmark = pytest.mark.e2e
 

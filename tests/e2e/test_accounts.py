@@ -12,9 +12,9 @@ import time
 import pytest
 import requests
 
+from localcluster.launcher import Cluster, wait_until
 from tests.support.api import blob_path, get_json
 from tests.support.cli import mdbx
-from tests.support.cluster import Cluster, wait_until
 
 TIMEOUT = 60
 FAST_GC = {

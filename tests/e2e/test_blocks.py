@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from localcluster.launcher import Cluster, Role, wait_until
 from tests.support.api import get_json
 from tests.support.cli import MDBX, MIB, mdbx
-from tests.support.cluster import Cluster, Role, wait_until
 
 BLOCK = 4 * MIB
 TIMEOUT = 120

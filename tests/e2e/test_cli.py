@@ -12,8 +12,8 @@ import subprocess
 import pytest
 import requests
 
+from localcluster.launcher import Cluster, wait_until
 from tests.support.cli import MDBX, MIB, assert_clean_failure, mdbx
-from tests.support.cluster import Cluster, wait_until
 
 
 def wait_for_nodes_up(cluster):

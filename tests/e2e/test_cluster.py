@@ -14,8 +14,8 @@ import time
 
 import requests
 
+from localcluster.launcher import Cluster, Role, wait_until
 from tests.support.api import blob_path, get_json, locations, node_id, upload
-from tests.support.cluster import Cluster, Role, wait_until
 
 TIMEOUT = 30
 NODE_TIMEOUT = 2.0

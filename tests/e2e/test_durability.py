@@ -11,8 +11,8 @@ import time
 
 import requests
 
+from localcluster.launcher import wait_until
 from tests.support.api import upload
-from tests.support.cluster import wait_until
 
 TIMEOUT = 30
 

@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 import requests
 
+from localcluster.launcher import Cluster, wait_until
 from tests.support.apps import BLOB_HEADERS
-from tests.support.cluster import Cluster, wait_until
 
 TIMEOUT = 30
 

@@ -8,8 +8,8 @@ import os
 import pytest
 import requests
 
+from localcluster.launcher import wait_until
 from tests.support.api import upload
-from tests.support.cluster import wait_until
 from tests.support.postgres import postgres_schema
 
 pytestmark = pytest.mark.postgres

@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from tests.support.cluster import Cluster
+from localcluster.launcher import Cluster
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

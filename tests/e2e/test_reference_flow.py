@@ -9,7 +9,7 @@ from pathlib import Path
 
 import requests
 
-from tests.support.cluster import Cluster
+from localcluster.launcher import Cluster
 
 TIMEOUT = 30
 

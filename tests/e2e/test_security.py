@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from app.security import CLUSTER_HEADER, WRITE, blob_token
+from localcluster.launcher import Cluster, free_port
 from tests.support.cli import assert_clean_failure, mdbx
-from tests.support.cluster import Cluster, free_port
 
 SECRET = "e2e-cluster-secret-" + "0123456789abcdef"
 CLUSTER = {CLUSTER_HEADER: SECRET}

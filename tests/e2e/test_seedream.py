@@ -18,7 +18,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.support.cluster import Cluster, wait_until
+from localcluster.launcher import Cluster, wait_until
 from tests.support.fake_seedream import FakeSeedream
 
 KEY = "sk-e2e-test-91c4d2e8"

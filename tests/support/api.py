@@ -7,7 +7,7 @@ from typing import Any
 
 import requests
 
-from tests.support.cluster import Role
+from localcluster.launcher import Role
 
 TIMEOUT = 30
 

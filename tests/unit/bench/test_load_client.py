@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-from bench import Client  # noqa: E402
-from tests.support.stub_http import QuietHandler, stub_server  # noqa: E402
+from bench.load import Client
+from tests.support.stub_http import QuietHandler, stub_server
 
 
 @pytest.fixture()

@@ -1,4 +1,4 @@
-"""Real gunicorn processes for end-to-end tests: start, wait for /health, kill, log."""
+"""Real `mdbx serve` processes for tests and benchmarks: start, wait for /health, kill."""
 
 from __future__ import annotations
 

@@ -7,9 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-from procstat import CLIENT, CpuMeter, process_tree  # noqa: E402
+from bench.procstat import CLIENT, CpuMeter, process_tree
 
 
 def _became_the_last_sleep(pid: int) -> bool:

@@ -1,4 +1,4 @@
-"""Cluster benchmark (issue #4): write paths, dead-node detection, time to restore R.
+"""Node loss (issue #4): write paths, dead-node detection, time to restore R.
 
 Starts real clusters (one master, three nodes, R = 2) as `mdbx serve` runs them, with
 NODE_TIMEOUT and REPAIR_GRACE shortened so that the measurement is of the mechanism, not
@@ -10,13 +10,13 @@ of the configured waits (which add to the figures 1:1 in production):
 - time from then until /cluster/health shows no under-replicated file, for 1,000 small
   files and for 1 GiB (in 10 MiB files, today's per-request limit).
 
-    .venv/bin/python bench/cluster_bench.py [--small 1000] [--big-mib 1024]
+    .venv/bin/python -m bench.repair [--small 1000] [--big-mib 1024]
 """
 
 from __future__ import annotations
 
+import datetime
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,12 +26,11 @@ from pathlib import Path
 import click
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from report import report  # noqa: E402
+from bench.load import MIB
+from bench.machine import machine
+from bench.results import Results, num
+from localcluster.launcher import Cluster, wait_until
 
-from tests.support.cluster import Cluster, wait_until  # noqa: E402
-
-MIB = 1024 * 1024
 NODE_TIMEOUT = 3.0
 ENV = {
     "MDBX_SYNC_INTERVAL": "0.5",
@@ -122,20 +121,31 @@ def run_cluster(root: Path, body: Callable[[Cluster], None]) -> None:
 @click.option("--big-mib", default=1024, help="MiB of 10 MiB files for the large case.")
 @click.option("--threads", default=8, help="Client threads for uploads.")
 def main(small: int, big_mib: int, threads: int) -> None:
-    results: dict[str, dict[str, float]] = {}
-    root = Path(tempfile.mkdtemp(prefix="mdbx-cluster-bench-"))
+    """Two clusters (small files, then big ones): upload both ways, kill a node, time R."""
+    results = Results()
+    root = Path(tempfile.mkdtemp(prefix="mdbx-repair-bench-"))
+
+    def rate(workload: str, value: float, unit: str) -> None:
+        results.figure(workload, value, None, unit)
+        results.row(workload, "—", num(value, unit), None)
+
+    def seconds(workload: str, value: float, note: str = "") -> None:
+        results.figure(workload, value, None, "s")
+        results.row(workload, "—", num(value, "s") + note, None)
 
     def small_files(cluster: Cluster) -> None:
         master = cluster.master.url
         half = [os.urandom(4096) for _ in range(small // 2)]
         other = [os.urandom(4096) for _ in range(small - small // 2)]
-        seconds = timed_uploads(via_master(master), half, threads)
-        results["upload_4kib_via_master"] = {"files/s": len(half) / seconds}
-        seconds = timed_uploads(via_assign(master), other, threads)
-        results["upload_4kib_via_assign_chain"] = {"files/s": len(other) / seconds}
+        took = timed_uploads(via_master(master), half, threads)
+        rate(f"upload 4 KiB via master `/upload`, {threads} threads", len(half) / took, "files/s")
+        took = timed_uploads(via_assign(master), other, threads)
+        rate(f"upload 4 KiB via `/assign` + chain, {threads} threads", len(other) / took, "files/s")
         detect, restore = kill_and_restore(cluster, deadline=600)
-        results["detect_dead_node"] = {"s": detect, "NODE_TIMEOUT s": NODE_TIMEOUT}
-        results[f"restore_R_{small}_small_files"] = {"s": restore}
+        seconds(
+            "SIGKILL of a node to `down` in /nodes", detect, f" (NODE_TIMEOUT {NODE_TIMEOUT} s)"
+        )
+        seconds(f"restore R = 2 of {small} small files", restore)
 
     def big_files(cluster: Cluster) -> None:
         master = cluster.master.url
@@ -144,18 +154,26 @@ def main(small: int, big_mib: int, threads: int) -> None:
         # Distinct contents without holding 1 GiB of random bytes: vary the first 8 bytes.
         payloads = [i.to_bytes(8, "big") + blob[8:] for i in range(count)]
         half = count // 2
-        seconds = timed_uploads(via_master(master), payloads[:half], 2)
-        results["upload_10mib_via_master"] = {"MB/s": half * 10 * MIB / seconds / 1e6}
-        seconds = timed_uploads(via_assign(master), payloads[half:], 2)
-        results["upload_10mib_via_assign_chain"] = {
-            "MB/s": (count - half) * 10 * MIB / seconds / 1e6
-        }
+        took = timed_uploads(via_master(master), payloads[:half], 2)
+        rate("upload 10 MiB via master `/upload`, 2 threads", half * 10 * MIB / took / 1e6, "MB/s")
+        took = timed_uploads(via_assign(master), payloads[half:], 2)
+        moved = (count - half) * 10 * MIB / took / 1e6
+        rate("upload 10 MiB via `/assign` + chain, 2 threads", moved, "MB/s")
         _detect, restore = kill_and_restore(cluster, deadline=1200)
-        results[f"restore_R_{count * 10}_MiB"] = {"s": restore}
+        seconds(f"restore R = 2 of {count * 10} MiB in 10 MiB files", restore)
 
-    run_cluster(root / "small", small_files)
-    run_cluster(root / "big", big_files)
-    report("cluster_bench", results, "figure | value", digits=2)
+    for name, body in (("small", small_files), ("big", big_files)):
+        try:
+            run_cluster(root / name, body)
+        except Exception as error:
+            results.fail(f"{name} files", error)
+    report = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
+        "options": {"small": small, "big_mib": big_mib, "threads": threads},
+    }
+    saved = results.save("repair", report)
+    print(f"\n{results.table()}\n\nfigures in {saved}")
 
 
 if __name__ == "__main__":

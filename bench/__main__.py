@@ -1,0 +1,5 @@
+"""``python -m bench``: the ``make bench`` run (see ``bench.run``)."""
+
+from bench.run import main
+
+main()
