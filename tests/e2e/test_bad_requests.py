@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.support.cluster import Cluster
+from localcluster.launcher import Cluster
 
 TIMEOUT = 10
 REGISTER = "POST /nodes/register HTTP/1.1\r\nContent-Type: application/json"

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from app.serve import REQUIRED_SETTINGS
-from tests.support.cluster import Role
+from localcluster.launcher import Role
 from tests.support.wheels import (
     build_wheel,
     install_into_fresh_venv,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import requests
 
+from localcluster.launcher import Cluster
 from tests.support.api import get_json
-from tests.support.cluster import Cluster
 
 TIMEOUT = 60
 MIB = 1024 * 1024
