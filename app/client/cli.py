@@ -18,14 +18,8 @@ from typing import Any, TypeVar
 
 import click
 
-from app.client.api import (
-    DEFAULT_MASTER,
-    Client,
-    ClientError,
-    FileNotFound,
-    MasterUnreachable,
-    file_digest,
-)
+from app.client.api import DEFAULT_MASTER, Client
+from app.client.errors import ClientError, FileNotFound, MasterUnreachable
 from app.client.render import (
     emit_json,
     human_size,
@@ -35,6 +29,7 @@ from app.client.render import (
     render_table,
     without_locations,
 )
+from app.client.transfer import file_digest
 from app.serve_command import serve
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
-from app.client.api import Progress
+from app.client.transfer import Progress
 
 if TYPE_CHECKING:
     from app.client.cli import Settings
