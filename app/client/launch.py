@@ -1,5 +1,5 @@
 """The ``mdbx`` executable: ``mdbx serve`` loads only what a server needs; every other
-command is the client's (``app.client.cli``, which lists ``serve`` too)."""
+command is the client's (``app.client.cli.root``, which lists ``serve`` too)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,6 @@ def main() -> None:
 
         serve(args=sys.argv[2:], prog_name="mdbx serve")
     else:
-        from app.client.cli import main as client_main
+        from app.client.cli.root import main as client_main
 
         client_main()

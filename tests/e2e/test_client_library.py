@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-from app.client.api import Client, ClientError
+from app.client.api import Client
+from app.client.errors import ClientError
 from tests.support.api import blob_path
 
 

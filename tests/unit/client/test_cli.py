@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.client import cli
 from app.client.api import Client
+from app.client.cli.cluster import health_problems
+from app.client.cli.files import plan_uploads
+from app.client.cli.render import human_size, output_path
+from app.client.cli.root import main
 
 FILES = [
     {"hash": "ab" * 32, "name": "docs/report.pdf", "size": 1536, "replicas": ["8001", "8002"]},
@@ -18,7 +21,7 @@ FILES = [
 
 
 def invoke(*args, **kwargs):
-    return CliRunner().invoke(cli.main, list(args), **kwargs)
+    return CliRunner().invoke(main, list(args), **kwargs)
 
 
 @pytest.fixture
@@ -35,7 +38,7 @@ def names(plan, root):
 
 
 def test_a_directory_keeps_its_name_and_relative_paths(tree):
-    plan = cli.plan_uploads([tree / "album"], None)
+    plan = plan_uploads([tree / "album"], None)
     assert names(plan, tree) == [
         ("album/b.jpg", "album/b.jpg"),
         ("album/2024/a.jpg", "album/2024/a.jpg"),
@@ -43,29 +46,27 @@ def test_a_directory_keeps_its_name_and_relative_paths(tree):
 
 
 def test_to_renames_a_single_source(tree):
-    assert names(cli.plan_uploads([tree / "one.txt"], "notes/first.txt"), tree) == [
+    assert names(plan_uploads([tree / "one.txt"], "notes/first.txt"), tree) == [
         ("one.txt", "notes/first.txt")
     ]
-    assert names(cli.plan_uploads([tree / "album"], "backup"), tree) == [
+    assert names(plan_uploads([tree / "album"], "backup"), tree) == [
         ("album/b.jpg", "backup/b.jpg"),
         ("album/2024/a.jpg", "backup/2024/a.jpg"),
     ]
 
 
 def test_to_is_a_prefix_for_several_sources_or_a_trailing_slash(tree):
-    assert names(cli.plan_uploads([tree / "one.txt"], "docs/"), tree) == [
-        ("one.txt", "docs/one.txt")
-    ]
-    plan = cli.plan_uploads([tree / "one.txt", tree / "album"], "x")
+    assert names(plan_uploads([tree / "one.txt"], "docs/"), tree) == [("one.txt", "docs/one.txt")]
+    plan = plan_uploads([tree / "one.txt", tree / "album"], "x")
     assert [name for _, name in plan] == ["x/one.txt", "x/album/b.jpg", "x/album/2024/a.jpg"]
 
 
 def test_output_path_defaults_to_the_basename_and_goes_into_a_directory(tmp_path):
     record = {"hash": "ab" * 32, "name": "docs/report.pdf"}
-    assert cli.output_path(record, None) == Path("report.pdf")
-    assert cli.output_path(record, tmp_path) == tmp_path / "report.pdf"
-    assert cli.output_path(record, tmp_path / "r.pdf") == tmp_path / "r.pdf"
-    assert cli.output_path({"hash": "ab" * 32, "name": "a/.."}, None) == Path("ab" * 32)
+    assert output_path(record, None) == Path("report.pdf")
+    assert output_path(record, tmp_path) == tmp_path / "report.pdf"
+    assert output_path(record, tmp_path / "r.pdf") == tmp_path / "r.pdf"
+    assert output_path({"hash": "ab" * 32, "name": "a/.."}, None) == Path("ab" * 32)
 
 
 @pytest.mark.parametrize(
@@ -73,7 +74,7 @@ def test_output_path_defaults_to_the_basename_and_goes_into_a_directory(tmp_path
     [(None, "-"), (0, "0 B"), (1023, "1023 B"), (1536, "1.5 KiB"), (10 * 1024**2, "10.0 MiB")],
 )
 def test_human_size(size, shown):
-    assert cli.human_size(size) == shown
+    assert human_size(size) == shown
 
 
 def test_health_problems():
@@ -85,8 +86,8 @@ def test_health_problems():
         "unavailable": 0,
         "lost": 0,
     }
-    assert cli.health_problems(health) == []
-    assert cli.health_problems({**health, "nodes_up": 1, "degraded": 3}) == [
+    assert health_problems(health) == []
+    assert health_problems({**health, "nodes_up": 1, "degraded": 3}) == [
         "3 degraded",
         "1 of 2 nodes needed up",
     ]

@@ -7,21 +7,19 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
-from app.client.api import Progress
-
-if TYPE_CHECKING:
-    from app.client.cli import Settings
+from app.client.transfer import Progress
 
 
 @contextmanager
-def progress_bar(settings: Settings, name: str, total: int) -> Iterator[Progress | None]:
-    """A byte bar (rate, ETA) on stderr; none with --json/--quiet or off a terminal."""
-    if not settings.chatty or not sys.stderr.isatty():
+def progress_bar(shown: bool, name: str, total: int) -> Iterator[Progress | None]:
+    """A byte bar (rate, ETA) on stderr if ``shown`` (not with --json/--quiet) and stderr
+    is a terminal; else none."""
+    if not shown or not sys.stderr.isatty():
         yield None
         return
     with tqdm(

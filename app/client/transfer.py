@@ -1,0 +1,260 @@
+"""How a file's bytes travel between this machine and the nodes (no Flask).
+
+Hashing a local file and its blocks, sending the blocks the cluster lacks ``parallel`` at
+a time, fetching blocks or a whole blob checked against their hashes, and the files that
+make a download appear only when complete. Which blocks go where, and which replicas to
+read, is the master's answer (``app.client.api.Client`` asks); this module talks to the
+nodes only, through the caller's ``requests.Session``.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import requests
+from urllib3.fields import RequestField
+from urllib3.filepost import choose_boundary
+
+from app.client.errors import ClientError, NoReplica
+from app.errors import error_code_of
+
+# (connect, read) seconds; a blob of 10 MiB on a slow replica still fits.
+TIMEOUT = (3.05, 60.0)
+CHUNK = 1024 * 1024
+# The master's default block size, and how many blocks travel at once.
+BLOCK_SIZE = 4 * 1024 * 1024
+PARALLEL = 4
+
+
+class Progress(Protocol):
+    """Where transfers report bytes; a ``tqdm`` bar fits as it is."""
+
+    def update(self, n: int) -> object: ...
+
+    def reset(self, total: int | None = None) -> object: ...
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """A local file cut into blocks: its size, SHA-256, and each block's SHA-256."""
+
+    size: int
+    hash: str
+    blocks: list[str]
+
+
+def hash_blocks(path: Path, block_size: int) -> BlockPlan:
+    """Hash a file and each of its blocks in one read."""
+    whole = hashlib.sha256()
+    blocks: list[str] = []
+    size = 0
+    with path.open("rb") as stream:
+        while True:
+            block = stream.read(block_size)
+            if not block and blocks:
+                break
+            whole.update(block)
+            blocks.append(hashlib.sha256(block).hexdigest())
+            size += len(block)
+            if len(block) < block_size:
+                break
+    return BlockPlan(size, whole.hexdigest(), blocks)
+
+
+def file_digest(path: Path) -> str:
+    """Return the SHA-256 of a local file, the address the cluster stores it under."""
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (it may write fewer than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def send_blocks(
+    http: requests.Session,
+    path: Path,
+    missing: list[dict[str, Any]],
+    block_size: int,
+    parallel: int,
+    progress: Progress | None,
+) -> list[int]:
+    """PUT each missing block of ``path`` to its node; return the sizes of those sent.
+
+    ``missing`` is the master's answer: each block's ``url``, ``size`` and the
+    ``indexes`` where it occurs in the file. Failures are left for the caller's next
+    round; a block the node refuses as ``hash_mismatch`` means the file changed and
+    raises ``ClientError``.
+    """
+    sent: list[int] = []
+    with path.open("rb") as stream, ThreadPoolExecutor(max_workers=parallel) as pool:
+        fd = stream.fileno()
+
+        def send(block: dict[str, Any]) -> None:
+            data = os.pread(fd, block["size"], block["indexes"][0] * block_size)
+            try:
+                response = http.put(block["url"], data=data, timeout=TIMEOUT)
+            except requests.RequestException:
+                return
+            if response.status_code == 400 and error_code_of(response) == "hash_mismatch":
+                # The node checks every block against the hash announced for it.
+                raise ClientError(f"{path} changed while it was being uploaded")
+            if response.status_code == 200:
+                sent.append(len(data))
+                if progress is not None:
+                    progress.update(len(data) * len(block["indexes"]))
+
+        futures = [pool.submit(send, block) for block in missing]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+    return sent
+
+
+def fetch_blocks(
+    http: requests.Session,
+    blocks: Sequence[dict[str, Any]],
+    fd: int,
+    parallel: int,
+    progress: Progress | None,
+) -> str:
+    """Fetch blocks ``parallel`` at a time, write them in order; return the file's hash.
+
+    Each block (the master's block map: ``hash``, ``urls``, a secured cluster's
+    ``token``) is read from its first replica that sends the right bytes, else
+    ``NoReplica``. At most two blocks per worker wait in memory for their turn.
+    """
+
+    def fetch(block: dict[str, Any]) -> bytes:
+        problems = []
+        for url in block["urls"]:
+            try:
+                # A secured cluster signs each block's reads (the block map's token).
+                params = {
+                    "hash": block["hash"],
+                    **({"token": block["token"]} if "token" in block else {}),
+                }
+                data = b"".join(_stream(http, f"{url}/retrieve", params))
+            except (requests.RequestException, ClientError) as exc:
+                problems.append(f"{url}: {exc}")
+                continue
+            if hashlib.sha256(data).hexdigest() == block["hash"]:
+                return data
+            problems.append(f"{url}: bytes do not match block {block['hash']}")
+        raise NoReplica(
+            f"no replica could serve block {block['hash']}: "
+            + ("; ".join(problems) or "none is up")
+        )
+
+    whole = hashlib.sha256()
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        pending: collections.deque[Future[bytes]] = collections.deque()
+        try:
+            for block in [*blocks, None]:
+                if block is not None:
+                    pending.append(pool.submit(fetch, block))
+                while pending and (block is None or len(pending) > 2 * parallel):
+                    data = pending.popleft().result()
+                    whole.update(data)
+                    write_all(fd, data)
+                    if progress is not None:
+                        progress.update(len(data))
+        finally:
+            for future in pending:
+                future.cancel()
+    return whole.hexdigest()
+
+
+def fetch_blob(
+    http: requests.Session, node_url: str, digest: str, dest: Path, progress: Progress | None
+) -> None:
+    """Stream one node's copy of a blob into ``dest``; raise ``ClientError`` (and leave
+    ``dest`` alone) if the node fails or its bytes do not hash to ``digest``."""
+    with PartFile(dest) as part:
+        hasher = hashlib.sha256()
+        for chunk in _stream(http, f"{node_url}/retrieve", {"hash": digest}):
+            hasher.update(chunk)
+            write_all(part.fd, chunk)
+            if progress is not None:
+                progress.update(len(chunk))
+        if hasher.hexdigest() != digest:
+            raise ClientError(f"bytes from {node_url} do not match the hash")
+        part.keep()
+
+
+def _stream(http: requests.Session, url: str, params: dict[str, str]) -> Iterator[bytes]:
+    with http.get(url, params=params, timeout=TIMEOUT, stream=True) as response:
+        if response.status_code != 200:
+            raise ClientError(f"{url} answered {response.status_code}", response.status_code)
+        yield from response.iter_content(CHUNK)
+
+
+class PartFile:
+    """A hidden temp file beside ``dest`` that becomes ``dest`` only if kept."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        self.fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        self.path = Path(name)
+
+    def __enter__(self) -> PartFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        os.close(self.fd)
+        self.path.unlink(missing_ok=True)
+
+    def keep(self) -> None:
+        os.replace(self.path, self.dest)
+
+
+class MultipartFile:
+    """A multipart/form-data body of one file part, read from disk as it is sent.
+
+    requests sends an iterable with a length as a plain (not chunked) body, so the master
+    sees a Content-Length and can refuse an oversized file before reading it.
+    """
+
+    def __init__(self, path: Path, name: str, progress: Progress | None) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self.progress = progress
+        boundary = choose_boundary()
+        self.content_type = f"multipart/form-data; boundary={boundary}"
+        part = RequestField(name="file", data=b"", filename=name)
+        part.make_multipart(content_type="application/octet-stream")
+        self.head = f"--{boundary}\r\n".encode() + part.render_headers().encode()
+        self.tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def __len__(self) -> int:
+        return len(self.head) + self.size + len(self.tail)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.head
+        left = self.size
+        with self.path.open("rb") as stream:
+            while left > 0:
+                chunk = stream.read(min(CHUNK, left))
+                if not chunk:
+                    raise ClientError(f"{self.path} shrank while it was being sent")
+                left -= len(chunk)
+                if self.progress is not None:
+                    self.progress.update(len(chunk))
+                yield chunk
+        yield self.tail
