@@ -29,14 +29,25 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "PORT": 0,
     "DATA_DIR": "data",
     "LOG_LEVEL": "info",
-    # gunicorn (see app/serve.py): gevent workers per process and their limits.
+    # gunicorn (see app/serve.py): gevent workers per process and their limits. A
+    # connection costs a worker a greenlet and a descriptor (10-20 KiB when idle), so
+    # thousands of idle or slow clients do not fill its pool; `mdbx serve` raises the
+    # open file limit to match (app/connection_limits.py).
     "WORKERS": 2,
-    "WORKER_CONNECTIONS": 1000,
-    # Per-socket-operation inactivity limits while reading a request and writing a response
-    # (the Go reference's ReadTimeout/WriteTimeout), and the keep-alive idle limit.
+    "WORKER_CONNECTIONS": 10_000,
+    # Per-socket-operation inactivity limits while reading a request body and writing a
+    # response (the Go reference's ReadTimeout/WriteTimeout; a body read stalled past it
+    # is answered 408), the keep-alive idle limit, and the time a request head has to
+    # arrive whole: from the accept for a connection's first, from its first byte for a
+    # later one (nginx's client_header_timeout). 0 means no limit.
     "READ_TIMEOUT": 15.0,
     "WRITE_TIMEOUT": 15.0,
     "IDLE_TIMEOUT": 60,
+    "HEADER_TIMEOUT": 10.0,
+    # Connections one client address may hold open at once, per worker; more are closed
+    # at accept, unanswered. 0 (the default) means no cap: behind a proxy every client
+    # has the proxy's address.
+    "MAX_CONNECTIONS_PER_ADDRESS": 0,
     "GRACEFUL_TIMEOUT": 5,
     # Start background tasks (registration retry, inventory sync); tests of views turn it off.
     "BACKGROUND_TASKS": True,
