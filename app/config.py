@@ -73,6 +73,11 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "WRITE_QUORUM": 0,
         # Seconds without a heartbeat after which a node counts as down.
         "NODE_TIMEOUT": 15.0,
+        # Seconds between the master's probes of each node's /health, and how long one
+        # may take: a node that beats but does not answer is "unresponsive", left out of
+        # placement and reads until it answers again. 0 turns the probes off.
+        "NODE_PROBE_INTERVAL": 2.0,
+        "NODE_PROBE_TIMEOUT": 3.0,
         # Seconds a node stays down before its copies are rebuilt on other nodes.
         "REPAIR_GRACE": 300.0,
         # Seconds between repair passes, and the copy/trim operations one pass may start.
@@ -322,7 +327,7 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
                 f"BLOCK_SIZE ({settings['BLOCK_SIZE'].source}) must be between "
                 f"{MIN_BLOCK_SIZE} and {MAX_BLOCK_SIZE} bytes"
             )
-        for key in ("READ_URL_TTL", "WRITE_URL_TTL"):
+        for key in ("READ_URL_TTL", "WRITE_URL_TTL", "NODE_PROBE_TIMEOUT"):
             if resolved[key] <= 0:
                 raise ConfigError(f"{key} ({settings[key].source}) must be > 0")
         _validate_seedream(resolved, settings)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import resource
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from localcluster.launcher import Cluster
+from localcluster.launcher import Cluster, Role, wait_until
 
 HALF_OPEN = 2000
 HALF_HEAD = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n"  # no blank line: never complete
@@ -108,11 +109,28 @@ def put(node_url: str, body: bytes) -> str:
     return str(reply.json()["hash"])
 
 
-def test_thousands_of_half_open_connections_leave_reads_fast(spawn):
-    # Started with the usual soft limit of 1024 open files: `mdbx serve` raises it.
-    with open_file_limit(1024):
-        cluster: Cluster = spawn(nodes=1, env={"MDBX_HEADER_TIMEOUT": "30"})
-    node, master = cluster.nodes[0], cluster.master
+@pytest.fixture(scope="module")
+def held_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A master and two nodes started with the usual soft limit of 1024 open files (`mdbx
+    serve` raises it), half-open heads held 30 s, and nodes probed every half second."""
+    env = {
+        "MDBX_HEADER_TIMEOUT": "30",
+        # A node that stops answering would stay up for a minute by its heartbeats alone.
+        "MDBX_NODE_TIMEOUT": "60",
+        "MDBX_NODE_PROBE_INTERVAL": "0.5",
+        "MDBX_NODE_PROBE_TIMEOUT": "1",
+    }
+    cluster = Cluster(tmp_path_factory.mktemp("held"), env=env)
+    try:
+        with open_file_limit(1024):
+            cluster.start(nodes=2)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def test_thousands_of_half_open_connections_leave_reads_fast(held_cluster: Cluster):
+    node, master = held_cluster.nodes[0], held_cluster.master
     limits = Path(f"/proc/{node.process.pid}/limits").read_text()  # type: ignore[union-attr]
     soft = next(line for line in limits.splitlines() if line.startswith("Max open files"))
     assert int(soft.split()[3]) > FILES_NEEDED
@@ -133,9 +151,54 @@ def test_thousands_of_half_open_connections_leave_reads_fast(spawn):
         for _round in range(3):
             for url in reads:
                 assert timed_get(url) < 1, url
-        # Still held, not dropped: the reads got through beside them.
+        # Still held, not dropped: the reads got through beside them; and the master's
+        # probes of the node got through too.
         assert all(is_open(sock) for sock in on_node[::50] + on_master[::50])
+        assert node_state(master, node) == "up"
     assert time.monotonic() - started < 30
+
+
+def node_state(master: Role, node: Role) -> str:
+    states = {n["id"]: n["state"] for n in requests.get(f"{master.url}/nodes", timeout=5).json()}
+    return str(states[str(node.port)])
+
+
+def test_a_node_that_beats_but_does_not_answer_gets_no_reads_until_it_answers(
+    held_cluster: Cluster,
+):
+    master = held_cluster.master
+    stopped, serving = held_cluster.nodes
+    payload = b"two copies, one of them on a node about to stop"
+    reply = requests.post(f"{master.url}/upload", files={"file": ("s.bin", payload)}, timeout=10)
+    assert reply.json()["copies"] == 2
+    digest = reply.json()["hash"]
+    download = f"{master.url}/download?hash={digest}"
+    # Stopped, the node's kernel still accepts connections, and nothing answers them;
+    # its heartbeats stop too, but NODE_TIMEOUT (60 s) keeps it "up" by them.
+    stopped.signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        # A proxied read that tries it first gives up after the read timeout (3 s).
+        read = requests.get(download + "&proxy=1", timeout=10)
+        assert read.content == payload and time.monotonic() - started < 5
+        wait_until(lambda: node_state(master, stopped) == "unresponsive", deadline=5)
+        assert time.monotonic() - started < 6
+        assert node_state(master, serving) == "up"
+        for _ in range(10):  # both workers of the master leave it out, every time
+            assert timed_get(download + "&proxy=1") < 1
+            redirect = requests.get(download, allow_redirects=False, timeout=5)
+            assert redirect.headers["Location"].startswith(serving.url + "/")
+            assigned = requests.post(f"{master.url}/assign?count=2", timeout=5).json()
+            assert [n["url"] for n in assigned["nodes"]] == [serving.url]
+        assert requests.get(f"{master.url}/cluster/health", timeout=5).json()["nodes_up"] == 1
+    finally:
+        stopped.signal(signal.SIGCONT)
+    wait_until(lambda: node_state(master, stopped) == "up", deadline=10)
+    redirects = {
+        requests.get(download, allow_redirects=False, timeout=5).headers["Location"].split("/")[2]
+        for _ in range(20)
+    }
+    assert len(redirects) == 2  # both replicas again (each a 1 in 2 chance per read)
 
 
 @pytest.fixture(scope="module")
