@@ -259,6 +259,7 @@ def serve_connection(
                 whole = _read_body(sock, buffered, consumed + length, fast.read_timeout, expect)
             except RequestTimeout as exc:
                 # The body is out of step with the connection now: answer, then close.
+                sock.settimeout(fast.write_timeout or None)
                 _send(sock, FastResponse.json(exc.to_dict(), exc.status), keep_alive=False)
                 return None
             if whole is None:

@@ -43,10 +43,14 @@ def open_file_limit(soft: int) -> Iterator[None]:
 def held(
     port: int, count: int, data: bytes = HALF_HEAD, source: str = "127.0.0.1"
 ) -> Iterator[list[socket.socket]]:
-    """``count`` connections to ``port``, each having sent ``data``; all closed after."""
+    """``count`` connections to ``port``, each having sent ``data``, made within 20 s;
+    all closed after."""
     socks: list[socket.socket] = []
+    deadline = time.monotonic() + 20
     try:
         for _ in range(count):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(socks)} of {count} connections made in 20 s")
             sock = socket.create_connection(("127.0.0.1", port), 5, (source, 0))
             socks.append(sock)
             sock.sendall(data)
