@@ -30,7 +30,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "DATA_DIR": "data",
     "LOG_LEVEL": "info",
     # gunicorn (see app/serve.py): gevent workers per process and their limits. A
-    # connection costs a worker a greenlet and a descriptor (10-20 KiB when idle), so
+    # connection costs a worker a greenlet and a descriptor (10-25 KiB when idle), so
     # thousands of idle or slow clients do not fill its pool; `mdbx serve` raises the
     # open file limit to match (app/connection_limits.py).
     "WORKERS": 2,
