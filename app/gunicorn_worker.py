@@ -187,7 +187,7 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
     _rules = ConnectionRules()
     _limits = DEFAULT_HEAD_LIMITS
     _cap = AddressCap(0)
-    _cap_logged = 0.0
+    _cap_logged = -CAP_LOG_SECONDS  # the first refusal is logged
 
     def load_wsgi(self) -> None:
         """Load the app (gunicorn's init_process), then take its rules for connections."""
