@@ -29,14 +29,25 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "PORT": 0,
     "DATA_DIR": "data",
     "LOG_LEVEL": "info",
-    # gunicorn (see app/serve.py): gevent workers per process and their limits.
+    # gunicorn (see app/serve.py): gevent workers per process and their limits. A
+    # connection costs a worker a greenlet and a descriptor (10-25 KiB when idle), so
+    # thousands of idle or slow clients do not fill its pool; `mdbx serve` raises the
+    # open file limit to match (app/connection_limits.py).
     "WORKERS": 2,
-    "WORKER_CONNECTIONS": 1000,
-    # Per-socket-operation inactivity limits while reading a request and writing a response
-    # (the Go reference's ReadTimeout/WriteTimeout), and the keep-alive idle limit.
+    "WORKER_CONNECTIONS": 10_000,
+    # Per-socket-operation inactivity limits while reading a request body and writing a
+    # response (the Go reference's ReadTimeout/WriteTimeout; a body read stalled past it
+    # is answered 408), the keep-alive idle limit, and the time a request head has to
+    # arrive whole: from the accept for a connection's first, from its first byte for a
+    # later one (nginx's client_header_timeout). 0 means no limit.
     "READ_TIMEOUT": 15.0,
     "WRITE_TIMEOUT": 15.0,
     "IDLE_TIMEOUT": 60,
+    "HEADER_TIMEOUT": 10.0,
+    # Connections one client address may hold open at once, per worker; more are closed
+    # at accept, unanswered. 0 (the default) means no cap: behind a proxy every client
+    # has the proxy's address.
+    "MAX_CONNECTIONS_PER_ADDRESS": 0,
     "GRACEFUL_TIMEOUT": 5,
     # Start background tasks (registration retry, inventory sync); tests of views turn it off.
     "BACKGROUND_TASKS": True,
@@ -62,6 +73,11 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "WRITE_QUORUM": 0,
         # Seconds without a heartbeat after which a node counts as down.
         "NODE_TIMEOUT": 15.0,
+        # Seconds between the master's probes of each node's /health, and how long one
+        # may take: a node that beats but does not answer is "unresponsive", left out of
+        # placement and reads until it answers again. 0 turns the probes off.
+        "NODE_PROBE_INTERVAL": 2.0,
+        "NODE_PROBE_TIMEOUT": 3.0,
         # Seconds a node stays down before its copies are rebuilt on other nodes.
         "REPAIR_GRACE": 300.0,
         # Seconds between repair passes, and the copy/trim operations one pass may start.
@@ -311,7 +327,7 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
                 f"BLOCK_SIZE ({settings['BLOCK_SIZE'].source}) must be between "
                 f"{MIN_BLOCK_SIZE} and {MAX_BLOCK_SIZE} bytes"
             )
-        for key in ("READ_URL_TTL", "WRITE_URL_TTL"):
+        for key in ("READ_URL_TTL", "WRITE_URL_TTL", "NODE_PROBE_TIMEOUT"):
             if resolved[key] <= 0:
                 raise ConfigError(f"{key} ({settings[key].source}) must be > 0")
         _validate_seedream(resolved, settings)

@@ -133,6 +133,10 @@ class RequestTimeout(AppError, TimeoutError):
     status, code = 408, "request_timeout"
 
 
+# A body read waited longer than READ_TIMEOUT: said alike by the Flask views and the fast path.
+BODY_STALLED = "the client stopped sending the request body"
+
+
 class PayloadTooLarge(AppError):
     status, code = 413, "payload_too_large"
 

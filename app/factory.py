@@ -12,6 +12,7 @@ from app import api, master, node, seedream
 from app.api import service as api_service
 from app.api.limits import install_rate_limits
 from app.config import load_config
+from app.connection_limits import CONNECTION_RULES, ConnectionRules
 from app.gevent_worker import install_fair_turns, install_gevent_sendfile
 from app.http import install_socket_timeouts, install_url_check, register_error_handlers
 from app.master import service as master_service
@@ -45,6 +46,10 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     install_url_check(app)
     install_socket_timeouts(app, config["READ_TIMEOUT"], config["WRITE_TIMEOUT"])
+    app.extensions[CONNECTION_RULES] = ConnectionRules(
+        header_timeout=config["HEADER_TIMEOUT"],
+        max_per_address=config["MAX_CONNECTIONS_PER_ADDRESS"],
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
     init_engines(app)

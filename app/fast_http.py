@@ -6,9 +6,11 @@ gevent loop on the same machine answers ten times as many requests. So a role ma
 its worker a ``FastPath``; the worker's connection loop (``serve_connection``) parses
 each request head with httptools (C), reads a small body when the role wants it, and when
 the handler takes the request, writes the response itself. The first request the handler
-declines — anything it does not know, a body it did not ask for, a malformed or
-oversized head — and everything after it on that connection go to gunicorn and the Flask
-app, exactly as without this loop.
+declines — anything it does not know, a body it did not ask for, a malformed head or
+one beyond gunicorn's limits — and everything after it on that connection go to gunicorn
+and the Flask app, exactly as without this loop. Heads and bodies are given the same time
+on both (``app.connection_limits``): a body that stalls past READ_TIMEOUT is answered 408
+here as the Flask views answer it.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from urllib.parse import parse_qs
 
 import httptools
 
-from app.errors import AppError
+from app.connection_limits import DEFAULT_HEAD_LIMITS, HeadClock, HeadLimits
+from app.errors import BODY_STALLED, AppError, RequestTimeout
 from app.gevent_worker import corked
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,7 @@ STATUS_LINES = {
         (401, "Unauthorized"),
         (403, "Forbidden"),
         (404, "Not Found"),
+        (408, "Request Timeout"),
         (409, "Conflict"),
         (413, "Payload Too Large"),
         (500, "Internal Server Error"),
@@ -215,25 +219,28 @@ def serve_connection(
     sock: Any,
     fast: FastPath,
     *,
-    idle_timeout: float,
+    clock: HeadClock,
+    limits: HeadLimits = DEFAULT_HEAD_LIMITS,
     turn: Callable[[], None] | None = None,
     access_log: AccessLog | None = None,
     remote: str = "-",
 ) -> bytes | None:
     """Answer the requests ``fast.handler`` takes on ``sock`` (blocking, gevent-patched).
 
-    Returns None when the connection is done (closed by the client, idle past
-    ``idle_timeout``, or not to be kept alive), else the bytes received from the first
-    declined request on, for gunicorn to carry on with. ``turn`` runs after every answer
-    (gevent.sleep(0): a client that sends requests back to back cannot hold the worker).
+    Returns None when the connection is done (closed by the client, a head out of the
+    time ``clock`` gives it, or not to be kept alive), else the bytes received from the
+    first declined request on, for gunicorn to carry on with. ``turn`` runs after every
+    answer (gevent.sleep(0): a client that sends requests back to back cannot hold it).
     """
     buffered = b""
     while True:
         end = buffered.find(b"\r\n\r\n")
         if end < 0:
-            buffered, end = _read_head(sock, buffered, idle_timeout)
+            buffered, end = _read_head(sock, buffered, clock)
             if end < 0:
                 return buffered or None
+        if not limits.admits(buffered, end):
+            return buffered  # gunicorn refuses it, as it would have without this loop
         head = _Head()
         try:
             head.parser.feed_data(buffered[: end + 4])
@@ -248,7 +255,13 @@ def serve_connection(
             if length is None:
                 return buffered
             expect = request.headers.get(b"expect", b"").lower() == b"100-continue"
-            whole = _read_body(sock, buffered, consumed + length, fast.read_timeout, expect)
+            try:
+                whole = _read_body(sock, buffered, consumed + length, fast.read_timeout, expect)
+            except RequestTimeout as exc:
+                # The body is out of step with the connection now: answer, then close.
+                sock.settimeout(fast.write_timeout or None)
+                _send(sock, FastResponse.json(exc.to_dict(), exc.status), keep_alive=False)
+                return None
             if whole is None:
                 return None
             buffered = whole
@@ -301,7 +314,8 @@ def _wanted_body_length(fast: FastPath, request: FastRequest) -> int | None:
 def _read_body(
     sock: Any, buffered: bytes, total: int, read_timeout: float, expect: bool
 ) -> bytes | None:
-    """Receive until ``total`` bytes are buffered; None if the client stalls or leaves."""
+    """Receive until ``total`` bytes are buffered; None if the client leaves, and
+    RequestTimeout if a read waits longer than ``read_timeout``."""
     if len(buffered) >= total:
         return buffered
     if expect:  # the client waits for this before it sends (curl does, past 1 KiB)
@@ -314,35 +328,27 @@ def _read_body(
                 return None
             buffered += chunk
     except TimeoutError:
-        return None  # the client stopped sending: drop the connection
+        raise RequestTimeout(BODY_STALLED) from None
     finally:
         sock.settimeout(None)
     return buffered
 
 
-def _read_head(sock: Any, buffered: bytes, idle_timeout: float) -> tuple[bytes, int]:
+def _read_head(sock: Any, buffered: bytes, clock: HeadClock) -> tuple[bytes, int]:
     """Receive until a whole head is in; (bytes, head end) or (bytes, -1) to stop here."""
-    import gevent
-
-    idle = gevent.Timeout(idle_timeout or None)
-    idle.start()
-    try:
+    with clock.head(begun=bool(buffered)):
         while True:
             chunk = sock.recv(RECV_SIZE)
             if not chunk:  # closed, perhaps within a head: nothing to answer
                 return b"", -1
+            clock.received()
             buffered += chunk
             end = buffered.find(b"\r\n\r\n")
             if end >= 0:
                 return buffered, end
             if len(buffered) > HEAD_LIMIT:
                 return buffered, -1
-    except gevent.Timeout as timeout:
-        if timeout is not idle:
-            raise
-        return b"", -1  # idle (or a head too slow to arrive): close, as gunicorn does
-    finally:
-        idle.close()
+    return b"", -1  # out of time: close unanswered, as gunicorn and nginx do
 
 
 def _send_all(sock: Any, data: bytes) -> None:

@@ -4,24 +4,45 @@ For an app that offers a ``FastPath`` (a node's blob GETs and small raw PUTs, th
 master's ``/assign`` and ``/nodes/register``), each connection starts in
 ``serve_connection``; the first request it declines, and the rest of that connection, go
 to gunicorn's own loop with the bytes already received. Apps without one are served by
-gunicorn's loop alone.
+gunicorn's loop alone. On both loops a request head has the time HEADER_TIMEOUT gives it
+(``app.connection_limits``), heads beyond gunicorn's limits get gunicorn's refusal, in
+the JSON error shape of every other answer, and a client address may be capped.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
+import time
+from http import HTTPStatus
 from typing import Any
 
 import gevent
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
+from app.connection_limits import (
+    CONNECTION_RULES,
+    DEFAULT_HEAD_LIMITS,
+    AddressCap,
+    ConnectionRules,
+    HeadClock,
+    HeadLimits,
+    RequestFraming,
+)
 from app.fast_http import FAST_PATH, FastPath, serve_connection
 
 # Held access lines go out once this many bytes have gathered, or every this many seconds.
 ACCESS_BUFFER_BYTES = 32 * 1024
 ACCESS_FLUSH_SECONDS = 1.0
+# Connections refused over the per-address cap are logged at most this often (seconds).
+CAP_LOG_SECONDS = 60.0
+# gunicorn's own bounds on its limits (gunicorn.http.message): 0 or less means these.
+MAX_REQUEST_LINE = 8190
+MAX_HEADER_FIELDS = 32768
+# gunicorn's error messages may quote what the client sent: this much of it.
+MAX_ERROR_MESSAGE = 200
 
 
 class AccessLines:
@@ -81,18 +102,24 @@ class AccessLines:
 
 
 class _Replay:
-    """A socket whose first reads return bytes already received from it."""
+    """A socket whose first reads return bytes already received from it, and that tells
+    the connection's head clock when bytes come and where they stand between requests."""
 
-    def __init__(self, sock: Any, received: bytes) -> None:
+    def __init__(self, sock: Any, received: bytes, clock: HeadClock) -> None:
         self._sock = sock
         self._received = received
+        self.clock = clock
+        self.framing = RequestFraming()
 
     def recv(self, size: int, *flags: int) -> bytes:
         if self._received:
             chunk, self._received = self._received[:size], self._received[size:]
-            return chunk
-        data: bytes = self._sock.recv(size, *flags)
-        return data
+        else:
+            chunk = self._sock.recv(size, *flags)
+        if chunk:
+            self.framing.feed(chunk)
+            self.clock.received()
+        return chunk
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -112,8 +139,65 @@ def freeze_loaded_objects() -> int:
     return gc.get_freeze_count()
 
 
+def head_limits(cfg: Any) -> HeadLimits:
+    """gunicorn's limits on a request head as its parser applies them."""
+    line = cfg.limit_request_line
+    fields = cfg.limit_request_fields
+    return HeadLimits(
+        line=MAX_REQUEST_LINE if line < 0 or line > MAX_REQUEST_LINE else line or 1 << 20,
+        fields=MAX_HEADER_FIELDS if not 0 < fields <= MAX_HEADER_FIELDS else fields,
+        field_size=cfg.limit_request_field_size if cfg.limit_request_field_size > 0 else 8190,
+    )
+
+
+class _ErrorAnswer:
+    """The client socket as gunicorn's ``handle_error`` writes to it: the answer it
+    writes is kept, to be sent in our JSON error shape."""
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self.written = b""
+
+    def sendall(self, data: bytes) -> None:
+        self.written += data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def json_error(status: int, message: str) -> bytes:
+    """A whole answer of ``status`` in our error shape, closing the connection; the code
+    is the status's name (431 ``request_header_fields_too_large``)."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    code = "internal_error" if status == 500 else phrase.lower().replace(" ", "_")
+    error = {"error": {"code": code, "message": message or phrase.lower()}}
+    body = (json.dumps(error, separators=(",", ":")) + "\n").encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
 class FastGeventWorker(GeventWorker):  # type: ignore[misc]
     _access_lines: AccessLines | None = None
+    _rules = ConnectionRules()
+    _limits = DEFAULT_HEAD_LIMITS
+    _cap = AddressCap(0)
+    _cap_logged = -CAP_LOG_SECONDS  # the first refusal is logged
+
+    def load_wsgi(self) -> None:
+        """Load the app (gunicorn's init_process), then take its rules for connections."""
+        super().load_wsgi()
+        extensions = getattr(self.wsgi, "extensions", None) or {}
+        self._rules = extensions.get(CONNECTION_RULES) or ConnectionRules()
+        self._limits = head_limits(self.cfg)
+        self._cap = AddressCap(self._rules.max_per_address)
+        # The connections on gunicorn's loop, by the greenlet serving each.
+        self._connections: dict[Any, _Replay] = {}
 
     def run(self) -> None:
         freeze_loaded_objects()  # gunicorn has loaded the app by now (init_process)
@@ -130,33 +214,99 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
             lines.flush()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        address = addr[0] if isinstance(addr, tuple) else None  # None: a Unix socket
+        if address is None or not self._cap.limit:
+            self._serve(listener, client, addr)
+            return
+        if not self._cap.admit(address):
+            # Closed unread and unanswered: the cheapest refusal, and the one a client
+            # holding that many connections open is least able to use.
+            util.close(client)
+            self._log_refusals(address)
+            return
+        try:
+            self._serve(listener, client, addr)
+        finally:
+            self._cap.release(address)
+
+    def timeout_ctx(self) -> Any:
+        """What gunicorn's loop waits for each head under: the connection's clock."""
+        conn = self._connections.get(gevent.getcurrent())
+        if conn is None:
+            return super().timeout_ctx()
+        return conn.clock.head(begun=conn.framing.within)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        """gunicorn's answer to a request it refuses (431, 414, 400...), with its
+        status, logging and access line, in our JSON error shape."""
+        answer = _ErrorAnswer(client)
+        super().handle_error(req, answer, addr, exc)
+        try:
+            status = int(answer.written.split(b" ", 2)[1])
+        except (IndexError, ValueError):
+            return  # it wrote nothing
+        message = "" if status >= 500 else str(exc)[:MAX_ERROR_MESSAGE]
+        try:
+            util.write_nonblock(client, json_error(status, message))
+        except Exception:
+            self.log.debug("Failed to send error message.")
+
+    def _log_refusals(self, address: str) -> None:
+        now = time.monotonic()
+        if now - self._cap_logged >= CAP_LOG_SECONDS:
+            self._cap_logged = now
+            self.log.warning(
+                "closed %d connection(s) over MAX_CONNECTIONS_PER_ADDRESS=%d so far, "
+                "the latest from %s",
+                self._cap.refused,
+                self._cap.limit,
+                address,
+            )
+
+    def _serve(self, listener: Any, client: Any, addr: Any) -> None:
+        """One connection: on the fast path first, when the app has one, then on
+        gunicorn's loop; the same clock times the heads of both."""
         extensions = getattr(self.wsgi, "extensions", None) or {}
         fast: FastPath | None = extensions.get(FAST_PATH)
-        if fast is None:
-            super().handle(listener, client, addr)
-            return
+        clock = HeadClock(self.cfg.keepalive, self._rules.header_timeout)
         client.setblocking(1)
+        rest = b"" if fast is None else self._serve_fast(client, fast, clock, addr)
+        if rest is None:
+            util.close(client)
+            return
+        self._handle_on_gunicorn(listener, client, rest, clock, addr)
+
+    def _serve_fast(self, client: Any, fast: FastPath, clock: HeadClock, addr: Any) -> bytes | None:
         try:
-            rest = serve_connection(
+            return serve_connection(
                 client,
                 fast,
-                idle_timeout=self.cfg.keepalive,
+                clock=clock,
+                limits=self._limits,
                 turn=gevent.sleep,
                 access_log=self._log_access if self.log.access_log_enabled else None,
                 remote=addr[0] if isinstance(addr, tuple) else str(addr),
             )
         except OSError:
-            rest = None  # the client went away, or stopped reading for WRITE_TIMEOUT
+            return None  # the client went away, or stopped reading for WRITE_TIMEOUT
         except Exception:
             self.log.exception("error in the fast path; connection closed")
-            rest = None
+            return None
         except BaseException:  # the worker is stopping (GreenletExit)
             util.close(client)
             raise
-        if rest is None:
-            util.close(client)
-            return
-        super().handle(listener, _Replay(client, rest), addr)
+
+    def _handle_on_gunicorn(
+        self, listener: Any, client: Any, received: bytes, clock: HeadClock, addr: Any
+    ) -> None:
+        """gunicorn's loop on the connection, from the bytes ``received`` on, its heads
+        timed by ``clock`` (see ``timeout_ctx``)."""
+        current = gevent.getcurrent()
+        self._connections[current] = conn = _Replay(client, received, clock)
+        try:
+            super().handle(listener, conn, addr)
+        finally:
+            del self._connections[current]
 
     def _log_access(self, remote: str, line: str, status: int, size: int, seconds: float) -> None:
         """One line in gunicorn's access log format, from the atoms the fast path knows."""

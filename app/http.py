@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import re
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,14 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import wrap_file
 
-from app.errors import AppError, BadRequest, PayloadTooLarge, RangeNotSatisfiable, RequestTimeout
+from app.errors import (
+    BODY_STALLED,
+    AppError,
+    BadRequest,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+    RequestTimeout,
+)
 from app.jsonbody import body_limit, check_json_type, decode_object
 
 log = logging.getLogger(__name__)
@@ -70,8 +78,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TimeoutError)
     def _timeout(exc: TimeoutError) -> Response:
         # A socket read stalled longer than READ_TIMEOUT (see install_socket_timeouts).
-        error = RequestTimeout("the client stopped sending the request body")
-        return _app_error(error)
+        response = _app_error(RequestTimeout(BODY_STALLED))
+        # The rest of the body may still come: nothing more can be read on this
+        # connection. Closed after the answer, as the fast path does (gunicorn keeps a
+        # connection open whatever Connection header the app sets).
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None:
+            response.call_on_close(lambda: _shut_down(sock))
+        return response
 
     @app.errorhandler(NoMoreData)
     def _client_gone(exc: NoMoreData) -> Response:
@@ -141,6 +155,11 @@ def install_socket_timeouts(app: Flask, read_timeout: float, write_timeout: floa
                 sock.settimeout(write_timeout)
             response.call_on_close(lambda: _clear_timeout(sock))
         return response
+
+
+def _shut_down(sock: Any) -> None:
+    with contextlib.suppress(OSError):  # the client went away first
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _clear_timeout(sock: Any) -> None:

@@ -9,6 +9,7 @@ workers and timeouts, so one config source drives both gunicorn and the app.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import runpy
 from collections.abc import Callable, Mapping
@@ -19,6 +20,9 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 
 from app.config import ENV_PREFIX, ConfigError, conf_file, load_config, url_host
+from app.connection_limits import open_files_wanted, raise_open_file_limit
+
+log = logging.getLogger(__name__)
 
 # Set whatever conf/gunicorn.py says. The fast path lives in this worker (gunicorn's
 # default, sync, has neither gevent nor it). The app is built in each worker after gevent
@@ -126,4 +130,13 @@ def serve(role: str, env_overrides: Mapping[str, str]) -> None:
     for key, value in env_overrides.items():
         os.environ[f"{ENV_PREFIX}{key}"] = value
     config = load_config(role)
+    wanted, needed = open_files_wanted(config["WORKER_CONNECTIONS"])
+    if (limit := raise_open_file_limit(wanted)) < needed:
+        log.warning(
+            "the open file limit (%d, at most the hard one) is below the %d that "
+            "WORKER_CONNECTIONS=%d needs: a worker accepts no connection beyond it",
+            limit,
+            needed,
+            config["WORKER_CONNECTIONS"],
+        )
     RoleServer(role, gunicorn_settings(role, config)).run()

@@ -9,8 +9,9 @@ from app.metadata.cluster import NodeRecord
 
 
 def live_nodes(nodes: Sequence[NodeRecord], now: float, timeout: float) -> list[NodeRecord]:
-    """Return the nodes heard from within ``timeout`` seconds, freshest first."""
-    alive = [node for node in nodes if node.is_up(now, timeout)]
+    """Return the nodes heard from within ``timeout`` seconds and answering, freshest
+    first."""
+    alive = [node for node in nodes if node.is_serving(now, timeout)]
     return sorted(alive, key=lambda node: node.last_seen, reverse=True)
 
 

@@ -134,7 +134,7 @@ class Repairer:
         close expired uploads and, with ``collect``, collect unreferenced blobs."""
         now = time.time()
         all_nodes = self.cluster.list_nodes()
-        live = [n for n in all_nodes if n.is_up(now, self.node_timeout)]
+        live = [n for n in all_nodes if n.is_serving(now, self.node_timeout)]
         counted = {n.id for n in all_nodes if n.is_up(now, self.node_timeout + self.repair_grace)}
         live_ids = {n.id for n in live}
         report = RepairReport()

@@ -17,6 +17,7 @@ from app.http import BODY_CHUNK
 from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes, live_nodes
+from app.master.probe import NodeProber
 from app.master.reader import BlockReader
 from app.master.replication import Repairer, RepairReport, drop_copies
 from app.master.uploads import UploadService
@@ -52,6 +53,7 @@ ALIVE_NOTE_INTERVAL = 1.0
 # current time; only a beat that just arrived at a sibling worker is seen this much later.
 NODE_LIST_TTL = 0.25
 REPAIRER = "mdbx.master.repairer"
+PROBER = "mdbx.master.prober"
 
 
 class MasterService:
@@ -163,12 +165,11 @@ class MasterService:
         locations = []
         for replica in record.replicas:
             node = known.get(replica)
-            up = node is not None and node.is_up(now, self.node_timeout)
             locations.append(
                 {
                     "node": replica,
                     "url": node.url if node else None,
-                    "state": "up" if up else ("down" if node else "unknown"),
+                    "state": node.state(now, self.node_timeout) if node else "unknown",
                 }
             )
         return {**record.to_dict(), "locations": locations}
@@ -388,7 +389,7 @@ class MasterService:
         """Count blobs by how many of their copies are live and how many still count."""
         now = time.time()
         all_nodes = self.cluster.list_nodes()
-        live = {n.id for n in all_nodes if n.is_up(now, self.node_timeout)}
+        live = {n.id for n in all_nodes if n.is_serving(now, self.node_timeout)}
         counted = {n.id for n in all_nodes if n.is_up(now, self.node_timeout + self.repair_grace)}
         return {
             "status": "OK",
@@ -431,8 +432,19 @@ def init_app(app: Flask) -> None:
         lock_path=data_dir / "repair.lock",
     )
     app.extensions[REPAIRER] = repairer
+    prober = NodeProber(
+        cluster,
+        nodes,
+        node_timeout=config["NODE_TIMEOUT"],
+        interval=config["NODE_PROBE_INTERVAL"],
+        timeout=config["NODE_PROBE_TIMEOUT"],
+        lock_path=data_dir / "probe.lock",
+    )
+    app.extensions[PROBER] = prober
     if config["BACKGROUND_TASKS"]:
         repairer.start()
+        if config["NODE_PROBE_INTERVAL"]:
+            prober.start()
     app.extensions[EXTENSION] = MasterService(
         store,
         cluster,

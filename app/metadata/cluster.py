@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -68,16 +69,35 @@ class NodeRecord:
     first_seen: float
     last_seen: float
     stats: NodeStats = NodeStats()
+    unresponsive_since: float = 0.0  # 0: it answers
 
     def is_up(self, now: float, timeout: float) -> bool:
-        """A node is up while its last heartbeat is younger than ``timeout`` seconds."""
-        return now - self.last_seen <= timeout
+        """Whether the node was alive within ``timeout`` seconds: it beat, and answered.
+
+        A node that beats but stopped answering counts from the moment it stopped, so
+        that its copies are rebuilt after the repair grace as if it were down.
+        """
+        alive = self.last_seen
+        if self.unresponsive_since:
+            alive = min(alive, self.unresponsive_since)
+        return now - alive <= timeout
+
+    def is_serving(self, now: float, timeout: float) -> bool:
+        """Up and answering: a node that writes and reads may be sent to."""
+        return not self.unresponsive_since and self.is_up(now, timeout)
+
+    def state(self, now: float, timeout: float) -> str:
+        """``up``, ``unresponsive`` (it beats, or did lately, and does not answer) or
+        ``down`` (no beat within ``timeout``)."""
+        if now - self.last_seen > timeout:
+            return "down"
+        return "unresponsive" if self.unresponsive_since else "up"
 
     def to_dict(self, now: float, timeout: float) -> dict[str, Any]:
         return {
             "id": self.id,
             "url": self.url,
-            "state": "up" if self.is_up(now, timeout) else "down",
+            "state": self.state(now, timeout),
             "last_beat": self.last_seen,
             "seconds_since_beat": round(now - self.last_seen, 3),
             "first_seen": self.first_seen,
@@ -132,9 +152,18 @@ class ClusterStore:
                 r.first_seen,
                 r.last_seen,
                 NodeStats(r.capacity_bytes, r.free_bytes, r.used_bytes, r.files),
+                r.unresponsive_since,
             )
             for r in rows
         ]
+
+    def mark_unresponsive(self, node_id: str, since: float) -> None:
+        """Record that ``node_id`` stopped answering at ``since`` (0: it answers again),
+        for every master worker to leave it out of placement and reads meanwhile."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                update(nodes).where(nodes.c.id == node_id).values(unresponsive_since=since)
+            )
 
     def replication_states(
         self,

@@ -134,6 +134,9 @@ nodes = Table(
     Column("free_bytes", BigInteger, nullable=False, default=0),
     Column("used_bytes", BigInteger, nullable=False, default=0),
     Column("files", BigInteger, nullable=False, default=0),
+    # When the master's probes or reads found it no longer answering although it may
+    # still beat (0: answering): it is left out of placement and reads meanwhile.
+    Column("unresponsive_since", Float, nullable=False, default=0.0),
 )
 
 # One row counting changes to files, blobs and replicas: each master worker's hot index drops

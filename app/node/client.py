@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 MASTER_TIMEOUT = (3.05, 10.0)
 # A 10 MiB blob written and fsynced by a busy node, or forwarded down a chain, takes longer.
 NODE_TIMEOUT = (3.05, 60.0)
+# Reads are sent from a node's disk at once: one that does not connect or start within
+# this is skipped for another replica, not waited for as a write is.
+NODE_READ_TIMEOUT = (1.0, 3.0)
 READ_CHUNK = 1024 * 1024
 SEND_BLOCK = 1024 * 1024
 
@@ -387,7 +390,10 @@ class NodeClient:
         """Stream a blob's bytes from a node (unchecked: the caller hashes what it writes)."""
         try:
             with self._http.get(
-                f"{node_url}/retrieve", params={"hash": digest}, timeout=NODE_TIMEOUT, stream=True
+                f"{node_url}/retrieve",
+                params={"hash": digest},
+                timeout=NODE_READ_TIMEOUT,
+                stream=True,
             ) as response:
                 if response.status_code != 200:
                     raise NodeUnavailable(f"node {node_url} answered {response.status_code}")
@@ -403,7 +409,10 @@ class NodeClient:
         """
         try:
             with self._http.get(
-                f"{node_url}/retrieve", params={"hash": digest}, timeout=NODE_TIMEOUT, stream=True
+                f"{node_url}/retrieve",
+                params={"hash": digest},
+                timeout=NODE_READ_TIMEOUT,
+                stream=True,
             ) as response:
                 if response.status_code != 200:
                     log.warning(
@@ -424,6 +433,19 @@ class NodeClient:
         if DIGEST_RE.fullmatch(digest) and off_hub(sha256_hex, data) != digest:
             raise CorruptCopy(f"node {node_url} sent bytes that do not match {digest}")
         return data
+
+    def answers(self, node_url: str, timeout: tuple[float, float]) -> bool | None:
+        """Whether the node answers ``GET /health`` within ``timeout`` (to connect, then
+        for the first byte), whatever its status: True, it serves requests; False, it
+        hangs; None, the connection failed at once (refused: the node is going down, as
+        its heartbeats will tell, and calls to it fail fast meanwhile)."""
+        try:
+            self._http.get(f"{node_url}/health", timeout=timeout).close()
+        except requests.Timeout:
+            return False
+        except requests.RequestException:
+            return None
+        return True
 
     def _call(self, method: str, url: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> None:
         try:

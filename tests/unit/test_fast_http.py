@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import time
 from pathlib import Path
 
 import gevent
 import pytest
 from gevent import socket
 
+from app.connection_limits import HeadClock
 from app.fast_http import (
     HEAD_LIMIT,
     INLINE_BODY,
@@ -63,11 +66,13 @@ def serve():
     opened = []
     workers = []
 
-    def connect(target: Files | FastPath, idle_timeout: float = 5.0):
+    def connect(target: Files | FastPath, idle_timeout: float = 5.0, header_timeout: float = 5.0):
         fast = target if isinstance(target, FastPath) else FastPath(target, write_timeout=5.0)
         client, server = socket.socketpair()
+        client.settimeout(10)  # a test that waits for an answer never comes fails
         opened.extend((client, server))
-        worker = gevent.spawn(serve_connection, server, fast, idle_timeout=idle_timeout)
+        clock = HeadClock(idle_timeout, header_timeout)
+        worker = gevent.spawn(serve_connection, server, fast, clock=clock)
         workers.append(worker)
         return client, worker
 
@@ -163,11 +168,78 @@ def test_connection_close_is_honoured_on_http_1_1(files, serve):
     assert worker.get(timeout=5) is None
 
 
-def test_an_idle_connection_is_closed_after_the_idle_timeout(files, serve):
-    client, worker = serve(files, idle_timeout=0.2)
-    client.sendall(b"GET /f/small HTTP/1.1\r\n")  # half a head, then silence
-    assert worker.get(timeout=5) is None
+def closed_after(worker, low: float, high: float) -> float:
+    """Wait for the loop to end the connection; check it took between low and high s."""
+    started = time.monotonic()
+    assert worker.get(timeout=high + 5) is None
+    elapsed = time.monotonic() - started
+    assert low <= elapsed <= high, elapsed
+    return elapsed
+
+
+@pytest.mark.parametrize("first", [b"", b"GET /f/small HTTP/1.1\r\nHost: x\r\n"])
+def test_a_first_head_must_arrive_within_the_header_timeout(files, serve, first):
+    # Nothing, or half a head, on a new connection: it is not an idle keep-alive one.
+    client, worker = serve(files, idle_timeout=30, header_timeout=0.3)
+    client.sendall(first)
+    closed_after(worker, 0.2, 2)
     client.close()
+
+
+def test_a_head_sent_a_byte_at_a_time_gets_no_more_time(files, serve):
+    client, worker = serve(files, idle_timeout=30, header_timeout=0.5)
+    started = time.monotonic()
+    for byte in b"GET /f/small HTTP/1.1\r\nX-Slow: " + b"a" * 60:
+        if worker.ready() or time.monotonic() - started > 5:
+            break
+        client.send(bytes([byte]))
+        gevent.sleep(0.05)
+    assert worker.get(timeout=5) is None
+    assert 0.4 <= time.monotonic() - started <= 2
+    client.close()
+
+
+def test_a_kept_alive_connection_waits_idle_then_times_the_head_from_its_first_byte(files, serve):
+    client, worker = serve(files, idle_timeout=0.8, header_timeout=0.3)
+    stream = client.makefile("rb")
+    client.sendall(b"GET /f/small HTTP/1.1\r\n\r\n")
+    assert read_response(stream)[2] == b"hello"
+    gevent.sleep(0.5)  # longer than the header timeout: idle, still open
+    assert not worker.ready()
+    client.sendall(b"GET /f/small HTTP/1.1\r\n")  # the next head begins, then stalls
+    closed_after(worker, 0.2, 0.6)  # before the idle timeout would have ended it
+    stream.close()
+
+
+def test_an_idle_connection_is_closed_after_the_idle_timeout(files, serve):
+    client, worker = serve(files, idle_timeout=0.3, header_timeout=5)
+    stream = client.makefile("rb")
+    client.sendall(b"GET /f/small HTTP/1.1\r\n\r\n")
+    assert read_response(stream)[2] == b"hello"
+    closed_after(worker, 0.2, 2)
+    stream.close()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [b"X-Long: " + b"a" * 9 * 1024],  # one field line beyond 8190 bytes
+        [b"X-%d: 1" % n for n in range(200)],  # beyond 100 fields
+    ],
+)
+def test_a_head_beyond_gunicorns_limits_is_handed_over_for_it_to_refuse(files, serve, fields):
+    client, worker = serve(files)
+    head = b"\r\n".join([b"GET /f/small HTTP/1.1", *fields]) + b"\r\n\r\n"
+    client.sendall(head)
+    assert worker.get(timeout=5) == head
+    assert files.seen == []
+
+
+def test_a_long_head_within_the_limits_is_answered(files, serve):
+    client, worker = serve(files)
+    fields = [b"X-Long: " + b"a" * 8000] + [b"X-%d: 1" % n for n in range(98)]
+    client.sendall(b"\r\n".join([b"GET /f/small HTTP/1.1", *fields]) + b"\r\n\r\n")
+    assert read_response(client.makefile("rb"))[2] == b"hello"
 
 
 class Echo(Files):
@@ -229,10 +301,15 @@ def test_bodies_it_does_not_take_are_handed_over_unread(files, serve, request_by
     assert request_bytes.startswith(handed) and b"\r\n\r\n" in handed
 
 
-def test_a_client_that_stalls_mid_body_is_dropped(files, serve):
-    client, worker = serve(body_path(Echo(files.root), read_timeout=0.2))
+def test_a_client_that_stalls_mid_body_is_answered_408_and_closed(files, serve):
+    client, worker = serve(body_path(Echo(files.root), read_timeout=0.3))
     client.sendall(b"PUT /echo HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc")
-    assert worker.get(timeout=5) is None
+    closed_after(worker, 0.2, 2)
+    status, headers, body = read_response(client.makefile("rb"))
+    # As the Flask views answer it (app.http), and the connection ends.
+    assert status == b"HTTP/1.1 408 Request Timeout\r\n"
+    assert headers[b"connection"] == b"close"
+    assert json.loads(body)["error"]["code"] == "request_timeout"
 
 
 def test_an_answer_larger_than_the_socket_buffer_arrives_whole(serve):

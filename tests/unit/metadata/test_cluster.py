@@ -125,3 +125,25 @@ def test_registering_deleted_content_again_cancels_the_deletes_owed(engine):
     assert cluster.deletes_owed_by("8002") == ["h2"]
     assert store.confirm_inventory("8002", [HeldCopy("h1", "a", 1)]) == []
     assert store.get("h1").replicas == ("8001", "8002")
+
+
+def test_a_node_marked_unresponsive_is_not_served_yet_counts_until_the_grace(engine):
+    cluster = ClusterStore(engine)
+    cluster.heartbeat("8001", "http://127.0.0.1:8001")
+    stopped_at = time.time()
+    cluster.mark_unresponsive("8001", stopped_at)
+    (node,) = cluster.list_nodes()
+    now = time.time()
+    assert node.unresponsive_since == stopped_at
+    assert (
+        node.state(now, 15) == "unresponsive" and node.to_dict(now, 15)["state"] == "unresponsive"
+    )
+    assert not node.is_serving(now, 15)
+    # Its copies count as long as a node's that went down when it stopped answering.
+    assert node.is_up(now, 15) and not node.is_up(stopped_at + 16, 15)
+    cluster.heartbeat("8001", "http://127.0.0.1:8001")  # beats alone do not clear it
+    assert cluster.list_nodes()[0].state(time.time(), 15) == "unresponsive"
+    cluster.mark_unresponsive("8001", 0.0)
+    (node,) = cluster.list_nodes()
+    assert node.state(time.time(), 15) == "up" and node.is_serving(time.time(), 15)
+    assert node.state(time.time() + 60, 15) == "down"
