@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from flask import Flask, current_app
 
-from app.errors import FileNotFound, ServiceUnavailable
+from app.errors import FileNotFound, InvalidHash, ServiceUnavailable
 from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
 from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
@@ -22,6 +22,7 @@ from app.master.reader import BlockReader
 from app.master.replication import Repairer, RepairReport, drop_copies
 from app.master.uploads import UploadService
 from app.master.validation import (
+    parse_assign_count,
     parse_copies,
     parse_file_key,
     parse_hash_list,
@@ -41,6 +42,7 @@ from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.multipart import clean_name, read_file_part
 from app.node.client import NodeClient
 from app.security import UrlSigner
+from app.storage import parse_digest
 
 log = logging.getLogger(__name__)
 
@@ -255,20 +257,39 @@ class MasterService:
 
     # ----- writes -----
 
-    def store_upload(self, stream: IO[bytes], content_type: str | None) -> dict[str, Any]:
-        """Store a multipart upload's file part of any size, as it arrives."""
+    def store_upload(
+        self, stream: IO[bytes], content_type: str | None, expected: str | None = None
+    ) -> dict[str, Any]:
+        """Store a multipart upload's file part of any size, as it arrives.
+
+        ``expected`` (``?hash=``), else a form field ``hash``: the SHA-256 the file must
+        have, as a node checks it (400 hash_mismatch, and no file registered).
+        """
+        digest = parse_digest(expected) if expected else None
         upload = read_file_part(stream, content_type, "file", lambda _name: self._ingest())
         assert upload.sink is not None
-        record = upload.sink.finish(clean_name(upload.filename))
+        try:
+            if digest is None and (field := upload.fields.get("hash")):
+                digest = parse_digest(field)
+        except InvalidHash:
+            upload.sink.abort()
+            raise
+        record = upload.sink.finish(clean_name(upload.filename), digest)
         return self._upload_answer(record)
 
-    def store_stream(self, stream: IO[bytes], name: str) -> dict[str, Any]:
-        """Store a raw request body (``curl -T``) of any size, as it arrives."""
-        return self._upload_answer(self.ingest_stream(stream, clean_name(name)))
+    def store_stream(
+        self, stream: IO[bytes], name: str, expected: str | None = None
+    ) -> dict[str, Any]:
+        """Store a raw request body (``curl -T``) of any size, as it arrives; ``expected``
+        as for ``store_upload``."""
+        digest = parse_digest(expected) if expected else None
+        return self._upload_answer(self.ingest_stream(stream, clean_name(name), expected=digest))
 
-    def ingest_stream(self, stream: IO[bytes], name: str, *, public: bool = True) -> FileRecord:
+    def ingest_stream(
+        self, stream: IO[bytes], name: str, *, public: bool = True, expected: str | None = None
+    ) -> FileRecord:
         """Store a stream of any size as blocks; ``public=False`` keeps it out of the
-        global catalogue (content of the per-user API)."""
+        global catalogue (content of the per-user API); ``expected``: its SHA-256."""
         ingest = self._ingest(public)
         try:
             while chunk := stream.read(BODY_CHUNK):
@@ -276,7 +297,7 @@ class MasterService:
         except BaseException:
             ingest.abort()
             raise
-        return ingest.finish(name)
+        return ingest.finish(name, expected)
 
     def store_bytes(self, data: bytes, name: str) -> FileRecord:
         """Store ``data`` with R copies (Seedream images); return the registered file."""
@@ -308,9 +329,11 @@ class MasterService:
             "quorum": self.writer.quorum,
         }
 
-    def assign(self, count: int | None = None) -> dict[str, Any]:
-        """Choose the nodes a client should write to (first one forwards down the chain)."""
-        targets = choose_nodes(self.live_nodes(), count or self.replication)
+    def assign(self, count: str | None = None) -> dict[str, Any]:
+        """Choose the nodes a client should write to (first one forwards down the chain);
+        ``count`` is the query's, unparsed, so that both front ends refuse the same."""
+        wanted = parse_assign_count(count) or self.replication
+        targets = choose_nodes(self.live_nodes(), wanted)
         if not targets:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         return {
