@@ -20,13 +20,13 @@ from app.master.placement import choose_nodes, live_nodes
 from app.master.probe import NodeProber
 from app.master.reader import BlockReader
 from app.master.replication import Repairer, RepairReport, drop_copies
+from app.master.reports import CopyReports
 from app.master.uploads import UploadService
 from app.master.validation import (
     parse_assign_count,
     parse_copies,
     parse_file_key,
     parse_hash_list,
-    parse_inventory,
     parse_kind,
     parse_node,
     parse_record,
@@ -104,6 +104,7 @@ class MasterService:
             signer=signer,
             limits=open_upload_limits,
         )
+        self.reports = CopyReports(store, cluster, nodes)
         self.health_details: dict[str, Any] = {}
 
     # ----- catalogue -----
@@ -219,29 +220,12 @@ class MasterService:
         return {"node": node_id, "delete": self.cluster.deletes_owed_by(node_id)}
 
     def take_inventory(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Confirm a node's batch of copies; a complete sync forgets unconfirmed ones."""
-        node_id, url = parse_node(payload)
-        records, sync_started, complete = parse_inventory(payload)
-        if sync_started is None:
-            sync_started = time.time()
-        self.cluster.heartbeat(node_id, url)
-        drop = self.store.confirm_inventory(node_id, records)
-        pruned = self.store.prune_replicas(node_id, sync_started) if complete else 0
-        return {
-            "node": node_id,
-            "confirmed": len(records) - len(drop),
-            "pruned": pruned,
-            "sync_started": sync_started,
-            "drop": drop,
-        }
+        """Confirm a node's batch of copies (new ones once checked on the node)."""
+        return self.reports.take_inventory(payload)
 
     def take_bad_copy(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A node found its copy corrupt or missing: forget it so repair replaces it."""
-        node_id = payload.get("node")
-        file_hash = parse_file_key(payload.get("hash"))
-        if isinstance(node_id, str):
-            self.cluster.forget_replica(file_hash, node_id)
-        return {"forgotten": file_hash, "node": node_id}
+        """A node lacks copies (corrupt, missing, deleted): forget them so repair replaces them."""
+        return self.reports.take_losses(payload)
 
     def list_nodes(self) -> list[dict[str, Any]]:
         now = time.time()

@@ -79,13 +79,19 @@ def parse_kind(payload: dict[str, Any]) -> str:
 
 def parse_node(payload: dict[str, Any]) -> tuple[str, str]:
     """Return (node id, node URL) of a node's report."""
-    node_id = payload.get("node")
-    if not isinstance(node_id, str) or not NODE_ID_RE.fullmatch(node_id):
-        raise InvalidField("node", "'node' must be a node id")
+    node_id = parse_node_id(payload)
     url = payload.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InvalidField("url", "'url' must be the node's http(s) URL")
     return node_id, url.rstrip("/")
+
+
+def parse_node_id(payload: dict[str, Any]) -> str:
+    """Return the id of the node a report comes from."""
+    node_id = payload.get("node")
+    if not isinstance(node_id, str) or not NODE_ID_RE.fullmatch(node_id):
+        raise InvalidField("node", "'node' must be a node id")
+    return node_id
 
 
 def parse_stats(payload: dict[str, Any]) -> NodeStats:
