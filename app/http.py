@@ -10,13 +10,13 @@ import re
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote, unquote_to_bytes
 
 from flask import Flask, Response, g, jsonify, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
-from werkzeug.wsgi import wrap_file
+from werkzeug.wsgi import ClosingIterator, wrap_file
 
 from app.errors import (
     BODY_STALLED,
@@ -209,30 +209,81 @@ def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Re
     """Stream an immutable blob through the server's file wrapper (sendfile).
 
     werkzeug's send_file re-parses its own Cache-Control header half a dozen times per
-    call; blobs need only fixed headers, and the conditional logic (Range, 304) only when
-    the client asked for it.
+    call; blobs need only fixed headers. A conditional request (Range, If-None-Match) is
+    answered by ``send_stream``, so that a blob on a node and a file through the master
+    follow one rule for 206, 304 and 416.
     """
     file = path.open("rb")
     size = os.fstat(file.fileno()).st_size
+    if any(key in request.environ for key in CONDITIONAL_HEADERS):
+        try:
+            response = send_stream(
+                lambda start, stop: _file_range(file, start, stop),
+                size=size,
+                etag=etag,
+                mimetype=mimetype,
+                download_name=download_name,
+            )
+        except BaseException:
+            file.close()
+            raise
+        response.call_on_close(file.close)  # a 304, whose body never opened the range
+        return response
     # The type guessed from the name, without a charset: stored bytes are served as they
     # are, and nothing says which encoding a text file was written in.
     response = Response(
         wrap_file(request.environ, file), content_type=mimetype, direct_passthrough=True
     )
-    headers = response.headers
-    headers["Content-Length"] = str(size)
-    headers["ETag"] = f'"{etag}"'
-    headers["Cache-Control"] = IMMUTABLE
-    headers["Accept-Ranges"] = "bytes"
-    headers["Content-Disposition"] = inline_disposition(download_name)
-    if any(key in request.environ for key in CONDITIONAL_HEADERS):
-        try:
-            # Updates the response in place: 206 with Content-Range, 304, or raises 416.
-            response.make_conditional(request.environ, accept_ranges=True, complete_length=size)
-        except HTTPException:
-            file.close()
-            raise
+    response.headers.update(_content_headers(etag, download_name))
+    response.headers["Content-Length"] = str(size)
     return response
+
+
+def _file_range(file: IO[bytes], start: int, stop: int) -> Iterator[bytes]:
+    """Yield the bytes ``[start, stop)`` of an open file, and close it."""
+    with file:
+        while start < stop:
+            chunk = os.pread(file.fileno(), min(BODY_CHUNK, stop - start), start)
+            if not chunk:  # the file shrank: end short, never with other bytes
+                raise OSError(f"the file ended {stop - start} bytes early")
+            start += len(chunk)
+            yield chunk
+
+
+def _content_headers(etag: str, download_name: str) -> dict[str, str]:
+    return {
+        "ETag": f'"{etag}"',
+        "Cache-Control": IMMUTABLE,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": inline_disposition(download_name),
+    }
+
+
+def _requested_span(size: int, etag: str) -> tuple[int, int] | None:
+    """The one byte range ``[start, stop)`` of ``size`` bytes the request asks for, or
+    None to send them all; RangeNotSatisfiable (416) for a valid range outside them.
+
+    As RFC 9110 (14.2) has it: a Range that is not valid syntax, names another unit, or
+    asks for several ranges (we send no multipart/byteranges) is ignored, as is one whose
+    If-Range does not match (this content has no Last-Modified date to match).
+    """
+    wanted = request.range  # None when the header is absent or malformed
+    if_range = request.if_range
+    if (
+        wanted is None
+        or wanted.units != "bytes"
+        or len(wanted.ranges) != 1
+        or if_range.date is not None
+        or (if_range.etag is not None and if_range.etag != etag)
+    ):
+        return None
+    span = wanted.range_for_length(size)
+    if span is None:
+        raise RangeNotSatisfiable(
+            f"the range asked for is outside the {size} bytes of the file",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return span
 
 
 def send_stream(
@@ -248,37 +299,22 @@ def send_stream(
     The first chunk is read before the status line is sent, so a read that cannot start
     (no live replica) is still a JSON error rather than a cut-off body.
     """
-    headers = {
-        "ETag": f'"{etag}"',
-        "Cache-Control": IMMUTABLE,
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": inline_disposition(download_name),
-    }
+    headers = _content_headers(etag, download_name)
     if request.if_none_match.contains(etag):
         return Response(status=304, headers=headers)
     start, stop, status = 0, size, 200
-    wanted = request.range
-    if_range = request.if_range
-    if (
-        wanted is not None
-        and wanted.units == "bytes"
-        and len(wanted.ranges) == 1
-        and (if_range.etag is None or if_range.etag == etag)
-        and if_range.date is None
-    ):
-        span = wanted.range_for_length(size)
-        if span is None:
-            raise RangeNotSatisfiable(
-                f"the range asked for is outside the {size} bytes of the file",
-                headers={"Content-Range": f"bytes */{size}"},
-            )
+    span = _requested_span(size, etag)
+    if span is not None:
         start, stop = span
         status = 206
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     chunks = read(start, stop)
     first = next(chunks, b"")
+    # Closed by the server once sent, or when the client goes: the reader lets go of
+    # what it holds (an open file, blocks fetched ahead) then, not when collected.
+    body = ClosingIterator(itertools.chain([first], chunks), getattr(chunks, "close", None))
     response = Response(
-        itertools.chain([first], chunks),
+        body,
         status=status,
         content_type=mimetype,
         headers=headers,

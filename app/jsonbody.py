@@ -49,6 +49,8 @@ BODY_LIMITS: dict[str, int] = {
     "master.inventory": 4 * MIB,
     # A heartbeat acknowledges up to 10,000 deletions (MAX_BATCH) of keys up to 128 chars.
     "master.heartbeat": 2 * MIB,
+    # A node reports up to 10,000 copies it lacks as well (it sends 1000 at a time).
+    "master.bad_copy": 2 * MIB,
     # 100,000 block hashes (MAX_BLOCKS of app/master/validation.py) are 6.7 MB of JSON.
     "master.begin_upload": 7 * MIB,
 }

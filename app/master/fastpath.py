@@ -53,11 +53,7 @@ class MasterFastHandler:
 
     def _assign(self, args: dict[str, str], presented: bytes | None) -> dict[str, Any]:
         self._check(presented)
-        try:
-            count = int(args["count"])
-        except (KeyError, ValueError):
-            count = None  # as Flask's request.args.get("count", type=int)
-        return self.service.assign(count)
+        return self.service.assign(args.get("count"))
 
     def _register(self, request: FastRequest, presented: bytes | None) -> dict[str, Any]:
         # In the order of the Flask view: credentials, then the body (app.http.json_body).

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from app.errors import UploadNotFound
+from app.errors import HashMismatch, UploadNotFound
 from app.gevent_worker import SerialThread
 from app.master.replication import drop_copies
 from app.master.writer import ReplicatedWriter
@@ -84,12 +84,15 @@ class BlockIngest:
             del self._buffer[: self.block_size]
             self._submit(block)
 
-    def finish(self, name: str) -> FileRecord:
-        """Store what is left and register the file under ``name``."""
+    def finish(self, name: str, expected: str | None = None) -> FileRecord:
+        """Store what is left and register the file under ``name``; with ``expected``,
+        only if the file hashes to it (else HashMismatch: a blob of one block is never
+        written, and ``abort`` deletes the blocks already written)."""
         try:
             if not self._blocks:
                 data = bytes(self._buffer)
                 digest = hashlib.sha256(data).hexdigest()
+                _check_digest(digest, expected)
                 result = self.writer.write(self.live, lambda: data, digest, name or digest)
                 self.stored_on[digest] = result.stored_on
                 return self.store.register(
@@ -102,6 +105,7 @@ class BlockIngest:
             self._drain(0)
             assert self._upload is not None and self._hasher is not None
             digest = self._hasher.submit(self._file_hash.hexdigest)()
+            _check_digest(digest, expected)
             committed = dataclasses.replace(
                 self._upload,
                 name=name or digest,
@@ -183,3 +187,8 @@ class BlockIngest:
         self.store.register_blob(block_hash, len(block), result.stored_on)
         self.stored_on[block_hash] = result.stored_on
         self._written.append(block_hash)
+
+
+def _check_digest(digest: str, expected: str | None) -> None:
+    if expected is not None and digest != expected:
+        raise HashMismatch(f"content hashes to {digest}, not {expected}")

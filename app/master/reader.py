@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from app.errors import ServiceUnavailable
 from app.metadata.cluster import ClusterStore, NodeRecord
 from app.metadata.repository import Block, FileRecord
-from app.node.client import CorruptCopy, NodeClient, NodeUnavailable
+from app.node.client import CorruptCopy, MissingCopy, NodeClient, NodeUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,12 @@ class BlockReader:
                 data = self.nodes.fetch_blob(url, block.hash, block.size)
             except CorruptCopy as exc:
                 discard_copy(self.nodes, self.cluster, block.hash, node_id, url, str(exc))
+                continue
+            except MissingCopy as exc:
+                # Deleted or lost behind the catalogue's back: forgotten, so that reads go
+                # to the other copies and repair makes a new one.
+                log.warning("%s; forgetting that copy", exc)
+                self.cluster.forget_replica(block.hash, node_id)
                 continue
             if data is not None and len(data) == block.size:
                 return data

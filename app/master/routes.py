@@ -31,14 +31,16 @@ def list_files() -> Response:
 
 @bp.post("/upload")
 def upload() -> Response:
-    return jsonify(master_service().store_upload(request.stream, request.content_type))
+    service = master_service()
+    args = request.args
+    return jsonify(service.store_upload(request.stream, request.content_type, args.get("hash")))
 
 
 @bp.put("/upload")
 @bp.put("/upload/<path:name>")
 def upload_raw(name: str = "") -> Response:
     name = request.args.get("name") or name
-    return jsonify(master_service().store_stream(request.stream, name))
+    return jsonify(master_service().store_stream(request.stream, name, request.args.get("hash")))
 
 
 @bp.post("/uploads")
@@ -63,8 +65,7 @@ def abort_upload(upload_id: str) -> Response:
 
 @bp.post("/assign")
 def assign() -> Response:
-    count = request.args.get("count", type=int)
-    return jsonify(master_service().assign(count))
+    return jsonify(master_service().assign(request.args.get("count")))
 
 
 @bp.get("/download")

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from flask import Flask, current_app
 
-from app.errors import FileNotFound, ServiceUnavailable
+from app.errors import FileNotFound, InvalidHash, ServiceUnavailable
 from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
 from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
@@ -20,12 +20,13 @@ from app.master.placement import choose_nodes, live_nodes
 from app.master.probe import NodeProber
 from app.master.reader import BlockReader
 from app.master.replication import Repairer, RepairReport, drop_copies
+from app.master.reports import CopyReports
 from app.master.uploads import UploadService
 from app.master.validation import (
+    parse_assign_count,
     parse_copies,
     parse_file_key,
     parse_hash_list,
-    parse_inventory,
     parse_kind,
     parse_node,
     parse_record,
@@ -41,6 +42,7 @@ from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.multipart import clean_name, read_file_part
 from app.node.client import NodeClient
 from app.security import UrlSigner
+from app.storage import parse_digest
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,7 @@ class MasterService:
             signer=signer,
             limits=open_upload_limits,
         )
+        self.reports = CopyReports(store, cluster, nodes)
         self.health_details: dict[str, Any] = {}
 
     # ----- catalogue -----
@@ -217,29 +220,12 @@ class MasterService:
         return {"node": node_id, "delete": self.cluster.deletes_owed_by(node_id)}
 
     def take_inventory(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Confirm a node's batch of copies; a complete sync forgets unconfirmed ones."""
-        node_id, url = parse_node(payload)
-        records, sync_started, complete = parse_inventory(payload)
-        if sync_started is None:
-            sync_started = time.time()
-        self.cluster.heartbeat(node_id, url)
-        drop = self.store.confirm_inventory(node_id, records)
-        pruned = self.store.prune_replicas(node_id, sync_started) if complete else 0
-        return {
-            "node": node_id,
-            "confirmed": len(records) - len(drop),
-            "pruned": pruned,
-            "sync_started": sync_started,
-            "drop": drop,
-        }
+        """Confirm a node's batch of copies (new ones once checked on the node)."""
+        return self.reports.take_inventory(payload)
 
     def take_bad_copy(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """A node found its copy corrupt or missing: forget it so repair replaces it."""
-        node_id = payload.get("node")
-        file_hash = parse_file_key(payload.get("hash"))
-        if isinstance(node_id, str):
-            self.cluster.forget_replica(file_hash, node_id)
-        return {"forgotten": file_hash, "node": node_id}
+        """A node lacks copies (corrupt, missing, deleted): forget them so repair replaces them."""
+        return self.reports.take_losses(payload)
 
     def list_nodes(self) -> list[dict[str, Any]]:
         now = time.time()
@@ -255,20 +241,39 @@ class MasterService:
 
     # ----- writes -----
 
-    def store_upload(self, stream: IO[bytes], content_type: str | None) -> dict[str, Any]:
-        """Store a multipart upload's file part of any size, as it arrives."""
+    def store_upload(
+        self, stream: IO[bytes], content_type: str | None, expected: str | None = None
+    ) -> dict[str, Any]:
+        """Store a multipart upload's file part of any size, as it arrives.
+
+        ``expected`` (``?hash=``), else a form field ``hash``: the SHA-256 the file must
+        have, as a node checks it (400 hash_mismatch, and no file registered).
+        """
+        digest = parse_digest(expected) if expected else None
         upload = read_file_part(stream, content_type, "file", lambda _name: self._ingest())
         assert upload.sink is not None
-        record = upload.sink.finish(clean_name(upload.filename))
+        try:
+            if digest is None and (field := upload.fields.get("hash")):
+                digest = parse_digest(field)
+        except InvalidHash:
+            upload.sink.abort()
+            raise
+        record = upload.sink.finish(clean_name(upload.filename), digest)
         return self._upload_answer(record)
 
-    def store_stream(self, stream: IO[bytes], name: str) -> dict[str, Any]:
-        """Store a raw request body (``curl -T``) of any size, as it arrives."""
-        return self._upload_answer(self.ingest_stream(stream, clean_name(name)))
+    def store_stream(
+        self, stream: IO[bytes], name: str, expected: str | None = None
+    ) -> dict[str, Any]:
+        """Store a raw request body (``curl -T``) of any size, as it arrives; ``expected``
+        as for ``store_upload``."""
+        digest = parse_digest(expected) if expected else None
+        return self._upload_answer(self.ingest_stream(stream, clean_name(name), expected=digest))
 
-    def ingest_stream(self, stream: IO[bytes], name: str, *, public: bool = True) -> FileRecord:
+    def ingest_stream(
+        self, stream: IO[bytes], name: str, *, public: bool = True, expected: str | None = None
+    ) -> FileRecord:
         """Store a stream of any size as blocks; ``public=False`` keeps it out of the
-        global catalogue (content of the per-user API)."""
+        global catalogue (content of the per-user API); ``expected``: its SHA-256."""
         ingest = self._ingest(public)
         try:
             while chunk := stream.read(BODY_CHUNK):
@@ -276,7 +281,7 @@ class MasterService:
         except BaseException:
             ingest.abort()
             raise
-        return ingest.finish(name)
+        return ingest.finish(name, expected)
 
     def store_bytes(self, data: bytes, name: str) -> FileRecord:
         """Store ``data`` with R copies (Seedream images); return the registered file."""
@@ -308,9 +313,11 @@ class MasterService:
             "quorum": self.writer.quorum,
         }
 
-    def assign(self, count: int | None = None) -> dict[str, Any]:
-        """Choose the nodes a client should write to (first one forwards down the chain)."""
-        targets = choose_nodes(self.live_nodes(), count or self.replication)
+    def assign(self, count: str | None = None) -> dict[str, Any]:
+        """Choose the nodes a client should write to (first one forwards down the chain);
+        ``count`` is the query's, unparsed, so that both front ends refuse the same."""
+        wanted = parse_assign_count(count) or self.replication
+        targets = choose_nodes(self.live_nodes(), wanted)
         if not targets:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         return {

@@ -20,15 +20,37 @@ MAX_NAME_LENGTH = 1024
 MAX_BATCH = 10_000
 # 400 GiB in 4 MiB blocks; the block list travels as one JSON request.
 MAX_BLOCKS = 100_000
+# Nodes one /assign may name: a chain longer than this is no replication anyone wants.
+MAX_ASSIGN_COUNT = 100
 
 
 def parse_file_key(value: Any, field: str = "hash") -> str:
-    """Return a valid file key; 400 missing_field or invalid_hash otherwise."""
+    """Return a valid file key; 400 missing_field or invalid_hash otherwise.
+
+    A SHA-256 digest is case-insensitive (a node finds ``ABC...`` as ``abc...``), so it
+    comes back lower-cased, as ``parse_digest`` gives it; any other key is kept as sent.
+    """
     if value is None or value == "":
         raise MissingField(field)
     if not isinstance(value, str) or not FILE_KEY_RE.fullmatch(value):
         raise InvalidHash(f"'{field}' must be 1-128 letters, digits, '-' or '_'")
-    return value
+    lowered = value.lower()
+    return lowered if DIGEST_RE.fullmatch(lowered) else value
+
+
+def parse_assign_count(value: str | None) -> int | None:
+    """The ``count`` of ``POST /assign`` as sent in its query: None when absent (R
+    targets), else an integer from 1 to MAX_ASSIGN_COUNT; 400 invalid_field otherwise."""
+    if value is None:
+        return None
+    limit = str(MAX_ASSIGN_COUNT)
+    # Digits only (no sign, space or exponent), and few of them: int() of thousands of
+    # digits is slow, and refused beyond 4300.
+    if not (value.isascii() and value.isdigit() and len(value) <= len(limit)) or not (
+        1 <= int(value) <= MAX_ASSIGN_COUNT
+    ):
+        raise InvalidField("count", f"'count' must be an integer from 1 to {limit}")
+    return int(value)
 
 
 def parse_record(payload: dict[str, Any], replicas_field: bool = True) -> FileRecord:
@@ -57,13 +79,19 @@ def parse_kind(payload: dict[str, Any]) -> str:
 
 def parse_node(payload: dict[str, Any]) -> tuple[str, str]:
     """Return (node id, node URL) of a node's report."""
-    node_id = payload.get("node")
-    if not isinstance(node_id, str) or not NODE_ID_RE.fullmatch(node_id):
-        raise InvalidField("node", "'node' must be a node id")
+    node_id = parse_node_id(payload)
     url = payload.get("url")
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise InvalidField("url", "'url' must be the node's http(s) URL")
     return node_id, url.rstrip("/")
+
+
+def parse_node_id(payload: dict[str, Any]) -> str:
+    """Return the id of the node a report comes from."""
+    node_id = payload.get("node")
+    if not isinstance(node_id, str) or not NODE_ID_RE.fullmatch(node_id):
+        raise InvalidField("node", "'node' must be a node id")
+    return node_id
 
 
 def parse_stats(payload: dict[str, Any]) -> NodeStats:

@@ -26,7 +26,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.repository import batches, bump_catalogue_version
-from app.metadata.schema import blobs, files, master_metadata, nodes, pending_deletes, replicas
+from app.metadata.schema import (
+    blobs,
+    files,
+    master_metadata,
+    nodes,
+    pending_deletes,
+    replicas,
+    tombstones,
+)
 
 # The distinct nodes of ``replicas``, by its index on node: a loose index scan.
 _HOLDERS = """
@@ -344,11 +352,38 @@ class ClusterStore:
 
     def forget_replica(self, file_hash: str, node_id: str) -> None:
         """Drop one copy from the catalogue (it was trimmed, or found missing or corrupt)."""
+        self.forget_copies(node_id, [file_hash])
+
+    def forget_copies(self, node_id: str, hashes: Collection[str]) -> list[str]:
+        """Drop the copies of ``hashes`` on ``node_id``; return those there were.
+
+        The catalogue's version moves only when a copy went: nodes report every hash
+        they were asked for and lack, and most of those were never placed there.
+        """
+        forgotten: list[str] = []
         with write_transaction(self.engine) as conn:
-            bump_catalogue_version(conn)
-            conn.execute(
-                delete(replicas).where(replicas.c.hash == file_hash, replicas.c.node == node_id)
-            )
+            for chunk in batches(list(dict.fromkeys(hashes))):
+                forgotten += conn.execute(
+                    delete(replicas)
+                    .where(replicas.c.node == node_id, replicas.c.hash.in_(list(chunk)))
+                    .returning(replicas.c.hash)
+                ).scalars()
+            if forgotten:
+                bump_catalogue_version(conn)
+        return sorted(forgotten)
+
+    def new_copies(self, node_id: str, hashes: Collection[str]) -> set[str]:
+        """Of ``hashes``, those the catalogue neither places on ``node_id`` nor has
+        deleted (tombstoned): what a node's inventory would add."""
+        wanted = set(hashes)
+        with self.engine.connect() as conn:
+            for chunk in batches(list(wanted)):
+                known = select(replicas.c.hash).where(
+                    replicas.c.node == node_id, replicas.c.hash.in_(list(chunk))
+                )
+                deleted = select(tombstones.c.hash).where(tombstones.c.hash.in_(list(chunk)))
+                wanted -= set(conn.execute(known.union(deleted)).scalars())
+        return wanted
 
     def owe_deletes(self, blob_hash: str, node_ids: Iterable[str]) -> None:
         """Remember that these nodes still hold a deleted blob's copy."""

@@ -68,6 +68,10 @@ class CorruptCopy(Exception):
     """A node sent bytes that do not hash to the address asked for."""
 
 
+class MissingCopy(Exception):
+    """A node answered that it holds no such blob (404 blob_not_found)."""
+
+
 class _LargeBlockAdapter(HTTPAdapter):
     """Sends file bodies in 1 MiB pieces (urllib3's default is 16 KiB: a 4 MiB blob
     forwarded down a chain took 256 sends, each a trip through the gevent hub)."""
@@ -255,8 +259,15 @@ class MasterClient:
         return sorted(to_delete)
 
     def report_corrupt(self, digest: str) -> None:
-        """Tell the masters this copy failed its check and is gone from this node."""
-        self._call_any("/nodes/bad-copy", {"node": self.node_id, "hash": digest})
+        """Tell the masters this copy failed its check, or vanished, and is gone from here."""
+        self.report_lost([digest])
+
+    def report_lost(self, digests: Sequence[str]) -> list[str]:
+        """Tell the masters these copies are not on this node (corrupt, deleted, lost, or
+        asked for and not found); return those they had placed here and now forget."""
+        reply = self._call_any("/nodes/bad-copy", {"node": self.node_id, "hashes": list(digests)})
+        forgotten = reply.get("forgotten", [])
+        return [h for h in forgotten if isinstance(h, str)] if isinstance(forgotten, list) else []
 
     def file_blocks(self, file_hash: str) -> dict[str, Any] | None:
         """The master's block map of a file (``GET /files/<hash>/blocks``); None when the
@@ -405,7 +416,8 @@ class NodeClient:
         """Read a whole blob and check it against its address.
 
         Returns None (logged) when the node cannot serve it; raises CorruptCopy when the
-        node served bytes that are not the blob, so the caller can report that copy.
+        node served bytes that are not the blob, MissingCopy when it has none, so the
+        caller can forget that copy.
         """
         try:
             with self._http.get(
@@ -414,6 +426,8 @@ class NodeClient:
                 timeout=NODE_READ_TIMEOUT,
                 stream=True,
             ) as response:
+                if response.status_code == 404 and error_code_of(response) == "blob_not_found":
+                    raise MissingCopy(f"node {node_url} holds no blob {digest}")
                 if response.status_code != 200:
                     log.warning(
                         "node %s answered %d for %s", node_url, response.status_code, digest
@@ -446,6 +460,18 @@ class NodeClient:
         except requests.RequestException:
             return None
         return True
+
+    def has_blob(self, node_url: str, digest: str, size: int) -> bool:
+        """Tell whether a node serves the blob, at its size (``HEAD /retrieve``): what a
+        node's inventory says it holds, checked at the node's own URL."""
+        try:
+            response = self._http.head(
+                f"{node_url}/retrieve", params={"hash": digest}, timeout=NODE_READ_TIMEOUT
+            )
+        except requests.RequestException as exc:
+            log.warning("node %s unreachable for %s: %s", node_url, digest, type(exc).__name__)
+            return False
+        return response.status_code == 200 and response.headers.get("Content-Length") == str(size)
 
     def _call(self, method: str, url: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> None:
         try:

@@ -34,6 +34,7 @@ from app.node.client import (
     NodeUnavailable,
 )
 from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
+from app.node.losses import LossReporter
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
@@ -122,6 +123,7 @@ class NodeService:
         peers: NodeClient,
         sync: MasterSync,
         scrubber: Scrubber,
+        losses: LossReporter,
         max_upload_size: int,
         group_commit_delay: float = 0.0,
     ) -> None:
@@ -132,6 +134,7 @@ class NodeService:
         self.peers = peers
         self.sync = sync
         self.scrubber = scrubber
+        self.losses = losses
         self.max_upload_size = max_upload_size
         # Concurrent uploads share their syncs, catalogue transaction and master
         # registration: each of these serialises (a journal commit, SQLite's write lock
@@ -241,7 +244,10 @@ class NodeService:
         """Delete this node's copy (the master deleted the file, or trims an extra copy)."""
         digest = parse_digest(hash_param)
         existed = self.blobs.delete(digest)
-        self.catalog.remove([digest])
+        catalogued = self.catalog.remove([digest])
+        # Told to the master whoever asked: a delete it did not ask for (by hand) must not
+        # leave it sending reads here and counting a copy that is gone.
+        self.losses.missing(digest, had=existed or catalogued > 0)
         if not existed:
             raise BlobNotFound(f"no blob {digest} on this node")
         return {"deleted": digest, "node": self.node_id}
@@ -303,7 +309,11 @@ class NodeService:
     def open_blob(self, hash_param: str | None) -> BlobToServe:
         """Find a blob to stream; the Content-Type comes from the stored name."""
         digest = parse_digest(hash_param)
-        path = self.blobs.locate(digest)
+        try:
+            path = self.blobs.locate(digest)
+        except BlobNotFound:
+            self.losses.missing(digest)
+            raise
         name = self.catalog.name_of(digest) or digest
         mimetype, _encoding = mimetypes.guess_type(name, strict=False)
         return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
@@ -316,6 +326,7 @@ class NodeService:
         paths = []
         for block_hash, size in layout.blocks:
             if not self.blobs.on_disk(block_hash):
+                self.losses.missing(block_hash)
                 raise BlobNotFound(
                     f"this node lacks block {block_hash} of file {digest}: "
                     "GET the master's /download with &proxy=1",
@@ -457,9 +468,12 @@ def init_app(app: Flask) -> None:
         interval=config["SCRUB_INTERVAL"],
         lock_path=data_dir / "scrub.lock",
     )
+    # Per worker, unlike the sync and the scrub: each reports what its requests found.
+    losses = LossReporter(blobs, catalog, master.report_lost)
     if config["BACKGROUND_TASKS"]:
         sync.start()
         scrubber.start()
+        losses.start()
     service = app.extensions[EXTENSION] = NodeService(
         node_id=config["NODE_ID"],
         blobs=blobs,
@@ -468,6 +482,7 @@ def init_app(app: Flask) -> None:
         peers=NodeClient(secret),
         sync=sync,
         scrubber=scrubber,
+        losses=losses,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
         group_commit_delay=config["GROUP_COMMIT_DELAY"],
     )

@@ -10,8 +10,9 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
-from app.metadata.catalog import BlobCatalog
+from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.node.client import MasterClient, MasterUnavailable
 from app.storage import FileBlobStore
 from app.worker_lock import WorkerLock
@@ -73,8 +74,7 @@ class MasterSync:
         for batch in self.catalog.iter_batches(self._batch_size):
             reply = self.master.report_inventory(batch, sync_started)
             sync_started = float(reply["sync_started"])
-            self.catalog.mark_registered(entry.hash for entry in batch)
-            self.drop(reply.get("drop", []))
+            self._settle(batch, reply)
             reported += len(batch)
         self.master.report_inventory([], sync_started, complete=True)
         self.synced = True
@@ -84,11 +84,24 @@ class MasterSync:
         """Register copies the master has not acknowledged; return how many."""
         done = 0
         while batch := self.catalog.pending(self._batch_size):
-            reply = self.master.report_inventory(batch)
-            self.catalog.mark_registered(entry.hash for entry in batch)
-            self.drop(reply.get("drop", []))
-            done += len(batch)
+            refused = self._settle(batch, self.master.report_inventory(batch))
+            done += len(batch) - refused
+            if refused:
+                break  # they stay pending: tried again at the next round
         return done
+
+    def _settle(self, batch: list[BlobEntry], reply: dict[str, Any]) -> int:
+        """Mark what the master took as registered, drop what it deleted; return how many
+        copies it refused (it did not find them here when it looked)."""
+        refused = {h for h in reply.get("refused", []) if isinstance(h, str)}
+        self.catalog.mark_registered(entry.hash for entry in batch if entry.hash not in refused)
+        self.drop(reply.get("drop", []))
+        if refused:
+            # One gone from the disk meanwhile made the master's check fail: it is not
+            # ours to register any more. The others are, at the next try.
+            self.catalog.remove(h for h in refused if not self.blobs.on_disk(h))
+            log.warning("the master refused %d copies of this node's inventory", len(refused))
+        return len(refused)
 
     def beat(self) -> None:
         """Send the heartbeat (disk figures) and carry out deletions the masters ask for."""

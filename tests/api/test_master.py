@@ -113,52 +113,6 @@ def test_health_counts_files_and_nodes(master_client):
     }
 
 
-def test_complete_inventory_replaces_a_nodes_copies(master_client):
-    master_client.post("/register", json={"hash": "gone", "size": 1, "replicas": ["8001", "8002"]})
-    first = master_client.post(
-        "/nodes/inventory",
-        json={
-            "node": "8001",
-            "url": "http://127.0.0.1:8001",
-            "files": [{"hash": DIGEST, "name": "kept.txt", "size": 7}],
-        },
-    ).json
-    assert first["confirmed"] == 1
-    done = master_client.post(
-        "/nodes/inventory",
-        json={
-            "node": "8001",
-            "url": "http://127.0.0.1:8001",
-            "files": [],
-            "sync_started": first["sync_started"],
-            "complete": True,
-        },
-    ).json
-    assert done["pruned"] == 1
-    assert master_client.get("/get?hash=gone").json["replicas"] == ["8002"]
-    assert file_info(master_client.get(f"/get?hash={DIGEST}")) == {
-        "hash": DIGEST,
-        "name": "kept.txt",
-        "size": 7,
-        "replicas": ["8001"],
-    }
-    nodes = master_client.get("/nodes").json
-    assert [node["id"] for node in nodes] == ["8001"]
-
-
-def test_inventory_keeps_a_name_the_master_already_knows(master_client):
-    master_client.post("/register", json={"hash": DIGEST, "name": "latest.txt", "size": 7})
-    master_client.post(
-        "/nodes/inventory",
-        json={
-            "node": "8002",
-            "url": "http://127.0.0.1:8002",
-            "files": [{"hash": DIGEST, "name": "first.txt", "size": 7}],
-        },
-    )
-    assert master_client.get(f"/get?hash={DIGEST}").json["name"] == "latest.txt"
-
-
 def test_inventory_is_validated(master_client):
     bad = [
         {"url": "http://x"},

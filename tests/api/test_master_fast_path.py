@@ -41,10 +41,13 @@ def test_registrations_and_assignments_match_the_views(master_app, master_client
         "/nodes/heartbeat",
         json={**NODE, "capacity_bytes": 10**12, "free_bytes": 10**12, "used_bytes": 0, "files": 1},
     )
-    for target in ("/assign", "/assign?count=1", "/assign?count=x"):
+    for target in ("/assign", "/assign?count=1"):
         status, answer = ask(master_app, target)
         assert (status, answer) == (200, master_client.post(target).json)
         assert answer["upload_url"] == "http://127.0.0.1:8001/upload"
+    # A count that is not a positive integer is refused alike (tests/api/test_one_rule.py).
+    status, answer = ask(master_app, "/assign?count=x")
+    assert (status, answer) == (400, master_client.post("/assign?count=x").json)
 
 
 @pytest.mark.parametrize(

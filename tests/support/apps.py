@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 # What every blob answer carries, whichever path (fast loop or Flask view) sent it.
 BLOB_HEADERS = (
@@ -29,3 +33,23 @@ class BufferedClient(FlaskClient):
 def make_client(app: Flask) -> FlaskClient:
     app.test_client_class = BufferedClient
     return app.test_client()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args: Any, **kwargs: Any) -> None:  # no access log in test output
+        pass
+
+
+@contextmanager
+def serve_app(app: Flask) -> Iterator[str]:
+    """Serve ``app`` over real HTTP on loopback (werkzeug) while the block runs; yield its
+    base URL: a node that a master app under the test client can call."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 
 from app.metadata.cluster import ClusterStore, NodeStats
-from app.metadata.repository import FileRecord, HeldCopy, MetadataStore
+from app.metadata.repository import VERSION_QUERY, FileRecord, HeldCopy, MetadataStore
 
 
 def test_heartbeats_upsert_nodes_with_their_figures(engine):
@@ -147,3 +147,23 @@ def test_a_node_marked_unresponsive_is_not_served_yet_counts_until_the_grace(eng
     (node,) = cluster.list_nodes()
     assert node.state(time.time(), 15) == "up" and node.is_serving(time.time(), 15)
     assert node.state(time.time() + 60, 15) == "down"
+
+
+def test_forget_copies_answers_what_was_there_and_moves_the_version_only_then(engine):
+    store, cluster = files_with_copies(engine)
+    with store.engine.connect() as conn:
+        version = conn.exec_driver_sql(VERSION_QUERY).scalar()
+    assert cluster.forget_copies("a", ["never-here", "unknown"]) == []
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql(VERSION_QUERY).scalar() == version
+    assert cluster.forget_copies("a", ["one", "two", "never-here"]) == ["one", "two"]
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql(VERSION_QUERY).scalar() > version
+    assert store.get("one").replicas == () and store.get("two").replicas == ("b",)
+
+
+def test_new_copies_are_neither_placed_on_the_node_nor_deleted(engine):
+    store, cluster = files_with_copies(engine)
+    store.register(FileRecord("gone", "g", 1, ()))
+    store.delete_file("gone")  # tombstoned
+    assert cluster.new_copies("b", ["one", "two", "gone", "fresh"]) == {"one", "fresh"}

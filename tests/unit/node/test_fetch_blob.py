@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.node.client import CorruptCopy, NodeClient
+from app.node.client import CorruptCopy, MissingCopy, NodeClient
 from tests.support.stub_http import QuietHandler, stub_server
 
 BLOB = bytes(range(256)) * 64
@@ -50,7 +50,11 @@ def test_other_bytes_of_the_right_length_are_a_corrupt_copy(node):
         NodeClient().fetch_blob(url, DIGEST, len(BLOB))
 
 
-def test_a_node_without_the_blob_is_skipped(node):
+def test_a_node_without_the_blob_says_so_and_one_that_fails_is_skipped(node):
     url, answers = node
     answers["next"] = (404, b'{"error": {"code": "blob_not_found", "message": "no"}}')
-    assert NodeClient().fetch_blob(url, DIGEST, len(BLOB)) is None
+    with pytest.raises(MissingCopy):  # the caller forgets that copy (#17)
+        NodeClient().fetch_blob(url, DIGEST, len(BLOB))
+    for status, body in ((404, b"<html>not a node</html>"), (503, b"{}")):
+        answers["next"] = (status, body)
+        assert NodeClient().fetch_blob(url, DIGEST, len(BLOB)) is None

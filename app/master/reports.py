@@ -1,0 +1,103 @@
+"""What nodes report about their copies, and how far the master believes them.
+
+An inventory is a node's word that it holds blobs. Copies the catalogue already places on
+that node are confirmed as they come. New ones (uploads a node stored while the master was
+down, or every blob after the master lost its database) are recorded only once a sample
+of them is found on the node, at its URL, with the size given; else none of the report's
+new copies are, and the node is told which (``refused``) to try them again later. Without
+the check, a forged inventory in open mode put 10,000 files that no node held in /list.
+
+A loss report is a node's word that it lacks copies: deleted or lost behind the master's
+back, found corrupt, or asked for and not found. It is believed at once (a node is the
+authority on its own disk): the copies are forgotten, reads go to the other copies, and
+the repairer makes new ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from typing import Any
+
+from app.master.validation import (
+    parse_file_key,
+    parse_hash_list,
+    parse_inventory,
+    parse_node,
+    parse_node_id,
+)
+from app.metadata.cluster import ClusterStore
+from app.metadata.repository import HeldCopy, MetadataStore
+from app.node.client import NodeClient
+
+log = logging.getLogger(__name__)
+
+# New copies of one inventory checked on the node (a HEAD each): a report that is mostly
+# invented fails at once; one of an honest node costs three of its cheapest requests.
+INVENTORY_SAMPLE = 3
+
+
+class CopyReports:
+    """Takes nodes' inventories and loss reports into the catalogue."""
+
+    def __init__(self, store: MetadataStore, cluster: ClusterStore, nodes: NodeClient) -> None:
+        self.store = store
+        self.cluster = cluster
+        self.nodes = nodes
+
+    def take_inventory(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Confirm a node's batch of copies; a complete sync forgets unconfirmed ones."""
+        node_id, url = parse_node(payload)
+        records, sync_started, complete = parse_inventory(payload)
+        if sync_started is None:
+            sync_started = time.time()
+        self.cluster.heartbeat(node_id, url)
+        refused = self._unproven(node_id, url, records)
+        kept = [record for record in records if record.hash not in refused]
+        drop = self.store.confirm_inventory(node_id, kept)
+        pruned = self.store.prune_replicas(node_id, sync_started) if complete else 0
+        return {
+            "node": node_id,
+            "confirmed": len(kept) - len(drop),
+            "pruned": pruned,
+            "sync_started": sync_started,
+            "drop": drop,
+            "refused": sorted(refused),
+        }
+
+    def take_losses(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Forget the copies a node says it lacks (``hashes``, or one ``hash``)."""
+        node_id = parse_node_id(payload)
+        if "hashes" in payload:
+            hashes = parse_hash_list(payload, "hashes")
+        else:
+            hashes = [parse_file_key(payload.get("hash"))]
+        forgotten = self.cluster.forget_copies(node_id, hashes)
+        if forgotten:
+            log.warning(
+                "node %s lacks %d copies the catalogue placed there (%s%s); forgotten",
+                node_id,
+                len(forgotten),
+                ", ".join(forgotten[:3]),
+                ", ..." if len(forgotten) > 3 else "",
+            )
+        return {"node": node_id, "forgotten": forgotten}
+
+    def _unproven(self, node_id: str, url: str, records: list[HeldCopy]) -> set[str]:
+        """The hashes of the report's new copies, unless a sample of them is on the node."""
+        new = self.cluster.new_copies(node_id, [record.hash for record in records])
+        if not new:
+            return set()
+        candidates = [record for record in records if record.hash in new]
+        sample = random.sample(candidates, min(INVENTORY_SAMPLE, len(candidates)))
+        if all(self.nodes.has_blob(url, item.hash, item.size) for item in sample):
+            return set()
+        log.warning(
+            "inventory of node %s at %s: a sample of its %d new copies is not there; "
+            "none of them recorded",
+            node_id,
+            url,
+            len(new),
+        )
+        return new
