@@ -48,11 +48,13 @@ class ReplicatedWriter:
         kind: str = "file",
         *,
         ranked: bool = False,
+        private: bool = False,
     ) -> WriteResult:
         """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum.
 
         The nodes are chosen by free space, or with ``ranked`` taken in the order given
-        (``rank_nodes``: the blocks of one file go to the same nodes).
+        (``rank_nodes``: the blocks of one file go to the same nodes). ``private``
+        copies are served only through signed URLs (content of the per-user API).
         """
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
@@ -60,13 +62,13 @@ class ReplicatedWriter:
         targets, spares = order[: self.replication], order[self.replication :]
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
             outcomes = list(
-                pool.map(lambda node: self._put(node, source, digest, name, kind), targets)
+                pool.map(lambda node: self._put(node, source, digest, name, kind, private), targets)
             )
         stored = [node.id for node, ok in zip(targets, outcomes, strict=True) if ok]
         for spare in spares:
             if len(stored) >= len(targets):
                 break
-            if self._put(spare, source, digest, name, kind):
+            if self._put(spare, source, digest, name, kind, private):
                 stored.append(spare.id)
         wanted = self.replication
         if len(stored) < self.quorum:
@@ -81,10 +83,14 @@ class ReplicatedWriter:
         """Every live node, in the order copies go to them: the first R, then spares."""
         return choose_nodes(live, len(live))
 
-    def _put(self, node: NodeRecord, source: Source, digest: str, name: str, kind: str) -> bool:
+    def _put(
+        self, node: NodeRecord, source: Source, digest: str, name: str, kind: str, private: bool
+    ) -> bool:
         body = source()
         try:
-            self.nodes.put_blob(node.url, name, body, digest, register=False, kind=kind)
+            self.nodes.put_blob(
+                node.url, name, body, digest, register=False, kind=kind, private=private
+            )
         except NodeUnavailable as exc:
             log.warning("copy of %s not stored on %s: %s", digest, node.id, exc.message)
             return False
