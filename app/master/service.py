@@ -12,7 +12,7 @@ from typing import IO, Any
 
 from flask import Flask, current_app
 
-from app.errors import FileNotFound, InvalidHash, ServiceUnavailable
+from app.errors import Conflict, FileNotFound, InvalidHash, ServiceUnavailable
 from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
 from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
@@ -125,16 +125,23 @@ class MasterService:
 
         Known replicas are kept. A node registering its own copy (it sends
         ``holder_url``) is told in ``replicate_to`` which live peers should get a copy
-        to reach R.
+        to reach R. Content that only signed URLs read (the per-user API's) is left
+        alone: 409 hash_taken, whatever the call would have changed.
         """
         given = parse_record(payload)
+        if self.visibility.is_private(given.hash):
+            raise Conflict(
+                f"{given.hash} names content outside the global catalogue: it cannot be "
+                "registered, renamed or given replicas here",
+                code="hash_taken",
+            )
         answer: dict[str, Any] = {"message": "File registered successfully", "hash": given.hash}
         if parse_kind(payload) == "block":
             self.store.register_blob(given.hash, given.size, given.replicas)
             holders = self.store.blob_copies([given.hash]).get(given.hash, ())
         else:
             record = self.store.register(given)
-            answer["file"] = record.to_dict()
+            answer["file"] = record.public_view().to_dict()
             holders = record.replicas
         if isinstance(payload.get("holder_url"), str):
             answer["replicate_to"] = [
