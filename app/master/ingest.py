@@ -100,7 +100,8 @@ class BlockIngest:
                 return self.store.register(
                     FileRecord(
                         digest, name or digest, self.size, result.stored_on, public=self.public
-                    )
+                    ),
+                    created_on=result.created_on,
                 )
             self._submit(bytes(self._buffer))
             self._buffer.clear()
@@ -195,7 +196,13 @@ class BlockIngest:
             ranked=True,
             private=not self.public,
         )
-        self.store.register_blob(block_hash, len(block), result.stored_on, private=not self.public)
+        self.store.register_blob(
+            block_hash,
+            len(block),
+            result.stored_on,
+            private=not self.public,
+            created_on=result.created_on,
+        )
         self.stored_on[block_hash] = result.stored_on
         self._written.append(block_hash)
 

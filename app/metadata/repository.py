@@ -290,16 +290,21 @@ class MetadataStore:
 
     # ----- writes -----
 
-    def register(self, record: FileRecord) -> FileRecord:
+    def register(self, record: FileRecord, *, created_on: Sequence[str] = ()) -> FileRecord:
         """Create or update a file stored as one blob; replicas add to those known.
 
         A large file already known by its manifest keeps the manifest (the blob is
-        another, equally valid copy of its bytes).
+        another, equally valid copy of its bytes). ``created_on``: see ``add_blobs``.
         """
         now = time.time()
         with write_transaction(self.engine) as conn:
             self.add_blobs(
-                conn, [(record.hash, record.size)], record.replicas, now, private=not record.public
+                conn,
+                [(record.hash, record.size)],
+                record.replicas,
+                now,
+                private=not record.public,
+                created_on=created_on,
             )
             self._upsert_file.run(
                 conn,
@@ -329,11 +334,24 @@ class MetadataStore:
             )
 
     def register_blob(
-        self, blob_hash: str, size: int, node_ids: Sequence[str], *, private: bool = False
+        self,
+        blob_hash: str,
+        size: int,
+        node_ids: Sequence[str],
+        *,
+        private: bool = False,
+        created_on: Sequence[str] = (),
     ) -> None:
         """Record copies of a block: a blob that is not (yet) a file of its own."""
         with write_transaction(self.engine) as conn:
-            self.add_blobs(conn, [(blob_hash, size)], node_ids, time.time(), private=private)
+            self.add_blobs(
+                conn,
+                [(blob_hash, size)],
+                node_ids,
+                time.time(),
+                private=private,
+                created_on=created_on,
+            )
 
     def add_blobs(
         self,
@@ -343,9 +361,12 @@ class MetadataStore:
         now: float,
         *,
         private: bool | Mapping[str, bool] = False,
+        created_on: Sequence[str] = (),
     ) -> None:
         """Upsert blobs (touching their reference time) and copies of them on ``node_ids``,
-        ``private`` (for all of them, or by hash) unless they were public already.
+        ``private`` (for all of them, or by hash) unless they were public already, or
+        for sure on ``created_on``: nodes that had no copy before this write, so that a
+        row for them (a claim ``/register`` made) says nothing of theirs.
 
         Storing content again after a delete brings it back on purpose, and the copies
         that nodes away at the delete still hold are wanted again: a node told to drop
@@ -357,7 +378,14 @@ class MetadataStore:
             for h, s in sized
         ]
         self._upsert_blob.run(conn, rows)
-        self._confirm_replicas(conn, [h for h, _size in sized], node_ids, now, private)
+        hashes = [h for h, _size in sized]
+        self._confirm_replicas(conn, hashes, node_ids, now, private)
+        if created_on and private is True:
+            conn.execute(
+                update(replicas)
+                .where(replicas.c.hash.in_(hashes), replicas.c.node.in_(list(created_on)))
+                .values(private=True)
+            )
         self._forget_tombstone.run(conn, rows)
         self._forget_pending_delete.run(conn, rows)
 

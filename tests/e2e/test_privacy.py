@@ -147,7 +147,16 @@ def test_announcing_private_content_uploads_nothing_until_the_bytes_are_sent(mod
 
 def test_register_cannot_rename_publish_or_add_replicas_to_private_content(mode):
     alice = mode.user("dave")
-    payload = os.urandom(500)
+    payload, early = os.urandom(500), os.urandom(600)
+    # A record claimed (the reference's /register needs no bytes) before the content came.
+    holders = [str(node.port) for node in mode.cluster.nodes]
+    claim = {"hash": sha(early), "name": "claimed.txt", "size": 600, "replicas": holders}
+    assert mode.call("POST", "/register", json=claim).status_code == 200
+    put(alice, mode.master, "/early.bin", early)
+    for proxy in ("0", "1"):
+        read = mode.call("GET", "/download", params={"hash": sha(early), "proxy": proxy})
+        assert read.status_code == 503 and read.content != early  # no public copy to read
+    assert alice.get(f"{mode.master}/api/files/early.bin", timeout=TIMEOUT).content == early
     put(alice, mode.master, "/notes.bin", payload)
     claim = {"hash": sha(payload), "name": "mine.txt", "size": 500, "replicas": ["9999"]}
     refused = mode.call("POST", "/register", json=claim)

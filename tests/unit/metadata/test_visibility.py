@@ -112,3 +112,13 @@ def test_every_process_on_a_database_reads_the_same_generated_setting(engine):
     assert first == second == "one"
     SettingStore(engine, settings).put("k", "three")
     assert SettingStore(engine, settings).get("k") == "three"
+
+
+def test_a_copy_a_private_write_created_is_private_whatever_a_claim_said(engine):
+    store = MetadataStore(engine)
+    # /register needs no bytes: a claim that n1 and n2 hold A, before anyone stored it.
+    store.register(FileRecord(A, "claimed.txt", 4, ("n1", "n2")))
+    # The master's private write then created n1's copy; n2 already had one (dedup).
+    store.register(FileRecord(A, "mine.txt", 4, ("n1", "n2"), public=False), created_on=["n1"])
+    assert store.get(A).hidden == ("n1",)
+    assert store.get(A).public_view().replicas == ("n2",)
