@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, Connection, Engine, exists, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, exists, or_, select, update
 
 from app.metadata.engine import batches
 from app.metadata.schema import blobs, file_blocks, files, replicas
@@ -38,11 +38,13 @@ def inventory_visibility(
     """Whether each copy a node inventories (hash, private as the node says) is private,
     before it is confirmed; ``known``: the hashes the catalogue had blobs for.
 
-    A copy the catalogue knows keeps its visibility: an inventory confirms what a node
-    holds and uploads nothing (a node whose catalogue was rebuilt from its disk, or
-    predates visibility, reports every copy public). A copy new to the catalogue is
-    public if the node says so and its blob is new too (the catalogue lost it) or
-    readable anyway; a copy of content that only signed URLs read stays private.
+    A copy the node says is private is (the node serves it so). Otherwise a copy the
+    catalogue knows keeps its visibility: an inventory confirms what a node holds and
+    uploads nothing (a node whose catalogue was rebuilt from its disk, or predates
+    visibility, reports every copy public). A copy new to the catalogue is public if its
+    blob is new too (the catalogue lost it) or readable anyway; a copy of content that
+    only signed URLs read stays private. Rows that said public wrongly are fixed here:
+    the upsert that confirms the copies only ever makes them public.
     """
     existing: dict[str, bool] = {}
     for chunk in batches([digest for digest, _private in items]):
@@ -64,8 +66,18 @@ def inventory_visibility(
         )
     private: dict[str, bool] = {}
     for digest, said_private in items:
-        unknown = said_private or (digest in known and digest not in readable)
-        private[digest] = private.get(digest, True) and existing.get(digest, unknown)
+        unknown = digest in known and digest not in readable
+        hidden = said_private or existing.get(digest, unknown)
+        private[digest] = private.get(digest, True) and hidden
+    wrong = [
+        digest for digest, hidden in private.items() if hidden and existing.get(digest) is False
+    ]
+    for chunk in batches(wrong):
+        conn.execute(
+            update(replicas)
+            .where(replicas.c.node == node_id, replicas.c.hash.in_(chunk))
+            .values(private=True)
+        )
     return private
 
 

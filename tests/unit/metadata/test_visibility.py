@@ -122,3 +122,10 @@ def test_a_copy_a_private_write_created_is_private_whatever_a_claim_said(engine)
     store.register(FileRecord(A, "mine.txt", 4, ("n1", "n2"), public=False), created_on=["n1"])
     assert store.get(A).hidden == ("n1",)
     assert store.get(A).public_view().replicas == ("n2",)
+
+
+def test_a_copy_a_node_inventories_as_private_is_private(engine):
+    store = MetadataStore(engine)
+    store.register_blob(A, 4, ["n1"])  # the catalogue thinks n1's copy public
+    store.confirm_inventory("n1", [HeldCopy(A, A, 4, "block", private=True)])
+    assert Visibility(engine).private_copies_on("n1", [A]) == [A]
