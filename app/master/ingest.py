@@ -93,12 +93,15 @@ class BlockIngest:
                 data = bytes(self._buffer)
                 digest = hashlib.sha256(data).hexdigest()
                 _check_digest(digest, expected)
-                result = self.writer.write(self.live, lambda: data, digest, name or digest)
+                result = self.writer.write(
+                    self.live, lambda: data, digest, name or digest, private=not self.public
+                )
                 self.stored_on[digest] = result.stored_on
                 return self.store.register(
                     FileRecord(
                         digest, name or digest, self.size, result.stored_on, public=self.public
-                    )
+                    ),
+                    created_on=result.created_on,
                 )
             self._submit(bytes(self._buffer))
             self._buffer.clear()
@@ -177,14 +180,29 @@ class BlockIngest:
         if block_hash in self.stored_on:
             return
         live_ids = {node.id for node in self.live}
-        held = self.store.blob_copies([block_hash]).get(block_hash, ()) if known else ()
+        # Public content counts only public copies: its bytes, uploaded here, make the
+        # copies it writes public (a private copy is served only through signed URLs).
+        copies = self.store.blob_copies([block_hash], public_only=self.public) if known else {}
+        held = copies.get(block_hash, ())
         if any(node in live_ids for node in held):
             self.stored_on[block_hash] = held  # already in the cluster: not sent again
             return
         result = self.writer.write(
-            self.ranked, lambda: block, block_hash, block_hash, kind="block", ranked=True
+            self.ranked,
+            lambda: block,
+            block_hash,
+            block_hash,
+            kind="block",
+            ranked=True,
+            private=not self.public,
         )
-        self.store.register_blob(block_hash, len(block), result.stored_on)
+        self.store.register_blob(
+            block_hash,
+            len(block),
+            result.stored_on,
+            private=not self.public,
+            created_on=result.created_on,
+        )
         self.stored_on[block_hash] = result.stored_on
         self._written.append(block_hash)
 

@@ -2,8 +2,9 @@
 
 Each block is read whole from a live replica and hashed before a byte of it is sent: a
 replica that is down or fails is skipped for the next, and one that serves wrong bytes
-is forgotten (and asked to drop them) so that repair replaces it. Memory stays bounded:
-the block being sent plus ``READ_AHEAD`` fetched in advance.
+is forgotten (and asked to drop them) so that repair replaces it. A private copy (the
+per-user API's; ``Block.hidden``) is read with a token. Memory stays bounded: the block
+being sent plus ``READ_AHEAD`` fetched in advance.
 """
 
 from __future__ import annotations
@@ -80,11 +81,20 @@ class BlockReader:
         for node_id in holders:
             url = urls[node_id]
             try:
-                data = self.nodes.fetch_blob(url, block.hash, block.size)
+                data = self.nodes.fetch_blob(
+                    url, block.hash, block.size, signed=node_id in block.hidden
+                )
             except CorruptCopy as exc:
                 discard_copy(self.nodes, self.cluster, block.hash, node_id, url, str(exc))
                 continue
             except MissingCopy as exc:
+                if node_id not in block.hidden and self.nodes.has_blob(url, block.hash, block.size):
+                    # There, but private: a node answers an unsigned read of a private copy
+                    # as if it had none. Recorded so, and not read here: this read went
+                    # to copies the catalogue held public (a public read uses no other).
+                    log.warning("%s unsigned: its copy is private; recorded so", exc)
+                    self.cluster.hide_copy(block.hash, node_id)
+                    continue
                 # Deleted or lost behind the catalogue's back: forgotten, so that reads go
                 # to the other copies and repair makes a new one.
                 log.warning("%s; forgetting that copy", exc)

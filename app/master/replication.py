@@ -140,17 +140,21 @@ class Repairer:
         report = RepairReport()
         work = self.cluster.replication_states(counted, live_ids, self.replication, self.batch)
         copies = self.store.blob_copies([state.hash for state in work])
+        public = self.store.blob_copies([state.hash for state in work], public_only=True)
         for state in work:
             if self._stop.is_set():
                 break
             holders = [n for n in live if n.id in copies.get(state.hash, ())]
+            # Public copies are copied from first (a copy of one is public too) and
+            # trimmed last: public reads use only them.
+            shown = public.get(state.hash, ())
             if state.counted < self.replication:
                 if not holders:
                     report.unavailable.append(state.hash)
                     continue
-                self._copy(state, holders, live, report)
+                self._copy(state, holders, live, report, shown)
             elif state.live > self.replication:
-                self._trim(state.hash, holders, report)
+                self._trim(state.hash, holders, report, shown)
         report.expired_uploads = self.uploads.expire(now)
         report.expired_user_items = self.namespace.expire(
             now, self.trash_retention, self.version_retention
@@ -179,14 +183,24 @@ class Repairer:
         holders: list[NodeRecord],
         live: list[NodeRecord],
         report: RepairReport,
+        shown: tuple[str, ...],
     ) -> None:
         digest = state.hash
         kind = "file" if state.is_file else "block"
         candidates = [n for n in live if n not in holders]
+        sources = [n for n in holders if n.id in shown] or holders
         for target in choose_nodes(candidates, self.replication - state.counted):
-            source = holders[report.copied % len(holders)]
+            source = sources[report.copied % len(sources)]
             try:
-                self.nodes.copy_blob(target.url, digest, source.url, state.name, kind)
+                # A copy of a private copy is private: pulled with a token, kept so.
+                self.nodes.copy_blob(
+                    target.url,
+                    digest,
+                    source.url,
+                    state.name,
+                    kind,
+                    private=source.id not in shown,
+                )
             except CorruptCopy as exc:
                 discard_copy(self.nodes, self.cluster, digest, source.id, source.url, str(exc))
                 report.failed += 1
@@ -197,8 +211,15 @@ class Repairer:
                 continue
             report.copied += 1
 
-    def _trim(self, digest: str, holders: list[NodeRecord], report: RepairReport) -> None:
-        for extra in choose_extras(holders, self.replication):
+    def _trim(
+        self, digest: str, holders: list[NodeRecord], report: RepairReport, shown: tuple[str, ...]
+    ) -> None:
+        public = [n for n in holders if n.id in shown]
+        private = [n for n in holders if n.id not in shown]
+        extras = choose_extras(public, self.replication) + choose_extras(
+            private, max(self.replication - len(public), 0)
+        )
+        for extra in extras:
             try:
                 self.nodes.delete_blob(extra.url, digest)
             except NodeUnavailable as exc:

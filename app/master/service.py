@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import IO, Any
 
 from flask import Flask, current_app
 
-from app.errors import FileNotFound, InvalidHash, ServiceUnavailable
+from app.errors import Conflict, FileNotFound, InvalidHash, ServiceUnavailable
 from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
 from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
@@ -38,10 +39,13 @@ from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.hotindex import HotIndex
 from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import FileRecord, MetadataStore
+from app.metadata.schema import settings
+from app.metadata.settings import SettingStore
 from app.metadata.uploads import OpenUploadLimits, UploadStore
+from app.metadata.visibility import Visibility
 from app.multipart import clean_name, read_file_part
 from app.node.client import NodeClient
-from app.security import UrlSigner
+from app.security import READ, UrlSigner, blob_token
 from app.storage import parse_digest
 
 log = logging.getLogger(__name__)
@@ -56,6 +60,8 @@ ALIVE_NOTE_INTERVAL = 1.0
 NODE_LIST_TTL = 0.25
 REPAIRER = "mdbx.master.repairer"
 PROBER = "mdbx.master.prober"
+# The settings entry of the open mode's signing key.
+SIGNING_KEY = "blob_url_key"
 
 
 class MasterService:
@@ -76,8 +82,13 @@ class MasterService:
         upload_ttl: float,
         signer: UrlSigner,
         open_upload_limits: OpenUploadLimits | None = None,
+        open_key: str = "",
     ) -> None:
         self.store = store
+        self.visibility = Visibility(store.engine)
+        # Sent to nodes in open mode, to check the tokens of reads of private copies
+        # (in secured mode they have the cluster secret, which signs them).
+        self.open_key = open_key
         self.cluster = cluster
         self.index = index
         self.nodes = nodes
@@ -114,16 +125,23 @@ class MasterService:
 
         Known replicas are kept. A node registering its own copy (it sends
         ``holder_url``) is told in ``replicate_to`` which live peers should get a copy
-        to reach R.
+        to reach R. Content that only signed URLs read (the per-user API's) is left
+        alone: 409 hash_taken, whatever the call would have changed.
         """
         given = parse_record(payload)
+        if self.visibility.is_private(given.hash):
+            raise Conflict(
+                f"{given.hash} names content outside the global catalogue: it cannot be "
+                "registered, renamed or given replicas here",
+                code="hash_taken",
+            )
         answer: dict[str, Any] = {"message": "File registered successfully", "hash": given.hash}
         if parse_kind(payload) == "block":
             self.store.register_blob(given.hash, given.size, given.replicas)
             holders = self.store.blob_copies([given.hash]).get(given.hash, ())
         else:
             record = self.store.register(given)
-            answer["file"] = record.to_dict()
+            answer["file"] = record.public_view().to_dict()
             holders = record.replicas
         if isinstance(payload.get("holder_url"), str):
             answer["replicate_to"] = [
@@ -141,8 +159,9 @@ class MasterService:
         copies, wants = parse_copies(payload)
         self.store.register_copies(node_id, copies)
         self._note_alive(node_id, url)
+        # Public copies only: a node's upload is public content, read only from those.
         holders = self.store.blob_copies(
-            [c.hash for c, want in zip(copies, wants, strict=True) if want]
+            [c.hash for c, want in zip(copies, wants, strict=True) if want], public_only=True
         )
         results = []
         for copy, want in zip(copies, wants, strict=True):
@@ -153,12 +172,13 @@ class MasterService:
         return {"node": node_id, "results": results}
 
     def get_file(self, hash_param: str | None) -> FileRecord:
-        """A file of the global catalogue; private content is as unknown as absent content."""
+        """A file of the global catalogue, without its private copies (``public_view``):
+        private content is as unknown as absent content."""
         file_hash = parse_file_key(hash_param)
         record = self.index.get(file_hash)
         if record is None or not record.public:
             raise FileNotFound(f"no file registered under {file_hash}")
-        return record
+        return record.public_view()
 
     def describe_file(self, hash_param: str | None) -> dict[str, Any]:
         """The reference's FileInfo, plus where each replica lives and whether it is up."""
@@ -217,11 +237,28 @@ class MasterService:
         self.cluster.settle_deletes(node_id, parse_hash_list(payload, "deleted"))
         self.cluster.heartbeat(node_id, url, parse_stats(payload))
         self._node_list = None  # this worker sees the beat at once
-        return {"node": node_id, "delete": self.cluster.deletes_owed_by(node_id)}
+        return {
+            "node": node_id,
+            "delete": self.cluster.deletes_owed_by(node_id),
+            **self._cluster_view(),
+        }
 
     def take_inventory(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Confirm a node's batch of copies (new ones once checked on the node)."""
-        return self.reports.take_inventory(payload)
+        """Confirm a node's batch of copies (new ones once checked on the node), and tell
+        it which to serve only through signed URLs (it may have lost that, or never had
+        it: app.metadata.visibility) and what it should know of the cluster."""
+        answer = self.reports.take_inventory(payload)
+        reported = [item["hash"] for item in payload.get("files", [])]  # checked by now
+        answer["private"] = self.visibility.private_copies_on(answer["node"], reported)
+        return {**answer, **self._cluster_view()}
+
+    def _cluster_view(self) -> dict[str, Any]:
+        """What nodes learn from the answers to their reports (``app.node.membership``):
+        the nodes they may fetch from and forward to, and the open mode's signing key."""
+        view: dict[str, Any] = {"nodes": [node.url for node in self.cluster.list_nodes()]}
+        if self.open_key:
+            view["signing_key"] = self.open_key
+        return view
 
     def take_bad_copy(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A node lacks copies (corrupt, missing, deleted): forget them so repair replaces them."""
@@ -273,7 +310,8 @@ class MasterService:
         self, stream: IO[bytes], name: str, *, public: bool = True, expected: str | None = None
     ) -> FileRecord:
         """Store a stream of any size as blocks; ``public=False`` keeps it out of the
-        global catalogue (content of the per-user API); ``expected``: its SHA-256."""
+        global catalogue (content of the per-user API), its new copies private;
+        ``expected``: its SHA-256."""
         ingest = self._ingest(public)
         try:
             while chunk := stream.read(BODY_CHUNK):
@@ -304,6 +342,7 @@ class MasterService:
         )
 
     def _upload_answer(self, record: FileRecord) -> dict[str, Any]:
+        record = record.public_view()
         return {
             "success": True,
             "message": "File Upload Successful",
@@ -416,7 +455,15 @@ def init_app(app: Flask) -> None:
     url = config["METADATA_URL"] or sqlite_url(data_dir / "metadata.db")
     engine = make_engine(url)
     store = MetadataStore(engine)
-    nodes = NodeClient(config["CLUSTER_SECRET"])
+    secret = config["CLUSTER_SECRET"]
+    # The master's own reads of private copies carry read tokens: signed with the cluster
+    # secret, or in open mode with one random key that every master on this database
+    # shares and sends its nodes.
+    key = secret or SettingStore(engine, settings).get_or_create(
+        SIGNING_KEY, lambda: secrets.token_urlsafe(32)
+    )
+    ttl = config["READ_URL_TTL"]
+    nodes = NodeClient(secret, read_token=lambda digest: blob_token(key, READ, digest, ttl))
     writer = ReplicatedWriter(
         nodes, replication=config["REPLICATION"], write_quorum=config["WRITE_QUORUM"]
     )
@@ -463,10 +510,11 @@ def init_app(app: Flask) -> None:
         repair_grace=config["REPAIR_GRACE"],
         block_size=config["BLOCK_SIZE"],
         upload_ttl=config["UPLOAD_TTL"],
-        signer=UrlSigner(config["CLUSTER_SECRET"], config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
+        signer=UrlSigner(secret, config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
         open_upload_limits=OpenUploadLimits(
             config["MAX_OPEN_UPLOADS"], config["MAX_OPEN_UPLOAD_BLOCKS"]
         ),
+        open_key="" if secret else key,
     )
     app.extensions[FAST_PATH] = fast_path_for(
         MasterFastHandler(app.extensions[EXTENSION], secret=config["CLUSTER_SECRET"]),

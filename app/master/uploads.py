@@ -10,6 +10,13 @@
 A client that was interrupted announces the file again and is told only what is
 still missing: blocks already sent are in the cluster, and resending nothing is the
 whole resume protocol. ``GET /uploads/<id>`` answers the same for an open upload.
+
+Knowing a hash is no proof of holding its bytes (the "Dropship" problem of deduplicating
+stores): a file or block is in the cluster, for an upload, only where anyone may read it
+by its hash (a public file, a public copy: ``app.metadata.visibility``). Content only
+signed URLs read is answered exactly as if absent: no size check, no ``complete``, its
+blocks listed missing; the upload commits once they were sent, each checked against its
+hash by the node that took it, whose copy is then public (its sender had the bytes).
 """
 
 from __future__ import annotations
@@ -64,11 +71,12 @@ class UploadService:
         # Any block size a node takes in one request; BLOCK_SIZE is the advertised one.
         plan = parse_upload_plan(payload, MAX_BLOCK_SIZE)
         existing = self.store.get(plan.hash)
-        if existing is not None:
+        if existing is not None and existing.public:
             if existing.size != plan.size:
                 raise InvalidField("size", f"{plan.hash} is stored with {existing.size} bytes")
             renamed = self.store.rename(plan.hash, plan.name) or existing
-            return {"upload_id": None, "complete": True, "file": renamed.to_dict(), "missing": []}
+            file = renamed.public_view().to_dict()
+            return {"upload_id": None, "complete": True, "file": file, "missing": []}
         upload = self.uploads.begin(
             plan.name,
             plan.size,
@@ -112,6 +120,7 @@ class UploadService:
                     "the upload is closed"
                 )
             committed = self.uploads.commit(upload)
+        committed = committed.public_view()
         copies = min(len(set(part.replicas)) for part in committed.parts)
         return {**committed.to_dict(), "copies": copies, "replication": self.replication}
 
@@ -120,8 +129,9 @@ class UploadService:
         return {"aborted": upload_id}
 
     def _manifest(self, upload: Upload, live_ids: set[str]) -> FileRecord:
-        """The upload as a file whose blocks list only their live copies."""
-        copies = self.store.blob_copies([h for h, _size in upload.blocks])
+        """The upload as a file whose blocks list only their live public copies: a block
+        with none is missing, whatever private copies it has (see the module's docstring)."""
+        copies = self.store.blob_copies([h for h, _size in upload.blocks], public_only=True)
         blocks = []
         offset = 0
         for block_hash, size in upload.blocks:

@@ -122,7 +122,7 @@ def parse_copies(payload: dict[str, Any]) -> tuple[list[HeldCopy], list[bool]]:
 
 
 def _held_copies(items: Any, field: str) -> list[HeldCopy]:
-    """A bounded list of copies as nodes describe them (hash, name, size, kind)."""
+    """A bounded list of copies as nodes describe them (hash, name, size, kind, private)."""
     if not isinstance(items, list) or len(items) > MAX_BATCH:
         raise InvalidField(field, f"'{field}' must be a list of at most {MAX_BATCH}")
     if not all(isinstance(item, dict) for item in items):
@@ -130,7 +130,8 @@ def _held_copies(items: Any, field: str) -> list[HeldCopy]:
     copies = []
     for item in items:
         record = parse_record(item, replicas_field=False)
-        copies.append(HeldCopy(record.hash, record.name, record.size, parse_kind(item)))
+        private = item.get("private") is True
+        copies.append(HeldCopy(record.hash, record.name, record.size, parse_kind(item), private))
     return copies
 
 

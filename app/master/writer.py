@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from app.errors import ServiceUnavailable
 from app.master.placement import choose_nodes
@@ -28,6 +28,8 @@ class WriteResult:
     stored_on: tuple[str, ...]
     wanted: int
     quorum: int
+    # Those of ``stored_on`` that had no copy before: theirs is exactly as written.
+    created_on: tuple[str, ...] = ()
 
 
 class ReplicatedWriter:
@@ -48,11 +50,13 @@ class ReplicatedWriter:
         kind: str = "file",
         *,
         ranked: bool = False,
+        private: bool = False,
     ) -> WriteResult:
         """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum.
 
         The nodes are chosen by free space, or with ``ranked`` taken in the order given
-        (``rank_nodes``: the blocks of one file go to the same nodes).
+        (``rank_nodes``: the blocks of one file go to the same nodes). ``private``
+        copies are served only through signed URLs (content of the per-user API).
         """
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
@@ -60,35 +64,41 @@ class ReplicatedWriter:
         targets, spares = order[: self.replication], order[self.replication :]
         with ThreadPoolExecutor(max_workers=len(targets)) as pool:
             outcomes = list(
-                pool.map(lambda node: self._put(node, source, digest, name, kind), targets)
+                pool.map(lambda node: self._put(node, source, digest, name, kind, private), targets)
             )
-        stored = [node.id for node, ok in zip(targets, outcomes, strict=True) if ok]
+        answers = [(node, reply) for node, reply in zip(targets, outcomes, strict=True) if reply]
         for spare in spares:
-            if len(stored) >= len(targets):
+            if len(answers) >= len(targets):
                 break
-            if self._put(spare, source, digest, name, kind):
-                stored.append(spare.id)
+            if reply := self._put(spare, source, digest, name, kind, private):
+                answers.append((spare, reply))
+        stored = [node.id for node, _reply in answers]
+        created = tuple(node.id for node, reply in answers if reply.get("deduplicated") is False)
         wanted = self.replication
         if len(stored) < self.quorum:
             raise InsufficientReplicas(
                 f"only {len(stored)} of {self.quorum} required copies could be written",
                 details={"copies": len(stored), "quorum": self.quorum},
             )
-        return WriteResult(tuple(stored), wanted, self.quorum)
+        return WriteResult(tuple(stored), wanted, self.quorum, created)
 
     @staticmethod
     def rank_nodes(live: list[NodeRecord]) -> list[NodeRecord]:
         """Every live node, in the order copies go to them: the first R, then spares."""
         return choose_nodes(live, len(live))
 
-    def _put(self, node: NodeRecord, source: Source, digest: str, name: str, kind: str) -> bool:
+    def _put(
+        self, node: NodeRecord, source: Source, digest: str, name: str, kind: str, private: bool
+    ) -> dict[str, Any] | None:
+        """The node's answer, or None (logged) when it stored no copy."""
         body = source()
         try:
-            self.nodes.put_blob(node.url, name, body, digest, register=False, kind=kind)
+            return self.nodes.put_blob(
+                node.url, name, body, digest, register=False, kind=kind, private=private
+            )
         except NodeUnavailable as exc:
             log.warning("copy of %s not stored on %s: %s", digest, node.id, exc.message)
-            return False
+            return None
         finally:
             if not isinstance(body, bytes):
                 body.close()
-        return True

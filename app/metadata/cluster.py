@@ -350,6 +350,16 @@ class ClusterStore:
             replicas.c.hash
         )
 
+    def hide_copy(self, blob_hash: str, node_id: str) -> None:
+        """Record that a node holds its copy privately (it refused it to an unsigned read)."""
+        with write_transaction(self.engine) as conn:
+            bump_catalogue_version(conn)
+            conn.execute(
+                update(replicas)
+                .where(replicas.c.hash == blob_hash, replicas.c.node == node_id)
+                .values(private=True)
+            )
+
     def forget_replica(self, file_hash: str, node_id: str) -> None:
         """Drop one copy from the catalogue (it was trimmed, or found missing or corrupt)."""
         self.forget_copies(node_id, [file_hash])

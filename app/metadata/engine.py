@@ -25,11 +25,19 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
 
 WRITE_OPTION = "mdbx_write"
+# Bound parameters per IN list: far below SQLite's and PostgreSQL's limits.
+IN_BATCH = 5_000
 BUSY_TIMEOUT_SECONDS = 30
 # Waits between attempts to take SQLite's write lock: short, since a writer holds it for
 # one commit (about a millisecond), and capped so that a waiter keeps trying often.
 FIRST_LOCK_WAIT = 0.0005
 MAX_LOCK_WAIT = 0.002
+
+
+def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
+    """Yield ``items`` in slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def sqlite_url(path: Path) -> str:
@@ -168,6 +176,17 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+def direct_connection(engine: Engine) -> sqlite3.Connection | None:
+    """A sqlite3 connection of its own to the engine's SQLite file, in autocommit mode (each
+    read sees the latest commit), for one-row reads made many times a second: a few
+    microseconds each, where the engine's checkout alone costs more. None for other
+    databases."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+
+
 class ChangeMarker:
     """Read a version number that writers bump, cheaply, from any process.
 
@@ -179,10 +198,7 @@ class ChangeMarker:
 
     def __init__(self, engine: Engine, query: str) -> None:
         self._query = query
-        self._conn: sqlite3.Connection | None = None
-        database = engine.url.database
-        if engine.dialect.name == "sqlite" and database and database != ":memory:":
-            self._conn = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        self._conn = direct_connection(engine)
 
     def current(self) -> int | None:
         """Return an opaque version number, or None when changes cannot be detected."""

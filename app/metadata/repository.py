@@ -10,8 +10,8 @@ after a grace period when an upload was abandoned).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import (
@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    and_,
     bindparam,
     case,
     delete,
@@ -31,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.metadata.engine import DriverStatement, ensure_schema, write_transaction
+from app.metadata.engine import batches as batches  # where the catalogue's modules import it
 from app.metadata.schema import (
     blobs,
     catalogue_version,
@@ -47,11 +49,10 @@ from app.metadata.schema import (
     trash_items,
     upload_blocks,
 )
+from app.metadata.visibility import inventory_visibility
 
 VERSION_QUERY = "SELECT version FROM catalogue_version WHERE id = 1"
 _BUMP = "UPDATE catalogue_version SET version = version + 1 WHERE id = 1"
-# Bound parameters per IN list: far below SQLite's and PostgreSQL's limits.
-IN_BATCH = 5_000
 
 # True for a blob that a file or an upload in progress still needs.
 BLOB_IS_REFERENCED: ColumnElement[bool] = or_(
@@ -79,12 +80,6 @@ def bump_catalogue_version(conn: Connection) -> None:
         cursor.close()
 
 
-def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any]]:
-    """Yield ``items`` in slices of at most ``size``."""
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 _FILE_ROW = ("hash", "name", "size", "created_at", "updated_at", "block_size", "public")
 
 
@@ -110,6 +105,8 @@ class Block:
     size: int
     offset: int
     replicas: tuple[str, ...] = ()
+    # Those of ``replicas`` whose copy is private (``replicas.private``).
+    hidden: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,11 +121,29 @@ class FileRecord:
     block_size: int = 0
     # In the global catalogue (see the schema); False for content of the user API only.
     public: bool = True
+    # Those of ``replicas`` whose copy of the file's own blob is private.
+    hidden: tuple[str, ...] = ()
 
     @property
     def parts(self) -> tuple[Block, ...]:
         """The blobs to read, in order: the blocks, or the file's own blob."""
-        return self.blocks or (Block(self.hash, self.size, 0, self.replicas),)
+        return self.blocks or (Block(self.hash, self.size, 0, self.replicas, self.hidden),)
+
+    def public_view(self) -> FileRecord:
+        """The record without its private copies: what the global catalogue shows and
+        reads. A private copy is there for the per-user API; through a public record (one
+        ``/register`` made, say) it would tell who holds what, and serve it."""
+        if not self.hidden and not any(block.hidden for block in self.blocks):
+            return self
+        blocks = tuple(
+            replace(b, replicas=tuple(n for n in b.replicas if n not in b.hidden), hidden=())
+            for b in self.blocks
+        )
+        if blocks:
+            replicas = tuple(sorted({node for block in blocks for node in block.replicas}))
+        else:
+            replicas = tuple(node for node in self.replicas if node not in self.hidden)
+        return replace(self, replicas=replicas, blocks=blocks, hidden=())
 
     def to_dict(self) -> dict[str, Any]:
         """Render the reference's FileInfo shape (plus the block count of a manifest)."""
@@ -152,6 +167,7 @@ class HeldCopy:
     name: str
     size: int
     kind: str = "file"
+    private: bool = False  # the node serves it only through a signed URL
 
 
 @dataclass(frozen=True)
@@ -225,9 +241,13 @@ class MetadataStore:
             engine,
             upsert_replica.on_conflict_do_update(
                 index_elements=[replicas.c.hash, replicas.c.node],
-                set_={"confirmed_at": upsert_replica.excluded.confirmed_at},
+                set_={
+                    "confirmed_at": upsert_replica.excluded.confirmed_at,
+                    # A copy made public stays so, as the node keeps it (see the schema).
+                    "private": and_(replicas.c.private, upsert_replica.excluded.private),
+                },
             ),
-            ("hash", "node", "confirmed_at"),
+            ("hash", "node", "confirmed_at", "private"),
         )
         one_hash: BindParameter[str] = bindparam("hash")
         self._forget_tombstone = DriverStatement(
@@ -240,7 +260,7 @@ class MetadataStore:
             files.c.hash, files.c.name, files.c.size, files.c.block_size, files.c.public
         ).where(files.c.hash == bindparam("file_hash"))
         self._select_replicas = (
-            select(replicas.c.node)
+            select(replicas.c.node, replicas.c.private)
             .where(replicas.c.hash == bindparam("file_hash"))
             .order_by(replicas.c.node)
         )
@@ -250,7 +270,7 @@ class MetadataStore:
             .order_by(file_blocks.c.seq)
         )
         self._select_block_replicas = (
-            select(replicas.c.hash, replicas.c.node)
+            select(replicas.c.hash, replicas.c.node, replicas.c.private)
             .join(file_blocks, file_blocks.c.block_hash == replicas.c.hash)
             .where(file_blocks.c.file_hash == bindparam("file_hash"))
             .distinct()
@@ -266,18 +286,26 @@ class MetadataStore:
             .where(replicas.c.hash.in_(some_hashes))
             .order_by(replicas.c.node)
         )
+        self._select_public_copies_of = self._select_copies_of.where(~replicas.c.private)
 
     # ----- writes -----
 
-    def register(self, record: FileRecord) -> FileRecord:
+    def register(self, record: FileRecord, *, created_on: Sequence[str] = ()) -> FileRecord:
         """Create or update a file stored as one blob; replicas add to those known.
 
         A large file already known by its manifest keeps the manifest (the blob is
-        another, equally valid copy of its bytes).
+        another, equally valid copy of its bytes). ``created_on``: see ``add_blobs``.
         """
         now = time.time()
         with write_transaction(self.engine) as conn:
-            self.add_blobs(conn, [(record.hash, record.size)], record.replicas, now)
+            self.add_blobs(
+                conn,
+                [(record.hash, record.size)],
+                record.replicas,
+                now,
+                private=not record.public,
+                created_on=created_on,
+            )
             self._upsert_file.run(
                 conn,
                 [_file_row(record.hash, record.name, record.size, now, public=record.public)],
@@ -288,21 +316,42 @@ class MetadataStore:
 
     def register_copies(self, node_id: str, copies: Sequence[HeldCopy]) -> None:
         """Record, in one transaction, copies a node just stored: whole files (created or
-        renamed, as ``register`` does) and blocks."""
+        renamed, as ``register`` does) and blocks. A private copy (a repair copy of
+        one, say) adds a copy, never a file to the global catalogue."""
         if not copies:
             return
         now = time.time()
+        private: dict[str, bool] = {}
+        for copy in copies:
+            private[copy.hash] = private.get(copy.hash, True) and copy.private
         with write_transaction(self.engine) as conn:
-            self.add_blobs(conn, [(c.hash, c.size) for c in copies], [node_id], now)
-            named = {c.hash: c for c in copies if c.kind == "file"}
+            self.add_blobs(
+                conn, [(c.hash, c.size) for c in copies], [node_id], now, private=private
+            )
+            named = {c.hash: c for c in copies if c.kind == "file" and not c.private}
             self._upsert_file.run(
                 conn, [_file_row(c.hash, c.name, c.size, now) for c in named.values()]
             )
 
-    def register_blob(self, blob_hash: str, size: int, node_ids: Sequence[str]) -> None:
+    def register_blob(
+        self,
+        blob_hash: str,
+        size: int,
+        node_ids: Sequence[str],
+        *,
+        private: bool = False,
+        created_on: Sequence[str] = (),
+    ) -> None:
         """Record copies of a block: a blob that is not (yet) a file of its own."""
         with write_transaction(self.engine) as conn:
-            self.add_blobs(conn, [(blob_hash, size)], node_ids, time.time())
+            self.add_blobs(
+                conn,
+                [(blob_hash, size)],
+                node_ids,
+                time.time(),
+                private=private,
+                created_on=created_on,
+            )
 
     def add_blobs(
         self,
@@ -310,8 +359,14 @@ class MetadataStore:
         sized: Sequence[tuple[str, int]],
         node_ids: Iterable[str],
         now: float,
+        *,
+        private: bool | Mapping[str, bool] = False,
+        created_on: Sequence[str] = (),
     ) -> None:
-        """Upsert blobs (touching their reference time) and copies of them on ``node_ids``.
+        """Upsert blobs (touching their reference time) and copies of them on ``node_ids``,
+        ``private`` (for all of them, or by hash) unless they were public already, or
+        for sure on ``created_on``: nodes that had no copy before this write, so that a
+        row for them (a claim ``/register`` made) says nothing of theirs.
 
         Storing content again after a delete brings it back on purpose, and the copies
         that nodes away at the delete still hold are wanted again: a node told to drop
@@ -323,7 +378,14 @@ class MetadataStore:
             for h, s in sized
         ]
         self._upsert_blob.run(conn, rows)
-        self._confirm_replicas(conn, [h for h, _size in sized], node_ids, now)
+        hashes = [h for h, _size in sized]
+        self._confirm_replicas(conn, hashes, node_ids, now, private)
+        if created_on and private is True:
+            conn.execute(
+                update(replicas)
+                .where(replicas.c.hash.in_(hashes), replicas.c.node.in_(list(created_on)))
+                .values(private=True)
+            )
         self._forget_tombstone.run(conn, rows)
         self._forget_pending_delete.run(conn, rows)
 
@@ -342,7 +404,15 @@ class MetadataStore:
             ],
         )
         if exists_already is not None:
-            return
+            # Content proven public (every block not readable already was sent, and the
+            # whole was checked) replaces a private manifest cut otherwise: that one's
+            # blocks may have only private copies, which public reads leave alone.
+            if not record.public or exists_already.public:
+                return
+            params = {"file_hash": record.hash}
+            if [tuple(row) for row in conn.execute(self._select_blocks, params)] == list(blocks):
+                return
+            conn.execute(delete(file_blocks).where(file_blocks.c.file_hash == record.hash))
         conn.execute(
             file_blocks.insert(),
             [
@@ -391,6 +461,9 @@ class MetadataStore:
             kept = [item for item in items if item.hash not in deleted]
             if not kept:
                 return sorted(deleted)
+            private = inventory_visibility(
+                conn, node_id, [(item.hash, item.private) for item in kept], known
+            )
             conn.execute(
                 self.insert(blobs).on_conflict_do_nothing(index_elements=[blobs.c.hash]),
                 [
@@ -398,13 +471,15 @@ class MetadataStore:
                     for i in kept
                 ],
             )
-            new_files = [i for i in kept if i.hash not in known and i.kind == "file"]
+            new_files = [
+                i for i in kept if i.hash not in known and i.kind == "file" and not i.private
+            ]
             if new_files:
                 conn.execute(
                     self._insert_file_if_new,
                     [_file_row(i.hash, i.name, i.size, now) for i in new_files],
                 )
-            self._confirm_replicas(conn, [item.hash for item in kept], [node_id], now)
+            self._confirm_replicas(conn, [item.hash for item in kept], [node_id], now, private)
         return sorted(deleted)
 
     def delete_file(self, file_hash: str) -> tuple[FileRecord, list[PurgedBlob]] | None:
@@ -469,10 +544,12 @@ class MetadataStore:
                 .order_by(files.c.created_at, files.c.hash)
             ).all()
             holders: dict[str, set[str]] = {row.hash: set() for row in rows}
-            own = select(replicas.c.hash, replicas.c.node)
+            # Public copies only, as ``FileRecord.public_view`` shows them.
+            own = select(replicas.c.hash, replicas.c.node).where(~replicas.c.private)
             through_blocks = (
                 select(file_blocks.c.file_hash, replicas.c.node)
                 .join(replicas, replicas.c.hash == file_blocks.c.block_hash)
+                .where(~replicas.c.private)
                 .distinct()
             )
             for query in (own, through_blocks):
@@ -509,17 +586,21 @@ class MetadataStore:
             candidates = list(dict.fromkeys(parts))
             return self._purge(conn, candidates, now, len(candidates))
 
-    def blob_copies(self, hashes: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """Return the nodes holding each known blob among ``hashes`` (absent: unknown)."""
+    def blob_copies(
+        self, hashes: Sequence[str], *, public_only: bool = False
+    ) -> dict[str, tuple[str, ...]]:
+        """Return the nodes holding each known blob among ``hashes`` (absent: unknown);
+        with ``public_only``, only those whose copy any client may read by its hash."""
         found: dict[str, list[str]] = {}
         if not hashes:
             return {}
+        copies_of = self._select_public_copies_of if public_only else self._select_copies_of
         with self.engine.connect() as conn:
             for chunk in batches(list(dict.fromkeys(hashes))):
                 params = {"hashes": list(chunk)}
                 for blob_hash in conn.execute(self._select_known_blobs, params).scalars():
                     found[blob_hash] = []
-                for blob_hash, node in conn.execute(self._select_copies_of, params):
+                for blob_hash, node in conn.execute(copies_of, params):
                     found[blob_hash].append(node)
         return {h: tuple(nodes) for h, nodes in found.items()}
 
@@ -557,10 +638,20 @@ class MetadataStore:
         return purged
 
     def _confirm_replicas(
-        self, conn: Connection, hashes: Sequence[str], node_ids: Iterable[str], now: float
+        self,
+        conn: Connection,
+        hashes: Sequence[str],
+        node_ids: Iterable[str],
+        now: float,
+        private: bool | Mapping[str, bool] = False,
     ) -> None:
         rows = [
-            {"hash": blob_hash, "node": node_id, "confirmed_at": now}
+            {
+                "hash": blob_hash,
+                "node": node_id,
+                "confirmed_at": now,
+                "private": private if isinstance(private, bool) else private[blob_hash],
+            }
             for blob_hash in hashes
             for node_id in dict.fromkeys(node_ids)
         ]
@@ -572,15 +663,24 @@ class MetadataStore:
         if row is None:
             return None
         if not row.block_size:
-            holders = tuple(conn.execute(self._select_replicas, params).scalars())
-            return FileRecord(row.hash, row.name, row.size, holders, public=row.public)
+            copies = conn.execute(self._select_replicas, params).all()
+            holders = tuple(node for node, _private in copies)
+            hidden = tuple(node for node, private in copies if private)
+            return FileRecord(
+                row.hash, row.name, row.size, holders, public=row.public, hidden=hidden
+            )
         by_block: dict[str, list[str]] = {}
-        for block_hash, node in conn.execute(self._select_block_replicas, params):
+        hidden_by_block: dict[str, list[str]] = {}
+        for block_hash, node, private in conn.execute(self._select_block_replicas, params):
             by_block.setdefault(block_hash, []).append(node)
+            if private:
+                hidden_by_block.setdefault(block_hash, []).append(node)
         blocks = []
         offset = 0
         for block_hash, size in conn.execute(self._select_blocks, params):
-            blocks.append(Block(block_hash, size, offset, tuple(by_block.get(block_hash, ()))))
+            held = tuple(by_block.get(block_hash, ()))
+            hidden = tuple(hidden_by_block.get(block_hash, ()))
+            blocks.append(Block(block_hash, size, offset, held, hidden))
             offset += size
         holders = tuple(sorted({node for nodes in by_block.values() for node in nodes}))
         return FileRecord(

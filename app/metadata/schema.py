@@ -3,6 +3,8 @@ uploads in progress) and a node's local blob catalogue."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,7 +17,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
+    select,
+    update,
 )
+from sqlalchemy.sql import CompoundSelect
 
 HASH_LENGTH = 128
 NAME_LENGTH = 1024
@@ -86,6 +92,10 @@ replicas = Table(
     Column("node", String(HASH_LENGTH), primary_key=True),
     # When the node last vouched for this copy; an inventory sync prunes older ones.
     Column("confirmed_at", Float, nullable=False),
+    # The node serves this copy only through a signed URL: its bytes reached the node
+    # only for content of the per-user API (a master's private write, or a repair copy
+    # of such a copy). A public upload of the same bytes makes it public, never back.
+    Column("private", Boolean, nullable=False, default=False),
     Index("ix_replicas_node", "node"),
 )
 
@@ -165,6 +175,20 @@ pending_deletes = Table(
     Column("node", String(HASH_LENGTH), primary_key=True),
     Index("ix_pending_deletes_node", "node"),
 )
+
+
+def _settings(metadata: MetaData) -> Table:
+    """A few named values of the cluster's state (keys, markers of migrations done)."""
+    return Table(
+        "settings",
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+
+
+# The master's: the key that signs node URLs in open mode, migrations done.
+settings = _settings(master_metadata)
 
 # ----- accounts and per-user namespaces -----
 
@@ -280,8 +304,13 @@ held_blobs = Table(
     # "file" (a whole file, listed by name) or "block" (part of a large file's manifest):
     # a master that lost its catalogue recreates files only from the former.
     Column("kind", String(8), nullable=False, default="file"),
+    # Served only through a master-signed URL (see ``replicas.private``).
+    Column("private", Boolean, nullable=False, default=False),
     Index("ix_blobs_registered", "registered"),
 )
+
+# A node's: what its masters told it (the signing key of open mode, the nodes' URLs).
+node_settings = _settings(node_metadata)
 
 
 # SQL that keeps ``blobs.copies`` equal to the blob's rows in ``replicas``, per dialect.
@@ -341,5 +370,39 @@ def recount_copies(conn: Connection) -> None:
     )
 
 
+# In ``settings`` once ``mark_private_copies`` has run on this catalogue.
+PRIVATE_COPIES_MARKED = "migration.private_copies"
+
+
+def mark_private_copies(conn: Connection) -> bool:
+    """Once per catalogue: mark private the copies of content that only the per-user API
+    refers to; True if it ran.
+
+    Catalogues from before copies had a visibility (#17) gained ``replicas.private`` as
+    false everywhere; their nodes learn which copies to hide from their next inventory.
+    """
+    if conn.execute(
+        select(settings.c.name).where(settings.c.name == PRIVATE_COPIES_MARKED)
+    ).first():
+        return False
+
+    def used_by(public: bool) -> CompoundSelect[Any]:
+        visible = files.c.public if public else ~files.c.public
+        blocks = file_blocks.join(files, files.c.hash == file_blocks.c.file_hash)
+        whole = select(files.c.hash).where(visible)
+        return whole.union(select(file_blocks.c.block_hash).select_from(blocks).where(visible))
+
+    conn.execute(
+        update(replicas)
+        .where(
+            replicas.c.hash.in_(used_by(public=False)), replicas.c.hash.not_in(used_by(public=True))
+        )
+        .values(private=True)
+    )
+    # A master starting at the same moment may insert it too: ensure_schema retries then.
+    conn.execute(settings.insert(), {"name": PRIVATE_COPIES_MARKED, "value": "done"})
+    return True
+
+
 # Run after the master's tables and columns exist (``engine.ensure_schema``).
-master_metadata.info["migrations"] = (count_copies,)
+master_metadata.info["migrations"] = (count_copies, mark_private_copies)

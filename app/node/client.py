@@ -8,7 +8,7 @@ import http.client
 import json
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -20,7 +20,7 @@ from requests.adapters import HTTPAdapter
 from app.errors import ServiceUnavailable, error_code_of
 from app.gevent_worker import off_hub
 from app.metadata.catalog import BlobEntry
-from app.security import cluster_headers
+from app.security import TOKEN_PARAM, cluster_headers
 from app.storage import DIGEST_RE
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class NewCopy:
     size: int
     kind: str
     want_peers: bool  # ask which live peers should get copies for the blob to reach R
+    private: bool = False  # stored as a private copy (see app.metadata.visibility)
 
 
 class MasterUnavailable(ServiceUnavailable):
@@ -208,6 +209,8 @@ class MasterClient:
                     "size": copy.size,
                     "kind": copy.kind,
                     "want_peers": copy.want_peers,
+                    # Only when true: a node of an earlier release says nothing.
+                    **({"private": True} if copy.private else {}),
                 }
                 for copy in copies
             ],
@@ -225,38 +228,55 @@ class MasterClient:
         """Confirm a batch of held copies; ``complete`` ends a full sync begun at ``sync_started``.
 
         The master forgets copies of this node that a complete sync did not confirm,
-        and answers in ``drop`` the hashes deleted meanwhile.
+        answers in ``drop`` the hashes deleted meanwhile, and in ``private`` those it
+        holds to be private copies here.
         """
-        return self._call_any(
+        reply: dict[str, Any] = self._call_any(
             "/nodes/inventory",
             {
                 "node": self.node_id,
                 "url": self.public_url,
                 "files": [
-                    {"hash": e.hash, "name": e.name, "size": e.size, "kind": e.kind}
+                    {
+                        "hash": e.hash,
+                        "name": e.name,
+                        "size": e.size,
+                        "kind": e.kind,
+                        **({"private": True} if e.private else {}),
+                    }
                     for e in entries
                 ],
                 "sync_started": sync_started,
                 "complete": complete,
             },
         )
+        return reply
 
-    def heartbeat(self, stats: dict[str, int], deleted: Sequence[str]) -> list[str]:
-        """Beat to every master; return the hashes any of them wants deleted here."""
+    def heartbeat(self, stats: dict[str, int], deleted: Sequence[str]) -> dict[str, Any]:
+        """Beat to every master; return their answers merged: ``delete`` lists the hashes
+        any of them wants deleted here, the other keys (the node list, the signing key of
+        open mode) are the last answer's (the masters share one catalogue)."""
         payload = {"node": self.node_id, "url": self.public_url, **stats, "deleted": list(deleted)}
         to_delete: set[str] = set()
-        reached = 0
+        merged: dict[str, Any] = {}
         for url in self.master_urls:
             try:
                 reply = self._call(url, "/nodes/heartbeat", payload)
             except MasterUnavailable as exc:
                 log.warning("heartbeat not delivered: %s", exc.message)
                 continue
-            reached += 1
+            merged.update(reply)
             to_delete.update(h for h in reply.get("delete", []) if isinstance(h, str))
-        if not reached:
+        if not merged:
             raise MasterUnavailable("no master answered the heartbeat")
-        return sorted(to_delete)
+        return {**merged, "delete": sorted(to_delete)}
+
+    def node_urls(self) -> list[str]:
+        """The URL of every node the masters list (``GET /nodes``)."""
+        listed = self._call_any("/nodes", None)
+        if not isinstance(listed, list):
+            raise MasterUnavailable("the master's node list is not a list")
+        return [n["url"] for n in listed if isinstance(n, dict) and isinstance(n.get("url"), str)]
 
     def report_corrupt(self, digest: str) -> None:
         """Tell the masters this copy failed its check, or vanished, and is gone from here."""
@@ -273,13 +293,14 @@ class MasterClient:
         """The master's block map of a file (``GET /files/<hash>/blocks``); None when the
         masters do not know the file."""
         try:
-            return self._call_any(f"/files/{file_hash}/blocks", None)
+            blocks: dict[str, Any] = self._call_any(f"/files/{file_hash}/blocks", None)
         except NotOnMaster:
             return None
+        return blocks
 
     def _call_any(
         self, path: str, payload: dict[str, Any] | None, *, registration: bool = False
-    ) -> dict[str, Any]:
+    ) -> Any:
         """``_call`` on the first master that answers."""
         last: MasterUnavailable | None = None
         for url in self.master_urls:
@@ -298,7 +319,7 @@ class MasterClient:
         payload: dict[str, Any] | None,
         *,
         registration: bool = False,
-    ) -> dict[str, Any]:
+    ) -> Any:
         """POST ``payload`` as JSON (None: GET) and return the master's JSON answer."""
         data = json.dumps(payload).encode() if payload is not None else None
         try:
@@ -320,7 +341,7 @@ class MasterClient:
             log.error("master refused %s: %s %s", path, status, text)
             raise MasterUnavailable(f"master at {base} refused {path} with {status}")
         try:
-            body: dict[str, Any] = json.loads(answer)
+            body = json.loads(answer)
         except ValueError as exc:
             raise MasterUnavailable(f"master at {base} sent no JSON to {path}") from exc
         return body
@@ -330,11 +351,14 @@ class NodeClient:
     """Writes, copies, reads and deletes blobs on nodes over one pooled session.
 
     With a cluster ``secret`` every call carries it: only members of the cluster call
-    nodes this way, and only at URLs the cluster itself named.
+    nodes this way, and only at URLs the cluster itself named. ``read_token`` (a
+    master's) signs reads of private copies, which nodes serve to no one else in open
+    mode.
     """
 
-    def __init__(self, secret: str = "") -> None:
+    def __init__(self, secret: str = "", read_token: Callable[[str], str] | None = None) -> None:
         self._http = _session(100, secret)
+        self._read_token = read_token
 
     def put_blob(
         self,
@@ -345,17 +369,21 @@ class NodeClient:
         chain: Sequence[str] = (),
         register: bool = True,
         kind: str = "file",
+        private: bool = False,
     ) -> dict[str, Any]:
         """Store a blob on a node (a raw PUT), which checks it against ``digest``.
 
         The node replicates no further unless ``chain`` lists the next nodes, which it
         then forwards to, in order, before answering (chain replication). With
         ``register=False`` the caller (a master) registers the copies itself, in one
-        transaction, instead of each node registering its own.
+        transaction, instead of each node registering its own. ``private``: the copy is
+        served only through signed URLs (unless the node holds a public one already).
         """
         params = {"hash": digest, "name": name, "replicate": "0", "kind": kind}
         if not register:
             params["register"] = "0"
+        if private:
+            params["private"] = "1"
         if chain:
             params["chain"] = ",".join(chain)
         try:
@@ -372,20 +400,29 @@ class NodeClient:
         return reply
 
     def copy_blob(
-        self, target_url: str, digest: str, source_url: str, name: str, kind: str = "file"
+        self,
+        target_url: str,
+        digest: str,
+        source_url: str,
+        name: str,
+        kind: str = "file",
+        *,
+        private: bool = False,
     ) -> None:
         """Have ``target_url`` pull the blob from ``source_url`` and keep it (repair).
 
-        Raises CorruptCopy when the target found that the source's bytes do not match
+        A ``private`` copy is pulled with a read token and kept private. Raises
+        CorruptCopy when the target found that the source's bytes do not match
         ``digest``, so the caller can report that copy instead of pulling it again.
         """
         url = f"{target_url}/replicate"
+        payload: dict[str, Any] = {"hash": digest, "source": source_url, "name": name, "kind": kind}
+        if private:
+            payload["private"] = True
+            if self._read_token is not None:
+                payload["token"] = self._read_token(digest)
         try:
-            response = self._http.post(
-                url,
-                json={"hash": digest, "source": source_url, "name": name, "kind": kind},
-                timeout=NODE_TIMEOUT,
-            )
+            response = self._http.post(url, json=payload, timeout=NODE_TIMEOUT)
         except requests.RequestException as exc:
             raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
         if response.status_code == 400 and error_code_of(response) == "hash_mismatch":
@@ -397,12 +434,12 @@ class NodeClient:
         """Delete a node's copy; a copy already gone counts as deleted."""
         self._call("DELETE", f"{node_url}/blobs/{digest}", ok=(200, 404))
 
-    def iter_blob(self, node_url: str, digest: str) -> Iterator[bytes]:
+    def iter_blob(self, node_url: str, digest: str, token: str | None = None) -> Iterator[bytes]:
         """Stream a blob's bytes from a node (unchecked: the caller hashes what it writes)."""
         try:
             with self._http.get(
                 f"{node_url}/retrieve",
-                params={"hash": digest},
+                params=self._read_params(digest, token),
                 timeout=NODE_READ_TIMEOUT,
                 stream=True,
             ) as response:
@@ -412,17 +449,21 @@ class NodeClient:
         except requests.RequestException as exc:
             raise NodeUnavailable(f"node {node_url} unreadable: {exc}") from exc
 
-    def fetch_blob(self, node_url: str, digest: str, max_bytes: int) -> bytes | None:
-        """Read a whole blob and check it against its address.
+    def fetch_blob(
+        self, node_url: str, digest: str, max_bytes: int, *, signed: bool = False
+    ) -> bytes | None:
+        """Read a whole blob and check it against its address; ``signed``: with a read
+        token (a private copy).
 
         Returns None (logged) when the node cannot serve it; raises CorruptCopy when the
         node served bytes that are not the blob, MissingCopy when it has none, so the
         caller can forget that copy.
         """
+        token = self._read_token(digest) if signed and self._read_token is not None else None
         try:
             with self._http.get(
                 f"{node_url}/retrieve",
-                params={"hash": digest},
+                params=self._read_params(digest, token),
                 timeout=NODE_READ_TIMEOUT,
                 stream=True,
             ) as response:
@@ -463,15 +504,30 @@ class NodeClient:
 
     def has_blob(self, node_url: str, digest: str, size: int) -> bool:
         """Tell whether a node serves the blob, at its size (``HEAD /retrieve``): what a
-        node's inventory says it holds, checked at the node's own URL."""
-        try:
-            response = self._http.head(
-                f"{node_url}/retrieve", params={"hash": digest}, timeout=NODE_READ_TIMEOUT
-            )
-        except requests.RequestException as exc:
-            log.warning("node %s unreachable for %s: %s", node_url, digest, type(exc).__name__)
-            return False
+        node's inventory says it holds, checked at the node's own URL.
+
+        Asked without a token, then with one if the node said it has none: a private
+        copy is as absent to an unsigned read, and a node that has not heard the open
+        mode's key yet (its first inventory's answer brings it) can check no token.
+        """
+        tokens = [None, self._read_token(digest) if self._read_token is not None else None]
+        for token in dict.fromkeys(tokens):
+            try:
+                response = self._http.head(
+                    f"{node_url}/retrieve",
+                    params=self._read_params(digest, token),
+                    timeout=NODE_READ_TIMEOUT,
+                )
+            except requests.RequestException as exc:
+                log.warning("node %s unreachable for %s: %s", node_url, digest, type(exc).__name__)
+                return False
+            if response.status_code != 404:
+                break
         return response.status_code == 200 and response.headers.get("Content-Length") == str(size)
+
+    @staticmethod
+    def _read_params(digest: str, token: str | None) -> dict[str, str]:
+        return {"hash": digest, TOKEN_PARAM: token} if token else {"hash": digest}
 
     def _call(self, method: str, url: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> None:
         try:

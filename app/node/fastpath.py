@@ -20,14 +20,7 @@ from app.cache import LRUCache
 from app.errors import AppError
 from app.fast_http import FastRequest, FastResponse, json_answer, query_args
 from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
-from app.security import (
-    CLUSTER_FIELD,
-    READ,
-    TOKEN_PARAM,
-    WRITE,
-    authorize_blob_request,
-    check_blob_token,
-)
+from app.security import CLUSTER_FIELD, TOKEN_PARAM, WRITE, authorize_blob_request
 from app.storage import DIGEST_RE
 
 if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run time
@@ -65,7 +58,7 @@ class NodeFastHandler:
         return None
 
     def _retrieve(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
-        digest = self._plain_read(request, raw_query)
+        digest = self._plain_read(request, raw_query, blob=True)
         if digest is None:
             return None
         try:
@@ -77,11 +70,11 @@ class NodeFastHandler:
 
     def _retrieve_file(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
         """A file whose every block is here, sent block after block by sendfile."""
-        digest = self._plain_read(request, raw_query)
+        digest = self._plain_read(request, raw_query, blob=False)
         if digest is None:
             return None
         try:
-            file = self.service.open_file(digest)
+            file = self.service.open_file(digest, {})  # allowed already
         except AppError:
             return None  # Flask's view answers the error (no block here, master down)
         disposition = inline_disposition(file.name)
@@ -127,24 +120,20 @@ class NodeFastHandler:
             self._header_cache.put(digest, headers)
         return headers
 
-    def _plain_read(self, request: FastRequest, raw_query: bytes) -> str | None:
-        """The hash of an unconditional GET allowed to read it, else None (Flask answers)."""
+    def _plain_read(self, request: FastRequest, raw_query: bytes, *, blob: bool) -> str | None:
+        """The hash of an unconditional GET allowed to read it, else None (Flask answers,
+        and refuses what is not allowed: see ``app.node.access``)."""
         if any(field in request.headers for field in CONDITIONAL_FIELDS):
             return None
         args = query_args(raw_query)
         if args is None:
             return None
         digest = args.get("hash", "")
-        if not DIGEST_RE.fullmatch(digest) or not self._may_read(args, digest):
+        if not DIGEST_RE.fullmatch(digest) or not self.service.access.is_plain(
+            digest, args, blob=blob
+        ):
             return None
         return digest
-
-    def _may_read(self, args: dict[str, str], digest: str) -> bool:
-        """In secured mode, a valid read token (else Flask decides, and refuses)."""
-        if not self.secret:
-            return True
-        token = args.get(TOKEN_PARAM, "")
-        return bool(token) and check_blob_token(self.secret, token, READ, digest, args)
 
 
 def _header_lines(mimetype: str, length: str, digest: str, disposition: str) -> str:

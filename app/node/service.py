@@ -16,6 +16,7 @@ from app.cache import LRUCache
 from app.errors import (
     BlobNotFound,
     FileNotFound,
+    InsufficientStorage,
     InvalidField,
     InvalidHash,
     PayloadTooLarge,
@@ -25,7 +26,10 @@ from app.fast_http import FAST_PATH, fast_path_for
 from app.http import BODY_CHUNK
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.schema import node_settings
+from app.metadata.settings import SettingStore
 from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
+from app.node.access import ReadAccess
 from app.node.client import (
     MasterClient,
     MasterUnavailable,
@@ -35,8 +39,10 @@ from app.node.client import (
 )
 from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
 from app.node.losses import LossReporter
+from app.node.membership import Membership
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
+from app.security import TOKEN_PARAM
 from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class _Upload:
     kind: str
     register: bool  # False: the writing master registers the copy
     want_peers: bool  # ask the master which peers should get copies
+    private: bool = False  # served only through signed URLs (app.metadata.visibility)
 
 
 @dataclass(frozen=True)
@@ -124,10 +131,14 @@ class NodeService:
         sync: MasterSync,
         scrubber: Scrubber,
         losses: LossReporter,
+        membership: Membership,
         max_upload_size: int,
+        secret: str = "",
         group_commit_delay: float = 0.0,
     ) -> None:
         self.node_id = node_id
+        self.membership = membership
+        self.access = ReadAccess(catalog, membership, secret=secret)
         self.blobs = blobs
         self.catalog = catalog
         self.master = master
@@ -159,9 +170,10 @@ class NodeService:
         themselves, named by ``name``; ``bytes`` are a raw body already read whole (the
         fast path's). ``args``: ``hash`` (expected SHA-256),
         ``replicate=0`` (a copy written by a master or a peer: no further copies),
-        ``chain`` (comma-separated node URLs to forward to, in order, before answering),
-        ``register=0`` (the writing master registers), ``kind=block`` (a block of a
-        large file, not a file of its own).
+        ``chain`` (comma-separated base URLs of nodes the master lists, to forward to,
+        in order, before answering), ``register=0`` (the writing master registers),
+        ``kind=block`` (a block of a large file, not a file of its own), ``private=1``
+        (content of the per-user API: served only through signed URLs).
         """
         overhead = 0 if raw else MAX_FIELD_BYTES
         if content_length is not None and content_length > self.max_upload_size + overhead:
@@ -169,6 +181,12 @@ class NodeService:
         kind = args.get("kind", "file")
         if kind not in KINDS:
             raise InvalidField("kind", "'kind' must be 'file' or 'block'")
+        # Before the body is read: a node forwards only to nodes the master lists.
+        chain = [
+            self.membership.node_url(url, "chain")
+            for url in args.get("chain", "").split(",")
+            if url
+        ]
         sink: FileBlobWriter | None = None
         fields: dict[str, str] = {}
         if isinstance(body, bytes):
@@ -189,7 +207,6 @@ class NodeService:
         else:
             assert sink is not None
             sealed = self.blobs.seal(sink, expected)
-        chain = [url for url in args.get("chain", "").split(",") if url]
         return self._keep(
             sealed,
             clean_name(filename) or sealed.digest,
@@ -197,6 +214,7 @@ class NodeService:
             replicate=args.get("replicate", "1") not in ("0", "false"),
             chain=chain,
             register=args.get("register", "1") not in ("0", "false"),
+            private=args.get("private", "0") in ("1", "true"),
         )
 
     def _receive_raw(self, stream: IO[bytes], content_length: int | None) -> FileBlobWriter:
@@ -222,23 +240,31 @@ class NodeService:
         return upload.sink, upload.filename, upload.fields
 
     def pull(self, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """Copy a blob from another node (repair): stream, check the hash, keep, register."""
+        """Copy a blob from another node (repair): stream, check the hash, keep, register.
+
+        ``source`` must be a node the master lists; a ``private`` copy is read with the
+        master's ``token`` and kept private.
+        """
         digest = parse_digest(payload.get("hash"))
-        source = payload.get("source")
-        if not isinstance(source, str) or not source.startswith(("http://", "https://")):
-            raise InvalidField("source", "'source' must be the URL of a node holding the blob")
+        source = self.membership.node_url(payload.get("source"), "source")
         name = clean_name(str(payload.get("name") or "")) or digest
         kind = payload.get("kind", "file")
         if kind not in KINDS:
             raise InvalidField("kind", "'kind' must be 'file' or 'block'")
+        token = payload.get(TOKEN_PARAM)
         with self.blobs.open_writer(self.max_upload_size) as writer:
             try:
-                for chunk in self.peers.iter_blob(source, digest):
+                for chunk in self.peers.iter_blob(
+                    source, digest, token if isinstance(token, str) else None
+                ):
                     writer.write(chunk)
             except NodeUnavailable as exc:
                 raise UpstreamError(exc.message, code="source_unavailable") from exc
             sealed = self.blobs.seal(writer, digest)
-        return self._keep(sealed, name, kind=kind, replicate=False, chain=[], register=True)
+        private = payload.get("private") is True
+        return self._keep(
+            sealed, name, kind=kind, replicate=False, chain=[], register=True, private=private
+        )
 
     def delete_blob(self, hash_param: str | None) -> dict[str, Any]:
         """Delete this node's copy (the master deleted the file, or trims an extra copy)."""
@@ -261,11 +287,26 @@ class NodeService:
         replicate: bool,
         chain: list[str],
         register: bool,
+        private: bool = False,
     ) -> dict[str, Any]:
         """Store a sealed blob durably, catalogue it, register it, bring it to its copies."""
-        kept = self._stores.submit(
-            _Upload(sealed, name, kind, register, want_peers=replicate and not chain)
-        )
+        if private:
+            # Catalogued before it moves into place: a blob on disk without a row is
+            # served as one a crash left uncatalogued (507 if the row cannot be written).
+            try:
+                self.catalog.record_private(sealed.digest, name, sealed.size, kind)
+            except InsufficientStorage:
+                if sealed.data is None:
+                    sealed.path.unlink(missing_ok=True)  # the upload's temp file
+                raise
+        try:
+            kept = self._stores.submit(
+                _Upload(sealed, name, kind, register, replicate and not chain, private)
+            )
+        except BaseException:
+            if private and not self.blobs.on_disk(sealed.digest):
+                self.catalog.remove([sealed.digest])  # no row for a blob that is not there
+            raise
         stored, entry, registered = kept.stored, kept.entry, kept.registered
         peers = [
             p
@@ -300,15 +341,16 @@ class NodeService:
         try:
             with self.blobs.locate(entry.hash).open("rb") as body:
                 return self.peers.put_blob(
-                    url, name, body, entry.hash, chain=chain, kind=entry.kind
+                    url, name, body, entry.hash, chain=chain, kind=entry.kind, private=entry.private
                 )
         except NodeUnavailable as exc:
             log.warning("copy of %s to %s failed: %s", entry.hash, url, exc.message)
             return None
 
-    def open_blob(self, hash_param: str | None) -> BlobToServe:
+    def open_blob(self, hash_param: str | None, args: Mapping[str, str]) -> BlobToServe:
         """Find a blob to stream; the Content-Type comes from the stored name."""
         digest = parse_digest(hash_param)
+        self.access.check(digest, args, blob=True)  # first: a token is checked for any blob
         try:
             path = self.blobs.locate(digest)
         except BlobNotFound:
@@ -318,10 +360,11 @@ class NodeService:
         mimetype, _encoding = mimetypes.guess_type(name, strict=False)
         return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
 
-    def open_file(self, hash_param: str | None) -> FileToServe:
+    def open_file(self, hash_param: str | None, args: Mapping[str, str]) -> FileToServe:
         """Find every block of a file here, to send them in order (the master's
         ``/download`` points here when this node holds them all)."""
         digest = parse_digest(hash_param)
+        self.access.check(digest, args, blob=False)
         layout = self._layout(digest)
         paths = []
         for block_hash, size in layout.blocks:
@@ -395,6 +438,7 @@ class NodeService:
                 for blob, upload, answer in zip(stored, uploads, answers, strict=True)
                 if answer is not None or not upload.register
             ],
+            private=[upload.sealed.digest for upload in uploads if upload.private],
         )
         return [
             _Kept(blob, entry, answer is not None or not upload.register, answer or {})
@@ -416,6 +460,7 @@ class NodeService:
                 stored[i].size,
                 uploads[i].kind,
                 uploads[i].want_peers,
+                uploads[i].private,
             )
             for i in registering
         ]
@@ -450,10 +495,14 @@ def init_app(app: Flask) -> None:
     masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
     secret = config["CLUSTER_SECRET"]
     master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"], secret)
+    membership = Membership(
+        SettingStore(catalog.engine, node_settings), master.node_urls, secret=secret
+    )
     sync = MasterSync(
         blobs,
         catalog,
         master,
+        membership,
         lock_path=data_dir / "sync.lock",
         interval=config["SYNC_INTERVAL"],
         batch_size=config["INVENTORY_BATCH"],
@@ -483,7 +532,9 @@ def init_app(app: Flask) -> None:
         sync=sync,
         scrubber=scrubber,
         losses=losses,
+        membership=membership,
         max_upload_size=config["MAX_UPLOAD_SIZE"],
+        secret=secret,
         group_commit_delay=config["GROUP_COMMIT_DELAY"],
     )
     app.extensions[FAST_PATH] = fast_path_for(

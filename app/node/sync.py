@@ -14,6 +14,7 @@ from typing import Any
 
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.node.client import MasterClient, MasterUnavailable
+from app.node.membership import Membership
 from app.storage import FileBlobStore
 from app.worker_lock import WorkerLock
 
@@ -28,6 +29,7 @@ class MasterSync:
         blobs: FileBlobStore,
         catalog: BlobCatalog,
         master: MasterClient,
+        membership: Membership,
         *,
         lock_path: Path,
         interval: float,
@@ -37,6 +39,7 @@ class MasterSync:
         self.blobs = blobs
         self.catalog = catalog
         self.master = master
+        self.membership = membership
         self.synced = False
         self._interval = interval
         self._batch_size = batch_size
@@ -76,7 +79,7 @@ class MasterSync:
             sync_started = float(reply["sync_started"])
             self._settle(batch, reply)
             reported += len(batch)
-        self.master.report_inventory([], sync_started, complete=True)
+        self._settle([], self.master.report_inventory([], sync_started, complete=True))
         self.synced = True
         log.info("inventory of %d blobs reported to %s", reported, self.master.master_url)
 
@@ -91,11 +94,17 @@ class MasterSync:
         return done
 
     def _settle(self, batch: list[BlobEntry], reply: dict[str, Any]) -> int:
-        """Mark what the master took as registered, drop what it deleted; return how many
+        """Mark what the master took as registered, drop what it deleted, hide the copies
+        it holds private (a catalogue rebuilt from the disk, or from before copies had a
+        visibility, has them public), keep what it says of the cluster; return how many
         copies it refused (it did not find them here when it looked)."""
         refused = {h for h in reply.get("refused", []) if isinstance(h, str)}
         self.catalog.mark_registered(entry.hash for entry in batch if entry.hash not in refused)
         self.drop(reply.get("drop", []))
+        hidden = [h for h in reply.get("private", []) if isinstance(h, str)]
+        if hidden and (count := self.catalog.hide(hidden)):
+            log.info("%d copies made private, as the master holds them", count)
+        self.membership.learn(reply)
         if refused:
             # One gone from the disk meanwhile made the master's check fail: it is not
             # ours to register any more. The others are, at the next try.
@@ -115,11 +124,12 @@ class MasterSync:
         }
         deleted, self._deleted = self._deleted, []
         try:
-            to_delete = self.master.heartbeat(figures, deleted)
+            reply = self.master.heartbeat(figures, deleted)
         except MasterUnavailable:
             self._deleted = deleted + self._deleted
             raise
-        self.drop(to_delete)
+        self.drop(reply["delete"])
+        self.membership.learn(reply)
 
     def drop(self, digests: list[str]) -> None:
         """Delete copies of deleted files; they are confirmed with the next heartbeat."""

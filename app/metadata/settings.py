@@ -1,0 +1,57 @@
+"""A few named values kept beside a catalogue: keys, lists learned from the masters.
+
+The master keeps the key that signs node URLs in open mode here (every master on the
+database reads the same one); a node keeps what its masters told it, which one worker
+hears and every worker reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import Engine, Table, select
+from sqlalchemy.exc import IntegrityError
+
+from app.metadata.engine import ensure_schema, write_transaction
+
+
+class SettingStore:
+    """Named text values in one table (``schema.settings`` or ``schema.node_settings``)."""
+
+    def __init__(self, engine: Engine, table: Table) -> None:
+        self.engine = engine
+        self.table = table
+        ensure_schema(table.metadata, engine)
+
+    def get(self, name: str) -> str | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(self.table.c.value).where(self.table.c.name == name)
+            ).scalar_one_or_none()
+        return value
+
+    def put(self, name: str, value: str) -> None:
+        """Set ``name`` to ``value`` (a no-op write when it holds that already)."""
+        if self.get(name) == value:
+            return
+        with write_transaction(self.engine) as conn:
+            updated = conn.execute(
+                self.table.update().where(self.table.c.name == name).values(value=value)
+            ).rowcount
+            if not updated:
+                conn.execute(self.table.insert(), {"name": name, "value": value})
+
+    def get_or_create(self, name: str, make: Callable[[], str]) -> str:
+        """The value of ``name``; the first caller ever stores ``make()``, every later
+        one (on any process sharing the database) reads that."""
+        value = self.get(name)
+        if value is not None:
+            return value
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(self.table.insert(), {"name": name, "value": make()})
+        except IntegrityError:
+            pass  # another process stored one first: that is the one
+        value = self.get(name)
+        assert value is not None
+        return value
