@@ -29,10 +29,10 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "PORT": 0,
     "DATA_DIR": "data",
     "LOG_LEVEL": "info",
-    # gunicorn (see app/serve.py): gevent workers per process and their limits. A
+    # gunicorn (see app/server/application.py): gevent workers per process and their limits. A
     # connection costs a worker a greenlet and a descriptor (10-25 KiB when idle), so
     # thousands of idle or slow clients do not fill its pool; `mdbx serve` raises the
-    # open file limit to match (app/connection_limits.py).
+    # open file limit to match (app/server/limits.py).
     "WORKERS": 2,
     "WORKER_CONNECTIONS": 10_000,
     # Per-socket-operation inactivity limits while reading a request body and writing a
@@ -149,7 +149,7 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         # busy writers, whose dirty data every syncfs would flush too.
         "SYNCFS": True,
         # Seconds a batch of uploads waits for more to join it, when the previous batch
-        # was shared (see app/batch.py); never for an upload alone.
+        # was shared (see app/primitives/group_commit.py); never for an upload alone.
         "GROUP_COMMIT_DELAY": 0.003,
         "SYNC_INTERVAL": 2.0,
         "INVENTORY_BATCH": 1000,

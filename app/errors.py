@@ -1,4 +1,4 @@
-"""The one error hierarchy of Mini-Dropbox; rendered as JSON by ``app.http``.
+"""The one error hierarchy of Mini-Dropbox; rendered as JSON by ``app.http.rendering``.
 
 AppError (500 internal_error)
 ├── BadRequest (400 bad_request)

@@ -12,12 +12,14 @@ from app import api, master, node, seedream
 from app.api import service as api_service
 from app.api.limits import install_rate_limits
 from app.config import load_config
-from app.connection_limits import CONNECTION_RULES, ConnectionRules
-from app.gevent_worker import install_fair_turns, install_gevent_sendfile
-from app.http import install_socket_timeouts, install_url_check, register_error_handlers
+from app.http.hooks import install_socket_timeouts, install_url_check
+from app.http.rendering import register_error_handlers
 from app.master import service as master_service
 from app.node import service as node_service
 from app.seedream import service as seedream_service
+from app.server.fairness import install_fair_turns
+from app.server.limits import CONNECTION_RULES, ConnectionRules
+from app.server.sendfile import install_gevent_sendfile
 
 
 def _init_master(app: Flask) -> None:

@@ -15,7 +15,7 @@ from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from app.errors import AppError
-from app.http import json_body
+from app.http.bodies import json_body
 from app.metadata.accounts import token_digest
 from app.metadata.shares import SHARE_ID_LENGTH
 

@@ -8,7 +8,8 @@ from flask import Response, g, jsonify, request
 
 from app.api import bp
 from app.api.service import Download, user_api
-from app.http import json_body, send_stream
+from app.http.blobs import send_stream
+from app.http.bodies import json_body
 from app.metadata.accounts import User
 from app.security import CLUSTER_HEADER
 

@@ -27,7 +27,7 @@ from app.errors import (
     NotFound,
     Unauthorized,
 )
-from app.jsonbody import INT64_MAX
+from app.http.jsonbody import INT64_MAX
 from app.master.service import MasterService
 from app.metadata.accounts import User, UserNotFound, UserStore, token_digest
 from app.metadata.namespace import Entry, NamespaceStore

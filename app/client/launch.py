@@ -8,7 +8,7 @@ import sys
 
 def main() -> None:
     if sys.argv[1:2] == ["serve"]:
-        from app.serve_command import serve
+        from app.server.command import serve
 
         serve(args=sys.argv[2:], prog_name="mdbx serve")
     else:

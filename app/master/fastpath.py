@@ -1,4 +1,4 @@
-"""The master's hot calls, answered on the connection (``app.fast_http`` does the HTTP).
+"""The master's hot calls, answered on the connection (``app.server.connection`` does the HTTP).
 
 A weed-style writer asks ``POST /assign`` before every write, and every node's uploads
 end in ``POST /nodes/register``: profiled under that load, gunicorn's parser, the WSGI
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from app.fast_http import FastRequest, FastResponse, json_answer, query_args
-from app.jsonbody import body_limit, check_json_type, decode_object
+from app.http.jsonbody import body_limit, check_json_type, decode_object
 from app.security import CLUSTER_FIELD, require_cluster_secret
+from app.server.connection import FastRequest, FastResponse, json_answer, query_args
 
 if TYPE_CHECKING:
     from app.master.service import MasterService
@@ -56,7 +56,7 @@ class MasterFastHandler:
         return self.service.assign(args.get("count"))
 
     def _register(self, request: FastRequest, presented: bytes | None) -> dict[str, Any]:
-        # In the order of the Flask view: credentials, then the body (app.http.json_body).
+        # In the order of the Flask view: credentials, then the body (app.http.bodies.json_body).
         self._check(presented)
         check_json_type(request.headers.get(b"content-type", b"").decode("latin-1"))
         return self.service.register_copies(decode_object(request.body))

@@ -22,12 +22,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from app.errors import HashMismatch, UploadNotFound
-from app.gevent_worker import SerialThread
 from app.master.replication import drop_copies
 from app.master.writer import ReplicatedWriter
 from app.metadata.cluster import ClusterStore, NodeRecord
 from app.metadata.repository import FileRecord, batches
 from app.metadata.uploads import Upload, UploadStore
+from app.primitives.offhub import SerialThread
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from app.cluster.node_client import NodeClient
 from app.metadata.cluster import ClusterStore, NodeRecord
-from app.node.client import NodeClient
-from app.worker_lock import WorkerLock
+from app.primitives.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
 

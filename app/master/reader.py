@@ -16,10 +16,10 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient, NodeUnavailable
 from app.errors import ServiceUnavailable
 from app.metadata.cluster import ClusterStore, NodeRecord
 from app.metadata.repository import Block, FileRecord
-from app.node.client import CorruptCopy, MissingCopy, NodeClient, NodeUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,14 @@ from pathlib import Path
 
 from sqlalchemy import Connection, text
 
+from app.cluster.node_client import CorruptCopy, NodeClient, NodeUnavailable
 from app.master.placement import choose_extras, choose_nodes
 from app.master.reader import discard_copy
 from app.metadata.cluster import ClusterStore, NodeRecord, ReplicationState
 from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import MetadataStore, PurgedBlob
 from app.metadata.uploads import UploadStore
-from app.node.client import CorruptCopy, NodeClient, NodeUnavailable
-from app.worker_lock import WorkerLock
+from app.primitives.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ import random
 import time
 from typing import Any
 
+from app.cluster.node_client import NodeClient
 from app.master.validation import (
     parse_file_key,
     parse_hash_list,
@@ -29,7 +30,6 @@ from app.master.validation import (
 )
 from app.metadata.cluster import ClusterStore
 from app.metadata.repository import HeldCopy, MetadataStore
-from app.node.client import NodeClient
 
 log = logging.getLogger(__name__)
 

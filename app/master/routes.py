@@ -8,7 +8,8 @@ import mimetypes
 from flask import Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from app.http import json_body, send_stream
+from app.http.blobs import send_stream
+from app.http.bodies import json_body
 from app.master import bp
 from app.master.auth import caller_key
 from app.master.service import master_service, repair_now

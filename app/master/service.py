@@ -12,9 +12,10 @@ from typing import IO, Any
 
 from flask import Flask, current_app
 
+from app.cluster.node_client import NodeClient
 from app.errors import Conflict, FileNotFound, InvalidHash, ServiceUnavailable
-from app.fast_http import FAST_PATH, fast_path_for
-from app.http import BODY_CHUNK
+from app.http.bodies import BODY_CHUNK
+from app.http.multipart import clean_name, read_file_part
 from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes, live_nodes
@@ -43,9 +44,8 @@ from app.metadata.schema import settings
 from app.metadata.settings import SettingStore
 from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.metadata.visibility import Visibility
-from app.multipart import clean_name, read_file_part
-from app.node.client import NodeClient
 from app.security import READ, UrlSigner, blob_token
+from app.server.connection import FAST_PATH, fast_path_for
 from app.storage import parse_digest
 
 log = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
+from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import ServiceUnavailable
 from app.master.placement import choose_nodes
 from app.metadata.cluster import NodeRecord
-from app.node.client import NodeClient, NodeUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,6 @@ from sqlalchemy import Engine, Row, bindparam, func, select, update
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.exc import DBAPIError
 
-from app.cache import LRUCache
 from app.errors import InsufficientStorage
 from app.metadata.engine import (
     DriverStatement,
@@ -29,6 +28,7 @@ from app.metadata.engine import (
 from app.metadata.repository import batches
 from app.metadata.schema import held_blobs as blobs
 from app.metadata.schema import node_metadata
+from app.primitives.lru import LRUCache
 
 log = logging.getLogger(__name__)
 

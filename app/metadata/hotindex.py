@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import threading
 
-from app.cache import LRUCache
 from app.metadata.engine import ChangeMarker
 from app.metadata.repository import VERSION_QUERY, FileRecord, MetadataStore
+from app.primitives.lru import LRUCache
 
 
 class HotIndex:

@@ -1,4 +1,4 @@
-"""The node's hot paths, answered on the connection (``app.fast_http`` does the HTTP).
+"""The node's hot paths, answered on the connection (``app.server.connection`` does the HTTP).
 
 Profiled under wrk, gunicorn's parser, the WSGI layer and Flask took most of a node
 worker's time per request. A plain ``GET /retrieve?hash=H`` needs none of them: open the
@@ -16,11 +16,11 @@ import mimetypes
 import os
 from typing import TYPE_CHECKING, Any
 
-from app.cache import LRUCache
 from app.errors import AppError
-from app.fast_http import FastRequest, FastResponse, json_answer, query_args
-from app.http import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
+from app.http.blobs import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
+from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD, TOKEN_PARAM, WRITE, authorize_blob_request
+from app.server.connection import FastRequest, FastResponse, json_answer, query_args
 from app.storage import DIGEST_RE
 
 if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run time

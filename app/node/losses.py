@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import DBAPIError
 
-from app.cache import LRUCache
 from app.metadata.catalog import BlobCatalog
+from app.primitives.lru import LRUCache
 from app.storage import FileBlobStore
 
 log = logging.getLogger(__name__)

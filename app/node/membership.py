@@ -24,9 +24,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from app.cluster.master_client import MasterUnavailable
 from app.errors import InvalidField
 from app.metadata.settings import SettingStore
-from app.node.client import MasterUnavailable
 
 log = logging.getLogger(__name__)
 

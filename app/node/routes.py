@@ -6,7 +6,8 @@ import dataclasses
 
 from flask import Response, jsonify, request
 
-from app.http import json_body, send_blob, send_stream
+from app.http.blobs import send_blob, send_stream
+from app.http.bodies import json_body
 from app.node import bp
 from app.node.service import node_service
 

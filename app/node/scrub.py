@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.metadata.catalog import BlobCatalog
+from app.primitives.worker_lock import WorkerLock
 from app.storage.blobstore import VERIFY_CHUNK, FileBlobStore
-from app.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
 

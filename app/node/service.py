@@ -11,8 +11,8 @@ from typing import IO, Any
 
 from flask import Flask, current_app
 
-from app.batch import GroupCommit
-from app.cache import LRUCache
+from app.cluster.master_client import MasterClient, MasterUnavailable, NewCopy
+from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import (
     BlobNotFound,
     FileNotFound,
@@ -22,27 +22,22 @@ from app.errors import (
     PayloadTooLarge,
     UpstreamError,
 )
-from app.fast_http import FAST_PATH, fast_path_for
-from app.http import BODY_CHUNK
+from app.http.bodies import BODY_CHUNK
+from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.schema import node_settings
 from app.metadata.settings import SettingStore
-from app.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.node.access import ReadAccess
-from app.node.client import (
-    MasterClient,
-    MasterUnavailable,
-    NewCopy,
-    NodeClient,
-    NodeUnavailable,
-)
 from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
 from app.node.losses import LossReporter
 from app.node.membership import Membership
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
+from app.primitives.group_commit import GroupCommit
+from app.primitives.lru import LRUCache
 from app.security import TOKEN_PARAM
+from app.server.connection import FAST_PATH, fast_path_for
 from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from app.cluster.master_client import MasterClient, MasterUnavailable
 from app.metadata.catalog import BlobCatalog, BlobEntry
-from app.node.client import MasterClient, MasterUnavailable
 from app.node.membership import Membership
+from app.primitives.worker_lock import WorkerLock
 from app.storage import FileBlobStore
-from app.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
 

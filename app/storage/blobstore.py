@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from app.cache import LRUCache
 from app.errors import BlobNotFound, HashMismatch, InsufficientStorage, InvalidHash, PayloadTooLarge
-from app.gevent_worker import off_hub
+from app.primitives.lru import LRUCache
+from app.primitives.offhub import off_hub
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.factory import create_app
-from app.fast_http import FAST_PATH, FastRequest
+from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import make_client
 
 SECRET = "c" * 32

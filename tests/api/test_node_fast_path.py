@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from app.fast_http import FAST_PATH, FastRequest
 from app.security import READ, WRITE, sign_url
+from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import BLOB_HEADERS, make_client
 
 BODY = b"fast bytes\n" * 100

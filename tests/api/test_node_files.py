@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from app.fast_http import FAST_PATH, FastRequest
 from app.security import CLUSTER_HEADER, READ, sign_url
+from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import BLOB_HEADERS, make_client
 from tests.support.stub_http import QuietHandler, stub_server
 

@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.fast_http import FAST_PATH, FastRequest
 from app.security import READ, blob_token, sign_url
+from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import make_client
 from tests.support.full_disk import LONG_NAME, create_with_small_pages, no_room
 from tests.support.stub_http import QuietHandler, stub_server

@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 
 from app.config import MIN_BLOCK_SIZE
 from app.factory import create_app
-from app.fast_http import FAST_PATH, FastRequest
+from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import make_client, serve_app
 
 TIMEOUT = 30

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from app.factory import create_app
-from app.jsonbody import body_limit
+from app.http.jsonbody import body_limit
 from tests.support.apps import make_client
 
 JSON = {"Content-Type": "application/json"}

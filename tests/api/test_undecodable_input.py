@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from app.factory import create_app
-from app.fast_http import FAST_PATH, FastRequest
+from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import make_client
 
 # A lone surrogate's UTF-8 bytes (not UTF-8 at all), and a byte that never is.

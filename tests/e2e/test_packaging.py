@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from app.serve import REQUIRED_SETTINGS
+from app.server.application import REQUIRED_SETTINGS
 from localcluster.launcher import Role
 from tests.support.wheels import (
     build_wheel,

@@ -11,7 +11,7 @@ import click
 from app.client.api import DEFAULT_MASTER
 from app.client.cli import account, admin, cluster, files
 from app.client.cli.command import Settings
-from app.serve_command import serve
+from app.server.command import serve
 
 
 @click.group(

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from app.cluster.node_client import NodeClient
 from app.master.placement import live_nodes
 from app.master.probe import NodeProber
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url
-from app.node.client import NodeClient
 from tests.support.stub_http import QuietHandler, stub_server
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
+from app.cluster.node_client import NodeClient
 from app.master.replication import MAX_COLLECT_EVERY, Repairer
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url
@@ -15,7 +16,6 @@ from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import MetadataStore
 from app.metadata.schema import blobs
 from app.metadata.uploads import UploadStore
-from app.node.client import NodeClient
 
 
 class Catalogue:

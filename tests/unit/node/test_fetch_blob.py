@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.node.client import CorruptCopy, MissingCopy, NodeClient
+from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient
 from tests.support.stub_http import QuietHandler, stub_server
 
 BLOB = bytes(range(256)) * 64

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from app.cluster.master_client import MasterUnavailable
 from app.metadata.catalog import BlobCatalog
 from app.metadata.engine import make_engine, sqlite_url
-from app.node.client import MasterUnavailable
 from app.node.losses import REPORT_BATCH, LossReporter
 from app.storage import FileBlobStore
 from localcluster.launcher import wait_until

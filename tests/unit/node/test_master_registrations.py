@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from app.node.client import MasterClient, MasterUnavailable, NewCopy
+from app.cluster.master_client import MasterClient, MasterUnavailable, NewCopy
 from app.security import cluster_headers
 from tests.support.stub_http import QuietHandler, stub_server
 

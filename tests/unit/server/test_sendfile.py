@@ -8,7 +8,7 @@ from gevent import monkey
 monkey.patch_socket()
 import os, socket, tempfile
 import gevent
-from app.gevent_worker import install_gevent_sendfile
+from app.server.sendfile import install_gevent_sendfile
 
 assert install_gevent_sendfile()
 data = os.urandom(20 << 20)  # more than a socket buffer (sendfile waits on the hub), corked
@@ -58,6 +58,6 @@ def test_sendfile_under_gevent_sends_every_byte_from_the_offset():
 
 
 def test_not_installed_without_gevent_patching():
-    code = "from app.gevent_worker import install_gevent_sendfile as i; assert i() is False"
+    code = "from app.server.sendfile import install_gevent_sendfile as i; assert i() is False"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from app.connection_limits import AddressCap, HeadLimits, RequestFraming
+from app.server.limits import AddressCap, HeadLimits, RequestFraming
 
 
 def head(*fields: bytes, line: bytes = b"GET / HTTP/1.1") -> tuple[bytes, int]:
@@ -64,7 +64,7 @@ def test_framing_that_cannot_follow_counts_as_within_a_request():
 def test_the_soft_open_file_limit_is_raised_up_to_the_hard_one():
     code = (
         "import resource\n"
-        "from app.connection_limits import raise_open_file_limit\n"
+        "from app.server.limits import raise_open_file_limit\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
         "assert raise_open_file_limit(300) == 300\n"

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.workers.ggevent import GeventWorker
 
-from app import gunicorn_worker
-from app.gunicorn_worker import FastGeventWorker, freeze_loaded_objects
+from app.server import worker as gunicorn_worker
+from app.server.worker import FastGeventWorker, freeze_loaded_objects
 
 
 class Node:

@@ -9,7 +9,7 @@ import pytest
 
 import app.config
 from app.config import ConfigError, conf_dir, load_config
-from app.serve import REQUIRED_SETTINGS, TUNABLE_SETTINGS, gunicorn_settings
+from app.server.application import REQUIRED_SETTINGS, TUNABLE_SETTINGS, gunicorn_settings
 
 REPOSITORY_CONF = Path(app.config.__file__).resolve().parent.parent / "conf"
 
@@ -27,7 +27,7 @@ def settings(role: str = "node") -> dict[str, object]:
 def test_without_any_conf_file_the_roles_get_the_gevent_worker_and_no_control_socket(conf: Path):
     for role in ("master", "node"):
         resolved = settings(role)
-        assert resolved["worker_class"] == "app.gunicorn_worker.FastGeventWorker"
+        assert resolved["worker_class"] == "app.server.worker.FastGeventWorker"
         assert resolved["preload_app"] is False
         assert resolved["control_socket_disable"] is True
         assert resolved["access_log_format"] == TUNABLE_SETTINGS["access_log_format"]

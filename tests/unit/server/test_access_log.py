@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.glogging import Logger as GunicornLogger
 
-from app.gunicorn_worker import AccessLines, FastGeventWorker
+from app.server.worker import AccessLines, FastGeventWorker
 
 
 def worker(line_format: str, records: list[logging.LogRecord]) -> SimpleNamespace:

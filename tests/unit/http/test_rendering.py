@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask import Flask
 
 from app.errors import AppError, InvalidField, MissingField, TooManyRequests
-from app.http import register_error_handlers
+from app.http.rendering import register_error_handlers
 from tests.support.apps import make_client
 
 

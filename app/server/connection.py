@@ -9,7 +9,7 @@ the handler takes the request, writes the response itself. The first request the
 declines — anything it does not know, a body it did not ask for, a malformed head or
 one beyond gunicorn's limits — and everything after it on that connection go to gunicorn
 and the Flask app, exactly as without this loop. Heads and bodies are given the same time
-on both (``app.connection_limits``): a body that stalls past READ_TIMEOUT is answered 408
+on both (``app.server.limits``): a body that stalls past READ_TIMEOUT is answered 408
 here as the Flask views answer it.
 """
 
@@ -27,9 +27,9 @@ from urllib.parse import parse_qs
 
 import httptools
 
-from app.connection_limits import DEFAULT_HEAD_LIMITS, HeadClock, HeadLimits
 from app.errors import BODY_STALLED, AppError, RequestTimeout
-from app.gevent_worker import corked
+from app.server.limits import DEFAULT_HEAD_LIMITS, HeadClock, HeadLimits
+from app.server.sendfile import corked
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The one JSON decoder of request bodies, and each endpoint's body limit (pure Python).
 
-Flask's views (``app.http.json_body``) and the master's fast path (``/nodes/register``)
+Flask's views (``app.http.bodies.json_body``) and the master's fast path (``/nodes/register``)
 both decode through ``decode_object``, so that the same bytes get the same answer on
 either path. Python's ``json`` alone accepts what our API must not: it recurses once per
 nesting level (``"[" * 100000`` is a RecursionError, a 500), reads integers of any

@@ -20,7 +20,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 
 from app.config import ENV_PREFIX, ConfigError, conf_file, load_config, url_host
-from app.connection_limits import open_files_wanted, raise_open_file_limit
+from app.server.limits import open_files_wanted, raise_open_file_limit
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # roles run side by side on one machine, and one control socket path
 # (~/.gunicorn/gunicorn.ctl) would collide.
 REQUIRED_SETTINGS: dict[str, Any] = {
-    "worker_class": "app.gunicorn_worker.FastGeventWorker",
+    "worker_class": "app.server.worker.FastGeventWorker",
     "preload_app": False,
     "control_socket_disable": True,
 }

@@ -25,7 +25,7 @@ from werkzeug.sansio.multipart import (
 )
 
 from app.errors import BadRequest, MissingField, PayloadTooLarge, UnsupportedMediaType
-from app.http import BODY_CHUNK
+from app.http.bodies import BODY_CHUNK
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_PARTS = 100

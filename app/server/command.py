@@ -33,7 +33,7 @@ def serve(
     workers: int | None,
 ) -> None:
     """Run ROLE (master or node) under gunicorn with gevent workers."""
-    from app.serve import serve as run_role  # gunicorn is needed only here
+    from app.server.application import serve as run_role  # gunicorn is needed only here
 
     flags = {
         "HOST": host,

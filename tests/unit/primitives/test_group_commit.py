@@ -6,7 +6,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from app.batch import GroupCommit
+from app.primitives.group_commit import GroupCommit
 
 
 def test_concurrent_callers_share_operations_and_get_their_own_results():
@@ -204,7 +204,7 @@ def test_a_caller_killed_while_waiting_does_not_strand_the_others(monkeypatch):
     import gevent.event
     import gevent.lock
 
-    from app import batch as batch_module
+    from app.primitives import group_commit as batch_module
 
     monkeypatch.setattr(
         batch_module,

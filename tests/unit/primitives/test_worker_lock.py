@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from app.worker_lock import WorkerLock
+from app.primitives.worker_lock import WorkerLock
 
 
 def test_one_holder_at_a_time_and_release_hands_over(tmp_path: Path):

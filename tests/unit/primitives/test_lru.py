@@ -1,4 +1,4 @@
-from app.cache import LRUCache
+from app.primitives.lru import LRUCache
 
 
 def test_least_recently_used_entry_goes_first():

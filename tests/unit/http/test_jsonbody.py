@@ -10,7 +10,7 @@ import time
 import pytest
 
 from app.errors import BadRequest
-from app.jsonbody import (
+from app.http.jsonbody import (
     BODY_LIMITS,
     DEFAULT_BODY_LIMIT,
     INT64_MAX,
@@ -106,7 +106,7 @@ def test_limits_are_per_endpoint_and_fit_what_they_carry():
 
 
 def test_the_decoder_imports_no_flask():
-    code = "import sys, app.jsonbody; assert 'flask' not in sys.modules, 'flask imported'"
+    code = "import sys, app.http.jsonbody; assert 'flask' not in sys.modules, 'flask imported'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 

@@ -12,8 +12,7 @@ import gevent
 import pytest
 from gevent import socket
 
-from app.connection_limits import HeadClock
-from app.fast_http import (
+from app.server.connection import (
     HEAD_LIMIT,
     INLINE_BODY,
     FastPath,
@@ -21,6 +20,7 @@ from app.fast_http import (
     FastResponse,
     serve_connection,
 )
+from app.server.limits import HeadClock
 
 
 class Files:

@@ -5,7 +5,7 @@ master's ``/assign`` and ``/nodes/register``), each connection starts in
 ``serve_connection``; the first request it declines, and the rest of that connection, go
 to gunicorn's own loop with the bytes already received. Apps without one are served by
 gunicorn's loop alone. On both loops a request head has the time HEADER_TIMEOUT gives it
-(``app.connection_limits``), heads beyond gunicorn's limits get gunicorn's refusal, in
+(``app.server.limits``), heads beyond gunicorn's limits get gunicorn's refusal, in
 the JSON error shape of every other answer, and a client address may be capped.
 """
 
@@ -22,7 +22,8 @@ import gevent
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
-from app.connection_limits import (
+from app.server.connection import FAST_PATH, FastPath, serve_connection
+from app.server.limits import (
     CONNECTION_RULES,
     DEFAULT_HEAD_LIMITS,
     AddressCap,
@@ -31,7 +32,6 @@ from app.connection_limits import (
     HeadLimits,
     RequestFraming,
 )
-from app.fast_http import FAST_PATH, FastPath, serve_connection
 
 # Held access lines go out once this many bytes have gathered, or every this many seconds.
 ACCESS_BUFFER_BYTES = 32 * 1024

@@ -5,7 +5,7 @@ import io
 import pytest
 
 from app.errors import BadRequest, MissingField, PayloadTooLarge, UnsupportedMediaType
-from app.multipart import MAX_PARTS, read_file_part
+from app.http.multipart import MAX_PARTS, read_file_part
 
 BOUNDARY = "XyZ"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from app.gevent_worker import SerialThread
+from app.primitives.offhub import SerialThread
 
 
 def test_calls_run_in_order_on_one_other_thread_and_errors_reach_the_caller():
@@ -31,7 +31,7 @@ from gevent import monkey
 monkey.patch_all()
 import hashlib
 import gevent
-from app.gevent_worker import SerialThread
+from app.primitives.offhub import SerialThread
 
 ticks = []
 ticker = gevent.spawn(lambda: [ticks.append(gevent.sleep(0.001)) for _ in range(10_000)])

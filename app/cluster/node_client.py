@@ -1,0 +1,266 @@
+"""The client of storage nodes that masters and peer nodes use to write, copy, read and
+delete blobs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from typing import IO, Any
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from app.errors import ServiceUnavailable, error_code_of
+from app.primitives.offhub import off_hub
+from app.security import TOKEN_PARAM, cluster_headers
+from app.storage import DIGEST_RE
+
+log = logging.getLogger(__name__)
+
+
+# A 10 MiB blob written and fsynced by a busy node, or forwarded down a chain, takes longer.
+NODE_TIMEOUT = (3.05, 60.0)
+
+
+# Reads are sent from a node's disk at once: one that does not connect or start within
+# this is skipped for another replica, not waited for as a write is.
+NODE_READ_TIMEOUT = (1.0, 3.0)
+
+
+READ_CHUNK = 1024 * 1024
+
+
+SEND_BLOCK = 1024 * 1024
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class NodeUnavailable(ServiceUnavailable):
+    code = "node_unavailable"
+
+
+class CorruptCopy(Exception):
+    """A node sent bytes that do not hash to the address asked for."""
+
+
+class MissingCopy(Exception):
+    """A node answered that it holds no such blob (404 blob_not_found)."""
+
+
+class _LargeBlockAdapter(HTTPAdapter):
+    """Sends file bodies in 1 MiB pieces (urllib3's default is 16 KiB: a 4 MiB blob
+    forwarded down a chain took 256 sends, each a trip through the gevent hub)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = SEND_BLOCK
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _session(pool: int, secret: str) -> requests.Session:
+    """A pooled session whose every call carries the cluster secret, if there is one."""
+    session = requests.Session()
+    # Cluster calls go straight to the other role: no proxy or netrc from the
+    # environment (and no reading of it at every call, 5% of a node's registrations).
+    session.trust_env = False
+    session.headers.update(cluster_headers(secret))
+    session.mount("http://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
+    session.mount("https://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
+    return session
+
+
+class NodeClient:
+    """Writes, copies, reads and deletes blobs on nodes over one pooled session.
+
+    With a cluster ``secret`` every call carries it: only members of the cluster call
+    nodes this way, and only at URLs the cluster itself named. ``read_token`` (a
+    master's) signs reads of private copies, which nodes serve to no one else in open
+    mode.
+    """
+
+    def __init__(self, secret: str = "", read_token: Callable[[str], str] | None = None) -> None:
+        self._http = _session(100, secret)
+        self._read_token = read_token
+
+    def put_blob(
+        self,
+        node_url: str,
+        name: str,
+        body: bytes | IO[bytes],
+        digest: str,
+        chain: Sequence[str] = (),
+        register: bool = True,
+        kind: str = "file",
+        private: bool = False,
+    ) -> dict[str, Any]:
+        """Store a blob on a node (a raw PUT), which checks it against ``digest``.
+
+        The node replicates no further unless ``chain`` lists the next nodes, which it
+        then forwards to, in order, before answering (chain replication). With
+        ``register=False`` the caller (a master) registers the copies itself, in one
+        transaction, instead of each node registering its own. ``private``: the copy is
+        served only through signed URLs (unless the node holds a public one already).
+        """
+        params = {"hash": digest, "name": name, "replicate": "0", "kind": kind}
+        if not register:
+            params["register"] = "0"
+        if private:
+            params["private"] = "1"
+        if chain:
+            params["chain"] = ",".join(chain)
+        try:
+            response = self._http.put(
+                f"{node_url}/upload", params=params, data=body, timeout=NODE_TIMEOUT
+            )
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"node {node_url} unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise NodeUnavailable(
+                f"node {node_url} answered {response.status_code}: {response.text[:200]}"
+            )
+        reply: dict[str, Any] = response.json()
+        return reply
+
+    def copy_blob(
+        self,
+        target_url: str,
+        digest: str,
+        source_url: str,
+        name: str,
+        kind: str = "file",
+        *,
+        private: bool = False,
+    ) -> None:
+        """Have ``target_url`` pull the blob from ``source_url`` and keep it (repair).
+
+        A ``private`` copy is pulled with a read token and kept private. Raises
+        CorruptCopy when the target found that the source's bytes do not match
+        ``digest``, so the caller can report that copy instead of pulling it again.
+        """
+        url = f"{target_url}/replicate"
+        payload: dict[str, Any] = {"hash": digest, "source": source_url, "name": name, "kind": kind}
+        if private:
+            payload["private"] = True
+            if self._read_token is not None:
+                payload["token"] = self._read_token(digest)
+        try:
+            response = self._http.post(url, json=payload, timeout=NODE_TIMEOUT)
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
+        if response.status_code == 400 and error_code_of(response) == "hash_mismatch":
+            raise CorruptCopy(f"node {source_url} sent bytes that do not match {digest}")
+        if response.status_code != 200:
+            raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    def delete_blob(self, node_url: str, digest: str) -> None:
+        """Delete a node's copy; a copy already gone counts as deleted."""
+        self._call("DELETE", f"{node_url}/blobs/{digest}", ok=(200, 404))
+
+    def iter_blob(self, node_url: str, digest: str, token: str | None = None) -> Iterator[bytes]:
+        """Stream a blob's bytes from a node (unchecked: the caller hashes what it writes)."""
+        try:
+            with self._http.get(
+                f"{node_url}/retrieve",
+                params=self._read_params(digest, token),
+                timeout=NODE_READ_TIMEOUT,
+                stream=True,
+            ) as response:
+                if response.status_code != 200:
+                    raise NodeUnavailable(f"node {node_url} answered {response.status_code}")
+                yield from response.iter_content(READ_CHUNK)
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"node {node_url} unreadable: {exc}") from exc
+
+    def fetch_blob(
+        self, node_url: str, digest: str, max_bytes: int, *, signed: bool = False
+    ) -> bytes | None:
+        """Read a whole blob and check it against its address; ``signed``: with a read
+        token (a private copy).
+
+        Returns None (logged) when the node cannot serve it; raises CorruptCopy when the
+        node served bytes that are not the blob, MissingCopy when it has none, so the
+        caller can forget that copy.
+        """
+        token = self._read_token(digest) if signed and self._read_token is not None else None
+        try:
+            with self._http.get(
+                f"{node_url}/retrieve",
+                params=self._read_params(digest, token),
+                timeout=NODE_READ_TIMEOUT,
+                stream=True,
+            ) as response:
+                if response.status_code == 404 and error_code_of(response) == "blob_not_found":
+                    raise MissingCopy(f"node {node_url} holds no blob {digest}")
+                if response.status_code != 200:
+                    log.warning(
+                        "node %s answered %d for %s", node_url, response.status_code, digest
+                    )
+                    return None
+                # One read of the whole blob (and a byte more, to see a longer answer):
+                # read in pieces and joined, it was copied twice more.
+                data = response.raw.read(max_bytes + 1, decode_content=False)
+        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            log.warning("node %s unreadable for %s: %s", node_url, digest, type(exc).__name__)
+            return None
+        if len(data) > max_bytes:  # larger than registered: not our blob
+            log.warning("node %s sent more than %d bytes for %s", node_url, max_bytes, digest)
+            return None
+        # On gevent's thread pool: hashlib lets go of the GIL, so a master hashes this
+        # block on the other core while its hub sends the one before.
+        if DIGEST_RE.fullmatch(digest) and off_hub(sha256_hex, data) != digest:
+            raise CorruptCopy(f"node {node_url} sent bytes that do not match {digest}")
+        return data
+
+    def answers(self, node_url: str, timeout: tuple[float, float]) -> bool | None:
+        """Whether the node answers ``GET /health`` within ``timeout`` (to connect, then
+        for the first byte), whatever its status: True, it serves requests; False, it
+        hangs; None, the connection failed at once (refused: the node is going down, as
+        its heartbeats will tell, and calls to it fail fast meanwhile)."""
+        try:
+            self._http.get(f"{node_url}/health", timeout=timeout).close()
+        except requests.Timeout:
+            return False
+        except requests.RequestException:
+            return None
+        return True
+
+    def has_blob(self, node_url: str, digest: str, size: int) -> bool:
+        """Tell whether a node serves the blob, at its size (``HEAD /retrieve``): what a
+        node's inventory says it holds, checked at the node's own URL.
+
+        Asked without a token, then with one if the node said it has none: a private
+        copy is as absent to an unsigned read, and a node that has not heard the open
+        mode's key yet (its first inventory's answer brings it) can check no token.
+        """
+        tokens = [None, self._read_token(digest) if self._read_token is not None else None]
+        for token in dict.fromkeys(tokens):
+            try:
+                response = self._http.head(
+                    f"{node_url}/retrieve",
+                    params=self._read_params(digest, token),
+                    timeout=NODE_READ_TIMEOUT,
+                )
+            except requests.RequestException as exc:
+                log.warning("node %s unreachable for %s: %s", node_url, digest, type(exc).__name__)
+                return False
+            if response.status_code != 404:
+                break
+        return response.status_code == 200 and response.headers.get("Content-Length") == str(size)
+
+    @staticmethod
+    def _read_params(digest: str, token: str | None) -> dict[str, str]:
+        return {"hash": digest, TOKEN_PARAM: token} if token else {"hash": digest}
+
+    def _call(self, method: str, url: str, ok: tuple[int, ...] = (200,), **kwargs: Any) -> None:
+        try:
+            response = self._http.request(method, url, timeout=NODE_TIMEOUT, **kwargs)
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
+        if response.status_code not in ok:
+            raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    def close(self) -> None:
+        self._http.close()

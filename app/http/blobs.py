@@ -1,0 +1,153 @@
+"""Blob responses: immutable content-addressed bytes with their headers, Range and 304."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+from urllib.parse import quote
+
+from flask import Response, request
+from werkzeug.wsgi import ClosingIterator, wrap_file
+
+from app.errors import (
+    RangeNotSatisfiable,
+)
+from app.http.bodies import BODY_CHUNK
+
+# A content address names exactly one sequence of bytes: cache it for a year, never revalidate.
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+CONDITIONAL_HEADERS = (
+    "HTTP_RANGE",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_RANGE",
+)
+
+
+def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Response:
+    """Stream an immutable blob through the server's file wrapper (sendfile).
+
+    werkzeug's send_file re-parses its own Cache-Control header half a dozen times per
+    call; blobs need only fixed headers. A conditional request (Range, If-None-Match) is
+    answered by ``send_stream``, so that a blob on a node and a file through the master
+    follow one rule for 206, 304 and 416.
+    """
+    file = path.open("rb")
+    size = os.fstat(file.fileno()).st_size
+    if any(key in request.environ for key in CONDITIONAL_HEADERS):
+        try:
+            response = send_stream(
+                lambda start, stop: _file_range(file, start, stop),
+                size=size,
+                etag=etag,
+                mimetype=mimetype,
+                download_name=download_name,
+            )
+        except BaseException:
+            file.close()
+            raise
+        response.call_on_close(file.close)  # a 304, whose body never opened the range
+        return response
+    # The type guessed from the name, without a charset: stored bytes are served as they
+    # are, and nothing says which encoding a text file was written in.
+    response = Response(
+        wrap_file(request.environ, file), content_type=mimetype, direct_passthrough=True
+    )
+    response.headers.update(_content_headers(etag, download_name))
+    response.headers["Content-Length"] = str(size)
+    return response
+
+
+def _file_range(file: IO[bytes], start: int, stop: int) -> Iterator[bytes]:
+    """Yield the bytes ``[start, stop)`` of an open file, and close it."""
+    with file:
+        while start < stop:
+            chunk = os.pread(file.fileno(), min(BODY_CHUNK, stop - start), start)
+            if not chunk:  # the file shrank: end short, never with other bytes
+                raise OSError(f"the file ended {stop - start} bytes early")
+            start += len(chunk)
+            yield chunk
+
+
+def _content_headers(etag: str, download_name: str) -> dict[str, str]:
+    return {
+        "ETag": f'"{etag}"',
+        "Cache-Control": IMMUTABLE,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": inline_disposition(download_name),
+    }
+
+
+def _requested_span(size: int, etag: str) -> tuple[int, int] | None:
+    """The one byte range ``[start, stop)`` of ``size`` bytes the request asks for, or
+    None to send them all; RangeNotSatisfiable (416) for a valid range outside them.
+
+    As RFC 9110 (14.2) has it: a Range that is not valid syntax, names another unit, or
+    asks for several ranges (we send no multipart/byteranges) is ignored, as is one whose
+    If-Range does not match (this content has no Last-Modified date to match).
+    """
+    wanted = request.range  # None when the header is absent or malformed
+    if_range = request.if_range
+    if (
+        wanted is None
+        or wanted.units != "bytes"
+        or len(wanted.ranges) != 1
+        or if_range.date is not None
+        or (if_range.etag is not None and if_range.etag != etag)
+    ):
+        return None
+    span = wanted.range_for_length(size)
+    if span is None:
+        raise RangeNotSatisfiable(
+            f"the range asked for is outside the {size} bytes of the file",
+            headers={"Content-Range": f"bytes */{size}"},
+        )
+    return span
+
+
+def send_stream(
+    read: Callable[[int, int], Iterator[bytes]],
+    *,
+    size: int,
+    etag: str,
+    mimetype: str,
+    download_name: str,
+) -> Response:
+    """Stream ``read(start, stop)``: the whole content, or the one range asked for (206).
+
+    The first chunk is read before the status line is sent, so a read that cannot start
+    (no live replica) is still a JSON error rather than a cut-off body.
+    """
+    headers = _content_headers(etag, download_name)
+    if request.if_none_match.contains(etag):
+        return Response(status=304, headers=headers)
+    start, stop, status = 0, size, 200
+    span = _requested_span(size, etag)
+    if span is not None:
+        start, stop = span
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    chunks = read(start, stop)
+    first = next(chunks, b"")
+    # Closed by the server once sent, or when the client goes: the reader lets go of
+    # what it holds (an open file, blocks fetched ahead) then, not when collected.
+    body = ClosingIterator(itertools.chain([first], chunks), getattr(chunks, "close", None))
+    response = Response(
+        body,
+        status=status,
+        content_type=mimetype,
+        headers=headers,
+        direct_passthrough=True,
+    )
+    response.headers["Content-Length"] = str(stop - start)
+    return response
+
+
+def inline_disposition(name: str) -> str:
+    fallback = name.encode("ascii", "replace").decode().replace("\\", "_").replace('"', "_")
+    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

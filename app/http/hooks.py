@@ -1,0 +1,65 @@
+"""Request hooks every role installs: URLs must be UTF-8, socket reads and writes are bounded."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from flask import Flask, Response, request
+
+from app.errors import (
+    BadRequest,
+)
+
+
+def install_url_check(app: Flask) -> None:
+    """Refuse (400 invalid_url) a request whose path or query is not UTF-8 once
+    percent-decoded (``/api/files/%ED%A0%80``, a surrogate's bytes).
+
+    werkzeug decodes such a path with replacement characters and leaves such a query
+    value percent-encoded: a file put under a name the client cannot have meant would
+    be stored under another one.
+    """
+
+    @app.before_request
+    def _refuse_undecodable_url() -> None:
+        environ = request.environ
+        try:
+            # WSGI hands both over as latin-1 text of the bytes received (the path
+            # percent-decoded already).
+            environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+            unquote_to_bytes(environ.get("QUERY_STRING", "").encode("latin-1")).decode("utf-8")
+        except UnicodeError:
+            raise BadRequest(
+                "the URL's path or query is not UTF-8 once percent-decoded", code="invalid_url"
+            ) from None
+
+
+def install_socket_timeouts(app: Flask, read_timeout: float, write_timeout: float) -> None:
+    """Bound each socket read while a request is served, and each write of its response.
+
+    gunicorn's gevent worker only bounds the keep-alive wait (IDLE_TIMEOUT); without this a
+    client that stops mid-body holds a greenlet forever. The socket is given back without
+    a timeout so that gunicorn's own keep-alive handling applies between requests.
+    """
+
+    @app.before_request
+    def _bound_reads() -> None:
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None and read_timeout:
+            sock.settimeout(read_timeout)
+
+    @app.after_request
+    def _bound_writes(response: Response) -> Response:
+        sock = request.environ.get("gunicorn.socket")
+        if sock is not None:
+            if write_timeout:
+                sock.settimeout(write_timeout)
+            response.call_on_close(lambda: _clear_timeout(sock))
+        return response
+
+
+def _clear_timeout(sock: Any) -> None:
+    with contextlib.suppress(OSError):  # the client went away; nothing to reset
+        sock.settimeout(None)
