@@ -16,8 +16,6 @@ from typing import IO, Any
 from flask import Flask, current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.api.paths import normalize_path
-from app.api.quota import within_quota
 from app.errors import (
     BadRequest,
     Forbidden,
@@ -34,6 +32,8 @@ from app.metadata.namespace import Entry, NamespaceStore
 from app.metadata.repository import FileRecord
 from app.metadata.shares import SHARE_ID_LENGTH, Share, ShareStore
 from app.security import ADMIN_TOKEN_CHECK, bearer_token, is_cluster_secret
+from app.userfiles.paths import normalize_path
+from app.userfiles.quota import within_quota
 
 EXTENSION = "mdbx.api"
 NAME_PATTERN = "letters, digits, '.', '_' or '-', 1 to 64 characters"

@@ -8,7 +8,7 @@ whole folder to the trash. Whenever a reference to content goes away for good (a
 expired version, trash entry or share), the file's ``updated_at`` is touched: garbage
 collection deletes private content only after it has been unreferenced for its grace.
 
-Paths are normalised by the caller (``app.api.paths``): absolute, NFC, no empty, ``.``
+Paths are normalised by the caller (``app.userfiles.paths``): absolute, NFC, no empty, ``.``
 or ``..`` segments; ``/`` is every user's root folder and is not stored.
 """
 

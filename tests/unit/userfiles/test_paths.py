@@ -4,8 +4,8 @@ import unicodedata
 
 import pytest
 
-from app.api.paths import normalize_path
 from app.errors import AppError
+from app.userfiles.paths import normalize_path
 
 
 @pytest.mark.parametrize(
