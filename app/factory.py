@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from app import api, master, node, seedream
-from app.api import service as api_service
+from app import master, node, seedream
 from app.api.limits import install_rate_limits
+from app.api.routes import bp as api_bp
 from app.config import load_config
 from app.http.hooks import install_socket_timeouts, install_url_check
 from app.http.rendering import register_error_handlers
@@ -20,18 +20,19 @@ from app.seedream import service as seedream_service
 from app.server.fairness import install_fair_turns
 from app.server.limits import CONNECTION_RULES, ConnectionRules
 from app.server.sendfile import install_gevent_sendfile
+from app.userfiles import wiring as userfiles_wiring
 
 
 def _init_master(app: Flask) -> None:
     master_service.init_app(app)
     seedream_service.init_app(app)  # uses the MasterService to store what it generates
-    api_service.init_app(app, master_service.master_service_of(app))
+    userfiles_wiring.init_app(app, master_service.master_service_of(app))
     install_rate_limits(app)
 
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master.bp, seedream.bp, api.bp), _init_master),
+    "master": ((master.bp, seedream.bp, api_bp), _init_master),
     "node": ((node.bp,), node_service.init_app),
 }
 

@@ -1,153 +1,235 @@
-"""Per-user API views: parse, call UserApi, render."""
+"""Per-user API views: parse the request into the service's arguments, call
+``app.userfiles``, render its answer (``app.api.answers``)."""
 
 from __future__ import annotations
 
 import mimetypes
+from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
-from app.api import bp
-from app.api.service import Download, user_api
+from app.api.answers import (
+    account_answer,
+    entry_answer,
+    new_share_answer,
+    share_answer,
+    stored_answer,
+    trash_answer,
+    version_answer,
+)
+from app.errors import InvalidField
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
-from app.metadata.accounts import User
-from app.security import CLUSTER_HEADER
+from app.security import CLUSTER_HEADER, bearer_token
+from app.userfiles.interface import Download, User, UserChanges
+from app.userfiles.paths import normalize_path
+from app.userfiles.validation import (
+    valid_lifetime,
+    valid_password,
+    valid_quota,
+    valid_trash_id,
+    valid_username,
+    valid_version,
+)
+from app.userfiles.wiring import user_files
+
+bp = Blueprint("api", __name__)
 
 
 def current_user() -> User:
     """The user of this request's bearer token (401 without one)."""
     if "user" not in g:
-        g.user, g.token = user_api().authenticate(request.headers.get("Authorization"))
+        token = bearer_token(request.headers.get("Authorization"))
+        g.user = user_files().authenticate(token)
+        g.token = token
     user: User = g.user
     return user
 
 
 def require_admin() -> None:
-    user_api().authorize_admin(
-        request.headers.get("Authorization"),
+    user_files().authorize_admin(
+        bearer_token(request.headers.get("Authorization")),
         request.headers.get(CLUSTER_HEADER),
         request.remote_addr or "",
     )
 
 
 def stream(download: Download) -> Response:
-    record = download.record
     mimetype = mimetypes.guess_type(download.name, strict=False)[0] or "application/octet-stream"
     return send_stream(
-        lambda start, stop: user_api().master.reader.iter_range(record, start, stop),
-        size=record.size,
-        etag=record.hash,
+        download.read,
+        size=download.size,
+        etag=download.hash,
         mimetype=mimetype,
         download_name=download.name,
     )
 
 
+def user_changes(payload: dict[str, Any]) -> UserChanges:
+    """The fields sent, each checked as it comes: a password sent as null is missing."""
+    if "disabled" in payload and not isinstance(payload["disabled"], bool):
+        raise InvalidField("disabled", "'disabled' must be true or false")
+    return UserChanges(
+        disabled=payload.get("disabled"),
+        quota_bytes=valid_quota(payload.get("quota_bytes")),
+        password=valid_password(payload["password"]) if "password" in payload else None,
+    )
+
+
+def path_pair(payload: dict[str, Any]) -> tuple[str, str]:
+    return normalize_path(payload.get("from"), "from"), normalize_path(payload.get("to"), "to")
+
+
 @bp.post("/api/login")
 def login() -> Response:
-    return jsonify(user_api().login(json_body()))
+    payload = json_body()
+    name = valid_username(payload.get("username"))
+    session = user_files().login(name, valid_password(payload.get("password")))
+    return jsonify({"token": session.token, "username": session.user.name})
 
 
 @bp.post("/api/logout")
 def logout() -> Response:
     current_user()
-    return jsonify(user_api().logout(g.token))
+    user_files().logout(g.token)
+    return jsonify({"revoked": True})
 
 
 @bp.get("/api/account")
 def account() -> Response:
-    return jsonify(user_api().account(current_user()))
+    return jsonify(account_answer(user_files().account(current_user())))
 
 
 @bp.put("/api/files/<path:path>")
 def put_file(path: str) -> Response:
     user = current_user()
-    return jsonify(user_api().put(user, path, request.stream, request.content_length))
+    return jsonify(
+        stored_answer(user_files().put(user, path, request.stream, request.content_length))
+    )
 
 
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
-    return stream(user_api().download(current_user(), path))
+    return stream(user_files().download(current_user(), path))
 
 
 @bp.delete("/api/files/<path:path>")
 def delete_file(path: str) -> Response:
-    return jsonify(user_api().delete(current_user(), path))
+    deleted = user_files().delete(current_user(), path)
+    return jsonify({"path": deleted.path, "trash_id": deleted.trash_id})
 
 
 @bp.get("/api/list")
 def list_folder() -> Response:
-    return jsonify(user_api().list_folder(current_user(), request.args.get("path")))
+    listing = user_files().list_folder(current_user(), request.args.get("path"))
+    return jsonify({"path": listing.path, "entries": [entry_answer(e) for e in listing.entries]})
 
 
 @bp.get("/api/stat")
 def stat() -> Response:
-    return jsonify(user_api().stat(current_user(), request.args.get("path")))
+    return jsonify(entry_answer(user_files().stat(current_user(), request.args.get("path", ""))))
 
 
 @bp.post("/api/mkdir")
 def mkdir() -> Response:
-    return jsonify(user_api().mkdir(current_user(), json_body()))
+    user = current_user()
+    return jsonify(entry_answer(user_files().mkdir(user, normalize_path(json_body().get("path")))))
 
 
 @bp.post("/api/move")
 def move() -> Response:
-    return jsonify(user_api().move(current_user(), json_body()))
+    user = current_user()
+    return jsonify(entry_answer(user_files().move(user, *path_pair(json_body()))))
 
 
 @bp.post("/api/copy")
 def copy() -> Response:
-    return jsonify(user_api().copy(current_user(), json_body()))
+    user = current_user()
+    return jsonify(entry_answer(user_files().copy(user, *path_pair(json_body()))))
 
 
 @bp.get("/api/versions")
 def versions() -> Response:
-    return jsonify(user_api().versions(current_user(), request.args.get("path")))
+    found = user_files().versions(current_user(), request.args.get("path", ""))
+    return jsonify({"versions": [version_answer(entry) for entry in found]})
 
 
 @bp.post("/api/restore")
 def restore() -> Response:
-    return jsonify(user_api().restore(current_user(), json_body()))
+    """Restore a trash entry (``trash_id``) or a version (``path`` and ``version``)."""
+    user = current_user()
+    payload = json_body()
+    if payload.get("trash_id") is not None:
+        restored = user_files().restore_trash(user, valid_trash_id(payload["trash_id"]))
+    else:
+        path = normalize_path(payload.get("path"))
+        restored = user_files().restore_version(user, path, valid_version(payload.get("version")))
+    return jsonify(entry_answer(restored))
 
 
 @bp.get("/api/trash")
 def trash() -> Response:
-    return jsonify(user_api().list_trash(current_user()))
+    return jsonify(
+        {"trash": [trash_answer(item) for item in user_files().list_trash(current_user())]}
+    )
 
 
 @bp.post("/api/shares")
 def create_share() -> Response:
-    return jsonify(user_api().share(current_user(), json_body()))
+    user = current_user()
+    payload = json_body()
+    path = normalize_path(payload.get("path"))
+    expires_in = valid_lifetime(payload.get("expires_in"))
+    password = payload.get("password")
+    made = user_files().share(
+        user,
+        path,
+        expires_in=expires_in,
+        password=None if password is None else valid_password(password),
+    )
+    return jsonify(new_share_answer(made))
 
 
 @bp.get("/api/shares")
 def list_shares() -> Response:
-    return jsonify(user_api().list_shares(current_user()))
+    shares = user_files().list_shares(current_user())
+    return jsonify({"shares": [share_answer(share) for share in shares]})
 
 
 @bp.delete("/api/shares/<token>")
 def revoke_share(token: str) -> Response:
-    return jsonify(user_api().revoke_share(current_user(), token))
+    user_files().revoke_share(current_user(), token)
+    return jsonify({"revoked": True})
 
 
 @bp.get("/s/<token>")
 def open_share(token: str) -> Response:
     password = request.args.get("password") or request.headers.get("X-Share-Password")
-    return stream(user_api().open_share(token, password))
+    return stream(user_files().open_share(token, password))
 
 
 @bp.post("/api/admin/users")
 def add_user() -> Response:
     require_admin()
-    return jsonify(user_api().add_user(json_body()))
+    payload = json_body()
+    name = valid_username(payload.get("username"))
+    password = valid_password(payload.get("password"))
+    added = user_files().add_user(
+        name,
+        password,
+        admin=payload.get("admin") is True,
+        quota_bytes=valid_quota(payload.get("quota_bytes")),
+    )
+    return jsonify(account_answer(added))
 
 
 @bp.get("/api/admin/users")
 def list_users() -> Response:
     require_admin()
-    return jsonify(user_api().list_users())
+    return jsonify({"users": [account_answer(account) for account in user_files().list_users()]})
 
 
 @bp.patch("/api/admin/users/<name>")
 def change_user(name: str) -> Response:
     require_admin()
-    return jsonify(user_api().change_user(name, json_body()))
+    return jsonify(account_answer(user_files().change_user(name, user_changes(json_body()))))

@@ -11,6 +11,8 @@ import hashlib
 import pytest
 
 from app.factory import create_app
+from app.metadata.accounts import UserStore
+from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import FileRecord
 from tests.support.apps import make_client
 
@@ -32,9 +34,10 @@ def make_api(tmp_path, **overrides):
     added = client.post("/api/admin/users", json={"username": "alice", "password": "pw-alice"})
     assert added.status_code == 200, added.json
     # An empty private file in alice's tree, as PUT /api/files would leave it.
-    api = app.extensions["mdbx.api"]
-    api.master.store.register(FileRecord(EMPTY, "empty.txt", 0, (), public=False))
-    api.namespace.put_file(api.users.get("alice").id, "/empty.txt", EMPTY, 0, 0)
+    catalogue = app.extensions["mdbx.master"].store
+    catalogue.register(FileRecord(EMPTY, "empty.txt", 0, (), public=False))
+    alice = UserStore(catalogue.engine).get("alice").id
+    NamespaceStore(catalogue.engine).put_file(alice, "/empty.txt", EMPTY, 0, 0)
     # Logged in once: logins are limited too.
     reply = client.post("/api/login", json={"username": "alice", "password": "pw-alice"})
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {reply.json['token']}"

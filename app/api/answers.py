@@ -1,0 +1,64 @@
+"""The JSON answers of /api/: one rendering per value of ``app.userfiles.interface``, in
+the shapes the README documents (keys in this order)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from app.userfiles.interface import Account, Entry, NewShare, Share, TrashEntry
+
+
+def account_answer(account: Account) -> dict[str, Any]:
+    user = account.user
+    return {
+        "name": user.name,
+        "admin": user.is_admin,
+        "disabled": user.disabled,
+        "quota_bytes": user.quota_bytes,
+        "used_bytes": account.used_bytes,
+    }
+
+
+def entry_answer(entry: Entry) -> dict[str, Any]:
+    """A file or folder as stat, list, mkdir, move, copy and restore show it."""
+    shown: dict[str, Any] = {
+        "name": entry.name,
+        "path": entry.path,
+        "size": entry.size,
+        "mtime": entry.mtime,
+        "hash": entry.hash,
+        "is_dir": entry.is_dir,
+    }
+    if not entry.is_dir:
+        shown["version"] = entry.version
+    return shown
+
+
+def stored_answer(entry: Entry) -> dict[str, Any]:
+    """A file just stored by PUT /api/files."""
+    return {"path": entry.path, "size": entry.size, "hash": entry.hash, "version": entry.version}
+
+
+def version_answer(entry: Entry) -> dict[str, Any]:
+    return {"version": entry.version, "hash": entry.hash, "size": entry.size, "mtime": entry.mtime}
+
+
+def trash_answer(item: TrashEntry) -> dict[str, Any]:
+    return asdict(item)
+
+
+def share_answer(share: Share) -> dict[str, Any]:
+    return {
+        "id": share.id,
+        "path": share.path,
+        "hash": share.hash,
+        "size": share.size,
+        "created_at": share.created_at,
+        "expires_at": share.expires_at,
+        "password": share.has_password,
+    }
+
+
+def new_share_answer(made: NewShare) -> dict[str, Any]:
+    return {"token": made.token, "url": made.url, **share_answer(made.share)}

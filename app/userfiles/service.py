@@ -1,0 +1,306 @@
+"""The user-files service: the decisions behind every front end of a user's files.
+
+Content goes through the master's block ingest and reader like everything else, but
+stays private (out of the global catalogue): a user reaches only what their own paths,
+or a share link, lead to.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import time
+from functools import partial
+from typing import IO
+
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.errors import BadRequest, Forbidden, Gone, NotFound, Unauthorized
+from app.metadata.accounts import User as UserRecord
+from app.metadata.accounts import UserNotFound, UserStore, token_digest
+from app.metadata.namespace import Entry as EntryRecord
+from app.metadata.namespace import NamespaceStore
+from app.metadata.shares import SHARE_ID_LENGTH, ShareStore
+from app.metadata.shares import Share as ShareRecord
+from app.security import is_cluster_secret
+from app.userfiles.interface import (
+    Account,
+    ContentStore,
+    Deleted,
+    Download,
+    Entry,
+    Listing,
+    NewShare,
+    Session,
+    Share,
+    TrashEntry,
+    User,
+    UserChanges,
+)
+from app.userfiles.paths import normalize_path
+from app.userfiles.quota import within_quota
+from app.userfiles.validation import (
+    valid_lifetime,
+    valid_password,
+    valid_quota,
+    valid_trash_id,
+    valid_username,
+    valid_version,
+)
+
+# A bounded, dictionary-resistant hash; werkzeug's scrypt (n=2^15, r=8, p=1) by default.
+PASSWORD_METHOD = "scrypt"
+ROOT = "/"
+NO_TOKEN = "send Authorization: Bearer <token> (POST /api/login gives one)"
+
+
+class UserFileService:
+    """``UserFiles`` over the master's database and a ``ContentStore``."""
+
+    def __init__(
+        self,
+        users: UserStore,
+        namespace: NamespaceStore,
+        shares: ShareStore,
+        content: ContentStore,
+        *,
+        cluster_secret: str,
+        public_url: str,
+    ) -> None:
+        self._users = users
+        self._namespace = namespace
+        self._shares = shares
+        self._content = content
+        self._cluster_secret = cluster_secret
+        # Share links are built on it, never on a request's Host header.
+        self._public_url = public_url
+
+    # ----- accounts -----
+
+    def login(self, username: str, password: str) -> Session:
+        name = valid_username(username)
+        password = valid_password(password)
+        try:
+            user = self._users.get(name)
+        except UserNotFound:
+            # Hash anyway: the answer takes as long for a wrong name as for a wrong password.
+            check_password_hash(_DUMMY_HASH, password)
+            user = None
+        if user is None or not check_password_hash(user.password_hash, password):
+            raise Unauthorized("wrong username or password", code="invalid_credentials")
+        if user.disabled:
+            raise Forbidden(f"user '{name}' is disabled", code="user_disabled")
+        return Session(self._users.issue_token(user), _user(user))
+
+    def authenticate(self, token: str | None) -> User:
+        if token is None:
+            raise Unauthorized(NO_TOKEN)
+        user = self._users.user_for_token(token)
+        if user is None:
+            raise Unauthorized(
+                "the token is unknown, revoked or its user disabled", code="invalid_token"
+            )
+        return _user(user)
+
+    def logout(self, token: str) -> None:
+        self._users.revoke_token(token)
+
+    def is_admin_token(self, token: str) -> bool:
+        user = self._users.user_for_token(token)
+        return user is not None and user.is_admin
+
+    def authorize_admin(self, token: str | None, cluster_secret: str | None, address: str) -> None:
+        if self._cluster_secret:
+            if cluster_secret and is_cluster_secret(self._cluster_secret, cluster_secret):
+                return
+        elif _is_loopback(address):
+            return
+        user = self.authenticate(token)
+        if not user.is_admin:
+            raise Forbidden(f"user '{user.name}' is not an administrator")
+
+    def account(self, user: User) -> Account:
+        return Account(user, self._namespace.used_bytes(user.id))
+
+    def add_user(
+        self, username: str, password: str, *, admin: bool = False, quota_bytes: int | None = None
+    ) -> Account:
+        name = valid_username(username)
+        password = valid_password(password)
+        quota = valid_quota(quota_bytes) or 0
+        user = self._users.add(name, _hash(password), admin=admin, quota=quota)
+        return Account(_user(user), 0)
+
+    def list_users(self) -> list[Account]:
+        return [Account(_user(user), used) for user, used in self._users.list()]
+
+    def change_user(self, name: str, changes: UserChanges) -> Account:
+        values: dict[str, object] = {}
+        if changes.disabled is not None:
+            values["disabled"] = changes.disabled
+        quota = valid_quota(changes.quota_bytes)
+        if quota is not None:
+            values["quota_bytes"] = quota
+        if changes.password is not None:
+            values["password_hash"] = _hash(valid_password(changes.password))
+        if not values:
+            raise BadRequest(
+                "send 'disabled', 'quota_bytes' or 'password'", code="nothing_to_change"
+            )
+        user = self._users.update(valid_username(name), **values)
+        return Account(_user(user), self._namespace.used_bytes(user.id))
+
+    # ----- files -----
+
+    def put(self, user: User, path: str, stream: IO[bytes], length: int | None) -> Entry:
+        path = normalize_path(path)
+        used = self._namespace.used_bytes(user.id) if user.quota_bytes else 0
+        body = within_quota(stream, length, user.quota_bytes, used)
+        record = self._content.store(body, path.rsplit("/", 1)[-1])
+        return _entry(
+            self._namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
+        )
+
+    def download(self, user: User, path: str) -> Download:
+        entry = self._namespace.require(user.id, normalize_path(path))
+        if entry.is_dir or entry.hash is None:
+            raise BadRequest(f"{entry.path} is a folder", code="is_a_directory")
+        return self._download(entry.hash, entry.name)
+
+    def stat(self, user: User, path: str) -> Entry:
+        return _entry(self._namespace.require(user.id, normalize_path(path)))
+
+    def list_folder(self, user: User, path: str | None = None) -> Listing:
+        folder = normalize_path(path or ROOT)
+        return Listing(folder, [_entry(e) for e in self._namespace.list_dir(user.id, folder)])
+
+    def mkdir(self, user: User, path: str) -> Entry:
+        return _entry(self._namespace.mkdir(user.id, normalize_path(path)))
+
+    def move(self, user: User, source: str, target: str) -> Entry:
+        source, target = _pair(source, target)
+        return _entry(self._namespace.move(user.id, source, target))
+
+    def copy(self, user: User, source: str, target: str) -> Entry:
+        source, target = _pair(source, target)
+        return _entry(self._namespace.copy(user.id, source, target, user.quota_bytes))
+
+    def delete(self, user: User, path: str) -> Deleted:
+        path = normalize_path(path)
+        return Deleted(path, self._namespace.trash(user.id, path))
+
+    def versions(self, user: User, path: str) -> list[Entry]:
+        return [_entry(e) for e in self._namespace.versions(user.id, normalize_path(path))]
+
+    def restore_version(self, user: User, path: str, version: int) -> Entry:
+        path = normalize_path(path)
+        number = valid_version(version)
+        return _entry(self._namespace.restore_version(user.id, path, number, user.quota_bytes))
+
+    def restore_trash(self, user: User, trash_id: str) -> Entry:
+        restored = self._namespace.restore_trash(
+            user.id, valid_trash_id(trash_id), user.quota_bytes
+        )
+        return _entry(restored)
+
+    def list_trash(self, user: User) -> list[TrashEntry]:
+        return [TrashEntry(**item) for item in self._namespace.list_trash(user.id)]
+
+    # ----- share links -----
+
+    def share(
+        self,
+        user: User,
+        path: str,
+        *,
+        expires_in: float | None = None,
+        password: str | None = None,
+    ) -> NewShare:
+        path = normalize_path(path)
+        lifetime = valid_lifetime(expires_in)
+        if password is not None:
+            password = valid_password(password)
+        # 256 bits from the OS's CSPRNG; only its hash is stored.
+        token = secrets.token_urlsafe(32)
+        share = self._shares.add(
+            user.id,
+            self._namespace.require(user.id, path),
+            token_digest(token),
+            _hash(password) if password else None,
+            time.time() + lifetime if lifetime is not None else None,
+        )
+        return NewShare(token, f"{self._public_url}/s/{token}", _share(share))
+
+    def list_shares(self, user: User) -> list[Share]:
+        return [_share(share) for share in self._shares.of_user(user.id)]
+
+    def revoke_share(self, user: User, token_or_id: str) -> None:
+        key = token_or_id if len(token_or_id) == SHARE_ID_LENGTH else token_digest(token_or_id)
+        self._shares.revoke(user.id, key)
+
+    def open_share(self, token: str, password: str | None) -> Download:
+        share = self._shares.find(token_digest(token))
+        if share is None:
+            raise NotFound("no such share link (or it was revoked)", code="share_not_found")
+        if share.owner_disabled:
+            # As the owner's tokens stop: until an administrator enables them again.
+            raise Forbidden("the owner of this share link is disabled", code="user_disabled")
+        if share.expires_at is not None and share.expires_at < time.time():
+            raise Gone("this share link has expired", code="share_expired")
+        _check_share_password(share.password_hash, password)
+        return self._download(share.hash, share.path.rsplit("/", 1)[-1])
+
+    # ----- internals -----
+
+    def _download(self, file_hash: str, name: str) -> Download:
+        record = self._content.find(file_hash)
+        if record is None:
+            raise NotFound("the content of this file is gone", code="content_not_found")
+        return Download(name, record.size, record.hash, partial(self._content.read, record))
+
+
+def _pair(source: str, target: str) -> tuple[str, str]:
+    return normalize_path(source, "from"), normalize_path(target, "to")
+
+
+def _hash(password: str) -> str:
+    return generate_password_hash(password, method=PASSWORD_METHOD)
+
+
+def _check_share_password(password_hash: str | None, password: str | None) -> None:
+    if password_hash is None:
+        return
+    if not password:
+        raise Unauthorized("this link needs its password (?password= or X-Share-Password)")
+    if not check_password_hash(password_hash, password):
+        raise Forbidden("wrong password for this link", code="wrong_password")
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _user(user: UserRecord) -> User:
+    return User(user.id, user.name, user.is_admin, user.disabled, user.quota_bytes)
+
+
+def _entry(entry: EntryRecord) -> Entry:
+    return Entry(entry.path, entry.is_dir, entry.hash, entry.size, entry.mtime, entry.version)
+
+
+def _share(share: ShareRecord) -> Share:
+    return Share(
+        share.id,
+        share.path,
+        share.hash,
+        share.size,
+        share.created_at,
+        share.expires_at,
+        share.password_hash is not None,
+    )
+
+
+_DUMMY_HASH = _hash(secrets.token_hex(16))

@@ -1,0 +1,60 @@
+"""The user-files service of a master app: built once on the master's database and
+blocks, kept in ``app.extensions``, fetched by every front end through ``user_files()``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO
+
+from flask import Flask, current_app
+
+from app.master.service import MasterService
+from app.metadata.accounts import UserStore
+from app.metadata.namespace import NamespaceStore
+from app.metadata.repository import FileRecord
+from app.metadata.shares import ShareStore
+from app.security import ADMIN_TOKEN_CHECK
+from app.userfiles.interface import UserFiles
+from app.userfiles.service import UserFileService
+
+EXTENSION = "mdbx.userfiles"
+
+
+class MasterContent:
+    """``ContentStore`` on the master: replicated blocks, private copies, kept out of
+    the global catalogue."""
+
+    def __init__(self, master: MasterService) -> None:
+        self._master = master
+
+    def store(self, stream: IO[bytes], name: str) -> FileRecord:
+        return self._master.ingest_stream(stream, name, public=False)
+
+    def find(self, file_hash: str) -> FileRecord | None:
+        return self._master.index.get(file_hash)
+
+    def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:
+        return self._master.reader.iter_range(record, start, stop)
+
+
+def init_app(app: Flask, master: MasterService) -> None:
+    """Build the service on the master's engine; register the admin check for the
+    secured global API."""
+    engine = master.store.engine
+    # Typed as the interface: mypy checks that the service implements all of it.
+    service: UserFiles = UserFileService(
+        UserStore(engine),
+        NamespaceStore(engine),
+        ShareStore(engine),
+        MasterContent(master),
+        cluster_secret=app.config.get("CLUSTER_SECRET", ""),
+        public_url=app.config["PUBLIC_URL"],
+    )
+    app.extensions[EXTENSION] = service
+    app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token
+
+
+def user_files() -> UserFiles:
+    """The user-files service of the current app."""
+    service: UserFiles = current_app.extensions[EXTENSION]
+    return service
