@@ -18,8 +18,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.errors import BadRequest, Forbidden, Gone, NotFound, Unauthorized
 from app.metadata.accounts import User as UserRecord
 from app.metadata.accounts import UserNotFound, UserStore, token_digest
+from app.metadata.namespace import ROOT, NamespaceStore
 from app.metadata.namespace import Entry as EntryRecord
-from app.metadata.namespace import NamespaceStore
 from app.metadata.shares import SHARE_ID_LENGTH, ShareStore
 from app.metadata.shares import Share as ShareRecord
 from app.security import is_cluster_secret
@@ -50,7 +50,6 @@ from app.userfiles.validation import (
 
 # A bounded, dictionary-resistant hash; werkzeug's scrypt (n=2^15, r=8, p=1) by default.
 PASSWORD_METHOD = "scrypt"
-ROOT = "/"
 NO_TOKEN = "send Authorization: Bearer <token> (POST /api/login gives one)"
 
 
