@@ -21,6 +21,7 @@ from app.errors import InvalidField
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
 from app.security import CLUSTER_HEADER, bearer_token
+from app.userfiles.current import user_files
 from app.userfiles.interface import Download, User, UserChanges
 from app.userfiles.paths import normalize_path
 from app.userfiles.validation import (
@@ -31,7 +32,6 @@ from app.userfiles.validation import (
     valid_username,
     valid_version,
 )
-from app.userfiles.wiring import user_files
 
 bp = Blueprint("api", __name__)
 

@@ -1,12 +1,12 @@
-"""The user-files service of a master app: built once on the master's database and
-blocks, kept in ``app.extensions``, fetched by every front end through ``user_files()``."""
+"""The user-files service of a master app, built once on the master's database and
+blocks (the factory calls ``init_app``; views fetch it with ``app.userfiles.current``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import IO
 
-from flask import Flask, current_app
+from flask import Flask
 
 from app.master.service import MasterService
 from app.metadata.accounts import UserStore
@@ -14,10 +14,9 @@ from app.metadata.namespace import NamespaceStore
 from app.metadata.repository import FileRecord
 from app.metadata.shares import ShareStore
 from app.security import ADMIN_TOKEN_CHECK
+from app.userfiles.current import EXTENSION
 from app.userfiles.interface import UserFiles
 from app.userfiles.service import UserFileService
-
-EXTENSION = "mdbx.userfiles"
 
 
 class MasterContent:
@@ -52,9 +51,3 @@ def init_app(app: Flask, master: MasterService) -> None:
     )
     app.extensions[EXTENSION] = service
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token
-
-
-def user_files() -> UserFiles:
-    """The user-files service of the current app."""
-    service: UserFiles = current_app.extensions[EXTENSION]
-    return service
