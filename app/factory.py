@@ -8,15 +8,18 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from app import api, master, node, seedream
 from app.api import service as api_service
 from app.api.limits import install_rate_limits
+from app.api.routes import bp as api_bp
 from app.config import load_config
 from app.http.hooks import install_socket_timeouts, install_url_check
 from app.http.rendering import register_error_handlers
 from app.master import service as master_service
+from app.master.routes import bp as master_bp
 from app.node import service as node_service
+from app.node.routes import bp as node_bp
 from app.seedream import service as seedream_service
+from app.seedream.routes import bp as seedream_bp
 from app.server.fairness import install_fair_turns
 from app.server.limits import CONNECTION_RULES, ConnectionRules
 from app.server.sendfile import install_gevent_sendfile
@@ -31,8 +34,8 @@ def _init_master(app: Flask) -> None:
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master.bp, seedream.bp, api.bp), _init_master),
-    "node": ((node.bp,), node_service.init_app),
+    "master": ((master_bp, seedream_bp, api_bp), _init_master),
+    "node": ((node_bp,), node_service.init_app),
 }
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import dataclasses
 import mimetypes
 
-from flask import Response, jsonify, redirect, request
+from flask import Blueprint, Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
-from app.master import bp
-from app.master.auth import caller_key
+from app.master.auth import caller_key, require_credentials
 from app.master.service import master_service, repair_now
+
+bp = Blueprint("master", __name__)
+# On every request of the app: it guards the Seedream blueprint's views too.
+bp.before_app_request(require_credentials)
 
 
 @bp.post("/register")

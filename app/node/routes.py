@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app.http.blobs import send_blob, send_stream
 from app.http.bodies import json_body
-from app.node import bp
+from app.node.auth import require_credentials
 from app.node.service import node_service
+
+bp = Blueprint("node", __name__)
+bp.before_request(require_credentials)
 
 
 @bp.route("/upload", methods=["POST", "PUT"])
