@@ -16,7 +16,7 @@ from app.http.hooks import install_socket_timeouts, install_url_check
 from app.http.rendering import register_error_handlers
 from app.master import service as master_service
 from app.master.routes import bp as master_bp
-from app.node import service as node_service
+from app.node import wiring as node_wiring
 from app.node.routes import bp as node_bp
 from app.seedream import service as seedream_service
 from app.seedream.routes import bp as seedream_bp
@@ -35,7 +35,7 @@ def _init_master(app: Flask) -> None:
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
     "master": ((master_bp, seedream_bp, api_bp), _init_master),
-    "node": ((node_bp,), node_service.init_app),
+    "node": ((node_bp,), node_wiring.init_app),
 }
 
 

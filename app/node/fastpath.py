@@ -74,7 +74,7 @@ class NodeFastHandler:
         if digest is None:
             return None
         try:
-            file = self.service.open_file(digest, {})  # allowed already
+            file = self.service.reads.open_file(digest, {})  # allowed already
         except AppError:
             return None  # Flask's view answers the error (no block here, master down)
         disposition = inline_disposition(file.name)
@@ -129,7 +129,7 @@ class NodeFastHandler:
         if args is None:
             return None
         digest = args.get("hash", "")
-        if not DIGEST_RE.fullmatch(digest) or not self.service.access.is_plain(
+        if not DIGEST_RE.fullmatch(digest) or not self.service.reads.access.is_plain(
             digest, args, blob=blob
         ):
             return None

@@ -39,13 +39,13 @@ def delete_blob(digest: str) -> Response:
 
 @bp.get("/retrieve")
 def retrieve() -> Response:
-    blob = node_service().open_blob(request.args.get("hash"), request.args)
+    blob = node_service().reads.open_blob(request.args.get("hash"), request.args)
     return send_blob(blob.path, etag=blob.digest, mimetype=blob.mimetype, download_name=blob.name)
 
 
 @bp.get("/file")
 def retrieve_file() -> Response:
-    file = node_service().open_file(request.args.get("hash"), request.args)
+    file = node_service().reads.open_file(request.args.get("hash"), request.args)
     return send_stream(
         file.iter_range,
         size=file.size,
