@@ -15,6 +15,7 @@ from app.config import load_config
 from app.http.hooks import install_socket_timeouts, install_url_check
 from app.http.rendering import register_error_handlers
 from app.master import service as master_service
+from app.master import wiring as master_wiring
 from app.master.routes import bp as master_bp
 from app.node import wiring as node_wiring
 from app.node.routes import bp as node_bp
@@ -26,7 +27,7 @@ from app.server.sendfile import install_gevent_sendfile
 
 
 def _init_master(app: Flask) -> None:
-    master_service.init_app(app)
+    master_wiring.init_app(app)
     seedream_service.init_app(app)  # uses the MasterService to store what it generates
     api_service.init_app(app, master_service.master_service_of(app))
     install_rate_limits(app)

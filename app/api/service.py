@@ -195,7 +195,7 @@ class UserApi:
         path = normalize_path(raw_path)
         used = self.namespace.used_bytes(user.id) if user.quota_bytes else 0
         body = within_quota(stream, content_length, user.quota_bytes, used)
-        record = self.master.ingest_stream(body, path.rsplit("/", 1)[-1], public=False)
+        record = self.master.writes.ingest_stream(body, path.rsplit("/", 1)[-1], public=False)
         entry = self.namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
         return {
             "path": entry.path,

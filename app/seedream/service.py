@@ -87,7 +87,7 @@ class SeedreamService:
             max_images=fields.max_images,
             image_count=len(fields.references),
         )
-        if not self._master.live_nodes():
+        if not self._master.directory.live_nodes():
             raise ServiceUnavailable(
                 "no storage node is live to keep the generated images; nothing was generated",
                 code="no_live_nodes",
@@ -170,7 +170,7 @@ class SeedreamService:
             return {"index": image.index, "error": error}
         name = f"{stem}-{image.index + 1}.{image.format or 'bin'}"
         try:
-            record = self._master.store_bytes(image.data, name)
+            record = self._master.writes.store_bytes(image.data, name)
         except AppError as exc:
             log.warning("generated image %d not stored: %s", image.index, exc.message)
             message = f"generated, but not stored: {exc.message}"
@@ -198,7 +198,7 @@ class SeedreamService:
                 f"the stored file is {record.size} bytes; the limit is {MAX_IMAGE_BYTES} (10 MB)",
                 code="image_too_large",
             )
-        return self._master.read_bytes(key)
+        return self._master.reads.read_bytes(key)
 
 
 def name_stem(prompt: str) -> str:
