@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, current_app
+from flask import current_app
 
 from app.errors import AppError, FileNotFound, InvalidField, ServiceUnavailable, UpstreamError
-from app.master.service import EXTENSION as MASTER_EXTENSION
 from app.master.service import MasterService
 from app.seedream.client import SeedreamClient
 from app.seedream.form import GenerateForm, parse_fields
@@ -222,29 +221,6 @@ def _as_events(result: GenerationResult) -> Iterator[StreamEvent]:
 def _sse(event: str, data: Mapping[str, Any]) -> str:
     # json.dumps escapes newlines, so each event's data is one line.
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-def init_app(app: Flask) -> None:
-    """Wire the Seedream client when a key is configured; report it on ``/health``.
-
-    Without a key the master still starts: only ``/seedream/generate`` answers 503.
-    """
-    master: MasterService = app.extensions[MASTER_EXTENSION]
-    key = app.config["SEEDREAM_API_KEY"]
-    client = None
-    if key:
-        client = SeedreamClient(
-            key,
-            app.config["SEEDREAM_BASE_URL"],
-            timeout=app.config["SEEDREAM_TIMEOUT"],
-            retries=app.config["SEEDREAM_RETRIES"],
-        )
-    app.extensions[EXTENSION] = SeedreamService(
-        client, master, default_model=app.config["SEEDREAM_MODEL"]
-    )
-    master.health_details["seedream"] = "configured" if client else "not configured"
-    if client is None:
-        log.info("Seedream not configured (no SEEDREAM_API_KEY/ARK_API_KEY): generate is 503")
 
 
 def seedream_service() -> SeedreamService:
