@@ -23,7 +23,7 @@ from app.security import CLUSTER_FIELD, TOKEN_PARAM, WRITE, authorize_blob_reque
 from app.server.connection import FastRequest, FastResponse, json_answer, query_args
 from app.storage import DIGEST_RE
 
-if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run time
+if TYPE_CHECKING:  # for annotations: the wiring builds these handlers around the service
     from app.node.service import NodeService
 
 # About 400 bytes each: the hot blobs' headers, not every blob's.
