@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import mimetypes
 
-from flask import Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
-from app.api import bp
 from app.api.service import Download, user_api
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
 from app.metadata.accounts import User
 from app.security import CLUSTER_HEADER
+
+bp = Blueprint("api", __name__)
 
 
 def current_user() -> User:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-from flask import Flask, current_app
+from flask import current_app
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app.api.paths import normalize_path
@@ -33,7 +33,7 @@ from app.metadata.accounts import User, UserNotFound, UserStore, token_digest
 from app.metadata.namespace import Entry, NamespaceStore
 from app.metadata.repository import FileRecord
 from app.metadata.shares import SHARE_ID_LENGTH, Share, ShareStore
-from app.security import ADMIN_TOKEN_CHECK, bearer_token, is_cluster_secret
+from app.security import bearer_token, is_cluster_secret
 
 EXTENSION = "mdbx.api"
 NAME_PATTERN = "letters, digits, '.', '_' or '-', 1 to 64 characters"
@@ -195,7 +195,7 @@ class UserApi:
         path = normalize_path(raw_path)
         used = self.namespace.used_bytes(user.id) if user.quota_bytes else 0
         body = within_quota(stream, content_length, user.quota_bytes, used)
-        record = self.master.ingest_stream(body, path.rsplit("/", 1)[-1], public=False)
+        record = self.master.writes.ingest_stream(body, path.rsplit("/", 1)[-1], public=False)
         entry = self.namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
         return {
             "path": entry.path,
@@ -333,22 +333,7 @@ def _is_loopback(address: str) -> bool:
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16), method=PASSWORD_METHOD)
 
 
-def init_app(app: Flask, master: MasterService) -> None:
-    """Wire the stores on the master's engine; register the admin check for the
-    secured global API."""
-    engine = master.store.engine
-    api = UserApi(
-        UserStore(engine),
-        NamespaceStore(engine),
-        ShareStore(engine),
-        master,
-        cluster_secret=app.config.get("CLUSTER_SECRET", ""),
-        public_url=app.config["PUBLIC_URL"],
-    )
-    app.extensions[EXTENSION] = api
-    app.extensions[ADMIN_TOKEN_CHECK] = api.is_admin_token
-
-
 def user_api() -> UserApi:
+    """Return the UserApi of the current app."""
     api: UserApi = current_app.extensions[EXTENSION]
     return api
