@@ -46,7 +46,7 @@ from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.metadata.visibility import Visibility
 from app.security import READ, UrlSigner, blob_token
 from app.server.connection import FAST_PATH, fast_path_for
-from app.storage import parse_digest
+from app.storage.digests import parse_digest
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.metadata.catalog import BlobCatalog
 from app.primitives.lru import LRUCache
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 log = logging.getLogger(__name__)
 

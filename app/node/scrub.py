@@ -18,7 +18,8 @@ from pathlib import Path
 
 from app.metadata.catalog import BlobCatalog
 from app.primitives.worker_lock import WorkerLock
-from app.storage.blobstore import VERIFY_CHUNK, FileBlobStore
+from app.storage.blobstore import FileBlobStore
+from app.storage.tree import VERIFY_CHUNK
 
 log = logging.getLogger(__name__)
 

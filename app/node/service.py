@@ -38,7 +38,9 @@ from app.primitives.group_commit import GroupCommit
 from app.primitives.lru import LRUCache
 from app.security import TOKEN_PARAM
 from app.server.connection import FAST_PATH, fast_path_for
-from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
+from app.storage.blobstore import FileBlobStore
+from app.storage.digests import parse_digest
+from app.storage.writer import FileBlobWriter, SealedBlob, StoredBlob
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from app.cluster.master_client import MasterClient, MasterUnavailable
 from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.node.membership import Membership
 from app.primitives.worker_lock import WorkerLock
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import sys
 
 def test_engines_and_client_import_no_flask():
     code = (
-        "import sys, app.storage, app.metadata.repository, app.metadata.catalog, "
+        "import sys, app.storage.blobstore, app.metadata.repository, app.metadata.catalog, "
         "app.metadata.hotindex, app.metadata.cluster, app.client.cli.root, app.client.api; "
         "assert 'flask' not in sys.modules, 'flask imported'"
     )

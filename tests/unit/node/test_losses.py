@@ -15,7 +15,7 @@ from app.cluster.master_client import MasterUnavailable
 from app.metadata.catalog import BlobCatalog
 from app.metadata.engine import make_engine, sqlite_url
 from app.node.losses import REPORT_BATCH, LossReporter
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 from localcluster.launcher import wait_until
 
 

@@ -11,7 +11,7 @@ from app.errors import BlobNotFound
 from app.metadata.catalog import BlobCatalog
 from app.metadata.engine import make_engine, sqlite_url
 from app.node.scrub import Scrubber
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 MIB = 1 << 20
 
