@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import DBAPIError
 
-from app.metadata.catalog import BlobCatalog
+from app.metadata.node_catalogue import NodeCatalogue
 from app.primitives.lru import LRUCache
 from app.storage.blobstore import FileBlobStore
 
@@ -46,7 +46,7 @@ class LossReporter:
     def __init__(
         self,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         send: Callable[[Sequence[str]], object],
         *,
         delay: float = DELAY,

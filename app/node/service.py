@@ -24,9 +24,9 @@ from app.errors import (
 )
 from app.http.bodies import BODY_CHUNK
 from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
-from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
-from app.metadata.schema import node_settings
+from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
+from app.metadata.node_schema import node_settings
 from app.metadata.settings import SettingStore
 from app.node.access import ReadAccess
 from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
@@ -122,7 +122,7 @@ class NodeService:
         *,
         node_id: str,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         master: MasterClient,
         peers: NodeClient,
         sync: MasterSync,
@@ -488,7 +488,7 @@ def init_app(app: Flask) -> None:
     # reported by the full sync, like any other.
     blobs.recover_sealed()
     # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.
-    catalog = BlobCatalog(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
+    catalog = NodeCatalogue(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
     masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
     secret = config["CLUSTER_SECRET"]
     master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"], secret)

@@ -4,8 +4,9 @@ import sys
 
 def test_engines_and_client_import_no_flask():
     code = (
-        "import sys, app.storage.blobstore, app.metadata.repository, app.metadata.catalog, "
-        "app.metadata.hotindex, app.metadata.cluster, app.client.cli.root, app.client.api; "
+        "import sys, app.storage.blobstore, app.metadata.file_catalogue, "
+        "app.metadata.node_catalogue, app.metadata.hotindex, app.metadata.cluster, "
+        "app.client.cli.root, app.client.api; "
         "assert 'flask' not in sys.modules, 'flask imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
