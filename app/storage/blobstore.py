@@ -1,4 +1,4 @@
-"""Blobs written to disk, named by their SHA-256 (the tree: ``app.storage.tree``).
+"""Writing blobs: bodies hashed as they arrive, made durable in batches, moved into the tree.
 
 Writes stream into a temp file beside the blob tree while hashing (a small body received
 whole is hashed in memory and written at its batch's turn). A finished file is renamed
