@@ -30,8 +30,9 @@ from app.errors import (
 from app.http.jsonbody import INT64_MAX
 from app.master.service import MasterService
 from app.metadata.accounts import User, UserNotFound, UserStore, token_digest
-from app.metadata.namespace import Entry, NamespaceStore
-from app.metadata.repository import FileRecord
+from app.metadata.entries import Entry
+from app.metadata.namespace import NamespaceStore
+from app.metadata.records import FileRecord
 from app.metadata.shares import SHARE_ID_LENGTH, Share, ShareStore
 from app.security import bearer_token, is_cluster_secret
 

@@ -10,7 +10,8 @@ from typing import Any
 from app.master.placement import choose_nodes, live_nodes
 from app.master.reports import CopyReports
 from app.master.validation import parse_hash_list, parse_node, parse_stats
-from app.metadata.cluster import ClusterStore, NodeRecord
+from app.metadata.cluster import ClusterStore
+from app.metadata.records import NodeRecord
 from app.metadata.visibility import Visibility
 
 # A node's registrations also tell that it is alive, at most this often (seconds): the

@@ -9,8 +9,7 @@ from typing import Any
 
 from app.errors import ServiceUnavailable
 from app.master.reader import BlockReader
-from app.metadata.cluster import NodeRecord
-from app.metadata.repository import FileRecord
+from app.metadata.records import FileRecord, NodeRecord
 from app.security import UrlSigner
 
 

@@ -26,8 +26,9 @@ from app.master.validation import (
 from app.master.writer import ReplicatedWriter
 from app.master.writes import FileWrites
 from app.metadata.cluster import ClusterStore
+from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.hotindex import HotIndex
-from app.metadata.repository import FileRecord, MetadataStore
+from app.metadata.records import FileRecord
 from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.metadata.visibility import Visibility
 from app.security import UrlSigner
@@ -44,7 +45,7 @@ class MasterService:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: FileCatalogue,
         cluster: ClusterStore,
         index: HotIndex,
         nodes: NodeClient,

@@ -17,9 +17,9 @@ from app.master.service import EXTENSION, PROBER, REPAIRER, MasterService
 from app.master.writer import ReplicatedWriter
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.hotindex import HotIndex
 from app.metadata.namespace import NamespaceStore
-from app.metadata.repository import MetadataStore
 from app.metadata.schema import settings
 from app.metadata.settings import SettingStore
 from app.metadata.uploads import OpenUploadLimits, UploadStore
@@ -37,7 +37,7 @@ def init_app(app: Flask) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     url = config["METADATA_URL"] or sqlite_url(data_dir / "metadata.db")
     engine = make_engine(url)
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     secret = config["CLUSTER_SECRET"]
     # The master's own reads of private copies carry read tokens: signed with the cluster
     # secret, or in open mode with one random key that every master on this database

@@ -13,10 +13,10 @@ from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes
 from app.master.validation import parse_assign_count
 from app.master.writer import ReplicatedWriter
-from app.metadata.cluster import ClusterStore, NodeRecord
-from app.metadata.repository import FileRecord
+from app.metadata.cluster import ClusterStore
+from app.metadata.records import FileRecord, NodeRecord
 from app.metadata.uploads import UploadStore
-from app.storage import parse_digest
+from app.storage.digests import parse_digest
 
 
 class FileWrites:

@@ -21,7 +21,7 @@ from app.http.blobs import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
 from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD, TOKEN_PARAM, WRITE, authorize_blob_request
 from app.server.connection import FastRequest, FastResponse, json_answer, query_args
-from app.storage import DIGEST_RE
+from app.storage.digests import DIGEST_RE
 
 if TYPE_CHECKING:  # for annotations: the wiring builds these handlers around the service
     from app.node.service import NodeService

@@ -11,11 +11,12 @@ from pathlib import Path
 from app.cluster.master_client import MasterClient
 from app.errors import BlobNotFound, FileNotFound
 from app.http.bodies import BODY_CHUNK
-from app.metadata.catalog import BlobCatalog
+from app.metadata.node_catalogue import NodeCatalogue
 from app.node.access import ReadAccess
 from app.node.losses import LossReporter
 from app.primitives.lru import LRUCache
-from app.storage import FileBlobStore, parse_digest
+from app.storage.blobstore import FileBlobStore
+from app.storage.digests import parse_digest
 
 # Files of several blocks recently sent whole: their block lists, a few KB each.
 LAYOUT_CACHE_SIZE = 256
@@ -71,7 +72,7 @@ class ReadService:
     def __init__(
         self,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         master: MasterClient,
         access: ReadAccess,
         losses: LossReporter,

@@ -22,7 +22,7 @@ from app.errors import (
 )
 from app.http.bodies import BODY_CHUNK
 from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
-from app.metadata.catalog import BlobCatalog, BlobEntry
+from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
 from app.node.access import ReadAccess
 from app.node.losses import LossReporter
 from app.node.membership import Membership
@@ -31,7 +31,9 @@ from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.primitives.group_commit import GroupCommit
 from app.security import TOKEN_PARAM
-from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
+from app.storage.blobstore import FileBlobStore
+from app.storage.digests import parse_digest
+from app.storage.writer import FileBlobWriter, SealedBlob, StoredBlob
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +70,7 @@ class NodeService:
         *,
         node_id: str,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         master: MasterClient,
         peers: NodeClient,
         sync: MasterSync,

@@ -9,9 +9,9 @@ from flask import Flask
 
 from app.cluster.master_client import MasterClient
 from app.cluster.node_client import NodeClient
-from app.metadata.catalog import BlobCatalog
 from app.metadata.engine import make_engine, sqlite_url
-from app.metadata.schema import node_settings
+from app.metadata.node_catalogue import NodeCatalogue
+from app.metadata.node_schema import node_settings
 from app.metadata.settings import SettingStore
 from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
 from app.node.losses import LossReporter
@@ -20,7 +20,7 @@ from app.node.scrub import Scrubber
 from app.node.service import EXTENSION, NodeService
 from app.node.sync import MasterSync
 from app.server.connection import FAST_PATH, fast_path_for
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 
 def init_app(app: Flask) -> None:
@@ -39,7 +39,7 @@ def init_app(app: Flask) -> None:
     # reported by the full sync, like any other.
     blobs.recover_sealed()
     # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.
-    catalog = BlobCatalog(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
+    catalog = NodeCatalogue(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
     masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
     secret = config["CLUSTER_SECRET"]
     master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"], secret)

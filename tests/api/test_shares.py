@@ -11,7 +11,7 @@ import hashlib
 import pytest
 
 from app.factory import create_app
-from app.metadata.repository import FileRecord
+from app.metadata.records import FileRecord
 from tests.support.apps import make_client
 
 EMPTY = hashlib.sha256(b"").hexdigest()

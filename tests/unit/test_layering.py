@@ -92,16 +92,8 @@ def _is_docstring_only(path: Path) -> bool:
 # app/storage/__init__.py still re-exports the blob store and holds its Protocols until
 # the engines' part of #18 moves them into modules of their own; strict, so that this
 # entry fails, and goes, once it does.
-PENDING_INITS = {"app/storage/__init__.py"}
 INITS = [
-    pytest.param(
-        path,
-        id=str(path.relative_to(ROOT)),
-        marks=[pytest.mark.xfail(strict=True, reason="engines part of #18")]
-        if str(path.relative_to(ROOT)) in PENDING_INITS
-        else [],
-    )
-    for path in sorted(APP.rglob("__init__.py"))
+    pytest.param(path, id=str(path.relative_to(ROOT))) for path in sorted(APP.rglob("__init__.py"))
 ]
 
 
