@@ -8,15 +8,18 @@ from typing import Any
 
 from flask import Blueprint, Flask
 
-from app import master, node, seedream
-from app.api.limits import install_rate_limits
+from app.api import wiring as api_wiring
 from app.api.routes import bp as api_bp
 from app.config import load_config
 from app.http.hooks import install_socket_timeouts, install_url_check
 from app.http.rendering import register_error_handlers
-from app.master import service as master_service
-from app.node import service as node_service
-from app.seedream import service as seedream_service
+from app.master import wiring as master_wiring
+from app.master.routes import bp as master_bp
+from app.master.service import master_service_of
+from app.node import wiring as node_wiring
+from app.node.routes import bp as node_bp
+from app.seedream import wiring as seedream_wiring
+from app.seedream.routes import bp as seedream_bp
 from app.server.fairness import install_fair_turns
 from app.server.limits import CONNECTION_RULES, ConnectionRules
 from app.server.sendfile import install_gevent_sendfile
@@ -24,16 +27,18 @@ from app.userfiles import wiring as userfiles_wiring
 
 
 def _init_master(app: Flask) -> None:
-    master_service.init_app(app)
-    seedream_service.init_app(app)  # uses the MasterService to store what it generates
-    userfiles_wiring.init_app(app, master_service.master_service_of(app))
-    install_rate_limits(app)
+    master_wiring.init_app(app)
+    # The front ends over the master service: they store and read through it.
+    master = master_service_of(app)
+    seedream_wiring.init_app(app, master)
+    userfiles_wiring.init_app(app, master)
+    api_wiring.init_app(app)
 
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master.bp, seedream.bp, api_bp), _init_master),
-    "node": ((node.bp,), node_service.init_app),
+    "master": ((master_bp, seedream_bp, api_bp), _init_master),
+    "node": ((node_bp,), node_wiring.init_app),
 }
 
 

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from app.errors import ServiceUnavailable
-from app.metadata.catalog import BlobEntry
+from app.metadata.node_catalogue import BlobEntry
 from app.security import cluster_headers
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from requests.adapters import HTTPAdapter
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
 from app.security import TOKEN_PARAM, cluster_headers
-from app.storage import DIGEST_RE
+from app.storage.digests import DIGEST_RE
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,6 @@ from collections.abc import Callable
 from flask import current_app, request
 
 from app.errors import Forbidden
-from app.master import bp
 from app.security import (
     ADMIN_TOKEN_CHECK,
     CLUSTER_HEADER,
@@ -34,9 +33,9 @@ CLUSTER_ENDPOINTS = frozenset(
 SELF_CHECKED_PATHS = ("/api/", "/s/")
 
 
-@bp.before_app_request
 def require_credentials() -> None:
-    """Refuse (401/403) a request the secured mode does not allow."""
+    """Refuse (401/403) a request the secured mode does not allow (a hook on every request
+    of the app, registered by the master blueprint: ``app.master.routes``)."""
     secret: str = current_app.config["CLUSTER_SECRET"]
     if (
         not secret

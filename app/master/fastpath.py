@@ -53,7 +53,7 @@ class MasterFastHandler:
 
     def _assign(self, args: dict[str, str], presented: bytes | None) -> dict[str, Any]:
         self._check(presented)
-        return self.service.assign(args.get("count"))
+        return self.service.writes.assign(args.get("count"))
 
     def _register(self, request: FastRequest, presented: bytes | None) -> dict[str, Any]:
         # In the order of the Flask view: credentials, then the body (app.http.bodies.json_body).

@@ -24,8 +24,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from app.errors import HashMismatch, UploadNotFound
 from app.master.replication import drop_copies
 from app.master.writer import ReplicatedWriter
-from app.metadata.cluster import ClusterStore, NodeRecord
-from app.metadata.repository import FileRecord, batches
+from app.metadata.cluster import ClusterStore
+from app.metadata.engine import batches
+from app.metadata.records import FileRecord, NodeRecord
 from app.metadata.uploads import Upload, UploadStore
 from app.primitives.offhub import SerialThread
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from app.metadata.cluster import NodeRecord
+from app.metadata.records import NodeRecord
 
 
 def live_nodes(nodes: Sequence[NodeRecord], now: float, timeout: float) -> list[NodeRecord]:

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from app.cluster.node_client import NodeClient
-from app.metadata.cluster import ClusterStore, NodeRecord
+from app.metadata.cluster import ClusterStore
+from app.metadata.records import NodeRecord
 from app.primitives.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)

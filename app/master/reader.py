@@ -18,8 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient, NodeUnavailable
 from app.errors import ServiceUnavailable
-from app.metadata.cluster import ClusterStore, NodeRecord
-from app.metadata.repository import Block, FileRecord
+from app.metadata.cluster import ClusterStore
+from app.metadata.records import Block, FileRecord, NodeRecord
 
 log = logging.getLogger(__name__)
 

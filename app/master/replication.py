@@ -25,9 +25,10 @@ from sqlalchemy import Connection, text
 from app.cluster.node_client import CorruptCopy, NodeClient, NodeUnavailable
 from app.master.placement import choose_extras, choose_nodes
 from app.master.reader import discard_copy
-from app.metadata.cluster import ClusterStore, NodeRecord, ReplicationState
+from app.metadata.cluster import ClusterStore
+from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
-from app.metadata.repository import MetadataStore, PurgedBlob
+from app.metadata.records import NodeRecord, PurgedBlob, ReplicationState
 from app.metadata.uploads import UploadStore
 from app.primitives.worker_lock import WorkerLock
 
@@ -83,7 +84,7 @@ class Repairer:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: FileCatalogue,
         uploads: UploadStore,
         namespace: NamespaceStore,
         cluster: ClusterStore,

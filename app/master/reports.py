@@ -29,7 +29,8 @@ from app.master.validation import (
     parse_node_id,
 )
 from app.metadata.cluster import ClusterStore
-from app.metadata.repository import HeldCopy, MetadataStore
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import HeldCopy
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ INVENTORY_SAMPLE = 3
 class CopyReports:
     """Takes nodes' inventories and loss reports into the catalogue."""
 
-    def __init__(self, store: MetadataStore, cluster: ClusterStore, nodes: NodeClient) -> None:
+    def __init__(self, store: FileCatalogue, cluster: ClusterStore, nodes: NodeClient) -> None:
         self.store = store
         self.cluster = cluster
         self.nodes = nodes

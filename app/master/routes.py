@@ -5,14 +5,17 @@ from __future__ import annotations
 import dataclasses
 import mimetypes
 
-from flask import Response, jsonify, redirect, request
+from flask import Blueprint, Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
-from app.master import bp
-from app.master.auth import caller_key
+from app.master.auth import caller_key, require_credentials
 from app.master.service import master_service, repair_now
+
+bp = Blueprint("master", __name__)
+# On every request of the app: it guards the Seedream blueprint's views too.
+bp.before_app_request(require_credentials)
 
 
 @bp.post("/register")
@@ -34,14 +37,18 @@ def list_files() -> Response:
 def upload() -> Response:
     service = master_service()
     args = request.args
-    return jsonify(service.store_upload(request.stream, request.content_type, args.get("hash")))
+    return jsonify(
+        service.writes.store_upload(request.stream, request.content_type, args.get("hash"))
+    )
 
 
 @bp.put("/upload")
 @bp.put("/upload/<path:name>")
 def upload_raw(name: str = "") -> Response:
     name = request.args.get("name") or name
-    return jsonify(master_service().store_stream(request.stream, name, request.args.get("hash")))
+    return jsonify(
+        master_service().writes.store_stream(request.stream, name, request.args.get("hash"))
+    )
 
 
 @bp.post("/uploads")
@@ -66,13 +73,13 @@ def abort_upload(upload_id: str) -> Response:
 
 @bp.post("/assign")
 def assign() -> Response:
-    return jsonify(master_service().assign(request.args.get("count")))
+    return jsonify(master_service().writes.assign(request.args.get("count")))
 
 
 @bp.get("/download")
 def download() -> BaseResponse:
     service = master_service()
-    record, node_url = service.locate(request.args.get("hash"))
+    record, node_url = service.reads.locate(request.args.get("hash"))
     if node_url is not None and request.args.get("proxy") not in ("1", "true"):
         return redirect(node_url, code=302)
     mimetype = mimetypes.guess_type(record.name, strict=False)[0] or "application/octet-stream"
@@ -87,7 +94,7 @@ def download() -> BaseResponse:
 
 @bp.get("/files/<file_hash>/blocks")
 def file_blocks(file_hash: str) -> Response:
-    return jsonify(master_service().block_map(file_hash))
+    return jsonify(master_service().reads.block_map(file_hash))
 
 
 @bp.delete("/files/<file_hash>")
@@ -112,12 +119,12 @@ def repair() -> Response:
 
 @bp.get("/nodes")
 def nodes() -> Response:
-    return jsonify(master_service().list_nodes())
+    return jsonify(master_service().directory.list_nodes())
 
 
 @bp.post("/nodes/heartbeat")
 def heartbeat() -> Response:
-    return jsonify(master_service().take_heartbeat(json_body()))
+    return jsonify(master_service().directory.take_heartbeat(json_body()))
 
 
 @bp.post("/nodes/register")
@@ -127,9 +134,9 @@ def register_copies() -> Response:
 
 @bp.post("/nodes/inventory")
 def inventory() -> Response:
-    return jsonify(master_service().take_inventory(json_body()))
+    return jsonify(master_service().directory.take_inventory(json_body()))
 
 
 @bp.post("/nodes/bad-copy")
 def bad_copy() -> Response:
-    return jsonify(master_service().take_bad_copy(json_body()))
+    return jsonify(master_service().directory.take_bad_copy(json_body()))

@@ -31,8 +31,8 @@ from app.errors import Conflict, HashMismatch, InvalidField, ServiceUnavailable
 from app.master.placement import choose_nodes
 from app.master.reader import BlockReader
 from app.master.validation import parse_upload_plan
-from app.metadata.cluster import NodeRecord
-from app.metadata.repository import Block, FileRecord, MetadataStore
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import Block, FileRecord, NodeRecord
 from app.metadata.uploads import OpenUploadLimits, Upload, UploadStore
 from app.security import UrlSigner
 
@@ -42,7 +42,7 @@ class UploadService:
 
     def __init__(
         self,
-        store: MetadataStore,
+        store: FileCatalogue,
         uploads: UploadStore,
         reader: BlockReader,
         live_nodes: Callable[[], list[NodeRecord]],

@@ -8,9 +8,8 @@ from typing import Any
 
 from app.config import MIN_BLOCK_SIZE
 from app.errors import InvalidField, InvalidHash, MissingField, PayloadTooLarge
-from app.metadata.cluster import NodeStats
-from app.metadata.repository import FileRecord, HeldCopy
-from app.storage import DIGEST_RE
+from app.metadata.records import FileRecord, HeldCopy, NodeStats
+from app.storage.digests import DIGEST_RE
 
 # Keys are SHA-256 digests in practice, but the reference registers "test123": any short
 # token of safe characters is accepted, nothing that could become a path or markup.

@@ -11,7 +11,7 @@ from typing import IO, Any
 from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import ServiceUnavailable
 from app.master.placement import choose_nodes
-from app.metadata.cluster import NodeRecord
+from app.metadata.records import NodeRecord
 
 log = logging.getLogger(__name__)
 

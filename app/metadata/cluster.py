@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -22,10 +21,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
-from app.metadata.engine import ensure_schema, write_transaction
-from app.metadata.repository import batches, bump_catalogue_version
+from app.metadata.catalogue_version import bump_catalogue_version
+from app.metadata.engine import batches, dialect_insert, ensure_schema, write_transaction
+from app.metadata.records import NodeRecord, NodeStats, ReplicationState
 from app.metadata.schema import (
     blobs,
     files,
@@ -62,78 +61,13 @@ def _urgency(counted: int, replication: int) -> int:
     return 0 if counted < replication else 1
 
 
-@dataclass(frozen=True)
-class NodeStats:
-    capacity_bytes: int = 0
-    free_bytes: int = 0
-    used_bytes: int = 0
-    files: int = 0
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    id: str
-    url: str
-    first_seen: float
-    last_seen: float
-    stats: NodeStats = NodeStats()
-    unresponsive_since: float = 0.0  # 0: it answers
-
-    def is_up(self, now: float, timeout: float) -> bool:
-        """Whether the node was alive within ``timeout`` seconds: it beat, and answered.
-
-        A node that beats but stopped answering counts from the moment it stopped, so
-        that its copies are rebuilt after the repair grace as if it were down.
-        """
-        alive = self.last_seen
-        if self.unresponsive_since:
-            alive = min(alive, self.unresponsive_since)
-        return now - alive <= timeout
-
-    def is_serving(self, now: float, timeout: float) -> bool:
-        """Up and answering: a node that writes and reads may be sent to."""
-        return not self.unresponsive_since and self.is_up(now, timeout)
-
-    def state(self, now: float, timeout: float) -> str:
-        """``up``, ``unresponsive`` (it beats, or did lately, and does not answer) or
-        ``down`` (no beat within ``timeout``)."""
-        if now - self.last_seen > timeout:
-            return "down"
-        return "unresponsive" if self.unresponsive_since else "up"
-
-    def to_dict(self, now: float, timeout: float) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "url": self.url,
-            "state": self.state(now, timeout),
-            "last_beat": self.last_seen,
-            "seconds_since_beat": round(now - self.last_seen, 3),
-            "first_seen": self.first_seen,
-            "capacity_bytes": self.stats.capacity_bytes,
-            "free_bytes": self.stats.free_bytes,
-            "used_bytes": self.stats.used_bytes,
-            "files": self.stats.files,
-        }
-
-
-@dataclass(frozen=True)
-class ReplicationState:
-    hash: str
-    name: str  # the file's name when the blob is a whole file, else ""
-    size: int
-    counted: int  # copies on nodes up, or down for less than the repair grace
-    live: int  # copies on nodes up now
-    is_file: bool = True  # a whole file, not only a block of a large one
-
-
 class ClusterStore:
     """Nodes, replication counts and pending deletions, in the master's database."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         ensure_schema(master_metadata, engine)
-        dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert
+        self._insert = dialect_insert(engine)
 
     def heartbeat(self, node_id: str, url: str, stats: NodeStats | None = None) -> None:
         """Record that ``node_id`` is alive at ``url``, with its disk figures if given."""

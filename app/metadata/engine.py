@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -15,12 +15,14 @@ from sqlalchemy import (
     Engine,
     Integer,
     MetaData,
+    Table,
     create_engine,
     event,
     func,
     inspect,
     literal,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -38,6 +40,12 @@ def batches(items: Sequence[Any], size: int = IN_BATCH) -> Iterator[Sequence[Any
     """Yield ``items`` in slices of at most ``size``."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def dialect_insert(bind: Engine | Connection) -> Callable[[Table], Any]:
+    """The INSERT of ``bind``'s database, whose ON CONFLICT clauses (PostgreSQL's or
+    SQLite's, spelled alike) the catalogue's upserts use."""
+    return postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
 
 
 def sqlite_url(path: Path) -> str:

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import threading
 
+from app.metadata.catalogue_version import VERSION_QUERY
 from app.metadata.engine import ChangeMarker
-from app.metadata.repository import VERSION_QUERY, FileRecord, MetadataStore
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import FileRecord
 from app.primitives.lru import LRUCache
 
 
 class HotIndex:
-    """Read-through cache of ``MetadataStore.get``; writes go to the store directly."""
+    """Read-through cache of ``FileCatalogue.get``; writes go to the store directly."""
 
-    def __init__(self, store: MetadataStore, capacity: int) -> None:
+    def __init__(self, store: FileCatalogue, capacity: int) -> None:
         self.store = store
         self._records: LRUCache[str, FileRecord] = LRUCache(capacity)
         self._lock = threading.RLock()

@@ -8,8 +8,8 @@ whole folder to the trash. Whenever a reference to content goes away for good (a
 expired version, trash entry or share), the file's ``updated_at`` is touched: garbage
 collection deletes private content only after it has been unreferenced for its grace.
 
-Paths are normalised by the caller (``app.userfiles.paths``): absolute, NFC, no empty, ``.``
-or ``..`` segments; ``/`` is every user's root folder and is not stored.
+Paths are normalised by the caller (``app.userfiles.paths``); the entries themselves, and the
+root folder, are in ``app.metadata.entries``.
 """
 
 from __future__ import annotations
@@ -17,17 +17,15 @@ from __future__ import annotations
 import posixpath
 import secrets
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
 
 from app.errors import BadRequest, Conflict, NotFound
+from app.metadata.collection import release_content
 from app.metadata.engine import ensure_schema, starts_with, write_transaction
-from app.metadata.repository import batches, bump_catalogue_version
+from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.schema import (
-    files,
     fs_entries,
     fs_versions,
     master_metadata,
@@ -36,39 +34,6 @@ from app.metadata.schema import (
     trash_items,
 )
 from app.metadata.usage import check_room, used_bytes
-
-ROOT = "/"
-
-
-class PathNotFound(NotFound):
-    code = "path_not_found"
-
-
-@dataclass(frozen=True)
-class Entry:
-    path: str
-    is_dir: bool
-    hash: str | None = None
-    size: int = 0
-    mtime: float = 0.0
-    version: int = 0
-
-    @property
-    def name(self) -> str:
-        return posixpath.basename(self.path)
-
-    def to_dict(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {
-            "name": self.name,
-            "path": self.path,
-            "size": self.size,
-            "mtime": self.mtime,
-            "hash": self.hash,
-            "is_dir": self.is_dir,
-        }
-        if not self.is_dir:
-            shown["version"] = self.version
-        return shown
 
 
 def _subtree(user_id: int, path: str, column: Any) -> Any:
@@ -111,7 +76,7 @@ class NamespaceStore:
                 .where(fs_entries.c.user_id == user_id, fs_entries.c.parent == path)
                 .order_by(fs_entries.c.is_dir.desc(), fs_entries.c.name)
             ).all()
-        return [_entry(row) for row in rows]
+        return [entry_from_row(row) for row in rows]
 
     def versions(self, user_id: int, path: str) -> list[Entry]:
         """The file's current content first, then its earlier versions, newest first."""
@@ -328,7 +293,7 @@ class NamespaceStore:
         row = conn.execute(
             select(fs_entries).where(fs_entries.c.user_id == user_id, fs_entries.c.path == path)
         ).first()
-        return None if row is None else _entry(row)
+        return None if row is None else entry_from_row(row)
 
     def _source(self, conn: Connection, user_id: int, path: str) -> Entry:
         entry = self._get(conn, user_id, path)
@@ -428,21 +393,3 @@ class NamespaceStore:
             },
         )
         return Entry(path, False, file_hash, size, now, version)
-
-
-def release_content(conn: Connection, hashes: Iterable[str]) -> None:
-    """Start the grace period of content that just lost a reference."""
-    unique: Sequence[str] = list(dict.fromkeys(hashes))
-    if not unique:
-        return
-    bump_catalogue_version(conn)
-    for chunk in batches(unique):
-        conn.execute(
-            update(files)
-            .where(files.c.hash.in_(chunk), ~files.c.public)
-            .values(updated_at=time.time())
-        )
-
-
-def _entry(row: Any) -> Entry:
-    return Entry(row.path, row.is_dir, row.file_hash, row.size, row.mtime, row.version)

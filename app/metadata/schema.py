@@ -1,5 +1,6 @@
-"""Table definitions: the master's catalogue (files, their blocks, blobs and replicas,
-uploads in progress) and a node's local blob catalogue."""
+"""The master's tables: its catalogue (files, their blocks, blobs and replicas, uploads
+in progress, nodes), accounts and per-user namespaces; and the migrations that bring an
+older master database to them. A node's tables are in ``app.metadata.node_schema``."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     select,
     update,
 )
 from sqlalchemy.sql import CompoundSelect
+
+from app.metadata.settings import settings_table
 
 HASH_LENGTH = 128
 NAME_LENGTH = 1024
@@ -177,18 +179,8 @@ pending_deletes = Table(
 )
 
 
-def _settings(metadata: MetaData) -> Table:
-    """A few named values of the cluster's state (keys, markers of migrations done)."""
-    return Table(
-        "settings",
-        metadata,
-        Column("name", String(64), primary_key=True),
-        Column("value", Text, nullable=False),
-    )
-
-
 # The master's: the key that signs node URLs in open mode, migrations done.
-settings = _settings(master_metadata)
+settings = settings_table(master_metadata)
 
 # ----- accounts and per-user namespaces -----
 
@@ -289,29 +281,6 @@ shares = Table(
     Index("ix_shares_user", "user_id"),
     Index("ix_shares_file", "file_hash"),
 )
-
-node_metadata = MetaData()
-
-held_blobs = Table(
-    "blobs",
-    node_metadata,
-    Column("hash", String(64), primary_key=True),
-    Column("name", String(NAME_LENGTH), nullable=False, default=""),
-    Column("size", BigInteger, nullable=False),
-    Column("stored_at", Float, nullable=False),
-    # False until the master has acknowledged this copy; the node retries until it has.
-    Column("registered", Boolean, nullable=False, default=False),
-    # "file" (a whole file, listed by name) or "block" (part of a large file's manifest):
-    # a master that lost its catalogue recreates files only from the former.
-    Column("kind", String(8), nullable=False, default="file"),
-    # Served only through a master-signed URL (see ``replicas.private``).
-    Column("private", Boolean, nullable=False, default=False),
-    Index("ix_blobs_registered", "registered"),
-)
-
-# A node's: what its masters told it (the signing key of open mode, the nodes' URLs).
-node_settings = _settings(node_metadata)
-
 
 # SQL that keeps ``blobs.copies`` equal to the blob's rows in ``replicas``, per dialect.
 # A copy's key never changes (only its ``confirmed_at`` does), so inserts and deletes are

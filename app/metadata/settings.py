@@ -9,14 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Column, Engine, MetaData, String, Table, Text, select
 from sqlalchemy.exc import IntegrityError
 
 from app.metadata.engine import ensure_schema, write_transaction
 
 
+def settings_table(metadata: MetaData) -> Table:
+    """A few named values of the cluster's state (keys, markers of migrations done)."""
+    return Table(
+        "settings",
+        metadata,
+        Column("name", String(64), primary_key=True),
+        Column("value", Text, nullable=False),
+    )
+
+
 class SettingStore:
-    """Named text values in one table (``schema.settings`` or ``schema.node_settings``)."""
+    """Named text values in one table (``schema.settings`` or ``node_schema.node_settings``)."""
 
     def __init__(self, engine: Engine, table: Table) -> None:
         self.engine = engine

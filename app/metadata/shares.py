@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import Engine, delete, or_, select
 
 from app.errors import BadRequest, NotFound
+from app.metadata.collection import release_content
 from app.metadata.engine import ensure_schema, starts_with, write_transaction
-from app.metadata.namespace import Entry, release_content
+from app.metadata.entries import Entry
 from app.metadata.schema import master_metadata, shares, users
 
 SHARE_ID_LENGTH = 16

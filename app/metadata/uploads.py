@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, func, select, update
 
 from app.errors import TooManyRequests, UploadNotFound
-from app.metadata.engine import write_transaction
-from app.metadata.repository import FileRecord, MetadataStore, batches
+from app.metadata.engine import batches, write_transaction
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import FileRecord
 from app.metadata.schema import blobs, upload_blocks, uploads
 
 
@@ -43,7 +44,7 @@ class OpenUploadLimits:
 class UploadStore:
     """Uploads and their block lists, beside the catalogue they commit into."""
 
-    def __init__(self, store: MetadataStore) -> None:
+    def __init__(self, store: FileCatalogue) -> None:
         self.store = store
         self.engine = store.engine
 

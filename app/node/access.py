@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from app.errors import AppError, BlobNotFound, Forbidden, ServiceUnavailable
-from app.metadata.catalog import BlobCatalog
+from app.metadata.node_catalogue import NodeCatalogue
 from app.node.membership import Membership
 from app.security import READ, TOKEN_PARAM, check_blob_token
 
@@ -22,7 +22,7 @@ from app.security import READ, TOKEN_PARAM, check_blob_token
 class ReadAccess:
     """Decides reads of ``/retrieve`` (a blob) and ``/file`` (a file of blocks)."""
 
-    def __init__(self, catalog: BlobCatalog, membership: Membership, *, secret: str) -> None:
+    def __init__(self, catalog: NodeCatalogue, membership: Membership, *, secret: str) -> None:
         self.catalog = catalog
         self.membership = membership
         self.secret = secret

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from app.node import bp
 from app.security import CLUSTER_HEADER, READ, TOKEN_PARAM, WRITE, authorize_blob_request
 
 OPEN_ENDPOINTS = frozenset({"node.health"})
@@ -20,9 +19,9 @@ OPEN_ENDPOINTS = frozenset({"node.health"})
 TOKEN_OPS = {"node.retrieve": READ, "node.retrieve_file": READ, "node.upload": WRITE}
 
 
-@bp.before_request
 def require_credentials() -> None:
-    """Refuse (401/403) a request the secured mode does not allow."""
+    """Refuse (401/403) a request the secured mode does not allow (a ``before_request``
+    hook of the node blueprint: ``app.node.routes``)."""
     secret: str = current_app.config["CLUSTER_SECRET"]
     if not secret or request.endpoint in OPEN_ENDPOINTS:
         return

@@ -21,9 +21,9 @@ from app.http.blobs import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
 from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD, TOKEN_PARAM, WRITE, authorize_blob_request
 from app.server.connection import FastRequest, FastResponse, json_answer, query_args
-from app.storage import DIGEST_RE
+from app.storage.digests import DIGEST_RE
 
-if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run time
+if TYPE_CHECKING:  # for annotations: the wiring builds these handlers around the service
     from app.node.service import NodeService
 
 # About 400 bytes each: the hot blobs' headers, not every blob's.
@@ -74,7 +74,7 @@ class NodeFastHandler:
         if digest is None:
             return None
         try:
-            file = self.service.open_file(digest, {})  # allowed already
+            file = self.service.reads.open_file(digest, {})  # allowed already
         except AppError:
             return None  # Flask's view answers the error (no block here, master down)
         disposition = inline_disposition(file.name)
@@ -129,7 +129,7 @@ class NodeFastHandler:
         if args is None:
             return None
         digest = args.get("hash", "")
-        if not DIGEST_RE.fullmatch(digest) or not self.service.access.is_plain(
+        if not DIGEST_RE.fullmatch(digest) or not self.service.reads.access.is_plain(
             digest, args, blob=blob
         ):
             return None

@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.exc import DBAPIError
 
-from app.metadata.catalog import BlobCatalog
+from app.metadata.node_catalogue import NodeCatalogue
 from app.primitives.lru import LRUCache
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class LossReporter:
     def __init__(
         self,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         send: Callable[[Sequence[str]], object],
         *,
         delay: float = DELAY,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Response, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app.http.blobs import send_blob, send_stream
 from app.http.bodies import json_body
-from app.node import bp
+from app.node.auth import require_credentials
 from app.node.service import node_service
+
+bp = Blueprint("node", __name__)
+bp.before_request(require_credentials)
 
 
 @bp.route("/upload", methods=["POST", "PUT"])
@@ -36,13 +39,13 @@ def delete_blob(digest: str) -> Response:
 
 @bp.get("/retrieve")
 def retrieve() -> Response:
-    blob = node_service().open_blob(request.args.get("hash"), request.args)
+    blob = node_service().reads.open_blob(request.args.get("hash"), request.args)
     return send_blob(blob.path, etag=blob.digest, mimetype=blob.mimetype, download_name=blob.name)
 
 
 @bp.get("/file")
 def retrieve_file() -> Response:
-    file = node_service().open_file(request.args.get("hash"), request.args)
+    file = node_service().reads.open_file(request.args.get("hash"), request.args)
     return send_stream(
         file.iter_range,
         size=file.size,

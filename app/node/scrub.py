@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.metadata.catalog import BlobCatalog
+from app.metadata.node_catalogue import NodeCatalogue
 from app.primitives.worker_lock import WorkerLock
-from app.storage.blobstore import VERIFY_CHUNK, FileBlobStore
+from app.storage.blobstore import FileBlobStore
+from app.storage.tree import VERIFY_CHUNK
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ class Scrubber:
     def __init__(
         self,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         on_corrupt: Callable[[str], None],
         *,
         bytes_per_second: float,

@@ -1,21 +1,19 @@
-"""Node logic: store an upload durably, register it, find a blob to serve, report health."""
+"""Node logic: store an upload durably, register it and bring it to its copies; pull a
+copy (repair), delete one, report health. What a node sends is ``app.node.reads``."""
 
 from __future__ import annotations
 
 import logging
-import mimetypes
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
-from flask import Flask, current_app
+from flask import current_app
 
 from app.cluster.master_client import MasterClient, MasterUnavailable, NewCopy
 from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import (
     BlobNotFound,
-    FileNotFound,
     InsufficientStorage,
     InvalidField,
     InvalidHash,
@@ -24,21 +22,18 @@ from app.errors import (
 )
 from app.http.bodies import BODY_CHUNK
 from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
-from app.metadata.catalog import BlobCatalog, BlobEntry
-from app.metadata.engine import make_engine, sqlite_url
-from app.metadata.schema import node_settings
-from app.metadata.settings import SettingStore
+from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
 from app.node.access import ReadAccess
-from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
 from app.node.losses import LossReporter
 from app.node.membership import Membership
+from app.node.reads import ReadService
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.primitives.group_commit import GroupCommit
-from app.primitives.lru import LRUCache
 from app.security import TOKEN_PARAM
-from app.server.connection import FAST_PATH, fast_path_for
-from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
+from app.storage.blobstore import FileBlobStore
+from app.storage.digests import parse_digest
+from app.storage.writer import FileBlobWriter, SealedBlob, StoredBlob
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +41,6 @@ EXTENSION = "mdbx.node"
 KINDS = ("file", "block")
 # Uploads made durable, catalogued and registered together, at most.
 STORE_BATCH = 256
-# Files of several blocks recently sent whole: their block lists, a few KB each.
-LAYOUT_CACHE_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -68,59 +61,16 @@ class _Kept:
     answer: dict[str, Any]  # the master's, with ``replicate_to`` when peers were wanted
 
 
-@dataclass(frozen=True)
-class BlobToServe:
-    path: Path
-    digest: str
-    name: str
-    mimetype: str
-
-
-@dataclass(frozen=True)
-class FileLayout:
-    """What the master says a file is made of: immutable, as its hash names its bytes."""
-
-    name: str
-    size: int
-    blocks: tuple[tuple[str, int], ...]  # (hash, size), in order
-
-
-@dataclass(frozen=True)
-class FileToServe:
-    """A file whose every block this node holds."""
-
-    digest: str
-    name: str
-    mimetype: str
-    size: int
-    blocks: tuple[tuple[str, int], ...]  # (path, size), in order
-
-    def iter_range(self, start: int, stop: int) -> Iterator[bytes]:
-        """Yield the bytes ``[start, stop)``, read from the block files in turn."""
-        offset = 0
-        for path, size in self.blocks:
-            if offset + size > start and offset < stop:
-                with open(path, "rb") as block:
-                    block.seek(max(start - offset, 0))
-                    left = min(stop, offset + size) - max(start, offset)
-                    while left > 0:
-                        chunk = block.read(min(BODY_CHUNK, left))
-                        if not chunk:  # the block shrank: end short, not with wrong bytes
-                            raise OSError(f"{path} ended {left} bytes early")
-                        left -= len(chunk)
-                        yield chunk
-            offset += size
-
-
 class NodeService:
-    """Everything a node does, wired with its engines."""
+    """A node's copies: stored, pulled, deleted; the role's engines and parts, for its
+    views (``reads`` answers what it sends)."""
 
     def __init__(
         self,
         *,
         node_id: str,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         master: MasterClient,
         peers: NodeClient,
         sync: MasterSync,
@@ -133,7 +83,6 @@ class NodeService:
     ) -> None:
         self.node_id = node_id
         self.membership = membership
-        self.access = ReadAccess(catalog, membership, secret=secret)
         self.blobs = blobs
         self.catalog = catalog
         self.master = master
@@ -148,7 +97,9 @@ class NodeService:
         self._stores = GroupCommit(
             self._store_batch, max_batch=STORE_BATCH, delay=group_commit_delay
         )
-        self._layouts: LRUCache[str, FileLayout] = LRUCache(LAYOUT_CACHE_SIZE)
+        self.reads = ReadService(
+            blobs, catalog, master, ReadAccess(catalog, membership, secret=secret), losses
+        )
 
     def store_upload(
         self,
@@ -342,55 +293,6 @@ class NodeService:
             log.warning("copy of %s to %s failed: %s", entry.hash, url, exc.message)
             return None
 
-    def open_blob(self, hash_param: str | None, args: Mapping[str, str]) -> BlobToServe:
-        """Find a blob to stream; the Content-Type comes from the stored name."""
-        digest = parse_digest(hash_param)
-        self.access.check(digest, args, blob=True)  # first: a token is checked for any blob
-        try:
-            path = self.blobs.locate(digest)
-        except BlobNotFound:
-            self.losses.missing(digest)
-            raise
-        name = self.catalog.name_of(digest) or digest
-        mimetype, _encoding = mimetypes.guess_type(name, strict=False)
-        return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
-
-    def open_file(self, hash_param: str | None, args: Mapping[str, str]) -> FileToServe:
-        """Find every block of a file here, to send them in order (the master's
-        ``/download`` points here when this node holds them all)."""
-        digest = parse_digest(hash_param)
-        self.access.check(digest, args, blob=False)
-        layout = self._layout(digest)
-        paths = []
-        for block_hash, size in layout.blocks:
-            if not self.blobs.on_disk(block_hash):
-                self.losses.missing(block_hash)
-                raise BlobNotFound(
-                    f"this node lacks block {block_hash} of file {digest}: "
-                    "GET the master's /download with &proxy=1",
-                    code="block_not_here",
-                )
-            paths.append((self.blobs.file_name(block_hash), size))
-        mimetype, _encoding = mimetypes.guess_type(layout.name, strict=False)
-        return FileToServe(
-            digest,
-            layout.name,
-            mimetype or "application/octet-stream",
-            layout.size,
-            tuple(paths),
-        )
-
-    def _layout(self, digest: str) -> FileLayout:
-        layout = self._layouts.get(digest)
-        if layout is None:
-            answer = self.master.file_blocks(digest)
-            if answer is None:
-                raise FileNotFound(f"no file registered under {digest}")
-            blocks = tuple((parse_digest(b["hash"]), int(b["size"])) for b in answer["blocks"])
-            layout = FileLayout(str(answer["name"]), int(answer["size"]), blocks)
-            self._layouts.put(digest, layout)
-        return layout
-
     def health(self) -> dict[str, Any]:
         stats = self.catalog.stats()
         return {
@@ -468,76 +370,6 @@ class NodeService:
         for i, result in zip(registering, results, strict=True):
             answers[i] = result
         return answers
-
-
-def init_app(app: Flask) -> None:
-    """Wire the node's engines from config and start its background sync."""
-    config = app.config
-    data_dir = Path(config["DATA_DIR"])
-    data_dir.mkdir(parents=True, exist_ok=True)
-    blobs = FileBlobStore(
-        data_dir,
-        cache_size=config["EXISTENCE_CACHE_SIZE"],
-        fsync=config["FSYNC"],
-        syncfs=config["SYNCFS"],
-        min_free_bytes=config["MIN_FREE_BYTES"],
-    )
-    # Before this worker serves: a blob whose move into place a crash lost is read, and
-    # reported by the full sync, like any other.
-    blobs.recover_sealed()
-    # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.
-    catalog = BlobCatalog(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
-    masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
-    secret = config["CLUSTER_SECRET"]
-    master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"], secret)
-    membership = Membership(
-        SettingStore(catalog.engine, node_settings), master.node_urls, secret=secret
-    )
-    sync = MasterSync(
-        blobs,
-        catalog,
-        master,
-        membership,
-        lock_path=data_dir / "sync.lock",
-        interval=config["SYNC_INTERVAL"],
-        batch_size=config["INVENTORY_BATCH"],
-        stale_temp_age=max(config["READ_TIMEOUT"] * 4, 60.0),
-    )
-    scrubber = Scrubber(
-        blobs,
-        catalog,
-        master.report_corrupt,
-        on_missing=master.report_corrupt,
-        bytes_per_second=config["SCRUB_BYTES_PER_SECOND"],
-        interval=config["SCRUB_INTERVAL"],
-        lock_path=data_dir / "scrub.lock",
-    )
-    # Per worker, unlike the sync and the scrub: each reports what its requests found.
-    losses = LossReporter(blobs, catalog, master.report_lost)
-    if config["BACKGROUND_TASKS"]:
-        sync.start()
-        scrubber.start()
-        losses.start()
-    service = app.extensions[EXTENSION] = NodeService(
-        node_id=config["NODE_ID"],
-        blobs=blobs,
-        catalog=catalog,
-        master=master,
-        peers=NodeClient(secret),
-        sync=sync,
-        scrubber=scrubber,
-        losses=losses,
-        membership=membership,
-        max_upload_size=config["MAX_UPLOAD_SIZE"],
-        secret=secret,
-        group_commit_delay=config["GROUP_COMMIT_DELAY"],
-    )
-    app.extensions[FAST_PATH] = fast_path_for(
-        NodeFastHandler(service, secret=config["CLUSTER_SECRET"]),
-        body_limit=FAST_UPLOAD_LIMIT,
-        read_timeout=config["READ_TIMEOUT"],
-        write_timeout=config["WRITE_TIMEOUT"],
-    )
 
 
 def node_service() -> NodeService:

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from app.cluster.master_client import MasterClient, MasterUnavailable
-from app.metadata.catalog import BlobCatalog, BlobEntry
+from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
 from app.node.membership import Membership
 from app.primitives.worker_lock import WorkerLock
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ class MasterSync:
     def __init__(
         self,
         blobs: FileBlobStore,
-        catalog: BlobCatalog,
+        catalog: NodeCatalogue,
         master: MasterClient,
         membership: Membership,
         *,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify, request, url_for
+from flask import Blueprint, Response, jsonify, request, url_for
 
-from app.seedream import bp
 from app.seedream.form import read_form
 from app.seedream.service import seedream_service
+
+bp = Blueprint("seedream", __name__, url_prefix="/seedream")
 
 # Proxies must pass each event on as it comes, not buffer the stream.
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

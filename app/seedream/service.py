@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Flask, current_app
+from flask import current_app
 
 from app.errors import AppError, FileNotFound, InvalidField, ServiceUnavailable, UpstreamError
-from app.master.service import EXTENSION as MASTER_EXTENSION
 from app.master.service import MasterService
 from app.seedream.client import SeedreamClient
 from app.seedream.form import GenerateForm, parse_fields
@@ -87,7 +86,7 @@ class SeedreamService:
             max_images=fields.max_images,
             image_count=len(fields.references),
         )
-        if not self._master.live_nodes():
+        if not self._master.directory.live_nodes():
             raise ServiceUnavailable(
                 "no storage node is live to keep the generated images; nothing was generated",
                 code="no_live_nodes",
@@ -170,7 +169,7 @@ class SeedreamService:
             return {"index": image.index, "error": error}
         name = f"{stem}-{image.index + 1}.{image.format or 'bin'}"
         try:
-            record = self._master.store_bytes(image.data, name)
+            record = self._master.writes.store_bytes(image.data, name)
         except AppError as exc:
             log.warning("generated image %d not stored: %s", image.index, exc.message)
             message = f"generated, but not stored: {exc.message}"
@@ -198,7 +197,7 @@ class SeedreamService:
                 f"the stored file is {record.size} bytes; the limit is {MAX_IMAGE_BYTES} (10 MB)",
                 code="image_too_large",
             )
-        return self._master.read_bytes(key)
+        return self._master.reads.read_bytes(key)
 
 
 def name_stem(prompt: str) -> str:
@@ -222,29 +221,6 @@ def _as_events(result: GenerationResult) -> Iterator[StreamEvent]:
 def _sse(event: str, data: Mapping[str, Any]) -> str:
     # json.dumps escapes newlines, so each event's data is one line.
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
-
-
-def init_app(app: Flask) -> None:
-    """Wire the Seedream client when a key is configured; report it on ``/health``.
-
-    Without a key the master still starts: only ``/seedream/generate`` answers 503.
-    """
-    master: MasterService = app.extensions[MASTER_EXTENSION]
-    key = app.config["SEEDREAM_API_KEY"]
-    client = None
-    if key:
-        client = SeedreamClient(
-            key,
-            app.config["SEEDREAM_BASE_URL"],
-            timeout=app.config["SEEDREAM_TIMEOUT"],
-            retries=app.config["SEEDREAM_RETRIES"],
-        )
-    app.extensions[EXTENSION] = SeedreamService(
-        client, master, default_model=app.config["SEEDREAM_MODEL"]
-    )
-    master.health_details["seedream"] = "configured" if client else "not configured"
-    if client is None:
-        log.info("Seedream not configured (no SEEDREAM_API_KEY/ARK_API_KEY): generate is 503")
 
 
 def seedream_service() -> SeedreamService:

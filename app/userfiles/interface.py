@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from app.metadata.repository import FileRecord
+from app.metadata.records import FileRecord
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.errors import BadRequest, Forbidden, Gone, NotFound, Unauthorized
 from app.metadata.accounts import User as UserRecord
 from app.metadata.accounts import UserNotFound, UserStore, token_digest
-from app.metadata.namespace import ROOT, NamespaceStore
-from app.metadata.namespace import Entry as EntryRecord
+from app.metadata.entries import ROOT
+from app.metadata.entries import Entry as EntryRecord
+from app.metadata.namespace import NamespaceStore
 from app.metadata.shares import SHARE_ID_LENGTH, ShareStore
 from app.metadata.shares import Share as ShareRecord
 from app.security import is_cluster_secret

@@ -11,7 +11,7 @@ from flask import Flask
 from app.master.service import MasterService
 from app.metadata.accounts import UserStore
 from app.metadata.namespace import NamespaceStore
-from app.metadata.repository import FileRecord
+from app.metadata.records import FileRecord
 from app.metadata.shares import ShareStore
 from app.security import ADMIN_TOKEN_CHECK
 from app.userfiles.current import EXTENSION
@@ -27,7 +27,7 @@ class MasterContent:
         self._master = master
 
     def store(self, stream: IO[bytes], name: str) -> FileRecord:
-        return self._master.ingest_stream(stream, name, public=False)
+        return self._master.writes.ingest_stream(stream, name, public=False)
 
     def find(self, file_hash: str) -> FileRecord | None:
         return self._master.index.get(file_hash)

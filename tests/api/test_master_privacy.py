@@ -1,7 +1,7 @@
 """The master keeps knowing a hash from granting anything (#17): announcing, registering
 and the global catalogue treat content that only signed URLs read as absent.
 
-Private content is what the master's private write leaves (``MetadataStore.register`` of
+Private content is what the master's private write leaves (``FileCatalogue.register`` of
 a record with ``public=False``, its copies private) or what a node registers as a private
 copy: set up here through those calls, as there are no nodes behind this master.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from app.factory import create_app
-from app.metadata.repository import FileRecord
+from app.metadata.records import FileRecord
 from app.security import CLUSTER_HEADER
 from tests.support.apps import make_client, serve_app
 

@@ -13,7 +13,7 @@ import pytest
 from app.factory import create_app
 from app.metadata.accounts import UserStore
 from app.metadata.namespace import NamespaceStore
-from app.metadata.repository import FileRecord
+from app.metadata.records import FileRecord
 from tests.support.apps import make_client
 
 EMPTY = hashlib.sha256(b"").hexdigest()

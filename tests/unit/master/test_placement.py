@@ -8,7 +8,7 @@ from collections import Counter
 
 from app.master.placement import choose_nodes, has_figures, is_full
 from app.master.writer import ReplicatedWriter
-from app.metadata.cluster import NodeRecord, NodeStats
+from app.metadata.records import NodeRecord, NodeStats
 
 GIB = 1 << 30
 DRAWS = 3000

@@ -12,8 +12,8 @@ from app.cluster.node_client import NodeClient
 from app.master.replication import MAX_COLLECT_EVERY, Repairer
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
-from app.metadata.repository import MetadataStore
 from app.metadata.schema import blobs
 from app.metadata.uploads import UploadStore
 
@@ -22,7 +22,7 @@ class Catalogue:
     def __init__(self, tmp_path: Path) -> None:
         self.tmp_path = tmp_path
         self.engine = make_engine(sqlite_url(tmp_path / "meta.db"))
-        self.store = MetadataStore(self.engine)
+        self.store = FileCatalogue(self.engine)
 
     def repairer(self, gc_grace: float, batch: int = 200) -> Repairer:
         return Repairer(

@@ -9,20 +9,21 @@ import pytest
 from app.errors import UploadNotFound
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import write_transaction
-from app.metadata.repository import Block, FileRecord, HeldCopy, MetadataStore, PurgedBlob
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import Block, FileRecord, HeldCopy, PurgedBlob
 from app.metadata.uploads import UploadStore
 
 A, B, C, BIG = "aa" * 32, "bb" * 32, "cc" * 32, "ff" * 32
 
 
-def manifest(store: MetadataStore, file_hash: str, blocks: list[tuple[str, int]]) -> None:
+def manifest(store: FileCatalogue, file_hash: str, blocks: list[tuple[str, int]]) -> None:
     record = FileRecord(file_hash, "big.bin", sum(s for _h, s in blocks), block_size=4)
     with write_transaction(store.engine) as conn:
         store.add_manifest(conn, record, blocks, time.time())
 
 
 def test_a_manifest_lists_its_blocks_with_offsets_and_copies(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register_blob(A, 4, ["n1", "n2"])
     store.register_blob(B, 2, ["n2"])
     manifest(store, BIG, [(A, 4), (A, 4), (B, 2)])
@@ -39,7 +40,7 @@ def test_a_manifest_lists_its_blocks_with_offsets_and_copies(engine):
 
 
 def test_deleting_a_file_purges_only_blocks_no_other_file_needs(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register_blob(A, 4, ["n1"])
     store.register_blob(B, 2, ["n1", "n2"])
     store.register_blob(C, 2, ["n2"])
@@ -53,7 +54,7 @@ def test_deleting_a_file_purges_only_blocks_no_other_file_needs(engine):
 
 
 def test_an_inventory_never_turns_blocks_into_files(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register_blob(A, 4, ["n1"])
     store.confirm_inventory("n2", [HeldCopy(A, A, 4, "file"), HeldCopy(B, B, 2, "block")])
     assert store.list_files() == []
@@ -61,7 +62,7 @@ def test_an_inventory_never_turns_blocks_into_files(engine):
 
 
 def test_an_upload_commits_into_a_file_and_its_references_move_with_it(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     uploads = UploadStore(store)
     upload = uploads.begin("big.bin", 6, BIG, 4, [(A, 4), (B, 2)], ttl=60)
     assert uploads.get(upload.id).blocks == ((A, 4), (B, 2))
@@ -77,7 +78,7 @@ def test_an_upload_commits_into_a_file_and_its_references_move_with_it(engine):
 
 
 def test_abandoned_uploads_expire_and_their_blocks_are_collected_after_the_grace(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     cluster = ClusterStore(engine)
     uploads = UploadStore(store)
     upload = uploads.begin("x", 6, BIG, 4, [(A, 4), (B, 2)], ttl=0.05)
@@ -93,7 +94,7 @@ def test_abandoned_uploads_expire_and_their_blocks_are_collected_after_the_grace
 
 
 def test_an_aborted_uploads_blocks_go_at_once_unless_another_upload_took_them(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     uploads = UploadStore(store)
     mine = uploads.begin("", 0, "", 4, (), ttl=60)
     uploads.add_block(mine.id, 0, A, 4)
@@ -109,7 +110,7 @@ def test_an_aborted_uploads_blocks_go_at_once_unless_another_upload_took_them(en
 
 
 def test_a_new_upload_takes_a_reference_on_blocks_that_exist(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     uploads = UploadStore(store)
     store.register_blob(A, 4, ["n1"])
     cutoff = time.time() + 1
@@ -118,7 +119,7 @@ def test_a_new_upload_takes_a_reference_on_blocks_that_exist(engine):
 
 
 def test_rename_and_abort(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     uploads = UploadStore(store)
     store.register(FileRecord(A, "old", 4, ("n1",)))
     assert store.rename(A, "new").name == "new"

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import time
 
-from app.metadata.cluster import ClusterStore, NodeStats
-from app.metadata.repository import VERSION_QUERY, FileRecord, HeldCopy, MetadataStore
+from app.metadata.catalogue_version import VERSION_QUERY
+from app.metadata.cluster import ClusterStore
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import FileRecord, HeldCopy, NodeStats
 
 
 def test_heartbeats_upsert_nodes_with_their_figures(engine):
@@ -21,9 +23,9 @@ def test_heartbeats_upsert_nodes_with_their_figures(engine):
     assert again.to_dict(time.time(), 15)["state"] == "up"
 
 
-def files_with_copies(engine, **more: tuple[str, ...]) -> tuple[MetadataStore, ClusterStore]:
+def files_with_copies(engine, **more: tuple[str, ...]) -> tuple[FileCatalogue, ClusterStore]:
     """Files with two, one, three and no copies (on nodes a, b, c), and ``more``."""
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     copies = {"two": ("a", "b"), "one": ("a",), "three": ("a", "b", "c"), "none": (), **more}
     for file_hash, replicas in copies.items():
         store.register(FileRecord(file_hash, file_hash[0], 1, replicas))
@@ -41,7 +43,7 @@ def test_replication_states_count_counted_and_live_copies(engine):
 
 
 def test_off_target_blobs_come_most_urgent_first_described_and_limited(engine):
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store, cluster = FileCatalogue(engine), ClusterStore(engine)
     store.register(FileRecord("b-one", "one.txt", 1, ("a",)))
     store.register(FileRecord("c-two", "two.txt", 2, ("a", "b")))
     store.register(FileRecord("d-bare", "bare.txt", 4, ()))
@@ -74,7 +76,7 @@ def test_off_target_blobs_come_most_urgent_first_described_and_limited(engine):
 
 
 def test_copyless_blobs_never_crowd_out_a_blob_that_can_be_repaired(engine):
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store, cluster = FileCatalogue(engine), ClusterStore(engine)
     for i in range(5):
         store.register_blob(f"0-lost-{i}", 1, [])
     store.register(FileRecord("y-two", "two.txt", 1, ("a", "b")))
@@ -114,7 +116,7 @@ def test_deletes_owed_by_a_node_until_it_settles_them(engine):
 
 
 def test_registering_deleted_content_again_cancels_the_deletes_owed(engine):
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store, cluster = FileCatalogue(engine), ClusterStore(engine)
     store.register(FileRecord("h1", "a", 1, ("8001", "8002")))
     store.register(FileRecord("h2", "b", 1, ("8002",)))
     for digest in ("h1", "h2"):

@@ -10,7 +10,8 @@ from sqlalchemy import Engine, select
 
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import write_transaction
-from app.metadata.repository import FileRecord, HeldCopy, MetadataStore
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import FileRecord, HeldCopy
 from app.metadata.schema import blobs, replicas
 
 
@@ -20,7 +21,7 @@ def copies(engine: Engine) -> dict[str, int]:
 
 
 def test_copies_follow_every_way_a_copy_comes_and_goes(engine):
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store, cluster = FileCatalogue(engine), ClusterStore(engine)
     store.register(FileRecord("f", "f.txt", 1, ("a", "b")))
     store.register_blob("bare", 1, [])
     assert copies(engine) == {"f": 2, "bare": 0}
@@ -41,7 +42,7 @@ def test_copies_follow_every_way_a_copy_comes_and_goes(engine):
 
 
 def test_a_catalogue_from_before_the_counts_is_counted_when_the_master_starts(engine):
-    MetadataStore(engine).register(FileRecord("f", "f.txt", 1, ("a", "b")))
+    FileCatalogue(engine).register(FileRecord("f", "f.txt", 1, ("a", "b")))
     with write_transaction(engine) as conn:  # as a release without the counts left it
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("DROP TRIGGER replicas_counted_in")
@@ -51,7 +52,7 @@ def test_a_catalogue_from_before_the_counts_is_counted_when_the_master_starts(en
             conn.exec_driver_sql("DROP TRIGGER replicas_counted ON replicas")
         conn.exec_driver_sql("ALTER TABLE blobs DROP COLUMN copies")
         conn.execute(replicas.insert().values(hash="f", node="c", confirmed_at=time.time()))
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     assert copies(engine) == {"f": 3}
     store.register(FileRecord("g", "g.txt", 1, ("a",)))
     ClusterStore(engine).forget_replica("f", "c")
@@ -59,7 +60,7 @@ def test_a_catalogue_from_before_the_counts_is_counted_when_the_master_starts(en
 
 
 def test_the_counts_choose_what_the_scan_of_every_copy_would(engine):
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store, cluster = FileCatalogue(engine), ClusterStore(engine)
     rng = random.Random(7)
     nodes = ["a", "b", "c", "d"]
     held = {f"{i:03d}": rng.sample(nodes, rng.choice([0, 1, 1, 2, 2, 2, 3, 4])) for i in range(80)}
@@ -94,7 +95,7 @@ def test_the_counts_choose_what_the_scan_of_every_copy_would(engine):
 
 
 def test_masters_starting_together_on_an_old_catalogue_count_it_once(engine):
-    MetadataStore(engine).register(FileRecord("f", "f.txt", 1, ("a", "b")))
+    FileCatalogue(engine).register(FileRecord("f", "f.txt", 1, ("a", "b")))
     with write_transaction(engine) as conn:  # the counts' triggers not installed yet
         if engine.dialect.name == "sqlite":
             conn.exec_driver_sql("DROP TRIGGER replicas_counted_in")
@@ -106,7 +107,7 @@ def test_masters_starting_together_on_an_old_catalogue_count_it_once(engine):
 
     def start() -> None:
         try:
-            MetadataStore(engine)
+            FileCatalogue(engine)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
 
@@ -116,6 +117,6 @@ def test_masters_starting_together_on_an_old_catalogue_count_it_once(engine):
     for thread in starts:
         thread.join(timeout=60)
     assert errors == []
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register(FileRecord("g", "g.txt", 1, ("a",)))
     assert copies(engine) == {"f": 2, "g": 1}  # counted once, then kept by one trigger each

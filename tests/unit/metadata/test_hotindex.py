@@ -5,14 +5,15 @@ from pathlib import Path
 from sqlalchemy import text
 
 from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.hotindex import HotIndex
-from app.metadata.repository import FileRecord, MetadataStore
+from app.metadata.records import FileRecord
 
 
 def test_index_serves_from_memory_until_another_worker_writes(tmp_path: Path):
     url = sqlite_url(tmp_path / "meta.db")
     # Two engines on one file: what two gunicorn worker processes have.
-    worker_a, worker_b = MetadataStore(make_engine(url)), MetadataStore(make_engine(url))
+    worker_a, worker_b = FileCatalogue(make_engine(url)), FileCatalogue(make_engine(url))
     index_b = HotIndex(worker_b, capacity=10)
     worker_a.register(FileRecord("k", "n", 1, ("a",)))
     assert index_b.get("k").replicas == ("a",)
@@ -23,7 +24,7 @@ def test_index_serves_from_memory_until_another_worker_writes(tmp_path: Path):
 
 
 def test_index_is_bounded_and_misses_are_not_cached(tmp_path: Path):
-    store = MetadataStore(make_engine(sqlite_url(tmp_path / "meta.db")))
+    store = FileCatalogue(make_engine(sqlite_url(tmp_path / "meta.db")))
     for i in range(5):
         store.register(FileRecord(f"k{i}", "n", 1))
     index = HotIndex(store, capacity=2)
@@ -36,7 +37,7 @@ def test_index_is_bounded_and_misses_are_not_cached(tmp_path: Path):
 
 
 def test_index_stays_coherent_on_either_backend(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     index = HotIndex(store, capacity=10)
     store.register(FileRecord("k", "n", 1, ("a",)))
     assert index.get("k").replicas == ("a",)
@@ -49,7 +50,7 @@ def test_heartbeats_leave_the_index_warm_and_replica_changes_clear_it(tmp_path: 
     from app.metadata.cluster import ClusterStore
 
     engine = make_engine(sqlite_url(tmp_path / "meta.db"))
-    store, cluster = MetadataStore(engine), ClusterStore(engine)
+    store, cluster = FileCatalogue(engine), ClusterStore(engine)
     index = HotIndex(store, capacity=10)
     store.register(FileRecord("k", "n", 1, ("a", "b")))
     assert index.get("k").replicas == ("a", "b")

@@ -9,8 +9,9 @@ import pytest
 
 from app.errors import AppError
 from app.metadata.accounts import UserStore
+from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
-from app.metadata.repository import FileRecord, MetadataStore, PurgedBlob
+from app.metadata.records import FileRecord, PurgedBlob
 from app.metadata.shares import ShareStore
 
 A, B, C = "aa" * 32, "bb" * 32, "cc" * 32
@@ -18,7 +19,7 @@ A, B, C = "aa" * 32, "bb" * 32, "cc" * 32
 
 @pytest.fixture
 def stores(engine):
-    catalogue = MetadataStore(engine)
+    catalogue = FileCatalogue(engine)
     users = UserStore(engine)
     alice = users.add("alice", "x").id
     bob = users.add("bob", "x").id
@@ -188,7 +189,7 @@ def test_shares_are_found_by_hash_and_revoked_by_id(stores, links):
 
 
 def test_a_legacy_delete_of_content_users_hold_only_unpublishes_it(engine):
-    catalogue = MetadataStore(engine)
+    catalogue = FileCatalogue(engine)
     ns = NamespaceStore(engine)
     user = UserStore(engine).add("carol", "x").id
     catalogue.register(FileRecord(A, "pub.txt", 10, ("n1",)))

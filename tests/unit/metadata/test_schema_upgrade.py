@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Float, MetaData, String, Table, inspect, text
 
 from app.metadata.engine import ensure_schema
-from app.metadata.repository import FileRecord, MetadataStore
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import FileRecord
 from app.metadata.schema import master_metadata
 
 
@@ -26,7 +27,7 @@ def test_an_older_files_table_gains_its_new_columns(engine):
     ensure_schema(master_metadata, engine)
     columns = {c["name"] for c in inspect(engine).get_columns("files")}
     assert {"block_size", "public"} <= columns
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     assert store.get("k1") == FileRecord("k1", "old.txt", 3)  # public, one blob
     assert store.blob_copies(["k1"]) == {"k1": ()}  # and that blob is known as one
     ensure_schema(master_metadata, engine)  # a second start changes nothing

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from app.errors import TooManyRequests
-from app.metadata.repository import MetadataStore
+from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.uploads import OpenUploadLimits, UploadStore
 
 A = "aa" * 32
@@ -27,7 +27,7 @@ def refusal(store: UploadStore, owner: str, blocks: int = 1) -> str:
 
 
 def test_open_uploads_per_owner_are_capped(engine):
-    store = UploadStore(MetadataStore(engine))
+    store = UploadStore(FileCatalogue(engine))
     opened = [begin(store, "addr:10.0.0.1") for _ in range(3)]
     assert refusal(store, "addr:10.0.0.1") == "too_many_open_uploads"
     begin(store, "addr:10.0.0.2")  # another client has its own
@@ -38,7 +38,7 @@ def test_open_uploads_per_owner_are_capped(engine):
 
 
 def test_the_blocks_they_list_are_capped(engine):
-    store = UploadStore(MetadataStore(engine))
+    store = UploadStore(FileCatalogue(engine))
     begin(store, "token:x", blocks=6)
     assert refusal(store, "token:x", blocks=5) == "too_many_open_blocks"
     begin(store, "token:x", blocks=4)  # exactly the cap
@@ -46,7 +46,7 @@ def test_the_blocks_they_list_are_capped(engine):
 
 
 def test_expired_uploads_do_not_count(engine):
-    store = UploadStore(MetadataStore(engine))
+    store = UploadStore(FileCatalogue(engine))
     for _ in range(3):
         begin(store, "addr:x", blocks=3, ttl=-1.0)  # expired already, not collected yet
     assert begin(store, "addr:x", blocks=3).expires_at > time.time()

@@ -7,7 +7,8 @@ import time
 from sqlalchemy import text
 
 from app.metadata.engine import ensure_schema, write_transaction
-from app.metadata.repository import Block, FileRecord, HeldCopy, MetadataStore
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import Block, FileRecord, HeldCopy
 from app.metadata.schema import master_metadata, settings
 from app.metadata.settings import SettingStore
 from app.metadata.visibility import Visibility
@@ -15,12 +16,12 @@ from app.metadata.visibility import Visibility
 A, B, C, BIG = "aa" * 32, "bb" * 32, "cc" * 32, "ff" * 32
 
 
-def private_file(store: MetadataStore, digest: str, nodes: list[str]) -> None:
+def private_file(store: FileCatalogue, digest: str, nodes: list[str]) -> None:
     store.register(FileRecord(digest, "mine.txt", 4, tuple(nodes), public=False))
 
 
 def test_a_copy_made_public_stays_public_and_records_show_public_copies_only(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     private_file(store, A, ["n1", "n2"])
     record = store.get(A)
     assert (record.replicas, record.hidden) == (("n1", "n2"), ("n1", "n2"))
@@ -33,7 +34,7 @@ def test_a_copy_made_public_stays_public_and_records_show_public_copies_only(eng
 
 
 def test_a_private_copy_registered_by_a_node_adds_no_file(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register_copies("n1", [HeldCopy(A, "a.txt", 4, "file", private=True)])
     assert store.get(A) is None and store.list_files() == []
     assert store.blob_copies([A]) == {A: ("n1",)}
@@ -41,7 +42,7 @@ def test_a_private_copy_registered_by_a_node_adds_no_file(engine):
 
 
 def test_is_private_names_content_that_only_signed_urls_read(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     visibility = Visibility(engine)
     private_file(store, A, ["n1"])
     store.register_blob(B, 4, ["n1"], private=True)  # a block of private content
@@ -55,7 +56,7 @@ def test_is_private_names_content_that_only_signed_urls_read(engine):
 
 
 def test_an_inventory_keeps_known_visibility_and_hides_new_copies_of_private_content(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     private_file(store, A, ["n1"])
     store.register_blob(B, 4, ["n1"])
     public_report = [HeldCopy(h, h, 4, "file") for h in (A, B, C)]
@@ -70,7 +71,7 @@ def test_an_inventory_keeps_known_visibility_and_hides_new_copies_of_private_con
 
 
 def test_a_public_commit_replaces_a_private_manifest_cut_otherwise(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register_blob(A, 4, ["n1"], private=True)
     store.register_blob(B, 4, ["n1"], private=True)
     store.register_blob(C, 8, ["n2"])
@@ -86,7 +87,7 @@ def test_a_public_commit_replaces_a_private_manifest_cut_otherwise(engine):
 
 
 def test_an_older_catalogue_marks_the_copies_of_private_content_once(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     private_file(store, A, ["n1"])
     store.register(FileRecord(B, "public.txt", 4, ("n1",)))
     with write_transaction(engine) as conn:
@@ -115,7 +116,7 @@ def test_every_process_on_a_database_reads_the_same_generated_setting(engine):
 
 
 def test_a_copy_a_private_write_created_is_private_whatever_a_claim_said(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     # /register needs no bytes: a claim that n1 and n2 hold A, before anyone stored it.
     store.register(FileRecord(A, "claimed.txt", 4, ("n1", "n2")))
     # The master's private write then created n1's copy; n2 already had one (dedup).
@@ -125,7 +126,7 @@ def test_a_copy_a_private_write_created_is_private_whatever_a_claim_said(engine)
 
 
 def test_a_copy_a_node_inventories_as_private_is_private(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register_blob(A, 4, ["n1"])  # the catalogue thinks n1's copy public
     store.confirm_inventory("n1", [HeldCopy(A, A, 4, "block", private=True)])
     assert Visibility(engine).private_copies_on("n1", [A]) == [A]

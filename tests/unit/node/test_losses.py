@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from app.cluster.master_client import MasterUnavailable
-from app.metadata.catalog import BlobCatalog
 from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.node_catalogue import NodeCatalogue
 from app.node.losses import REPORT_BATCH, LossReporter
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 from localcluster.launcher import wait_until
 
 
@@ -42,7 +42,7 @@ class Master:
 class Node:
     def __init__(self, root: Path) -> None:
         self.blobs = FileBlobStore(root)
-        self.catalog = BlobCatalog(make_engine(sqlite_url(root / "catalog.db")))
+        self.catalog = NodeCatalogue(make_engine(sqlite_url(root / "catalog.db")))
         self.master = Master()
 
     def store(self, data: bytes) -> str:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from app.errors import BlobNotFound
-from app.metadata.catalog import BlobCatalog
 from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.node_catalogue import NodeCatalogue
 from app.node.scrub import Scrubber
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 MIB = 1 << 20
 
@@ -22,7 +22,7 @@ class Node:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = FileBlobStore(root)
-        self.catalog = BlobCatalog(make_engine(sqlite_url(root / "catalog.db")))
+        self.catalog = NodeCatalogue(make_engine(sqlite_url(root / "catalog.db")))
         self.reported: list[str] = []
         self.reported_missing: list[str] = []
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from app.errors import HashMismatch, InsufficientStorage, InvalidHash, PayloadTooLarge
-from app.storage import FileBlobStore, parse_digest
-from app.storage.blobstore import renames_survive_crashes
+from app.storage.blobstore import FileBlobStore
+from app.storage.digests import parse_digest
+from app.storage.durability import renames_survive_crashes
 
 
 def put(store: FileBlobStore, data: bytes, expected: str | None = None):
@@ -197,7 +198,7 @@ def test_without_syncfs_every_sealed_file_and_the_temp_dir_are_fsynced(tmp_path:
     store = FileBlobStore(tmp_path, syncfs=False, atomic_renames=True)
     synced: list[tuple[str, bool]] = []
     monkeypatch.setattr(
-        "app.storage.blobstore._fsync_path",
+        "app.storage.blobstore.fsync_path",
         lambda path, data_only=False: synced.append((str(path), data_only)),
     )
     sealed = [seal(store, os.urandom(10)) for _ in range(3)]
@@ -257,7 +258,7 @@ def test_a_failed_sync_keeps_nothing_and_reports_a_full_disk(tmp_path: Path, mon
 
 
 def test_a_large_write_starts_writeback_of_each_full_range(tmp_path: Path, monkeypatch):
-    from app.storage import blobstore
+    from app.storage import writer as writer_module
 
     started: list[tuple[int, int, bytes]] = []
 
@@ -266,8 +267,8 @@ def test_a_large_write_starts_writeback_of_each_full_range(tmp_path: Path, monke
         started.append((offset, length, os.pread(fd, length, offset)))
         return 0
 
-    monkeypatch.setattr(blobstore, "SYNC_FILE_RANGE", record)
-    monkeypatch.setattr(blobstore, "WRITEBACK_EVERY", 1000)
+    monkeypatch.setattr(writer_module, "SYNC_FILE_RANGE", record)
+    monkeypatch.setattr(writer_module, "WRITEBACK_EVERY", 1000)
     data = os.urandom(2600)
     store = FileBlobStore(tmp_path)
     writer = store.open_writer()
@@ -359,7 +360,7 @@ def test_without_syncfs_or_a_journal_the_directories_of_the_new_names_are_fsynce
     store = FileBlobStore(tmp_path, syncfs=False, atomic_renames=False)
     synced: list[str] = []
     monkeypatch.setattr(
-        "app.storage.blobstore._fsync_path",
+        "app.storage.blobstore.fsync_path",
         lambda path, data_only=False: None if data_only else synced.append(str(path)),
     )
     [blob] = store.persist([store.seal_bytes(b"abc")])

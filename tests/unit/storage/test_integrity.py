@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from app.errors import BlobNotFound, InvalidHash
-from app.storage import FileBlobStore
+from app.storage.blobstore import FileBlobStore
 
 
 def put(store: FileBlobStore, data: bytes) -> str:

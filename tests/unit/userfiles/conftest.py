@@ -12,7 +12,7 @@ import pytest
 from app.metadata.accounts import UserStore
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.namespace import NamespaceStore
-from app.metadata.repository import FileRecord
+from app.metadata.records import FileRecord
 from app.metadata.shares import ShareStore
 from app.userfiles.interface import User, UserFiles
 from app.userfiles.service import UserFileService

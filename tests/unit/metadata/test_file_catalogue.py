@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import time
 
-from app.metadata.repository import FileRecord, HeldCopy, MetadataStore, PurgedBlob
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.records import FileRecord, HeldCopy, PurgedBlob
 
 DIGEST = "ab" * 32
 
 
 def test_register_get_and_merge_replicas(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     assert store.get("missing") is None
     first = store.register(FileRecord("test123", "test.txt", 1024, ("8001",)))
     assert first == FileRecord("test123", "test.txt", 1024, ("8001",))
@@ -18,7 +19,7 @@ def test_register_get_and_merge_replicas(engine):
 
 
 def test_list_files_in_registration_order_with_replicas(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register(FileRecord("b", "b", 1, ("n2",)))
     store.register(FileRecord("a", "a", 2, ()))
     assert store.list_files() == [FileRecord("b", "b", 1, ("n2",)), FileRecord("a", "a", 2, ())]
@@ -26,7 +27,7 @@ def test_list_files_in_registration_order_with_replicas(engine):
 
 
 def test_inventory_creates_unknown_files_and_keeps_known_names(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register(FileRecord(DIGEST, "latest.txt", 7, ()))
     store.confirm_inventory("8001", [HeldCopy(DIGEST, "first.txt", 7), HeldCopy("new", "n", 3)])
     assert store.get(DIGEST) == FileRecord(DIGEST, "latest.txt", 7, ("8001",))
@@ -34,7 +35,7 @@ def test_inventory_creates_unknown_files_and_keeps_known_names(engine):
 
 
 def test_prune_forgets_only_unconfirmed_copies_of_that_node(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register(FileRecord("old", "o", 1, ("8001", "8002")))
     started = time.time()
     time.sleep(0.01)
@@ -46,14 +47,14 @@ def test_prune_forgets_only_unconfirmed_copies_of_that_node(engine):
 
 def test_two_stores_on_one_database_share_state(engine):
     """What two gunicorn workers (or two masters on PostgreSQL) see."""
-    one, two = MetadataStore(engine), MetadataStore(engine)
+    one, two = FileCatalogue(engine), FileCatalogue(engine)
     one.register(FileRecord("k", "n", 1, ("a",)))
     two.register(FileRecord("k", "n", 1, ("b",)))
     assert one.get("k").replicas == ("a", "b")
 
 
 def test_delete_leaves_a_tombstone_that_inventories_respect(engine):
-    store = MetadataStore(engine)
+    store = FileCatalogue(engine)
     store.register(FileRecord(DIGEST, "a", 1, ("8001", "8002")))
     record, purged = store.delete_file(DIGEST)
     assert record.replicas == ("8001", "8002")

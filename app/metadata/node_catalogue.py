@@ -3,6 +3,7 @@
 The blob files are the truth about bytes; this catalogue adds what a content address
 cannot carry (the name the blob was uploaded under, whether it may be read by its hash
 alone) and remembers which copies the master has not acknowledged yet, across restarts.
+Not the master's catalogue of files and their copies (``app.metadata.file_catalogue``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from sqlalchemy.exc import DBAPIError
 from app.errors import InsufficientStorage
 from app.metadata.engine import (
     DriverStatement,
+    batches,
     direct_connection,
     ensure_schema,
     write_transaction,
 )
-from app.metadata.repository import batches
-from app.metadata.schema import held_blobs as blobs
-from app.metadata.schema import node_metadata
+from app.metadata.node_schema import held_blobs as blobs
+from app.metadata.node_schema import node_metadata
 from app.primitives.lru import LRUCache
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ class BlobEntry:
 
 
 @dataclass(frozen=True)
-class CatalogStats:
+class CatalogueStats:
     blobs: int
     bytes: int
     unregistered: int
@@ -61,7 +62,7 @@ def _entry(row: Row[Any]) -> BlobEntry:
     return BlobEntry(row.hash, row.name, row.size, row.registered, row.kind, row.private)
 
 
-class BlobCatalog:
+class NodeCatalogue:
     """Blob entries in the node's SQLite database."""
 
     def __init__(self, engine: Engine, name_cache_size: int = 65_536) -> None:
@@ -326,7 +327,7 @@ class BlobCatalog:
             yield [_entry(r) for r in rows]
             after = rows[-1].hash
 
-    def stats(self) -> CatalogStats:
+    def stats(self) -> CatalogueStats:
         """Count blobs, bytes stored, and copies the master has not acknowledged."""
         with self.engine.connect() as conn:
             count, total = conn.execute(
@@ -335,7 +336,7 @@ class BlobCatalog:
             pending = conn.execute(
                 select(func.count()).where(blobs.c.registered.is_(False))
             ).scalar_one()
-        return CatalogStats(int(count), int(total), int(pending))
+        return CatalogueStats(int(count), int(total), int(pending))
 
     def reconcile(self, on_disk: Iterable[tuple[str, int]]) -> tuple[int, int]:
         """Make the catalogue list exactly the blobs on disk; return (added, removed).

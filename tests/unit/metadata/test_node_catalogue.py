@@ -5,15 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
 from tests.support.full_disk import LONG_NAME, create_with_small_pages, no_room
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 
 
-def catalog(tmp_path: Path) -> BlobCatalog:
-    return BlobCatalog(make_engine(sqlite_url(tmp_path / "catalog.db"), synchronous="NORMAL"))
+def catalog(tmp_path: Path) -> NodeCatalogue:
+    return NodeCatalogue(make_engine(sqlite_url(tmp_path / "catalog.db"), synchronous="NORMAL"))
 
 
 def test_record_keeps_the_first_name(tmp_path: Path):
@@ -80,7 +80,7 @@ def test_record_many_records_acknowledgement_and_never_takes_it_back(tmp_path: P
 
 
 def test_names_are_cached_by_reads_not_by_uploads(tmp_path: Path):
-    cat = BlobCatalog(make_engine(sqlite_url(tmp_path / "c.db")), name_cache_size=2)
+    cat = NodeCatalogue(make_engine(sqlite_url(tmp_path / "c.db")), name_cache_size=2)
     cat.record_many([(A, "a.txt", 1, "file"), (B, "b.txt", 1, "file")])
     assert len(cat._names) == 0  # a stream of uploads leaves memory as it was
     assert cat.name_of(A) == "a.txt"

@@ -1,0 +1,107 @@
+"""What the master knows of its nodes: which are live (for placement and reads), their
+beats and reports, and what they learn in return."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from app.master.placement import choose_nodes, live_nodes
+from app.master.reports import CopyReports
+from app.master.validation import parse_hash_list, parse_node, parse_stats
+from app.metadata.cluster import ClusterStore
+from app.metadata.records import NodeRecord
+from app.metadata.visibility import Visibility
+
+# A node's registrations also tell that it is alive, at most this often (seconds): the
+# beat is a write transaction of its own, and registrations come many times a second.
+ALIVE_NOTE_INTERVAL = 1.0
+# The node list behind placement and reads is re-read at most this often (seconds): an
+# /assign per write made it a query per write. Liveness is still judged against the
+# current time; only a beat that just arrived at a sibling worker is seen this much later.
+NODE_LIST_TTL = 0.25
+
+
+class NodeDirectory:
+    """The nodes of the cluster table, as this master worker sees them."""
+
+    def __init__(
+        self,
+        cluster: ClusterStore,
+        reports: CopyReports,
+        visibility: Visibility,
+        *,
+        node_timeout: float,
+        replication: int,
+        open_key: str = "",
+    ) -> None:
+        self.cluster = cluster
+        self.reports = reports
+        self.visibility = visibility
+        self.node_timeout = node_timeout
+        self.replication = replication
+        # Sent to nodes in open mode, to check the tokens of reads of private copies
+        # (in secured mode they have the cluster secret, which signs them).
+        self.open_key = open_key
+        self._alive_noted: dict[tuple[str, str], float] = {}
+        self._node_list: tuple[float, list[NodeRecord]] | None = None
+
+    def live_nodes(self) -> list[NodeRecord]:
+        """The nodes to place copies on and read from, freshest first."""
+        now = time.monotonic()
+        if self._node_list is None or now - self._node_list[0] > NODE_LIST_TTL:
+            self._node_list = (now, self.cluster.list_nodes())
+        return live_nodes(self._node_list[1], time.time(), self.node_timeout)
+
+    def note_alive(self, node_id: str, url: str) -> None:
+        """Count a registration as a beat of its node (at most every ALIVE_NOTE_INTERVAL)."""
+        now = time.monotonic()
+        if now - self._alive_noted.get((node_id, url), -ALIVE_NOTE_INTERVAL) >= ALIVE_NOTE_INTERVAL:
+            self.cluster.heartbeat(node_id, url)
+            self._alive_noted[(node_id, url)] = now
+
+    def take_heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Record a node's beat and figures; answer the deletions it still owes."""
+        node_id, url = parse_node(payload)
+        self.cluster.settle_deletes(node_id, parse_hash_list(payload, "deleted"))
+        self.cluster.heartbeat(node_id, url, parse_stats(payload))
+        self._node_list = None  # this worker sees the beat at once
+        return {
+            "node": node_id,
+            "delete": self.cluster.deletes_owed_by(node_id),
+            **self._cluster_view(),
+        }
+
+    def take_inventory(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Confirm a node's batch of copies (new ones once checked on the node), and tell
+        it which to serve only through signed URLs (it may have lost that, or never had
+        it: app.metadata.visibility) and what it should know of the cluster."""
+        answer = self.reports.take_inventory(payload)
+        reported = [item["hash"] for item in payload.get("files", [])]  # checked by now
+        answer["private"] = self.visibility.private_copies_on(answer["node"], reported)
+        return {**answer, **self._cluster_view()}
+
+    def _cluster_view(self) -> dict[str, Any]:
+        """What nodes learn from the answers to their reports (``app.node.membership``):
+        the nodes they may fetch from and forward to, and the open mode's signing key."""
+        view: dict[str, Any] = {"nodes": [node.url for node in self.cluster.list_nodes()]}
+        if self.open_key:
+            view["signing_key"] = self.open_key
+        return view
+
+    def take_bad_copy(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """A node lacks copies (corrupt, missing, deleted): forget them so repair replaces them."""
+        return self.reports.take_losses(payload)
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        now = time.time()
+        return [node.to_dict(now, self.node_timeout) for node in self.cluster.list_nodes()]
+
+    def peers_needed(self, holder_ids: Sequence[str]) -> list[NodeRecord]:
+        """Live nodes that should receive a copy for a blob held by ``holder_ids`` to
+        have R live copies."""
+        live = self.live_nodes()
+        holders = set(holder_ids)
+        have = sum(1 for node in live if node.id in holders)
+        return choose_nodes([n for n in live if n.id not in holders], self.replication - have)

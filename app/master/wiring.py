@@ -1,0 +1,107 @@
+"""The master's wiring, called by the factory only: the metadata engine and stores, the
+node client, the master service, its background tasks (repair, probes) and the fast
+path, built from ``app.config`` and kept in ``app.extensions``."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+from app.cluster.node_client import NodeClient
+from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
+from app.master.probe import NodeProber
+from app.master.replication import Repairer
+from app.master.service import EXTENSION, PROBER, REPAIRER, MasterService
+from app.master.writer import ReplicatedWriter
+from app.metadata.cluster import ClusterStore
+from app.metadata.engine import make_engine, sqlite_url
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.hotindex import HotIndex
+from app.metadata.namespace import NamespaceStore
+from app.metadata.schema import settings
+from app.metadata.settings import SettingStore
+from app.metadata.uploads import OpenUploadLimits, UploadStore
+from app.security import READ, UrlSigner, blob_token
+from app.server.connection import FAST_PATH, fast_path_for
+
+# The settings entry of the open mode's signing key.
+SIGNING_KEY = "blob_url_key"
+
+
+def init_app(app: Flask) -> None:
+    """Wire the metadata store (SQLite under DATA_DIR unless METADATA_URL says otherwise)."""
+    config = app.config
+    data_dir = Path(config["DATA_DIR"])
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = config["METADATA_URL"] or sqlite_url(data_dir / "metadata.db")
+    engine = make_engine(url)
+    store = FileCatalogue(engine)
+    secret = config["CLUSTER_SECRET"]
+    # The master's own reads of private copies carry read tokens: signed with the cluster
+    # secret, or in open mode with one random key that every master on this database
+    # shares and sends its nodes.
+    key = secret or SettingStore(engine, settings).get_or_create(
+        SIGNING_KEY, lambda: secrets.token_urlsafe(32)
+    )
+    ttl = config["READ_URL_TTL"]
+    nodes = NodeClient(secret, read_token=lambda digest: blob_token(key, READ, digest, ttl))
+    writer = ReplicatedWriter(
+        nodes, replication=config["REPLICATION"], write_quorum=config["WRITE_QUORUM"]
+    )
+    cluster = ClusterStore(engine)
+    uploads = UploadStore(store)
+    repairer = Repairer(
+        store,
+        uploads,
+        NamespaceStore(engine),
+        cluster,
+        nodes,
+        replication=config["REPLICATION"],
+        node_timeout=config["NODE_TIMEOUT"],
+        repair_grace=config["REPAIR_GRACE"],
+        gc_grace=config["GC_GRACE"],
+        trash_retention=config["TRASH_RETENTION"],
+        version_retention=config["VERSION_RETENTION"],
+        interval=config["REPAIR_INTERVAL"],
+        batch=config["REPAIR_BATCH"],
+        lock_path=data_dir / "repair.lock",
+    )
+    app.extensions[REPAIRER] = repairer
+    prober = NodeProber(
+        cluster,
+        nodes,
+        node_timeout=config["NODE_TIMEOUT"],
+        interval=config["NODE_PROBE_INTERVAL"],
+        timeout=config["NODE_PROBE_TIMEOUT"],
+        lock_path=data_dir / "probe.lock",
+    )
+    app.extensions[PROBER] = prober
+    if config["BACKGROUND_TASKS"]:
+        repairer.start()
+        if config["NODE_PROBE_INTERVAL"]:
+            prober.start()
+    app.extensions[EXTENSION] = MasterService(
+        store,
+        cluster,
+        HotIndex(store, config["HOT_INDEX_SIZE"]),
+        nodes,
+        writer,
+        uploads,
+        node_timeout=config["NODE_TIMEOUT"],
+        repair_grace=config["REPAIR_GRACE"],
+        block_size=config["BLOCK_SIZE"],
+        upload_ttl=config["UPLOAD_TTL"],
+        signer=UrlSigner(secret, config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
+        open_upload_limits=OpenUploadLimits(
+            config["MAX_OPEN_UPLOADS"], config["MAX_OPEN_UPLOAD_BLOCKS"]
+        ),
+        open_key="" if secret else key,
+    )
+    app.extensions[FAST_PATH] = fast_path_for(
+        MasterFastHandler(app.extensions[EXTENSION], secret=config["CLUSTER_SECRET"]),
+        body_limit=REGISTRATION_LIMIT,
+        read_timeout=config["READ_TIMEOUT"],
+        write_timeout=config["WRITE_TIMEOUT"],
+    )

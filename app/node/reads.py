@@ -1,0 +1,134 @@
+"""What a node sends: a blob by its hash (``/retrieve``), or a file whose every block it
+holds (``/file``), once the read is allowed (``app.node.access``)."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from app.cluster.master_client import MasterClient
+from app.errors import BlobNotFound, FileNotFound
+from app.http.bodies import BODY_CHUNK
+from app.metadata.node_catalogue import NodeCatalogue
+from app.node.access import ReadAccess
+from app.node.losses import LossReporter
+from app.primitives.lru import LRUCache
+from app.storage.blobstore import FileBlobStore
+from app.storage.digests import parse_digest
+
+# Files of several blocks recently sent whole: their block lists, a few KB each.
+LAYOUT_CACHE_SIZE = 256
+
+
+@dataclass(frozen=True)
+class BlobToServe:
+    path: Path
+    digest: str
+    name: str
+    mimetype: str
+
+
+@dataclass(frozen=True)
+class FileLayout:
+    """What the master says a file is made of: immutable, as its hash names its bytes."""
+
+    name: str
+    size: int
+    blocks: tuple[tuple[str, int], ...]  # (hash, size), in order
+
+
+@dataclass(frozen=True)
+class FileToServe:
+    """A file whose every block this node holds."""
+
+    digest: str
+    name: str
+    mimetype: str
+    size: int
+    blocks: tuple[tuple[str, int], ...]  # (path, size), in order
+
+    def iter_range(self, start: int, stop: int) -> Iterator[bytes]:
+        """Yield the bytes ``[start, stop)``, read from the block files in turn."""
+        offset = 0
+        for path, size in self.blocks:
+            if offset + size > start and offset < stop:
+                with open(path, "rb") as block:
+                    block.seek(max(start - offset, 0))
+                    left = min(stop, offset + size) - max(start, offset)
+                    while left > 0:
+                        chunk = block.read(min(BODY_CHUNK, left))
+                        if not chunk:  # the block shrank: end short, not with wrong bytes
+                            raise OSError(f"{path} ended {left} bytes early")
+                        left -= len(chunk)
+                        yield chunk
+            offset += size
+
+
+class ReadService:
+    """Finds what a read asks for on this disk; a copy found missing is reported lost."""
+
+    def __init__(
+        self,
+        blobs: FileBlobStore,
+        catalog: NodeCatalogue,
+        master: MasterClient,
+        access: ReadAccess,
+        losses: LossReporter,
+    ) -> None:
+        self.blobs = blobs
+        self.catalog = catalog
+        self.master = master  # asked a file's block list (its layout)
+        self.access = access
+        self.losses = losses
+        self._layouts: LRUCache[str, FileLayout] = LRUCache(LAYOUT_CACHE_SIZE)
+
+    def open_blob(self, hash_param: str | None, args: Mapping[str, str]) -> BlobToServe:
+        """Find a blob to stream; the Content-Type comes from the stored name."""
+        digest = parse_digest(hash_param)
+        self.access.check(digest, args, blob=True)  # first: a token is checked for any blob
+        try:
+            path = self.blobs.locate(digest)
+        except BlobNotFound:
+            self.losses.missing(digest)
+            raise
+        name = self.catalog.name_of(digest) or digest
+        mimetype, _encoding = mimetypes.guess_type(name, strict=False)
+        return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
+
+    def open_file(self, hash_param: str | None, args: Mapping[str, str]) -> FileToServe:
+        """Find every block of a file here, to send them in order (the master's
+        ``/download`` points here when this node holds them all)."""
+        digest = parse_digest(hash_param)
+        self.access.check(digest, args, blob=False)
+        layout = self._layout(digest)
+        paths = []
+        for block_hash, size in layout.blocks:
+            if not self.blobs.on_disk(block_hash):
+                self.losses.missing(block_hash)
+                raise BlobNotFound(
+                    f"this node lacks block {block_hash} of file {digest}: "
+                    "GET the master's /download with &proxy=1",
+                    code="block_not_here",
+                )
+            paths.append((self.blobs.file_name(block_hash), size))
+        mimetype, _encoding = mimetypes.guess_type(layout.name, strict=False)
+        return FileToServe(
+            digest,
+            layout.name,
+            mimetype or "application/octet-stream",
+            layout.size,
+            tuple(paths),
+        )
+
+    def _layout(self, digest: str) -> FileLayout:
+        layout = self._layouts.get(digest)
+        if layout is None:
+            answer = self.master.file_blocks(digest)
+            if answer is None:
+                raise FileNotFound(f"no file registered under {digest}")
+            blocks = tuple((parse_digest(b["hash"]), int(b["size"])) for b in answer["blocks"])
+            layout = FileLayout(str(answer["name"]), int(answer["size"]), blocks)
+            self._layouts.put(digest, layout)
+        return layout
