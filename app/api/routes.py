@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import mimetypes
-
 from flask import Response, g, jsonify, request
 
 from app.api import bp
 from app.api.service import Download, user_api
+from app.http.blob_headers import mimetype_of
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
 from app.metadata.accounts import User
@@ -32,12 +31,11 @@ def require_admin() -> None:
 
 def stream(download: Download) -> Response:
     record = download.record
-    mimetype = mimetypes.guess_type(download.name, strict=False)[0] or "application/octet-stream"
     return send_stream(
         lambda start, stop: user_api().master.reader.iter_range(record, start, stop),
         size=record.size,
         etag=record.hash,
-        mimetype=mimetype,
+        mimetype=mimetype_of(download.name),
         download_name=download.name,
     )
 

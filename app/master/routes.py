@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import mimetypes
 
 from flask import Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.http.blob_headers import mimetype_of
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
 from app.master import bp
@@ -75,12 +75,11 @@ def download() -> BaseResponse:
     record, node_url = service.locate(request.args.get("hash"))
     if node_url is not None and request.args.get("proxy") not in ("1", "true"):
         return redirect(node_url, code=302)
-    mimetype = mimetypes.guess_type(record.name, strict=False)[0] or "application/octet-stream"
     return send_stream(
         lambda start, stop: service.reader.iter_range(record, start, stop),
         size=record.size,
         etag=record.hash,
-        mimetype=mimetype,
+        mimetype=mimetype_of(record.name),
         download_name=record.name,
     )
 

@@ -12,12 +12,11 @@ exactly as before.
 
 from __future__ import annotations
 
-import mimetypes
 import os
 from typing import TYPE_CHECKING, Any
 
 from app.errors import AppError
-from app.http.blobs import CONDITIONAL_HEADERS, IMMUTABLE, inline_disposition
+from app.http.blob_headers import CONDITIONAL_FIELDS, blob_headers, mimetype_of
 from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD, TOKEN_PARAM, WRITE, authorize_blob_request
 from app.server.connection import FastRequest, FastResponse, json_answer, query_args
@@ -30,10 +29,6 @@ if TYPE_CHECKING:  # the service builds these handlers: no import cycle at run t
 HEADER_CACHE_SIZE = 4096
 # Raw uploads up to this size are read here; larger ones stream through Flask.
 FAST_UPLOAD_LIMIT = 1 << 20
-# Requests carrying these go to the Flask view (304, 206, 416 and If-Range live there).
-CONDITIONAL_FIELDS = tuple(
-    key.removeprefix("HTTP_").lower().replace("_", "-").encode() for key in CONDITIONAL_HEADERS
-)
 
 
 class NodeFastHandler:
@@ -66,7 +61,7 @@ class NodeFastHandler:
         except OSError:
             return None
         size = os.fstat(fd).st_size
-        return FastResponse(self._headers(digest) % size, fd, size)
+        return FastResponse(self._blob_lines(digest) + b"Content-Length: %d\r\n" % size, fd, size)
 
     def _retrieve_file(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
         """A file whose every block is here, sent block after block by sendfile."""
@@ -77,9 +72,8 @@ class NodeFastHandler:
             file = self.service.open_file(digest, {})  # allowed already
         except AppError:
             return None  # Flask's view answers the error (no block here, master down)
-        disposition = inline_disposition(file.name)
-        headers = _header_lines(file.mimetype, str(file.size), digest, disposition)
-        return FastResponse(headers.encode("latin-1"), size=file.size, files=file.blocks)
+        headers = blob_headers(digest, file.name, mimetype=file.mimetype, length=file.size)
+        return FastResponse(header_lines(headers), size=file.size, files=file.blocks)
 
     def _upload(self, request: FastRequest, raw_query: bytes) -> FastResponse | None:
         """What the Flask view of ``PUT /upload`` does, with the same answers and errors."""
@@ -108,17 +102,15 @@ class NodeFastHandler:
 
         return json_answer(store, "PUT /upload")
 
-    def _headers(self, digest: str) -> bytes:
-        """The blob's header lines, with ``%d`` for its size: a blob keeps its first name,
-        so they are worked out once and kept (for the most recent blobs)."""
-        headers = self._header_cache.get(digest)
-        if headers is None:
+    def _blob_lines(self, digest: str) -> bytes:
+        """The blob's header lines but Content-Length: a blob keeps its first name, so
+        they are worked out once and kept (for the most recent blobs)."""
+        lines = self._header_cache.get(digest)
+        if lines is None:
             name = self.service.catalog.name_of(digest) or digest
-            mimetype = mimetypes.guess_type(name, strict=False)[0] or "application/octet-stream"
-            disposition = inline_disposition(name).replace("%", "%%")
-            headers = _header_lines(mimetype, "%d", digest, disposition).encode("latin-1")
-            self._header_cache.put(digest, headers)
-        return headers
+            lines = header_lines(blob_headers(digest, name, mimetype=mimetype_of(name)))
+            self._header_cache.put(digest, lines)
+        return lines
 
     def _plain_read(self, request: FastRequest, raw_query: bytes, *, blob: bool) -> str | None:
         """The hash of an unconditional GET allowed to read it, else None (Flask answers,
@@ -136,12 +128,6 @@ class NodeFastHandler:
         return digest
 
 
-def _header_lines(mimetype: str, length: str, digest: str, disposition: str) -> str:
-    return (
-        f"Content-Type: {mimetype}\r\n"
-        f"Content-Length: {length}\r\n"
-        f'ETag: "{digest}"\r\n'
-        f"Cache-Control: {IMMUTABLE}\r\n"
-        "Accept-Ranges: bytes\r\n"
-        f"Content-Disposition: {disposition}\r\n"
-    )
+def header_lines(headers: list[tuple[str, str]]) -> bytes:
+    """Headers as the lines of a response head."""
+    return "".join(f"{name}: {value}\r\n" for name, value in headers).encode("latin-1")

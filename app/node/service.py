@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import mimetypes
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from app.errors import (
     PayloadTooLarge,
     UpstreamError,
 )
+from app.http.blob_headers import mimetype_of
 from app.http.bodies import BODY_CHUNK
 from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.metadata.catalog import BlobCatalog, BlobEntry
@@ -352,8 +352,7 @@ class NodeService:
             self.losses.missing(digest)
             raise
         name = self.catalog.name_of(digest) or digest
-        mimetype, _encoding = mimetypes.guess_type(name, strict=False)
-        return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
+        return BlobToServe(path, digest, name, mimetype_of(name))
 
     def open_file(self, hash_param: str | None, args: Mapping[str, str]) -> FileToServe:
         """Find every block of a file here, to send them in order (the master's
@@ -371,11 +370,10 @@ class NodeService:
                     code="block_not_here",
                 )
             paths.append((self.blobs.file_name(block_hash), size))
-        mimetype, _encoding = mimetypes.guess_type(layout.name, strict=False)
         return FileToServe(
             digest,
             layout.name,
-            mimetype or "application/octet-stream",
+            mimetype_of(layout.name),
             layout.size,
             tuple(paths),
         )

@@ -16,7 +16,6 @@ here as the Flask views answer it.
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import os
 import time
@@ -28,6 +27,7 @@ from urllib.parse import parse_qs
 import httptools
 
 from app.errors import BODY_STALLED, AppError, RequestTimeout
+from app.http.json_answers import INTERNAL_ERROR, ErrorAnswer, error_answer, json_bytes
 from app.server.limits import DEFAULT_HEAD_LIMITS, HeadClock, HeadLimits
 from app.server.sendfile import corked
 
@@ -64,9 +64,18 @@ class FastResponse:
     files: Sequence[tuple[str, int]] = ()
 
     @classmethod
-    def json(cls, payload: Any, status: int = 200, headers: bytes = b"") -> FastResponse:
+    def json(cls, payload: Any, status: int = 200) -> FastResponse:
         """A JSON answer, spelled as Flask's ``jsonify`` spells it."""
-        body = (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+        return cls._json_body(json_bytes(payload), status)
+
+    @classmethod
+    def error(cls, answer: ErrorAnswer) -> FastResponse:
+        """A rendered error, as the Flask handlers send it."""
+        extra = "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
+        return cls._json_body(answer.body, answer.status, extra.encode("latin-1"))
+
+    @classmethod
+    def _json_body(cls, body: bytes, status: int, headers: bytes = b"") -> FastResponse:
         head = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
         return cls(head + headers, status=status, body=body, size=len(body))
 
@@ -79,13 +88,10 @@ def json_answer(compute: Callable[[], Any], what: str) -> FastResponse:
     try:
         return FastResponse.json(compute())
     except AppError as exc:
-        extra = "".join(f"{name}: {value}\r\n" for name, value in exc.headers.items())
-        return FastResponse.json(exc.to_dict(), exc.status, extra.encode("latin-1"))
+        return FastResponse.error(error_answer(exc))
     except Exception:
         log.exception("unhandled error on %s", what)
-        return FastResponse.json(
-            {"error": {"code": "internal_error", "message": "internal server error"}}, 500
-        )
+        return FastResponse.error(INTERNAL_ERROR)
 
 
 @dataclass(frozen=True)
@@ -260,7 +266,7 @@ def serve_connection(
             except RequestTimeout as exc:
                 # The body is out of step with the connection now: answer, then close.
                 sock.settimeout(fast.write_timeout or None)
-                _send(sock, FastResponse.json(exc.to_dict(), exc.status), keep_alive=False)
+                _send(sock, FastResponse.error(error_answer(exc)), keep_alive=False)
                 return None
             if whole is None:
                 return None
