@@ -1,4 +1,9 @@
-"""Master views: the reference's /register, /get, /list, and the cluster's endpoints."""
+"""Master views: the reference's /register, /get, /list, and the cluster's endpoints.
+
+``POST /assign`` and ``POST /nodes/register`` are mostly answered below Flask, by the
+overlay (``app.master.overlay`` OVERLAY); their views say so, and answer everything the
+overlay declines.
+"""
 
 from __future__ import annotations
 
@@ -64,6 +69,7 @@ def abort_upload(upload_id: str) -> Response:
     return jsonify(master_service().uploads.abort(upload_id))
 
 
+# overlaid: app.master.overlay OVERLAY
 @bp.post("/assign")
 def assign() -> Response:
     return jsonify(master_service().assign(request.args.get("count")))
@@ -119,6 +125,7 @@ def heartbeat() -> Response:
     return jsonify(master_service().take_heartbeat(json_body()))
 
 
+# overlaid: app.master.overlay OVERLAY
 @bp.post("/nodes/register")
 def register_copies() -> Response:
     return jsonify(master_service().register_copies(json_body()))

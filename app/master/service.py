@@ -16,8 +16,8 @@ from app.cluster.node_client import NodeClient
 from app.errors import Conflict, FileNotFound, InvalidHash, ServiceUnavailable
 from app.http.bodies import BODY_CHUNK
 from app.http.multipart import clean_name, read_file_part
-from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
 from app.master.ingest import BlockIngest
+from app.master.overlay import master_fast_path
 from app.master.placement import choose_nodes, live_nodes
 from app.master.probe import NodeProber
 from app.master.reader import BlockReader
@@ -45,7 +45,7 @@ from app.metadata.settings import SettingStore
 from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.metadata.visibility import Visibility
 from app.security import READ, UrlSigner, blob_token
-from app.server.connection import FAST_PATH, fast_path_for
+from app.server.connection import FAST_PATH
 from app.storage import parse_digest
 
 log = logging.getLogger(__name__)
@@ -516,9 +516,9 @@ def init_app(app: Flask) -> None:
         ),
         open_key="" if secret else key,
     )
-    app.extensions[FAST_PATH] = fast_path_for(
-        MasterFastHandler(app.extensions[EXTENSION], secret=config["CLUSTER_SECRET"]),
-        body_limit=REGISTRATION_LIMIT,
+    app.extensions[FAST_PATH] = master_fast_path(
+        app.extensions[EXTENSION],
+        secret=config["CLUSTER_SECRET"],
         read_timeout=config["READ_TIMEOUT"],
         write_timeout=config["WRITE_TIMEOUT"],
     )

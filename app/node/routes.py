@@ -1,4 +1,9 @@
-"""Node views: the reference's /upload, /retrieve and /health, and the cluster's own."""
+"""Node views: the reference's /upload, /retrieve and /health, and the cluster's own.
+
+The plain requests of three of them are mostly answered below Flask, by the overlay
+(``app.node.overlay`` OVERLAY): each such view says so, and answers everything the
+overlay declines.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from app.node import bp
 from app.node.service import node_service
 
 
+# overlaid: app.node.overlay OVERLAY (the PUT)
 @bp.route("/upload", methods=["POST", "PUT"])
 def upload() -> Response:
     result = node_service().store_upload(
@@ -34,15 +40,17 @@ def delete_blob(digest: str) -> Response:
     return jsonify(node_service().delete_blob(digest))
 
 
+# overlaid: app.node.overlay OVERLAY
 @bp.get("/retrieve")
 def retrieve() -> Response:
-    blob = node_service().open_blob(request.args.get("hash"), request.args)
+    blob = node_service().open_blob(request.args.get("hash"))
     return send_blob(blob.path, etag=blob.digest, mimetype=blob.mimetype, download_name=blob.name)
 
 
+# overlaid: app.node.overlay OVERLAY
 @bp.get("/file")
 def retrieve_file() -> Response:
-    file = node_service().open_file(request.args.get("hash"), request.args)
+    file = node_service().open_file(request.args.get("hash"))
     return send_stream(
         file.iter_range,
         size=file.size,

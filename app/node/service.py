@@ -28,16 +28,16 @@ from app.metadata.catalog import BlobCatalog, BlobEntry
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.schema import node_settings
 from app.metadata.settings import SettingStore
-from app.node.access import ReadAccess
-from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
+from app.node.access import NodeAccess
 from app.node.losses import LossReporter
 from app.node.membership import Membership
+from app.node.overlay import node_fast_path
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.primitives.group_commit import GroupCommit
 from app.primitives.lru import LRUCache
 from app.security import TOKEN_PARAM
-from app.server.connection import FAST_PATH, fast_path_for
+from app.server.connection import FAST_PATH
 from app.storage import FileBlobStore, FileBlobWriter, SealedBlob, StoredBlob, parse_digest
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class NodeService:
     ) -> None:
         self.node_id = node_id
         self.membership = membership
-        self.access = ReadAccess(catalog, membership, secret=secret)
+        self.access = NodeAccess(catalog, membership, secret=secret)
         self.blobs = blobs
         self.catalog = catalog
         self.master = master
@@ -342,10 +342,11 @@ class NodeService:
             log.warning("copy of %s to %s failed: %s", entry.hash, url, exc.message)
             return None
 
-    def open_blob(self, hash_param: str | None, args: Mapping[str, str]) -> BlobToServe:
-        """Find a blob to stream; the Content-Type comes from the stored name."""
+    def open_blob(self, hash_param: str | None) -> BlobToServe:
+        """Find a blob to stream; the Content-Type comes from the stored name.
+
+        Unchecked: the front ends ask ``self.access.authorize`` first."""
         digest = parse_digest(hash_param)
-        self.access.check(digest, args, blob=True)  # first: a token is checked for any blob
         try:
             path = self.blobs.locate(digest)
         except BlobNotFound:
@@ -354,11 +355,11 @@ class NodeService:
         name = self.catalog.name_of(digest) or digest
         return BlobToServe(path, digest, name, mimetype_of(name))
 
-    def open_file(self, hash_param: str | None, args: Mapping[str, str]) -> FileToServe:
+    def open_file(self, hash_param: str | None) -> FileToServe:
         """Find every block of a file here, to send them in order (the master's
-        ``/download`` points here when this node holds them all)."""
+        ``/download`` points here when this node holds them all); unchecked, as
+        ``open_blob``."""
         digest = parse_digest(hash_param)
-        self.access.check(digest, args, blob=False)
         layout = self._layout(digest)
         paths = []
         for block_hash, size in layout.blocks:
@@ -530,11 +531,8 @@ def init_app(app: Flask) -> None:
         secret=secret,
         group_commit_delay=config["GROUP_COMMIT_DELAY"],
     )
-    app.extensions[FAST_PATH] = fast_path_for(
-        NodeFastHandler(service, secret=config["CLUSTER_SECRET"]),
-        body_limit=FAST_UPLOAD_LIMIT,
-        read_timeout=config["READ_TIMEOUT"],
-        write_timeout=config["WRITE_TIMEOUT"],
+    app.extensions[FAST_PATH] = node_fast_path(
+        service, read_timeout=config["READ_TIMEOUT"], write_timeout=config["WRITE_TIMEOUT"]
     )
 
 

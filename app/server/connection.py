@@ -11,6 +11,9 @@ one beyond gunicorn's limits — and everything after it on that connection go t
 and the Flask app, exactly as without this loop. Heads and bodies are given the same time
 on both (``app.server.limits``): a body that stalls past READ_TIMEOUT is answered 408
 here as the Flask views answer it.
+
+Which requests a role's handler takes is declared in its overlay table
+(``app.server.overlay``); this loop knows nothing of paths.
 """
 
 from __future__ import annotations
@@ -21,13 +24,12 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import parse_qs
+from typing import Any
 
 import httptools
 
-from app.errors import BODY_STALLED, AppError, RequestTimeout
-from app.http.json_answers import INTERNAL_ERROR, ErrorAnswer, error_answer, json_bytes
+from app.errors import BODY_STALLED, RequestTimeout
+from app.http.json_answers import ErrorAnswer, error_answer, json_bytes
 from app.server.limits import DEFAULT_HEAD_LIMITS, HeadClock, HeadLimits
 from app.server.sendfile import corked
 
@@ -83,17 +85,6 @@ class FastResponse:
 FastHandler = Callable[[FastRequest], FastResponse | None]
 
 
-def json_answer(compute: Callable[[], Any], what: str) -> FastResponse:
-    """``compute()``'s result as JSON, or its error rendered as the Flask handlers do."""
-    try:
-        return FastResponse.json(compute())
-    except AppError as exc:
-        return FastResponse.error(error_answer(exc))
-    except Exception:
-        log.exception("unhandled error on %s", what)
-        return FastResponse.error(INTERNAL_ERROR)
-
-
 @dataclass(frozen=True)
 class FastPath:
     """What a role's app offers its worker (in ``app.extensions[FAST_PATH]``).
@@ -110,27 +101,6 @@ class FastPath:
 
 
 FAST_PATH = "mdbx.fast_path"
-
-
-class BodyHandler(Protocol):
-    """A handler that also says which requests' bodies it wants read for it."""
-
-    def __call__(self, request: FastRequest) -> FastResponse | None: ...
-
-    def wants_body(self, request: FastRequest) -> bool: ...
-
-
-def fast_path_for(
-    handler: BodyHandler, *, body_limit: int, read_timeout: float, write_timeout: float
-) -> FastPath:
-    """The ``FastPath`` of a role's handler."""
-    return FastPath(
-        handler,
-        write_timeout=write_timeout,
-        read_timeout=read_timeout,
-        body_limit=body_limit,
-        wants_body=handler.wants_body,
-    )
 
 
 STATUS_LINES = {
@@ -150,16 +120,6 @@ STATUS_LINES = {
         (507, "Insufficient Storage"),
     )
 }
-
-
-def query_args(raw_query: bytes) -> dict[str, str] | None:
-    """A query's first value per name, blank ones kept (as Flask's ``request.args``);
-    None when it is not UTF-8 once percent-decoded (hand it to Flask, which says so)."""
-    try:
-        parsed = parse_qs(raw_query.decode("ascii"), keep_blank_values=True, errors="strict")
-    except UnicodeError:
-        return None
-    return {name: values[0] for name, values in parsed.items()}
 
 
 # (remote address, request line, status, body bytes, seconds): the access log's line.
