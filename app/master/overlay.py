@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.http.jsonbody import body_limit, check_json_type, decode_object
 from app.master.access import authorize_call
+from app.master.validation import parse_assign_count, parse_registration
 from app.security import CLUSTER_FIELD
 from app.server.connection import FastPath, FastRequest, FastResponse
 from app.server.overlay import Overlay, OverlayRoute, json_answer, presented_field, query_args
@@ -59,7 +60,7 @@ def assign(master: MasterRoutes, request: FastRequest, raw_query: bytes) -> Fast
 
     def answer() -> dict[str, Any]:
         master.authorize("master.assign", presented)
-        return master.service.assign(args.get("count"))
+        return master.service.assign(parse_assign_count(args.get("count")))
 
     return json_answer(answer, "POST /assign")
 
@@ -77,7 +78,7 @@ def register_copies(
         # In the order of the Flask view: credentials, then the body (app.http.bodies.json_body).
         master.authorize("master.register_copies", presented)
         check_json_type(presented_field(request, b"content-type"))
-        return master.service.register_copies(decode_object(request.body))
+        return master.service.register_copies(parse_registration(decode_object(request.body)))
 
     return json_answer(answer, "POST /nodes/register")
 

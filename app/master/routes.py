@@ -18,6 +18,7 @@ from app.http.bodies import json_body
 from app.master import bp
 from app.master.auth import caller_key
 from app.master.service import master_service, repair_now
+from app.master.validation import parse_assign_count, parse_registration
 
 
 @bp.post("/register")
@@ -72,7 +73,7 @@ def abort_upload(upload_id: str) -> Response:
 # overlaid: app.master.overlay OVERLAY
 @bp.post("/assign")
 def assign() -> Response:
-    return jsonify(master_service().assign(request.args.get("count")))
+    return jsonify(master_service().assign(parse_assign_count(request.args.get("count"))))
 
 
 @bp.get("/download")
@@ -128,7 +129,7 @@ def heartbeat() -> Response:
 # overlaid: app.master.overlay OVERLAY
 @bp.post("/nodes/register")
 def register_copies() -> Response:
-    return jsonify(master_service().register_copies(json_body()))
+    return jsonify(master_service().register_copies(parse_registration(json_body())))
 
 
 @bp.post("/nodes/inventory")

@@ -25,8 +25,7 @@ from app.master.replication import Repairer, RepairReport, drop_copies
 from app.master.reports import CopyReports
 from app.master.uploads import UploadService
 from app.master.validation import (
-    parse_assign_count,
-    parse_copies,
+    CopyRegistration,
     parse_file_key,
     parse_hash_list,
     parse_kind,
@@ -149,16 +148,15 @@ class MasterService:
             ]
         return answer
 
-    def register_copies(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def register_copies(self, registration: CopyRegistration) -> dict[str, Any]:
         """A node's batch of new copies (its uploads' group commit), in one transaction.
 
         Each answer says, for a copy whose node asked (``want_peers``), which live peers
         should get a copy for the blob to reach R.
         """
-        node_id, url = parse_node(payload)
-        copies, wants = parse_copies(payload)
+        node_id, copies, wants = registration.node, registration.copies, registration.wants_peers
         self.store.register_copies(node_id, copies)
-        self._note_alive(node_id, url)
+        self._note_alive(node_id, registration.url)
         # Public copies only: a node's upload is public content, read only from those.
         holders = self.store.blob_copies(
             [c.hash for c, want in zip(copies, wants, strict=True) if want], public_only=True
@@ -352,10 +350,10 @@ class MasterService:
             "quorum": self.writer.quorum,
         }
 
-    def assign(self, count: str | None = None) -> dict[str, Any]:
-        """Choose the nodes a client should write to (first one forwards down the chain);
-        ``count`` is the query's, unparsed, so that both front ends refuse the same."""
-        wanted = parse_assign_count(count) or self.replication
+    def assign(self, count: int | None = None) -> dict[str, Any]:
+        """Choose ``count`` nodes (None: R) a client should write to; the first one
+        forwards down the chain."""
+        wanted = count or self.replication
         targets = choose_nodes(self.live_nodes(), wanted)
         if not targets:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")

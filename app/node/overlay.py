@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.errors import AppError
 from app.http.blob_headers import CONDITIONAL_FIELDS, blob_headers, mimetype_of
+from app.node.uploads import RawBody, parse_upload_options
 from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD
 from app.server.connection import FastPath, FastRequest, FastResponse
@@ -102,15 +103,11 @@ def upload(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastResp
         return None  # Flask refuses a query that is not UTF-8
 
     def store() -> dict[str, Any]:
+        # In the order of the hook and the view: credentials, the query, the body.
         presented = presented_field(request, CLUSTER_FIELD)
         node.service.access.authorize("node.upload", presented=presented, args=args)
-        return node.service.store_upload(
-            request.body,
-            presented_field(request, b"content-type") or None,
-            len(request.body),
-            args,
-            raw=True,
-        )
+        options = parse_upload_options(args)
+        return node.service.store_upload(RawBody(request.body, len(request.body)), options)
 
     return json_answer(store, "PUT /upload")
 

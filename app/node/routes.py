@@ -15,19 +15,18 @@ from app.http.blobs import send_blob, send_stream
 from app.http.bodies import json_body
 from app.node import bp
 from app.node.service import node_service
+from app.node.uploads import FormBody, RawBody, parse_upload_options
 
 
 # overlaid: app.node.overlay OVERLAY (the PUT)
 @bp.route("/upload", methods=["POST", "PUT"])
 def upload() -> Response:
-    result = node_service().store_upload(
-        request.stream,
-        request.content_type,
-        request.content_length,
-        request.args,
-        raw=request.method == "PUT",
-    )
-    return jsonify(result)
+    options = parse_upload_options(request.args)
+    if request.method == "PUT":
+        body: RawBody | FormBody = RawBody(request.stream, request.content_length)
+    else:
+        body = FormBody(request.stream, request.content_type, request.content_length)
+    return jsonify(node_service().store_upload(body, options))
 
 
 @bp.post("/replicate")
