@@ -17,7 +17,7 @@ from app.master.access import authorize_call
 from app.master.validation import parse_assign_count, parse_registration
 from app.security import CLUSTER_FIELD
 from app.server.connection import FastPath, FastRequest, FastResponse
-from app.server.overlay import Overlay, OverlayRoute, json_answer, presented_field, query_args
+from app.server.overlay import Overlay, OverlayRoute, header_text, json_answer, query_args
 
 if TYPE_CHECKING:  # the wiring builds the overlay: no import cycle at run time
     from app.master.service import MasterService
@@ -33,11 +33,12 @@ class MasterRoutes:
         self.service = service
         self.secret = secret
 
-    def credentials(
+    def admit(
         self, request: FastRequest, raw_query: bytes
     ) -> tuple[str | None, dict[str, str]] | None:
-        """(The cluster header, the query) of a call the overlay may take, else None."""
-        presented = presented_field(request, CLUSTER_FIELD)
+        """(The cluster header, the query) of a call the overlay may take; None hands it
+        to Flask."""
+        presented = header_text(request, CLUSTER_FIELD)
         if self.secret and presented is None:
             return None  # Flask says what is missing, or checks an admin token
         args = query_args(raw_query)
@@ -53,7 +54,7 @@ class MasterRoutes:
 
 def assign(master: MasterRoutes, request: FastRequest, raw_query: bytes) -> FastResponse | None:
     """``POST /assign``: the nodes to write to, as the Flask view answers."""
-    taken = master.credentials(request, raw_query)
+    taken = master.admit(request, raw_query)
     if taken is None or request.body:
         return None
     presented, args = taken
@@ -69,7 +70,7 @@ def register_copies(
     master: MasterRoutes, request: FastRequest, raw_query: bytes
 ) -> FastResponse | None:
     """``POST /nodes/register``: a node's new copies, as the Flask view answers."""
-    taken = master.credentials(request, raw_query)
+    taken = master.admit(request, raw_query)
     if taken is None or raw_query:
         return None
     presented = taken[0]
@@ -77,7 +78,7 @@ def register_copies(
     def answer() -> dict[str, Any]:
         # In the order of the Flask view: credentials, then the body (app.http.bodies.json_body).
         master.authorize("master.register_copies", presented)
-        check_json_type(presented_field(request, b"content-type"))
+        check_json_type(header_text(request, b"content-type"))
         return master.service.register_copies(parse_registration(decode_object(request.body)))
 
     return json_answer(answer, "POST /nodes/register")

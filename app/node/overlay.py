@@ -22,7 +22,7 @@ from app.node.uploads import RawBody, parse_upload_options
 from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD
 from app.server.connection import FastPath, FastRequest, FastResponse
-from app.server.overlay import Overlay, OverlayRoute, json_answer, presented_field, query_args
+from app.server.overlay import Overlay, OverlayRoute, header_text, json_answer, query_args
 from app.storage import DIGEST_RE
 
 if TYPE_CHECKING:  # the wiring builds the overlay: no import cycle at run time
@@ -63,7 +63,7 @@ class NodeRoutes:
         if not DIGEST_RE.fullmatch(digest):
             return None
         try:
-            presented = presented_field(request, CLUSTER_FIELD)
+            presented = header_text(request, CLUSTER_FIELD)
             self.service.access.authorize(endpoint, presented=presented, args=args)
         except AppError:
             return None
@@ -104,7 +104,7 @@ def upload(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastResp
 
     def store() -> dict[str, Any]:
         # In the order of the hook and the view: credentials, the query, the body.
-        presented = presented_field(request, CLUSTER_FIELD)
+        presented = header_text(request, CLUSTER_FIELD)
         node.service.access.authorize("node.upload", presented=presented, args=args)
         options = parse_upload_options(args)
         return node.service.store_upload(RawBody(request.body, len(request.body)), options)

@@ -83,7 +83,7 @@ def query_args(raw_query: bytes) -> dict[str, str] | None:
     return {name: values[0] for name, values in parsed.items()}
 
 
-def presented_field(request: FastRequest, field: bytes) -> str | None:
+def header_text(request: FastRequest, field: bytes) -> str | None:
     """A request field as the Flask views read it (latin-1 text), or None if absent."""
     value = request.headers.get(field)
     return None if value is None else value.decode("latin-1")
