@@ -39,12 +39,19 @@ class NodeAccess:
         self.secret = secret
 
     def authorize(
-        self, endpoint: str | None, *, presented: str | None, args: Mapping[str, str]
+        self,
+        endpoint: str | None,
+        *,
+        presented: str | None,
+        args: Mapping[str, str],
+        digest: str | None = None,
     ) -> None:
         """Let a request to ``endpoint`` through, or raise.
 
         ``presented``: the cluster header sent, if any; ``args``: the query (token,
-        hash and the parameters a token fixes). Secured mode: 401/403 from
+        hash and the parameters a token fixes); ``digest``: its hash, when the caller
+        has parsed it already (the overlay does, to decline any other spelling, and
+        need not pay for it twice). Secured mode: 401/403 from
         ``authorize_blob_request``. Open mode, for reads: 400 invalid_hash, 403
         invalid_token for a token that is not the master's for this read, 503 while
         this node has not heard the key yet, 404 blob_not_found for a private blob read
@@ -65,7 +72,8 @@ class NodeAccess:
             return
         blob = OPEN_READS.get(endpoint or "")
         if blob is not None:
-            self._check_open_read(parse_digest(args.get("hash")), args, blob=blob)
+            digest = digest or parse_digest(args.get("hash"))
+            self._check_open_read(digest, args, blob=blob)
 
     def _check_open_read(self, digest: str, args: Mapping[str, str], *, blob: bool) -> None:
         token = args.get(TOKEN_PARAM)

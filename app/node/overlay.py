@@ -64,7 +64,7 @@ class NodeRoutes:
             return None
         try:
             presented = header_text(request, CLUSTER_FIELD)
-            self.service.access.authorize(endpoint, presented=presented, args=args)
+            self.service.access.authorize(endpoint, presented=presented, args=args, digest=digest)
         except AppError:
             return None
         return digest
