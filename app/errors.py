@@ -1,4 +1,4 @@
-"""The one error hierarchy of Mini-Dropbox; rendered as JSON by ``app.http.rendering``.
+"""The one error hierarchy of Mini-Dropbox; rendered as JSON by ``app.http.json_answers``.
 
 AppError (500 internal_error)
 ├── BadRequest (400 bad_request)

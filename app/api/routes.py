@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request
@@ -18,6 +17,7 @@ from app.api.answers import (
     version_answer,
 )
 from app.errors import InvalidField
+from app.http.blob_headers import mimetype_of
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
 from app.security import CLUSTER_HEADER, bearer_token
@@ -55,12 +55,11 @@ def require_admin() -> None:
 
 
 def stream(download: Download) -> Response:
-    mimetype = mimetypes.guess_type(download.name, strict=False)[0] or "application/octet-stream"
     return send_stream(
         download.read,
         size=download.size,
         etag=download.hash,
-        mimetype=mimetype,
+        mimetype=mimetype_of(download.name),
         download_name=download.name,
     )
 

@@ -7,7 +7,6 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
-from urllib.parse import quote
 
 from flask import Response, request
 from werkzeug.wsgi import ClosingIterator, wrap_file
@@ -15,18 +14,8 @@ from werkzeug.wsgi import ClosingIterator, wrap_file
 from app.errors import (
     RangeNotSatisfiable,
 )
+from app.http.blob_headers import CONDITIONAL_HEADERS, blob_headers
 from app.http.bodies import BODY_CHUNK
-
-# A content address names exactly one sequence of bytes: cache it for a year, never revalidate.
-IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-CONDITIONAL_HEADERS = (
-    "HTTP_RANGE",
-    "HTTP_IF_NONE_MATCH",
-    "HTTP_IF_MODIFIED_SINCE",
-    "HTTP_IF_RANGE",
-)
 
 
 def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Response:
@@ -53,14 +42,8 @@ def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Re
             raise
         response.call_on_close(file.close)  # a 304, whose body never opened the range
         return response
-    # The type guessed from the name, without a charset: stored bytes are served as they
-    # are, and nothing says which encoding a text file was written in.
-    response = Response(
-        wrap_file(request.environ, file), content_type=mimetype, direct_passthrough=True
-    )
-    response.headers.update(_content_headers(etag, download_name))
-    response.headers["Content-Length"] = str(size)
-    return response
+    headers = blob_headers(etag, download_name, mimetype=mimetype, length=size)
+    return Response(wrap_file(request.environ, file), headers=headers, direct_passthrough=True)
 
 
 def _file_range(file: IO[bytes], start: int, stop: int) -> Iterator[bytes]:
@@ -72,15 +55,6 @@ def _file_range(file: IO[bytes], start: int, stop: int) -> Iterator[bytes]:
                 raise OSError(f"the file ended {stop - start} bytes early")
             start += len(chunk)
             yield chunk
-
-
-def _content_headers(etag: str, download_name: str) -> dict[str, str]:
-    return {
-        "ETag": f'"{etag}"',
-        "Cache-Control": IMMUTABLE,
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": inline_disposition(download_name),
-    }
 
 
 def _requested_span(size: int, etag: str) -> tuple[int, int] | None:
@@ -123,31 +97,19 @@ def send_stream(
     The first chunk is read before the status line is sent, so a read that cannot start
     (no live replica) is still a JSON error rather than a cut-off body.
     """
-    headers = _content_headers(etag, download_name)
     if request.if_none_match.contains(etag):
-        return Response(status=304, headers=headers)
+        return Response(status=304, headers=blob_headers(etag, download_name))
     start, stop, status = 0, size, 200
     span = _requested_span(size, etag)
     if span is not None:
         start, stop = span
         status = 206
-        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    headers = blob_headers(etag, download_name, mimetype=mimetype, length=stop - start)
+    if span is not None:
+        headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
     chunks = read(start, stop)
     first = next(chunks, b"")
     # Closed by the server once sent, or when the client goes: the reader lets go of
     # what it holds (an open file, blocks fetched ahead) then, not when collected.
     body = ClosingIterator(itertools.chain([first], chunks), getattr(chunks, "close", None))
-    response = Response(
-        body,
-        status=status,
-        content_type=mimetype,
-        headers=headers,
-        direct_passthrough=True,
-    )
-    response.headers["Content-Length"] = str(stop - start)
-    return response
-
-
-def inline_disposition(name: str) -> str:
-    fallback = name.encode("ascii", "replace").decode().replace("\\", "_").replace('"', "_")
-    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return Response(body, status=status, headers=headers, direct_passthrough=True)

@@ -1,5 +1,8 @@
-"""The one JSON error renderer of the Flask views: AppError, werkzeug's and gunicorn's errors,
-and anything unexpected, as ``{"error": {"code", "message"}}``."""
+"""The Flask views' error handlers: AppError, werkzeug's and gunicorn's errors, and anything
+unexpected, answered as ``{"error": {"code", "message"}}``.
+
+Each is rendered by ``app.http.json_answers``, as the overlay renders its errors.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import re
 import socket
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
@@ -18,18 +21,15 @@ from app.errors import (
     AppError,
     RequestTimeout,
 )
+from app.http.json_answers import INTERNAL_ERROR, ErrorAnswer, error_answer, failure_answer
 
 log = logging.getLogger(__name__)
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response:
-    """Render ``{"error": {"code", "message"}}`` with ``status``."""
-    response = jsonify({"error": {"code": code, "message": message}})
-    response.status_code = status
-    response.headers.update(headers or {})
-    return response
+def _response(answer: ErrorAnswer) -> Response:
+    return Response(
+        answer.body, status=answer.status, headers=answer.headers, mimetype="application/json"
+    )
 
 
 def _snake_case(name: str) -> str:
@@ -41,18 +41,14 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(AppError)
     def _app_error(exc: AppError) -> Response:
-        response = jsonify(exc.to_dict())
-        response.status_code = exc.status
-        response.headers.update(exc.headers)
-        return response
+        return _response(error_answer(exc))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 500
         headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
-        return error_response(
-            status, _snake_case(type(exc).__name__), exc.description or "", headers
-        )
+        code = _snake_case(type(exc).__name__)
+        return _response(failure_answer(status, code, exc.description or "", headers))
 
     @app.errorhandler(TimeoutError)
     def _timeout(exc: TimeoutError) -> Response:
@@ -71,7 +67,7 @@ def register_error_handlers(app: Flask) -> None:
         # The client closed the connection mid-body: nobody will read this answer, and
         # the upload's temp file is already gone. Not a server error.
         log.info("client disconnected during %s %s", request.method, request.path)
-        return error_response(400, "client_disconnected", "the request body ended early")
+        return _response(failure_answer(400, "client_disconnected", "the request body ended early"))
 
     @app.errorhandler(ParseException)
     def _malformed_body(exc: ParseException) -> Response:
@@ -79,14 +75,13 @@ def register_error_handlers(app: Flask) -> None:
         # (a chunk size such as "zz", a chunk without its CRLF): the client's error. What
         # was stored of it so far is aborted by the readers on their way out.
         log.info("malformed body on %s %s: %s", request.method, request.path, type(exc).__name__)
-        return error_response(
-            400, "malformed_body", f"the request body's framing is invalid ({type(exc).__name__})"
-        )
+        message = f"the request body's framing is invalid ({type(exc).__name__})"
+        return _response(failure_answer(400, "malformed_body", message))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal_error", "internal server error")
+        return _response(INTERNAL_ERROR)
 
 
 def _shut_down(sock: Any) -> None:

@@ -1,12 +1,8 @@
-"""Who may call the master when a cluster secret is set (the secured cluster mode).
+"""The master's credential hook: calls to the master and Seedream views pass
+``authorize_call`` (``app.master.access``), the rule the overlay applies to what it answers.
 
-``/health`` stays open. The node-facing ``/nodes/heartbeat``, ``/nodes/inventory``,
-``/nodes/bad-copy`` and ``/nodes/register`` take only the ``X-Mdbx-Cluster-Secret``
-header. Every other endpoint of the master and Seedream blueprints takes that header,
-or ``Authorization: Bearer <token>`` for a token the admin token check
-(``app.extensions[ADMIN_TOKEN_CHECK]``, registered by the accounts code) accepts.
-Paths under ``/api/`` and ``/s/`` check their own credentials. Without a secret every
-request passes, as in the reference design.
+Paths under ``/api/`` and ``/s/`` check their own credentials. The admin token check is
+``app.extensions[ADMIN_TOKEN_CHECK]``, registered by the accounts code.
 """
 
 from __future__ import annotations
@@ -16,20 +12,10 @@ from collections.abc import Callable
 
 from flask import current_app, request
 
-from app.errors import Forbidden
-from app.security import (
-    ADMIN_TOKEN_CHECK,
-    CLUSTER_HEADER,
-    bearer_token,
-    missing_credentials,
-    require_cluster_secret,
-)
+from app.master.access import authorize_call
+from app.security import ADMIN_TOKEN_CHECK, CLUSTER_HEADER, bearer_token
 
 GUARDED_BLUEPRINTS = frozenset({"master", "seedream"})
-OPEN_ENDPOINTS = frozenset({"master.health"})
-CLUSTER_ENDPOINTS = frozenset(
-    {"master.heartbeat", "master.inventory", "master.bad_copy", "master.register_copies"}
-)
 SELF_CHECKED_PATHS = ("/api/", "/s/")
 
 
@@ -40,24 +26,17 @@ def require_credentials() -> None:
     if (
         not secret
         or GUARDED_BLUEPRINTS.isdisjoint(request.blueprints)
-        or request.endpoint in OPEN_ENDPOINTS
         or request.path.startswith(SELF_CHECKED_PATHS)
     ):
         return
-    presented = request.headers.get(CLUSTER_HEADER)
-    bearer = bearer_token(request.headers.get("Authorization"))
-    if presented is not None or request.endpoint in CLUSTER_ENDPOINTS:
-        if presented is None and bearer is not None:
-            raise Forbidden(f"this endpoint is for the cluster: send the {CLUSTER_HEADER} header")
-        require_cluster_secret(secret, presented)
-        return
-    if bearer is None:
-        raise missing_credentials(
-            f"send the {CLUSTER_HEADER} header or Authorization: Bearer <admin token>"
-        )
     check: Callable[[str], bool] | None = current_app.extensions.get(ADMIN_TOKEN_CHECK)
-    if check is None or not check(bearer):
-        raise Forbidden("the bearer token is not an admin token", code="invalid_token")
+    authorize_call(
+        secret,
+        request.endpoint,
+        presented=request.headers.get(CLUSTER_HEADER),
+        bearer=bearer_token(request.headers.get("Authorization")),
+        is_admin_token=check,
+    )
 
 
 def caller_key() -> str:

@@ -1,17 +1,23 @@
-"""Master views: the reference's /register, /get, /list, and the cluster's endpoints."""
+"""Master views: the reference's /register, /get, /list, and the cluster's endpoints.
+
+``POST /assign`` and ``POST /nodes/register`` are mostly answered below Flask, by the
+overlay (``app.master.overlay`` OVERLAY); their views say so, and answer everything the
+overlay declines.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import mimetypes
 
 from flask import Blueprint, Response, jsonify, redirect, request
 from werkzeug.wrappers import Response as BaseResponse
 
+from app.http.blob_headers import mimetype_of
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
 from app.master.auth import caller_key, require_credentials
 from app.master.service import master_service, repair_now
+from app.master.validation import parse_assign_count, parse_registration
 
 bp = Blueprint("master", __name__)
 # On every request of the app: it guards the Seedream blueprint's views too.
@@ -71,9 +77,10 @@ def abort_upload(upload_id: str) -> Response:
     return jsonify(master_service().uploads.abort(upload_id))
 
 
+# overlaid: app.master.overlay OVERLAY
 @bp.post("/assign")
 def assign() -> Response:
-    return jsonify(master_service().writes.assign(request.args.get("count")))
+    return jsonify(master_service().writes.assign(parse_assign_count(request.args.get("count"))))
 
 
 @bp.get("/download")
@@ -82,12 +89,11 @@ def download() -> BaseResponse:
     record, node_url = service.reads.locate(request.args.get("hash"))
     if node_url is not None and request.args.get("proxy") not in ("1", "true"):
         return redirect(node_url, code=302)
-    mimetype = mimetypes.guess_type(record.name, strict=False)[0] or "application/octet-stream"
     return send_stream(
         lambda start, stop: service.reader.iter_range(record, start, stop),
         size=record.size,
         etag=record.hash,
-        mimetype=mimetype,
+        mimetype=mimetype_of(record.name),
         download_name=record.name,
     )
 
@@ -127,9 +133,10 @@ def heartbeat() -> Response:
     return jsonify(master_service().directory.take_heartbeat(json_body()))
 
 
+# overlaid: app.master.overlay OVERLAY
 @bp.post("/nodes/register")
 def register_copies() -> Response:
-    return jsonify(master_service().register_copies(json_body()))
+    return jsonify(master_service().register_copies(parse_registration(json_body())))
 
 
 @bp.post("/nodes/inventory")

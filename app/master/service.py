@@ -17,10 +17,9 @@ from app.master.replication import Repairer, RepairReport, drop_copies
 from app.master.reports import CopyReports
 from app.master.uploads import UploadService
 from app.master.validation import (
-    parse_copies,
+    CopyRegistration,
     parse_file_key,
     parse_kind,
-    parse_node,
     parse_record,
 )
 from app.master.writer import ReplicatedWriter
@@ -127,16 +126,15 @@ class MasterService:
             ]
         return answer
 
-    def register_copies(self, payload: dict[str, Any]) -> dict[str, Any]:
+    def register_copies(self, registration: CopyRegistration) -> dict[str, Any]:
         """A node's batch of new copies (its uploads' group commit), in one transaction.
 
         Each answer says, for a copy whose node asked (``want_peers``), which live peers
         should get a copy for the blob to reach R.
         """
-        node_id, url = parse_node(payload)
-        copies, wants = parse_copies(payload)
+        node_id, copies, wants = registration.node, registration.copies, registration.wants_peers
         self.store.register_copies(node_id, copies)
-        self.directory.note_alive(node_id, url)
+        self.directory.note_alive(node_id, registration.url)
         # Public copies only: a node's upload is public content, read only from those.
         holders = self.store.blob_copies(
             [c.hash for c, want in zip(copies, wants, strict=True) if want], public_only=True

@@ -112,6 +112,23 @@ def parse_hash_list(payload: dict[str, Any], field: str) -> list[str]:
     return [parse_file_key(item, field) for item in raw]
 
 
+@dataclass(frozen=True)
+class CopyRegistration:
+    """A node's batch of new copies (``POST /nodes/register``), checked."""
+
+    node: str
+    url: str
+    copies: list[HeldCopy]
+    wants_peers: list[bool]  # per copy: name the live peers that should get one
+
+
+def parse_registration(payload: dict[str, Any]) -> CopyRegistration:
+    """Check the body of ``POST /nodes/register``, for the Flask view and the overlay."""
+    node_id, url = parse_node(payload)
+    copies, wants = parse_copies(payload)
+    return CopyRegistration(node_id, url, copies, wants)
+
+
 def parse_copies(payload: dict[str, Any]) -> tuple[list[HeldCopy], list[bool]]:
     """Return the copies of a node's registration batch, and which want peers named."""
     items = payload.get("copies")

@@ -10,7 +10,7 @@ from pathlib import Path
 from flask import Flask
 
 from app.cluster.node_client import NodeClient
-from app.master.fastpath import REGISTRATION_LIMIT, MasterFastHandler
+from app.master.overlay import master_fast_path
 from app.master.probe import NodeProber
 from app.master.replication import Repairer
 from app.master.service import EXTENSION, PROBER, REPAIRER, MasterService
@@ -24,7 +24,7 @@ from app.metadata.schema import settings
 from app.metadata.settings import SettingStore
 from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.security import READ, UrlSigner, blob_token
-from app.server.connection import FAST_PATH, fast_path_for
+from app.server.connection import FAST_PATH
 
 # The settings entry of the open mode's signing key.
 SIGNING_KEY = "blob_url_key"
@@ -99,9 +99,9 @@ def init_app(app: Flask) -> None:
         ),
         open_key="" if secret else key,
     )
-    app.extensions[FAST_PATH] = fast_path_for(
-        MasterFastHandler(app.extensions[EXTENSION], secret=config["CLUSTER_SECRET"]),
-        body_limit=REGISTRATION_LIMIT,
+    app.extensions[FAST_PATH] = master_fast_path(
+        app.extensions[EXTENSION],
+        secret=config["CLUSTER_SECRET"],
         read_timeout=config["READ_TIMEOUT"],
         write_timeout=config["WRITE_TIMEOUT"],
     )

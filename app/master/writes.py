@@ -11,7 +11,6 @@ from app.http.bodies import BODY_CHUNK
 from app.http.multipart import clean_name, read_file_part
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes
-from app.master.validation import parse_assign_count
 from app.master.writer import ReplicatedWriter
 from app.metadata.cluster import ClusterStore
 from app.metadata.records import FileRecord, NodeRecord
@@ -114,10 +113,10 @@ class FileWrites:
             "quorum": self.writer.quorum,
         }
 
-    def assign(self, count: str | None = None) -> dict[str, Any]:
-        """Choose the nodes a client should write to (first one forwards down the chain);
-        ``count`` is the query's, unparsed, so that both front ends refuse the same."""
-        wanted = parse_assign_count(count) or self.replication
+    def assign(self, count: int | None = None) -> dict[str, Any]:
+        """Choose ``count`` nodes (None: R) a client should write to; the first one
+        forwards down the chain."""
+        wanted = count or self.replication
         targets = choose_nodes(self.live_nodes(), wanted)
         if not targets:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")

@@ -1,42 +1,81 @@
-"""Who may read a blob or a file on a node: one rule for the Flask views and the fast path.
+"""Who may call a node: the one rule of the Flask hook (``app.node.auth``) and the overlay.
 
-Secured mode: the cluster header, or a read token the cluster secret signed
-(``app.node.auth`` refuses anything else before a view runs; the fast path answers only
-a valid token and leaves the rest to Flask). Open mode: anyone, except that a private
-copy (``app.metadata.visibility``) is served only through a read token the master
-signed with the key it sent this node, and is answered as if absent without one:
-knowing a hash grants nothing. A token that is sent must be valid, whatever the blob,
-so that no answer tells a private blob from an absent one.
+Secured mode (a cluster secret is set): ``/health`` stays open; ``GET /retrieve`` takes
+a master-signed read URL of that blob (``GET /file``, of that file), ``POST``/``PUT
+/upload`` a signed write URL of the blob named by ``?hash=``; the cluster's own calls
+(and ``/replicate``, ``DELETE /blobs/<hash>``, ``/scrub``, which are only for them)
+carry the ``X-Mdbx-Cluster-Secret`` header.
+
+Open mode: anyone, except that a private copy (``app.metadata.visibility``) is served
+only through a read token the master signed with the key it sent this node, and is
+answered as if absent without one: knowing a hash grants nothing. A token that is sent
+must be valid, whatever the blob, so that no answer tells a private blob from an absent
+one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from app.errors import AppError, BlobNotFound, Forbidden, ServiceUnavailable
+from app.errors import BlobNotFound, Forbidden, ServiceUnavailable
 from app.metadata.node_catalogue import NodeCatalogue
 from app.node.membership import Membership
-from app.security import READ, TOKEN_PARAM, check_blob_token
+from app.security import READ, TOKEN_PARAM, WRITE, authorize_blob_request, check_blob_token
+from app.storage.digests import parse_digest
+
+OPEN_ENDPOINTS = frozenset({"node.health"})
+# What a signed URL may open; any other endpoint is for the cluster only.
+TOKEN_OPS = {"node.retrieve": READ, "node.retrieve_file": READ, "node.upload": WRITE}
+# The reads of open mode, and whether each reads one blob (False: a file of blocks).
+OPEN_READS = {"node.retrieve": True, "node.retrieve_file": False}
 
 
-class ReadAccess:
-    """Decides reads of ``/retrieve`` (a blob) and ``/file`` (a file of blocks)."""
+class NodeAccess:
+    """Decides every request to a node, by the Flask endpoint it reaches."""
 
     def __init__(self, catalog: NodeCatalogue, membership: Membership, *, secret: str) -> None:
         self.catalog = catalog
         self.membership = membership
         self.secret = secret
 
-    def check(self, digest: str, args: Mapping[str, str], *, blob: bool) -> None:
-        """Raise unless this open-mode read may go on (secured mode: checked already).
+    def authorize(
+        self,
+        endpoint: str | None,
+        *,
+        presented: str | None,
+        args: Mapping[str, str],
+        digest: str | None = None,
+    ) -> None:
+        """Let a request to ``endpoint`` through, or raise.
 
-        403 invalid_token for a token that is not the master's for this read, 503 while
+        ``presented``: the cluster header sent, if any; ``args``: the query (token,
+        hash and the parameters a token fixes); ``digest``: its hash, when the caller
+        has parsed it already (the overlay does, to decline any other spelling, and
+        need not pay for it twice). Secured mode: 401/403 from
+        ``authorize_blob_request``. Open mode, for reads: 400 invalid_hash, 403
+        invalid_token for a token that is not the master's for this read, 503 while
         this node has not heard the key yet, 404 blob_not_found for a private blob read
-        without a token. A file (``blob=False``) needs no token: the master gives its
-        block list, which this node sends it by, only for files of the global catalogue.
+        without a token. A file needs no token: the master gives its block list, which
+        this node sends it by, only for files of the global catalogue.
         """
-        if self.secret:
+        if endpoint in OPEN_ENDPOINTS:
             return
+        if self.secret:
+            authorize_blob_request(
+                self.secret,
+                presented=presented,
+                token=args.get(TOKEN_PARAM),
+                op=TOKEN_OPS.get(endpoint or ""),
+                digest=args.get("hash"),
+                params=args,
+            )
+            return
+        blob = OPEN_READS.get(endpoint or "")
+        if blob is not None:
+            digest = digest or parse_digest(args.get("hash"))
+            self._check_open_read(digest, args, blob=blob)
+
+    def _check_open_read(self, digest: str, args: Mapping[str, str], *, blob: bool) -> None:
         token = args.get(TOKEN_PARAM)
         if token:
             key = self.membership.signing_key()
@@ -52,15 +91,3 @@ class ReadAccess:
                 )
         elif blob and not self.catalog.is_public(digest):
             raise BlobNotFound(f"no blob {digest} on this node")  # what an absent blob gets
-
-    def is_plain(self, digest: str, args: Mapping[str, str], *, blob: bool) -> bool:
-        """Whether the fast path may send this read itself; if not, the Flask view
-        answers it (and refuses it with the same error as ``check``, or the hook's)."""
-        if self.secret:
-            token = args.get(TOKEN_PARAM, "")
-            return bool(token) and check_blob_token(self.secret, token, READ, digest, args)
-        try:
-            self.check(digest, args, blob=blob)
-        except AppError:
-            return False
-        return True

@@ -1,18 +1,18 @@
 """What a node sends: a blob by its hash (``/retrieve``), or a file whose every block it
-holds (``/file``), once the read is allowed (``app.node.access``)."""
+holds (``/file``), once the read is allowed (``app.node.access``, asked first by the Flask
+hook and the overlay)."""
 
 from __future__ import annotations
 
-import mimetypes
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from app.cluster.master_client import MasterClient
 from app.errors import BlobNotFound, FileNotFound
+from app.http.blob_headers import mimetype_of
 from app.http.bodies import BODY_CHUNK
 from app.metadata.node_catalogue import NodeCatalogue
-from app.node.access import ReadAccess
 from app.node.losses import LossReporter
 from app.primitives.lru import LRUCache
 from app.storage.blobstore import FileBlobStore
@@ -74,34 +74,32 @@ class ReadService:
         blobs: FileBlobStore,
         catalog: NodeCatalogue,
         master: MasterClient,
-        access: ReadAccess,
         losses: LossReporter,
     ) -> None:
         self.blobs = blobs
         self.catalog = catalog
         self.master = master  # asked a file's block list (its layout)
-        self.access = access
         self.losses = losses
         self._layouts: LRUCache[str, FileLayout] = LRUCache(LAYOUT_CACHE_SIZE)
 
-    def open_blob(self, hash_param: str | None, args: Mapping[str, str]) -> BlobToServe:
-        """Find a blob to stream; the Content-Type comes from the stored name."""
+    def open_blob(self, hash_param: str | None) -> BlobToServe:
+        """Find a blob to stream; the Content-Type comes from the stored name.
+
+        Unchecked: the front ends ask ``NodeAccess.authorize`` first."""
         digest = parse_digest(hash_param)
-        self.access.check(digest, args, blob=True)  # first: a token is checked for any blob
         try:
             path = self.blobs.locate(digest)
         except BlobNotFound:
             self.losses.missing(digest)
             raise
         name = self.catalog.name_of(digest) or digest
-        mimetype, _encoding = mimetypes.guess_type(name, strict=False)
-        return BlobToServe(path, digest, name, mimetype or "application/octet-stream")
+        return BlobToServe(path, digest, name, mimetype_of(name))
 
-    def open_file(self, hash_param: str | None, args: Mapping[str, str]) -> FileToServe:
+    def open_file(self, hash_param: str | None) -> FileToServe:
         """Find every block of a file here, to send them in order (the master's
-        ``/download`` points here when this node holds them all)."""
+        ``/download`` points here when this node holds them all); unchecked, as
+        ``open_blob``."""
         digest = parse_digest(hash_param)
-        self.access.check(digest, args, blob=False)
         layout = self._layout(digest)
         paths = []
         for block_hash, size in layout.blocks:
@@ -113,11 +111,10 @@ class ReadService:
                     code="block_not_here",
                 )
             paths.append((self.blobs.file_name(block_hash), size))
-        mimetype, _encoding = mimetypes.guess_type(layout.name, strict=False)
         return FileToServe(
             digest,
             layout.name,
-            mimetype or "application/octet-stream",
+            mimetype_of(layout.name),
             layout.size,
             tuple(paths),
         )

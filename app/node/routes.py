@@ -1,4 +1,9 @@
-"""Node views: the reference's /upload, /retrieve and /health, and the cluster's own."""
+"""Node views: the reference's /upload, /retrieve and /health, and the cluster's own.
+
+The plain requests of three of them are mostly answered below Flask, by the overlay
+(``app.node.overlay`` OVERLAY): each such view says so, and answers everything the
+overlay declines.
+"""
 
 from __future__ import annotations
 
@@ -10,21 +15,21 @@ from app.http.blobs import send_blob, send_stream
 from app.http.bodies import json_body
 from app.node.auth import require_credentials
 from app.node.service import node_service
+from app.node.uploads import FormBody, RawBody, parse_upload_options
 
 bp = Blueprint("node", __name__)
 bp.before_request(require_credentials)
 
 
+# overlaid: app.node.overlay OVERLAY (the PUT)
 @bp.route("/upload", methods=["POST", "PUT"])
 def upload() -> Response:
-    result = node_service().store_upload(
-        request.stream,
-        request.content_type,
-        request.content_length,
-        request.args,
-        raw=request.method == "PUT",
-    )
-    return jsonify(result)
+    options = parse_upload_options(request.args)
+    if request.method == "PUT":
+        body: RawBody | FormBody = RawBody(request.stream, request.content_length)
+    else:
+        body = FormBody(request.stream, request.content_type, request.content_length)
+    return jsonify(node_service().store_upload(body, options))
 
 
 @bp.post("/replicate")
@@ -37,15 +42,17 @@ def delete_blob(digest: str) -> Response:
     return jsonify(node_service().delete_blob(digest))
 
 
+# overlaid: app.node.overlay OVERLAY
 @bp.get("/retrieve")
 def retrieve() -> Response:
-    blob = node_service().reads.open_blob(request.args.get("hash"), request.args)
+    blob = node_service().reads.open_blob(request.args.get("hash"))
     return send_blob(blob.path, etag=blob.digest, mimetype=blob.mimetype, download_name=blob.name)
 
 
+# overlaid: app.node.overlay OVERLAY
 @bp.get("/file")
 def retrieve_file() -> Response:
-    file = node_service().reads.open_file(request.args.get("hash"), request.args)
+    file = node_service().reads.open_file(request.args.get("hash"))
     return send_stream(
         file.iter_range,
         size=file.size,

@@ -15,7 +15,6 @@ from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import (
     BlobNotFound,
     InsufficientStorage,
-    InvalidField,
     InvalidHash,
     PayloadTooLarge,
     UpstreamError,
@@ -23,12 +22,13 @@ from app.errors import (
 from app.http.bodies import BODY_CHUNK
 from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
-from app.node.access import ReadAccess
+from app.node.access import NodeAccess
 from app.node.losses import LossReporter
 from app.node.membership import Membership
 from app.node.reads import ReadService
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
+from app.node.uploads import FormBody, UploadBody, UploadOptions, parse_kind
 from app.primitives.group_commit import GroupCommit
 from app.security import TOKEN_PARAM
 from app.storage.blobstore import FileBlobStore
@@ -38,7 +38,6 @@ from app.storage.writer import FileBlobWriter, SealedBlob, StoredBlob
 log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.node"
-KINDS = ("file", "block")
 # Uploads made durable, catalogued and registered together, at most.
 STORE_BATCH = 256
 
@@ -63,7 +62,7 @@ class _Kept:
 
 class NodeService:
     """A node's copies: stored, pulled, deleted; the role's engines and parts, for its
-    views (``reads`` answers what it sends)."""
+    views (``access`` decides who may call, ``reads`` answers what it sends)."""
 
     def __init__(
         self,
@@ -83,6 +82,8 @@ class NodeService:
     ) -> None:
         self.node_id = node_id
         self.membership = membership
+        # Every request's check, for the Flask hook and the overlay alike.
+        self.access = NodeAccess(catalog, membership, secret=secret)
         self.blobs = blobs
         self.catalog = catalog
         self.master = master
@@ -97,70 +98,45 @@ class NodeService:
         self._stores = GroupCommit(
             self._store_batch, max_batch=STORE_BATCH, delay=group_commit_delay
         )
-        self.reads = ReadService(
-            blobs, catalog, master, ReadAccess(catalog, membership, secret=secret), losses
-        )
+        self.reads = ReadService(blobs, catalog, master, losses)
 
-    def store_upload(
-        self,
-        body: IO[bytes] | bytes,
-        content_type: str | None,
-        content_length: int | None,
-        args: Mapping[str, str],
-        *,
-        raw: bool = False,
-    ) -> dict[str, Any]:
+    def store_upload(self, body: UploadBody, options: UploadOptions) -> dict[str, Any]:
         """Store an upload; answer the reference's upload JSON and more.
 
-        The body is the multipart ``file`` part, or with ``raw`` (a PUT) the bytes
-        themselves, named by ``name``; ``bytes`` are a raw body already read whole (the
-        fast path's). ``args``: ``hash`` (expected SHA-256),
-        ``replicate=0`` (a copy written by a master or a peer: no further copies),
-        ``chain`` (comma-separated base URLs of nodes the master lists, to forward to,
-        in order, before answering), ``register=0`` (the writing master registers),
-        ``kind=block`` (a block of a large file, not a file of its own), ``private=1``
-        (content of the per-user API: served only through signed URLs).
+        ``body`` is the bytes themselves (a raw PUT, named by ``options.name``) or a form
+        whose ``file`` part holds them (and whose ``hash`` field may name the expected
+        hash when ``options`` does not).
         """
-        overhead = 0 if raw else MAX_FIELD_BYTES
-        if content_length is not None and content_length > self.max_upload_size + overhead:
+        overhead = MAX_FIELD_BYTES if isinstance(body, FormBody) else 0
+        if body.length is not None and body.length > self.max_upload_size + overhead:
             raise PayloadTooLarge(f"uploads to a node are limited to {self.max_upload_size} bytes")
-        kind = args.get("kind", "file")
-        if kind not in KINDS:
-            raise InvalidField("kind", "'kind' must be 'file' or 'block'")
         # Before the body is read: a node forwards only to nodes the master lists.
-        chain = [
-            self.membership.node_url(url, "chain")
-            for url in args.get("chain", "").split(",")
-            if url
-        ]
-        sink: FileBlobWriter | None = None
-        fields: dict[str, str] = {}
-        if isinstance(body, bytes):
-            filename = args.get("name", "")
-        elif raw:
-            sink, filename = self._receive_raw(body, content_length), args.get("name", "")
-        else:
-            sink, filename, fields = self._receive_multipart(body, content_type, content_length)
-        wanted = args.get("hash") or fields.get("hash")
-        try:
-            expected = parse_digest(wanted) if wanted else None
-        except InvalidHash:
-            if sink is not None:
+        chain = [self.membership.node_url(url, "chain") for url in options.chain]
+        name = options.name
+        if isinstance(body, FormBody):
+            sink, filename, fields = self._receive_multipart(body)
+            name = clean_name(filename)
+            try:
+                expected = options.expected or (
+                    parse_digest(fields["hash"]) if fields.get("hash") else None
+                )
+            except InvalidHash:
                 sink.abort()  # the body is in a temp file already
-            raise
-        if isinstance(body, bytes):
-            sealed = self.blobs.seal_bytes(body, expected)
-        else:
-            assert sink is not None
+                raise
             sealed = self.blobs.seal(sink, expected)
+        elif isinstance(body.source, bytes):
+            sealed = self.blobs.seal_bytes(body.source, options.expected)
+        else:
+            sink = self._receive_raw(body.source, body.length)
+            sealed = self.blobs.seal(sink, options.expected)
         return self._keep(
             sealed,
-            clean_name(filename) or sealed.digest,
-            kind=kind,
-            replicate=args.get("replicate", "1") not in ("0", "false"),
+            name or sealed.digest,
+            kind=options.kind,
+            replicate=options.replicate,
             chain=chain,
-            register=args.get("register", "1") not in ("0", "false"),
-            private=args.get("private", "0") in ("1", "true"),
+            register=options.register,
+            private=options.private,
         )
 
     def _receive_raw(self, stream: IO[bytes], content_length: int | None) -> FileBlobWriter:
@@ -173,14 +149,12 @@ class NodeService:
             raise
         return writer
 
-    def _receive_multipart(
-        self, stream: IO[bytes], content_type: str | None, content_length: int | None
-    ) -> tuple[FileBlobWriter, str, dict[str, str]]:
+    def _receive_multipart(self, body: FormBody) -> tuple[FileBlobWriter, str, dict[str, str]]:
         upload = read_file_part(
-            stream,
-            content_type,
+            body.stream,
+            body.content_type,
             "file",
-            lambda _name: self.blobs.open_writer(self.max_upload_size, content_length),
+            lambda _name: self.blobs.open_writer(self.max_upload_size, body.length),
         )
         assert upload.sink is not None
         return upload.sink, upload.filename, upload.fields
@@ -194,9 +168,7 @@ class NodeService:
         digest = parse_digest(payload.get("hash"))
         source = self.membership.node_url(payload.get("source"), "source")
         name = clean_name(str(payload.get("name") or "")) or digest
-        kind = payload.get("kind", "file")
-        if kind not in KINDS:
-            raise InvalidField("kind", "'kind' must be 'file' or 'block'")
+        kind = parse_kind(payload.get("kind", "file"))
         token = payload.get(TOKEN_PARAM)
         with self.blobs.open_writer(self.max_upload_size) as writer:
             try:

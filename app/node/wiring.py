@@ -13,13 +13,13 @@ from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.node_catalogue import NodeCatalogue
 from app.metadata.node_schema import node_settings
 from app.metadata.settings import SettingStore
-from app.node.fastpath import FAST_UPLOAD_LIMIT, NodeFastHandler
 from app.node.losses import LossReporter
 from app.node.membership import Membership
+from app.node.overlay import node_fast_path
 from app.node.scrub import Scrubber
 from app.node.service import EXTENSION, NodeService
 from app.node.sync import MasterSync
-from app.server.connection import FAST_PATH, fast_path_for
+from app.server.connection import FAST_PATH
 from app.storage.blobstore import FileBlobStore
 
 
@@ -85,9 +85,6 @@ def init_app(app: Flask) -> None:
         secret=secret,
         group_commit_delay=config["GROUP_COMMIT_DELAY"],
     )
-    app.extensions[FAST_PATH] = fast_path_for(
-        NodeFastHandler(service, secret=config["CLUSTER_SECRET"]),
-        body_limit=FAST_UPLOAD_LIMIT,
-        read_timeout=config["READ_TIMEOUT"],
-        write_timeout=config["WRITE_TIMEOUT"],
+    app.extensions[FAST_PATH] = node_fast_path(
+        service, read_timeout=config["READ_TIMEOUT"], write_timeout=config["WRITE_TIMEOUT"]
     )

@@ -11,23 +11,25 @@ one beyond gunicorn's limits — and everything after it on that connection go t
 and the Flask app, exactly as without this loop. Heads and bodies are given the same time
 on both (``app.server.limits``): a body that stalls past READ_TIMEOUT is answered 408
 here as the Flask views answer it.
+
+Which requests a role's handler takes is declared in its overlay table
+(``app.server.overlay``); this loop knows nothing of paths.
 """
 
 from __future__ import annotations
 
 import email.utils
-import json
 import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-from urllib.parse import parse_qs
+from typing import Any
 
 import httptools
 
-from app.errors import BODY_STALLED, AppError, RequestTimeout
+from app.errors import BODY_STALLED, RequestTimeout
+from app.http.json_answers import ErrorAnswer, error_answer, json_bytes
 from app.server.limits import DEFAULT_HEAD_LIMITS, HeadClock, HeadLimits
 from app.server.sendfile import corked
 
@@ -64,28 +66,23 @@ class FastResponse:
     files: Sequence[tuple[str, int]] = ()
 
     @classmethod
-    def json(cls, payload: Any, status: int = 200, headers: bytes = b"") -> FastResponse:
+    def json(cls, payload: Any, status: int = 200) -> FastResponse:
         """A JSON answer, spelled as Flask's ``jsonify`` spells it."""
-        body = (json.dumps(payload, separators=(",", ":")) + "\n").encode()
+        return cls._json_body(json_bytes(payload), status)
+
+    @classmethod
+    def error(cls, answer: ErrorAnswer) -> FastResponse:
+        """A rendered error, as the Flask handlers send it."""
+        extra = "".join(f"{name}: {value}\r\n" for name, value in answer.headers.items())
+        return cls._json_body(answer.body, answer.status, extra.encode("latin-1"))
+
+    @classmethod
+    def _json_body(cls, body: bytes, status: int, headers: bytes = b"") -> FastResponse:
         head = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
         return cls(head + headers, status=status, body=body, size=len(body))
 
 
 FastHandler = Callable[[FastRequest], FastResponse | None]
-
-
-def json_answer(compute: Callable[[], Any], what: str) -> FastResponse:
-    """``compute()``'s result as JSON, or its error rendered as the Flask handlers do."""
-    try:
-        return FastResponse.json(compute())
-    except AppError as exc:
-        extra = "".join(f"{name}: {value}\r\n" for name, value in exc.headers.items())
-        return FastResponse.json(exc.to_dict(), exc.status, extra.encode("latin-1"))
-    except Exception:
-        log.exception("unhandled error on %s", what)
-        return FastResponse.json(
-            {"error": {"code": "internal_error", "message": "internal server error"}}, 500
-        )
 
 
 @dataclass(frozen=True)
@@ -106,27 +103,6 @@ class FastPath:
 FAST_PATH = "mdbx.fast_path"
 
 
-class BodyHandler(Protocol):
-    """A handler that also says which requests' bodies it wants read for it."""
-
-    def __call__(self, request: FastRequest) -> FastResponse | None: ...
-
-    def wants_body(self, request: FastRequest) -> bool: ...
-
-
-def fast_path_for(
-    handler: BodyHandler, *, body_limit: int, read_timeout: float, write_timeout: float
-) -> FastPath:
-    """The ``FastPath`` of a role's handler."""
-    return FastPath(
-        handler,
-        write_timeout=write_timeout,
-        read_timeout=read_timeout,
-        body_limit=body_limit,
-        wants_body=handler.wants_body,
-    )
-
-
 STATUS_LINES = {
     status: f"HTTP/1.1 {status} {reason}\r\n".encode()
     for status, reason in (
@@ -144,16 +120,6 @@ STATUS_LINES = {
         (507, "Insufficient Storage"),
     )
 }
-
-
-def query_args(raw_query: bytes) -> dict[str, str] | None:
-    """A query's first value per name, blank ones kept (as Flask's ``request.args``);
-    None when it is not UTF-8 once percent-decoded (hand it to Flask, which says so)."""
-    try:
-        parsed = parse_qs(raw_query.decode("ascii"), keep_blank_values=True, errors="strict")
-    except UnicodeError:
-        return None
-    return {name: values[0] for name, values in parsed.items()}
 
 
 # (remote address, request line, status, body bytes, seconds): the access log's line.
@@ -260,7 +226,7 @@ def serve_connection(
             except RequestTimeout as exc:
                 # The body is out of step with the connection now: answer, then close.
                 sock.settimeout(fast.write_timeout or None)
-                _send(sock, FastResponse.json(exc.to_dict(), exc.status), keep_alive=False)
+                _send(sock, FastResponse.error(error_answer(exc)), keep_alive=False)
                 return None
             if whole is None:
                 return None
