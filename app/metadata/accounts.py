@@ -35,17 +35,6 @@ class User:
     disabled: bool
     quota_bytes: int
 
-    def to_dict(self, used_bytes: int | None = None) -> dict[str, Any]:
-        shown: dict[str, Any] = {
-            "name": self.name,
-            "admin": self.is_admin,
-            "disabled": self.disabled,
-            "quota_bytes": self.quota_bytes,
-        }
-        if used_bytes is not None:
-            shown["used_bytes"] = used_bytes
-        return shown
-
 
 class UserNotFound(NotFound):
     code = "user_not_found"

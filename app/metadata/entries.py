@@ -32,19 +32,6 @@ class Entry:
     def name(self) -> str:
         return posixpath.basename(self.path)
 
-    def to_dict(self) -> dict[str, Any]:
-        shown: dict[str, Any] = {
-            "name": self.name,
-            "path": self.path,
-            "size": self.size,
-            "mtime": self.mtime,
-            "hash": self.hash,
-            "is_dir": self.is_dir,
-        }
-        if not self.is_dir:
-            shown["version"] = self.version
-        return shown
-
 
 def entry_from_row(row: Any) -> Entry:
     """The entry an ``fs_entries`` row (or one shaped like it) describes."""

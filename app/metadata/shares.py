@@ -36,17 +36,6 @@ class Share:
     # Only ``ShareStore.find`` looks: a disabled owner's links stop working.
     owner_disabled: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "path": self.path,
-            "hash": self.hash,
-            "size": self.size,
-            "created_at": self.created_at,
-            "expires_at": self.expires_at,
-            "password": self.password_hash is not None,
-        }
-
 
 class ShareStore:
     """The share links of every user."""
