@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from app.userfiles.interface import Account, Entry, NewShare, Share, TrashEntry
+from app.metadata.entries import Entry
+from app.userfiles.interface import Account, NewShare, Share, TrashEntry
 
 
 def account_answer(account: Account) -> dict[str, Any]:

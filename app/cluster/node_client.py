@@ -159,15 +159,19 @@ class NodeClient:
         """Delete a node's copy; a copy already gone counts as deleted."""
         self._call("DELETE", f"{node_url}/blobs/{digest}", ok=(200, 404))
 
+    def _retrieve(self, node_url: str, digest: str, token: str | None) -> requests.Response:
+        """Start a node's ``GET /retrieve`` of ``digest`` (streamed; use it as a context)."""
+        return self._http.get(
+            f"{node_url}/retrieve",
+            params=self._read_params(digest, token),
+            timeout=NODE_READ_TIMEOUT,
+            stream=True,
+        )
+
     def iter_blob(self, node_url: str, digest: str, token: str | None = None) -> Iterator[bytes]:
         """Stream a blob's bytes from a node (unchecked: the caller hashes what it writes)."""
         try:
-            with self._http.get(
-                f"{node_url}/retrieve",
-                params=self._read_params(digest, token),
-                timeout=NODE_READ_TIMEOUT,
-                stream=True,
-            ) as response:
+            with self._retrieve(node_url, digest, token) as response:
                 if response.status_code != 200:
                     raise NodeUnavailable(f"node {node_url} answered {response.status_code}")
                 yield from response.iter_content(READ_CHUNK)
@@ -186,12 +190,7 @@ class NodeClient:
         """
         token = self._read_token(digest) if signed and self._read_token is not None else None
         try:
-            with self._http.get(
-                f"{node_url}/retrieve",
-                params=self._read_params(digest, token),
-                timeout=NODE_READ_TIMEOUT,
-                stream=True,
-            ) as response:
+            with self._retrieve(node_url, digest, token) as response:
                 if response.status_code == 404 and error_code_of(response) == "blob_not_found":
                     raise MissingCopy(f"node {node_url} holds no blob {digest}")
                 if response.status_code != 200:

@@ -14,11 +14,11 @@ while the storage changes.
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Protocol
 
+from app.metadata.entries import Entry  # the namespace's own value: a folder or a file
 from app.metadata.records import FileRecord
 
 
@@ -57,22 +57,6 @@ class UserChanges:
     disabled: bool | None = None
     quota_bytes: int | None = None
     password: str | None = None
-
-
-@dataclass(frozen=True)
-class Entry:
-    """A folder or a file (at its current version, or an earlier one)."""
-
-    path: str
-    is_dir: bool
-    hash: str | None = None
-    size: int = 0
-    mtime: float = 0.0
-    version: int = 0
-
-    @property
-    def name(self) -> str:
-        return posixpath.basename(self.path)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from app.errors import BadRequest, Forbidden, Gone, NotFound, Unauthorized
 from app.metadata.accounts import User as UserRecord
 from app.metadata.accounts import UserNotFound, UserStore, token_digest
-from app.metadata.entries import ROOT
-from app.metadata.entries import Entry as EntryRecord
+from app.metadata.entries import ROOT, Entry
 from app.metadata.namespace import NamespaceStore
 from app.metadata.shares import SHARE_ID_LENGTH, ShareStore
 from app.metadata.shares import Share as ShareRecord
@@ -29,7 +28,6 @@ from app.userfiles.interface import (
     ContentStore,
     Deleted,
     Download,
-    Entry,
     Listing,
     NewShare,
     Session,
@@ -157,9 +155,7 @@ class UserFileService:
         used = self._namespace.used_bytes(user.id) if user.quota_bytes else 0
         body = within_quota(stream, length, user.quota_bytes, used)
         record = self._content.store(body, path.rsplit("/", 1)[-1])
-        return _entry(
-            self._namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
-        )
+        return self._namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
 
     def download(self, user: User, path: str) -> Download:
         entry = self._namespace.require(user.id, normalize_path(path))
@@ -168,40 +164,37 @@ class UserFileService:
         return self._download(entry.hash, entry.name)
 
     def stat(self, user: User, path: str) -> Entry:
-        return _entry(self._namespace.require(user.id, normalize_path(path)))
+        return self._namespace.require(user.id, normalize_path(path))
 
     def list_folder(self, user: User, path: str | None = None) -> Listing:
         folder = normalize_path(path or ROOT)
-        return Listing(folder, [_entry(e) for e in self._namespace.list_dir(user.id, folder)])
+        return Listing(folder, self._namespace.list_dir(user.id, folder))
 
     def mkdir(self, user: User, path: str) -> Entry:
-        return _entry(self._namespace.mkdir(user.id, normalize_path(path)))
+        return self._namespace.mkdir(user.id, normalize_path(path))
 
     def move(self, user: User, source: str, target: str) -> Entry:
         source, target = _pair(source, target)
-        return _entry(self._namespace.move(user.id, source, target))
+        return self._namespace.move(user.id, source, target)
 
     def copy(self, user: User, source: str, target: str) -> Entry:
         source, target = _pair(source, target)
-        return _entry(self._namespace.copy(user.id, source, target, user.quota_bytes))
+        return self._namespace.copy(user.id, source, target, user.quota_bytes)
 
     def delete(self, user: User, path: str) -> Deleted:
         path = normalize_path(path)
         return Deleted(path, self._namespace.trash(user.id, path))
 
     def versions(self, user: User, path: str) -> list[Entry]:
-        return [_entry(e) for e in self._namespace.versions(user.id, normalize_path(path))]
+        return self._namespace.versions(user.id, normalize_path(path))
 
     def restore_version(self, user: User, path: str, version: int) -> Entry:
         path = normalize_path(path)
         number = valid_version(version)
-        return _entry(self._namespace.restore_version(user.id, path, number, user.quota_bytes))
+        return self._namespace.restore_version(user.id, path, number, user.quota_bytes)
 
     def restore_trash(self, user: User, trash_id: str) -> Entry:
-        restored = self._namespace.restore_trash(
-            user.id, valid_trash_id(trash_id), user.quota_bytes
-        )
-        return _entry(restored)
+        return self._namespace.restore_trash(user.id, valid_trash_id(trash_id), user.quota_bytes)
 
     def list_trash(self, user: User) -> list[TrashEntry]:
         return [TrashEntry(**item) for item in self._namespace.list_trash(user.id)]
@@ -285,10 +278,6 @@ def _is_loopback(address: str) -> bool:
 
 def _user(user: UserRecord) -> User:
     return User(user.id, user.name, user.is_admin, user.disabled, user.quota_bytes)
-
-
-def _entry(entry: EntryRecord) -> Entry:
-    return Entry(entry.path, entry.is_dir, entry.hash, entry.size, entry.mtime, entry.version)
 
 
 def _share(share: ShareRecord) -> Share:

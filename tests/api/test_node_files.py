@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ class FakeMaster(QuietHandler):
     def do_GET(self) -> None:
         match = re.fullmatch(r"/files/([0-9a-f]{64})/blocks", self.path)
         if match is None or match.group(1) != FILE_HASH:
-            self._answer(404, {"error": {"code": "file_not_found", "message": "no such file"}})
+            self.send_json({"error": {"code": "file_not_found", "message": "no such file"}}, 404)
             return
         FakeMaster.asked.append(match.group(1))
         offsets = [sum(len(b) for b in BLOCKS[:i]) for i in range(len(BLOCKS))]
@@ -39,24 +38,15 @@ class FakeMaster(QuietHandler):
             {"hash": h, "size": len(b), "offset": o, "urls": []}
             for h, b, o in zip(BLOCK_HASHES, BLOCKS, offsets, strict=True)
         ]
-        self._answer(
-            200,
+        self.send_json(
             {
                 "hash": FILE_HASH,
                 "name": "notes 100%.txt",
                 "size": len(CONTENT),
                 "block_size": 1000,
                 "blocks": blocks,
-            },
+            }
         )
-
-    def _answer(self, status: int, payload: dict) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture

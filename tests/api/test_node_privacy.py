@@ -41,20 +41,20 @@ class StubMaster(QuietHandler):
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         cluster = {"nodes": StubMaster.heartbeat_nodes, "signing_key": KEY}
         if self.path == "/nodes/heartbeat":
-            self._json({"node": payload["node"], "delete": [], **cluster})
+            self.send_json({"node": payload["node"], "delete": [], **cluster})
         elif self.path == "/nodes/inventory":
             answer = {"sync_started": 1.0, "drop": [], "private": StubMaster.private}
-            self._json({**answer, **cluster})
+            self.send_json({**answer, **cluster})
         elif self.path == "/nodes/register":
             results = [{"hash": c["hash"], "replicate_to": []} for c in payload["copies"]]
-            self._json({"node": payload["node"], "results": results})
+            self.send_json({"node": payload["node"], "results": results})
         else:
-            self._json({"error": {"code": "not_found", "message": self.path}}, 404)
+            self.send_json({"error": {"code": "not_found", "message": self.path}}, 404)
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
         if url.path == "/nodes":
-            self._json([{"id": str(i), "url": u} for i, u in enumerate(StubMaster.listed)])
+            self.send_json([{"id": str(i), "url": u} for i, u in enumerate(StubMaster.listed)])
             return
         query = parse_qs(url.query)
         StubMaster.reads.append(query)
@@ -64,15 +64,7 @@ class StubMaster(QuietHandler):
             self.end_headers()
             self.wfile.write(SECRET_BODY)
             return
-        self._json({"error": {"code": "blob_not_found", "message": "no"}}, 404)
-
-    def _json(self, payload: object, status: int = 200) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        self.send_json({"error": {"code": "blob_not_found", "message": "no"}}, 404)
 
 
 @pytest.fixture
