@@ -39,6 +39,11 @@ _STORAGE_FAILURES = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 # Rows kept in memory while the catalogue cannot be written, at most (about 300 bytes
 # each); past it the oldest are left to the full sync at the next start.
 MAX_DEFERRED_ROWS = 10_000
+# Seconds a copy read as public is remembered by a worker. A public copy goes private only
+# when the master says so (``hide``, after the node lost its catalogue): the worker that
+# hides it forgets it at once, a sibling worker within this time. The lookup it saves was
+# a sixth of a node's CPU per small GET.
+PUBLIC_TTL = 2.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ class NodeCatalogue:
         # Filled by reads only (name_of): a node taking a stream of new blobs would grow it
         # to its bound with names nobody may ask for, about 250 bytes each.
         self._names: LRUCache[str, str] = LRUCache(name_cache_size)
+        # Copies read as public, with when (monotonic): see PUBLIC_TTL.
+        self._public: LRUCache[str, float] = LRUCache(name_cache_size)
         # Rows of durable blobs that a full disk kept out (see record_durable), with
         # whether the master acknowledged each.
         # (row, acknowledged, private) of each row a full disk kept out of the catalogue.
@@ -255,12 +262,21 @@ class NodeCatalogue:
         move into place (the full sync reconciles it), and it is never a private copy,
         which is catalogued before it moves into place.
         """
+        now = time.monotonic()
+        seen = self._public.get(digest)
+        if seen is not None and now - seen < PUBLIC_TTL:
+            return True
         if self._reader is not None:
             rows = self._reader.execute(self._select_private.sql, {"digest": digest}).fetchall()
         else:
             with self.engine.connect() as conn:
                 rows = self._select_private.rows(conn, {"digest": digest})
-        return not rows or not rows[0][0]
+        if not rows:
+            return True  # not remembered: its copy may yet be catalogued private
+        if rows[0][0]:
+            return False
+        self._public.put(digest, now)
+        return True
 
     def hide(self, digests: Iterable[str]) -> int:
         """Make these copies private (the master says they are); return how many changed."""
@@ -273,6 +289,9 @@ class NodeCatalogue:
                     .where(blobs.c.hash.in_(list(chunk)), ~blobs.c.private)
                     .values(private=True)
                 ).rowcount
+        # After the commit, so a concurrent is_public cannot remember a row being hidden.
+        for digest in batch:
+            self._public.discard(digest)
         return changed
 
     def mark_registered(self, digests: Iterable[str]) -> None:
@@ -301,6 +320,7 @@ class NodeCatalogue:
         # After the commit, so a concurrent name_of cannot re-cache a row being removed.
         for digest in batch:
             self._names.discard(digest)
+            self._public.discard(digest)
         return removed
 
     def pending(self, limit: int) -> list[BlobEntry]:
