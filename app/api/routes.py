@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from app.api.answers import (
     account_answer,
@@ -17,12 +17,11 @@ from app.api.answers import (
     version_answer,
 )
 from app.errors import InvalidField
-from app.http.blob_headers import mimetype_of
-from app.http.blobs import send_stream
+from app.http.blobs import send_download
 from app.http.bodies import json_body
-from app.security import CLUSTER_HEADER, bearer_token
+from app.http.identity import current_token, current_user, require_admin
 from app.userfiles.current import user_files
-from app.userfiles.interface import Download, User, UserChanges
+from app.userfiles.interface import UserChanges
 from app.userfiles.paths import normalize_path
 from app.userfiles.validation import (
     valid_lifetime,
@@ -34,34 +33,6 @@ from app.userfiles.validation import (
 )
 
 bp = Blueprint("api", __name__)
-
-
-def current_user() -> User:
-    """The user of this request's bearer token (401 without one)."""
-    if "user" not in g:
-        token = bearer_token(request.headers.get("Authorization"))
-        g.user = user_files().authenticate(token)
-        g.token = token
-    user: User = g.user
-    return user
-
-
-def require_admin() -> None:
-    user_files().authorize_admin(
-        bearer_token(request.headers.get("Authorization")),
-        request.headers.get(CLUSTER_HEADER),
-        request.remote_addr or "",
-    )
-
-
-def stream(download: Download) -> Response:
-    return send_stream(
-        download.read,
-        size=download.size,
-        etag=download.hash,
-        mimetype=mimetype_of(download.name),
-        download_name=download.name,
-    )
 
 
 def user_changes(payload: dict[str, Any]) -> UserChanges:
@@ -89,8 +60,7 @@ def login() -> Response:
 
 @bp.post("/api/logout")
 def logout() -> Response:
-    current_user()
-    user_files().logout(g.token)
+    user_files().logout(current_token())
     return jsonify({"revoked": True})
 
 
@@ -109,7 +79,7 @@ def put_file(path: str) -> Response:
 
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
-    return stream(user_files().download(current_user(), path))
+    return send_download(user_files().download(current_user(), path))
 
 
 @bp.delete("/api/files/<path:path>")
@@ -204,7 +174,7 @@ def revoke_share(token: str) -> Response:
 @bp.get("/s/<token>")
 def open_share(token: str) -> Response:
     password = request.args.get("password") or request.headers.get("X-Share-Password")
-    return stream(user_files().open_share(token, password))
+    return send_download(user_files().open_share(token, password))
 
 
 @bp.post("/api/admin/users")

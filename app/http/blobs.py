@@ -14,8 +14,9 @@ from werkzeug.wsgi import ClosingIterator, wrap_file
 from app.errors import (
     RangeNotSatisfiable,
 )
-from app.http.blob_headers import CONDITIONAL_HEADERS, blob_headers
+from app.http.blob_headers import CONDITIONAL_HEADERS, blob_headers, mimetype_of
 from app.http.bodies import BODY_CHUNK
+from app.userfiles.interface import Download
 
 
 def send_blob(path: Path, *, etag: str, mimetype: str, download_name: str) -> Response:
@@ -113,3 +114,14 @@ def send_stream(
     # what it holds (an open file, blocks fetched ahead) then, not when collected.
     body = ClosingIterator(itertools.chain([first], chunks), getattr(chunks, "close", None))
     return Response(body, status=status, headers=headers, direct_passthrough=True)
+
+
+def send_download(download: Download) -> Response:
+    """Stream a user's file (or a shared one) by name, with ``Range`` and ``If-None-Match``."""
+    return send_stream(
+        download.read,
+        size=download.size,
+        etag=download.hash,
+        mimetype=mimetype_of(download.name),
+        download_name=download.name,
+    )
