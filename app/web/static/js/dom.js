@@ -38,3 +38,10 @@ export function clear(el) {
   el.replaceChildren();
   return el;
 }
+
+/** Add a view's own stylesheet (static/css/<name>) once. */
+export function loadStylesheet(name) {
+  const href = new URL(`../css/${name}`, import.meta.url).pathname;
+  if (document.querySelector(`link[rel="stylesheet"][href="${href}"]`)) return;
+  document.head.append(h("link", { rel: "stylesheet", href }));
+}
