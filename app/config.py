@@ -114,6 +114,8 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "RATE_LIMIT_STORAGE": "memory://",
         "TRASH_RETENTION": 30 * 86_400.0,
         "VERSION_RETENTION": 30 * 86_400.0,
+        # Seconds a web app login lasts (its session cookie and the token behind it).
+        "SESSION_LIFETIME": 14 * 86_400.0,
         # How clients reach this master: share links (/s/<token>) are built on it, never
         # on a request's Host header. Empty means http://HOST:PORT, or http://<this
         # machine's FQDN>:PORT when HOST is a wildcard (0.0.0.0, ::), as for nodes.

@@ -19,7 +19,8 @@ from app.http.bodies import json_body
 from app.metadata.accounts import token_digest
 from app.metadata.shares import SHARE_ID_LENGTH
 
-LOGIN_VIEW = "api.login"
+# The API's login and the web app's login form share one limit.
+LOGIN_VIEWS = ("api.login", "web.login_submit")
 SHARE_VIEW = "api.open_share"
 # The answers of a share link that a guess gets: no password, or a wrong one.
 GUESS_CODES = {401: "missing_credentials", 403: "wrong_password"}
@@ -28,10 +29,13 @@ GUESS_CODES = {401: "missing_credentials", 403: "wrong_password"}
 def _username() -> str:
     # The view's own decoder and limit: a body it refuses counts under no username, and
     # the view answers why.
-    try:
-        name = json_body().get("username")
-    except AppError:
-        name = None
+    if request.mimetype == "application/x-www-form-urlencoded":
+        name = request.form.get("username")
+    else:
+        try:
+            name = json_body().get("username")
+        except AppError:
+            name = None
     return f"user:{name}" if isinstance(name, str) else "user:"
 
 
@@ -75,6 +79,7 @@ def install_rate_limits(app: Flask) -> Limiter:
         storage_uri=app.config["RATE_LIMIT_STORAGE"],
         headers_enabled=True,
     )
-    _limit_view(app, limiter, LOGIN_VIEW, (get_remote_address, _username))
+    for endpoint in LOGIN_VIEWS:
+        _limit_view(app, limiter, endpoint, (get_remote_address, _username))
     _limit_view(app, limiter, SHARE_VIEW, (get_remote_address, _share_link), _is_password_guess)
     return limiter
