@@ -81,6 +81,9 @@ def wait_names(browser: Browser, expected: list[str], timeout: float = 15) -> No
 
     def same(_: Any) -> bool:
         try:
+            # The page marks the list once drawn (before that, no rows means nothing).
+            if not browser.driver.find_elements(By.CSS_SELECTOR, ".entries-wrap[data-loaded]"):
+                return False
             last[0] = row_names(browser)
         except Exception:  # a row redrawn under us: read again
             return False

@@ -3,11 +3,13 @@
 // so that uploads in progress go on while the person browses.
 import { api, query } from "../api.js";
 import { clear, h, loadStylesheet } from "../dom.js";
-import { showError } from "../toast.js";
+import { showError, toast } from "../toast.js";
 import * as actions from "../files/actions.js";
 import { handleRowKey, isTyping, showShortcuts } from "../files/keyboard.js";
 import { EntryList, folderHref } from "../files/listing.js";
 import { Selection } from "../files/selection.js";
+import { droppedItems, fromFileList } from "../files/drop.js";
+import { UploadQueue } from "../files/uploads.js";
 
 const FIRST_PAGE = 100; // small, so that the first rows show at once
 const PAGE = 1000; // the most /api/list answers
@@ -35,6 +37,7 @@ class FilesPage {
       onKey: (event, index) => handleRowKey(event, index, this),
     });
     this.list.selection = this.selection;
+    this.uploads = new UploadQueue({ user: document.body.dataset.user, onDone: (path) => this.uploaded(path) });
     this.list.setSort(this.sort.key, this.sort.order);
     this.build();
   }
@@ -69,7 +72,7 @@ class FilesPage {
       "div",
       { class: "toolbar", role: "toolbar", "aria-label": "Actions" },
       button("New folder", () => this.run(() => actions.newFolder(this.path))),
-      h("span", { class: "upload-slot" }),
+      this.uploadControls(),
       button("Rename", () => this.renameSelected()),
       button("Move", () => this.run(() => actions.transfer(this.selected(), "Move", this.path))),
       button("Copy", () => this.run(() => actions.transfer(this.selected(), "Copy", this.path))),
@@ -89,12 +92,59 @@ class FilesPage {
     this.selectionChanged();
   }
 
+  // ----- uploads -----
+
+  uploadControls() {
+    const picker = (label, extra) => {
+      const input = h("input", {
+        type: "file",
+        multiple: true,
+        class: "visually-hidden",
+        ...extra,
+        onchange: () => {
+          this.uploads.add(fromFileList(input.files).files, this.path);
+          input.value = "";
+        },
+      });
+      return h("label", { class: "button upload-button" }, label, input);
+    };
+    return [picker("Upload files", {}), picker("Upload folder", { webkitdirectory: true })];
+  }
+
+  async dropped(event) {
+    event.preventDefault();
+    this.root.classList.remove("dropping");
+    const folder = this.path;
+    try {
+      const { files, folders } = await droppedItems(event.dataTransfer);
+      for (const relative of folders) {
+        await api("/api/mkdir", { method: "POST", json: { path: folder === "/" ? `/${relative}` : `${folder}/${relative}` } });
+      }
+      if (files.length) this.uploads.add(files, folder);
+      else if (folders.length) this.reloadSoon();
+    } catch (error) {
+      showError(error);
+    }
+  }
+
+  uploaded(path) {
+    // Redraw the list once a burst of uploads into this folder (or below it) settles.
+    const here = this.path === "/" ? "/" : `${this.path}/`;
+    if (!this.searchText && path.startsWith(here)) this.reloadSoon();
+  }
+
+  reloadSoon() {
+    clearTimeout(this.reloadTimer);
+    this.reloadTimer = setTimeout(() => this.load(false), 300);
+  }
+
   // ----- loading -----
 
-  async load() {
+  async load(fresh = true) {
     const generation = ++this.generation;
     this.searchText = "";
-    this.selection.clear();
+    if (fresh) this.selection.clear();
+    delete this.list.element.dataset.loaded;
     this.drawHeading();
     const entries = [];
     let total = 0;
@@ -118,10 +168,12 @@ class FilesPage {
         this.status.textContent = offset < total ? `Loading… ${offset} of ${total}` : countText(total);
         if (!answer.entries.length || offset >= total) break;
       }
+      this.list.element.dataset.loaded = "folder";
     } catch (error) {
       if (generation !== this.generation) return;
       this.status.textContent = "";
       if (error.status === 404) this.list.show([], { emptyText: "This folder does not exist." });
+      this.list.element.dataset.loaded = "error";
       showError(error);
     }
   }
@@ -176,6 +228,7 @@ class FilesPage {
       this.results = answer.entries;
       this.title.textContent = `Search: ${text}`;
       this.sortSearchResults();
+      this.list.element.dataset.loaded = "search";
       this.status.textContent = `${answer.entries.length} result${answer.entries.length === 1 ? "" : "s"} for “${text}”`;
     } catch (error) {
       showError(error);
@@ -303,6 +356,15 @@ class FilesPage {
   }
 }
 
+/** Uploads a reload cut short are resumable: say so (the browser cannot keep the files). */
+function remindUnfinished(user) {
+  let count = 0;
+  for (let i = 0; i < localStorage.length; i += 1) {
+    if (localStorage.key(i)?.startsWith(`tus::mdbx|${user}|`)) count += 1;
+  }
+  if (count) toast(`${count} upload${count === 1 ? " was" : "s were"} cut short: choose the same file${count === 1 ? "" : "s"} again to resume.`, "info", 10000);
+}
+
 function countText(total) {
   return `${total} item${total === 1 ? "" : "s"}`;
 }
@@ -321,6 +383,17 @@ export async function render(root) {
     page.navigate(url.searchParams.get("path") || "/");
   });
   window.addEventListener("popstate", () => page.navigate(currentPath(), false));
+  root.addEventListener("dragover", (event) => {
+    if (![...(event.dataTransfer?.types ?? [])].includes("Files")) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    root.classList.add("dropping");
+  });
+  root.addEventListener("dragleave", (event) => {
+    if (!root.contains(event.relatedTarget)) root.classList.remove("dropping");
+  });
+  root.addEventListener("drop", (event) => page.dropped(event));
+  remindUnfinished(document.body.dataset.user);
   window.filesPage = page; // for the browser tests' probes
   await page.load();
 }
