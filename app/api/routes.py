@@ -20,6 +20,8 @@ from app.errors import InvalidField
 from app.http.blobs import send_download
 from app.http.bodies import json_body
 from app.http.identity import current_token, current_user, require_admin
+from app.http.previews import send_thumbnail
+from app.previews.thumbnails import valid_size
 from app.userfiles.current import user_files
 from app.userfiles.interface import UserChanges
 from app.userfiles.paths import normalize_path
@@ -175,6 +177,24 @@ def revoke_share(token: str) -> Response:
 def open_share(token: str) -> Response:
     password = request.args.get("password") or request.headers.get("X-Share-Password")
     return send_download(user_files().open_share(token, password))
+
+
+@bp.get("/api/thumbnail")
+def thumbnail() -> Response:
+    user = current_user()
+    size = valid_size(request.args.get("size"))
+    return send_thumbnail(user_files().download(user, request.args.get("path", "")), size)
+
+
+@bp.get("/s/<token>/thumbnail")
+def share_thumbnail(token: str) -> Response:
+    """A shared image's thumbnail; the link's password as ``/s/<token>`` takes it."""
+    size = valid_size(request.args.get("size"))
+    return send_thumbnail(user_files().open_share(token, share_password()), size)
+
+
+def share_password() -> str | None:
+    return request.args.get("password") or request.headers.get("X-Share-Password")
 
 
 @bp.post("/api/admin/users")
