@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -16,7 +17,8 @@ from app.api.answers import (
     trash_answer,
     version_answer,
 )
-from app.errors import InvalidField
+from app.errors import InvalidField, MissingField
+from app.http.archives import send_zip
 from app.http.blobs import send_download
 from app.http.bodies import json_body
 from app.http.identity import current_token, current_user, require_admin
@@ -82,6 +84,32 @@ def put_file(path: str) -> Response:
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
     return send_download(user_files().download(current_user(), path))
+
+
+@bp.get("/api/zip")
+def zip_paths() -> Response:
+    """A zip of the files and folders named by each ``path``."""
+    user = current_user()
+    return send_zip(user_files().walk(user, request.args.getlist("path")))
+
+
+@bp.post("/api/zip")
+def zip_form() -> Response:
+    """The same for a selection too long for a URL: form field ``paths``, a JSON list."""
+    user = current_user()
+    return send_zip(user_files().walk(user, form_paths(request.form.get("paths"))))
+
+
+def form_paths(raw: str | None) -> list[str]:
+    if not raw:
+        raise MissingField("paths")
+    try:
+        paths = json.loads(raw)
+    except ValueError:
+        paths = None
+    if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
+        raise InvalidField("paths", "'paths' must be a JSON list of path strings")
+    return paths
 
 
 @bp.delete("/api/files/<path:path>")
