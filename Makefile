@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 MDBX_DATA_DIR ?= ./data
 export MDBX_DATA_DIR
 
-.PHONY: install run test lint fmt bench clean
+.PHONY: install run test lint fmt bench clean browsers
 
 # Rebuilt whenever pyproject.toml changes; the stamp file records the last install.
 $(VENV)/.installed: pyproject.toml
@@ -17,7 +17,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: install
-	@echo "Mini-Dropbox: master http://127.0.0.1:9000  nodes http://127.0.0.1:8001 http://127.0.0.1:8002"
+	@echo "Mini-Dropbox: web app http://127.0.0.1:9000/ (first account: see the README's 'Users')"
+	@echo "  master http://127.0.0.1:9000  nodes http://127.0.0.1:8001 http://127.0.0.1:8002"
 	@echo "  try: echo hi > t.txt && curl -F file=@t.txt http://127.0.0.1:8001/upload && curl http://127.0.0.1:9000/list"
 	@echo "  data in $(MDBX_DATA_DIR); Ctrl+C stops all three"
 	$(BIN)/honcho start
@@ -27,7 +28,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+# tests/browser drives Debian's Chromium through its driver: installed here when missing.
+browsers:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			chromium chromium-driver; }
+
+test: lint browsers
 	$(BIN)/pytest
 
 fmt: install

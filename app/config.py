@@ -111,6 +111,8 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "THUMBNAIL_MAX_SOURCE_BYTES": 64 * MIB,
         "THUMBNAIL_MAX_PIXELS": 50_000_000,
         "THUMBNAIL_MAX_AGE": 300,
+        # Seconds a web app login lasts (its session cookie and the token behind it).
+        "SESSION_LIFETIME": 14 * 86_400.0,
         # How clients reach this master: share links (/s/<token>) are built on it, never
         # on a request's Host header. Empty means http://HOST:PORT, or http://<this
         # machine's FQDN>:PORT when HOST is a wildcard (0.0.0.0, ::), as for nodes.

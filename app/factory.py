@@ -25,6 +25,7 @@ from app.server.fairness import install_fair_turns
 from app.server.limits import CONNECTION_RULES, ConnectionRules
 from app.server.sendfile import install_gevent_sendfile
 from app.userfiles import wiring as userfiles_wiring
+from app.web.routes import bp as web_bp
 
 
 def _init_master(app: Flask) -> None:
@@ -39,7 +40,7 @@ def _init_master(app: Flask) -> None:
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master_bp, seedream_bp, api_bp), _init_master),
+    "master": ((master_bp, seedream_bp, api_bp, web_bp), _init_master),
     "node": ((node_bp,), node_wiring.init_app),
 }
 
@@ -49,7 +50,8 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     config = load_config(role, overrides)
     blueprints, init_engines = ROLES[role]
     _configure_logging(config["LOG_LEVEL"])
-    app = Flask(f"mdbx.{role}")
+    # No app-wide static folder: the web app serves its own (app/web/static).
+    app = Flask(f"mdbx.{role}", static_folder=None)
     app.config.update(config, ROLE=role)
     # Keep JSON keys in the order the views build them: easier to read with curl.
     app.json.sort_keys = False  # type: ignore[attr-defined]

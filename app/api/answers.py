@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any
 
 from app.metadata.entries import Entry
-from app.userfiles.interface import Account, NewShare, Share, TrashEntry
+from app.userfiles.interface import Account, Listing, NewShare, SessionInfo, Share, TrashEntry
 
 
 def account_answer(account: Account) -> dict[str, Any]:
@@ -63,3 +63,17 @@ def share_answer(share: Share) -> dict[str, Any]:
 
 def new_share_answer(made: NewShare) -> dict[str, Any]:
     return {"token": made.token, "url": made.url, **share_answer(made.share)}
+
+
+def listing_answer(listing: Listing) -> dict[str, Any]:
+    """A page of a folder: ``total`` entries in all, these from ``offset``."""
+    return {
+        "path": listing.path,
+        "entries": [entry_answer(entry) for entry in listing.entries],
+        "total": listing.total,
+        "offset": listing.offset,
+    }
+
+
+def session_answer(session: SessionInfo) -> dict[str, Any]:
+    return asdict(session)

@@ -21,7 +21,8 @@ from app.http.bodies import json_body
 from app.metadata.accounts import token_digest
 from app.metadata.shares import SHARE_ID_LENGTH
 
-LOGIN_VIEW = "api.login"
+# The API's login and the web app's login form share one limit.
+LOGIN_VIEWS = ("api.login", "web.login_submit")
 SHARE_VIEWS = ("api.open_share", "api.share_thumbnail")
 # The answers of a share link that a guess gets: no password, or a wrong one.
 GUESS_CODES = {401: "missing_credentials", 403: "wrong_password"}
@@ -30,10 +31,13 @@ GUESS_CODES = {401: "missing_credentials", 403: "wrong_password"}
 def _username() -> str:
     # The view's own decoder and limit: a body it refuses counts under no username, and
     # the view answers why.
-    try:
-        name = json_body().get("username")
-    except AppError:
-        name = None
+    if request.mimetype == "application/x-www-form-urlencoded":
+        name = request.form.get("username")
+    else:
+        try:
+            name = json_body().get("username")
+        except AppError:
+            name = None
     return f"user:{name}" if isinstance(name, str) else "user:"
 
 
@@ -80,6 +84,6 @@ def install_rate_limits(app: Flask) -> Limiter:
         storage_uri=app.config["RATE_LIMIT_STORAGE"],
         headers_enabled=True,
     )
-    _limit_views(app, limiter, (LOGIN_VIEW,), (get_remote_address, _username))
+    _limit_views(app, limiter, LOGIN_VIEWS, (get_remote_address, _username))
     _limit_views(app, limiter, SHARE_VIEWS, (get_remote_address, _share_link), _is_password_guess)
     return limiter

@@ -11,7 +11,9 @@ from flask import Blueprint, Response, jsonify, request
 from app.api.answers import (
     account_answer,
     entry_answer,
+    listing_answer,
     new_share_answer,
+    session_answer,
     share_answer,
     stored_answer,
     trash_answer,
@@ -23,6 +25,7 @@ from app.http.blobs import send_download
 from app.http.bodies import json_body
 from app.http.identity import current_token, current_user, require_admin
 from app.http.previews import send_thumbnail
+from app.http.query import choice_arg, int_arg
 from app.previews.thumbnails import valid_size
 from app.userfiles.current import user_files
 from app.userfiles.interface import UserChanges
@@ -37,6 +40,9 @@ from app.userfiles.validation import (
 )
 
 bp = Blueprint("api", __name__)
+
+# Entries in one page of a listing or a search, at most.
+MAX_PAGE = 1_000
 
 
 def user_changes(payload: dict[str, Any]) -> UserChanges:
@@ -71,6 +77,29 @@ def logout() -> Response:
 @bp.get("/api/account")
 def account() -> Response:
     return jsonify(account_answer(user_files().account(current_user())))
+
+
+@bp.get("/api/account/sessions")
+def sessions() -> Response:
+    found = user_files().sessions(current_user(), current_token())
+    return jsonify({"sessions": [session_answer(session) for session in found]})
+
+
+@bp.delete("/api/account/sessions/<session_id>")
+def revoke_session(session_id: str) -> Response:
+    user_files().revoke_session(current_user(), session_id)
+    return jsonify({"revoked": True})
+
+
+@bp.post("/api/account/password")
+def change_password() -> Response:
+    payload = json_body()
+    user = current_user()
+    old = valid_password(payload.get("old"), "old")
+    user_files().change_password(
+        user, current_token(), old, valid_password(payload.get("new"), "new")
+    )
+    return jsonify({"changed": True})
 
 
 @bp.put("/api/files/<path:path>")
@@ -120,8 +149,24 @@ def delete_file(path: str) -> Response:
 
 @bp.get("/api/list")
 def list_folder() -> Response:
-    listing = user_files().list_folder(current_user(), request.args.get("path"))
-    return jsonify({"path": listing.path, "entries": [entry_answer(e) for e in listing.entries]})
+    listing = user_files().list_folder(
+        current_user(),
+        request.args.get("path"),
+        offset=int_arg("offset", 0, maximum=2**31),
+        limit=int_arg("limit", 0, maximum=MAX_PAGE) or None,
+        sort=choice_arg("sort", "name", ("name", "size", "mtime")),
+        descending=choice_arg("order", "asc", ("asc", "desc")) == "desc",
+    )
+    return jsonify(listing_answer(listing))
+
+
+@bp.get("/api/search")
+def search() -> Response:
+    query = request.args.get("q", "")
+    found = user_files().search(
+        current_user(), query, limit=int_arg("limit", 100, minimum=1, maximum=MAX_PAGE)
+    )
+    return jsonify({"query": query, "entries": [entry_answer(entry) for entry in found]})
 
 
 @bp.get("/api/stat")

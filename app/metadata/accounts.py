@@ -12,11 +12,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, NotFound
-from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.engine import ensure_schema, starts_with, write_transaction
 from app.metadata.schema import api_tokens, master_metadata, users
 from app.metadata.usage import usage
 
@@ -34,6 +34,22 @@ class User:
     is_admin: bool
     disabled: bool
     quota_bytes: int
+
+
+# Hex digits of a token's stored digest that name it on the account page: 64 bits, enough
+# among one user's sessions, and no help in guessing the token.
+TOKEN_ID_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """A live login of a user's, as listed to them (never the token itself)."""
+
+    id: str
+    kind: str
+    created_at: float
+    expires_at: float
+    label: str
 
 
 class UserNotFound(NotFound):
@@ -95,25 +111,59 @@ class UserStore:
                 conn.execute(delete(api_tokens).where(api_tokens.c.user_id == user.id))
         return self.get(name)
 
-    def issue_token(self, user: User) -> str:
-        """A new bearer token for ``user``: 256 bits from the OS's CSPRNG."""
+    def issue_token(
+        self, user: User, *, kind: str = "api", lifetime: float = 0.0, label: str = ""
+    ) -> str:
+        """A new token for ``user``, 256 bits from the OS's CSPRNG; with a ``lifetime``
+        (seconds), it stops working then."""
         token = secrets.token_urlsafe(32)
+        now = time.time()
         with write_transaction(self.engine) as conn:
             conn.execute(
                 api_tokens.insert(),
-                {"token_hash": token_digest(token), "user_id": user.id, "created_at": time.time()},
+                {
+                    "token_hash": token_digest(token),
+                    "user_id": user.id,
+                    "created_at": now,
+                    "kind": kind,
+                    "expires_at": now + lifetime if lifetime else 0.0,
+                    "label": label[:200],
+                },
             )
         return token
 
     def user_for_token(self, token: str) -> User | None:
-        """The active user a token belongs to, or None."""
+        """The active user a live token belongs to, or None."""
         with self.engine.connect() as conn:
             row = conn.execute(
                 select(users)
                 .join(api_tokens, api_tokens.c.user_id == users.c.id)
-                .where(api_tokens.c.token_hash == token_digest(token), ~users.c.disabled)
+                .where(
+                    api_tokens.c.token_hash == token_digest(token),
+                    ~users.c.disabled,
+                    _live(time.time()),
+                )
             ).first()
         return None if row is None else _user(row)
+
+    def tokens(self, user_id: int) -> tuple[TokenRecord, ...]:
+        """The user's live tokens, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(api_tokens)
+                .where(api_tokens.c.user_id == user_id, _live(time.time()))
+                .order_by(api_tokens.c.created_at.desc())
+            ).all()
+        return tuple(
+            TokenRecord(
+                row.token_hash[:TOKEN_ID_LENGTH],
+                row.kind,
+                row.created_at,
+                row.expires_at,
+                row.label,
+            )
+            for row in rows
+        )
 
     def revoke_token(self, token: str) -> bool:
         with write_transaction(self.engine) as conn:
@@ -121,6 +171,21 @@ class UserStore:
                 delete(api_tokens).where(api_tokens.c.token_hash == token_digest(token))
             ).rowcount
         return bool(gone)
+
+    def revoke_token_id(self, user_id: int, token_id: str, *, keep: str | None = None) -> int:
+        """Revoke the user's tokens whose id is ``token_id`` (all but ``keep`` when it is
+        empty); return how many."""
+        where = [api_tokens.c.user_id == user_id]
+        if token_id:
+            where.append(starts_with(api_tokens.c.token_hash, token_id))
+        if keep is not None:
+            where.append(api_tokens.c.token_hash != token_digest(keep))
+        with write_transaction(self.engine) as conn:
+            return int(conn.execute(delete(api_tokens).where(*where)).rowcount)
+
+
+def _live(now: float) -> Any:
+    return or_(api_tokens.c.expires_at == 0.0, api_tokens.c.expires_at > now)
 
 
 def _user(row: Any) -> User:

@@ -45,6 +45,10 @@ def _subtree(user_id: int, path: str, column: Any) -> Any:
     )
 
 
+# What a folder's listing may be sorted by (folders always come first).
+SORT_COLUMNS = {"name": fs_entries.c.name, "size": fs_entries.c.size, "mtime": fs_entries.c.mtime}
+
+
 class NamespaceStore:
     """Per-user folders and files over the catalogue's content."""
 
@@ -66,15 +70,60 @@ class NamespaceStore:
             raise PathNotFound(f"nothing at {path}")
         return entry
 
-    def list_dir(self, user_id: int, path: str) -> list[Entry]:
-        folder = self.require(user_id, path)
-        if not folder.is_dir:
-            raise Conflict(f"{path} is a file", code="not_a_directory")
+    def list_dir(
+        self,
+        user_id: int,
+        path: str,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        sort: str = "name",
+        descending: bool = False,
+    ) -> list[Entry]:
+        """A page of the folder's entries, folders first, then by ``sort``."""
+        self._require_folder(user_id, path)
+        column = SORT_COLUMNS[sort]
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(fs_entries)
                 .where(fs_entries.c.user_id == user_id, fs_entries.c.parent == path)
-                .order_by(fs_entries.c.is_dir.desc(), fs_entries.c.name)
+                .order_by(
+                    fs_entries.c.is_dir.desc(),
+                    column.desc() if descending else column,
+                    fs_entries.c.name.desc() if descending else fs_entries.c.name,
+                )
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [entry_from_row(row) for row in rows]
+
+    def count_dir(self, user_id: int, path: str) -> int:
+        """How many entries the folder holds."""
+        self._require_folder(user_id, path)
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(fs_entries)
+                    .where(fs_entries.c.user_id == user_id, fs_entries.c.parent == path)
+                ).scalar_one()
+            )
+
+    def _require_folder(self, user_id: int, path: str) -> None:
+        if not self.require(user_id, path).is_dir:
+            raise Conflict(f"{path} is a file", code="not_a_directory")
+
+    def search(self, user_id: int, query: str, limit: int) -> list[Entry]:
+        """Entries whose name contains ``query``, ignoring (ASCII) case, by path."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(fs_entries)
+                .where(
+                    fs_entries.c.user_id == user_id,
+                    func.lower(fs_entries.c.name).contains(query.lower(), autoescape=True),
+                )
+                .order_by(fs_entries.c.path)
+                .limit(limit)
             ).all()
         return [entry_from_row(row) for row in rows]
 

@@ -204,6 +204,12 @@ api_tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", Float, nullable=False),
+    # "api" (a bearer token from POST /api/login) or "web" (the web app's session cookie).
+    Column("kind", String(8), nullable=False, default="api"),
+    # 0: never (API tokens live until revoked); a web session expires.
+    Column("expires_at", Float, nullable=False, default=0.0),
+    # What logged in (a browser's User-Agent, cut short), shown on the account page.
+    Column("label", String(200), nullable=False, default=""),
     Index("ix_api_tokens_user", "user_id"),
 )
 

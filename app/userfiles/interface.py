@@ -51,6 +51,20 @@ class Session:
 
 
 @dataclass(frozen=True)
+class SessionInfo:
+    """A live login, as its user sees it on the account page (``id``, never the token):
+    ``kind`` "web" (a browser's session) or "api" (a bearer token)."""
+
+    id: str
+    kind: str
+    created_at: float
+    # 0: until revoked.
+    expires_at: float
+    label: str
+    current: bool
+
+
+@dataclass(frozen=True)
 class UserChanges:
     """What an administrator changes of a user; None leaves a value as it is."""
 
@@ -61,10 +75,13 @@ class UserChanges:
 
 @dataclass(frozen=True)
 class Listing:
-    """A folder's entries: folders first, then files, each by name."""
+    """A page of a folder's entries (folders first, then files, in the order asked for),
+    from ``offset``, of ``total`` in the folder."""
 
     path: str
     entries: list[Entry]
+    total: int
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -147,9 +164,23 @@ class UserFiles(Protocol):
 
     # ----- accounts -----
 
-    def login(self, username: str, password: str) -> Session:
+    def login(self, username: str, password: str, *, web: bool = False, label: str = "") -> Session:
         """Trade a name and password for a token: 401 invalid_credentials alike for a
-        wrong name and a wrong password, 403 user_disabled."""
+        wrong name and a wrong password, 403 user_disabled. A ``web`` login (the web
+        app's session) expires after the session lifetime; ``label`` says what logged in."""
+        ...
+
+    def sessions(self, user: User, current_token: str) -> list[SessionInfo]:
+        """The user's live logins, newest first, the one of ``current_token`` marked."""
+        ...
+
+    def revoke_session(self, user: User, session_id: str) -> None:
+        """End one of the user's logins by its id; 404 session_not_found."""
+        ...
+
+    def change_password(self, user: User, current_token: str, old: str, new: str) -> None:
+        """Set a new password, given the current one (403 wrong_password); every other
+        login of the user ends."""
         ...
 
     def authenticate(self, token: str | None) -> User:
@@ -210,8 +241,23 @@ class UserFiles(Protocol):
         400 missing_field for none, 404 path_not_found, 413 selection_too_large."""
         ...
 
-    def list_folder(self, user: User, path: str | None = None) -> Listing:
-        """A folder's entries (None or empty: the root); 409 not_a_directory for a file."""
+    def list_folder(
+        self,
+        user: User,
+        path: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        sort: str = "name",
+        descending: bool = False,
+    ) -> Listing:
+        """A page of a folder's entries (None or empty: the root), folders first, sorted
+        by ``sort`` ("name", "size" or "mtime"); 409 not_a_directory for a file."""
+        ...
+
+    def search(self, user: User, query: str, *, limit: int = 100) -> list[Entry]:
+        """Files and folders across the account whose name contains ``query``, ignoring
+        case, by path; at most ``limit``."""
         ...
 
     def mkdir(self, user: User, path: str) -> Entry:

@@ -15,11 +15,11 @@ from typing import IO
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from app.errors import BadRequest, Forbidden, Gone, NotFound, Unauthorized
+from app.errors import BadRequest, Forbidden, Gone, InvalidField, NotFound, Unauthorized
+from app.metadata.accounts import TOKEN_ID_LENGTH, UserNotFound, UserStore, token_digest
 from app.metadata.accounts import User as UserRecord
-from app.metadata.accounts import UserNotFound, UserStore, token_digest
 from app.metadata.entries import ROOT, Entry
-from app.metadata.namespace import NamespaceStore
+from app.metadata.namespace import SORT_COLUMNS, NamespaceStore
 from app.metadata.shares import SHARE_ID_LENGTH, ShareStore
 from app.metadata.shares import Share as ShareRecord
 from app.security import is_cluster_secret
@@ -32,6 +32,7 @@ from app.userfiles.interface import (
     NewShare,
     Selection,
     Session,
+    SessionInfo,
     Share,
     TrashEntry,
     User,
@@ -66,6 +67,7 @@ class UserFileService:
         *,
         cluster_secret: str,
         public_url: str,
+        session_lifetime: float = 14 * 86_400.0,
     ) -> None:
         self._users = users
         self._namespace = namespace
@@ -74,10 +76,11 @@ class UserFileService:
         self._cluster_secret = cluster_secret
         # Share links are built on it, never on a request's Host header.
         self._public_url = public_url
+        self._session_lifetime = session_lifetime
 
     # ----- accounts -----
 
-    def login(self, username: str, password: str) -> Session:
+    def login(self, username: str, password: str, *, web: bool = False, label: str = "") -> Session:
         name = valid_username(username)
         password = valid_password(password)
         try:
@@ -90,7 +93,33 @@ class UserFileService:
             raise Unauthorized("wrong username or password", code="invalid_credentials")
         if user.disabled:
             raise Forbidden(f"user '{name}' is disabled", code="user_disabled")
-        return Session(self._users.issue_token(user), _user(user))
+        if web:
+            token = self._users.issue_token(
+                user, kind="web", lifetime=self._session_lifetime, label=label
+            )
+        else:
+            token = self._users.issue_token(user, label=label)
+        return Session(token, _user(user))
+
+    def sessions(self, user: User, current_token: str) -> list[SessionInfo]:
+        current = token_digest(current_token)[:TOKEN_ID_LENGTH]
+        return [
+            SessionInfo(t.id, t.kind, t.created_at, t.expires_at, t.label, t.id == current)
+            for t in self._users.tokens(user.id)
+        ]
+
+    def revoke_session(self, user: User, session_id: str) -> None:
+        if len(session_id) != TOKEN_ID_LENGTH or not session_id.isalnum():
+            raise BadRequest("a session id is 16 hex digits", code="invalid_field")
+        if not self._users.revoke_token_id(user.id, session_id.lower()):
+            raise NotFound("no such session (it ended or was revoked)", code="session_not_found")
+
+    def change_password(self, user: User, current_token: str, old: str, new: str) -> None:
+        record = self._users.get(user.name)
+        if not check_password_hash(record.password_hash, valid_password(old, "old")):
+            raise Forbidden("the current password is wrong", code="wrong_password")
+        self._users.update(user.name, password_hash=_hash(valid_password(new, "new")))
+        self._users.revoke_token_id(user.id, "", keep=current_token)
 
     def authenticate(self, token: str | None) -> User:
         if token is None:
@@ -173,9 +202,32 @@ class UserFileService:
             self._namespace, user.id, paths, self._download, root_title=f"{user.name}-files"
         )
 
-    def list_folder(self, user: User, path: str | None = None) -> Listing:
+    def list_folder(
+        self,
+        user: User,
+        path: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        sort: str = "name",
+        descending: bool = False,
+    ) -> Listing:
         folder = normalize_path(path or ROOT)
-        return Listing(folder, self._namespace.list_dir(user.id, folder))
+        if sort not in SORT_COLUMNS:
+            raise InvalidField("sort", f"sort by one of {', '.join(SORT_COLUMNS)}")
+        entries = self._namespace.list_dir(
+            user.id, folder, offset=offset, limit=limit, sort=sort, descending=descending
+        )
+        if offset == 0 and (limit is None or len(entries) < limit):
+            total = len(entries)  # the whole folder is here: no need to count it
+        else:
+            total = self._namespace.count_dir(user.id, folder)
+        return Listing(folder, entries, total, offset)
+
+    def search(self, user: User, query: str, *, limit: int = 100) -> list[Entry]:
+        if not query.strip():
+            raise InvalidField("q", "say what to search for")
+        return self._namespace.search(user.id, query.strip(), limit)
 
     def mkdir(self, user: User, path: str) -> Entry:
         return self._namespace.mkdir(user.id, normalize_path(path))

@@ -48,6 +48,7 @@ def init_app(app: Flask, master: MasterService) -> None:
         MasterContent(master),
         cluster_secret=app.config.get("CLUSTER_SECRET", ""),
         public_url=app.config["PUBLIC_URL"],
+        session_lifetime=app.config["SESSION_LIFETIME"],
     )
     app.extensions[EXTENSION] = service
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token

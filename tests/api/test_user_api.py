@@ -53,7 +53,12 @@ def test_every_api_call_needs_a_valid_token(api):
     bad = api.get("/api/list", headers={"Authorization": "Bearer forged"})
     assert error(bad) == (401, "invalid_token")
     headers = login(api, "alice")
-    assert api.get("/api/list", headers=headers).json == {"path": "/", "entries": []}
+    assert api.get("/api/list", headers=headers).json == {
+        "path": "/",
+        "entries": [],
+        "total": 0,
+        "offset": 0,
+    }
     assert api.post("/api/logout", headers=headers).status_code == 200
     assert error(api.get("/api/list", headers=headers)) == (401, "invalid_token")
 
