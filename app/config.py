@@ -114,6 +114,14 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "RATE_LIMIT_STORAGE": "memory://",
         "TRASH_RETENTION": 30 * 86_400.0,
         "VERSION_RETENTION": 30 * 86_400.0,
+        # Thumbnails (GET /api/thumbnail): the bytes kept under DATA_DIR/thumbnails (the
+        # least recently used go first; 0 keeps none), the largest source in bytes and
+        # in pixels (413 image_too_large beyond: a decompression bomb stops at its
+        # header), and the seconds a browser may reuse one without asking.
+        "THUMBNAIL_CACHE_BYTES": 256 * MIB,
+        "THUMBNAIL_MAX_SOURCE_BYTES": 64 * MIB,
+        "THUMBNAIL_MAX_PIXELS": 50_000_000,
+        "THUMBNAIL_MAX_AGE": 300,
         # Seconds a web app login lasts (its session cookie and the token behind it).
         "SESSION_LIFETIME": 14 * 86_400.0,
         # How clients reach this master: share links (/s/<token>) are built on it, never

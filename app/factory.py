@@ -18,6 +18,7 @@ from app.master.routes import bp as master_bp
 from app.master.service import master_service_of
 from app.node import wiring as node_wiring
 from app.node.routes import bp as node_bp
+from app.previews import wiring as previews_wiring
 from app.seedream import wiring as seedream_wiring
 from app.seedream.routes import bp as seedream_bp
 from app.server.fairness import install_fair_turns
@@ -34,6 +35,7 @@ def _init_master(app: Flask) -> None:
     master = master_service_of(app)
     seedream_wiring.init_app(app, master)
     userfiles_wiring.init_app(app, master)
+    previews_wiring.init_app(app)
     api_wiring.init_app(app)
 
 

@@ -138,6 +138,27 @@ class Download:
     read: Callable[[int, int], Iterator[bytes]]
 
 
+@dataclass(frozen=True)
+class ArchiveItem:
+    """A folder or a file of a zip download: its name inside the archive ("photos",
+    "photos/a.jpg"), its mtime, and a file's content."""
+
+    name: str
+    is_dir: bool
+    mtime: float
+    content: Download | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a zip download of ``count`` selected paths holds; ``title`` names the archive
+    when it is one folder (None: several items, or one file)."""
+
+    title: str | None
+    count: int
+    items: list[ArchiveItem]
+
+
 class UserFiles(Protocol):
     """Accounts, a namespace of folders and files per user, versions, trash, share links
     and quotas. Every file operation takes the ``User`` that ``authenticate`` gave."""
@@ -214,6 +235,11 @@ class UserFiles(Protocol):
 
     def stat(self, user: User, path: str) -> Entry:
         """The file or folder at a path; 404 path_not_found."""
+        ...
+
+    def walk(self, user: User, paths: list[str]) -> Selection:
+        """What a zip download of files and folders holds (``app.userfiles.selection``):
+        400 missing_field for none, 404 path_not_found, 413 selection_too_large."""
         ...
 
     def list_folder(
