@@ -22,7 +22,10 @@ export async function newFolder(folder) {
   const name = await promptDialog({ title: "New folder", label: "Folder name", value: "", action: "Create" });
   if (name === null) return false;
   const problem = nameProblem(name);
-  if (problem) return toast(problem, "error"), false;
+  if (problem) {
+    toast(problem, "error");
+    return false;
+  }
   await api("/api/mkdir", { method: "POST", json: { path: join(folder, name) } });
   toast(`Folder “${name}” created`, "ok");
   return true;
@@ -32,7 +35,10 @@ export async function rename(entry) {
   const name = await promptDialog({ title: `Rename “${entry.name}”`, label: "New name", value: entry.name, action: "Rename" });
   if (name === null || name === entry.name) return false;
   const problem = nameProblem(name);
-  if (problem) return toast(problem, "error"), false;
+  if (problem) {
+    toast(problem, "error");
+    return false;
+  }
   await api("/api/move", { method: "POST", json: { from: entry.path, to: join(parentOf(entry.path), name) } });
   toast(`Renamed to “${name}”`, "ok");
   return true;

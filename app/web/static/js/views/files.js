@@ -10,6 +10,7 @@ import { EntryList, folderHref } from "../files/listing.js";
 import { Selection } from "../files/selection.js";
 import { droppedItems, fromFileList } from "../files/drop.js";
 import { UploadQueue } from "../files/uploads.js";
+import { openPreview } from "../files/preview.js";
 
 const FIRST_PAGE = 100; // small, so that the first rows show at once
 const PAGE = 1000; // the most /api/list answers
@@ -189,6 +190,7 @@ class FilesPage {
       items.push(h("li", {}, h("a", { href: folderHref(target), "aria-current": last ? "page" : false }, part)));
     });
     this.crumbs.replaceChildren(h("ol", {}, items));
+    this.crumbs.hidden = parts.length === 0; // the title already says "All files"
   }
 
   /** Go to a folder without leaving the page (uploads keep going). */
@@ -314,8 +316,13 @@ class FilesPage {
   open(index) {
     const entry = this.list.entries[index];
     if (!entry) return;
-    if (entry.is_dir) this.navigate(entry.path);
-    else actions.download([entry]);
+    if (entry.is_dir) {
+      this.navigate(entry.path);
+      return;
+    }
+    const files = this.list.entries.filter((item) => item && !item.is_dir);
+    const dialog = openPreview(files, files.indexOf(entry), { download: (item) => actions.download([item]) });
+    dialog.addEventListener("close", () => this.list.focusActive(false));
   }
 
   rename(index) {
