@@ -108,7 +108,9 @@ def put_file(path: str) -> Response:
 
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
-    return send_download(user_files().download(current_user(), path))
+    """The file, or one of its versions with ``?version=N`` (as /api/versions lists them)."""
+    version = int_arg("version", 0, minimum=1, maximum=2**62) or None
+    return send_download(user_files().download(current_user(), path, version=version))
 
 
 @bp.delete("/api/files/<path:path>")
@@ -186,6 +188,16 @@ def trash() -> Response:
     return jsonify(
         {"trash": [trash_answer(item) for item in user_files().list_trash(current_user())]}
     )
+
+
+@bp.delete("/api/trash")
+def empty_trash() -> Response:
+    return jsonify({"purged": user_files().purge_trash(current_user())})
+
+
+@bp.delete("/api/trash/<trash_id>")
+def purge_trash_entry(trash_id: str) -> Response:
+    return jsonify({"purged": user_files().purge_trash(current_user(), trash_id)})
 
 
 @bp.post("/api/shares")

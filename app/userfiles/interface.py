@@ -207,8 +207,9 @@ class UserFiles(Protocol):
         fit, before its bytes reach the nodes when ``length`` tells."""
         ...
 
-    def download(self, user: User, path: str) -> Download:
-        """The content of a file; 400 is_a_directory for a folder."""
+    def download(self, user: User, path: str, *, version: int | None = None) -> Download:
+        """The content of a file, or of one of its ``versions`` (404 version_not_found);
+        400 is_a_directory for a folder."""
         ...
 
     def stat(self, user: User, path: str) -> Entry:
@@ -264,6 +265,11 @@ class UserFiles(Protocol):
 
     def list_trash(self, user: User) -> list[TrashEntry]:
         """What the user deleted and may restore, the latest first."""
+        ...
+
+    def purge_trash(self, user: User, trash_id: str | None = None) -> int:
+        """Delete a trash entry for good, or all of them (None), freeing their quota at
+        once; answer how many went. 404 trash_not_found for an unknown one."""
         ...
 
     # ----- share links -----

@@ -186,8 +186,15 @@ class UserFileService:
         record = self._content.store(body, path.rsplit("/", 1)[-1])
         return self._namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
 
-    def download(self, user: User, path: str) -> Download:
-        entry = self._namespace.require(user.id, normalize_path(path))
+    def download(self, user: User, path: str, *, version: int | None = None) -> Download:
+        path = normalize_path(path)
+        if version is not None:
+            number = valid_version(version)
+            for entry in self._namespace.versions(user.id, path):
+                if entry.version == number and entry.hash is not None:
+                    return self._download(entry.hash, entry.name)
+            raise NotFound(f"{path} has no version {number}", code="version_not_found")
+        entry = self._namespace.require(user.id, path)
         if entry.is_dir or entry.hash is None:
             raise BadRequest(f"{entry.path} is a folder", code="is_a_directory")
         return self._download(entry.hash, entry.name)
@@ -250,6 +257,10 @@ class UserFileService:
 
     def list_trash(self, user: User) -> list[TrashEntry]:
         return [TrashEntry(**item) for item in self._namespace.list_trash(user.id)]
+
+    def purge_trash(self, user: User, trash_id: str | None = None) -> int:
+        wanted = None if trash_id is None else valid_trash_id(trash_id)
+        return self._namespace.purge_trash(user.id, wanted)
 
     # ----- share links -----
 
