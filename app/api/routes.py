@@ -228,12 +228,6 @@ def revoke_share(token: str) -> Response:
     return jsonify({"revoked": True})
 
 
-@bp.get("/s/<token>")
-def open_share(token: str) -> Response:
-    password = request.args.get("password") or request.headers.get("X-Share-Password")
-    return send_download(user_files().open_share(token, password))
-
-
 @bp.post("/api/admin/users")
 def add_user() -> Response:
     require_admin()

@@ -294,9 +294,16 @@ class UserFiles(Protocol):
         """End a link, named by its token or its listed id; 404 share_not_found."""
         ...
 
-    def open_share(self, token: str, password: str | None) -> Download:
+    def open_share(self, token: str, password: str | None, *, grant: str | None = None) -> Download:
         """The content behind a link: 404 unknown or revoked, 403 its owner disabled,
-        410 expired, 401/403 without or with a wrong password."""
+        410 expired, 401/403 without or with a wrong password. A valid ``grant`` (from
+        ``unlock_share``) stands for the password."""
+        ...
+
+    def unlock_share(self, token: str, password: str | None) -> str:
+        """Check a link's password (errors as ``open_share``) and answer a grant that
+        stands for it for SHARE_GRANT_LIFETIME: a browser keeps it in a cookie instead
+        of the password, and checking it costs an HMAC, not a password hash."""
         ...
 
 
