@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -18,11 +19,14 @@ from app.api.answers import (
     trash_answer,
     version_answer,
 )
-from app.errors import InvalidField
+from app.errors import InvalidField, MissingField
+from app.http.archives import send_zip
 from app.http.blobs import send_download
 from app.http.bodies import json_body
 from app.http.identity import current_token, current_user, require_admin
+from app.http.previews import send_thumbnail
 from app.http.query import choice_arg, int_arg
+from app.previews.thumbnails import valid_size
 from app.userfiles.current import user_files
 from app.userfiles.interface import UserChanges
 from app.userfiles.paths import normalize_path
@@ -111,6 +115,32 @@ def get_file(path: str) -> Response:
     """The file, or one of its versions with ``?version=N`` (as /api/versions lists them)."""
     version = int_arg("version", 0, minimum=1, maximum=2**62) or None
     return send_download(user_files().download(current_user(), path, version=version))
+
+
+@bp.get("/api/zip")
+def zip_paths() -> Response:
+    """A zip of the files and folders named by each ``path``."""
+    user = current_user()
+    return send_zip(user_files().walk(user, request.args.getlist("path")))
+
+
+@bp.post("/api/zip")
+def zip_form() -> Response:
+    """The same for a selection too long for a URL: form field ``paths``, a JSON list."""
+    user = current_user()
+    return send_zip(user_files().walk(user, form_paths(request.form.get("paths"))))
+
+
+def form_paths(raw: str | None) -> list[str]:
+    if not raw:
+        raise MissingField("paths")
+    try:
+        paths = json.loads(raw)
+    except ValueError:
+        paths = None
+    if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
+        raise InvalidField("paths", "'paths' must be a JSON list of path strings")
+    return paths
 
 
 @bp.delete("/api/files/<path:path>")
@@ -226,6 +256,13 @@ def list_shares() -> Response:
 def revoke_share(token: str) -> Response:
     user_files().revoke_share(current_user(), token)
     return jsonify({"revoked": True})
+
+
+@bp.get("/api/thumbnail")
+def thumbnail() -> Response:
+    user = current_user()
+    size = valid_size(request.args.get("size"))
+    return send_thumbnail(user_files().download(user, request.args.get("path", "")), size)
 
 
 @bp.post("/api/admin/users")

@@ -17,7 +17,9 @@ from flask.typing import ResponseReturnValue
 
 from app.errors import AppError
 from app.http.blobs import send_download
+from app.http.previews import send_thumbnail
 from app.http.share_access import set_share_grant, share_grant, share_password
+from app.previews.thumbnails import valid_size
 from app.shares.page import page_of, refusal_of
 from app.userfiles.current import user_files
 from app.userfiles.service import SHARE_GRANT_LIFETIME
@@ -49,6 +51,15 @@ def open_share(token: str) -> ResponseReturnValue:
     except AppError as error:
         return _refused(token, error)
     return _page(render_template("share_page.html", **page_of(token, download)), 200)
+
+
+@bp.get("/s/<token>/thumbnail")
+def share_thumbnail(token: str) -> ResponseReturnValue:
+    """A shared image's thumbnail (the page's preview); the link's password or grant as
+    ``/s/<token>`` takes them, and its guesses count on the same limits."""
+    size = valid_size(request.args.get("size"))
+    download = user_files().open_share(token, share_password(), grant=share_grant())
+    return send_thumbnail(download, size)
 
 
 def _unlock(token: str) -> ResponseReturnValue:

@@ -32,6 +32,7 @@ from app.userfiles.interface import (
     Download,
     Listing,
     NewShare,
+    Selection,
     Session,
     SessionInfo,
     Share,
@@ -41,6 +42,7 @@ from app.userfiles.interface import (
 )
 from app.userfiles.paths import normalize_path
 from app.userfiles.quota import within_quota
+from app.userfiles.selection import select
 from app.userfiles.validation import (
     valid_lifetime,
     valid_password,
@@ -205,6 +207,11 @@ class UserFileService:
 
     def stat(self, user: User, path: str) -> Entry:
         return self._namespace.require(user.id, normalize_path(path))
+
+    def walk(self, user: User, paths: list[str]) -> Selection:
+        return select(
+            self._namespace, user.id, paths, self._download, root_title=f"{user.name}-files"
+        )
 
     def list_folder(
         self,

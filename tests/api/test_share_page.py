@@ -74,6 +74,9 @@ def test_the_password_form_gives_a_grant_scoped_to_the_link(api):
     opened = visit(api, token)
     assert opened.status_code == 200 and "empty.txt" in opened.get_data(as_text=True)
     assert visit(api, token, "*/*").status_code == 200  # the download with the grant
+    # The page's preview passes with the grant too (this file is no image: 415, not 401).
+    thumbnail = api.get(f"/s/{token}/thumbnail?size=256")
+    assert (thumbnail.status_code, thumbnail.json["error"]["code"]) == (415, "not_an_image")
     # Another link is not opened by this one's grant, nor is a forged grant taken.
     other = share(api, password="other")
     grant = api.get_cookie("mdbx_share", path=f"/s/{token}").value
@@ -82,6 +85,7 @@ def test_the_password_form_gives_a_grant_scoped_to_the_link(api):
     expires = grant.split(".")[0]
     api.set_cookie("mdbx_share", f"{expires}.{'0' * 64}", path=f"/s/{token}")
     assert visit(api, token, "*/*").status_code == 401
+    assert api.get(f"/s/{token}/thumbnail?size=256").status_code == 401
     api.set_cookie("mdbx_share", f"{int(time.time()) - 5}.{'0' * 64}", path=f"/s/{token}")
     assert visit(api, token).status_code == 401
     # curl's ways still work.
