@@ -94,3 +94,27 @@ def test_make_open_and_revoke_a_password_link(make_browser, web_cluster):
     assert recipient.text("h1") == "This link does not work"
     recipient.screenshot("recipient-revoked")
     assert owner.console_errors() == []
+
+
+def test_an_image_link_shows_its_thumbnail(make_browser, web_cluster):
+    import io
+
+    from PIL import Image
+
+    base = web_cluster.master.url
+    add_user(base, "share-image-tester", PASSWORD)
+    api = api_session(base, "share-image-tester", PASSWORD)
+    picture = io.BytesIO()
+    Image.new("RGB", (640, 480), (30, 120, 200)).save(picture, "PNG")
+    api.put(f"{base}/api/files/sky.png", data=picture.getvalue(), timeout=10).raise_for_status()
+    token = api.post(f"{base}/api/shares", json={"path": "/sky.png"}, timeout=10).json()["token"]
+
+    recipient = make_browser()
+    recipient.open(f"/s/{token}")
+    assert recipient.text("h1.share-name") == "sky.png"
+    image = recipient.wait_for(By.CSS_SELECTOR, ".share-preview img")
+    assert image.get_attribute("alt") == "Preview of sky.png"
+    width = recipient.wait(lambda d: d.execute_script("return arguments[0].naturalWidth", image))
+    assert width == 640  # a thumbnail is never enlarged past the image
+    recipient.screenshot("recipient-image")
+    assert recipient.console_errors() == []
