@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import statistics
 import tempfile
 import time
@@ -25,6 +26,7 @@ from pathlib import Path
 import click
 import requests
 
+from bench.load import MIB
 from bench.machine import machine
 from bench.results import Results, num
 from localcluster.launcher import Cluster
@@ -175,6 +177,44 @@ def bench_page_load(results: Results, master: str, folder: str, entries: int) ->
         driver.quit()
 
 
+def bench_thumbnails(results: Results, master: str, auth: dict[str, str]) -> None:
+    """A 12-megapixel JPEG: the first thumbnail (read, decode, scale, encode, cache) and
+    the next ones (from the cache), each of the three sizes."""
+    from PIL import Image
+
+    picture = Image.effect_noise((4000, 3000), 64).convert("RGB")
+    encoded = io.BytesIO()
+    picture.save(encoded, "JPEG", quality=90)
+    http = requests.Session()
+    for index, size in enumerate((256, 1024)):
+        path = f"/photos/noise-{index}.jpg"  # distinct content per size: a cold cache each
+        body = encoded.getvalue() + bytes(index)  # trailing bytes JPEG readers ignore
+        http.put(
+            f"{master}/api/files{path}", data=body, headers=auth, timeout=60
+        ).raise_for_status()
+
+        def thumbnail(size: int = size, path: str = path) -> None:
+            reply = http.get(
+                f"{master}/api/thumbnail",
+                params={"path": path, "size": str(size)},
+                headers=auth,
+                timeout=60,
+            )
+            reply.raise_for_status()
+            assert reply.headers["Content-Type"] == "image/webp"
+
+        cold = timed(thumbnail, 1)[0]
+        warm = statistics.median(timed(thumbnail, 20))
+        results.figure(f"thumbnail {size} cold", cold * 1000, None, "ms")
+        results.figure(f"thumbnail {size} warm", warm * 1000, None, "ms")
+        results.row(
+            f"thumbnail {size} px of a 12 MP JPEG ({len(body) / MIB:.1f} MiB): first, then cached",
+            "—",
+            f"{num(cold * 1000, 'ms')}, then {num(warm * 1000, 'ms')}",
+            None,
+        )
+
+
 @click.command()
 @click.option("--entries", default=10_000, help="Entries in the big folder.")
 @click.option("--upload-mib", default=200, help="MiB of the upload through the page.")
@@ -196,6 +236,7 @@ def main(entries: int, upload_mib: int) -> None:
             auth = {"Authorization": f"Bearer {token}"}
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("listing", lambda: bench_listing(results, master, auth, entries)),
+                ("thumbnails", lambda: bench_thumbnails(results, master, auth)),
             ]
             for name, step in steps:
                 try:
