@@ -112,7 +112,9 @@ def put_file(path: str) -> Response:
 
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
-    return send_download(user_files().download(current_user(), path))
+    """The file, or one of its versions with ``?version=N`` (as /api/versions lists them)."""
+    version = int_arg("version", 0, minimum=1, maximum=2**62) or None
+    return send_download(user_files().download(current_user(), path, version=version))
 
 
 @bp.get("/api/zip")
@@ -218,6 +220,16 @@ def trash() -> Response:
     )
 
 
+@bp.delete("/api/trash")
+def empty_trash() -> Response:
+    return jsonify({"purged": user_files().purge_trash(current_user())})
+
+
+@bp.delete("/api/trash/<trash_id>")
+def purge_trash_entry(trash_id: str) -> Response:
+    return jsonify({"purged": user_files().purge_trash(current_user(), trash_id)})
+
+
 @bp.post("/api/shares")
 def create_share() -> Response:
     user = current_user()
@@ -246,28 +258,11 @@ def revoke_share(token: str) -> Response:
     return jsonify({"revoked": True})
 
 
-@bp.get("/s/<token>")
-def open_share(token: str) -> Response:
-    password = request.args.get("password") or request.headers.get("X-Share-Password")
-    return send_download(user_files().open_share(token, password))
-
-
 @bp.get("/api/thumbnail")
 def thumbnail() -> Response:
     user = current_user()
     size = valid_size(request.args.get("size"))
     return send_thumbnail(user_files().download(user, request.args.get("path", "")), size)
-
-
-@bp.get("/s/<token>/thumbnail")
-def share_thumbnail(token: str) -> Response:
-    """A shared image's thumbnail; the link's password as ``/s/<token>`` takes it."""
-    size = valid_size(request.args.get("size"))
-    return send_thumbnail(user_files().open_share(token, share_password()), size)
-
-
-def share_password() -> str | None:
-    return request.args.get("password") or request.headers.get("X-Share-Password")
 
 
 @bp.post("/api/admin/users")

@@ -132,3 +132,37 @@ def wait_until(predicate: Any, timeout: float = WAIT, interval: float = 0.1) -> 
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(interval)
+
+
+# ----- accounts and the API beside the pages -----
+
+
+def add_user(base_url: str, name: str, password: str) -> None:
+    """An account of the test's own (loopback, open mode): tests share the cluster."""
+    import requests
+
+    made = requests.post(
+        f"{base_url}/api/admin/users",
+        json={"username": name, "password": password},
+        timeout=10,
+    )
+    assert made.status_code == 200, made.text
+
+
+def api_session(base_url: str, name: str, password: str) -> Any:
+    """A requests session logged in through POST /api/login (a bearer token)."""
+    import requests
+
+    reply = requests.post(
+        f"{base_url}/api/login", json={"username": name, "password": password}, timeout=10
+    )
+    reply.raise_for_status()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {reply.json()['token']}"
+    return session
+
+
+def dialog_button(browser: Browser, name: str) -> WebElement:
+    """A button of the open modal dialog, by its text."""
+    xpath = f"//dialog[@open]//button[normalize-space()='{name}']"
+    return WebDriverWait(browser.driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath)))
