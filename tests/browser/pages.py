@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -94,6 +95,11 @@ class Browser:
         )
         return WebDriverWait(self.driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath)))
 
+    def button_element(self, name: str) -> WebElement:
+        """A button by its accessible name, enabled or not."""
+        xpath = f"//button[normalize-space()='{name}' or @aria-label='{name}']"
+        return self.wait(lambda d: d.find_element(By.XPATH, xpath))
+
     def wait_for(self, by: str, selector: str, timeout: float = WAIT) -> WebElement:
         return WebDriverWait(self.driver, timeout).until(
             ec.visibility_of_element_located((by, selector))
@@ -132,3 +138,24 @@ def wait_until(predicate: Any, timeout: float = WAIT, interval: float = 0.1) -> 
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(interval)
+
+
+def add_user(base_url: str, name: str, password: str, **fields: Any) -> dict[str, Any]:
+    """Create an account through ``POST /api/admin/users`` (loopback, open mode)."""
+    reply = requests.post(
+        f"{base_url}/api/admin/users",
+        json={"username": name, "password": password, **fields},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    answer: dict[str, Any] = reply.json()
+    return answer
+
+
+def bearer_for(base_url: str, name: str, password: str) -> dict[str, str]:
+    """The Authorization header of a fresh API login."""
+    reply = requests.post(
+        f"{base_url}/api/login", json={"username": name, "password": password}, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    return {"Authorization": f"Bearer {reply.json()['token']}"}
