@@ -21,6 +21,9 @@ MIB = 1024 * 1024
 MIN_BLOCK_SIZE = 64 * 1024
 # Blocks travel to nodes as single requests, which nodes cap at 10 MiB by default.
 MAX_BLOCK_SIZE = 10 * MIB
+# A PATCH of a resumable upload is streamed into blocks as it arrives (memory stays a few
+# blocks whatever its size); past this a lost connection would waste too much.
+MAX_UPLOAD_CHUNK_BYTES = 1024 * MIB
 # A shorter cluster secret is guessable offline from any signed URL.
 MIN_SECRET_LENGTH = 16
 
@@ -86,8 +89,16 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         # Large files are stored as blocks of this many bytes (at most the nodes'
         # MAX_UPLOAD_SIZE); a file that fits in one block is one blob.
         "BLOCK_SIZE": 4 * MIB,
-        # Seconds a block upload (POST /uploads) may stay open before it expires.
+        # Seconds a block upload (POST /uploads) or a resumable one (/api/tus/) may stay
+        # open before it expires (a resumable one: after its last PATCH).
         "UPLOAD_TTL": 86_400.0,
+        # The most a resumable upload's PATCH (/api/tus/<id>) may carry; the web client
+        # sends chunks of this size. Two blocks: each PATCH then ends on a block boundary
+        # (4 MiB-aligned blocks dedup with every other upload) and writes its two blocks
+        # to the nodes in parallel, and a chunk lost to a broken connection costs 8 MiB.
+        # A reverse proxy in front must take bodies this large (nginx's default
+        # client_max_body_size is 1 MiB: raise it to at least this).
+        "UPLOAD_CHUNK_BYTES": 8 * MIB,
         # Block uploads (POST /uploads) one client may hold open at once, and the blocks
         # they may list together: each block is a row of the metadata database until the
         # upload is committed, aborted or expires. 0 means no limit.
@@ -103,6 +114,14 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "RATE_LIMIT_STORAGE": "memory://",
         "TRASH_RETENTION": 30 * 86_400.0,
         "VERSION_RETENTION": 30 * 86_400.0,
+        # Thumbnails (GET /api/thumbnail): the bytes kept under DATA_DIR/thumbnails (the
+        # least recently used go first; 0 keeps none), the largest source in bytes and
+        # in pixels (413 image_too_large beyond: a decompression bomb stops at its
+        # header), and the seconds a browser may reuse one without asking.
+        "THUMBNAIL_CACHE_BYTES": 256 * MIB,
+        "THUMBNAIL_MAX_SOURCE_BYTES": 64 * MIB,
+        "THUMBNAIL_MAX_PIXELS": 50_000_000,
+        "THUMBNAIL_MAX_AGE": 300,
         # Seconds a web app login lasts (its session cookie and the token behind it).
         "SESSION_LIFETIME": 14 * 86_400.0,
         # How clients reach this master: share links (/s/<token>) are built on it, never
@@ -329,7 +348,12 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
                 f"BLOCK_SIZE ({settings['BLOCK_SIZE'].source}) must be between "
                 f"{MIN_BLOCK_SIZE} and {MAX_BLOCK_SIZE} bytes"
             )
-        for key in ("READ_URL_TTL", "WRITE_URL_TTL", "NODE_PROBE_TIMEOUT"):
+        if not MIN_BLOCK_SIZE <= resolved["UPLOAD_CHUNK_BYTES"] <= MAX_UPLOAD_CHUNK_BYTES:
+            raise ConfigError(
+                f"UPLOAD_CHUNK_BYTES ({settings['UPLOAD_CHUNK_BYTES'].source}) must be between "
+                f"{MIN_BLOCK_SIZE} and {MAX_UPLOAD_CHUNK_BYTES} bytes"
+            )
+        for key in ("READ_URL_TTL", "WRITE_URL_TTL", "NODE_PROBE_TIMEOUT", "UPLOAD_TTL"):
             if resolved[key] <= 0:
                 raise ConfigError(f"{key} ({settings[key].source}) must be > 0")
         _validate_seedream(resolved, settings)

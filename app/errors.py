@@ -15,6 +15,7 @@ AppError (500 internal_error)
 ├── RequestTimeout (408 request_timeout)
 ├── Conflict (409 conflict)
 ├── Gone (410 gone)
+├── PreconditionFailed (412 precondition_failed)
 ├── PayloadTooLarge (413 payload_too_large)
 ├── UnsupportedMediaType (415 unsupported_media_type)
 ├── RangeNotSatisfiable (416 range_not_satisfiable)
@@ -123,6 +124,10 @@ class Conflict(AppError):
 
 class Gone(AppError):
     status, code = 410, "gone"
+
+
+class PreconditionFailed(AppError):
+    status, code = 412, "precondition_failed"
 
 
 class RangeNotSatisfiable(AppError):

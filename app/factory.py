@@ -18,11 +18,13 @@ from app.master.routes import bp as master_bp
 from app.master.service import master_service_of
 from app.node import wiring as node_wiring
 from app.node.routes import bp as node_bp
+from app.previews import wiring as previews_wiring
 from app.seedream import wiring as seedream_wiring
 from app.seedream.routes import bp as seedream_bp
 from app.server.fairness import install_fair_turns
 from app.server.limits import CONNECTION_RULES, ConnectionRules
 from app.server.sendfile import install_gevent_sendfile
+from app.tus.routes import bp as tus_bp
 from app.userfiles import wiring as userfiles_wiring
 from app.web.routes import bp as web_bp
 
@@ -33,12 +35,13 @@ def _init_master(app: Flask) -> None:
     master = master_service_of(app)
     seedream_wiring.init_app(app, master)
     userfiles_wiring.init_app(app, master)
+    previews_wiring.init_app(app)
     api_wiring.init_app(app)
 
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master_bp, seedream_bp, api_bp, web_bp), _init_master),
+    "master": ((master_bp, seedream_bp, api_bp, web_bp, tus_bp), _init_master),
     "node": ((node_bp,), node_wiring.init_app),
 }
 

@@ -2,7 +2,9 @@
 username, share-link passwords per client address and per link.
 
 Both take LOGIN_RATE_LIMIT. A limit is checked before its view runs, so that once it is
-reached no password hash (scrypt) is computed, and answered 429 with Retry-After.
+reached no password hash (scrypt) is computed, and answered 429 with Retry-After. Every
+view that takes a link's password (the link, its thumbnail) counts on the same limits:
+a guess through one is a guess through all.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from app.metadata.shares import SHARE_ID_LENGTH
 
 # The API's login and the web app's login form share one limit.
 LOGIN_VIEWS = ("api.login", "web.login_submit")
-SHARE_VIEW = "api.open_share"
+SHARE_VIEWS = ("api.open_share", "api.share_thumbnail")
 # The answers of a share link that a guess gets: no password, or a wrong one.
 GUESS_CODES = {401: "missing_credentials", 403: "wrong_password"}
 
@@ -56,18 +58,21 @@ def _is_password_guess(response: Response) -> bool:
     return isinstance(error, dict) and error.get("code") == code
 
 
-def _limit_view(
+def _limit_views(
     app: Flask,
     limiter: Limiter,
-    endpoint: str,
+    endpoints: tuple[str, ...],
     keys: tuple[Callable[[], str], ...],
     deduct_when: Callable[[Response], bool] | None = None,
 ) -> None:
+    """Wrap each view in one limit per key, shared by all of ``endpoints``."""
     limit = app.config["LOGIN_RATE_LIMIT"]
-    view: Any = app.view_functions[endpoint]
-    for key in keys:
-        view = limiter.limit(limit, key_func=key, deduct_when=deduct_when)(view)
-    app.view_functions[endpoint] = view
+    for endpoint in endpoints:
+        view: Any = app.view_functions[endpoint]
+        for key in keys:
+            scope = f"{endpoints[0]}:{key.__name__}"
+            view = limiter.shared_limit(limit, scope, key_func=key, deduct_when=deduct_when)(view)
+        app.view_functions[endpoint] = view
 
 
 def install_rate_limits(app: Flask) -> Limiter:
@@ -79,7 +84,6 @@ def install_rate_limits(app: Flask) -> Limiter:
         storage_uri=app.config["RATE_LIMIT_STORAGE"],
         headers_enabled=True,
     )
-    for endpoint in LOGIN_VIEWS:
-        _limit_view(app, limiter, endpoint, (get_remote_address, _username))
-    _limit_view(app, limiter, SHARE_VIEW, (get_remote_address, _share_link), _is_password_guess)
+    _limit_views(app, limiter, LOGIN_VIEWS, (get_remote_address, _username))
+    _limit_views(app, limiter, SHARE_VIEWS, (get_remote_address, _share_link), _is_password_guess)
     return limiter

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -18,11 +19,14 @@ from app.api.answers import (
     trash_answer,
     version_answer,
 )
-from app.errors import InvalidField
+from app.errors import InvalidField, MissingField
+from app.http.archives import send_zip
 from app.http.blobs import send_download
 from app.http.bodies import json_body
 from app.http.identity import current_token, current_user, require_admin
+from app.http.previews import send_thumbnail
 from app.http.query import choice_arg, int_arg
+from app.previews.thumbnails import valid_size
 from app.seedream.form import read_form
 from app.seedream.routes import SSE_HEADERS
 from app.seedream.service import seedream_service
@@ -113,6 +117,32 @@ def put_file(path: str) -> Response:
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
     return send_download(user_files().download(current_user(), path))
+
+
+@bp.get("/api/zip")
+def zip_paths() -> Response:
+    """A zip of the files and folders named by each ``path``."""
+    user = current_user()
+    return send_zip(user_files().walk(user, request.args.getlist("path")))
+
+
+@bp.post("/api/zip")
+def zip_form() -> Response:
+    """The same for a selection too long for a URL: form field ``paths``, a JSON list."""
+    user = current_user()
+    return send_zip(user_files().walk(user, form_paths(request.form.get("paths"))))
+
+
+def form_paths(raw: str | None) -> list[str]:
+    if not raw:
+        raise MissingField("paths")
+    try:
+        paths = json.loads(raw)
+    except ValueError:
+        paths = None
+    if not isinstance(paths, list) or not all(isinstance(path, str) for path in paths):
+        raise InvalidField("paths", "'paths' must be a JSON list of path strings")
+    return paths
 
 
 @bp.delete("/api/files/<path:path>")
@@ -224,6 +254,24 @@ def revoke_share(token: str) -> Response:
 def open_share(token: str) -> Response:
     password = request.args.get("password") or request.headers.get("X-Share-Password")
     return send_download(user_files().open_share(token, password))
+
+
+@bp.get("/api/thumbnail")
+def thumbnail() -> Response:
+    user = current_user()
+    size = valid_size(request.args.get("size"))
+    return send_thumbnail(user_files().download(user, request.args.get("path", "")), size)
+
+
+@bp.get("/s/<token>/thumbnail")
+def share_thumbnail(token: str) -> Response:
+    """A shared image's thumbnail; the link's password as ``/s/<token>`` takes it."""
+    size = valid_size(request.args.get("size"))
+    return send_thumbnail(user_files().open_share(token, share_password()), size)
+
+
+def share_password() -> str | None:
+    return request.args.get("password") or request.headers.get("X-Share-Password")
 
 
 @bp.post("/api/admin/users")

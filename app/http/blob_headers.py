@@ -28,13 +28,22 @@ CONDITIONAL_FIELDS = tuple(
 
 
 def blob_headers(
-    digest: str, name: str, *, mimetype: str | None = None, length: int | None = None
+    digest: str,
+    name: str,
+    *,
+    mimetype: str | None = None,
+    length: int | None = None,
+    cache_control: str = IMMUTABLE,
+    disposition: str | None = None,
+    extra: tuple[tuple[str, str], ...] = (),
 ) -> list[tuple[str, str]]:
     """The headers of blob (or file) ``digest`` served under ``name``; Content-Type and
-    Content-Length when given (a 304 has neither).
+    Content-Length when given (a 304 has neither); ``inline`` unless ``disposition``
+    says otherwise; then ``extra``.
 
-    The type is the one guessed from the name, without a charset: stored bytes are
+    A blob's type is the one guessed from the name, without a charset: stored bytes are
     served as they are, and nothing says which encoding a text file was written in.
+    (A user's file is served as ``app.http.user_content`` decides.)
     """
     headers = []
     if mimetype is not None:
@@ -43,9 +52,10 @@ def blob_headers(
         headers.append(("Content-Length", str(length)))
     headers += [
         ("ETag", f'"{digest}"'),
-        ("Cache-Control", IMMUTABLE),
+        ("Cache-Control", cache_control),
         ("Accept-Ranges", "bytes"),
-        ("Content-Disposition", inline_disposition(name)),
+        ("Content-Disposition", disposition or inline_disposition(name)),
+        *extra,
     ]
     return headers
 
@@ -57,5 +67,14 @@ def mimetype_of(name: str) -> str:
 
 def inline_disposition(name: str) -> str:
     """Content-Disposition ``inline`` with ``name``: an ASCII fallback and the UTF-8 name."""
+    return _disposition("inline", name)
+
+
+def attachment_disposition(name: str) -> str:
+    """Content-Disposition ``attachment`` (save, do not show) with ``name``."""
+    return _disposition("attachment", name)
+
+
+def _disposition(kind: str, name: str) -> str:
     fallback = name.encode("ascii", "replace").decode().replace("\\", "_").replace('"', "_")
-    return f"inline; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"

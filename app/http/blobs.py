@@ -6,7 +6,7 @@ import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from flask import Response, request
 from werkzeug.wsgi import ClosingIterator, wrap_file
@@ -16,6 +16,7 @@ from app.errors import (
 )
 from app.http.blob_headers import CONDITIONAL_HEADERS, blob_headers, mimetype_of
 from app.http.bodies import BODY_CHUNK
+from app.http.user_content import USER_CACHE_CONTROL, Presentation, present
 from app.userfiles.interface import Download
 
 
@@ -92,20 +93,30 @@ def send_stream(
     etag: str,
     mimetype: str,
     download_name: str,
+    presentation: Presentation | None = None,
 ) -> Response:
-    """Stream ``read(start, stop)``: the whole content, or the one range asked for (206).
+    """Stream ``read(start, stop)``: the whole content, or the one range asked for (206);
+    a user's file as its ``presentation`` says (``app.http.user_content``).
 
     The first chunk is read before the status line is sent, so a read that cannot start
     (no live replica) is still a JSON error rather than a cut-off body.
     """
+    shown: dict[str, Any] = {}
+    if presentation is not None:
+        mimetype = presentation.mimetype
+        shown = {
+            "cache_control": USER_CACHE_CONTROL,
+            "disposition": presentation.disposition,
+            "extra": presentation.headers,
+        }
     if request.if_none_match.contains(etag):
-        return Response(status=304, headers=blob_headers(etag, download_name))
+        return Response(status=304, headers=blob_headers(etag, download_name, **shown))
     start, stop, status = 0, size, 200
     span = _requested_span(size, etag)
     if span is not None:
         start, stop = span
         status = 206
-    headers = blob_headers(etag, download_name, mimetype=mimetype, length=stop - start)
+    headers = blob_headers(etag, download_name, mimetype=mimetype, length=stop - start, **shown)
     if span is not None:
         headers.append(("Content-Range", f"bytes {start}-{stop - 1}/{size}"))
     chunks = read(start, stop)
@@ -117,11 +128,13 @@ def send_stream(
 
 
 def send_download(download: Download) -> Response:
-    """Stream a user's file (or a shared one) by name, with ``Range`` and ``If-None-Match``."""
+    """Stream a user's file (or a shared one) by name, with ``Range`` and ``If-None-Match``:
+    an attachment, or shown where ``?inline=1`` asks and its type is safe to show."""
     return send_stream(
         download.read,
         size=download.size,
         etag=download.hash,
         mimetype=mimetype_of(download.name),
         download_name=download.name,
+        presentation=present(download.name, inline=request.args.get("inline") == "1"),
     )

@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from app.errors import HashMismatch, UploadNotFound
 from app.master.replication import drop_copies
@@ -49,7 +50,12 @@ class BlockIngest:
         ttl: float,
         *,
         public: bool = True,
+        file_hash: Any = None,
+        unhashed: int = 0,
     ) -> None:
+        """``file_hash``: a hashlib state to go on with (a resumable upload's, whose
+        earlier bytes it covers); its first ``unhashed`` bytes written here are the tail
+        of those bytes (a block being completed), left out of it."""
         self.writer = writer
         self.cluster = cluster
         self.public = public
@@ -66,7 +72,8 @@ class BlockIngest:
         self.block_size = block_size
         self.size = 0
         self.stored_on: dict[str, tuple[str, ...]] = {}
-        self._file_hash = hashlib.sha256()
+        self.file_hash = file_hash if file_hash is not None else hashlib.sha256()
+        self._unhashed = unhashed
         self._hasher: SerialThread | None = None  # started at the first full block
         self._buffer = bytearray()
         self._blocks: list[tuple[str, int]] = []
@@ -108,7 +115,7 @@ class BlockIngest:
             self._buffer.clear()
             self._drain(0)
             assert self._upload is not None and self._hasher is not None
-            digest = self._hasher.submit(self._file_hash.hexdigest)()
+            digest = self._hasher.submit(self.file_hash.hexdigest)()
             _check_digest(digest, expected)
             committed = dataclasses.replace(
                 self._upload,
@@ -123,6 +130,21 @@ class BlockIngest:
             return record
         finally:
             self.abort()
+
+    def finish_blocks(self) -> list[tuple[str, int]]:
+        """Store what is left as a last (maybe shorter) block and wait for every block;
+        return them, (hash, size) in order, without making a file of them. Then
+        ``close`` once something else refers to them, or ``abort``."""
+        if self._buffer:
+            self._submit(bytes(self._buffer))
+            self._buffer.clear()
+        self._drain(0)  # each block was hashed (the file hash updated) before its write
+        return list(self._blocks)
+
+    def close(self) -> None:
+        """Stop, keeping the blocks written: something else refers to them now."""
+        self._written.clear()
+        self.abort()
 
     def abort(self) -> None:
         """Stop (after finish, or an error). The blocks written for a file that never
@@ -165,7 +187,9 @@ class BlockIngest:
 
     def _hash_block(self, block: bytes) -> str:
         """On the hasher's thread, block after block: the file's hash goes on too."""
-        self._file_hash.update(block)
+        skip, self._unhashed = min(self._unhashed, len(block)), max(0, self._unhashed - len(block))
+        with memoryview(block) as view:
+            self.file_hash.update(view[skip:])
         return hashlib.sha256(block).hexdigest()
 
     def _drain(self, keep: int) -> None:

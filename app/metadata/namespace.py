@@ -127,6 +127,16 @@ class NamespaceStore:
             ).all()
         return [entry_from_row(row) for row in rows]
 
+    def subtree(self, user_id: int, path: str) -> list[Entry]:
+        """Every folder and file below ``path`` (not itself), by path."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(fs_entries)
+                .where(_subtree(user_id, path, fs_entries.c.path), fs_entries.c.path != path)
+                .order_by(fs_entries.c.path)
+            ).all()
+        return [entry_from_row(row) for row in rows]
+
     def versions(self, user_id: int, path: str) -> list[Entry]:
         """The file's current content first, then its earlier versions, newest first."""
         current = self.get(user_id, path)

@@ -134,6 +134,28 @@ upload_blocks = Table(
     Index("ix_upload_blocks_hash", "hash"),
 )
 
+# Resumable uploads (tus, ``/api/tus/``) of a user's file: the part of an ``uploads`` row
+# (same id; its ``upload_blocks`` are the blocks received so far) that the protocol needs.
+# Kept after completion until ``expires_at``, so that a client whose last answer was lost
+# learns from HEAD that it is done.
+resumable_uploads = Table(
+    "resumable_uploads",
+    master_metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("path", String(PATH_LENGTH), nullable=False),
+    Column("length", BigInteger, nullable=False),
+    # Bytes received and stored so far (the tus Upload-Offset).
+    Column("received", BigInteger, nullable=False, default=0),
+    # The client's Upload-Metadata header as sent, echoed back by HEAD.
+    Column("metadata", String(4096), nullable=False, default=""),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    # The content's hash once the last byte arrived and the file is at its path.
+    Column("file_hash", String(HASH_LENGTH), nullable=True),
+    Index("ix_resumable_uploads_expires", "expires_at"),
+)
+
 nodes = Table(
     "nodes",
     master_metadata,

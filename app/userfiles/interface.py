@@ -20,6 +20,7 @@ from typing import IO, Protocol
 
 from app.metadata.entries import Entry  # the namespace's own value: a folder or a file
 from app.metadata.records import FileRecord
+from app.metadata.resumable import ResumableUpload  # an upload's progress, as stored
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,27 @@ class Download:
     read: Callable[[int, int], Iterator[bytes]]
 
 
+@dataclass(frozen=True)
+class ArchiveItem:
+    """A folder or a file of a zip download: its name inside the archive ("photos",
+    "photos/a.jpg"), its mtime, and a file's content."""
+
+    name: str
+    is_dir: bool
+    mtime: float
+    content: Download | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a zip download of ``count`` selected paths holds; ``title`` names the archive
+    when it is one folder (None: several items, or one file)."""
+
+    title: str | None
+    count: int
+    items: list[ArchiveItem]
+
+
 class UserFiles(Protocol):
     """Accounts, a namespace of folders and files per user, versions, trash, share links
     and quotas. Every file operation takes the ``User`` that ``authenticate`` gave."""
@@ -213,6 +235,11 @@ class UserFiles(Protocol):
 
     def stat(self, user: User, path: str) -> Entry:
         """The file or folder at a path; 404 path_not_found."""
+        ...
+
+    def walk(self, user: User, paths: list[str]) -> Selection:
+        """What a zip download of files and folders holds (``app.userfiles.selection``):
+        400 missing_field for none, 404 path_not_found, 413 selection_too_large."""
         ...
 
     def list_folder(
@@ -310,3 +337,55 @@ class ContentStore(Protocol):
     def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:
         """Yield the content's bytes ``[start, stop)``, checked."""
         ...
+
+
+class ResumableUploads(Protocol):
+    """Uploads of a user's file in pieces, resumed after a broken connection (the tus
+    front end, ``/api/tus/``): begun with their length, extended at their offset, the
+    file put at its path when the last byte arrived. Another user's upload, and one
+    unknown or expired, are 404 upload_not_found alike."""
+
+    @property
+    def chunk_bytes(self) -> int:
+        """The most one ``append`` may carry."""
+        ...
+
+    def create(self, user: User, path: str, length: int, metadata: str = "") -> ResumableUpload:
+        """Open an upload of ``length`` bytes for ``path`` (``metadata``: kept for the
+        client, as sent); 507 quota_exceeded if they cannot fit, 409 is_a_directory for
+        a folder. An empty file is put at its path at once."""
+        ...
+
+    def status(self, user: User, upload_id: str) -> ResumableUpload:
+        """Where the upload stands."""
+        ...
+
+    def append(
+        self, user: User, upload_id: str, offset: int, stream: IO[bytes], length: int | None
+    ) -> ResumableUpload:
+        """Store the bytes of ``stream`` (``length`` if told) at ``offset``, which must
+        be the upload's (409 offset_mismatch); 413 chunk_too_large past ``chunk_bytes``,
+        413 upload_length_exceeded past the upload's length, and then nothing is kept.
+        A stream that ends early keeps what came. At the last byte the file is put at
+        its path (a version of what was there) before this returns."""
+        ...
+
+    def terminate(self, user: User, upload_id: str) -> None:
+        """End the upload, its blocks deleted (those nothing else refers to)."""
+        ...
+
+
+class ResumableContent(Protocol):
+    """Where resumable uploads keep their bytes (``app.master.resumable``)."""
+
+    def begin(self, user_id: int, path: str, length: int, metadata: str) -> ResumableUpload: ...
+
+    def find(self, upload_id: str) -> ResumableUpload | None: ...
+
+    def append(self, upload: ResumableUpload, stream: IO[bytes]) -> ResumableUpload: ...
+
+    def store_file(self, upload: ResumableUpload) -> FileRecord: ...
+
+    def complete(self, upload: ResumableUpload, file_hash: str) -> ResumableUpload: ...
+
+    def discard(self, upload: ResumableUpload) -> None: ...

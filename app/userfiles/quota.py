@@ -31,6 +31,16 @@ class CappedStream:
         return chunk
 
 
+def check_length(length: int, quota: int, used: int) -> int:
+    """The room ``quota`` (0: no limit) leaves with ``used`` bytes; 507 quota_exceeded if
+    ``length`` new bytes do not fit in it. Counted as new bytes: whether they duplicate
+    content the user keeps is known only once they have been hashed."""
+    room = quota - used
+    if length > room:
+        raise quota_exceeded(length, quota, used)
+    return room
+
+
 def within_quota(stream: IO[bytes], content_length: int | None, quota: int, used: int) -> IO[bytes]:
     """``stream`` held to the room left by ``quota`` (0: no limit) with ``used`` bytes.
 
@@ -41,8 +51,6 @@ def within_quota(stream: IO[bytes], content_length: int | None, quota: int, used
     """
     if not quota:
         return stream
-    room = quota - used
-    if content_length is not None and content_length > room:
-        raise quota_exceeded(content_length, quota, used)
+    room = quota - used if content_length is None else check_length(content_length, quota, used)
     # Cast: the ingest only ever calls read().
     return cast(IO[bytes], CappedStream(stream, room, quota, used))

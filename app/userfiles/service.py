@@ -30,6 +30,7 @@ from app.userfiles.interface import (
     Download,
     Listing,
     NewShare,
+    Selection,
     Session,
     SessionInfo,
     Share,
@@ -39,6 +40,7 @@ from app.userfiles.interface import (
 )
 from app.userfiles.paths import normalize_path
 from app.userfiles.quota import within_quota
+from app.userfiles.selection import select
 from app.userfiles.validation import (
     valid_lifetime,
     valid_password,
@@ -194,6 +196,11 @@ class UserFileService:
 
     def stat(self, user: User, path: str) -> Entry:
         return self._namespace.require(user.id, normalize_path(path))
+
+    def walk(self, user: User, paths: list[str]) -> Selection:
+        return select(
+            self._namespace, user.id, paths, self._download, root_title=f"{user.name}-files"
+        )
 
     def list_folder(
         self,

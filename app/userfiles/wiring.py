@@ -8,14 +8,17 @@ from typing import IO
 
 from flask import Flask
 
+from app.master.resumable import ResumableWrites
 from app.master.service import MasterService
 from app.metadata.accounts import UserStore
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
+from app.metadata.resumable import ResumableStore
 from app.metadata.shares import ShareStore
 from app.security import ADMIN_TOKEN_CHECK
-from app.userfiles.current import EXTENSION
-from app.userfiles.interface import UserFiles
+from app.userfiles.current import EXTENSION, RESUMABLE_EXTENSION
+from app.userfiles.interface import ResumableUploads, UserFiles
+from app.userfiles.resumable import ResumableUploadService
 from app.userfiles.service import UserFileService
 
 
@@ -37,13 +40,14 @@ class MasterContent:
 
 
 def init_app(app: Flask, master: MasterService) -> None:
-    """Build the service on the master's engine; register the admin check for the
+    """Build the services on the master's engine; register the admin check for the
     secured global API."""
     engine = master.store.engine
+    namespace = NamespaceStore(engine)
     # Typed as the interface: mypy checks that the service implements all of it.
     service: UserFiles = UserFileService(
         UserStore(engine),
-        NamespaceStore(engine),
+        namespace,
         ShareStore(engine),
         MasterContent(master),
         cluster_secret=app.config.get("CLUSTER_SECRET", ""),
@@ -51,4 +55,11 @@ def init_app(app: Flask, master: MasterService) -> None:
         session_lifetime=app.config["SESSION_LIFETIME"],
     )
     app.extensions[EXTENSION] = service
+    content = ResumableWrites(
+        master.writes, master.reader, ResumableStore(engine), ttl=app.config["UPLOAD_TTL"]
+    )
+    resumable: ResumableUploads = ResumableUploadService(
+        namespace, content, chunk_bytes=app.config["UPLOAD_CHUNK_BYTES"]
+    )
+    app.extensions[RESUMABLE_EXTENSION] = resumable
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token

@@ -52,6 +52,12 @@ WITHOUT_FLASK = {
     "app.cluster.master_client": ["app.cluster.master_client"],
     "app.master.placement": ["app.master.placement"],
     "app.client": ["app.client.cli.root", "app.client.api"],
+    # The thumbnail engine and its service (their Flask glue: current.py, wiring.py).
+    "app.previews": [
+        "app.previews.thumbnails",
+        "app.previews.thumbnail_cache",
+        "app.previews.service",
+    ],
 }
 
 

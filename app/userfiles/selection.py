@@ -1,0 +1,108 @@
+"""What a zip download of a selection holds: each selected file, and each selected folder
+with everything below it (empty folders too), named relative to the selection's parent.
+
+A path inside a selected folder is dropped (the folder brings it). Two selected entries
+of one name from different folders ("/x/f.txt", "/y/f.txt") become "f.txt" and
+"f (2).txt", in the order they were named. No name can climb out of the archive: a
+stored name has no "." or ".." segment and no NUL (``app.userfiles.paths``), and a
+backslash, which Windows tools split names on, becomes "_".
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+
+from app.errors import MissingField, PayloadTooLarge
+from app.metadata.entries import ROOT, Entry
+from app.metadata.namespace import NamespaceStore
+from app.userfiles.interface import ArchiveItem, Download, Selection
+from app.userfiles.paths import normalize_path
+
+# Bounds on one request: the paths it names, and the entries their trees hold (each is
+# a row held in memory until the archive's central directory is written).
+MAX_PATHS = 10_000
+MAX_ENTRIES = 100_000
+
+
+class SelectionTooLarge(PayloadTooLarge):
+    code = "selection_too_large"
+
+
+def select(
+    namespace: NamespaceStore,
+    user_id: int,
+    paths: list[str],
+    open_content: Callable[[str, str], Download],
+    *,
+    root_title: str,
+) -> Selection:
+    """The items of ``paths`` (404 path_not_found for one that is absent, 413
+    selection_too_large past the bounds); ``open_content(hash, name)`` gives each file's
+    content, found now, so that a missing one fails before any byte is sent."""
+    if not paths:
+        raise MissingField("path", "name one or more paths to download")
+    if len(paths) > MAX_PATHS:
+        raise SelectionTooLarge(f"a download names at most {MAX_PATHS} paths")
+    chosen = _outermost(list(dict.fromkeys(normalize_path(path) for path in paths)))
+    items: list[ArchiveItem] = []
+    taken: set[str] = set()
+    for path in chosen:
+        top = namespace.require(user_id, path)
+        below = namespace.subtree(user_id, path) if top.is_dir else []
+        if len(items) + len(below) + 1 > MAX_ENTRIES:
+            raise SelectionTooLarge(f"a download holds at most {MAX_ENTRIES} files and folders")
+        if path == ROOT:  # the root's entries are the archive's top level
+            items += [_item(entry, _archive_name(entry.path), open_content) for entry in below]
+            continue
+        name = _unique(_archive_name(top.name), top.is_dir, taken)
+        items.append(_item(top, name, open_content))
+        items += [
+            _item(entry, f"{name}/{_archive_name(entry.path[len(path) :])}", open_content)
+            for entry in below
+        ]
+    if len(chosen) == 1 and chosen[0] == ROOT:
+        title: str | None = root_title
+    elif len(chosen) == 1 and items[0].is_dir:
+        title = items[0].name
+    else:
+        title = None
+    return Selection(title, len(chosen), items)
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """The paths no other one contains, in the order given (the first of two clashing
+    names keeps it)."""
+    if ROOT in paths:
+        return [ROOT]
+    given = set(paths)
+    return [path for path in paths if not any(other in given for other in _ancestors(path))]
+
+
+def _ancestors(path: str) -> list[str]:
+    found = []
+    while path != ROOT:
+        path = posixpath.dirname(path)
+        found.append(path)
+    return found
+
+
+def _archive_name(path: str) -> str:
+    return path.lstrip("/").replace("\\", "_")
+
+
+def _unique(name: str, is_dir: bool, taken: set[str]) -> str:
+    """``name``, or "name (2)" (before a file's extension) if another item has it."""
+    stem, extension = (name, "") if is_dir else posixpath.splitext(name)
+    candidate, number = name, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{stem} ({number}){extension}"
+    taken.add(candidate)
+    return candidate
+
+
+def _item(entry: Entry, name: str, open_content: Callable[[str, str], Download]) -> ArchiveItem:
+    if entry.is_dir or entry.hash is None:
+        return ArchiveItem(name, True, entry.mtime, None)
+    return ArchiveItem(name, False, entry.mtime, open_content(entry.hash, entry.name))

