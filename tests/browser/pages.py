@@ -111,6 +111,16 @@ class Browser:
     def text(self, css: str) -> str:
         return str(self.wait_for(By.CSS_SELECTOR, css).text)
 
+    def text_now(self, css: str) -> str | None:
+        """The text of the first element matching ``css`` now (None if none), read in one
+        script call: a view that redraws itself cannot make it stale."""
+        found = self.driver.execute_script(
+            "const el = document.querySelector(arguments[0]);"
+            "return el ? el.innerText.trim() : null;",
+            css,
+        )
+        return None if found is None else str(found)
+
     def screenshot(self, name: str) -> Path:
         """Save the whole page as <test>-<name>.png."""
         path = self.screenshots / f"{self.test_name}-{name}.png"

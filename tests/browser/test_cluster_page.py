@@ -8,7 +8,6 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from selenium.webdriver.common.by import By
 
 from localcluster.launcher import Cluster
 from tests.browser.conftest import CHROMEDRIVER, CHROMIUM, SCREENSHOTS
@@ -49,11 +48,12 @@ def open_browser(cluster: Cluster, name: str, width: int = 1280) -> Browser:
 
 
 def node_states(browser: Browser) -> dict[str, str]:
-    rows = browser.driver.find_elements(By.CSS_SELECTOR, "table.nodes tbody tr[data-node]")
-    return {
-        row.get_attribute("data-node"): row.find_element(By.CSS_SELECTOR, ".node-state").text
-        for row in rows
-    }
+    """Node id -> the state shown, read in one script call (the rows are redrawn)."""
+    states: dict[str, str] = browser.driver.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('table.nodes tr[data-node]')]"
+        ".map((row) => [row.dataset.node, row.querySelector('.node-state').innerText.trim()]))"
+    )
+    return states
 
 
 def test_nodes_up_then_one_goes_down_without_a_reload(own_cluster):
@@ -64,11 +64,14 @@ def test_nodes_up_then_one_goes_down_without_a_reload(own_cluster):
         assert browser.driver.current_url.endswith("/admin")
         browser.wait(lambda _: node_states(browser) == dict.fromkeys(ports, "up"))
         # Each node beat with its disk figures and its first scrub pass (run at start).
-        row = browser.wait_for(By.CSS_SELECTOR, f"tr[data-node='{ports[0]}']")
-        assert row.find_element(By.CSS_SELECTOR, ".node-capacity").text != "—"
-        browser.wait(lambda _: "checked" in browser.text(f"tr[data-node='{ports[0]}'] .node-scrub"))
-        assert browser.text("[data-stat='Nodes up'] .stat-value") == "2"
-        assert browser.text("[data-stat='Lost'] .stat-value") == "0"
+        assert browser.text_now(f"tr[data-node='{ports[0]}'] .node-capacity") != "—"
+        browser.wait(
+            lambda _: (
+                "checked" in (browser.text_now(f"tr[data-node='{ports[0]}'] .node-scrub") or "")
+            )
+        )
+        assert browser.text_now("[data-stat='Nodes up'] .stat-value") == "2"
+        assert browser.text_now("[data-stat='Lost'] .stat-value") == "0"
         browser.screenshot("cluster")
         browser.driver.set_window_size(375, 900)
         width = browser.driver.execute_script("return document.documentElement.scrollWidth")
@@ -77,7 +80,7 @@ def test_nodes_up_then_one_goes_down_without_a_reload(own_cluster):
         browser.driver.set_window_size(1280, 900)
 
         browser.button("Run repair").click()
-        browser.wait(lambda _: "manual" in browser.text(".repair-last-pass"))
+        browser.wait(lambda _: "manual" in (browser.text_now(".repair-last-pass") or ""))
         assert "Repair pass:" in browser.text(".toast")
 
         marker = browser.driver.execute_script("return window.performance.timeOrigin")
@@ -87,7 +90,7 @@ def test_nodes_up_then_one_goes_down_without_a_reload(own_cluster):
         assert node_states(browser)[ports[0] if ports[0] != victim else ports[1]] == "up"
         # The same document all along: no reload.
         assert browser.driver.execute_script("return window.performance.timeOrigin") == marker
-        assert browser.text("[data-stat='Nodes down'] .stat-value") == "1"
+        browser.wait(lambda _: browser.text_now("[data-stat='Nodes down'] .stat-value") == "1")
         browser.screenshot("cluster-node-down")
         assert browser.console_errors() == []
     finally:

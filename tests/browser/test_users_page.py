@@ -35,14 +35,16 @@ def test_add_disable_and_set_quota(browser, web_cluster):
     quota.clear()
     quota.send_keys("2 GB")
     browser.button("Add user").click()
-    row = browser.wait_for(By.CSS_SELECTOR, f"tr[data-user='{NEW_USER}']")
-    assert row.find_element(By.CSS_SELECTOR, ".user-quota").text.startswith("2.0 GB")
+    browser.wait_for(By.CSS_SELECTOR, f"tr[data-user='{NEW_USER}']")
+    assert browser.text_now(f"tr[data-user='{NEW_USER}'] .user-quota").startswith("2.0 GB")
     made = accounts(base)[NEW_USER]
     assert made["quota_bytes"] == 2_000_000_000 and not made["admin"] and not made["disabled"]
     browser.screenshot("users")
 
     browser.button(f"Disable {NEW_USER}").click()
-    browser.wait(lambda _: browser.text(f"tr[data-user='{NEW_USER}'] .user-status") == "disabled")
+    browser.wait(
+        lambda _: browser.text_now(f"tr[data-user='{NEW_USER}'] .user-status") == "disabled"
+    )
     assert accounts(base)[NEW_USER]["disabled"] is True
     login = requests.post(
         f"{base}/api/login", json={"username": NEW_USER, "password": "pw-ursula-1"}, timeout=10
@@ -58,7 +60,9 @@ def test_add_disable_and_set_quota(browser, web_cluster):
     browser.wait_for(By.CSS_SELECTOR, "dialog button.primary").click()
     wait_until(lambda: accounts(base)[NEW_USER]["quota_bytes"] == int(1.5 * 2**30))
     browser.wait(
-        lambda _: browser.text(f"tr[data-user='{NEW_USER}'] .user-quota").startswith("1.6 GB")
+        lambda _: (browser.text_now(f"tr[data-user='{NEW_USER}'] .user-quota") or "").startswith(
+            "1.6 GB"
+        )
     )
 
     browser.button(f"Enable {NEW_USER}").click()
