@@ -24,6 +24,7 @@ from app.seedream.routes import bp as seedream_bp
 from app.server.fairness import install_fair_turns
 from app.server.limits import CONNECTION_RULES, ConnectionRules
 from app.server.sendfile import install_gevent_sendfile
+from app.shares.routes import bp as shares_bp
 from app.tus.routes import bp as tus_bp
 from app.userfiles import wiring as userfiles_wiring
 from app.web.routes import bp as web_bp
@@ -41,7 +42,7 @@ def _init_master(app: Flask) -> None:
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master_bp, seedream_bp, api_bp, web_bp, tus_bp), _init_master),
+    "master": ((master_bp, seedream_bp, api_bp, shares_bp, web_bp, tus_bp), _init_master),
     "node": ((node_bp,), node_wiring.init_app),
 }
 

@@ -1,2 +1,2 @@
-"""The per-user API (/api/...) and share links (/s/<token>), served by the master: a
-front end of ``app.userfiles``."""
+"""The per-user API (/api/...), served by the master: a front end of ``app.userfiles``
+(share links, /s/<token>: ``app.shares``)."""

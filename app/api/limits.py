@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -23,7 +23,7 @@ from app.metadata.shares import SHARE_ID_LENGTH
 
 # The API's login and the web app's login form share one limit.
 LOGIN_VIEWS = ("api.login", "web.login_submit")
-SHARE_VIEWS = ("api.open_share", "api.share_thumbnail")
+SHARE_VIEWS = ("shares.open_share", "shares.share_thumbnail")
 # The answers of a share link that a guess gets: no password, or a wrong one.
 GUESS_CODES = {401: "missing_credentials", 403: "wrong_password"}
 
@@ -49,10 +49,13 @@ def _share_link() -> str:
 
 
 def _is_password_guess(response: Response) -> bool:
-    """Count only failed password attempts: a link's right answers are not limited."""
+    """Count only failed password attempts: a link's right answers are not limited.
+    A JSON answer says its code; the recipient's page (HTML) leaves it in ``g``."""
     code = GUESS_CODES.get(response.status_code)
     if code is None:
         return False
+    if g.get("share_refusal") is not None:
+        return bool(g.share_refusal == code)
     body = response.get_json(silent=True)
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("code") == code

@@ -27,6 +27,10 @@ from app.http.identity import current_token, current_user, require_admin
 from app.http.previews import send_thumbnail
 from app.http.query import choice_arg, int_arg
 from app.previews.thumbnails import valid_size
+from app.seedream.form import read_form
+from app.seedream.routes import SSE_HEADERS
+from app.seedream.service import seedream_service
+from app.seedream.user_folder import folder_sink, take_user_fields
 from app.userfiles.current import user_files
 from app.userfiles.interface import UserChanges
 from app.userfiles.paths import normalize_path
@@ -112,7 +116,9 @@ def put_file(path: str) -> Response:
 
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
-    return send_download(user_files().download(current_user(), path))
+    """The file, or one of its versions with ``?version=N`` (as /api/versions lists them)."""
+    version = int_arg("version", 0, minimum=1, maximum=2**62) or None
+    return send_download(user_files().download(current_user(), path, version=version))
 
 
 @bp.get("/api/zip")
@@ -218,6 +224,16 @@ def trash() -> Response:
     )
 
 
+@bp.delete("/api/trash")
+def empty_trash() -> Response:
+    return jsonify({"purged": user_files().purge_trash(current_user())})
+
+
+@bp.delete("/api/trash/<trash_id>")
+def purge_trash_entry(trash_id: str) -> Response:
+    return jsonify({"purged": user_files().purge_trash(current_user(), trash_id)})
+
+
 @bp.post("/api/shares")
 def create_share() -> Response:
     user = current_user()
@@ -246,28 +262,11 @@ def revoke_share(token: str) -> Response:
     return jsonify({"revoked": True})
 
 
-@bp.get("/s/<token>")
-def open_share(token: str) -> Response:
-    password = request.args.get("password") or request.headers.get("X-Share-Password")
-    return send_download(user_files().open_share(token, password))
-
-
 @bp.get("/api/thumbnail")
 def thumbnail() -> Response:
     user = current_user()
     size = valid_size(request.args.get("size"))
     return send_thumbnail(user_files().download(user, request.args.get("path", "")), size)
-
-
-@bp.get("/s/<token>/thumbnail")
-def share_thumbnail(token: str) -> Response:
-    """A shared image's thumbnail; the link's password as ``/s/<token>`` takes it."""
-    size = valid_size(request.args.get("size"))
-    return send_thumbnail(user_files().open_share(token, share_password()), size)
-
-
-def share_password() -> str | None:
-    return request.args.get("password") or request.headers.get("X-Share-Password")
 
 
 @bp.post("/api/admin/users")
@@ -295,3 +294,19 @@ def list_users() -> Response:
 def change_user(name: str) -> Response:
     require_admin()
     return jsonify(account_answer(user_files().change_user(name, user_changes(json_body()))))
+
+
+@bp.post("/api/generate")
+def generate_into_folder() -> Response:
+    """Seedream's generate, with the images stored in a folder of the caller's files."""
+    user = current_user()
+    service = seedream_service()
+    service.check_configured()  # 503 before reading a body that could not be used
+    form, folder = take_user_fields(read_form(request), user_files(), user)
+    job = service.prepare(form)
+    sink = folder_sink(user_files(), user, folder)
+    if job.stream:
+        return Response(
+            service.stream(job, sink), mimetype="text/event-stream", headers=SSE_HEADERS
+        )
+    return jsonify(service.generate(job, sink))

@@ -316,6 +316,26 @@ class NamespaceStore:
         assert restored is not None
         return restored
 
+    def purge_trash(self, user_id: int, trash_id: str | None = None) -> int:
+        """Delete one trash entry for good, or the whole trash (None); return how many
+        went. Their content is released as expiry releases it: its quota is freed now,
+        its bytes once nothing refers to them for the grace period."""
+        owned = trash.c.user_id == user_id
+        if trash_id is not None:
+            owned = and_(owned, trash.c.id == trash_id)
+        with write_transaction(self.engine) as conn:
+            doomed = select(trash.c.id).where(owned)
+            dropped = conn.execute(
+                select(trash_items.c.file_hash).where(trash_items.c.trash_id.in_(doomed))
+            ).scalars()
+            hashes = [h for h in dropped if h]
+            conn.execute(delete(trash_items).where(trash_items.c.trash_id.in_(doomed)))
+            purged = int(conn.execute(delete(trash).where(owned)).rowcount)
+            if trash_id is not None and not purged:
+                raise NotFound(f"no trash entry {trash_id}", code="trash_not_found")
+            release_content(conn, hashes)
+        return purged
+
     def restore_version(self, user_id: int, path: str, version: int, quota: int) -> Entry:
         """Make an earlier version the current content again (as a new version)."""
         for entry in self.versions(user_id, path):

@@ -171,6 +171,13 @@ nodes = Table(
     # When the master's probes or reads found it no longer answering although it may
     # still beat (0: answering): it is left out of placement and reads meanwhile.
     Column("unresponsive_since", Float, nullable=False, default=0.0),
+    # The node's scrubbing as its last heartbeat told it (app.metadata.records ScrubFigures).
+    Column("scrub_started_at", Float, nullable=False, default=0.0),
+    Column("scrub_finished_at", Float, nullable=False, default=0.0),
+    Column("scrub_seconds", Float, nullable=False, default=0.0),
+    Column("scrub_checked", BigInteger, nullable=False, default=0),
+    Column("scrub_corrupt", BigInteger, nullable=False, default=0),
+    Column("scrub_missing", BigInteger, nullable=False, default=0),
 )
 
 # One row counting changes to files, blobs and replicas: each master worker's hot index drops

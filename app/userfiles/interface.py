@@ -229,8 +229,9 @@ class UserFiles(Protocol):
         fit, before its bytes reach the nodes when ``length`` tells."""
         ...
 
-    def download(self, user: User, path: str) -> Download:
-        """The content of a file; 400 is_a_directory for a folder."""
+    def download(self, user: User, path: str, *, version: int | None = None) -> Download:
+        """The content of a file, or of one of its ``versions`` (404 version_not_found);
+        400 is_a_directory for a folder."""
         ...
 
     def stat(self, user: User, path: str) -> Entry:
@@ -293,6 +294,11 @@ class UserFiles(Protocol):
         """What the user deleted and may restore, the latest first."""
         ...
 
+    def purge_trash(self, user: User, trash_id: str | None = None) -> int:
+        """Delete a trash entry for good, or all of them (None), freeing their quota at
+        once; answer how many went. 404 trash_not_found for an unknown one."""
+        ...
+
     # ----- share links -----
 
     def share(
@@ -315,9 +321,16 @@ class UserFiles(Protocol):
         """End a link, named by its token or its listed id; 404 share_not_found."""
         ...
 
-    def open_share(self, token: str, password: str | None) -> Download:
+    def open_share(self, token: str, password: str | None, *, grant: str | None = None) -> Download:
         """The content behind a link: 404 unknown or revoked, 403 its owner disabled,
-        410 expired, 401/403 without or with a wrong password."""
+        410 expired, 401/403 without or with a wrong password. A valid ``grant`` (from
+        ``unlock_share``) stands for the password."""
+        ...
+
+    def unlock_share(self, token: str, password: str | None) -> str:
+        """Check a link's password (errors as ``open_share``) and answer a grant that
+        stands for it for SHARE_GRANT_LIFETIME: a browser keeps it in a cookie instead
+        of the password, and checking it costs an HMAC, not a password hash."""
         ...
 
 

@@ -7,6 +7,8 @@ or a share link, lead to.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import secrets
 import time
@@ -52,6 +54,8 @@ from app.userfiles.validation import (
 
 # A bounded, dictionary-resistant hash; werkzeug's scrypt (n=2^15, r=8, p=1) by default.
 PASSWORD_METHOD = "scrypt"
+# How long a share link's password, once given in a browser, stays given (its grant).
+SHARE_GRANT_LIFETIME = 3_600.0
 NO_TOKEN = "send Authorization: Bearer <token> (POST /api/login gives one)"
 
 
@@ -188,8 +192,15 @@ class UserFileService:
         record = self._content.store(body, path.rsplit("/", 1)[-1])
         return self._namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
 
-    def download(self, user: User, path: str) -> Download:
-        entry = self._namespace.require(user.id, normalize_path(path))
+    def download(self, user: User, path: str, *, version: int | None = None) -> Download:
+        path = normalize_path(path)
+        if version is not None:
+            number = valid_version(version)
+            for entry in self._namespace.versions(user.id, path):
+                if entry.version == number and entry.hash is not None:
+                    return self._download(entry.hash, entry.name)
+            raise NotFound(f"{path} has no version {number}", code="version_not_found")
+        entry = self._namespace.require(user.id, path)
         if entry.is_dir or entry.hash is None:
             raise BadRequest(f"{entry.path} is a folder", code="is_a_directory")
         return self._download(entry.hash, entry.name)
@@ -258,6 +269,10 @@ class UserFileService:
     def list_trash(self, user: User) -> list[TrashEntry]:
         return [TrashEntry(**item) for item in self._namespace.list_trash(user.id)]
 
+    def purge_trash(self, user: User, trash_id: str | None = None) -> int:
+        wanted = None if trash_id is None else valid_trash_id(trash_id)
+        return self._namespace.purge_trash(user.id, wanted)
+
     # ----- share links -----
 
     def share(
@@ -290,7 +305,18 @@ class UserFileService:
         key = token_or_id if len(token_or_id) == SHARE_ID_LENGTH else token_digest(token_or_id)
         self._shares.revoke(user.id, key)
 
-    def open_share(self, token: str, password: str | None) -> Download:
+    def open_share(self, token: str, password: str | None, *, grant: str | None = None) -> Download:
+        share = self._live_share(token)
+        if not (grant and _is_share_grant(share.password_hash, token, grant)):
+            _check_share_password(share.password_hash, password)
+        return self._download(share.hash, share.path.rsplit("/", 1)[-1])
+
+    def unlock_share(self, token: str, password: str | None) -> str:
+        share = self._live_share(token)
+        _check_share_password(share.password_hash, password or None)
+        return _share_grant(share.password_hash, token, int(time.time() + SHARE_GRANT_LIFETIME))
+
+    def _live_share(self, token: str) -> ShareRecord:
         share = self._shares.find(token_digest(token))
         if share is None:
             raise NotFound("no such share link (or it was revoked)", code="share_not_found")
@@ -299,8 +325,7 @@ class UserFileService:
             raise Forbidden("the owner of this share link is disabled", code="user_disabled")
         if share.expires_at is not None and share.expires_at < time.time():
             raise Gone("this share link has expired", code="share_expired")
-        _check_share_password(share.password_hash, password)
-        return self._download(share.hash, share.path.rsplit("/", 1)[-1])
+        return share
 
     # ----- internals -----
 
@@ -326,6 +351,23 @@ def _check_share_password(password_hash: str | None, password: str | None) -> No
         raise Unauthorized("this link needs its password (?password= or X-Share-Password)")
     if not check_password_hash(password_hash, password):
         raise Forbidden("wrong password for this link", code="wrong_password")
+
+
+def _share_grant(password_hash: str | None, token: str, expires: int) -> str:
+    """``<expiry>.<HMAC>``, keyed by the link's token over its password hash: only whoever
+    holds the token and passed the password check gets one (the hash never leaves the
+    server), and it needs no server secret, which open mode has none of."""
+    message = f"{password_hash or ''}|{expires}".encode()
+    return f"{expires}.{hmac.new(token.encode(), message, hashlib.sha256).hexdigest()}"
+
+
+def _is_share_grant(password_hash: str | None, token: str, grant: str) -> bool:
+    expires, _, _ = grant.partition(".")
+    if not (expires.isascii() and expires.isdigit() and len(expires) <= 12):
+        return False
+    if int(expires) < time.time():
+        return False
+    return hmac.compare_digest(grant, _share_grant(password_hash, token, int(expires)))
 
 
 def _is_loopback(address: str) -> bool:

@@ -12,11 +12,14 @@ class Page:
     view: str  # the JavaScript module under static/js/views/ that draws it
     title: str
     admin: bool = False
+    # False: reached from another page (the versions of a file), not from the menu.
+    nav: bool = True
 
 
 PAGES = (
     Page("/", "files", "Files"),
     Page("/trash", "trash", "Trash"),
+    Page("/versions", "versions", "Versions", nav=False),
     Page("/shares", "shares", "Shared links"),
     Page("/generate", "generate", "Generate"),
     Page("/account", "account", "Account"),

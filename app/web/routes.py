@@ -55,7 +55,7 @@ def _render_page(page: Page) -> ResponseReturnValue:
     return render_template(
         "app.html",
         page=page,
-        pages=[p for p in PAGES if user.is_admin or not p.admin],
+        pages=[p for p in PAGES if p.nav and (user.is_admin or not p.admin)],
         user=user,
         csrf_token=csrf_token_for(token),
         csrf_field=CSRF_FIELD,

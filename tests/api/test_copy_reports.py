@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from app.factory import create_app
 from app.node.losses import REPORT_BATCH
-from tests.support.apps import make_client, serve_app
+from tests.support.apps import lone_node_app, make_client, serve_app
 
 HELD = b"kept it"
 HELD_HASH = hashlib.sha256(HELD).hexdigest()
@@ -32,16 +32,7 @@ def junk(i: int) -> str:
 @pytest.fixture
 def node_url(tmp_path: Path, dead_url: str) -> Iterator[str]:
     """A node holding one blob, HELD, on loopback."""
-    app = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "NODE_ID": "8001",
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-        },
-    )
+    app = lone_node_app(tmp_path / "node", dead_url, "8001")
     stored = make_client(app).put("/upload?name=kept.txt&register=0", data=HELD)
     assert stored.json["hash"] == HELD_HASH
     with serve_app(app) as url:

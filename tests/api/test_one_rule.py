@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 from app.config import MIN_BLOCK_SIZE
 from app.factory import create_app
 from app.server.connection import FAST_PATH, FastRequest
-from tests.support.apps import make_client, serve_app
+from tests.support.apps import lone_node_app, make_client, serve_app
 
 TIMEOUT = 30
 PAYLOAD = bytes(range(256)) * 4
@@ -32,16 +32,7 @@ NODE_ID = "n1"
 
 @pytest.fixture
 def node(tmp_path: Path, dead_url: str) -> Iterator[tuple[Flask, str]]:
-    app = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "NODE_ID": NODE_ID,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-        },
-    )
+    app = lone_node_app(tmp_path / "node", dead_url, NODE_ID)
     with serve_app(app) as url:
         yield app, url
 

@@ -11,30 +11,23 @@ import hashlib
 import io
 import json
 import logging
-import threading
 from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
 from urllib3 import encode_multipart_formdata
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from app.config import ConfigError
 from app.factory import create_app
 from app.seedream.form import MAX_FORM_BYTES, MAX_PROMPT_CHARS
-from tests.support.apps import make_client
+from tests.support.apps import lone_node_app, make_client, serve_app
 from tests.support.fake_seedream import FakeSeedream
 
 KEY = "sk-api-test-5b0e1c9d7a"
 NODE_ID = "n1"
 T2I = "seedream-3-0-t2i-250415"
 EDIT = "seededit-3-0-i2i-250628"
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):  # no access log in test output
-        pass
 
 
 @pytest.fixture
@@ -46,23 +39,8 @@ def fake():
 @pytest.fixture
 def node_url(tmp_path: Path, dead_url: str):
     """A real storage node on loopback (its master is unreachable: copies stay local)."""
-    node = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "NODE_ID": NODE_ID,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-        },
-    )
-    server = make_server("127.0.0.1", 0, node, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    with serve_app(lone_node_app(tmp_path / "node", dead_url, NODE_ID)) as url:
+        yield url
 
 
 def build_master(tmp_path: Path, **config):

@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 
 from app.factory import create_app
 from app.security import CLUSTER_HEADER
-from tests.support.apps import make_client, serve_app
+from tests.support.apps import lone_node_app, make_client, serve_app
 
 MIB = 1024 * 1024
 BLOCK = 4 * MIB
@@ -33,17 +33,7 @@ CLUSTER = {CLUSTER_HEADER: SECRET}
 
 @pytest.fixture
 def node(tmp_path: Path, dead_url: str) -> Iterator[tuple[Flask, str]]:
-    app = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "NODE_ID": NODE_ID,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-            "CLUSTER_SECRET": SECRET,
-        },
-    )
+    app = lone_node_app(tmp_path / "node", dead_url, NODE_ID, CLUSTER_SECRET=SECRET)
     with serve_app(app) as url:
         yield app, url
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
@@ -94,6 +95,11 @@ class Browser:
         )
         return WebDriverWait(self.driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath)))
 
+    def button_element(self, name: str) -> WebElement:
+        """A button by its accessible name, enabled or not."""
+        xpath = f"//button[normalize-space()='{name}' or @aria-label='{name}']"
+        return self.wait(lambda d: d.find_element(By.XPATH, xpath))
+
     def wait_for(self, by: str, selector: str, timeout: float = WAIT) -> WebElement:
         return WebDriverWait(self.driver, timeout).until(
             ec.visibility_of_element_located((by, selector))
@@ -104,6 +110,16 @@ class Browser:
 
     def text(self, css: str) -> str:
         return str(self.wait_for(By.CSS_SELECTOR, css).text)
+
+    def text_now(self, css: str) -> str | None:
+        """The text of the first element matching ``css`` now (None if none), read in one
+        script call: a view that redraws itself cannot make it stale."""
+        found = self.driver.execute_script(
+            "const el = document.querySelector(arguments[0]);"
+            "return el ? el.innerText.trim() : null;",
+            css,
+        )
+        return None if found is None else str(found)
 
     def screenshot(self, name: str) -> Path:
         """Save the whole page as <test>-<name>.png."""
@@ -132,3 +148,41 @@ def wait_until(predicate: Any, timeout: float = WAIT, interval: float = 0.1) -> 
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting")
         time.sleep(interval)
+
+
+# ----- accounts and the API beside the pages -----
+
+
+def add_user(base_url: str, name: str, password: str, **fields: Any) -> dict[str, Any]:
+    """An account of the test's own, through ``POST /api/admin/users`` (loopback, open
+    mode): tests share the cluster."""
+    reply = requests.post(
+        f"{base_url}/api/admin/users",
+        json={"username": name, "password": password, **fields},
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    answer: dict[str, Any] = reply.json()
+    return answer
+
+
+def bearer_for(base_url: str, name: str, password: str) -> dict[str, str]:
+    """The Authorization header of a fresh API login."""
+    reply = requests.post(
+        f"{base_url}/api/login", json={"username": name, "password": password}, timeout=10
+    )
+    assert reply.status_code == 200, reply.text
+    return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+
+def api_session(base_url: str, name: str, password: str) -> requests.Session:
+    """A requests session logged in through POST /api/login (a bearer token)."""
+    session = requests.Session()
+    session.headers.update(bearer_for(base_url, name, password))
+    return session
+
+
+def dialog_button(browser: Browser, name: str) -> WebElement:
+    """A button of the open modal dialog, by its text."""
+    xpath = f"//dialog[@open]//button[normalize-space()='{name}']"
+    return WebDriverWait(browser.driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath)))

@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import WSGIRequestHandler, make_server
+
+from app.factory import create_app
 
 # What every blob answer carries, whichever path (fast loop or Flask view) sent it.
 BLOB_HEADERS = (
@@ -53,3 +56,16 @@ def serve_app(app: Flask) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def lone_node_app(data_dir: Path, master_url: str, node_id: str = "n1", **overrides: Any) -> Flask:
+    """A node app of its own: its master ``master_url`` (often unreachable, so copies stay
+    local), no background tasks, no free-space floor."""
+    settings: dict[str, Any] = {
+        "DATA_DIR": str(data_dir),
+        "MASTER": master_url,
+        "NODE_ID": node_id,
+        "BACKGROUND_TASKS": False,
+        "MIN_FREE_BYTES": 0,
+    }
+    return create_app("node", {**settings, **overrides})

@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from app.config import MIN_BLOCK_SIZE
 from app.factory import create_app
 from app.node.service import EXTENSION as NODE
-from tests.support.apps import make_client, serve_app
+from tests.support.apps import lone_node_app, make_client, serve_app
 
 NODE_ID = "n1"
 
@@ -25,16 +25,7 @@ def user_master(
     tmp_path: Path, dead_url: str, **overrides: Any
 ) -> Iterator[tuple[Flask, FlaskClient]]:
     """Yield the master app and a client that sends alice's bearer token."""
-    node = create_app(
-        "node",
-        {
-            "DATA_DIR": str(tmp_path / "node"),
-            "MASTER": dead_url,
-            "NODE_ID": NODE_ID,
-            "BACKGROUND_TASKS": False,
-            "MIN_FREE_BYTES": 0,
-        },
-    )
+    node = lone_node_app(tmp_path / "node", dead_url, NODE_ID)
     with serve_app(node) as node_url:
         app = create_app(
             "master",

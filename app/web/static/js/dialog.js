@@ -4,9 +4,10 @@ import { h } from "./dom.js";
 /**
  * Open a modal with a title, a body (nodes) and buttons; resolves with the value of the
  * button pressed (null on Escape or Cancel). A button: {label, value, primary, danger}.
- * A form inside the body submits as the primary button.
+ * A form inside the body submits as the primary button. `cancel`: the label of the
+ * button that closes with null (null: no such button, Escape still closes).
  */
-export function openDialog({ title, body = [], buttons = [], onOpen } = {}) {
+export function openDialog({ title, body = [], buttons = [], onOpen, cancel = "Cancel" } = {}) {
   return new Promise((resolve) => {
     const titleId = `dialog-title-${Math.random().toString(36).slice(2)}`;
     const actions = h("div", { class: "dialog-actions" });
@@ -19,7 +20,8 @@ export function openDialog({ title, body = [], buttons = [], onOpen } = {}) {
     );
     const dialog = h("dialog", { class: "dialog", "aria-labelledby": titleId }, form);
     let result = null;
-    for (const button of [{ label: "Cancel", value: null }, ...buttons]) {
+    const all = cancel ? [{ label: cancel, value: null }, ...buttons] : buttons;
+    for (const button of all) {
       const el = h(
         "button",
         {
