@@ -143,6 +143,16 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
     browser.wait(lambda d: account.names("/Zed") == ["b.txt"])
     assert account.get("/Zed/b.txt") == b"b.txt"
     assert "b.txt" in row_names(browser)
+
+    # Share opens the share dialog of the one selected; Versions leads to its versions.
+    row(browser, "b.txt").find_element(By.CSS_SELECTOR, "td.size").click()
+    browser.button("Share").click()
+    dialog = browser.wait_for(By.CSS_SELECTOR, "dialog[open]")
+    assert "b.txt" in dialog.text
+    keys(browser, Keys.ESCAPE)
+    browser.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
+    browser.button("Versions").click()
+    browser.wait(lambda d: "/versions?path=%2Fb.txt" in d.current_url)
     assert browser.console_errors() == []
 
 

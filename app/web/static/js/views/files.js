@@ -80,6 +80,7 @@ class FilesPage {
       button("Delete", () => this.removeSelected(), { class: "danger" }),
       button("Download", () => actions.download(this.selected())),
       button("Share", () => actions.share(this.selected()[0]).catch(showError)),
+      button("Versions", () => location.assign(`/versions${query({ path: this.selected()[0].path })}`)),
       h("button", { type: "button", class: "help", "aria-label": "Keyboard shortcuts", onclick: () => showShortcuts() }, "?"),
     );
     this.status = h("p", { class: "list-status", role: "status" });
@@ -268,6 +269,7 @@ class FilesPage {
     const chosen = one ? this.selected() : [];
     this.buttons.Rename.disabled = !one;
     this.buttons.Share.disabled = !one;
+    this.buttons.Versions.disabled = !(one && chosen[0] && !chosen[0].is_dir);
     for (const name of ["Move", "Copy", "Delete", "Download"]) this.buttons[name].disabled = count === 0;
     this.buttons.Download.title = count > 1 || chosen[0]?.is_dir ? "Download as a zip" : "";
     this.list.markSelection();
