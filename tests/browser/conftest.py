@@ -51,6 +51,9 @@ def web_cluster(
         "SEEDREAM_BASE_URL": fake_seedream.base_url,
         "SEEDREAM_MODEL": "",
         "MDBX_SEEDREAM_RETRIES": "1",
+        # Every test logs in from 127.0.0.1, several times: the limit on password guesses
+        # per address (10 a minute) is tested elsewhere (tests/api/test_user_api.py).
+        "MDBX_LOGIN_RATE_LIMIT": "10000 per minute",
     }
     cluster = Cluster(tmp_path_factory.mktemp("web"), env=env).start(nodes=2)
     try:

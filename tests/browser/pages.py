@@ -11,7 +11,11 @@ from typing import Any
 
 import requests
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -76,7 +80,7 @@ class Browser:
         self.open(path)
         self.field("Username").send_keys(username)
         self.field("Password").send_keys(password)
-        self.button("Log in").click()
+        self.press("Log in")
         self.wait(lambda d: not d.current_url.startswith(self.base_url + "/login"))
 
     def field(self, label: str) -> WebElement:
@@ -94,6 +98,20 @@ class Browser:
             f"|//input[@type='submit' and @value='{name}']"
         )
         return WebDriverWait(self.driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath)))
+
+    def press(self, name: str) -> None:
+        """Click the button of this name, finding it again if the page redrew it between
+        finding and clicking (lists re-render when their data comes), and waiting out a
+        toast that covers it for its few seconds."""
+
+        def clicked(driver: webdriver.Chrome) -> bool:
+            try:
+                self.button(name).click()
+            except (StaleElementReferenceException, ElementClickInterceptedException):
+                return False
+            return True
+
+        self.wait(clicked)
 
     def button_element(self, name: str) -> WebElement:
         """A button by its accessible name, enabled or not."""

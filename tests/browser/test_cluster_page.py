@@ -79,7 +79,7 @@ def test_nodes_up_then_one_goes_down_without_a_reload(own_cluster):
         browser.screenshot("cluster-375")
         browser.driver.set_window_size(1280, 900)
 
-        browser.button("Run repair").click()
+        browser.press("Run repair")
         browser.wait(lambda _: "manual" in (browser.text_now(".repair-last-pass") or ""))
         assert "Repair pass:" in browser.text(".toast")
 

@@ -34,13 +34,13 @@ def test_sort_search_and_breadcrumbs(browser, web_cluster):
     wait_names(browser, ["Docs", "Zed", "a.txt", "b.txt", "c.txt"])
     assert sort_state(browser) == {"name": "ascending", "size": None, "mtime": None}
 
-    browser.button("Size").click()
+    browser.press("Size")
     wait_names(browser, ["Docs", "Zed", "c.txt", "a.txt", "b.txt"])  # folders first
     assert sort_state(browser)["size"] == "ascending"
-    browser.button("Size").click()
+    browser.press("Size")
     wait_names(browser, ["Zed", "Docs", "b.txt", "a.txt", "c.txt"])
     assert sort_state(browser) == {"name": None, "size": "descending", "mtime": None}
-    browser.button("Name").click()
+    browser.press("Name")
     wait_names(browser, ["Docs", "Zed", "a.txt", "b.txt", "c.txt"])
 
     # "/" focuses the search box; results come from the whole account, with their folder.
@@ -98,10 +98,10 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
         By.XPATH, "//div[@role='toolbar']/button[normalize-space()='Rename']"
     ).is_enabled()
     browser.screenshot("selection")
-    browser.button("Delete").click()
+    browser.press("Delete")
     wait_names(browser, ["Zed", "d.txt"])
     assert account.names("/") == ["Zed", "d.txt"]
-    browser.button("Undo").click()
+    browser.press("Undo")
     wait_names(browser, ["Zed", "a.txt", "b.txt", "c.txt", "d.txt"])
     assert account.names("/") == ["Zed", "a.txt", "b.txt", "c.txt", "d.txt"]
 
@@ -113,7 +113,7 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
 
     # Rename from the toolbar.
     row(browser, "a.txt").find_element(By.CSS_SELECTOR, "td.size").click()
-    browser.button("Rename").click()
+    browser.press("Rename")
     field = browser.field("New name")
     field.clear()
     field.send_keys("alpha.txt", Keys.ENTER)
@@ -121,37 +121,37 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
     assert account.get("/alpha.txt") == b"a.txt"
 
     # New folder, then move a file into it by typing its path.
-    browser.button("New folder").click()
+    browser.press("New folder")
     browser.field("Folder name").send_keys("Fresh", Keys.ENTER)
     wait_names(browser, ["Fresh", "Zed", "alpha.txt", "b.txt", "c.txt", "d.txt"])
     row(browser, "alpha.txt").find_element(By.CSS_SELECTOR, "td.size").click()
-    browser.button("Move").click()
+    browser.press("Move")
     destination = browser.field("Destination folder")
     destination.clear()
     destination.send_keys("/Fresh")
     browser.screenshot("move-dialog")
-    browser.button("Move here").click()
+    browser.press("Move here")
     wait_names(browser, ["Fresh", "Zed", "b.txt", "c.txt", "d.txt"])
     assert account.names("/Fresh") == ["alpha.txt"]
 
     # Copy into a folder chosen by browsing the picker.
     row(browser, "b.txt").find_element(By.CSS_SELECTOR, "td.size").click()
-    browser.button("Copy").click()
-    browser.button("Zed").click()
+    browser.press("Copy")
+    browser.press("Zed")
     browser.wait(lambda d: browser.field("Destination folder").get_attribute("value") == "/Zed")
-    browser.button("Copy here").click()
+    browser.press("Copy here")
     browser.wait(lambda d: account.names("/Zed") == ["b.txt"])
     assert account.get("/Zed/b.txt") == b"b.txt"
     assert "b.txt" in row_names(browser)
 
     # Share opens the share dialog of the one selected; Versions leads to its versions.
     row(browser, "b.txt").find_element(By.CSS_SELECTOR, "td.size").click()
-    browser.button("Share").click()
+    browser.press("Share")
     dialog = browser.wait_for(By.CSS_SELECTOR, "dialog[open]")
     assert "b.txt" in dialog.text
     keys(browser, Keys.ESCAPE)
     browser.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog[open]"))
-    browser.button("Versions").click()
+    browser.press("Versions")
     browser.wait(lambda d: "/versions?path=%2Fb.txt" in d.current_url)
     assert browser.console_errors() == []
 

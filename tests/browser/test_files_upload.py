@@ -112,7 +112,7 @@ def test_upload_files_download_one_and_drop_a_folder(make_browser, web_cluster, 
 
     # Download one through the toolbar: the bytes Chromium saves are the file's.
     row(browser, "photo data.bin").find_element(By.CSS_SELECTOR, "td.size").click()
-    browser.button("Download").click()
+    browser.press("Download")
     saved = downloads / "photo data.bin"
     wait_until(lambda: saved.exists() and saved.stat().st_size == 300_000, timeout=20)
     assert saved.read_bytes() == first.read_bytes()
@@ -195,7 +195,7 @@ def test_failed_upload_says_why_and_retries(browser, web_cluster, tmp_path):
         json={"quota_bytes": 10**9},
         timeout=10,
     ).raise_for_status()
-    browser.button("Retry").click()
+    browser.press("Retry")
     wait_uploaded(browser, ["/too big.bin"])
     assert account.get("/too big.bin") == too_big.read_bytes()
     assert browser.console_errors() == []
@@ -211,9 +211,9 @@ def test_five_hundred_queued_files_keep_the_page_responsive(browser, web_cluster
 
     browser.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "li.upload")) == 500, timeout=10)
     # The page answers while the queue runs: a click toggles the panel at once.
-    browser.button("Hide").click()
+    browser.press("Hide")
     browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, ".uploads-list").get_attribute("hidden"))
-    browser.button("Show").click()
+    browser.press("Show")
     browser.wait(
         lambda d: "500 of 500 done" in d.find_element(By.CSS_SELECTOR, ".uploads-summary").text,
         timeout=240,

@@ -33,12 +33,12 @@ def test_generate_two_images_into_a_folder(browser, web_cluster, fake_seedream, 
 
     browser.log_in(*USER, path="/generate")
     browser.field("Prompt").send_keys("two cats in a garden")
-    browser.button("Choose reference 1 from my files").click()
+    browser.press("Choose reference 1 from my files")
     browser.wait_for(By.CSS_SELECTOR, "dialog.picker")
     # The picker opens on the top folder: into refs/, then the image.
     browser.wait_for(By.XPATH, "//dialog//button[normalize-space()='refs']").click()
     browser.screenshot("generate-picker")
-    browser.button("Use /refs/cat.png").click()
+    browser.press("Use /refs/cat.png")
     browser.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "dialog"))
     assert "/refs/cat.png" in browser.text("[data-ref='1'] .ref-chosen")
     browser.field("Reference 2 from this computer").send_keys(str(local))
@@ -53,7 +53,7 @@ def test_generate_two_images_into_a_folder(browser, web_cluster, fake_seedream, 
     folder.send_keys(FOLDER)
     browser.screenshot("generate-form")
     before = len(fake_seedream.requests)
-    browser.button("Generate").click()
+    browser.press("Generate")
 
     browser.wait(lambda _: browser.text(".gen-status").startswith("Done:"), timeout=30)
     cards = browser.driver.find_elements(By.CSS_SELECTOR, ".results li.result[data-path]")
@@ -95,7 +95,7 @@ def test_a_refused_generation_reads_clearly(browser, web_cluster):
     browser.field("Prompt").send_keys("a bad size")
     browser.driver.find_element(By.CSS_SELECTOR, "details.options summary").click()
     browser.field("Size").send_keys("huge")
-    browser.button("Generate").click()
+    browser.press("Generate")
     message = browser.text(".generate-form [role=alert]")
     assert "size" in message.lower()
     browser.screenshot("generate-error")

@@ -27,21 +27,21 @@ def test_add_disable_and_set_quota(browser, web_cluster):
     browser.field("Username").send_keys(NEW_USER)
     browser.field("Password").send_keys("pw-ursula-1")
     browser.field("Quota").send_keys("lots")
-    browser.button("Add user").click()
+    browser.press("Add user")
     assert "is not a size" in browser.text(".add-user [role=alert]")
     assert NEW_USER not in accounts(base)
 
     quota = browser.field("Quota")
     quota.clear()
     quota.send_keys("2 GB")
-    browser.button("Add user").click()
+    browser.press("Add user")
     browser.wait_for(By.CSS_SELECTOR, f"tr[data-user='{NEW_USER}']")
     assert browser.text_now(f"tr[data-user='{NEW_USER}'] .user-quota").startswith("2.0 GB")
     made = accounts(base)[NEW_USER]
     assert made["quota_bytes"] == 2_000_000_000 and not made["admin"] and not made["disabled"]
     browser.screenshot("users")
 
-    browser.button(f"Disable {NEW_USER}").click()
+    browser.press(f"Disable {NEW_USER}")
     browser.wait(
         lambda _: browser.text_now(f"tr[data-user='{NEW_USER}'] .user-status") == "disabled"
     )
@@ -51,7 +51,7 @@ def test_add_disable_and_set_quota(browser, web_cluster):
     )
     assert login.status_code in (401, 403)
 
-    browser.button(f"Set quota of {NEW_USER}").click()
+    browser.press(f"Set quota of {NEW_USER}")
     dialog_input = browser.wait_for(By.CSS_SELECTOR, "dialog input")
     dialog_input.clear()
     dialog_input.send_keys("1.5 GiB")
@@ -65,7 +65,7 @@ def test_add_disable_and_set_quota(browser, web_cluster):
         )
     )
 
-    browser.button(f"Enable {NEW_USER}").click()
+    browser.press(f"Enable {NEW_USER}")
     wait_until(lambda: accounts(base)[NEW_USER]["disabled"] is False)
     # An administrator cannot lock themselves out from here.
     assert not browser.button_element("Disable root").is_enabled()
