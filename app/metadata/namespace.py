@@ -15,42 +15,37 @@ root folder, are in ``app.metadata.entries``.
 from __future__ import annotations
 
 import posixpath
-import secrets
 import time
-from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, func, or_, select, update
+from sqlalchemy import Engine, func, select, update
 
-from app.errors import BadRequest, Conflict, NotFound
-from app.metadata.collection import release_content
-from app.metadata.engine import ensure_schema, starts_with, write_transaction
+from app.errors import Conflict, NotFound
+from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
+from app.metadata.entry_rows import (
+    check_move,
+    ensure_folder,
+    get_entry,
+    put_entry,
+    require_entry,
+    require_free,
+    subtree_of,
+)
 from app.metadata.schema import (
     fs_entries,
     fs_versions,
     master_metadata,
-    shares,
-    trash,
-    trash_items,
 )
-from app.metadata.usage import check_room, used_bytes
-
-
-def _subtree(user_id: int, path: str, column: Any) -> Any:
-    """The condition for ``path`` and everything below it: paths are case-sensitive,
-    and no character of a name is a wildcard."""
-    return and_(
-        column.table.c.user_id == user_id,
-        or_(column == path, starts_with(column, path.rstrip("/") + "/")),
-    )
-
+from app.metadata.trash import TrashStore
+from app.metadata.usage import used_bytes
 
 # What a folder's listing may be sorted by (folders always come first).
 SORT_COLUMNS = {"name": fs_entries.c.name, "size": fs_entries.c.size, "mtime": fs_entries.c.mtime}
 
 
-class NamespaceStore:
-    """Per-user folders and files over the catalogue's content."""
+class NamespaceStore(TrashStore):
+    """Per-user folders and files over the catalogue's content, with their trash
+    (``TrashStore``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -62,7 +57,7 @@ class NamespaceStore:
         if path == ROOT:
             return Entry(ROOT, True)
         with self.engine.connect() as conn:
-            return self._get(conn, user_id, path)
+            return get_entry(conn, user_id, path)
 
     def require(self, user_id: int, path: str) -> Entry:
         entry = self.get(user_id, path)
@@ -132,7 +127,7 @@ class NamespaceStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(fs_entries)
-                .where(_subtree(user_id, path, fs_entries.c.path), fs_entries.c.path != path)
+                .where(subtree_of(user_id, path, fs_entries.c.path), fs_entries.c.path != path)
                 .order_by(fs_entries.c.path)
             ).all()
         return [entry_from_row(row) for row in rows]
@@ -164,26 +159,26 @@ class NamespaceStore:
         """Make ``path`` hold this content; the content it held becomes a version."""
         now = time.time()
         with write_transaction(self.engine) as conn:
-            return self._put(conn, user_id, path, file_hash, size, quota, now)
+            return put_entry(conn, user_id, path, file_hash, size, quota, now)
 
     def mkdir(self, user_id: int, path: str) -> Entry:
         """Create a folder and its parents; an existing folder is fine."""
         with write_transaction(self.engine) as conn:
-            self._ensure_folder(conn, user_id, path, time.time())
-            entry = self._get(conn, user_id, path)
+            ensure_folder(conn, user_id, path, time.time())
+            entry = get_entry(conn, user_id, path)
         assert entry is not None
         return entry
 
     def move(self, user_id: int, source: str, target: str) -> Entry:
         """Rename a file or a folder with its whole subtree (and file versions)."""
-        self._check_move(source, target)
+        check_move(source, target)
         now = time.time()
         with write_transaction(self.engine) as conn:
-            self._source(conn, user_id, source)
-            self._free(conn, user_id, target)
-            self._ensure_folder(conn, user_id, posixpath.dirname(target), now)
+            require_entry(conn, user_id, source)
+            require_free(conn, user_id, target)
+            ensure_folder(conn, user_id, posixpath.dirname(target), now)
             rows = conn.execute(
-                select(fs_entries.c.path).where(_subtree(user_id, source, fs_entries.c.path))
+                select(fs_entries.c.path).where(subtree_of(user_id, source, fs_entries.c.path))
             ).scalars()
             for old in list(rows):
                 new = target + old[len(source) :]
@@ -194,7 +189,7 @@ class NamespaceStore:
                 )
             for version_id, old in conn.execute(
                 select(fs_versions.c.id, fs_versions.c.path).where(
-                    _subtree(user_id, source, fs_versions.c.path)
+                    subtree_of(user_id, source, fs_versions.c.path)
                 )
             ).all():
                 conn.execute(
@@ -202,139 +197,31 @@ class NamespaceStore:
                     .where(fs_versions.c.id == version_id)
                     .values(path=target + old[len(source) :])
                 )
-            moved = self._get(conn, user_id, target)
+            moved = get_entry(conn, user_id, target)
         assert moved is not None
         return moved
 
     def copy(self, user_id: int, source: str, target: str, quota: int) -> Entry:
         """Copy a file or a folder's subtree: new entries, the same content (no bytes)."""
-        self._check_move(source, target)
+        check_move(source, target)
         now = time.time()
         with write_transaction(self.engine) as conn:
-            self._source(conn, user_id, source)
-            self._free(conn, user_id, target)
+            require_entry(conn, user_id, source)
+            require_free(conn, user_id, target)
             rows = conn.execute(
                 select(fs_entries)
-                .where(_subtree(user_id, source, fs_entries.c.path))
+                .where(subtree_of(user_id, source, fs_entries.c.path))
                 .order_by(fs_entries.c.path)
             ).all()
             for row in rows:
                 new = target + row.path[len(source) :]
                 if row.is_dir:
-                    self._ensure_folder(conn, user_id, new, now)
+                    ensure_folder(conn, user_id, new, now)
                 else:
-                    self._put(conn, user_id, new, row.file_hash, row.size, quota, now)
-            copied = self._get(conn, user_id, target)
+                    put_entry(conn, user_id, new, row.file_hash, row.size, quota, now)
+            copied = get_entry(conn, user_id, target)
         assert copied is not None
         return copied
-
-    def trash(self, user_id: int, path: str) -> str:
-        """Move a file or folder (with its subtree) to the trash; return the trash id."""
-        if path == ROOT:
-            raise BadRequest("the root folder cannot be deleted", code="invalid_path")
-        trash_id = secrets.token_hex(8)
-        now = time.time()
-        with write_transaction(self.engine) as conn:
-            top = self._source(conn, user_id, path)
-            rows = conn.execute(
-                select(fs_entries).where(_subtree(user_id, path, fs_entries.c.path))
-            ).all()
-            conn.execute(
-                trash.insert(),
-                {
-                    "id": trash_id,
-                    "user_id": user_id,
-                    "path": path,
-                    "is_dir": top.is_dir,
-                    "deleted_at": now,
-                },
-            )
-            conn.execute(
-                trash_items.insert(),
-                [
-                    {
-                        "trash_id": trash_id,
-                        "path": r.path,
-                        "is_dir": r.is_dir,
-                        "file_hash": r.file_hash,
-                        "size": r.size,
-                        "mtime": r.mtime,
-                        "version": r.version,
-                    }
-                    for r in rows
-                ],
-            )
-            conn.execute(delete(fs_entries).where(_subtree(user_id, path, fs_entries.c.path)))
-        return trash_id
-
-    def list_trash(self, user_id: int) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(
-                    trash,
-                    func.coalesce(func.sum(trash_items.c.size), 0).label("bytes"),
-                    func.count(trash_items.c.path).label("items"),
-                )
-                .select_from(trash.outerjoin(trash_items, trash_items.c.trash_id == trash.c.id))
-                .where(trash.c.user_id == user_id)
-                .group_by(*trash.c)
-                .order_by(trash.c.deleted_at.desc())
-            ).all()
-        return [
-            {
-                "trash_id": r.id,
-                "path": r.path,
-                "is_dir": r.is_dir,
-                "size": int(r.bytes),
-                "items": int(r.items),
-                "deleted_at": r.deleted_at,
-            }
-            for r in rows
-        ]
-
-    def restore_trash(self, user_id: int, trash_id: str, quota: int) -> Entry:
-        """Put a trash entry back where it was; a file now there becomes a version."""
-        now = time.time()
-        with write_transaction(self.engine) as conn:
-            top = conn.execute(
-                select(trash).where(trash.c.id == trash_id, trash.c.user_id == user_id)
-            ).first()
-            if top is None:
-                raise NotFound(f"no trash entry {trash_id}", code="trash_not_found")
-            items = conn.execute(
-                select(trash_items)
-                .where(trash_items.c.trash_id == trash_id)
-                .order_by(trash_items.c.path)
-            ).all()
-            for item in items:
-                if item.is_dir:
-                    self._ensure_folder(conn, user_id, item.path, now)
-                else:
-                    self._put(conn, user_id, item.path, item.file_hash, item.size, quota, now)
-            conn.execute(delete(trash).where(trash.c.id == trash_id))
-            restored = self._get(conn, user_id, top.path)
-        assert restored is not None
-        return restored
-
-    def purge_trash(self, user_id: int, trash_id: str | None = None) -> int:
-        """Delete one trash entry for good, or the whole trash (None); return how many
-        went. Their content is released as expiry releases it: its quota is freed now,
-        its bytes once nothing refers to them for the grace period."""
-        owned = trash.c.user_id == user_id
-        if trash_id is not None:
-            owned = and_(owned, trash.c.id == trash_id)
-        with write_transaction(self.engine) as conn:
-            doomed = select(trash.c.id).where(owned)
-            dropped = conn.execute(
-                select(trash_items.c.file_hash).where(trash_items.c.trash_id.in_(doomed))
-            ).scalars()
-            hashes = [h for h in dropped if h]
-            conn.execute(delete(trash_items).where(trash_items.c.trash_id.in_(doomed)))
-            purged = int(conn.execute(delete(trash).where(owned)).rowcount)
-            if trash_id is not None and not purged:
-                raise NotFound(f"no trash entry {trash_id}", code="trash_not_found")
-            release_content(conn, hashes)
-        return purged
 
     def restore_version(self, user_id: int, path: str, version: int, quota: int) -> Entry:
         """Make an earlier version the current content again (as a new version)."""
@@ -343,132 +230,3 @@ class NamespaceStore:
                 assert entry.hash is not None
                 return self.put_file(user_id, path, entry.hash, entry.size, quota)
         raise NotFound(f"{path} has no version {version}", code="version_not_found")
-
-    # ----- retention -----
-
-    def expire(self, now: float, trash_retention: float, version_retention: float) -> int:
-        """Purge trash entries, versions and share links past their time; return how many."""
-        with write_transaction(self.engine) as conn:
-            dropped: list[str] = []
-            old_trash = select(trash.c.id).where(trash.c.deleted_at < now - trash_retention)
-            dropped += conn.execute(
-                select(trash_items.c.file_hash).where(trash_items.c.trash_id.in_(old_trash))
-            ).scalars()
-            purged = conn.execute(delete(trash).where(trash.c.id.in_(old_trash))).rowcount
-            old_versions = fs_versions.c.archived_at < now - version_retention
-            dropped += conn.execute(select(fs_versions.c.file_hash).where(old_versions)).scalars()
-            purged += conn.execute(delete(fs_versions).where(old_versions)).rowcount
-            expired = and_(shares.c.expires_at.is_not(None), shares.c.expires_at < now)
-            dropped += conn.execute(select(shares.c.file_hash).where(expired)).scalars()
-            purged += conn.execute(delete(shares).where(expired)).rowcount
-            release_content(conn, [h for h in dropped if h])
-        return int(purged)
-
-    # ----- internals -----
-
-    def _get(self, conn: Connection, user_id: int, path: str) -> Entry | None:
-        if path == ROOT:
-            return Entry(ROOT, True)
-        row = conn.execute(
-            select(fs_entries).where(fs_entries.c.user_id == user_id, fs_entries.c.path == path)
-        ).first()
-        return None if row is None else entry_from_row(row)
-
-    def _source(self, conn: Connection, user_id: int, path: str) -> Entry:
-        entry = self._get(conn, user_id, path)
-        if entry is None:
-            raise PathNotFound(f"nothing at {path}")
-        return entry
-
-    def _free(self, conn: Connection, user_id: int, path: str) -> None:
-        if self._get(conn, user_id, path) is not None:
-            raise Conflict(f"{path} exists", code="path_exists")
-
-    @staticmethod
-    def _check_move(source: str, target: str) -> None:
-        if source == ROOT or target == ROOT:
-            raise BadRequest("the root folder cannot be moved or copied", code="invalid_path")
-        if target == source or target.startswith(source + "/"):
-            raise BadRequest(f"{target} is inside {source}", code="invalid_path")
-
-    def _ensure_folder(self, conn: Connection, user_id: int, path: str, now: float) -> None:
-        """Create ``path`` and any missing parents as folders; a file in the way is a 409."""
-        missing: list[str] = []
-        while path != ROOT:
-            entry = self._get(conn, user_id, path)
-            if entry is not None:
-                if not entry.is_dir:
-                    raise Conflict(f"{path} is a file", code="not_a_directory")
-                break
-            missing.append(path)
-            path = posixpath.dirname(path)
-        for folder in reversed(missing):
-            conn.execute(
-                fs_entries.insert(),
-                {
-                    "user_id": user_id,
-                    "path": folder,
-                    "parent": posixpath.dirname(folder),
-                    "name": posixpath.basename(folder),
-                    "is_dir": True,
-                    "file_hash": None,
-                    "size": 0,
-                    "mtime": now,
-                    "version": 0,
-                },
-            )
-
-    def _put(
-        self,
-        conn: Connection,
-        user_id: int,
-        path: str,
-        file_hash: str,
-        size: int,
-        quota: int,
-        now: float,
-    ) -> Entry:
-        if path == ROOT:
-            raise BadRequest("the root folder cannot be a file", code="invalid_path")
-        self._ensure_folder(conn, user_id, posixpath.dirname(path), now)
-        current = self._get(conn, user_id, path)
-        if current is not None and current.is_dir:
-            raise Conflict(f"{path} is a folder", code="is_a_directory")
-        check_room(conn, user_id, file_hash, size, quota)
-        latest = conn.execute(
-            select(func.max(fs_versions.c.version)).where(
-                fs_versions.c.user_id == user_id, fs_versions.c.path == path
-            )
-        ).scalar()
-        version = max(latest or 0, current.version if current else 0) + 1
-        if current is not None:
-            conn.execute(
-                fs_versions.insert(),
-                {
-                    "user_id": user_id,
-                    "path": path,
-                    "version": current.version,
-                    "file_hash": current.hash,
-                    "size": current.size,
-                    "mtime": current.mtime,
-                    "archived_at": now,
-                },
-            )
-            conn.execute(
-                delete(fs_entries).where(fs_entries.c.user_id == user_id, fs_entries.c.path == path)
-            )
-        conn.execute(
-            fs_entries.insert(),
-            {
-                "user_id": user_id,
-                "path": path,
-                "parent": posixpath.dirname(path),
-                "name": posixpath.basename(path),
-                "is_dir": False,
-                "file_hash": file_hash,
-                "size": size,
-                "mtime": now,
-                "version": version,
-            },
-        )
-        return Entry(path, False, file_hash, size, now, version)
