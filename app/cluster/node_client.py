@@ -12,6 +12,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from app.cluster.agent import USER_AGENT
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
 from app.security import TOKEN_PARAM, cluster_headers
@@ -66,7 +67,7 @@ def _session(pool: int, secret: str) -> requests.Session:
     # Cluster calls go straight to the other role: no proxy or netrc from the
     # environment (and no reading of it at every call, 5% of a node's registrations).
     session.trust_env = False
-    session.headers.update(cluster_headers(secret))
+    session.headers.update({"User-Agent": USER_AGENT, **cluster_headers(secret)})
     session.mount("http://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
     session.mount("https://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
     return session

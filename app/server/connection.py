@@ -122,8 +122,9 @@ STATUS_LINES = {
 }
 
 
-# (remote address, request line, status, body bytes, seconds): the access log's line.
-AccessLog = Callable[[str, str, int, int, float], None]
+# (remote address, request line, status, body bytes, seconds, User-Agent): the access
+# log's line.
+AccessLog = Callable[[str, str, int, int, float, str], None]
 
 
 class _Head:
@@ -257,7 +258,9 @@ def serve_connection(
                 os.close(response.fd)
         if access_log is not None:
             line = f"{request.method.decode()} {request.target.decode('latin-1')} HTTP/1.1"
-            access_log(remote, line, response.status, response.size, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            agent = request.headers.get(b"user-agent", b"").decode("latin-1")
+            access_log(remote, line, response.status, response.size, seconds, agent)
         if not keep_alive:
             return None
         if turn is not None:

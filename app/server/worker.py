@@ -22,6 +22,7 @@ import gevent
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
+from app.server.access_log import is_shown
 from app.server.connection import FAST_PATH, FastPath, serve_connection
 from app.server.limits import (
     CONNECTION_RULES,
@@ -308,8 +309,13 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         finally:
             del self._connections[current]
 
-    def _log_access(self, remote: str, line: str, status: int, size: int, seconds: float) -> None:
-        """One line in gunicorn's access log format, from the atoms the fast path knows."""
+    def _log_access(
+        self, remote: str, line: str, status: int, size: int, seconds: float, agent: str = ""
+    ) -> None:
+        """One line in gunicorn's access log format, from the atoms the fast path knows
+        (none for the cluster's own calls below debug: ``app.server.access_log``)."""
+        if agent and not is_shown(agent, self.cfg.loglevel):
+            return
         method, _, rest = line.partition(" ")
         target = rest.rsplit(" ", 1)[0]
         path, _, query = target.partition("?")
