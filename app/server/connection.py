@@ -103,6 +103,19 @@ class FastPath:
 FAST_PATH = "mdbx.fast_path"
 
 
+@dataclass
+class WorkerState:
+    """What a worker tells its app (in ``app.extensions[WORKER_STATE]``, put there by
+    an app that wants to know): ``stopping`` once its graceful stop began, so that
+    responses meant to last (a node's stream) end within a second, not at the
+    GRACEFUL_TIMEOUT's end."""
+
+    stopping: bool = False
+
+
+WORKER_STATE = "mdbx.worker_state"
+
+
 STATUS_LINES = {
     status: f"HTTP/1.1 {status} {reason}\r\n".encode()
     for status, reason in (

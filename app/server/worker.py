@@ -23,7 +23,13 @@ from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
 from app.server.access_log import is_shown
-from app.server.connection import FAST_PATH, FastPath, serve_connection
+from app.server.connection import (
+    FAST_PATH,
+    WORKER_STATE,
+    FastPath,
+    WorkerState,
+    serve_connection,
+)
 from app.server.limits import (
     CONNECTION_RULES,
     DEFAULT_HEAD_LIMITS,
@@ -213,6 +219,14 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         finally:
             flusher.kill()
             lines.flush()
+
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        """SIGTERM: the graceful stop begins; the app hears of it (``WorkerState``)."""
+        extensions = getattr(self.wsgi, "extensions", None) or {}
+        state: WorkerState | None = extensions.get(WORKER_STATE)
+        if state is not None:
+            state.stopping = True
+        super().handle_exit(sig, frame)
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         address = addr[0] if isinstance(addr, tuple) else None  # None: a Unix socket
