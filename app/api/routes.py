@@ -27,6 +27,10 @@ from app.http.identity import current_token, current_user, require_admin
 from app.http.previews import send_thumbnail
 from app.http.query import choice_arg, int_arg
 from app.previews.thumbnails import valid_size
+from app.seedream.form import read_form
+from app.seedream.routes import SSE_HEADERS
+from app.seedream.service import seedream_service
+from app.seedream.user_folder import folder_sink, take_user_fields
 from app.userfiles.current import user_files
 from app.userfiles.interface import UserChanges
 from app.userfiles.paths import normalize_path
@@ -290,3 +294,19 @@ def list_users() -> Response:
 def change_user(name: str) -> Response:
     require_admin()
     return jsonify(account_answer(user_files().change_user(name, user_changes(json_body()))))
+
+
+@bp.post("/api/generate")
+def generate_into_folder() -> Response:
+    """Seedream's generate, with the images stored in a folder of the caller's files."""
+    user = current_user()
+    service = seedream_service()
+    service.check_configured()  # 503 before reading a body that could not be used
+    form, folder = take_user_fields(read_form(request), user_files(), user)
+    job = service.prepare(form)
+    sink = folder_sink(user_files(), user, folder)
+    if job.stream:
+        return Response(
+            service.stream(job, sink), mimetype="text/event-stream", headers=SSE_HEADERS
+        )
+    return jsonify(service.generate(job, sink))

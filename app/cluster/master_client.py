@@ -207,11 +207,23 @@ class MasterClient:
         )
         return reply
 
-    def heartbeat(self, stats: dict[str, int], deleted: Sequence[str]) -> dict[str, Any]:
+    def heartbeat(
+        self,
+        stats: dict[str, int],
+        deleted: Sequence[str],
+        scrub: dict[str, float | int] | None = None,
+    ) -> dict[str, Any]:
         """Beat to every master; return their answers merged: ``delete`` lists the hashes
         any of them wants deleted here, the other keys (the node list, the signing key of
         open mode) are the last answer's (the masters share one catalogue)."""
-        payload = {"node": self.node_id, "url": self.public_url, **stats, "deleted": list(deleted)}
+        payload: dict[str, Any] = {
+            "node": self.node_id,
+            "url": self.public_url,
+            **stats,
+            "deleted": list(deleted),
+        }
+        if scrub is not None:
+            payload["scrub"] = scrub
         to_delete: set[str] = set()
         merged: dict[str, Any] = {}
         for url in self.master_urls:

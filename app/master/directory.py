@@ -11,7 +11,7 @@ from typing import Any
 
 from app.master.placement import choose_nodes, live_nodes
 from app.master.reports import CopyReports
-from app.master.validation import parse_hash_list, parse_node, parse_stats
+from app.master.validation import parse_hash_list, parse_node, parse_scrub, parse_stats
 from app.metadata.cluster import ClusterStore
 from app.metadata.records import NodeRecord
 from app.metadata.visibility import Visibility
@@ -92,10 +92,10 @@ class NodeDirectory:
             self._alive_noted[(node_id, url)] = now
 
     def take_heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Record a node's beat and figures; answer the deletions it still owes."""
+        """Record a node's beat, disk figures and scrubbing; answer the deletions it still owes."""
         node_id, url = parse_node(payload)
         self.cluster.settle_deletes(node_id, parse_hash_list(payload, "deleted"))
-        self.cluster.heartbeat(node_id, url, parse_stats(payload))
+        self.cluster.heartbeat(node_id, url, parse_stats(payload), parse_scrub(payload))
         self._node_list = None  # this worker sees the beat at once
         return {
             "node": node_id,

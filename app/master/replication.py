@@ -9,15 +9,18 @@ and no upload has referenced for GC_GRACE seconds (looked for every tenth of tha
 a minute apart), after purging the users' trash entries
 and versions past their retention and expired share links (private content that no user
 refers to any more goes after the same grace). Each pass is bounded, and the loop
-sleeps between passes, so repair never starves user traffic.
+sleeps between passes, so repair never starves user traffic. What the last pass did (and
+the last one that copied, trimmed or failed) is kept in the settings table, for every
+master worker to show (``RepairLog``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -29,6 +32,7 @@ from app.metadata.cluster import ClusterStore
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import NodeRecord, PurgedBlob, ReplicationState
+from app.metadata.settings import SettingStore
 from app.metadata.uploads import UploadStore
 from app.primitives.worker_lock import WorkerLock
 
@@ -52,6 +56,39 @@ class RepairReport:
     expired_user_items: int = 0  # trash entries, versions and share links past their time
     collected: int = 0
     garbage_left: bool = False  # a collection stopped at the batch size: more may wait
+
+
+class RepairLog:
+    """The figures of the last repair pass, and of the last that changed copies."""
+
+    LAST_PASS = "repair.last_pass"
+    LAST_WORK = "repair.last_work"
+
+    def __init__(self, settings: SettingStore) -> None:
+        self.settings = settings
+
+    def record(self, report: RepairReport, started: float, trigger: str) -> None:
+        figures = {
+            **asdict(report),
+            "unavailable": len(report.unavailable),
+            "started_at": started,
+            "seconds": round(time.time() - started, 3),
+            "trigger": trigger,
+        }
+        text = json.dumps(figures)
+        self.settings.put(self.LAST_PASS, text)
+        if report.copied or report.trimmed or report.failed:
+            self.settings.put(self.LAST_WORK, text)
+
+    def latest(self) -> dict[str, object]:
+        """``last_pass`` and ``last_work`` (each the figures, or None): copied, trimmed,
+        failed, unavailable (blobs without a live copy), collected, expired_uploads,
+        expired_user_items, started_at, seconds, trigger (``background`` or ``manual``)."""
+        found: dict[str, object] = {}
+        for key, name in (("last_pass", self.LAST_PASS), ("last_work", self.LAST_WORK)):
+            text = self.settings.get(name)
+            found[key] = json.loads(text) if text else None
+        return found
 
 
 def drop_copies(
@@ -99,8 +136,10 @@ class Repairer:
         interval: float,
         batch: int,
         lock_path: Path,
+        log_to: RepairLog | None = None,
     ) -> None:
         self.store = store
+        self.log_to = log_to
         self.uploads = uploads
         self.namespace = namespace
         self.gc_grace = gc_grace
@@ -130,10 +169,16 @@ class Repairer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def run_pass(self, collect: bool = True) -> RepairReport:
+    def run_pass(self, collect: bool = True, trigger: str = "manual") -> RepairReport:
         """Copy under-replicated blobs, trim over-replicated ones (at most ``batch``),
         close expired uploads and, with ``collect``, collect unreferenced blobs."""
         now = time.time()
+        report = self._pass(now, collect)
+        if self.log_to is not None:
+            self.log_to.record(report, now, trigger)
+        return report
+
+    def _pass(self, now: float, collect: bool) -> RepairReport:
         all_nodes = self.cluster.list_nodes()
         live = [n for n in all_nodes if n.is_serving(now, self.node_timeout)]
         counted = {n.id for n in all_nodes if n.is_up(now, self.node_timeout + self.repair_grace)}
@@ -247,7 +292,7 @@ class Repairer:
             or self._garbage_left
             or now - self._collected_at >= self.collect_every
         )
-        report = self.run_pass(collect=collect)
+        report = self.run_pass(collect=collect, trigger="background")
         if collect:
             self._collected_at, self._garbage_left = now, report.garbage_left
         return report

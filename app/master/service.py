@@ -14,7 +14,7 @@ from app.errors import Conflict, FileNotFound
 from app.master.directory import NodeDirectory
 from app.master.reader import BlockReader
 from app.master.reads import FileReads
-from app.master.replication import Repairer, RepairReport, drop_copies
+from app.master.replication import Repairer, RepairLog, RepairReport, drop_copies
 from app.master.reports import CopyReports
 from app.master.streams import NodeStreams
 from app.master.uploads import UploadService
@@ -62,8 +62,10 @@ class MasterService:
         open_upload_limits: OpenUploadLimits | None = None,
         open_key: str = "",
         node_changes: Path | None = None,
+        repair_log: RepairLog | None = None,
     ) -> None:
         self.store = store
+        self.repair_log = repair_log
         self.visibility = Visibility(store.engine)
         self.cluster = cluster
         self.index = index
@@ -211,7 +213,8 @@ class MasterService:
         }
 
     def cluster_health(self) -> dict[str, Any]:
-        """Count blobs by how many of their copies are live and how many still count."""
+        """Count blobs by how many of their copies are live and how many still count;
+        ``repair``: what the last repair passes did (``RepairLog.latest``)."""
         now = time.time()
         all_nodes = self.cluster.list_nodes()
         live = {n.id for n in all_nodes if n.is_serving(now, self.node_timeout)}
@@ -223,6 +226,7 @@ class MasterService:
             "nodes_down": len(all_nodes) - len(live),
             "files": self.store.count_files(),
             **self.cluster.replication_summary(counted, live, self.replication),
+            "repair": self.repair_log.latest() if self.repair_log is not None else None,
         }
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from app.config import MIN_BLOCK_SIZE
 from app.errors import InvalidField, InvalidHash, MissingField, PayloadTooLarge
-from app.metadata.records import FileRecord, HeldCopy, NodeStats
+from app.metadata.records import FileRecord, HeldCopy, NodeStats, ScrubFigures
 from app.storage.digests import DIGEST_RE
 
 # Keys are SHA-256 digests in practice, but the reference registers "test123": any short
@@ -102,6 +102,24 @@ def parse_stats(payload: dict[str, Any]) -> NodeStats:
             raise InvalidField(key, f"'{key}' must be a non-negative integer")
         values[key] = value
     return NodeStats(**values)
+
+
+def parse_scrub(payload: dict[str, Any]) -> ScrubFigures | None:
+    """Return the scrubbing figures of a heartbeat (``scrub``), or None when it has none
+    (a node of an older version)."""
+    raw = payload.get("scrub")
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidField("scrub", "'scrub' must be an object")
+    values: dict[str, Any] = {}
+    for key in ("started_at", "finished_at", "seconds", "checked", "corrupt", "missing"):
+        value = raw.get(key, 0)
+        kind = (int, float) if key in ("started_at", "finished_at", "seconds") else (int,)
+        if isinstance(value, bool) or not isinstance(value, kind) or not 0 <= value < 2**62:
+            raise InvalidField("scrub", f"'scrub.{key}' must be a non-negative number")
+        values[key] = value
+    return ScrubFigures(**values)
 
 
 def parse_hash_list(payload: dict[str, Any], field: str) -> list[str]:

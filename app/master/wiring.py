@@ -12,7 +12,7 @@ from flask import Flask
 from app.cluster.node_client import NodeClient
 from app.master.overlay import master_fast_path
 from app.master.probe import NodeProber
-from app.master.replication import Repairer
+from app.master.replication import Repairer, RepairLog
 from app.master.service import EXTENSION, PROBER, REPAIRER, STREAMS, MasterService
 from app.master.streams import NodeStreams
 from app.master.writer import ReplicatedWriter
@@ -43,9 +43,8 @@ def init_app(app: Flask) -> None:
     # The master's own reads of private copies carry read tokens: signed with the cluster
     # secret, or in open mode with one random key that every master on this database
     # shares and sends its nodes.
-    key = secret or SettingStore(engine, settings).get_or_create(
-        SIGNING_KEY, lambda: secrets.token_urlsafe(32)
-    )
+    setting_store = SettingStore(engine, settings)
+    key = secret or setting_store.get_or_create(SIGNING_KEY, lambda: secrets.token_urlsafe(32))
     ttl = config["READ_URL_TTL"]
     nodes = NodeClient(secret, read_token=lambda digest: blob_token(key, READ, digest, ttl))
     writer = ReplicatedWriter(
@@ -53,6 +52,7 @@ def init_app(app: Flask) -> None:
     )
     cluster = ClusterStore(engine)
     uploads = UploadStore(store)
+    repair_log = RepairLog(setting_store)
     repairer = Repairer(
         store,
         uploads,
@@ -68,6 +68,7 @@ def init_app(app: Flask) -> None:
         interval=config["REPAIR_INTERVAL"],
         batch=config["REPAIR_BATCH"],
         lock_path=data_dir / "repair.lock",
+        log_to=repair_log,
     )
     app.extensions[REPAIRER] = repairer
     prober = NodeProber(
@@ -99,6 +100,7 @@ def init_app(app: Flask) -> None:
             config["MAX_OPEN_UPLOADS"], config["MAX_OPEN_UPLOAD_BLOCKS"]
         ),
         open_key="" if secret else key,
+        repair_log=repair_log,
         # Touched when a node's stream opens or breaks: the sibling workers see it at once.
         node_changes=data_dir / "nodes.changed",
     )

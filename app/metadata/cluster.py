@@ -24,7 +24,7 @@ from sqlalchemy import (
 
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.engine import batches, dialect_insert, ensure_schema, write_transaction
-from app.metadata.records import NodeRecord, NodeStats, ReplicationState
+from app.metadata.records import NodeRecord, NodeStats, ReplicationState, ScrubFigures
 from app.metadata.schema import (
     blobs,
     files,
@@ -72,8 +72,15 @@ class ClusterStore:
         ensure_schema(master_metadata, engine)
         self._insert = dialect_insert(engine)
 
-    def heartbeat(self, node_id: str, url: str, stats: NodeStats | None = None) -> None:
-        """Record that ``node_id`` is alive at ``url``, with its disk figures if given."""
+    def heartbeat(
+        self,
+        node_id: str,
+        url: str,
+        stats: NodeStats | None = None,
+        scrub: ScrubFigures | None = None,
+    ) -> None:
+        """Record that ``node_id`` is alive at ``url``, with its disk figures and its
+        scrubbing if given."""
         now = time.time()
         values: dict[str, Any] = {"url": url, "last_seen": now}
         if stats is not None:
@@ -82,6 +89,15 @@ class ClusterStore:
                 free_bytes=stats.free_bytes,
                 used_bytes=stats.used_bytes,
                 files=stats.files,
+            )
+        if scrub is not None:
+            values.update(
+                scrub_started_at=scrub.started_at,
+                scrub_finished_at=scrub.finished_at,
+                scrub_seconds=scrub.seconds,
+                scrub_checked=scrub.checked,
+                scrub_corrupt=scrub.corrupt,
+                scrub_missing=scrub.missing,
             )
         # A beat clears a down mark made more than STALE_BEAT ago: one sent just before
         # the node died may arrive just after its stream broke, and must not revive it.
@@ -119,7 +135,15 @@ class ClusterStore:
                 r.last_seen,
                 NodeStats(r.capacity_bytes, r.free_bytes, r.used_bytes, r.files),
                 r.unresponsive_since,
-                r.down_since,
+                ScrubFigures(
+                    r.scrub_started_at,
+                    r.scrub_finished_at,
+                    r.scrub_seconds,
+                    r.scrub_checked,
+                    r.scrub_corrupt,
+                    r.scrub_missing,
+                ),
+                down_since=r.down_since,
             )
             for r in rows
         ]

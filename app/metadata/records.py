@@ -103,6 +103,33 @@ class NodeStats:
 
 
 @dataclass(frozen=True)
+class ScrubFigures:
+    """A node's scrubbing as its last heartbeat told it (times are Unix seconds, 0: never)."""
+
+    started_at: float = 0.0  # the start of the pass under way, or of the last one
+    finished_at: float = 0.0  # the end of the last complete or interrupted pass
+    seconds: float = 0.0  # how long that pass took
+    checked: int = 0  # blobs it re-hashed
+    corrupt: int = 0  # blobs it found rotten (quarantined, repaired from a replica)
+    missing: int = 0  # catalogue rows whose blob file had gone
+
+    @property
+    def running(self) -> bool:
+        return self.started_at > self.finished_at
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "started_at": self.started_at or None,
+            "finished_at": self.finished_at or None,
+            "seconds": self.seconds,
+            "checked": self.checked,
+            "corrupt": self.corrupt,
+            "missing": self.missing,
+        }
+
+
+@dataclass(frozen=True)
 class NodeRecord:
     id: str
     url: str
@@ -110,6 +137,7 @@ class NodeRecord:
     last_seen: float
     stats: NodeStats = NodeStats()
     unresponsive_since: float = 0.0  # 0: it answers
+    scrub: ScrubFigures = ScrubFigures()
     down_since: float = 0.0  # 0: not known down (its stream broke and it did not answer)
 
     def is_up(self, now: float, timeout: float) -> bool:
@@ -148,6 +176,7 @@ class NodeRecord:
             "free_bytes": self.stats.free_bytes,
             "used_bytes": self.stats.used_bytes,
             "files": self.stats.files,
+            "scrub": self.scrub.to_dict(),
         }
 
 

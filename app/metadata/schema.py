@@ -174,6 +174,13 @@ nodes = Table(
     # When its stream to a master broke and it then did not answer (0: not known down):
     # down at once, not NODE_TIMEOUT later (app.master.streams).
     Column("down_since", Float, nullable=False, default=0.0),
+    # The node's scrubbing as its last heartbeat told it (app.metadata.records ScrubFigures).
+    Column("scrub_started_at", Float, nullable=False, default=0.0),
+    Column("scrub_finished_at", Float, nullable=False, default=0.0),
+    Column("scrub_seconds", Float, nullable=False, default=0.0),
+    Column("scrub_checked", BigInteger, nullable=False, default=0),
+    Column("scrub_corrupt", BigInteger, nullable=False, default=0),
+    Column("scrub_missing", BigInteger, nullable=False, default=0),
 )
 
 # One row counting changes to files, blobs and replicas: each master worker's hot index drops

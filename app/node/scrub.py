@@ -4,11 +4,14 @@ A pass walks the blob tree at a bounded byte rate (so it never starves user traf
 re-hashes each blob, moves a mismatching one to quarantine, drops its catalogue row and
 reports it (the master then repairs it from a replica). It also drops catalogue rows
 whose blob file has vanished. One worker per node runs the loop, elected by an flock as
-MasterSync is; any worker may still run a pass on demand (``POST /scrub``).
+MasterSync is; any worker may still run a pass on demand (``POST /scrub``). When passes
+start and end is kept in the node's settings (``ScrubLog``): the heartbeat that tells the
+master may come from another worker.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.metadata.node_catalogue import NodeCatalogue
+from app.metadata.settings import SettingStore
 from app.primitives.worker_lock import WorkerLock
 from app.storage.blobstore import FileBlobStore
 from app.storage.tree import VERIFY_CHUNK
@@ -39,6 +43,43 @@ class ScrubReport:
     missing: list[str] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+
+
+class ScrubLog:
+    """The start of the latest pass and the figures of the last finished one, in the
+    node's settings table: every worker reads what the scrubbing one wrote."""
+
+    STARTED = "scrub.started_at"
+    LAST_PASS = "scrub.last_pass"
+
+    def __init__(self, settings: SettingStore) -> None:
+        self.settings = settings
+
+    def started(self) -> None:
+        self.settings.put(self.STARTED, repr(time.time()))
+
+    def finished(self, report: ScrubReport) -> None:
+        figures = {
+            "finished_at": time.time(),
+            "seconds": round(report.seconds, 3),
+            "checked": report.checked,
+            "corrupt": len(report.corrupt),
+            "missing": len(report.missing),
+        }
+        self.settings.put(self.LAST_PASS, json.dumps(figures))
+
+    def figures(self) -> dict[str, float | int]:
+        """What the heartbeat reports (``scrub``): started_at, finished_at, seconds,
+        checked, corrupt, missing; zeros before the first pass."""
+        started = self.settings.get(self.STARTED)
+        last = self.settings.get(self.LAST_PASS)
+        figures: dict[str, float | int] = {"started_at": float(started) if started else 0.0}
+        figures.update(
+            json.loads(last)
+            if last
+            else {"finished_at": 0.0, "seconds": 0.0, "checked": 0, "corrupt": 0, "missing": 0}
+        )
+        return figures
 
 
 class _Interrupted(Exception):
@@ -82,8 +123,10 @@ class Scrubber:
         lock_path: Path,
         on_missing: Callable[[str], None] | None = None,
         chunk_size: int = VERIFY_CHUNK,
+        log_to: ScrubLog | None = None,
     ) -> None:
         self.blobs = blobs
+        self.log_to = log_to
         self.catalog = catalog
         self.last_report: ScrubReport | None = None
         self._on_corrupt = on_corrupt
@@ -130,6 +173,8 @@ class Scrubber:
         started = time.monotonic()
         with self._active_lock:
             self._active += 1
+        if self.log_to is not None:
+            self.log_to.started()
         try:
             self._retry_reports()
             # Cheap stats first, so an interrupted pass has done at least this part.
@@ -142,6 +187,8 @@ class Scrubber:
                 self._active -= 1
         report.seconds = time.monotonic() - started
         self.last_report = report
+        if self.log_to is not None:
+            self.log_to.finished(report)
         log.info(
             "scrub pass%s: %d blobs, %d bytes in %.1fs; %d corrupt, %d missing",
             " (interrupted)" if report.interrupted else "",

@@ -15,6 +15,7 @@ from typing import Any
 from app.cluster.master_client import MasterClient, MasterUnavailable
 from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
 from app.node.membership import Membership
+from app.node.scrub import ScrubLog
 from app.primitives.worker_lock import WorkerLock
 from app.storage.blobstore import FileBlobStore
 
@@ -35,8 +36,10 @@ class MasterSync:
         interval: float,
         batch_size: int,
         stale_temp_age: float,
+        scrub_log: ScrubLog | None = None,
     ) -> None:
         self.blobs = blobs
+        self.scrub_log = scrub_log
         self.catalog = catalog
         self.master = master
         self.membership = membership
@@ -113,7 +116,8 @@ class MasterSync:
         return len(refused)
 
     def beat(self) -> None:
-        """Send the heartbeat (disk figures) and carry out deletions the masters ask for."""
+        """Send the heartbeat (disk figures, scrubbing) and carry out deletions the
+        masters ask for."""
         stats = self.catalog.stats()
         disk = os.statvfs(self.blobs.root)
         figures = {
@@ -122,9 +126,10 @@ class MasterSync:
             "used_bytes": stats.bytes,
             "files": stats.blobs,
         }
+        scrub = self.scrub_log.figures() if self.scrub_log is not None else None
         deleted, self._deleted = self._deleted, []
         try:
-            reply = self.master.heartbeat(figures, deleted)
+            reply = self.master.heartbeat(figures, deleted, scrub)
         except MasterUnavailable:
             self._deleted = deleted + self._deleted
             raise

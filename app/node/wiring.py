@@ -17,7 +17,7 @@ from app.metadata.settings import SettingStore
 from app.node.losses import LossReporter
 from app.node.membership import Membership
 from app.node.overlay import node_fast_path
-from app.node.scrub import Scrubber
+from app.node.scrub import Scrubber, ScrubLog
 from app.node.service import EXTENSION, NodeService
 from app.node.stream import MasterStreams
 from app.node.sync import MasterSync
@@ -45,15 +45,16 @@ def init_app(app: Flask) -> None:
     masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
     secret = config["CLUSTER_SECRET"]
     master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"], secret)
-    membership = Membership(
-        SettingStore(catalog.engine, node_settings), master.node_urls, secret=secret
-    )
+    node_settings_store = SettingStore(catalog.engine, node_settings)
+    membership = Membership(node_settings_store, master.node_urls, secret=secret)
+    scrub_log = ScrubLog(node_settings_store)
     sync = MasterSync(
         blobs,
         catalog,
         master,
         membership,
         lock_path=data_dir / "sync.lock",
+        scrub_log=scrub_log,
         interval=config["SYNC_INTERVAL"],
         batch_size=config["INVENTORY_BATCH"],
         stale_temp_age=max(config["READ_TIMEOUT"] * 4, 60.0),
@@ -66,6 +67,7 @@ def init_app(app: Flask) -> None:
         bytes_per_second=config["SCRUB_BYTES_PER_SECOND"],
         interval=config["SCRUB_INTERVAL"],
         lock_path=data_dir / "scrub.lock",
+        log_to=scrub_log,
     )
     # Per worker, unlike the sync and the scrub: each reports what its requests found.
     losses = LossReporter(blobs, catalog, master.report_lost)

@@ -18,8 +18,8 @@ def generate() -> Response:
     service = seedream_service()
     service.check_configured()  # 503 before reading a body that could not be used
     job = service.prepare(read_form(request))
-    download_base = url_for("master.download", _external=True)
+    sink = service.catalogue_sink(url_for("master.download", _external=True))
     if job.stream:
-        events = service.stream(job, download_base)
+        events = service.stream(job, sink)
         return Response(events, mimetype="text/event-stream", headers=SSE_HEADERS)
-    return jsonify(service.generate(job, download_base))
+    return jsonify(service.generate(job, sink))

@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -39,6 +39,11 @@ NOT_CONFIGURED = (
     "Seedream is not configured: set SEEDREAM_API_KEY (or ARK_API_KEY) in the master's "
     "environment and restart it"
 )
+
+
+# Keeps one generated image (its bytes, under a name) and answers what the client is told
+# of it beyond its index: the global catalogue's (``catalogue_sink``), or a user's folder.
+ImageSink = Callable[[GeneratedImage, str], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -111,10 +116,26 @@ class SeedreamService:
         )
         return GenerationJob(request, fields.stream, name_stem(fields.prompt))
 
-    def generate(self, job: GenerationJob, download_base: str) -> dict[str, Any]:
+    def catalogue_sink(self, download_base: str) -> ImageSink:
+        """Store images in the global catalogue, answered as ``/download`` URLs."""
+
+        def store(image: GeneratedImage, name: str) -> dict[str, Any]:
+            assert image.data is not None
+            record = self._master.writes.store_bytes(image.data, name)
+            return {
+                "hash": record.hash,
+                "name": name,
+                "size": image.size,
+                "bytes": record.size,
+                "download_url": f"{download_base}?{urlencode({'hash': record.hash})}",
+            }
+
+        return store
+
+    def generate(self, job: GenerationJob, sink: ImageSink) -> dict[str, Any]:
         """Generate, store each image, and answer ``{model, created, usage, images}``."""
         result = self.check_configured().generate(job.request)
-        images = [self._store(item, job.stem, download_base) for item in result.items]
+        images = [self._store(item, job.stem, sink) for item in result.items]
         return {
             "model": result.model,
             "created": result.created,
@@ -122,7 +143,7 @@ class SeedreamService:
             "images": images,
         }
 
-    def stream(self, job: GenerationJob, download_base: str) -> Iterator[str]:
+    def stream(self, job: GenerationJob, sink: ImageSink) -> Iterator[str]:
         """Start the generation now, then relay it as server-sent events.
 
         A refused request raises here, before any event, so it gets a plain JSON error.
@@ -135,14 +156,14 @@ class SeedreamService:
         else:
             # Seedream 3.0 and SeedEdit cannot stream: their one answer becomes events.
             events = _as_events(client.generate(job.request))
-        return self._relay(events, job.stem, download_base)
+        return self._relay(events, job.stem, sink)
 
-    def _relay(self, events: Iterator[StreamEvent], stem: str, download_base: str) -> Iterator[str]:
+    def _relay(self, events: Iterator[StreamEvent], stem: str, sink: ImageSink) -> Iterator[str]:
         images: list[dict[str, Any]] = []
         try:
             for event in events:
                 if event.kind == "image" and event.image is not None:
-                    images.append(self._store(event.image, stem, download_base))
+                    images.append(self._store(event.image, stem, sink))
                     yield _sse("image", images[-1])
                 elif event.kind == "completed":
                     body = {"model": event.model, "created": event.created}
@@ -162,26 +183,19 @@ class SeedreamService:
             if close is not None:  # gives the upstream connection back to the pool
                 close()
 
-    def _store(self, image: GeneratedImage, stem: str, download_base: str) -> dict[str, Any]:
+    def _store(self, image: GeneratedImage, stem: str, sink: ImageSink) -> dict[str, Any]:
         """Store one generated image; a failure becomes that item's ``error``."""
         if image.data is None:
             error = image.error or {"code": "upstream_error", "message": "no image returned"}
             return {"index": image.index, "error": error}
         name = f"{stem}-{image.index + 1}.{image.format or 'bin'}"
         try:
-            record = self._master.writes.store_bytes(image.data, name)
+            stored = sink(image, name)
         except AppError as exc:
             log.warning("generated image %d not stored: %s", image.index, exc.message)
             message = f"generated, but not stored: {exc.message}"
             return {"index": image.index, "error": {"code": exc.code, "message": message}}
-        return {
-            "index": image.index,
-            "hash": record.hash,
-            "name": name,
-            "size": image.size,
-            "bytes": record.size,
-            "download_url": f"{download_base}?{urlencode({'hash': record.hash})}",
-        }
+        return {"index": image.index, **stored}
 
     def _load_stored(self, name: str, key: str) -> bytes:
         """Read the file stored under ``key`` from a live replica, for field ``name``."""

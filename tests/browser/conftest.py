@@ -9,6 +9,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -50,6 +51,9 @@ def web_cluster(
         "SEEDREAM_BASE_URL": fake_seedream.base_url,
         "SEEDREAM_MODEL": "",
         "MDBX_SEEDREAM_RETRIES": "1",
+        # Every test logs in from 127.0.0.1, several times: the limit on password guesses
+        # per address (10 a minute) is tested elsewhere (tests/api/test_user_api.py).
+        "MDBX_LOGIN_RATE_LIMIT": "10000 per minute",
     }
     cluster = Cluster(tmp_path_factory.mktemp("web"), env=env).start(nodes=2)
     try:
@@ -69,7 +73,7 @@ def web_cluster(
 @pytest.fixture
 def make_browser(
     request: pytest.FixtureRequest, web_cluster: Cluster
-) -> Iterator[Callable[[], Browser]]:
+) -> Iterator[Callable[..., Browser]]:
     """Open fresh browsers (each its own profile: no cookie shared); closed after the test,
     with a screenshot of where each ended when the test failed."""
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
@@ -79,13 +83,14 @@ def make_browser(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     opened: list[Browser] = []
 
-    def make() -> Browser:
+    def make(**options: Any) -> Browser:
         browser = Browser.launch(
             CHROMIUM,
             CHROMEDRIVER,
             base_url=web_cluster.master.url,
             screenshots=SCREENSHOTS,
             test_name=request.node.name,
+            **options,  # download_dir, width, height
         )
         opened.append(browser)
         return browser
@@ -99,7 +104,7 @@ def make_browser(
 
 
 @pytest.fixture
-def browser(make_browser: Callable[[], Browser]) -> Browser:
+def browser(make_browser: Callable[..., Browser]) -> Browser:
     return make_browser()
 
 

@@ -9,8 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import requests
 from selenium import webdriver
-from selenium.common.exceptions import WebDriverException
+from selenium.common.exceptions import (
+    ElementClickInterceptedException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -75,7 +80,7 @@ class Browser:
         self.open(path)
         self.field("Username").send_keys(username)
         self.field("Password").send_keys(password)
-        self.button("Log in").click()
+        self.press("Log in")
         self.wait(lambda d: not d.current_url.startswith(self.base_url + "/login"))
 
     def field(self, label: str) -> WebElement:
@@ -94,6 +99,25 @@ class Browser:
         )
         return WebDriverWait(self.driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath)))
 
+    def press(self, name: str) -> None:
+        """Click the button of this name, finding it again if the page redrew it between
+        finding and clicking (lists re-render when their data comes), and waiting out a
+        toast that covers it for its few seconds."""
+
+        def clicked(driver: webdriver.Chrome) -> bool:
+            try:
+                self.button(name).click()
+            except (StaleElementReferenceException, ElementClickInterceptedException):
+                return False
+            return True
+
+        self.wait(clicked)
+
+    def button_element(self, name: str) -> WebElement:
+        """A button by its accessible name, enabled or not."""
+        xpath = f"//button[normalize-space()='{name}' or @aria-label='{name}']"
+        return self.wait(lambda d: d.find_element(By.XPATH, xpath))
+
     def wait_for(self, by: str, selector: str, timeout: float = WAIT) -> WebElement:
         return WebDriverWait(self.driver, timeout).until(
             ec.visibility_of_element_located((by, selector))
@@ -104,6 +128,16 @@ class Browser:
 
     def text(self, css: str) -> str:
         return str(self.wait_for(By.CSS_SELECTOR, css).text)
+
+    def text_now(self, css: str) -> str | None:
+        """The text of the first element matching ``css`` now (None if none), read in one
+        script call: a view that redraws itself cannot make it stale."""
+        found = self.driver.execute_script(
+            "const el = document.querySelector(arguments[0]);"
+            "return el ? el.innerText.trim() : null;",
+            css,
+        )
+        return None if found is None else str(found)
 
     def screenshot(self, name: str) -> Path:
         """Save the whole page as <test>-<name>.png."""
@@ -137,28 +171,32 @@ def wait_until(predicate: Any, timeout: float = WAIT, interval: float = 0.1) -> 
 # ----- accounts and the API beside the pages -----
 
 
-def add_user(base_url: str, name: str, password: str) -> None:
-    """An account of the test's own (loopback, open mode): tests share the cluster."""
-    import requests
-
-    made = requests.post(
+def add_user(base_url: str, name: str, password: str, **fields: Any) -> dict[str, Any]:
+    """An account of the test's own, through ``POST /api/admin/users`` (loopback, open
+    mode): tests share the cluster."""
+    reply = requests.post(
         f"{base_url}/api/admin/users",
-        json={"username": name, "password": password},
+        json={"username": name, "password": password, **fields},
         timeout=10,
     )
-    assert made.status_code == 200, made.text
+    assert reply.status_code == 200, reply.text
+    answer: dict[str, Any] = reply.json()
+    return answer
 
 
-def api_session(base_url: str, name: str, password: str) -> Any:
-    """A requests session logged in through POST /api/login (a bearer token)."""
-    import requests
-
+def bearer_for(base_url: str, name: str, password: str) -> dict[str, str]:
+    """The Authorization header of a fresh API login."""
     reply = requests.post(
         f"{base_url}/api/login", json={"username": name, "password": password}, timeout=10
     )
-    reply.raise_for_status()
+    assert reply.status_code == 200, reply.text
+    return {"Authorization": f"Bearer {reply.json()['token']}"}
+
+
+def api_session(base_url: str, name: str, password: str) -> requests.Session:
+    """A requests session logged in through POST /api/login (a bearer token)."""
     session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {reply.json()['token']}"
+    session.headers.update(bearer_for(base_url, name, password))
     return session
 
 

@@ -49,7 +49,7 @@ def test_quota_sessions_and_password_change(browser, web_cluster):
     browser.field("Current password").send_keys("not it")
     browser.field("New password").send_keys(NEW_PASSWORD)
     browser.field("Confirm new password").send_keys(NEW_PASSWORD)
-    browser.button("Change password").click()
+    browser.press("Change password")
     assert browser.text(".password-form [role=alert]") == "The current password is not right."
     assert token_two.get(f"{base}/api/account", timeout=10).status_code == 200
     browser.screenshot("account-wrong-password")
@@ -58,7 +58,7 @@ def test_quota_sessions_and_password_change(browser, web_cluster):
     current_field = browser.field("Current password")
     current_field.clear()
     current_field.send_keys(PASSWORD)
-    browser.button("Change password").click()
+    browser.press("Change password")
     browser.wait(lambda d: browser.field("Current password").get_attribute("value") == "")
     assert token_two.get(f"{base}/api/account", timeout=10).status_code == 401  # ended
     old = requests.post(

@@ -34,7 +34,7 @@ def test_log_in_see_files_and_log_out(browser, web_cluster):
     browser.screenshot("login")
     browser.field("Password").send_keys("wrong")
     browser.field("Username").send_keys("bob")
-    browser.button("Log in").click()
+    browser.press("Log in")
     assert browser.text("[role=alert]") == "wrong username or password"
     assert [" 401 " in message for message in browser.console_errors()] == [True]
 
@@ -45,7 +45,7 @@ def test_log_in_see_files_and_log_out(browser, web_cluster):
     browser.screenshot("files")
     assert browser.console_errors() == []
 
-    browser.button("Log out").click()
+    browser.press("Log out")
     browser.wait(lambda d: "/login" in d.current_url)
     browser.open("/")
     assert "/login" in browser.driver.current_url

@@ -24,7 +24,7 @@ def test_make_open_and_revoke_a_password_link(make_browser, web_cluster):
     owner = make_browser()
     owner.log_in(USER, PASSWORD, "/shares")
     assert owner.text(".list-status").startswith("You have no shared links")
-    owner.button("Share a file").click()
+    owner.press("Share a file")
     path_field = owner.field("Path of the file")
     path_field.clear()
     path_field.send_keys("/reports/q3.txt")
@@ -56,10 +56,10 @@ def test_make_open_and_revoke_a_password_link(make_browser, web_cluster):
     assert "q3.txt" not in recipient.driver.page_source  # nothing shown before it
     recipient.screenshot("recipient-password")
     recipient.field("Password").send_keys("wrong guess")
-    recipient.button("Open").click()
+    recipient.press("Open")
     assert recipient.text("[role=alert]") == "That password is not right. Try again."
     recipient.field("Password").send_keys(LINK_PASSWORD)
-    recipient.button("Open").click()
+    recipient.press("Open")
     assert recipient.text("h1.share-name") == "q3.txt"
     assert recipient.text(".share-size") == f"{len(CONTENT)} B"
     assert recipient.text(".share-text pre") == CONTENT.decode().strip()  # as text, not run
@@ -86,7 +86,7 @@ def test_make_open_and_revoke_a_password_link(make_browser, web_cluster):
     refused = requests.get(link, timeout=10)
     assert (refused.status_code, refused.json()["error"]["code"]) == (401, "missing_credentials")
 
-    owner.button("Revoke the link to /reports/q3.txt").click()
+    owner.press("Revoke the link to /reports/q3.txt")
     dialog_button(owner, "Revoke").click()
     owner.wait(lambda d: owner.text(".list-status").startswith("You have no shared links"))
     assert requests.get(link, params={"password": LINK_PASSWORD}, timeout=10).status_code == 404

@@ -35,7 +35,7 @@ def test_restore_a_selection_then_delete_forever_and_empty_the_trash(browser, we
     assert not browser.driver.find_element(By.XPATH, toolbar_restore).is_enabled()  # none chosen
     for path in ("/docs/a.txt", "/docs/b <i>.txt"):
         browser.driver.find_element(By.CSS_SELECTOR, f"input[aria-label='Select {path}']").click()
-    browser.button("Restore (2)").click()
+    browser.press("Restore (2)")
     browser.wait(lambda d: browser.text(".list-status") == "The trash is empty.")
     for path in ("/docs/a.txt", "/docs/b <i>.txt"):
         assert api.get(f"{base}/api/files{path}", timeout=10).content == contents[path]
@@ -46,7 +46,7 @@ def test_restore_a_selection_then_delete_forever_and_empty_the_trash(browser, we
     browser.open("/trash")
     browser.wait(lambda d: len(rows(browser, "trash-list")) == 2)
     assert "2 items inside" in browser.text("tr[data-path='/docs'] td.size")
-    browser.button("Delete /c.txt forever").click()
+    browser.press("Delete /c.txt forever")
     browser.screenshot("trash-delete-forever")
     dialog_button(browser, "Delete forever").click()
     browser.wait(lambda d: len(rows(browser, "trash-list")) == 1)
@@ -82,7 +82,7 @@ def test_restore_an_old_version_and_download_one(browser, web_cluster):
     assert api.get(href, timeout=10).content == b"first draft\n"
     browser.screenshot("versions")
 
-    browser.button("Restore version 1").click()
+    browser.press("Restore version 1")
     dialog_button(browser, "Restore").click()
     browser.wait(lambda d: len(rows(browser, "versions-list")) == 3)
     assert browser.text("tr[data-version='3'] .badge") == "current"
