@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 
+from app.cluster.agent import USER_AGENT
 from app.errors import ServiceUnavailable
 from app.metadata.node_catalogue import BlobEntry
 from app.security import cluster_headers
@@ -126,7 +127,11 @@ class MasterClient:
         self.master_urls = [url.rstrip("/") for url in master_urls]
         self.node_id = node_id
         self.public_url = public_url
-        headers = {"Content-Type": "application/json", **cluster_headers(secret)}
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            **cluster_headers(secret),
+        }
         self._http = _master_pool(32, headers)
         # Registrations on connections of their own: the master answers them on its fast
         # path, and a connection that once carried another call (a heartbeat) stays with

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
@@ -12,6 +13,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from app.cluster.agent import USER_AGENT
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
 from app.security import TOKEN_PARAM, cluster_headers
@@ -27,6 +29,8 @@ NODE_TIMEOUT = (3.05, 60.0)
 # Reads are sent from a node's disk at once: one that does not connect or start within
 # this is skipped for another replica, not waited for as a write is.
 NODE_READ_TIMEOUT = (1.0, 3.0)
+# Seconds a node has to take the connection of ``accepts`` (before a redirect to it).
+ACCEPT_TIMEOUT = 0.25
 
 
 READ_CHUNK = 1024 * 1024
@@ -66,7 +70,7 @@ def _session(pool: int, secret: str) -> requests.Session:
     # Cluster calls go straight to the other role: no proxy or netrc from the
     # environment (and no reading of it at every call, 5% of a node's registrations).
     session.trust_env = False
-    session.headers.update(cluster_headers(secret))
+    session.headers.update({"User-Agent": USER_AGENT, **cluster_headers(secret)})
     session.mount("http://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
     session.mount("https://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
     return session
@@ -212,6 +216,17 @@ class NodeClient:
         if DIGEST_RE.fullmatch(digest) and off_hub(sha256_hex, data) != digest:
             raise CorruptCopy(f"node {node_url} sent bytes that do not match {digest}")
         return data
+
+    def accepts(self, node_url: str, timeout: float = ACCEPT_TIMEOUT) -> bool:
+        """Whether the node takes a TCP connection within ``timeout`` (nothing is sent):
+        a node killed a moment ago refuses at once, before its master can know."""
+        parts = urllib3.util.parse_url(node_url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            socket.create_connection((parts.host or "", port), timeout=timeout).close()
+        except OSError:
+            return False
+        return True
 
     def answers(self, node_url: str, timeout: tuple[float, float]) -> bool | None:
         """Whether the node answers ``GET /health`` within ``timeout`` (to connect, then

@@ -2,10 +2,10 @@
 overlay (``app.master.overlay``); pure Python.
 
 Secured mode (a cluster secret is set): ``/health`` stays open. The node-facing
-``/nodes/heartbeat``, ``/nodes/inventory``, ``/nodes/bad-copy`` and ``/nodes/register``
-take only the ``X-Mdbx-Cluster-Secret`` header. Every other endpoint it guards takes
-that header, or ``Authorization: Bearer <token>`` for a token the admin token check
-accepts. Without a secret every request passes, as in the reference design.
+``/nodes/heartbeat``, ``/nodes/inventory``, ``/nodes/bad-copy``, ``/nodes/register`` and
+``/nodes/<id>/stream`` take only the ``X-Mdbx-Cluster-Secret`` header. Every other
+endpoint it guards takes that header, or ``Authorization: Bearer <token>`` for a token
+the admin token check accepts. Without a secret every request passes, as in the reference design.
 """
 
 from __future__ import annotations
@@ -17,7 +17,13 @@ from app.security import CLUSTER_HEADER, missing_credentials, require_cluster_se
 
 OPEN_ENDPOINTS = frozenset({"master.health"})
 CLUSTER_ENDPOINTS = frozenset(
-    {"master.heartbeat", "master.inventory", "master.bad_copy", "master.register_copies"}
+    {
+        "master.heartbeat",
+        "master.inventory",
+        "master.bad_copy",
+        "master.register_copies",
+        "master.node_stream",
+    }
 )
 
 

@@ -3,8 +3,10 @@ beats and reports, and what they learn in return."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from app.master.placement import choose_nodes, live_nodes
@@ -20,6 +22,8 @@ ALIVE_NOTE_INTERVAL = 1.0
 # The node list behind placement and reads is re-read at most this often (seconds): an
 # /assign per write made it a query per write. Liveness is still judged against the
 # current time; only a beat that just arrived at a sibling worker is seen this much later.
+# A node's stream opening or breaking is seen at once: the worker that holds the stream
+# touches a file (``changes``) whose time every worker of this master compares (a stat).
 NODE_LIST_TTL = 0.25
 
 
@@ -35,6 +39,7 @@ class NodeDirectory:
         node_timeout: float,
         replication: int,
         open_key: str = "",
+        changes: Path | None = None,
     ) -> None:
         self.cluster = cluster
         self.reports = reports
@@ -46,13 +51,38 @@ class NodeDirectory:
         self.open_key = open_key
         self._alive_noted: dict[tuple[str, str], float] = {}
         self._node_list: tuple[float, list[NodeRecord]] | None = None
+        self._changes = changes
+        self._changes_seen = self._changes_mark()
 
     def live_nodes(self) -> list[NodeRecord]:
         """The nodes to place copies on and read from, freshest first."""
         now = time.monotonic()
-        if self._node_list is None or now - self._node_list[0] > NODE_LIST_TTL:
+        mark = self._changes_mark()
+        if (
+            self._node_list is None
+            or now - self._node_list[0] > NODE_LIST_TTL
+            or mark != self._changes_seen
+        ):
+            self._changes_seen = mark
             self._node_list = (now, self.cluster.list_nodes())
         return live_nodes(self._node_list[1], time.time(), self.node_timeout)
+
+    def note_change(self) -> None:
+        """Make every worker of this master re-read the node list at its next use (a
+        node's state changed in the database: its stream opened, or it went down)."""
+        self._node_list = None
+        if self._changes is not None:
+            self._changes.touch()
+            stamp = time.time_ns()
+            os.utime(self._changes, ns=(stamp, stamp))
+
+    def _changes_mark(self) -> int:
+        if self._changes is None:
+            return 0
+        try:
+            return os.stat(self._changes).st_mtime_ns
+        except FileNotFoundError:
+            return 0
 
     def note_alive(self, node_id: str, url: str) -> None:
         """Count a registration as a beat of its node (at most every ALIVE_NOTE_INTERVAL)."""

@@ -15,9 +15,10 @@ from werkzeug.wrappers import Response as BaseResponse
 from app.http.blob_headers import mimetype_of
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
+from app.http.peer import peer_watch
 from app.master.auth import caller_key, require_credentials
-from app.master.service import master_service, repair_now
-from app.master.validation import parse_assign_count, parse_registration
+from app.master.service import master_service, node_streams, repair_now
+from app.master.validation import parse_assign_count, parse_node, parse_registration
 
 bp = Blueprint("master", __name__)
 # On every request of the app: it guards the Seedream blueprint's views too.
@@ -126,6 +127,14 @@ def repair() -> Response:
 @bp.get("/nodes")
 def nodes() -> Response:
     return jsonify(master_service().directory.list_nodes())
+
+
+@bp.get("/nodes/<node_id>/stream")
+def node_stream(node_id: str) -> Response:
+    held = node_streams().hold(
+        *parse_node({"node": node_id, "url": request.args.get("url")}), peer_watch(request.environ)
+    )
+    return Response(held, mimetype="text/plain", headers={"Cache-Control": "no-store"})
 
 
 @bp.post("/nodes/heartbeat")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
@@ -15,6 +16,7 @@ from app.master.reader import BlockReader
 from app.master.reads import FileReads
 from app.master.replication import Repairer, RepairLog, RepairReport, drop_copies
 from app.master.reports import CopyReports
+from app.master.streams import NodeStreams
 from app.master.uploads import UploadService
 from app.master.validation import (
     CopyRegistration,
@@ -35,6 +37,7 @@ from app.security import UrlSigner
 EXTENSION = "mdbx.master"
 REPAIRER = "mdbx.master.repairer"
 PROBER = "mdbx.master.prober"
+STREAMS = "mdbx.master.streams"
 
 
 class MasterService:
@@ -58,6 +61,7 @@ class MasterService:
         signer: UrlSigner,
         open_upload_limits: OpenUploadLimits | None = None,
         open_key: str = "",
+        node_changes: Path | None = None,
         repair_log: RepairLog | None = None,
     ) -> None:
         self.store = store
@@ -76,13 +80,14 @@ class MasterService:
             node_timeout=node_timeout,
             replication=self.replication,
             open_key=open_key,
+            changes=node_changes,
         )
         live = self.directory.live_nodes
         self.reader = BlockReader(nodes, cluster, live)
         self.writes = FileWrites(
             writer, uploads, cluster, live, block_size=block_size, upload_ttl=upload_ttl
         )
-        self.reads = FileReads(self.get_file, self.reader, live, signer)
+        self.reads = FileReads(self.get_file, self.reader, live, signer, nodes.accepts)
         self.uploads = UploadService(
             store,
             uploads,
@@ -229,6 +234,12 @@ def repair_now() -> RepairReport:
     """Run one repair pass in this request (admin); the background loop does the same."""
     repairer: Repairer = current_app.extensions[REPAIRER]
     return repairer.run_pass()
+
+
+def node_streams() -> NodeStreams:
+    """The nodes' streams to this worker (``GET /nodes/<id>/stream``)."""
+    streams: NodeStreams = current_app.extensions[STREAMS]
+    return streams
 
 
 def master_service() -> MasterService:

@@ -13,7 +13,8 @@ from app.cluster.node_client import NodeClient
 from app.master.overlay import master_fast_path
 from app.master.probe import NodeProber
 from app.master.replication import Repairer, RepairLog
-from app.master.service import EXTENSION, PROBER, REPAIRER, MasterService
+from app.master.service import EXTENSION, PROBER, REPAIRER, STREAMS, MasterService
+from app.master.streams import NodeStreams
 from app.master.writer import ReplicatedWriter
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url
@@ -24,7 +25,7 @@ from app.metadata.schema import settings
 from app.metadata.settings import SettingStore
 from app.metadata.uploads import OpenUploadLimits, UploadStore
 from app.security import READ, UrlSigner, blob_token
-from app.server.connection import FAST_PATH
+from app.server.connection import FAST_PATH, WORKER_STATE, WorkerState
 
 # The settings entry of the open mode's signing key.
 SIGNING_KEY = "blob_url_key"
@@ -83,7 +84,7 @@ def init_app(app: Flask) -> None:
         repairer.start()
         if config["NODE_PROBE_INTERVAL"]:
             prober.start()
-    app.extensions[EXTENSION] = MasterService(
+    service = app.extensions[EXTENSION] = MasterService(
         store,
         cluster,
         HotIndex(store, config["HOT_INDEX_SIZE"]),
@@ -100,9 +101,15 @@ def init_app(app: Flask) -> None:
         ),
         open_key="" if secret else key,
         repair_log=repair_log,
+        # Touched when a node's stream opens or breaks: the sibling workers see it at once.
+        node_changes=data_dir / "nodes.changed",
+    )
+    worker = app.extensions[WORKER_STATE] = WorkerState()
+    app.extensions[STREAMS] = NodeStreams(
+        cluster, nodes, service.directory.note_change, lambda: worker.stopping
     )
     app.extensions[FAST_PATH] = master_fast_path(
-        app.extensions[EXTENSION],
+        service,
         secret=config["CLUSTER_SECRET"],
         read_timeout=config["READ_TIMEOUT"],
         write_timeout=config["WRITE_TIMEOUT"],

@@ -45,6 +45,9 @@ WITH RECURSIVE held(node) AS (
 )
 SELECT node FROM held WHERE node IS NOT NULL
 """
+# Seconds after a down mark within which a heartbeat does not clear it (one in flight
+# when the node died).
+STALE_BEAT = 1.0
 # Blobs without any copy in ``replicas``.
 _BARE = select(blobs.c.hash).where(~exists().where(replicas.c.hash == blobs.c.hash))
 
@@ -96,9 +99,30 @@ class ClusterStore:
                 scrub_corrupt=scrub.corrupt,
                 scrub_missing=scrub.missing,
             )
+        # A beat clears a down mark made more than STALE_BEAT ago: one sent just before
+        # the node died may arrive just after its stream broke, and must not revive it.
+        revived = case((nodes.c.down_since < now - STALE_BEAT, 0.0), else_=nodes.c.down_since)
+        with write_transaction(self.engine) as conn:
+            stmt = self._insert(nodes).values(id=node_id, first_seen=now, **values)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[nodes.c.id], set_={**values, "down_since": revived}
+                )
+            )
+
+    def stream_opened(self, node_id: str, url: str) -> None:
+        """Record that ``node_id`` at ``url`` opened its stream: alive now, not down."""
+        now = time.time()
+        values: dict[str, Any] = {"url": url, "last_seen": now, "down_since": 0.0}
         with write_transaction(self.engine) as conn:
             stmt = self._insert(nodes).values(id=node_id, first_seen=now, **values)
             conn.execute(stmt.on_conflict_do_update(index_elements=[nodes.c.id], set_=values))
+
+    def mark_down(self, node_id: str, since: float) -> None:
+        """Record that ``node_id`` is down since ``since`` (its stream broke, and it did
+        not answer), for every master worker to leave it out at once."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(update(nodes).where(nodes.c.id == node_id).values(down_since=since))
 
     def list_nodes(self) -> list[NodeRecord]:
         with self.engine.connect() as conn:
@@ -119,6 +143,7 @@ class ClusterStore:
                     r.scrub_corrupt,
                     r.scrub_missing,
                 ),
+                down_since=r.down_since,
             )
             for r in rows
         ]

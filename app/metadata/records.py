@@ -138,26 +138,29 @@ class NodeRecord:
     stats: NodeStats = NodeStats()
     unresponsive_since: float = 0.0  # 0: it answers
     scrub: ScrubFigures = ScrubFigures()
+    down_since: float = 0.0  # 0: not known down (its stream broke and it did not answer)
 
     def is_up(self, now: float, timeout: float) -> bool:
         """Whether the node was alive within ``timeout`` seconds: it beat, and answered.
 
-        A node that beats but stopped answering counts from the moment it stopped, so
-        that its copies are rebuilt after the repair grace as if it were down.
+        A node that beats but stopped answering, or that is known down, counts from the
+        moment it stopped, so that its copies are rebuilt after the repair grace as if
+        its beats had stopped then.
         """
         alive = self.last_seen
-        if self.unresponsive_since:
-            alive = min(alive, self.unresponsive_since)
+        for since in (self.unresponsive_since, self.down_since):
+            if since:
+                alive = min(alive, since)
         return now - alive <= timeout
 
     def is_serving(self, now: float, timeout: float) -> bool:
         """Up and answering: a node that writes and reads may be sent to."""
-        return not self.unresponsive_since and self.is_up(now, timeout)
+        return not self.unresponsive_since and not self.down_since and self.is_up(now, timeout)
 
     def state(self, now: float, timeout: float) -> str:
         """``up``, ``unresponsive`` (it beats, or did lately, and does not answer) or
-        ``down`` (no beat within ``timeout``)."""
-        if now - self.last_seen > timeout:
+        ``down`` (no beat within ``timeout``, or known down since its stream broke)."""
+        if self.down_since or now - self.last_seen > timeout:
             return "down"
         return "unresponsive" if self.unresponsive_since else "up"
 

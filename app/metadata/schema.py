@@ -171,6 +171,9 @@ nodes = Table(
     # When the master's probes or reads found it no longer answering although it may
     # still beat (0: answering): it is left out of placement and reads meanwhile.
     Column("unresponsive_since", Float, nullable=False, default=0.0),
+    # When its stream to a master broke and it then did not answer (0: not known down):
+    # down at once, not NODE_TIMEOUT later (app.master.streams).
+    Column("down_since", Float, nullable=False, default=0.0),
     # The node's scrubbing as its last heartbeat told it (app.metadata.records ScrubFigures).
     Column("scrub_started_at", Float, nullable=False, default=0.0),
     Column("scrub_finished_at", Float, nullable=False, default=0.0),

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from app.cluster.master_client import MasterClient
+from app.cluster.master_stream import MasterStream
 from app.cluster.node_client import NodeClient
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.node_catalogue import NodeCatalogue
@@ -18,6 +19,7 @@ from app.node.membership import Membership
 from app.node.overlay import node_fast_path
 from app.node.scrub import Scrubber, ScrubLog
 from app.node.service import EXTENSION, NodeService
+from app.node.stream import MasterStreams
 from app.node.sync import MasterSync
 from app.server.connection import FAST_PATH
 from app.storage.blobstore import FileBlobStore
@@ -69,8 +71,12 @@ def init_app(app: Flask) -> None:
     )
     # Per worker, unlike the sync and the scrub: each reports what its requests found.
     losses = LossReporter(blobs, catalog, master.report_lost)
+    streams = MasterStreams(
+        [MasterStream(url, config["NODE_ID"], config["PUBLIC_URL"], secret) for url in masters]
+    )
     if config["BACKGROUND_TASKS"]:
-        sync.start()
+        if sync.start():  # in the one worker that syncs: one stream per master
+            streams.start()
         scrubber.start()
         losses.start()
     service = app.extensions[EXTENSION] = NodeService(

@@ -33,6 +33,8 @@ REQUIRED_SETTINGS: dict[str, Any] = {
     "worker_class": "app.server.worker.FastGeventWorker",
     "preload_app": False,
     "control_socket_disable": True,
+    # The cluster's own calls get access lines at debug only (app.server.access_log).
+    "logger_class": "app.server.access_log.QuietClusterLogger",
 }
 # What conf/gunicorn.py may change, and its defaults (listed there, commented out).
 TUNABLE_SETTINGS: dict[str, Any] = {

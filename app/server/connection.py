@@ -103,6 +103,19 @@ class FastPath:
 FAST_PATH = "mdbx.fast_path"
 
 
+@dataclass
+class WorkerState:
+    """What a worker tells its app (in ``app.extensions[WORKER_STATE]``, put there by
+    an app that wants to know): ``stopping`` once its graceful stop began, so that
+    responses meant to last (a node's stream) end within a second, not at the
+    GRACEFUL_TIMEOUT's end."""
+
+    stopping: bool = False
+
+
+WORKER_STATE = "mdbx.worker_state"
+
+
 STATUS_LINES = {
     status: f"HTTP/1.1 {status} {reason}\r\n".encode()
     for status, reason in (
@@ -122,8 +135,9 @@ STATUS_LINES = {
 }
 
 
-# (remote address, request line, status, body bytes, seconds): the access log's line.
-AccessLog = Callable[[str, str, int, int, float], None]
+# (remote address, request line, status, body bytes, seconds, User-Agent): the access
+# log's line.
+AccessLog = Callable[[str, str, int, int, float, str], None]
 
 
 class _Head:
@@ -257,7 +271,9 @@ def serve_connection(
                 os.close(response.fd)
         if access_log is not None:
             line = f"{request.method.decode()} {request.target.decode('latin-1')} HTTP/1.1"
-            access_log(remote, line, response.status, response.size, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            agent = request.headers.get(b"user-agent", b"").decode("latin-1")
+            access_log(remote, line, response.status, response.size, seconds, agent)
         if not keep_alive:
             return None
         if turn is not None:

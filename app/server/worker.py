@@ -22,7 +22,14 @@ import gevent
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
-from app.server.connection import FAST_PATH, FastPath, serve_connection
+from app.server.access_log import is_shown
+from app.server.connection import (
+    FAST_PATH,
+    WORKER_STATE,
+    FastPath,
+    WorkerState,
+    serve_connection,
+)
 from app.server.limits import (
     CONNECTION_RULES,
     DEFAULT_HEAD_LIMITS,
@@ -213,6 +220,14 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
             flusher.kill()
             lines.flush()
 
+    def handle_exit(self, sig: Any, frame: Any) -> None:
+        """SIGTERM: the graceful stop begins; the app hears of it (``WorkerState``)."""
+        extensions = getattr(self.wsgi, "extensions", None) or {}
+        state: WorkerState | None = extensions.get(WORKER_STATE)
+        if state is not None:
+            state.stopping = True
+        super().handle_exit(sig, frame)
+
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         address = addr[0] if isinstance(addr, tuple) else None  # None: a Unix socket
         if address is None or not self._cap.limit:
@@ -308,8 +323,13 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         finally:
             del self._connections[current]
 
-    def _log_access(self, remote: str, line: str, status: int, size: int, seconds: float) -> None:
-        """One line in gunicorn's access log format, from the atoms the fast path knows."""
+    def _log_access(
+        self, remote: str, line: str, status: int, size: int, seconds: float, agent: str = ""
+    ) -> None:
+        """One line in gunicorn's access log format, from the atoms the fast path knows
+        (none for the cluster's own calls below debug: ``app.server.access_log``)."""
+        if agent and not is_shown(agent, self.cfg.loglevel):
+            return
         method, _, rest = line.partition(" ")
         target = rest.rsplit(" ", 1)[0]
         path, _, query = target.partition("?")

@@ -109,3 +109,32 @@ def test_a_worker_with_held_lines_adds_to_them_instead_of_logging_each():
     assert records == [] and out.getvalue() == ""
     held._access_lines.flush()
     assert out.getvalue() == '10.0.0.1 "GET / HTTP/1.1" 200\n' * 2
+
+
+def test_the_clusters_own_calls_get_a_fast_path_line_at_debug_only():
+    from app.cluster.agent import USER_AGENT
+
+    for level, expected in (("info", 1), ("debug", 2)):
+        records: list[logging.LogRecord] = []
+        held = worker('"%(r)s"', records)
+        held.cfg.loglevel = level
+        for agent in ("curl/8.5.0", USER_AGENT):
+            FastGeventWorker._log_access(
+                held,  # type: ignore[arg-type]
+                "10.0.0.1",
+                "POST /nodes/register HTTP/1.1",
+                200,
+                5,
+                0.001,
+                agent,
+            )
+        assert len(records) == expected, level
+
+
+def test_gunicorns_loop_leaves_the_clusters_calls_out_below_debug():
+    from app.cluster.agent import USER_AGENT
+    from app.server.access_log import is_shown
+
+    assert is_shown("python-requests/2.32", "info")
+    assert not is_shown(USER_AGENT, "info")
+    assert is_shown(USER_AGENT, "DEBUG")
