@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime
 import io
+import os
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -215,6 +217,69 @@ def bench_thumbnails(results: Results, master: str, auth: dict[str, str]) -> Non
         )
 
 
+def bench_page_upload(
+    results: Results, master: str, auth: dict[str, str], scratch: Path, mib: int
+) -> None:
+    """The same file (random bytes) stored by ``curl -T`` to ``PUT /api/files`` and through
+    the file page's "Upload files" input in Chromium (tus, its chunks and its three
+    uploads at a time), one after the other on the same cluster."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    source = scratch / f"upload-{mib}.bin"
+    with source.open("wb") as out:
+        for _ in range(mib):
+            out.write(os.urandom(MIB))
+    size = source.stat().st_size
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--fail",
+            "-T",
+            str(source),
+            "-H",
+            f"Authorization: {auth['Authorization']}",
+            f"{master}/api/files/bench/curl.bin",
+            "-o",
+            os.devnull,
+        ],
+        check=True,
+        timeout=600,
+    )
+    curl_seconds = time.perf_counter() - started
+    driver = browser(master)
+    try:
+        driver.get(f"{master}/")
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".entries-wrap[data-loaded]")
+        )
+        picker = driver.find_element(By.XPATH, "//label[normalize-space()='Upload files']//input")
+        started = time.perf_counter()
+        picker.send_keys(str(source))
+        WebDriverWait(driver, 600, poll_frequency=0.05).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, "li.upload[data-state='done']")
+        )
+        page_seconds = time.perf_counter() - started
+    finally:
+        driver.quit()
+    stored = requests.get(
+        f"{master}/api/stat", params={"path": f"/{source.name}"}, headers=auth, timeout=30
+    ).json()
+    assert stored["size"] == size, stored
+    curl_rate, page_rate = size / curl_seconds / 1e6, size / page_seconds / 1e6
+    ratio = results.figure(f"upload {mib} MiB through the page", page_rate, curl_rate, "MB/s")
+    results.row(
+        f"{mib} MiB upload: the page in Chromium (tus) against `curl -T` to `/api/files`",
+        f"curl {num(curl_rate, 'MB/s')}",
+        f"page {num(page_rate, 'MB/s')}",
+        ratio,
+        "≥ 0.7",
+        ratio is not None and ratio >= 0.7,
+    )
+
+
 @click.command()
 @click.option("--entries", default=10_000, help="Entries in the big folder.")
 @click.option("--upload-mib", default=200, help="MiB of the upload through the page.")
@@ -237,6 +302,10 @@ def main(entries: int, upload_mib: int) -> None:
             steps: list[tuple[str, Callable[[], None]]] = [
                 ("listing", lambda: bench_listing(results, master, auth, entries)),
                 ("thumbnails", lambda: bench_thumbnails(results, master, auth)),
+                (
+                    "page upload",
+                    lambda: bench_page_upload(results, master, auth, Path(scratch), upload_mib),
+                ),
             ]
             for name, step in steps:
                 try:
