@@ -212,9 +212,7 @@ class AccountClient:
                 progress.reset(size)
                 progress.update(offset)
 
-    def download(
-        self, remote: str, dest: Path, progress: Progress | None = None
-    ) -> dict[str, Any]:
+    def download(self, remote: str, dest: Path, progress: Progress | None = None) -> dict[str, Any]:
         """Write the file at ``remote`` to ``dest`` (a temp file renamed when complete and
         matching its SHA-256); answer its entry."""
         entry = self.stat(remote)

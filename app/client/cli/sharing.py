@@ -39,9 +39,7 @@ def share(
     """Make a link to a file of yours; the URL is printed."""
     expires_in = parse_lifetime(expires)
     password = (
-        read_password(password_stdin, "Link password")
-        if ask_password or password_stdin
-        else None
+        read_password(password_stdin, "Link password") if ask_password or password_stdin else None
     )
     made = settings.account.share(path, expires_in=expires_in, password=password)
     url = made["url"]

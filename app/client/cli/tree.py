@@ -22,7 +22,9 @@ from app.client.errors import ClientError, MasterUnreachable, NotLoggedIn
 def ls(settings: Settings, path: str, long: bool) -> None:
     """List a folder of your files (a file: just that one)."""
     is_root = path.strip("/") == ""
-    entry = {"path": "/", "is_dir": True} if is_root else settings.account.stat(path)
+    entry: dict[str, Any] = (
+        {"path": "/", "is_dir": True} if is_root else settings.account.stat(path)
+    )
     entries = settings.account.list_folder(path)["entries"] if entry["is_dir"] else [entry]
     if settings.json:
         emit_json({"path": entry["path"], "entries": entries})
@@ -76,7 +78,11 @@ def put(settings: Settings, args: tuple[str, ...]) -> None:
         except ClientError as exc:
             message = f"{local}: {exc}"
             report["failed"].append(
-                {"local": str(local), "path": remote, "error": {"code": exc.code, "message": message}}
+                {
+                    "local": str(local),
+                    "path": remote,
+                    "error": {"code": exc.code, "message": message},
+                }
             )
             if len(uploads) > 1:
                 click.echo(f"Error: {message}", err=True)
