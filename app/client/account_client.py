@@ -21,6 +21,12 @@ import requests
 
 from app.client.api import Client
 from app.client.errors import ClientError, MasterUnreachable, NotLoggedIn
+from app.client.pending_uploads import (
+    find_pending,
+    forget_pending,
+    remember_pending,
+    upload_key,
+)
 from app.client.transfer import CHUNK, PartFile, Progress, write_all
 
 TUS_VERSION = "1.0.0"
@@ -156,7 +162,9 @@ class AccountClient:
 
         A file of one chunk is one streamed ``PUT /api/files/...``; a larger one goes
         through tus, chunk after chunk, and a chunk that fails is sent again from the
-        offset the master has (``CHUNK_TRIES`` times).
+        offset the master has (``CHUNK_TRIES`` times). An upload of the same unchanged
+        file begun earlier (``app.client.pending_uploads``) goes on where it stopped;
+        the answer then adds ``resumed_from``, the offset it went on from.
         """
         size = local.stat().st_size
         if size <= self.chunk_bytes():
@@ -168,22 +176,31 @@ class AccountClient:
                 headers={"Content-Type": "application/octet-stream"},
             )
             return answer
-        self._upload_resumable(local, remote, size, progress)
+        resumed_from = self._upload_resumable(local, remote, size, progress)
         entry = self.stat(remote)
-        return {key: entry[key] for key in ("path", "size", "hash", "version")}
+        stored = {key: entry[key] for key in ("path", "size", "hash", "version")}
+        return {**stored, "resumed_from": resumed_from}
 
     def _upload_resumable(
         self, local: Path, remote: str, size: int, progress: Progress | None
-    ) -> None:
-        metadata = "path " + base64.b64encode(remote.encode()).decode()
-        created = self._send(
-            "POST",
-            "/api/tus/",
-            headers={**TUS_HEADERS, "Upload-Length": str(size), "Upload-Metadata": metadata},
-        )
-        # The master answers a path; a proxy in front may make it a whole URL.
-        location = urlsplit(created.headers["Location"]).path
-        offset = int(created.headers.get("Upload-Offset", "0"))
+    ) -> int:
+        """Send the file through tus; answer the offset it went on from (0: a new one)."""
+        key = upload_key(self.client.master_url, remote, local)
+        location, offset = self._resume(key)
+        resumed_from = offset
+        if location is None:
+            metadata = "path " + base64.b64encode(remote.encode()).decode()
+            created = self._send(
+                "POST",
+                "/api/tus/",
+                headers={**TUS_HEADERS, "Upload-Length": str(size), "Upload-Metadata": metadata},
+            )
+            # The master answers a path; a proxy in front may make it a whole URL.
+            location = urlsplit(created.headers["Location"]).path
+            offset = int(created.headers.get("Upload-Offset", "0"))
+            remember_pending(key, location)
+        if progress is not None:
+            progress.update(offset)
         chunk = self.chunk_bytes()
         tries = 0
         while offset < size:
@@ -211,6 +228,23 @@ class AccountClient:
             if progress is not None:
                 progress.reset(size)
                 progress.update(offset)
+        forget_pending(key)
+        return resumed_from
+
+    def _resume(self, key: str) -> tuple[str | None, int]:
+        """The location and offset of this file's upload begun earlier, if it is still
+        open on the master (else ``None``: it ended, expired, or was never begun)."""
+        location = find_pending(key)
+        if location is None:
+            return None, 0
+        try:
+            head = self._send("HEAD", location, headers=TUS_HEADERS)
+        except (NotLoggedIn, MasterUnreachable):
+            raise
+        except ClientError:
+            forget_pending(key)
+            return None, 0
+        return location, int(head.headers["Upload-Offset"])
 
     def download(self, remote: str, dest: Path, progress: Progress | None = None) -> dict[str, Any]:
         """Write the file at ``remote`` to ``dest`` (a temp file renamed when complete and

@@ -10,6 +10,8 @@ import os
 import pytest
 import requests
 
+from app.client.account_client import AccountClient
+from app.client.api import Client
 from localcluster.launcher import Cluster
 from tests.support.cli import MIB, assert_clean_failure, mdbx
 
@@ -198,3 +200,47 @@ def test_quota_and_not_found(user, tmp_path):
         assert_clean_failure(missing, 3)
         assert "nope" in missing.stderr
     assert not (tmp_path / "nope.txt").exists()
+
+
+class StopAfter:
+    """A progress sink that stands for Ctrl+C once ``limit`` bytes have been sent."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.sent = 0
+
+    def update(self, n):
+        self.sent += n
+        if self.sent > self.limit:
+            raise KeyboardInterrupt
+
+    def reset(self, total=None):
+        self.sent = 0
+
+
+def test_an_interrupted_large_put_goes_on_from_the_chunks_stored(user, tmp_path, monkeypatch):
+    data = os.urandom(30 * MIB)
+    path = tmp_path / "huge.bin"
+    path.write_bytes(data)
+    # The library as `mdbx put` runs it, with this user's token and config dir, stopped
+    # (as by Ctrl+C) in its third chunk of 8 MiB.
+    monkeypatch.setenv("XDG_CONFIG_HOME", user.env["XDG_CONFIG_HOME"])
+    client = Client(user.master)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            AccountClient(client).upload(path, "/big/huge.bin", progress=StopAfter(20 * MIB))
+    finally:
+        client.close()
+    assert_clean_failure(user.run("ls", "/big/huge.bin"), 3)  # nothing under its name yet
+
+    report = user.json("put", str(path), "/big")
+    stored = report["uploaded"][0]
+    # At least the two whole chunks; the master keeps what arrived of the third as well.
+    assert 16 * MIB <= stored["resumed_from"] < len(data)
+    assert stored["hash"] == hashlib.sha256(data).hexdigest()
+    user.ok("get", "/big/huge.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == data
+
+    # Done, the record is gone: the same put again is a new upload (a new version).
+    again = user.json("put", str(path), "/big")["uploaded"][0]
+    assert again["resumed_from"] == 0 and again["version"] == stored["version"] + 1

@@ -72,7 +72,10 @@ def put(settings: Settings, args: tuple[str, ...]) -> None:
             with progress_bar(settings.chatty, remote, size) as bar:
                 stored = settings.account.upload(local, remote, progress=bar)
         except KeyboardInterrupt:
-            raise Interrupted(f"interrupted while uploading {local}") from None
+            raise Interrupted(
+                f"interrupted while uploading {local}: run the same command again to resume "
+                "(a large file goes on from the chunks already stored)"
+            ) from None
         except (MasterUnreachable, NotLoggedIn):
             raise
         except ClientError as exc:
