@@ -124,6 +124,13 @@ def test_put_a_tree_list_it_and_get_it_back_byte_identical(user, tmp_path):
     assert (back / "photos" / "empty").is_dir()
     assert not list(back.rglob("*.part"))
 
+    everything = tmp_path / "everything"
+    everything.mkdir()
+    user.ok("get", "/", str(everything), timeout=180)  # the whole tree, into files/
+    assert (everything / "files" / "backup" / "photos" / "notes.txt").read_bytes() == files[
+        "notes.txt"
+    ]
+
 
 def test_mv_cp_rm_trash_restore_and_versions(user, tmp_path):
     first, second = tmp_path / "draft.txt", tmp_path / "v2" / "draft.txt"

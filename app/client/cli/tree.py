@@ -142,7 +142,10 @@ def get(settings: Settings, remote: str, local: Path | None, force: bool) -> Non
     LOCAL is the file to write, or an existing folder to write into (default: here).
     Each file is written to a temp file, checked against its hash and renamed.
     """
-    entry = settings.account.stat(remote)
+    is_root = remote.strip("/") == ""
+    entry: dict[str, Any] = (
+        {"path": "/", "name": "", "is_dir": True} if is_root else settings.account.stat(remote)
+    )
     name = entry["name"] or "files"
     dest = local / name if local is not None and local.is_dir() else (local or Path(name))
     if entry["is_dir"]:
