@@ -64,8 +64,6 @@ from app.server.command import serve
 def main(ctx: click.Context, master: str, as_json: bool, quiet: bool, parallel: int) -> None:
     """Mini-Dropbox: a content-addressed, replicated file store.
 
-    ls, put, get, mv, cp, rm, mkdir, trash, restore, versions, share, shares, unshare
-    and quota act on your own files (after `mdbx login`); `mdbx blobs ...` is the global
-    content-addressed catalogue by hash.
+    Commands act on your files after `mdbx login`; `mdbx blobs` is the hash catalogue.
     """
     ctx.obj = Settings(master, as_json, quiet, parallel)
