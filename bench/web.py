@@ -272,10 +272,14 @@ def bench_page_upload(
 @click.command()
 @click.option("--entries", default=10_000, help="Entries in the big folder.")
 @click.option("--upload-mib", default=200, help="MiB of the upload through the page.")
-def main(entries: int, upload_mib: int) -> None:
+@click.option(
+    "--chunk-mib", default=0, help="The master's UPLOAD_CHUNK_BYTES in MiB (0: its default)."
+)
+def main(entries: int, upload_mib: int, chunk_mib: int) -> None:
     results = Results()
     with tempfile.TemporaryDirectory(prefix="bench-web-") as scratch:
-        cluster = Cluster(Path(scratch) / "cluster").start(nodes=2)
+        env = {"MDBX_UPLOAD_CHUNK_BYTES": str(chunk_mib * MIB)} if chunk_mib else {}
+        cluster = Cluster(Path(scratch) / "cluster", env=env).start(nodes=2)
         try:
             cluster.wait_nodes_up()
             master = cluster.master.url
