@@ -28,6 +28,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from app.metrics.families import REQUEST_COUNTS
 from app.metrics.process_dir import MULTIPROC_ENV
 
 # Seconds a role's scrape-time facts are kept: several scrapers, or one every second,
@@ -75,6 +76,7 @@ class _ProcessFamilies:
 
 def render_metrics(facts: Collector) -> tuple[bytes, str]:
     """The exposition body and its content type: every worker's counters, then ``facts``."""
+    REQUEST_COUNTS.flush()  # this worker's latest, at least
     registry = CollectorRegistry(auto_describe=False)
     if os.environ.get(MULTIPROC_ENV):
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]

@@ -15,6 +15,9 @@ gauge is summed with another's.
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Callable
+
 from prometheus_client import Counter, Histogram
 
 # Below a millisecond (an overlay read) up to a large upload streamed for a minute.
@@ -83,34 +86,79 @@ SCRUB_CORRUPT = Counter(
 )
 
 
-class _EndpointSeries:
-    """One endpoint's children, resolved once: ``labels()`` takes the family's lock on
-    every call, and the overlay answers tens of thousands of requests a second."""
+class _Pending:
+    """One endpoint's counts since the last flush, in plain numbers."""
 
-    __slots__ = ("bytes_in", "bytes_out", "by_class", "latency")
+    __slots__ = ("buckets", "bytes_in", "bytes_out", "by_class", "seconds")
 
-    def __init__(self, endpoint: str) -> None:
-        self.latency = LATENCY.labels(endpoint)
-        self.bytes_in = BYTES_IN.labels(endpoint)
-        self.bytes_out = BYTES_OUT.labels(endpoint)
-        self.by_class = {klass: REQUESTS.labels(endpoint, f"{klass}xx") for klass in range(1, 6)}
+    def __init__(self) -> None:
+        self.by_class = [0] * 6  # index: the status' first digit
+        self.buckets = [0] * (len(LATENCY_BUCKETS) + 1)  # the last: +Inf
+        self.seconds = 0.0
+        self.bytes_in = 0
+        self.bytes_out = 0
 
 
-_series: dict[str, _EndpointSeries] = {}
+class RequestCounts:
+    """The request metrics of this process, added up in plain numbers and written to the
+    families by ``flush`` (every second from the worker, and before each scrape).
+
+    Measured under wrk, writing each request into the families (a lock, a pid check and
+    an mmap write per value, four values a request) took a third more CPU per overlay
+    read; adding numbers takes none of that. Only the hub's thread counts (requests are
+    greenlets), so no lock: a swap of the table is the flush's only step that matters.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[str, _Pending] = {}
+
+    def observe(
+        self, endpoint: str, status: int, seconds: float, bytes_in: int, bytes_out: int
+    ) -> None:
+        """Count one answered request of ``endpoint`` (a declared name: bounded)."""
+        pending = self._pending.get(endpoint)
+        if pending is None:
+            pending = self._pending[endpoint] = _Pending()
+        klass = status // 100
+        if 1 <= klass <= 5:
+            pending.by_class[klass] += 1
+        pending.buckets[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        pending.seconds += seconds
+        pending.bytes_in += bytes_in
+        pending.bytes_out += bytes_out
+
+    def flush(self) -> None:
+        """Write the counts since the last flush into the families."""
+        pending, self._pending = self._pending, {}
+        for endpoint, counts in pending.items():
+            for klass, count in enumerate(counts.by_class):
+                if count:
+                    REQUESTS.labels(endpoint, f"{klass}xx").inc(count)
+            latency = LATENCY.labels(endpoint)
+            # prometheus-client observes one value at a time; its buckets (==-pinned)
+            # take a whole second's worth at once.
+            for index, count in enumerate(counts.buckets):
+                if count:
+                    latency._buckets[index].inc(count)
+            latency._sum.inc(counts.seconds)
+            if counts.bytes_in:
+                BYTES_IN.labels(endpoint).inc(counts.bytes_in)
+            if counts.bytes_out:
+                BYTES_OUT.labels(endpoint).inc(counts.bytes_out)
+
+    def flush_every(self, seconds: float, sleep: Callable[[float], object]) -> None:
+        """Flush every ``seconds`` until killed (a greenlet of the worker)."""
+        while True:
+            sleep(seconds)
+            self.flush()
+
+
+# This process' counts (see the module docstring for why module level).
+REQUEST_COUNTS = RequestCounts()
 
 
 def observe_request(
     endpoint: str, status: int, seconds: float, bytes_in: int, bytes_out: int
 ) -> None:
-    """Count one answered request of ``endpoint`` (a declared name: bounded)."""
-    series = _series.get(endpoint)
-    if series is None:
-        series = _series[endpoint] = _EndpointSeries(endpoint)
-    counter = series.by_class.get(status // 100)
-    if counter is not None:
-        counter.inc()
-    series.latency.observe(seconds)
-    if bytes_in:
-        series.bytes_in.inc(bytes_in)
-    if bytes_out:
-        series.bytes_out.inc(bytes_out)
+    """Count one answered request of ``endpoint`` (written within a second, or at a scrape)."""
+    REQUEST_COUNTS.observe(endpoint, status, seconds, bytes_in, bytes_out)

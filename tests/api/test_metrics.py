@@ -54,7 +54,7 @@ def test_a_nodes_metrics_name_its_families_in_prometheus_form(node_client):
 
 def test_a_flask_request_is_counted_by_endpoint_status_class_and_bytes(node_client):
     before = samples(node_client)
-    assert node_client.put(f"/upload?name=a.txt&register=0", data=BODY).status_code == 200
+    assert node_client.put("/upload?name=a.txt&register=0", data=BODY).status_code == 200
     assert node_client.get(f"/retrieve?hash={'0' * 64}").status_code == 404
     after = samples(node_client)
     up = ("mdbx_http_requests_total", {"endpoint": "node.upload", "status": "2xx"})
@@ -71,7 +71,7 @@ def test_a_flask_request_is_counted_by_endpoint_status_class_and_bytes(node_clie
 
 def test_an_overlay_answer_feeds_the_same_family_as_the_view(node_app):
     client = make_client(node_app)
-    client.put(f"/upload?name=a.txt&register=0", data=BODY)
+    client.put("/upload?name=a.txt&register=0", data=BODY)
     before = samples(client)
     fast = node_app.extensions[FAST_PATH]
     response = fast.handler(FastRequest(b"GET", f"/retrieve?hash={DIGEST}".encode(), {}))
@@ -175,7 +175,7 @@ def test_probes_and_scrapers_need_no_credentials_in_secured_mode(make_node_app):
 
 def test_scrape_time_facts_are_kept_a_few_seconds(node_client):
     first = value(samples(node_client), "mdbx_blobs_stored")
-    node_client.put(f"/upload?name=a.txt&register=0", data=BODY)
+    node_client.put("/upload?name=a.txt&register=0", data=BODY)
     # Within the cache's seconds the fact is what the first scrape computed.
     started = time.monotonic()
     cached = value(samples(node_client), "mdbx_blobs_stored")
