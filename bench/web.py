@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import datetime
 import io
-import os
 import statistics
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,7 +26,8 @@ from pathlib import Path
 import click
 import requests
 
-from bench.load import MIB
+from bench.disk import random_file
+from bench.load import MIB, curl_seconds
 from bench.machine import machine
 from bench.results import Results, num
 from localcluster.launcher import Cluster
@@ -220,35 +219,25 @@ def bench_thumbnails(results: Results, master: str, auth: dict[str, str]) -> Non
 def bench_page_upload(
     results: Results, master: str, auth: dict[str, str], scratch: Path, mib: int
 ) -> None:
-    """The same file (random bytes) stored by ``curl -T`` to ``PUT /api/files`` and through
+    """A file of random bytes stored by ``curl -T`` to ``PUT /api/files``, and another through
     the file page's "Upload files" input in Chromium (tus, its chunks and its three
     uploads at a time), one after the other on the same cluster."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    source = scratch / f"upload-{mib}.bin"
-    with source.open("wb") as out:
-        for _ in range(mib):
-            out.write(os.urandom(MIB))
-    size = source.stat().st_size
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            "curl",
-            "-sS",
-            "--fail",
-            "-T",
-            str(source),
-            "-H",
-            f"Authorization: {auth['Authorization']}",
-            f"{master}/api/files/bench/curl.bin",
-            "-o",
-            os.devnull,
-        ],
-        check=True,
-        timeout=600,
+    # Different random bytes for each: the second would otherwise find every block stored.
+    size = mib * MIB
+    source, for_curl = scratch / f"upload-{mib}.bin", scratch / f"curl-{mib}.bin"
+    random_file(source, size)
+    random_file(for_curl, size)
+    curl_seconds_taken = curl_seconds(
+        "-T",
+        str(for_curl),
+        "-H",
+        f"Authorization: {auth['Authorization']}",
+        f"{master}/api/files/bench/{for_curl.name}",
+        expect_bytes=size,
     )
-    curl_seconds = time.perf_counter() - started
     driver = browser(master)
     try:
         driver.get(f"{master}/")
@@ -268,7 +257,7 @@ def bench_page_upload(
         f"{master}/api/stat", params={"path": f"/{source.name}"}, headers=auth, timeout=30
     ).json()
     assert stored["size"] == size, stored
-    curl_rate, page_rate = size / curl_seconds / 1e6, size / page_seconds / 1e6
+    curl_rate, page_rate = size / curl_seconds_taken / 1e6, size / page_seconds / 1e6
     ratio = results.figure(f"upload {mib} MiB through the page", page_rate, curl_rate, "MB/s")
     results.row(
         f"{mib} MiB upload: the page in Chromium (tus) against `curl -T` to `/api/files`",

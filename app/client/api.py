@@ -18,7 +18,13 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from app.client.credentials import forget_token, load_token, save_token
-from app.client.errors import AmbiguousName, ClientError, FileNotFound, MasterUnreachable, NoReplica
+from app.client.errors import (
+    AmbiguousName,
+    ClientError,
+    FileNotFound,
+    MasterUnreachable,
+    NoReplica,
+)
 from app.client.transfer import (
     BLOCK_SIZE,
     PARALLEL,
@@ -67,7 +73,7 @@ class Client:
 
     def upload(self, body: bytes | IO[bytes], name: str) -> dict[str, Any]:
         """Store a file through the master, which writes R copies before answering."""
-        return self._json("POST", "/upload", files={"file": (name, body)})
+        return self.call("POST", "/upload", files={"file": (name, body)})
 
     def upload_file(
         self,
@@ -97,7 +103,7 @@ class Client:
             "block_size": block_size,
             "blocks": plan.blocks,
         }
-        state = self._json("POST", "/uploads", json=announced)
+        state = self.call("POST", "/uploads", json=announced)
         sent: list[int] = []
         for _round in range(UPLOAD_ROUNDS):
             if state.get("complete"):
@@ -117,12 +123,12 @@ class Client:
                 progress.update(size - sum(m["size"] * len(m["indexes"]) for m in missing))
             sent += send_blocks(self._http, path, missing, block_size, parallel, progress)
             try:
-                answer = self._json("POST", f"/uploads/{state['upload_id']}/commit")
+                answer = self.call("POST", f"/uploads/{state['upload_id']}/commit")
             except ClientError as exc:
                 if exc.code != "blocks_missing":
                     raise
                 # A node died after taking a block: ask again where the rest should go.
-                state = self._json("GET", f"/uploads/{state['upload_id']}")
+                state = self.call("GET", f"/uploads/{state['upload_id']}")
                 continue
             return {
                 **answer,
@@ -136,13 +142,13 @@ class Client:
         self, path: Path, name: str, size: int, progress: Progress | None
     ) -> dict[str, Any]:
         body = MultipartFile(path, name, progress)
-        answer = self._json(
+        answer = self.call(
             "POST", "/upload", data=body, headers={"Content-Type": body.content_type}
         )
         if answer.get("name") != name:
             # /upload keeps only the last path part of a filename; /register sets the full
             # name ("docs/a.txt") on the record.
-            self._json(
+            self.call(
                 "POST",
                 "/register",
                 json={"hash": answer["hash"], "name": name, "size": answer["size"]},
@@ -154,7 +160,7 @@ class Client:
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         """Trade a password for a token, kept for later calls to this master."""
-        answer = self._json("POST", "/api/login", json={"username": username, "password": password})
+        answer = self.call("POST", "/api/login", json={"username": username, "password": password})
         self._http.headers["Authorization"] = f"Bearer {answer['token']}"
         answer["saved_to"] = str(save_token(self.master_url, answer["token"]))
         return answer
@@ -162,27 +168,27 @@ class Client:
     def logout(self) -> bool:
         """Revoke the current token and forget it."""
         if "Authorization" in self._http.headers:
-            self._json("POST", "/api/logout")
+            self.call("POST", "/api/logout")
         return forget_token(self.master_url)
 
     def add_user(
         self, username: str, password: str, *, admin: bool = False, quota: int = 0
     ) -> dict[str, Any]:
         payload = {"username": username, "password": password, "admin": admin, "quota_bytes": quota}
-        return self._json("POST", "/api/admin/users", json=payload)
+        return self.call("POST", "/api/admin/users", json=payload)
 
     def users(self) -> list[dict[str, Any]]:
-        users: list[dict[str, Any]] = self._json("GET", "/api/admin/users")["users"]
+        users: list[dict[str, Any]] = self.call("GET", "/api/admin/users")["users"]
         return users
 
     def change_user(self, username: str, **changes: Any) -> dict[str, Any]:
-        return self._json("PATCH", f"/api/admin/users/{username}", json=changes)
+        return self.call("PATCH", f"/api/admin/users/{username}", json=changes)
 
     # ----- global catalogue -----
 
     def stat(self, file_hash: str) -> dict[str, Any]:
         """The file's record with the state of each replica."""
-        return self._json("GET", "/get", params={"hash": file_hash})
+        return self.call("GET", "/get", params={"hash": file_hash})
 
     def has_file(self, file_hash: str) -> bool:
         """Whether the master knows a file under ``file_hash``."""
@@ -193,7 +199,7 @@ class Client:
         return True
 
     def list(self) -> list[dict[str, Any]]:
-        files: list[dict[str, Any]] = self._json("GET", "/list")  # type: ignore[assignment]
+        files: list[dict[str, Any]] = self.call("GET", "/list")  # type: ignore[assignment]
         return files
 
     def resolve(self, ref: str) -> dict[str, Any]:
@@ -215,13 +221,13 @@ class Client:
         return self.stat(matches[0]["hash"])
 
     def delete(self, file_hash: str) -> dict[str, Any]:
-        return self._json("DELETE", f"/files/{file_hash}")
+        return self.call("DELETE", f"/files/{file_hash}")
 
     def status(self) -> dict[str, Any]:
         """Cluster health and every node."""
         return {
-            "cluster": self._json("GET", "/cluster/health"),
-            "nodes": self._json("GET", "/nodes"),
+            "cluster": self.call("GET", "/cluster/health"),
+            "nodes": self.call("GET", "/nodes"),
         }
 
     def download(
@@ -241,7 +247,7 @@ class Client:
         """
         record = self.stat(file_hash)
         if record.get("blocks"):
-            block_map = self._json("GET", f"/files/{record['hash']}/blocks")
+            block_map = self.call("GET", f"/files/{record['hash']}/blocks")
             with PartFile(dest) as part:
                 digest = fetch_blocks(self._http, block_map["blocks"], part.fd, parallel, progress)
                 if digest != record["hash"]:
@@ -262,33 +268,59 @@ class Client:
             f"no replica could serve {file_hash}: " + ("; ".join(problems) or "none is up")
         )
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, self.master_url + path, timeout=TIMEOUT, **kwargs)
-        except requests.RequestException as exc:
-            raise MasterUnreachable(
-                f"master {self.master_url} unreachable: {_reason(exc)}"
-            ) from exc
+    @property
+    def session(self) -> requests.Session:
+        """The pooled session, with this client's token and secret headers."""
+        return self._http
+
+    @property
+    def has_token(self) -> bool:
+        """Whether a token (``mdbx login`` or ``MDBX_TOKEN``) rides on every call."""
+        return "Authorization" in self._http.headers
+
+    def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One request to the master; its JSON answer, or the ``ClientError`` it means."""
+        response = self.send(method, path, **kwargs)
         try:
             body: dict[str, Any] = response.json()
         except ValueError:
             body = {}
-        if response.status_code >= 400:
-            error = body.get("error") if isinstance(body, dict) else None
-            if not isinstance(error, dict):
-                # Not the cluster's JSON error: a proxy, or some other server on that port.
-                raise ClientError(
-                    f"{method} {self.master_url}{path} answered HTTP {response.status_code} "
-                    "without a Mini-Dropbox error body",
-                    response.status_code,
-                )
-            kind = FileNotFound if response.status_code == 404 else ClientError
-            raise kind(
-                error.get("message", f"HTTP {response.status_code}"),
-                response.status_code,
-                error.get("code"),
-            )
         return body
+
+    def send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request to the master; the response if it is no error (else raise)."""
+        kwargs.setdefault("timeout", TIMEOUT)
+        try:
+            response = self._http.request(method, self.master_url + path, **kwargs)
+        except requests.RequestException as exc:
+            raise MasterUnreachable(
+                f"master {self.master_url} unreachable: {_reason(exc)}"
+            ) from exc
+        if response.status_code >= 400:
+            raise error_of(response, f"{method} {self.master_url}{path}")
+        return response
+
+
+def error_of(response: requests.Response, request_line: str) -> ClientError:
+    """The ``ClientError`` a failed answer stands for, with the server's code."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        # Not the cluster's JSON error: a proxy, or some other server on that port.
+        return ClientError(
+            f"{request_line} answered HTTP {response.status_code} "
+            "without a Mini-Dropbox error body",
+            response.status_code,
+        )
+    kind = FileNotFound if response.status_code == 404 else ClientError
+    return kind(
+        error.get("message", f"HTTP {response.status_code}"),
+        response.status_code,
+        error.get("code"),
+    )
 
 
 def _reason(exc: requests.RequestException) -> str:

@@ -6,7 +6,8 @@ Errors::
     ├── MasterUnreachable   no answer from the master (refused, timed out, unknown host)
     ├── FileNotFound        404: no file under that hash, name or prefix
     ├── AmbiguousName       a name or prefix matches several files (``candidates``)
-    └── NoReplica           no replica could serve the file's bytes
+    ├── NoReplica           no replica could serve the file's bytes
+    └── NotLoggedIn         an account command without a valid token (``mdbx login``)
 """
 
 from __future__ import annotations
@@ -39,3 +40,7 @@ class AmbiguousName(ClientError, LookupError):
 
 class NoReplica(ClientError):
     """Every replica was down, failed, or sent bytes that do not match the hash."""
+
+
+class NotLoggedIn(ClientError):
+    """No token for this master, or the master no longer takes it (401)."""

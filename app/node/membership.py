@@ -133,7 +133,11 @@ class Membership:
         now = time.monotonic()
         if now - self._read_at < REREAD:
             return
-        self._read_at = now
-        self._key = self._settings.get(SIGNING_KEY)
+        key = self._settings.get(SIGNING_KEY)
         listed = self._settings.get(NODE_URLS)
+        self._key = key
         self._urls = frozenset(json.loads(listed)) if listed else frozenset()
+        # Last: a concurrent read (another thread, or a greenlet while this one waited on
+        # the database) that sees the new time must also see what was read, not the None
+        # of before the first read (a private read answered 503 signing_key_unknown).
+        self._read_at = now

@@ -324,6 +324,8 @@ def _read_body(
 
 def _read_head(sock: Any, buffered: bytes, clock: HeadClock) -> tuple[bytes, int]:
     """Receive until a whole head is in; (bytes, head end) or (bytes, -1) to stop here."""
+    if clock.closing and not buffered:
+        return b"", -1  # a stopping worker waits for no further request
     with clock.head(begun=bool(buffered)):
         while True:
             chunk = sock.recv(RECV_SIZE)

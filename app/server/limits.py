@@ -78,12 +78,26 @@ class HeadClock:
     with ``expired`` set.
     """
 
-    __slots__ = ("_begun", "_first", "_timer", "expired", "header_timeout", "idle_timeout")
+    __slots__ = (
+        "_begun",
+        "_first",
+        "_timer",
+        "closing",
+        "expired",
+        "header_timeout",
+        "idle",
+        "idle_timeout",
+    )
 
     def __init__(self, idle_timeout: float, header_timeout: float) -> None:
         self.idle_timeout = idle_timeout
         self.header_timeout = header_timeout
         self.expired = False
+        # ``idle``: waiting for a kept-alive connection's next head, none of it received
+        # yet; ``closing``: the worker is stopping, so no such wait begins (see
+        # ``FastGeventWorker.handle_exit``).
+        self.idle = False
+        self.closing = False
         self._first = True
         self._begun = False
         self._timer: Any = None
@@ -96,6 +110,7 @@ class HeadClock:
 
     def received(self) -> None:
         """Bytes came: a head waited for as idle has begun, and its own time runs."""
+        self.idle = False
         if self._timer is not None and not self._begun:
             self._begun = True
             self._timer.close()
@@ -103,6 +118,7 @@ class HeadClock:
 
     def __enter__(self) -> HeadClock:
         self.expired = False
+        self.idle = not self._begun
         self._start(self.header_timeout if self._begun else self.idle_timeout)
         return self
 
@@ -114,6 +130,7 @@ class HeadClock:
     ) -> bool:
         timer, self._timer = self._timer, None
         timer.close()
+        self.idle = False
         if error is not None and error is timer:
             self.expired = True
             return True

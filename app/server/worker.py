@@ -11,9 +11,11 @@ the JSON error shape of every other answer, and a client address may be capped.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
+import socket
 import time
 from http import HTTPStatus
 from typing import Any
@@ -207,6 +209,8 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         self._cap = AddressCap(self._rules.max_per_address)
         # The connections on gunicorn's loop, by the greenlet serving each.
         self._connections: dict[Any, _Replay] = {}
+        # Every open connection's head clock, to end the idle ones at a graceful stop.
+        self._clocks: dict[Any, HeadClock] = {}
 
     def run(self) -> None:
         freeze_loaded_objects()  # gunicorn has loaded the app by now (init_process)
@@ -237,7 +241,18 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         state: WorkerState | None = extensions.get(WORKER_STATE)
         if state is not None:
             state.stopping = True
+        self._close_idle_connections()
         super().handle_exit(sig, frame)
+
+    def _close_idle_connections(self) -> None:
+        """End the kept-alive connections waiting for a next request, as nginx does at a
+        graceful stop: else each held the worker until the GRACEFUL_TIMEOUT (a client's
+        pool always keeps one). Connections within a request finish it, then close."""
+        for client, clock in list(getattr(self, "_clocks", {}).items()):
+            clock.closing = True
+            if clock.idle:
+                with contextlib.suppress(OSError):
+                    client.shutdown(socket.SHUT_RDWR)
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         address = addr[0] if isinstance(addr, tuple) else None  # None: a Unix socket
@@ -296,11 +311,15 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         fast: FastPath | None = extensions.get(FAST_PATH)
         clock = HeadClock(self.cfg.keepalive, self._rules.header_timeout)
         client.setblocking(1)
-        rest = b"" if fast is None else self._serve_fast(client, fast, clock, addr)
-        if rest is None:
-            util.close(client)
-            return
-        self._handle_on_gunicorn(listener, client, rest, clock, addr)
+        self._clocks[client] = clock
+        try:
+            rest = b"" if fast is None else self._serve_fast(client, fast, clock, addr)
+            if rest is None:
+                util.close(client)
+                return
+            self._handle_on_gunicorn(listener, client, rest, clock, addr)
+        finally:
+            del self._clocks[client]
 
     def _serve_fast(self, client: Any, fast: FastPath, clock: HeadClock, addr: Any) -> bytes | None:
         try:

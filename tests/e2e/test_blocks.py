@@ -74,7 +74,7 @@ def test_200_mib_round_trip_through_the_cli_with_bounded_node_memory(blocks_clus
     master = cluster.master.url
     env = {**os.environ, "MDBX_MASTER": master}
     put = subprocess.Popen(
-        [MDBX, "--json", "put", str(source)], stdout=subprocess.PIPE, text=True, env=env
+        [MDBX, "--json", "blobs", "put", str(source)], stdout=subprocess.PIPE, text=True, env=env
     )
     sample_while(put)
     report = json.loads(put.communicate(timeout=TIMEOUT)[0])
@@ -84,7 +84,9 @@ def test_200_mib_round_trip_through_the_cli_with_bounded_node_memory(blocks_clus
     assert get_json(master, "/get", hash=stored["hash"])["blocks"] == 50
 
     back = tmp_path / "back.bin"
-    get = subprocess.Popen([MDBX, "get", stored["hash"], "-o", str(back)], env=env, text=True)
+    get = subprocess.Popen(
+        [MDBX, "blobs", "get", stored["hash"], "-o", str(back)], env=env, text=True
+    )
     sample_while(get)
     assert get.wait(timeout=TIMEOUT) == 0
     assert sha256_file(back) == stored["hash"]
@@ -98,13 +100,13 @@ def test_changing_one_byte_sends_one_block(blocks_cluster, tmp_path):
     path = tmp_path / "doc.bin"
     payload = bytearray(os.urandom(10 * BLOCK))
     path.write_bytes(payload)
-    first = mdbx("--json", "put", str(path), master=master)
+    first = mdbx("--json", "blobs", "put", str(path), master=master)
     assert first.returncode == 0, first.stderr
     blobs_before, bytes_before = stored_on_nodes(cluster)
 
     payload[5 * BLOCK + 123] ^= 0xFF
     path.write_bytes(payload)
-    second = mdbx("--json", "put", str(path), master=master)
+    second = mdbx("--json", "blobs", "put", str(path), master=master)
     assert second.returncode == 0, second.stderr
     report = json.loads(second.stdout)
     assert report["uploaded"][0]["blocks_sent"] == 1 and report["bytes_sent"] == BLOCK
@@ -113,7 +115,10 @@ def test_changing_one_byte_sends_one_block(blocks_cluster, tmp_path):
     assert (blobs_after - blobs_before, bytes_after - bytes_before) == (2, 2 * BLOCK)
     back = tmp_path / "back.bin"
     assert (
-        mdbx("get", report["uploaded"][0]["hash"], "-o", str(back), master=master).returncode == 0
+        mdbx(
+            "blobs", "get", report["uploaded"][0]["hash"], "-o", str(back), master=master
+        ).returncode
+        == 0
     )
     assert back.read_bytes() == payload
 
@@ -129,7 +134,10 @@ def test_an_interrupted_upload_resumes_with_what_is_missing(blocks_cluster, tmp_
     blobs_before, _ = stored_on_nodes(cluster)
     env = {**os.environ, "MDBX_MASTER": master}
     put = subprocess.Popen(
-        [MDBX, "--parallel", "1", "put", str(path)], stderr=subprocess.PIPE, text=True, env=env
+        [MDBX, "--parallel", "1", "blobs", "put", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     # Ctrl+C once a few blocks are stored (each stored twice), well before the end.
     wait_until(lambda: stored_on_nodes(cluster)[0] - blobs_before >= 8, 60, interval=0.02)
@@ -141,7 +149,7 @@ def test_an_interrupted_upload_resumes_with_what_is_missing(blocks_cluster, tmp_
     else:
         assert put.returncode == -signal.SIGKILL
 
-    again = mdbx("--json", "put", str(path), master=master, timeout=TIMEOUT)
+    again = mdbx("--json", "blobs", "put", str(path), master=master, timeout=TIMEOUT)
     assert again.returncode == 0, again.stderr
     stored = json.loads(again.stdout)["uploaded"][0]
     assert stored["blocks"] == 30
@@ -157,14 +165,14 @@ def test_a_1_gib_sparse_file_round_trips(blocks_cluster, tmp_path):
         for offset in range(0, 1024 * MIB, 64 * MIB):  # some data in a sea of zeros
             out.seek(offset + 12345)
             out.write(os.urandom(MIB))
-    put = mdbx("--json", "put", str(path), master=master, timeout=TIMEOUT)
+    put = mdbx("--json", "blobs", "put", str(path), master=master, timeout=TIMEOUT)
     assert put.returncode == 0, put.stderr
     stored = json.loads(put.stdout)["uploaded"][0]
     assert stored["blocks"] == 256
     # The all-zero blocks are one block, sent once.
     assert stored["blocks_sent"] <= 2 * 16 + 1
     back = tmp_path / "back.img"
-    got = mdbx("get", stored["hash"], "-o", str(back), master=master, timeout=TIMEOUT)
+    got = mdbx("blobs", "get", stored["hash"], "-o", str(back), master=master, timeout=TIMEOUT)
     assert got.returncode == 0, got.stderr
     assert sha256_file(back) == sha256_file(path)
 

@@ -49,7 +49,7 @@ def master(shared):
 
 
 def listed(master):
-    result = mdbx("ls", "--json", master=master)
+    result = mdbx("blobs", "ls", "--json", master=master)
     assert result.returncode == 0, result.stderr
     return {f["name"]: f for f in json.loads(result.stdout)}
 
@@ -63,7 +63,7 @@ def test_put_file_and_tree_then_get_stat_rm(master, tmp_path):
     deep = os.urandom(50_000)
     (tree / "sub" / "deep.bin").write_bytes(deep)
 
-    put = mdbx("--json", "put", "single.bin", "tree", master=master, cwd=tmp_path)
+    put = mdbx("--json", "blobs", "put", "single.bin", "tree", master=master, cwd=tmp_path)
     assert put.returncode == 0, put.stderr
     report = json.loads(put.stdout)
     assert {u["name"] for u in report["uploaded"]} == {
@@ -83,44 +83,46 @@ def test_put_file_and_tree_then_get_stat_rm(master, tmp_path):
     }
     assert len(files["tree/sub/deep.bin"]["replicas"]) == 2
 
-    by_hash = mdbx("get", sha256(single), "-o", "by-hash.bin", master=master, cwd=tmp_path)
+    by_hash = mdbx("blobs", "get", sha256(single), "-o", "by-hash.bin", master=master, cwd=tmp_path)
     assert by_hash.returncode == 0, by_hash.stderr
     assert (tmp_path / "by-hash.bin").read_bytes() == single
     out = tmp_path / "out"
     out.mkdir()
-    by_name = mdbx("get", "tree/sub/deep.bin", master=master, cwd=out)
+    by_name = mdbx("blobs", "get", "tree/sub/deep.bin", master=master, cwd=out)
     assert by_name.returncode == 0, by_name.stderr
     assert (out / "deep.bin").read_bytes() == deep  # default: the stored name's basename
 
-    stat = mdbx("stat", "--json", "single.bin", master=master)
+    stat = mdbx("blobs", "stat", "--json", "single.bin", master=master)
     assert stat.returncode == 0, stat.stderr
     locations = json.loads(stat.stdout)["locations"]
     assert len(locations) == 2 and {loc["state"] for loc in locations} == {"up"}
-    human = mdbx("stat", sha256(single)[:12], master=master)
+    human = mdbx("blobs", "stat", sha256(single)[:12], master=master)
     assert human.returncode == 0 and sha256(single) in human.stdout
     assert human.stdout.count(" up ") == 2
 
-    rm = mdbx("rm", "--yes", "tree/top.txt", master=master)
+    rm = mdbx("blobs", "rm", "--yes", "tree/top.txt", master=master)
     assert rm.returncode == 0, rm.stderr
     assert "tree/top.txt" not in listed(master)
-    assert_clean_failure(mdbx("get", "tree/top.txt", master=master, cwd=out), 3)
-    assert_clean_failure(mdbx("stat", sha256(b"top level\n"), master=master), 3)
+    assert_clean_failure(mdbx("blobs", "get", "tree/top.txt", master=master, cwd=out), 3)
+    assert_clean_failure(mdbx("blobs", "stat", sha256(b"top level\n"), master=master), 3)
 
 
 def test_get_refuses_to_overwrite_unless_forced(master, tmp_path):
     (tmp_path / "note.txt").write_bytes(b"version one\n")
     assert (
-        mdbx("put", "note.txt", "--to", "notes/keep.txt", master=master, cwd=tmp_path).returncode
+        mdbx(
+            "blobs", "put", "note.txt", "--to", "notes/keep.txt", master=master, cwd=tmp_path
+        ).returncode
         == 0
     )
     target = tmp_path / "existing.txt"
     target.write_bytes(b"mine")
 
-    refused = mdbx("get", "notes/keep.txt", "-o", str(target), master=master)
+    refused = mdbx("blobs", "get", "notes/keep.txt", "-o", str(target), master=master)
     assert_clean_failure(refused, 1)
     assert "--force" in refused.stderr and target.read_bytes() == b"mine"
 
-    forced = mdbx("get", "notes/keep.txt", "-o", str(target), "--force", master=master)
+    forced = mdbx("blobs", "get", "notes/keep.txt", "-o", str(target), "--force", master=master)
     assert forced.returncode == 0, forced.stderr
     assert target.read_bytes() == b"version one\n"
 
@@ -129,18 +131,23 @@ def test_ambiguous_name_lists_the_candidates(master, tmp_path):
     hashes = []
     for content in (b"first\n", b"second\n"):
         (tmp_path / "same.txt").write_bytes(content)
-        result = mdbx("put", "same.txt", "--to", "twice.txt", master=master, cwd=tmp_path)
+        result = mdbx("blobs", "put", "same.txt", "--to", "twice.txt", master=master, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         hashes.append(sha256(content))
-    result = mdbx("get", "twice.txt", master=master, cwd=tmp_path)
+    result = mdbx("blobs", "get", "twice.txt", master=master, cwd=tmp_path)
     assert_clean_failure(result, 1)
     assert all(h in result.stderr for h in hashes)
 
 
 def test_rm_asks_first(master, tmp_path):
     (tmp_path / "keep.txt").write_bytes(b"do not delete\n")
-    assert mdbx("put", "keep.txt", "--to", "asked.txt", master=master, cwd=tmp_path).returncode == 0
-    declined = mdbx("rm", "asked.txt", master=master, input="n\n")
+    assert (
+        mdbx(
+            "blobs", "put", "keep.txt", "--to", "asked.txt", master=master, cwd=tmp_path
+        ).returncode
+        == 0
+    )
+    declined = mdbx("blobs", "rm", "asked.txt", master=master, input="n\n")
     assert declined.returncode == 1 and "Traceback" not in declined.stderr
     assert "asked.txt" in listed(master)
 
@@ -148,12 +155,12 @@ def test_rm_asks_first(master, tmp_path):
 def test_a_file_over_the_per_request_limit_goes_in_blocks(master, tmp_path):
     payload = os.urandom(11 * MIB)
     (tmp_path / "big.bin").write_bytes(payload)
-    result = mdbx("--json", "put", "big.bin", master=master, cwd=tmp_path)
+    result = mdbx("--json", "blobs", "put", "big.bin", master=master, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     stored = json.loads(result.stdout)["uploaded"][0]
     assert stored["hash"] == sha256(payload)
     assert stored["blocks"] == stored["blocks_sent"] == 3
-    got = mdbx("get", "big.bin", "-o", "back.bin", master=master, cwd=tmp_path)
+    got = mdbx("blobs", "get", "big.bin", "-o", "back.bin", master=master, cwd=tmp_path)
     assert got.returncode == 0, got.stderr
     assert (tmp_path / "back.bin").read_bytes() == payload
 
@@ -162,12 +169,12 @@ def test_sync_uploads_only_what_is_missing(master, tmp_path):
     folder = tmp_path / "album"
     folder.mkdir()
     (folder / "a.txt").write_bytes(b"sync a\n")
-    first = mdbx("sync", "--json", str(folder), master=master)
+    first = mdbx("blobs", "sync", "--json", str(folder), master=master)
     assert first.returncode == 0, first.stderr
     assert [u["name"] for u in json.loads(first.stdout)["uploaded"]] == ["album/a.txt"]
 
     (folder / "b.txt").write_bytes(b"sync b\n")
-    second = json.loads(mdbx("sync", "--json", str(folder), master=master).stdout)
+    second = json.loads(mdbx("blobs", "sync", "--json", str(folder), master=master).stdout)
     assert [u["name"] for u in second["uploaded"]] == ["album/b.txt"]
     assert [s["name"] for s in second["skipped"]] == ["album/a.txt"]
 
@@ -179,7 +186,7 @@ def test_status_exit_codes_follow_health(spawn, tmp_path):
     wait_for_nodes_up(cluster)
     master = cluster.master.url
     (tmp_path / "f.txt").write_bytes(b"replicated twice\n")
-    assert mdbx("put", "f.txt", master=master, cwd=tmp_path).returncode == 0
+    assert mdbx("blobs", "put", "f.txt", master=master, cwd=tmp_path).returncode == 0
 
     healthy = mdbx("status", master=master)
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
@@ -196,10 +203,13 @@ def test_status_exit_codes_follow_health(spawn, tmp_path):
 
 
 def test_master_unreachable_exits_2_without_traceback(dead_url):
-    for args in (["status"], ["ls", "--json"], ["get", "x.txt"]):
-        result = mdbx(*args, master=dead_url)
+    # A token, so that the account's ls goes as far as the network too.
+    env = {"MDBX_TOKEN": "t" * 40}
+    for args in (["status"], ["blobs", "ls", "--json"], ["blobs", "get", "x.txt"], ["ls"]):
+        result = mdbx(*args, master=dead_url, env=env)
         assert_clean_failure(result, 2)
-        assert dead_url in result.stderr and result.stdout == ""
+        assert dead_url in result.stderr and "unreachable" in result.stderr
+        assert result.stdout == ""
 
 
 def test_ctrl_c_exits_130_with_a_short_message():
@@ -208,7 +218,10 @@ def test_ctrl_c_exits_130_with_a_short_message():
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("MDBX_")}
         proc = subprocess.Popen(
-            [MDBX, "--master", url, "ls"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
+            [MDBX, "--master", url, "blobs", "ls"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
         )
         connection, _ = server.accept()  # the CLI now waits for an answer that never comes
         with connection:

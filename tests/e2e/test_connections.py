@@ -329,3 +329,21 @@ def test_connections_over_the_per_address_cap_are_closed_at_accept(spawn):
             if received.startswith(b"HTTP/1.1 200") or time.monotonic() > deadline:
                 break
         assert received.startswith(b"HTTP/1.1 200")
+
+
+def test_a_graceful_stop_ends_idle_kept_alive_connections_at_once(spawn):
+    # Kept-alive connections waiting for their next request, one after a fast-path answer
+    # (POST /assign) and one after a Flask view's (GET /nodes), held the worker to the
+    # end of GRACEFUL_TIMEOUT (5 s here) before a stop closed them.
+    cluster = spawn(nodes=1, env={"MDBX_GRACEFUL_TIMEOUT": "5"})
+    master = cluster.master.url
+    sessions = [requests.Session() for _ in range(4)]
+    for index, http in enumerate(sessions):
+        if index % 2:
+            assert http.post(f"{master}/assign", timeout=10).status_code == 200
+        else:
+            assert http.get(f"{master}/nodes", timeout=10).status_code == 200
+    started = time.monotonic()
+    assert cluster.master.stop() == 0
+    stopped_in = time.monotonic() - started
+    assert stopped_in < 3.0, f"the stop took {stopped_in:.2f}s"

@@ -2,8 +2,10 @@
 ``--quiet`` options, and the exit code each failure leaves the shell with.
 
 Exit codes: 0 success, 1 failed operation (or unhealthy cluster for ``status``), 2 usage
-error or master unreachable, 3 file not found, 130 interrupted (Ctrl+C). Every transfer
-goes through ``app.client.api.Client``; commands only parse, report and render.
+error, master unreachable or not logged in, 3 file not found, 130 interrupted (Ctrl+C).
+Every transfer goes through ``app.client.api.Client`` (the catalogue) or
+``app.client.account_client.AccountClient`` (a user's files); commands only parse,
+report and render.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any, TypeVar
 
 import click
 
+from app.client.account_client import AccountClient
 from app.client.api import Client
-from app.client.errors import ClientError, FileNotFound, MasterUnreachable
+from app.client.errors import ClientError, FileNotFound, MasterUnreachable, NotLoggedIn
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +32,12 @@ class CommandFailed(click.ClickException):
 
 class MasterDown(click.ClickException):
     """The master did not answer (exit 2, as for a wrong --master)."""
+
+    exit_code = 2
+
+
+class NotLoggedInError(click.ClickException):
+    """An account command without a login (exit 2, as a usage error: log in first)."""
 
     exit_code = 2
 
@@ -61,6 +70,11 @@ class Settings:
             self._client = Client(self.master)
             click.get_current_context().call_on_close(self._client.close)
         return self._client
+
+    @property
+    def account(self) -> AccountClient:
+        """The logged-in user's files, on the same connection pool as ``client``."""
+        return AccountClient(self.client)
 
     @property
     def chatty(self) -> bool:
@@ -109,6 +123,8 @@ def as_click_error(exc: ClientError) -> click.ClickException:
     """Map a client error to the exception (and exit code) the shell sees."""
     if isinstance(exc, MasterUnreachable):
         return MasterDown(f"{exc} (set --master or MDBX_MASTER)")
+    if isinstance(exc, NotLoggedIn):
+        return NotLoggedInError(str(exc))
     if isinstance(exc, FileNotFound):
         return NotFound(str(exc))
     return CommandFailed(str(exc))

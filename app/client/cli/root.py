@@ -1,5 +1,7 @@
 """The root ``mdbx`` group: the options every command shares, and the list of commands.
 
+Two families: the logged-in user's own tree (``ls``, ``put``, ``get``, ... on ``/api/``),
+and the reference design's global content-addressed catalogue under ``blobs``.
 ``serve`` runs a role (``mdbx serve`` is started apart by ``app.client.launch``, listed
 here for ``--help``); every other command talks to a running cluster.
 """
@@ -9,21 +11,30 @@ from __future__ import annotations
 import click
 
 from app.client.api import DEFAULT_MASTER
-from app.client.cli import account, admin, cluster, files
+from app.client.cli import account, admin, blobs, cluster, recovery, sharing, tree
 from app.client.cli.command import Settings
 from app.server.command import serve
 
 
 @click.group(
     epilog="Exit codes: 0 ok, 1 failed (status: cluster unhealthy), 2 usage error or master "
-    "unreachable, 3 file not found, 130 interrupted.",
+    "unreachable or not logged in, 3 file not found, 130 interrupted.",
     commands=[
-        files.put,
-        files.sync,
-        files.get,
-        files.ls,
-        files.stat,
-        files.rm,
+        tree.ls,
+        tree.put,
+        tree.get,
+        tree.mv,
+        tree.cp,
+        tree.rm,
+        tree.mkdir,
+        recovery.trash,
+        recovery.restore,
+        recovery.versions,
+        sharing.share,
+        sharing.shares,
+        sharing.unshare,
+        tree.quota,
+        blobs.blobs,
         cluster.status,
         account.login,
         account.logout,
@@ -51,5 +62,8 @@ from app.server.command import serve
 )
 @click.pass_context
 def main(ctx: click.Context, master: str, as_json: bool, quiet: bool, parallel: int) -> None:
-    """Mini-Dropbox: a content-addressed, replicated file store."""
+    """Mini-Dropbox: a content-addressed, replicated file store.
+
+    Commands act on your files after `mdbx login`; `mdbx blobs` is the hash catalogue.
+    """
     ctx.obj = Settings(master, as_json, quiet, parallel)

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from app.client.api import Client
+from app.client.cli.blobs import plan_uploads
 from app.client.cli.cluster import health_problems
-from app.client.cli.files import plan_uploads
 from app.client.cli.render import human_size, output_path
 from app.client.cli.root import main
 
@@ -95,13 +95,13 @@ def test_health_problems():
 
 def test_ls_renders_a_table_and_json_on_the_group_or_the_command(monkeypatch):
     monkeypatch.setattr(Client, "list", lambda self: FILES)
-    table = invoke("ls")
+    table = invoke("blobs", "ls")
     assert table.exit_code == 0
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["HASH", "SIZE", "REPLICAS", "NAME"]
     assert lines[1].split() == ["abababababab", "1.5", "KiB", "2", "docs/report.pdf"]
     assert "2 files" in table.stderr
-    for args in (["--json", "ls"], ["ls", "--json"]):
+    for args in (["--json", "blobs", "ls"], ["blobs", "ls", "--json"]):
         result = invoke(*args)
         assert result.exit_code == 0 and json.loads(result.stdout) == FILES
         assert result.stderr == ""
@@ -110,7 +110,7 @@ def test_ls_renders_a_table_and_json_on_the_group_or_the_command(monkeypatch):
 def test_master_comes_from_the_option_or_the_environment(dead_url):
     from_env = invoke("status", env={"MDBX_MASTER": dead_url})
     assert from_env.exit_code == 2 and dead_url in from_env.stderr
-    from_flag = invoke("--master", dead_url, "ls")
+    from_flag = invoke("--master", dead_url, "blobs", "ls")
     assert from_flag.exit_code == 2 and from_flag.stderr.startswith("Error: master")
 
 
@@ -119,17 +119,31 @@ def test_ctrl_c_exits_130(monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Client, "list", interrupted)
-    result = invoke("ls")
+    result = invoke("blobs", "ls")
     assert result.exit_code == 130 and "interrupted" in result.stderr
 
 
-@pytest.mark.parametrize("args", [["put"], ["get"], ["rm"], ["ls", "extra"], ["frobnicate"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["put"],
+        ["get"],
+        ["rm"],
+        ["ls", "a", "b"],
+        ["blobs", "put"],
+        ["blobs", "get"],
+        ["blobs", "rm"],
+        ["blobs", "ls", "extra"],
+        ["restore", "x", "--version", "0"],
+        ["frobnicate"],
+    ],
+)
 def test_usage_errors_exit_2(args):
     assert invoke(*args).exit_code == 2
 
 
 def test_put_of_an_empty_directory_fails(tmp_path, dead_url):
-    result = invoke("--master", dead_url, "put", str(tmp_path))
+    result = invoke("--master", dead_url, "blobs", "put", str(tmp_path))
     assert result.exit_code == 1 and "nothing to upload" in result.stderr
 
 

@@ -1,5 +1,6 @@
-"""``mdbx put``, ``sync``, ``get``, ``ls``, ``stat``, ``rm``: a user's files in the cluster,
-and how local paths become stored names."""
+"""``mdbx blobs put|sync|get|ls|stat|rm``: the global content-addressed catalogue of the
+reference design (files by hash and name, no account), and how local paths become stored
+names."""
 
 from __future__ import annotations
 
@@ -238,3 +239,8 @@ def finish_report(settings: Settings, report: dict[str, Any], attempted: int) ->
         raise CommandFailed(failed[0]["error"]["message"])
     if failed:
         raise CommandFailed(f"{len(failed)} of {attempted} uploads failed")
+
+
+@click.group(commands=[put, sync, get, ls, stat, rm])
+def blobs() -> None:
+    """The global content-addressed catalogue (by hash and name; no account)."""
