@@ -13,6 +13,7 @@ from app.api.routes import bp as api_bp
 from app.config import load_config
 from app.http.hooks import install_socket_timeouts, install_url_check
 from app.http.rendering import register_error_handlers
+from app.http.request_metrics import install_request_metrics
 from app.master import wiring as master_wiring
 from app.master.routes import bp as master_bp
 from app.master.service import master_service_of
@@ -58,6 +59,8 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     # Keep JSON keys in the order the views build them: easier to read with curl.
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
+    # First: its clock starts before any other hook, and it counts what they refuse.
+    install_request_metrics(app)
     install_url_check(app)
     install_socket_timeouts(app, config["READ_TIMEOUT"], config["WRITE_TIMEOUT"])
     app.extensions[CONNECTION_RULES] = ConnectionRules(

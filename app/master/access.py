@@ -1,7 +1,8 @@
 """Who may call the master: the one rule of the Flask hook (``app.master.auth``) and the
 overlay (``app.master.overlay``); pure Python.
 
-Secured mode (a cluster secret is set): ``/health`` stays open. The node-facing
+Secured mode (a cluster secret is set): ``/health``, ``/ready`` and ``/metrics`` stay
+open. The node-facing
 ``/nodes/heartbeat``, ``/nodes/inventory``, ``/nodes/bad-copy``, ``/nodes/register`` and
 ``/nodes/<id>/stream`` take only the ``X-Mdbx-Cluster-Secret`` header. Every other
 endpoint it guards takes that header, or ``Authorization: Bearer <token>`` for a token
@@ -15,7 +16,8 @@ from collections.abc import Callable
 from app.errors import Forbidden
 from app.security import CLUSTER_HEADER, missing_credentials, require_cluster_secret
 
-OPEN_ENDPOINTS = frozenset({"master.health"})
+# What a probe or a scraper asks, with no credentials (as of a load balancer, Prometheus).
+OPEN_ENDPOINTS = frozenset({"master.health", "master.ready", "master.metrics"})
 CLUSTER_ENDPOINTS = frozenset(
     {
         "master.heartbeat",

@@ -34,6 +34,7 @@ from app.metadata.namespace import NamespaceStore
 from app.metadata.records import NodeRecord, PurgedBlob, ReplicationState
 from app.metadata.settings import SettingStore
 from app.metadata.uploads import UploadStore
+from app.metrics.families import GC_COLLECTED, REPAIR_COPIES, REPAIR_PASSES
 from app.primitives.worker_lock import WorkerLock
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,20 @@ class RepairLog:
             text = self.settings.get(name)
             found[key] = json.loads(text) if text else None
         return found
+
+
+def count_pass(report: RepairReport, trigger: str) -> None:
+    """Count a pass's work in the metrics (counters: the worker that ran it adds to the sum)."""
+    REPAIR_PASSES.labels(trigger).inc()
+    for action, count in (
+        ("copied", report.copied),
+        ("trimmed", report.trimmed),
+        ("failed", report.failed),
+    ):
+        if count:
+            REPAIR_COPIES.labels(action).inc(count)
+    if report.collected:
+        GC_COLLECTED.inc(report.collected)
 
 
 def drop_copies(
@@ -174,6 +189,7 @@ class Repairer:
         close expired uploads and, with ``collect``, collect unreferenced blobs."""
         now = time.time()
         report = self._pass(now, collect)
+        count_pass(report, trigger)
         if self.log_to is not None:
             self.log_to.record(report, now, trigger)
         return report

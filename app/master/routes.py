@@ -16,7 +16,9 @@ from app.http.blob_headers import mimetype_of
 from app.http.blobs import send_stream
 from app.http.bodies import json_body
 from app.http.peer import peer_watch
+from app.http.readiness import metrics_answer, readiness_answer
 from app.master.auth import caller_key, require_credentials
+from app.master.readiness import master_problems
 from app.master.service import master_service, node_streams, repair_now
 from app.master.validation import parse_assign_count, parse_node, parse_registration
 
@@ -112,6 +114,16 @@ def delete_file(file_hash: str) -> Response:
 @bp.get("/health")
 def health() -> Response:
     return jsonify(master_service().health())
+
+
+@bp.get("/ready")
+def ready() -> tuple[Response, int]:
+    return readiness_answer("master", master_problems(master_service()))
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return metrics_answer()
 
 
 @bp.get("/cluster/health")

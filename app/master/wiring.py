@@ -10,6 +10,8 @@ from pathlib import Path
 from flask import Flask
 
 from app.cluster.node_client import NodeClient
+from app.http.readiness import METRIC_FACTS
+from app.master.metrics import master_facts
 from app.master.overlay import master_fast_path
 from app.master.probe import NodeProber
 from app.master.replication import Repairer, RepairLog
@@ -108,6 +110,7 @@ def init_app(app: Flask) -> None:
     app.extensions[STREAMS] = NodeStreams(
         cluster, nodes, service.directory.note_change, lambda: worker.stopping
     )
+    app.extensions[METRIC_FACTS] = master_facts(service)
     app.extensions[FAST_PATH] = master_fast_path(
         service,
         secret=config["CLUSTER_SECRET"],

@@ -1,6 +1,7 @@
 """Who may call a node: the one rule of the Flask hook (``app.node.auth``) and the overlay.
 
-Secured mode (a cluster secret is set): ``/health`` stays open; ``GET /retrieve`` takes
+Secured mode (a cluster secret is set): ``/health``, ``/ready`` and ``/metrics`` stay
+open; ``GET /retrieve`` takes
 a master-signed read URL of that blob (``GET /file``, of that file), ``POST``/``PUT
 /upload`` a signed write URL of the blob named by ``?hash=``; the cluster's own calls
 (and ``/replicate``, ``DELETE /blobs/<hash>``, ``/scrub``, which are only for them)
@@ -23,7 +24,8 @@ from app.node.membership import Membership
 from app.security import READ, TOKEN_PARAM, WRITE, authorize_blob_request, check_blob_token
 from app.storage.digests import parse_digest
 
-OPEN_ENDPOINTS = frozenset({"node.health"})
+# What a probe or a scraper asks, with no credentials (as of a load balancer, Prometheus).
+OPEN_ENDPOINTS = frozenset({"node.health", "node.ready", "node.metrics"})
 # What a signed URL may open; any other endpoint is for the cluster only.
 TOKEN_OPS = {"node.retrieve": READ, "node.retrieve_file": READ, "node.upload": WRITE}
 # The reads of open mode, and whether each reads one blob (False: a file of blocks).

@@ -13,7 +13,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.http.blobs import send_blob, send_stream
 from app.http.bodies import json_body
+from app.http.readiness import metrics_answer, readiness_answer
 from app.node.auth import require_credentials
+from app.node.readiness import node_problems
 from app.node.service import node_service
 from app.node.uploads import FormBody, RawBody, parse_upload_options
 
@@ -65,6 +67,16 @@ def retrieve_file() -> Response:
 @bp.get("/health")
 def health() -> Response:
     return jsonify(node_service().health())
+
+
+@bp.get("/ready")
+def ready() -> tuple[Response, int]:
+    return readiness_answer("node", node_problems(node_service()))
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return metrics_answer()
 
 
 @bp.post("/scrub")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from app.metadata.node_catalogue import NodeCatalogue
 from app.metadata.settings import SettingStore
+from app.metrics.families import SCRUB_CORRUPT
 from app.primitives.worker_lock import WorkerLock
 from app.storage.blobstore import FileBlobStore
 from app.storage.tree import VERIFY_CHUNK
@@ -187,6 +188,8 @@ class Scrubber:
                 self._active -= 1
         report.seconds = time.monotonic() - started
         self.last_report = report
+        if report.corrupt:
+            SCRUB_CORRUPT.inc(len(report.corrupt))
         if self.log_to is not None:
             self.log_to.finished(report)
         log.info(

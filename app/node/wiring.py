@@ -10,12 +10,14 @@ from flask import Flask
 from app.cluster.master_client import MasterClient
 from app.cluster.master_stream import MasterStream
 from app.cluster.node_client import NodeClient
+from app.http.readiness import METRIC_FACTS
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.node_catalogue import NodeCatalogue
 from app.metadata.node_schema import node_settings
 from app.metadata.settings import SettingStore
 from app.node.losses import LossReporter
 from app.node.membership import Membership
+from app.node.metrics import node_facts
 from app.node.overlay import node_fast_path
 from app.node.scrub import Scrubber, ScrubLog
 from app.node.service import EXTENSION, NodeService
@@ -93,6 +95,7 @@ def init_app(app: Flask) -> None:
         secret=secret,
         group_commit_delay=config["GROUP_COMMIT_DELAY"],
     )
+    app.extensions[METRIC_FACTS] = node_facts(service)
     app.extensions[FAST_PATH] = node_fast_path(
         service, read_timeout=config["READ_TIMEOUT"], write_timeout=config["WRITE_TIMEOUT"]
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email.utils
 import json
 import logging
@@ -32,6 +33,7 @@ from app.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from app.metrics.families import SEEDREAM_CALLS
 from app.seedream.images import sniff_image
 from app.seedream.payloads import (
     GeneratedImage,
@@ -105,8 +107,9 @@ class SeedreamClient:
         failed request raises an ``AppError`` (see the module docstring).
         """
         started = time.monotonic()
-        response = self._send("POST", self._endpoint, json=request.to_body(), auth=True)
-        body = self._parse_json(response)
+        with _counted_call():
+            response = self._send("POST", self._endpoint, json=request.to_body(), auth=True)
+            body = self._parse_json(response)
         items = [self._read_item(i, item) for i, item in enumerate(body.get("data") or [])]
         log.info(
             "Seedream %s: %d of %d images in %.1fs",
@@ -130,10 +133,11 @@ class SeedreamClient:
         stop early, to give its connection back to the pool.
         """
         body = request.to_body(stream=True)
-        response = self._send("POST", self._endpoint, json=body, auth=True, stream=True)
-        if not response.ok:
-            with response:
-                raise self._error_for(response)
+        with _counted_call():
+            response = self._send("POST", self._endpoint, json=body, auth=True, stream=True)
+            if not response.ok:
+                with response:
+                    raise self._error_for(response)
         return self._iter_events(response, request.model)
 
     # -- sending and retrying ---------------------------------------------------------
@@ -399,3 +403,14 @@ def _parse_retry_after(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+@contextlib.contextmanager
+def _counted_call() -> Iterator[None]:
+    """Count a call to Seedream by its outcome: ``ok``, or the error code it raised."""
+    try:
+        yield
+    except AppError as exc:
+        SEEDREAM_CALLS.labels(exc.code).inc()
+        raise
+    SEEDREAM_CALLS.labels("ok").inc()

@@ -20,6 +20,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 
 from app.config import ENV_PREFIX, ConfigError, conf_file, load_config, url_host
+from app.metrics.process_dir import mark_worker_dead, prepare_process_dir
 from app.server.limits import open_files_wanted, raise_open_file_limit
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ REQUIRED_SETTINGS: dict[str, Any] = {
     "control_socket_disable": True,
     # The cluster's own calls get access lines at debug only (app.server.access_log).
     "logger_class": "app.server.access_log.QuietClusterLogger",
+    # /metrics sums the workers' files (app.metrics.process_dir).
+    "child_exit": mark_worker_dead,
 }
 # What conf/gunicorn.py may change, and its defaults (listed there, commented out).
 TUNABLE_SETTINGS: dict[str, Any] = {
@@ -141,4 +144,6 @@ def serve(role: str, env_overrides: Mapping[str, str]) -> None:
             needed,
             config["WORKER_CONNECTIONS"],
         )
+    # Before gunicorn forks: every worker of this run counts into the same fresh files.
+    prepare_process_dir(Path(config["DATA_DIR"]))
     RoleServer(role, gunicorn_settings(role, config)).run()

@@ -64,6 +64,7 @@ class FastResponse:
     status: int = 200
     body: bytes = b""
     files: Sequence[tuple[str, int]] = ()
+    endpoint: str = ""  # the overlay route's declared endpoint, for the request metrics
 
     @classmethod
     def json(cls, payload: Any, status: int = 200) -> FastResponse:
@@ -83,6 +84,8 @@ class FastResponse:
 
 
 FastHandler = Callable[[FastRequest], FastResponse | None]
+# (the answer sent, seconds from its head read to its last byte sent, body bytes read).
+Observer = Callable[[FastResponse, float, int], None]
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,7 @@ class FastPath:
     read_timeout: float = 0.0
     body_limit: int = 0
     wants_body: Callable[[FastRequest], bool] | None = None
+    observe: Observer | None = None  # told of every answer sent (the request metrics)
 
 
 FAST_PATH = "mdbx.fast_path"
@@ -269,9 +273,11 @@ def serve_connection(
         finally:
             if response.fd >= 0:
                 os.close(response.fd)
+        seconds = time.perf_counter() - started
+        if fast.observe is not None:
+            fast.observe(response, seconds, len(request.body))
         if access_log is not None:
             line = f"{request.method.decode()} {request.target.decode('latin-1')} HTTP/1.1"
-            seconds = time.perf_counter() - started
             agent = request.headers.get(b"user-agent", b"").decode("latin-1")
             access_log(remote, line, response.status, response.size, seconds, agent)
         if not keep_alive:

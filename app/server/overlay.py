@@ -20,6 +20,7 @@ from urllib.parse import parse_qs
 
 from app.errors import AppError
 from app.http.json_answers import INTERNAL_ERROR, error_answer
+from app.metrics.families import observe_request
 from app.server.connection import FastPath, FastRequest, FastResponse
 
 log = logging.getLogger(__name__)
@@ -46,17 +47,20 @@ class Overlay(Generic[Context]):
     def __init__(self, routes: Sequence[OverlayRoute[Context]], context: Context) -> None:
         self.routes = tuple(routes)
         self.context = context
-        self._answers = {
-            (route.method.encode(), route.path.encode()): route.answer for route in routes
-        }
+        self._routes = {(route.method.encode(), route.path.encode()): route for route in routes}
         self._bodies = frozenset(
             (route.method.encode(), route.path.encode()) for route in routes if route.reads_body
         )
 
     def __call__(self, request: FastRequest) -> FastResponse | None:
         path, _, raw_query = request.target.partition(b"?")
-        answer = self._answers.get((request.method, path))
-        return None if answer is None else answer(self.context, request, raw_query)
+        route = self._routes.get((request.method, path))
+        if route is None:
+            return None
+        response = route.answer(self.context, request, raw_query)
+        if response is not None:
+            response.endpoint = route.endpoint
+        return response
 
     def wants_body(self, request: FastRequest) -> bool:
         """Whether a route of the table reads this request's body."""
@@ -70,7 +74,13 @@ class Overlay(Generic[Context]):
             read_timeout=read_timeout,
             body_limit=body_limit,
             wants_body=self.wants_body,
+            observe=count_answer,
         )
+
+
+def count_answer(response: FastResponse, seconds: float, bytes_in: int) -> None:
+    """Count an overlay answer in the same families as the Flask views' answers."""
+    observe_request(response.endpoint, response.status, seconds, bytes_in, response.size)
 
 
 def query_args(raw_query: bytes) -> dict[str, str] | None:

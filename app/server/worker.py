@@ -24,6 +24,7 @@ import gevent
 from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
+from app.metrics.families import REQUEST_COUNTS
 from app.server.access_log import is_shown
 from app.server.connection import (
     FAST_PATH,
@@ -45,6 +46,7 @@ from app.server.limits import (
 # Held access lines go out once this many bytes have gathered, or every this many seconds.
 ACCESS_BUFFER_BYTES = 32 * 1024
 ACCESS_FLUSH_SECONDS = 1.0
+METRICS_FLUSH_SECONDS = 1.0
 # Connections refused over the per-address cap are logged at most this often (seconds).
 CAP_LOG_SECONDS = 60.0
 # gunicorn's own bounds on its limits (gunicorn.http.message): 0 or less means these.
@@ -212,6 +214,15 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
 
     def run(self) -> None:
         freeze_loaded_objects()  # gunicorn has loaded the app by now (init_process)
+        # Requests are counted in plain numbers, written to the metric files each second.
+        counts = gevent.spawn(REQUEST_COUNTS.flush_every, METRICS_FLUSH_SECONDS, gevent.sleep)
+        try:
+            self._run_logging_access()
+        finally:
+            counts.kill()
+            REQUEST_COUNTS.flush()
+
+    def _run_logging_access(self) -> None:
         logger = self.log.access_log
         if not (self.log.access_log_enabled and AccessLines.suits(logger)):
             super().run()
