@@ -6,41 +6,25 @@ users, not even for the moment between writing and chmod.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
-import click
+from app.client.private_files import config_file, read_strings, write_strings
 
 FILE_NAME = "tokens.json"
 
 
 def token_file() -> Path:
     """``$XDG_CONFIG_HOME/mdbx/tokens.json`` (``~/.config/mdbx`` by default) on Linux."""
-    return Path(click.get_app_dir("mdbx")) / FILE_NAME
+    return config_file(FILE_NAME)
 
 
 def _read() -> dict[str, str]:
-    try:
-        stored = json.loads(token_file().read_text())
-    except (OSError, ValueError):
-        return {}
-    return (
-        {k: v for k, v in stored.items() if isinstance(v, str)} if isinstance(stored, dict) else {}
-    )
+    return read_strings(token_file())
 
 
 def _write(tokens: dict[str, str]) -> Path:
     path = token_file()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tokens.")  # mkstemp makes it 0600
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(tokens, out, indent=2)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    write_strings(path, tokens)
     return path
 
 

@@ -9,11 +9,9 @@ starts a new upload: its record no longer matches.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-import click
+from app.client.private_files import config_file, read_strings, write_strings
 
 FILE_NAME = "uploads.json"
 # Records kept at most: the oldest go first (their uploads expire on the master anyway).
@@ -21,7 +19,7 @@ MAX_RECORDS = 256
 
 
 def pending_file() -> Path:
-    return Path(click.get_app_dir("mdbx")) / FILE_NAME
+    return config_file(FILE_NAME)
 
 
 def upload_key(master_url: str, remote: str, local: Path) -> str:
@@ -49,22 +47,8 @@ def forget_pending(key: str) -> None:
 
 
 def _read() -> dict[str, str]:
-    try:
-        stored = json.loads(pending_file().read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(stored, dict):
-        return {}
-    return {k: v for k, v in stored.items() if isinstance(v, str)}
+    return read_strings(pending_file())
 
 
 def _write(records: dict[str, str]) -> None:
-    path = pending_file()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".uploads.")  # mkstemp makes it 0600
-    try:
-        with os.fdopen(fd, "w") as out:
-            json.dump(records, out, indent=1)
-        os.replace(temp, path)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+    write_strings(pending_file(), records)
