@@ -118,6 +118,18 @@ class Browser:
         xpath = f"//button[normalize-space()='{name}' or @aria-label='{name}']"
         return self.wait(lambda d: d.find_element(By.XPATH, xpath))
 
+    def button_enabled(self, name: str) -> bool:
+        """Whether the button of this name is enabled, asked again if the page redrew it
+        while it was being asked."""
+
+        def answer(driver: webdriver.Chrome) -> str | None:
+            try:
+                return "enabled" if self.button_element(name).is_enabled() else "disabled"
+            except StaleElementReferenceException:
+                return None
+
+        return bool(self.wait(answer) == "enabled")
+
     def wait_for(self, by: str, selector: str, timeout: float = WAIT) -> WebElement:
         return WebDriverWait(self.driver, timeout).until(
             ec.visibility_of_element_located((by, selector))

@@ -85,7 +85,7 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
             ).get_attribute("disabled")
             is not None
         ), name
-    assert browser.button("New folder").is_enabled()
+    assert browser.button_enabled("New folder")
 
     # Checkbox, then shift-click another: the range between is selected.
     row(browser, "a.txt").find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
@@ -93,7 +93,7 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
     ActionChains(browser.driver).key_down(Keys.SHIFT).click(box_c).key_up(Keys.SHIFT).perform()
     selected = browser.driver.find_elements(By.CSS_SELECTOR, "tr[aria-selected='true']")
     assert sorted(r.get_attribute("data-path") for r in selected) == ["/a.txt", "/b.txt", "/c.txt"]
-    assert browser.button("Delete").is_enabled()
+    assert browser.button_enabled("Delete")
     assert not browser.driver.find_element(
         By.XPATH, "//div[@role='toolbar']/button[normalize-space()='Rename']"
     ).is_enabled()

@@ -68,7 +68,7 @@ def test_add_disable_and_set_quota(browser, web_cluster):
     browser.press(f"Enable {NEW_USER}")
     wait_until(lambda: accounts(base)[NEW_USER]["disabled"] is False)
     # An administrator cannot lock themselves out from here.
-    assert not browser.button_element("Disable root").is_enabled()
+    assert not browser.button_enabled("Disable root")
 
     browser.driver.set_window_size(375, 900)
     width = browser.driver.execute_script("return document.documentElement.scrollWidth")
