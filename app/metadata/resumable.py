@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, delete, select, update
 from app.errors import Conflict, UploadNotFound
 from app.metadata.engine import batches, write_transaction
 from app.metadata.schema import blobs, resumable_uploads, upload_blocks, uploads
+from app.metadata.uploads import block_list
 
 
 @dataclass(frozen=True)
@@ -97,11 +98,7 @@ class ResumableStore:
                 return None
             if row.file_hash is None and row.block_size is None:
                 return None  # its blocks expired with the catalogue's upload
-            blocks = conn.execute(
-                select(upload_blocks.c.hash, upload_blocks.c.size)
-                .where(upload_blocks.c.upload_id == upload_id)
-                .order_by(upload_blocks.c.seq)
-            ).all()
+            blocks = block_list(conn, upload_id)
         return ResumableUpload(
             row.id,
             row.user_id,
@@ -111,7 +108,7 @@ class ResumableStore:
             row.metadata,
             row.block_size or 0,
             row.expires_at,
-            tuple((h, s) for h, s in blocks),
+            blocks,
             row.file_hash,
         )
 

@@ -124,20 +124,8 @@ class UploadStore:
             row = conn.execute(select(uploads).where(uploads.c.id == upload_id)).first()
             if row is None or row.expires_at < time.time():
                 raise UploadNotFound(f"no upload in progress with id {upload_id}")
-            blocks = conn.execute(
-                select(upload_blocks.c.hash, upload_blocks.c.size)
-                .where(upload_blocks.c.upload_id == upload_id)
-                .order_by(upload_blocks.c.seq)
-            ).all()
-        return Upload(
-            row.id,
-            row.name,
-            row.size,
-            row.hash,
-            row.block_size,
-            row.expires_at,
-            tuple((h, s) for h, s in blocks),
-        )
+            blocks = block_list(conn, upload_id)
+        return Upload(row.id, row.name, row.size, row.hash, row.block_size, row.expires_at, blocks)
 
     def commit(self, upload: Upload, *, public: bool = True) -> FileRecord:
         """Turn the upload into its file (blocks checked by the caller) and close it."""
@@ -167,6 +155,16 @@ class UploadStore:
                 delete(uploads).where(uploads.c.expires_at < (now or time.time()))
             )
         return int(result.rowcount)
+
+
+def block_list(conn: Connection, upload_id: str) -> tuple[tuple[str, int], ...]:
+    """An upload's blocks so far, (hash, size) in order."""
+    rows = conn.execute(
+        select(upload_blocks.c.hash, upload_blocks.c.size)
+        .where(upload_blocks.c.upload_id == upload_id)
+        .order_by(upload_blocks.c.seq)
+    ).all()
+    return tuple((block_hash, size) for block_hash, size in rows)
 
 
 def _check_room(
