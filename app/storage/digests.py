@@ -12,13 +12,13 @@ DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 _NOT_A_DIGEST = "hash must be a SHA-256 digest: 64 hexadecimal characters"
 
 
-def parse_digest(value: str | None) -> str:
+def parse_digest(value: object) -> str:
     """Return the SHA-256 hex digest in ``value``, lower-cased; raise InvalidHash otherwise.
 
     The digest becomes a file path, so anything but 64 hex characters is refused here,
-    before it reaches the filesystem.
+    before it reaches the filesystem. ``value`` may be any JSON value a client sent.
     """
-    candidate = (value or "").strip().lower()
+    candidate = value.strip().lower() if isinstance(value, str) else ""
     if not DIGEST_RE.fullmatch(candidate):
         raise InvalidHash(_NOT_A_DIGEST)
     return candidate

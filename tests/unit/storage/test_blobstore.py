@@ -90,7 +90,10 @@ def test_locate_unknown_blob_raises(tmp_path: Path):
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "../../etc/passwd", "a" * 63, "a" * 65, "g" * 64, "/" + "a" * 63, None]
+    "bad",
+    ["", "../../etc/passwd", "a" * 63, "a" * 65, "g" * 64, "/" + "a" * 63, None]
+    # JSON values a client may send where a hash goes (a dict was a 500 on /replicate).
+    + [{"a": 1}, ["a" * 64], 42, True],
 )
 def test_parse_digest_refuses_anything_but_64_hex(bad):
     with pytest.raises(InvalidHash):
