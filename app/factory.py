@@ -19,6 +19,7 @@ from app.master.routes import bp as master_bp
 from app.master.service import master_service_of
 from app.node import wiring as node_wiring
 from app.node.routes import bp as node_bp
+from app.openapi.routes import bp as openapi_bp
 from app.previews import wiring as previews_wiring
 from app.seedream import wiring as seedream_wiring
 from app.seedream.routes import bp as seedream_bp
@@ -43,8 +44,11 @@ def _init_master(app: Flask) -> None:
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master_bp, seedream_bp, api_bp, shares_bp, web_bp, tus_bp), _init_master),
-    "node": ((node_bp,), node_wiring.init_app),
+    "master": (
+        (master_bp, seedream_bp, api_bp, shares_bp, web_bp, tus_bp, openapi_bp),
+        _init_master,
+    ),
+    "node": ((node_bp, openapi_bp), node_wiring.init_app),
 }
 
 
