@@ -62,6 +62,10 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(config, ROLE=role)
     # Keep JSON keys in the order the views build them: easier to read with curl.
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    # No 308 from "//" to "/": a redirected PUT sends its whole body again, and most
+    # clients do not follow it. A user's path keeps its meaning (empty segments are
+    # dropped by normalize_path); any other doubled slash is a 404 like any unknown URL.
+    app.url_map.merge_slashes = False
     register_error_handlers(app)
     # First: its clock starts before any other hook, and it counts what they refuse.
     install_request_metrics(app)

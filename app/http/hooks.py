@@ -7,20 +7,31 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, request
+from werkzeug.routing import PathConverter
 
 from app.errors import (
     BadRequest,
 )
 
 
+class AnyPathConverter(PathConverter):
+    """werkzeug's ``<path:...>`` with any character in it: its ``.`` stops at a line
+    break, so ``/api/files/a%0Ab`` matched no route (404, for a path that exists) instead
+    of reaching the view's parser (400 invalid_path; a stored name drops the character)."""
+
+    regex = "[^/](?s:.)*?"
+
+
 def install_url_check(app: Flask) -> None:
     """Refuse (400 invalid_url) a request whose path or query is not UTF-8 once
-    percent-decoded (``/api/files/%ED%A0%80``, a surrogate's bytes).
+    percent-decoded (``/api/files/%ED%A0%80``, a surrogate's bytes); let every
+    character of a ``<path:...>`` reach its view (before any rule is added).
 
     werkzeug decodes such a path with replacement characters and leaves such a query
     value percent-encoded: a file put under a name the client cannot have meant would
     be stored under another one.
     """
+    app.url_map.converters["path"] = AnyPathConverter
 
     @app.before_request
     def _refuse_undecodable_url() -> None:
