@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from app.http.jsonbody import INT64_MAX
 from app.http.session_cookie import COOKIE_NAME
+from app.master.validation import FILE_KEY_RE, NODE_ID_RE
 from app.security import CLUSTER_HEADER
+from app.userfiles.validation import MAX_PASSWORD
 
 Schema = dict[str, Any]
 Operation = dict[str, Any]
@@ -27,6 +30,17 @@ ANY_OBJECT: Schema = {"type": "object"}
 HASH: Schema = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 NULLABLE_HASH: Schema = {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"}
 TIMESTAMP: Schema = {"type": "number", "description": "seconds since the epoch"}
+# What a request may send (the parsers lower-case a digest; a 'path' gets its leading '/').
+DIGEST: Schema = {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}
+FILE_KEY: Schema = {"type": "string", "pattern": f"^{FILE_KEY_RE.pattern}$"}
+NODE_ID: Schema = {"type": "string", "pattern": f"^{NODE_ID_RE.pattern}$"}
+COUNT: Schema = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
+_SEGMENT = "[A-Za-z0-9_ -][A-Za-z0-9._ -]{0,40}"
+USER_PATH: Schema = {"type": "string", "pattern": f"^(/{_SEGMENT}){{1,4}}$"}
+# The same as a URL's path parameter, below /api/files/ (which gives it its '/').
+USER_PATH_PARAM: Schema = {"type": "string", "pattern": f"^{_SEGMENT}(/{_SEGMENT}){{0,3}}$"}
+USERNAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
+PASSWORD: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD}
 
 
 def obj(required: Mapping[str, Schema], optional: Mapping[str, Schema] | None = None) -> Schema:

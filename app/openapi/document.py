@@ -22,6 +22,7 @@ from app.openapi.components import (
     answer,
     operation,
 )
+from app.openapi.links import add_links
 
 OPENAPI_PATH = "/openapi.json"
 
@@ -63,6 +64,9 @@ def _document(role: str) -> dict[str, Any]:
         if overlap:  # one front end's table must not hide another's operations
             raise ValueError(f"paths described twice for the {role}: {sorted(overlap)}")
         paths.update(table)
+    # The tables are shared module data: the links go on a copy.
+    paths = copy.deepcopy(paths)
+    add_links(role, paths)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -12,10 +12,14 @@ from app.openapi.components import (
     BOOLEAN,
     CLIENT,
     CLUSTER,
+    COUNT,
+    DIGEST,
+    FILE_KEY,
     FILE_RECORD,
     HASH,
     INTEGER,
     JSON_BODY,
+    NODE_ID,
     NUMBER,
     READINESS,
     STRING,
@@ -31,8 +35,8 @@ from app.openapi.components import (
     param,
 )
 
-HASH_QUERY = param("query", "hash", STRING, required=True)
-OPTIONAL_HASH = param("query", "hash", STRING)
+HASH_QUERY = param("query", "hash", FILE_KEY, required=True)
+OPTIONAL_HASH = param("query", "hash", DIGEST)
 # What a write through the master may meet: no nodes to place on, nodes failing, full.
 WRITE_FAILS = (*JSON_BODY, 409, 411, 415, 502, 503, 504, 507)
 READ_HEADERS = [param("header", "Range"), param("header", "If-None-Match")]
@@ -72,7 +76,7 @@ CLUSTER_HEALTH = obj(
     },
     {"status": STRING, "repair": ANY_OBJECT},
 )
-NODE_REPORT = obj({"node": STRING}, {"url": STRING})
+NODE_REPORT = obj({"node": NODE_ID}, {"url": STRING, "hashes": array(DIGEST), "hash": DIGEST})
 GENERATE_FORM: Schema = {
     "required": True,
     "content": {
@@ -124,7 +128,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             (*JSON_BODY, 401, 403, 409, 413),
             security=ADMIN,
             body=json_request(
-                obj({"hash": STRING}, {"name": STRING, "size": INTEGER, "replicas": array(STRING)})
+                obj({"hash": FILE_KEY}, {"name": STRING, "size": COUNT, "replicas": array(NODE_ID)})
             ),
         )
     },
@@ -194,8 +198,8 @@ PATHS: dict[str, dict[str, Operation]] = {
             security=ADMIN,
             body=json_request(
                 obj(
-                    {"hash": STRING, "size": INTEGER, "blocks": array(STRING)},
-                    {"name": STRING, "block_size": INTEGER},
+                    {"hash": DIGEST, "size": COUNT, "blocks": array(DIGEST)},
+                    {"name": STRING, "block_size": {"type": "integer", "minimum": 1}},
                 )
             ),
         )
@@ -241,7 +245,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             ),
             (*CLIENT, 401, 403, 503),
             security=ADMIN,
-            parameters=[param("query", "count", {"type": "integer", "minimum": 1})],
+            parameters=[param("query", "count", {"type": "integer", "minimum": 1, "maximum": 100})],
             x_overlay=True,
         )
     },
@@ -270,7 +274,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             ),
             (*CLIENT, 401, 403, 404),
             security=ADMIN,
-            parameters=[param("path", "file_hash")],
+            parameters=[param("path", "file_hash", FILE_KEY)],
         )
     },
     "/files/{file_hash}": {
@@ -280,7 +284,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, ANY_OBJECT),
             (*CLIENT, 401, 403, 404, 409),
             security=ADMIN,
-            parameters=[param("path", "file_hash")],
+            parameters=[param("path", "file_hash", FILE_KEY)],
         )
     },
     "/health": {
@@ -341,7 +345,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, media={"text/plain": {"schema": STRING}}),
             (*CLIENT, 401, 403, 409),
             security=CLUSTER,
-            parameters=[param("path", "node_id"), param("query", "url", required=True)],
+            parameters=[param("path", "node_id", NODE_ID), param("query", "url", required=True)],
         )
     },
     "/nodes/heartbeat": {
@@ -351,7 +355,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, ANY_OBJECT),
             (*JSON_BODY, 401, 403, 409),
             security=CLUSTER,
-            body=json_request(obj({"node": STRING, "url": STRING})),
+            body=json_request(obj({"node": NODE_ID, "url": STRING})),
         )
     },
     "/nodes/register": {

@@ -12,6 +12,7 @@ from app.openapi.components import (
     BOOLEAN,
     CLIENT,
     CLUSTER,
+    DIGEST,
     HASH,
     INTEGER,
     JSON_BODY,
@@ -32,11 +33,13 @@ from app.openapi.components import (
 
 # The read token of a private copy, or the write token of a block URL (master-signed).
 TOKEN = param("query", "token")
-HASH_QUERY = param("query", "hash", STRING, required=True)
+HASH_QUERY = param("query", "hash", DIGEST, required=True)
 UPLOAD_PARAMETERS = [
-    param("query", name)
-    for name in ("hash", "name", "kind", "replicate", "chain", "register", "private", "expires")
-] + [TOKEN]
+    param("query", "hash", DIGEST),
+    param("query", "kind", {"enum": ["file", "block"]}),
+    *(param("query", name) for name in ("name", "replicate", "chain", "register", "private")),
+    TOKEN,
+]
 # 404 from a private read without its token, 503 until the node first heard the key.
 READ_FAILS = (*CLIENT, 401, 403, 404, 416, 503)
 WRITE_FAILS = (*JSON_BODY, 401, 403, 409, 411, 415, 502, 503, 504, 507)
@@ -92,7 +95,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, ANY_OBJECT),
             (*JSON_BODY, 401, 403, 404, 409, 502, 503, 504, 507),
             security=CLUSTER,
-            body=json_request(obj({"hash": STRING, "source": STRING}, {"name": STRING})),
+            body=json_request(obj({"hash": DIGEST, "source": STRING}, {"name": STRING})),
         )
     },
     "/blobs/{digest}": {
@@ -102,7 +105,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, ANY_OBJECT),
             (*CLIENT, 401, 403, 404, 409),
             security=CLUSTER,
-            parameters=[param("path", "digest")],
+            parameters=[param("path", "digest", DIGEST)],
         )
     },
     "/health": {

@@ -11,6 +11,7 @@ from app.openapi.components import (
     BINARY,
     BOOLEAN,
     CLIENT,
+    COUNT,
     ENTRY,
     HASH,
     INTEGER,
@@ -18,8 +19,12 @@ from app.openapi.components import (
     NULLABLE_HASH,
     NUMBER,
     OPEN,
+    PASSWORD,
     STRING,
     USER,
+    USER_PATH,
+    USER_PATH_PARAM,
+    USERNAME,
     Operation,
     Schema,
     answer,
@@ -37,9 +42,10 @@ AUTH = (401, 403)
 # Every view under /api/ that names a path may find nothing there or a path it refuses.
 PATH_FAILS = (*CLIENT, *AUTH, 404)
 CHANGE_FAILS = (*JSON_BODY, *AUTH, 404, 409)
-PATH_QUERY = param("query", "path")
+PATH_QUERY = param("query", "path", USER_PATH)
 BYTES = {"*/*": BINARY}
 
+QUOTA = {**COUNT, "type": ["integer", "null"]}
 ACCOUNT = obj(
     {
         "name": STRING,
@@ -75,12 +81,12 @@ SESSION = obj(
     {"id": STRING, "kind": STRING, "created_at": NUMBER, "expires_at": NUMBER, "current": BOOLEAN},
     {"label": STRING},
 )
-CREDENTIALS = obj({"username": STRING, "password": STRING})
-PATH_BODY = obj({"path": STRING})
-FROM_TO = obj({"from": STRING, "to": STRING})
+CREDENTIALS = obj({"username": USERNAME, "password": PASSWORD})
+PATH_BODY = obj({"path": USER_PATH})
+FROM_TO = obj({"from": USER_PATH, "to": USER_PATH})
 REVOKED = obj({"revoked": BOOLEAN})
 PURGED = obj({"purged": INTEGER})
-FILE_PATH = param("path", "path")
+FILE_PATH = param("path", "path", USER_PATH_PARAM)
 
 
 def simple(
@@ -135,7 +141,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             "Change the caller's password (other sessions end)",
             obj({"changed": BOOLEAN}),
             (*JSON_BODY, *AUTH, 429),
-            body=json_request(obj({"old": STRING, "new": STRING})),
+            body=json_request(obj({"old": PASSWORD, "new": PASSWORD})),
         )
     },
     "/api/files/{path}": {
@@ -175,7 +181,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             zip_answer(),
             (*PATH_FAILS, 413, 502, 503, 504),
             security=USER,
-            parameters=[param("query", "path", array(STRING))],
+            parameters=[param("query", "path", array(USER_PATH))],
         ),
         "post": operation(
             "zipForm",
@@ -284,8 +290,8 @@ PATHS: dict[str, dict[str, Operation]] = {
             (*CHANGE_FAILS, 429),
             body=json_request(
                 obj(
-                    {"path": STRING},
-                    {"expires_in": {"type": ["integer", "null"]}, "password": STRING},
+                    {"path": USER_PATH},
+                    {"expires_in": {**COUNT, "type": ["integer", "null"]}, "password": PASSWORD},
                 )
             ),
         ),
@@ -317,8 +323,8 @@ PATHS: dict[str, dict[str, Operation]] = {
             security=ADMIN,
             body=json_request(
                 obj(
-                    {"username": STRING, "password": STRING},
-                    {"admin": BOOLEAN, "quota_bytes": {"type": ["integer", "null"]}},
+                    {"username": USERNAME, "password": PASSWORD},
+                    {"admin": BOOLEAN, "quota_bytes": QUOTA},
                 )
             ),
         ),
@@ -337,14 +343,14 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, ACCOUNT),
             (*CHANGE_FAILS,),
             security=ADMIN,
-            parameters=[param("path", "name")],
+            parameters=[param("path", "name", USERNAME)],
             body=json_request(
                 obj(
                     {},
                     {
                         "disabled": BOOLEAN,
-                        "quota_bytes": {"type": ["integer", "null"]},
-                        "password": STRING,
+                        "quota_bytes": QUOTA,
+                        "password": PASSWORD,
                     },
                 )
             ),

@@ -103,3 +103,22 @@ def test_every_role_serves_its_document_to_anyone_even_in_secured_mode(tmp_path,
             assert reply.json["info"]["title"] == f"Mini-Dropbox {role}"
     finally:
         master.extensions["mdbx.master"].index.close()
+
+
+@pytest.mark.parametrize("role", ["master", "node"])
+def test_every_link_fills_parameters_its_target_has(role):
+    document = openapi_document(role)
+    operations = {operation["operationId"]: operation for _, _, operation in documented(document)}
+    links = [
+        link
+        for operation in operations.values()
+        for link in operation["responses"].get("200", {}).get("links", {}).values()
+    ]
+    assert len(links) >= 2
+    for link in links:
+        target = operations[link["operationId"]]
+        names = {parameter["name"] for parameter in target.get("parameters", [])}
+        assert set(link.get("parameters", {})) <= names, link
+        if "requestBody" in link:
+            schema = target["requestBody"]["content"]["application/json"]["schema"]
+            assert set(link["requestBody"]) <= set(schema["properties"]), link
