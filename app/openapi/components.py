@@ -39,6 +39,8 @@ _SEGMENT = "[A-Za-z0-9_ -][A-Za-z0-9._ -]{0,40}"
 USER_PATH: Schema = {"type": "string", "pattern": f"^(/{_SEGMENT}){{1,4}}$"}
 # The same as a URL's path parameter, below /api/files/ (which gives it its '/').
 USER_PATH_PARAM: Schema = {"type": "string", "pattern": f"^{_SEGMENT}(/{_SEGMENT}){{0,3}}$"}
+# A node's base URL, as nodes announce it and /replicate's source names it.
+NODE_URL: Schema = {"type": "string", "pattern": "^https?://[a-z0-9.-]{1,40}(:[1-9][0-9]{0,4})?$"}
 USERNAME: Schema = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}
 PASSWORD: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_PASSWORD}
 

@@ -20,6 +20,7 @@ from app.openapi.components import (
     INTEGER,
     JSON_BODY,
     NODE_ID,
+    NODE_URL,
     NUMBER,
     READINESS,
     STRING,
@@ -76,7 +77,7 @@ CLUSTER_HEALTH = obj(
     },
     {"status": STRING, "repair": ANY_OBJECT},
 )
-NODE_REPORT = obj({"node": NODE_ID}, {"url": STRING, "hashes": array(DIGEST), "hash": DIGEST})
+NODE_REPORT = obj({"node": NODE_ID}, {"url": NODE_URL, "hashes": array(DIGEST), "hash": DIGEST})
 GENERATE_FORM: Schema = {
     "required": True,
     "content": {
@@ -345,7 +346,10 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, media={"text/plain": {"schema": STRING}}),
             (*CLIENT, 401, 403, 409),
             security=CLUSTER,
-            parameters=[param("path", "node_id", NODE_ID), param("query", "url", required=True)],
+            parameters=[
+                param("path", "node_id", NODE_ID),
+                param("query", "url", NODE_URL, required=True),
+            ],
         )
     },
     "/nodes/heartbeat": {
@@ -355,7 +359,12 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, ANY_OBJECT),
             (*JSON_BODY, 401, 403, 409),
             security=CLUSTER,
-            body=json_request(obj({"node": NODE_ID, "url": STRING})),
+            body=json_request(
+                obj(
+                    {"node": NODE_ID, "url": NODE_URL},
+                    {"capacity_bytes": COUNT, "free_bytes": COUNT, "used_bytes": COUNT},
+                )
+            ),
         )
     },
     "/nodes/register": {

@@ -16,6 +16,7 @@ from app.openapi.components import (
     HASH,
     INTEGER,
     JSON_BODY,
+    NODE_URL,
     NUMBER,
     OPEN,
     READINESS,
@@ -95,7 +96,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, ANY_OBJECT),
             (*JSON_BODY, 401, 403, 404, 409, 502, 503, 504, 507),
             security=CLUSTER,
-            body=json_request(obj({"hash": DIGEST, "source": STRING}, {"name": STRING})),
+            body=json_request(obj({"hash": DIGEST, "source": NODE_URL}, {"name": STRING})),
         )
     },
     "/blobs/{digest}": {

@@ -14,50 +14,22 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
-from schemathesis.generation import GenerationMode
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from hypothesis import Phase, settings
 
 from localcluster.launcher import Cluster
 from tests.support.fake_seedream import FakeSeedream
+from tests.support.fuzzing import CHECKS, FUZZ_SETTINGS, Tally, fuzz_operation
 
 pytestmark = pytest.mark.e2e
 
-# tus sends a PATCH's bytes as this type: schemathesis knows none such.
-schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
-
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-]
-# Generated requests per operation and mode (valid, invalid): ~95 operations in all stay
-# within about two minutes.
-EXAMPLES = 5
 REQUEST_TIMEOUT = 20
 ADMIN = ("fuzz-root", "fuzz-root-password")
 LEFT_OUT = ("nodeStream", "heartbeat")
-FUZZ_SETTINGS = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    derandomize=True,  # the same requests on every run: a failure is reproducible
-    phases=[Phase.explicit, Phase.generate],
-    suppress_health_check=list(HealthCheck),
-)
 
 
 @pytest.fixture(scope="module")
@@ -108,37 +80,6 @@ def login(master: str) -> str:
     return token
 
 
-@dataclass
-class Tally:
-    """What one role's run did: per operation, the examples sent; and what failed."""
-
-    examples: dict[str, int] = field(default_factory=dict)
-    statuses: dict[str, Counter[int]] = field(default_factory=dict)
-    failures: list[str] = field(default_factory=list)
-
-
-def fuzz_operation(operation: Any, fuzzed: dict[str, Any], tally: Tally) -> None:
-    """Send EXAMPLES valid and EXAMPLES invalid requests of ``operation``; record failures."""
-    label = operation.label
-    tally.examples[label] = 0
-    tally.statuses[label] = Counter()
-    for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-        @FUZZ_SETTINGS
-        @given(case=operation.as_strategy(generation_mode=mode))
-        def run(case: Any) -> None:
-            tally.examples[label] += 1
-            tally.statuses[label][call(case, fuzzed)] += 1
-
-        try:
-            run()
-        except Unsatisfiable:
-            # Nothing of the operation can be invalid (no parameters, or free strings only).
-            assert mode is GenerationMode.NEGATIVE, label
-        except Exception as exc:  # every failure of every operation goes in the summary
-            tally.failures.append(f"{label} ({mode.value}): {type(exc).__name__}: {exc}")
-
-
 def call(case: Any, fuzzed: dict[str, Any]) -> int:
     """Send ``case`` as the administrator, check the answer; its status."""
     token = fuzzed["token"]
@@ -160,7 +101,7 @@ def test_every_answer_conforms_to_the_roles_document(fuzzed, role):
     operations = [result.ok() for result in fuzzed[role].get_all_operations()]
     assert len(operations) > (60 if role == "master" else 8)
     for operation in operations:
-        fuzz_operation(operation, fuzzed, tally)
+        fuzz_operation(operation, lambda case: call(case, fuzzed), tally)
     print(
         f"\nschemathesis, {role}: {len(operations)} operations, "
         f"{sum(tally.examples.values())} examples, {len(CHECKS)} checks each, "
