@@ -6,7 +6,8 @@ server error and conform to the document (status documented, content type, body 
 Left out of the run, with why:
 - ``GET /nodes/{node_id}/stream`` is held open for as long as the node lives, by design;
 - ``POST /nodes/heartbeat`` with generated URLs makes the master place writes on nodes
-  that do not exist, and every later write of the run would meet them.
+  that do not exist, and every later write of the run would meet them (it is fuzzed on
+  a master app of its own: tests/api/test_openapi.py).
 """
 
 from __future__ import annotations
