@@ -1,7 +1,7 @@
 """The master's own endpoints in OpenAPI: the reference API (``/register``, ``/get``,
-``/list``), the global catalogue's writes and reads, the block upload protocol, the
-cluster's endpoints (``/cluster/``, ``/nodes/``), probes and Seedream
-(``app.master.routes``, ``app.seedream.routes``)."""
+``/list``), the global catalogue's writes and reads, the block upload protocol, probes
+and Seedream (``app.master.routes``, ``app.seedream.routes``; the cluster's endpoints
+are ``app.openapi.cluster``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from app.openapi.components import (
     BINARY,
     BOOLEAN,
     CLIENT,
-    CLUSTER,
     COUNT,
     DIGEST,
     FILE_KEY,
@@ -20,7 +19,6 @@ from app.openapi.components import (
     INTEGER,
     JSON_BODY,
     NODE_ID,
-    NODE_URL,
     NUMBER,
     READINESS,
     STRING,
@@ -53,31 +51,6 @@ UPLOAD_STATE = obj(
     {"complete": BOOLEAN, "file": ANY_OBJECT, "expires_at": NUMBER},
 )
 BLOCK = obj({"hash": HASH, "size": INTEGER, "offset": INTEGER, "urls": array(STRING)})
-NODE = obj({"id": STRING, "url": STRING, "state": {"enum": ["up", "unresponsive", "down"]}})
-REPAIR_PASS = obj(
-    {"copied": INTEGER, "trimmed": INTEGER, "failed": INTEGER, "collected": INTEGER},
-    {"unavailable": array(HASH), "garbage_left": BOOLEAN},
-)
-CLUSTER_HEALTH = obj(
-    {
-        key: INTEGER
-        for key in [
-            "replication",
-            "nodes_up",
-            "nodes_down",
-            "files",
-            "blobs",
-            "healthy",
-            "degraded",
-            "under_replicated",
-            "over_replicated",
-            "unavailable",
-            "lost",
-        ]
-    },
-    {"status": STRING, "repair": ANY_OBJECT},
-)
-NODE_REPORT = obj({"node": NODE_ID}, {"url": NODE_URL, "hashes": array(DIGEST), "hash": DIGEST})
 GENERATE_FORM: Schema = {
     "required": True,
     "content": {
@@ -310,92 +283,6 @@ PATHS: dict[str, dict[str, Operation]] = {
             "The master's metrics in Prometheus text form",
             answer(200, media={"text/plain": {"schema": STRING}}),
             CLIENT,
-        )
-    },
-    "/cluster/health": {
-        "get": operation(
-            "clusterHealth",
-            "Blobs by state, nodes up and down, the last repair passes",
-            answer(200, CLUSTER_HEALTH),
-            (*CLIENT, 401, 403),
-            security=ADMIN,
-        )
-    },
-    "/cluster/repair": {
-        "post": operation(
-            "repair",
-            "Run one repair pass now",
-            answer(200, REPAIR_PASS),
-            (*CLIENT, 401, 403),
-            security=ADMIN,
-        )
-    },
-    "/nodes": {
-        "get": operation(
-            "listNodes",
-            "Every node with its state, space and last scrub",
-            answer(200, array(NODE)),
-            (*CLIENT, 401, 403),
-            security=ADMIN,
-        )
-    },
-    "/nodes/{node_id}/stream": {
-        "get": operation(
-            "nodeStream",
-            "Held open for a node, a byte a second: its break tells the master the node died",
-            answer(200, media={"text/plain": {"schema": STRING}}),
-            (*CLIENT, 401, 403, 409),
-            security=CLUSTER,
-            parameters=[
-                param("path", "node_id", NODE_ID),
-                param("query", "url", NODE_URL, required=True),
-            ],
-        )
-    },
-    "/nodes/heartbeat": {
-        "post": operation(
-            "heartbeat",
-            "A node's beat: its URL, space and scrub; answered with the cluster's settings",
-            answer(200, ANY_OBJECT),
-            (*JSON_BODY, 401, 403, 409),
-            security=CLUSTER,
-            body=json_request(
-                obj(
-                    {"node": NODE_ID, "url": NODE_URL},
-                    {"capacity_bytes": COUNT, "free_bytes": COUNT, "used_bytes": COUNT},
-                )
-            ),
-        )
-    },
-    "/nodes/register": {
-        "post": operation(
-            "registerCopies",
-            "A batch of new copies on a node, recorded in one transaction",
-            answer(200, ANY_OBJECT),
-            (*JSON_BODY, 401, 403, 404, 409),
-            security=CLUSTER,
-            body=json_request(NODE_REPORT),
-            x_overlay=True,
-        )
-    },
-    "/nodes/inventory": {
-        "post": operation(
-            "inventory",
-            "Every copy a node holds: confirmed, or checked by a sample before recorded",
-            answer(200, ANY_OBJECT),
-            (*JSON_BODY, 401, 403, 404, 409),
-            security=CLUSTER,
-            body=json_request(NODE_REPORT),
-        )
-    },
-    "/nodes/bad-copy": {
-        "post": operation(
-            "badCopy",
-            "Copies a node lacks or found corrupt, forgotten at once",
-            answer(200, ANY_OBJECT),
-            (*JSON_BODY, 401, 403, 404),
-            security=CLUSTER,
-            body=json_request(NODE_REPORT),
         )
     },
     "/seedream/generate": {
