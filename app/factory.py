@@ -11,6 +11,7 @@ from flask import Blueprint, Flask
 from app.api import wiring as api_wiring
 from app.api.routes import bp as api_bp
 from app.config import load_config
+from app.feed.routes import bp as feed_bp
 from app.http.hooks import install_socket_timeouts, install_url_check
 from app.http.rendering import register_error_handlers
 from app.http.request_metrics import install_request_metrics
@@ -43,7 +44,7 @@ def _init_master(app: Flask) -> None:
 
 # role -> (blueprints, engine wiring)
 ROLES: dict[str, tuple[tuple[Blueprint, ...], Callable[[Flask], None]]] = {
-    "master": ((master_bp, seedream_bp, api_bp, shares_bp, web_bp, tus_bp), _init_master),
+    "master": ((master_bp, seedream_bp, api_bp, feed_bp, shares_bp, web_bp, tus_bp), _init_master),
     "node": ((node_bp,), node_wiring.init_app),
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, or_, select
 
 from app.errors import BadRequest, Conflict
+from app.metadata.changes import UPSERT, record_changes
 from app.metadata.engine import starts_with
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.schema import fs_entries, fs_versions
@@ -54,7 +55,8 @@ def check_move(source: str, target: str) -> None:
 
 
 def ensure_folder(conn: Connection, user_id: int, path: str, now: float) -> None:
-    """Create ``path`` and any missing parents as folders; a file in the way is a 409."""
+    """Create ``path`` and any missing parents as folders (each one a change of the
+    feed); a file in the way is a 409."""
     missing: list[str] = []
     while path != ROOT:
         entry = get_entry(conn, user_id, path)
@@ -79,6 +81,8 @@ def ensure_folder(conn: Connection, user_id: int, path: str, now: float) -> None
                 "version": 0,
             },
         )
+    created = [(UPSERT, Entry(folder, True, None, 0, now, 0), None) for folder in reversed(missing)]
+    record_changes(conn, user_id, created, now)
 
 
 def put_entry(
@@ -133,4 +137,6 @@ def put_entry(
             "version": version,
         },
     )
-    return Entry(path, False, file_hash, size, now, version)
+    entry = Entry(path, False, file_hash, size, now, version)
+    record_changes(conn, user_id, [(UPSERT, entry, None)], now)
+    return entry

@@ -20,6 +20,7 @@ import time
 from sqlalchemy import Engine, func, select, update
 
 from app.errors import Conflict, NotFound
+from app.metadata.changes import MOVE, record_changes
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.entry_rows import (
@@ -198,7 +199,9 @@ class NamespaceStore(TrashStore):
                     .values(path=target + old[len(source) :])
                 )
             moved = get_entry(conn, user_id, target)
-        assert moved is not None
+            assert moved is not None
+            # One change for a folder: its subtree moves with it.
+            record_changes(conn, user_id, [(MOVE, moved, source)], now)
         return moved
 
     def copy(self, user_id: int, source: str, target: str, quota: int) -> Entry:

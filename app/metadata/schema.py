@@ -320,6 +320,39 @@ shares = Table(
     Index("ix_shares_file", "file_hash"),
 )
 
+# The account change feed (``app.metadata.changes``): every change to a user's tree,
+# written in the transaction that makes it, numbered per user in commit order.
+changes = Table(
+    "changes",
+    master_metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    # "upsert", "delete" or "move" (then from_path is where it was).
+    Column("kind", String(8), nullable=False),
+    Column("path", String(PATH_LENGTH), nullable=False),
+    Column("from_path", String(PATH_LENGTH), nullable=True),
+    # The entry as the change left it (a delete: as it was).
+    Column("is_dir", Boolean, nullable=False),
+    Column("file_hash", String(HASH_LENGTH), nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", Float, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Index("ix_changes_recorded", "recorded_at"),
+)
+
+# Each user's feed position: the last ``seq`` given, and the last one trimmed away by
+# retention (a cursor before it has missed changes). Taking the next seq updates this
+# row, which holds every other writer of the user's tree until commit: numbers are given
+# in commit order, so a reader that saw seq N has seen every change up to N.
+feed_heads = Table(
+    "feed_heads",
+    master_metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, nullable=False, default=0),
+    Column("trimmed", BigInteger, nullable=False, default=0),
+)
+
 # SQL that keeps ``blobs.copies`` equal to the blob's rows in ``replicas``, per dialect.
 # A copy's key never changes (only its ``confirmed_at`` does), so inserts and deletes are
 # all there is to count; a blob's deletion takes its copies with it (ON DELETE CASCADE).

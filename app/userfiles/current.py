@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from flask import current_app
 
+from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import ResumableUploads, UserFiles
 
 EXTENSION = "mdbx.userfiles"
 RESUMABLE_EXTENSION = "mdbx.resumable"
+FEED_EXTENSION = "mdbx.feed"
 
 
 def user_files() -> UserFiles:
@@ -20,4 +22,10 @@ def user_files() -> UserFiles:
 def resumable_uploads() -> ResumableUploads:
     """The resumable uploads of the current app's users."""
     service: ResumableUploads = current_app.extensions[RESUMABLE_EXTENSION]
+    return service
+
+
+def change_feed() -> ChangeFeed:
+    """The change feed of the current app's users."""
+    service: ChangeFeed = current_app.extensions[FEED_EXTENSION]
     return service

@@ -11,12 +11,16 @@ from flask import Flask
 from app.master.resumable import ResumableWrites
 from app.master.service import MasterService
 from app.metadata.accounts import UserStore
+from app.metadata.changes import FeedStore
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
 from app.metadata.resumable import ResumableStore
 from app.metadata.shares import ShareStore
 from app.security import ADMIN_TOKEN_CHECK
-from app.userfiles.current import EXTENSION, RESUMABLE_EXTENSION
+from app.userfiles.change_wait import ChangeWatch
+from app.userfiles.current import EXTENSION, FEED_EXTENSION, RESUMABLE_EXTENSION
+from app.userfiles.feed import ChangeFeedService
+from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import ResumableUploads, UserFiles
 from app.userfiles.resumable import ResumableUploadService
 from app.userfiles.service import UserFileService
@@ -62,4 +66,7 @@ def init_app(app: Flask, master: MasterService) -> None:
         namespace, content, chunk_bytes=app.config["UPLOAD_CHUNK_BYTES"]
     )
     app.extensions[RESUMABLE_EXTENSION] = resumable
+    feed = FeedStore(engine)
+    changes: ChangeFeed = ChangeFeedService(namespace, feed, ChangeWatch(feed))
+    app.extensions[FEED_EXTENSION] = changes
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token
