@@ -114,6 +114,11 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "RATE_LIMIT_STORAGE": "memory://",
         "TRASH_RETENTION": 30 * 86_400.0,
         "VERSION_RETENTION": 30 * 86_400.0,
+        # The account change feed (/api/changes) keeps each user's changes this many
+        # seconds, and at most this many of them (0: no limit); a client whose cursor is
+        # older lists its tree again (410 cursor_expired).
+        "FEED_RETENTION": 30 * 86_400.0,
+        "FEED_MAX_CHANGES": 200_000,
         # Thumbnails (GET /api/thumbnail): the bytes kept under DATA_DIR/thumbnails (the
         # least recently used go first; 0 keeps none), the largest source in bytes and
         # in pixels (413 image_too_large beyond: a decompression bomb stops at its

@@ -28,6 +28,7 @@ from sqlalchemy import Connection, text
 from app.cluster.node_client import CorruptCopy, NodeClient, NodeUnavailable
 from app.master.placement import choose_extras, choose_nodes
 from app.master.reader import discard_copy
+from app.metadata.changes import FeedStore
 from app.metadata.cluster import ClusterStore
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
@@ -54,7 +55,8 @@ class RepairReport:
     failed: int = 0
     unavailable: list[str] = field(default_factory=list)
     expired_uploads: int = 0
-    expired_user_items: int = 0  # trash entries, versions and share links past their time
+    # Trash entries, versions, share links and feed changes past their time.
+    expired_user_items: int = 0
     collected: int = 0
     garbage_left: bool = False  # a collection stopped at the batch size: more may wait
 
@@ -152,6 +154,9 @@ class Repairer:
         batch: int,
         lock_path: Path,
         log_to: RepairLog | None = None,
+        feed: FeedStore | None = None,
+        feed_retention: float = 0.0,
+        feed_max_changes: int = 0,
     ) -> None:
         self.store = store
         self.log_to = log_to
@@ -160,6 +165,10 @@ class Repairer:
         self.gc_grace = gc_grace
         self.trash_retention = trash_retention
         self.version_retention = version_retention
+        # The change feed, trimmed to its retention (app.metadata.changes).
+        self.feed = feed
+        self.feed_retention = feed_retention
+        self.feed_max_changes = feed_max_changes
         self.cluster = cluster
         self.nodes = nodes
         self.replication = replication
@@ -221,6 +230,10 @@ class Repairer:
         report.expired_user_items = self.namespace.expire(
             now, self.trash_retention, self.version_retention
         )
+        if self.feed is not None:
+            report.expired_user_items += self.feed.trim(
+                now, self.feed_retention, self.feed_max_changes
+            )
         if collect:
             files_gone = self.store.collect_files(now - self.gc_grace, self.batch)
             blobs_gone = self.store.collect_garbage(now - self.gc_grace, self.batch)

@@ -18,6 +18,7 @@ from app.master.replication import Repairer, RepairLog
 from app.master.service import EXTENSION, PROBER, REPAIRER, STREAMS, MasterService
 from app.master.streams import NodeStreams
 from app.master.writer import ReplicatedWriter
+from app.metadata.changes import FeedStore
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.file_catalogue import FileCatalogue
@@ -71,6 +72,9 @@ def init_app(app: Flask) -> None:
         batch=config["REPAIR_BATCH"],
         lock_path=data_dir / "repair.lock",
         log_to=repair_log,
+        feed=FeedStore(engine),
+        feed_retention=config["FEED_RETENTION"],
+        feed_max_changes=config["FEED_MAX_CHANGES"],
     )
     app.extensions[REPAIRER] = repairer
     prober = NodeProber(
