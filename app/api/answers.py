@@ -8,6 +8,7 @@ from typing import Any
 
 from app.metadata.changes import MOVE, Change
 from app.metadata.entries import Entry
+from app.userfiles.batch import BatchResult
 from app.userfiles.interface import Account, Listing, NewShare, SessionInfo, Share, TrashEntry
 
 
@@ -103,3 +104,11 @@ def listing_answer(listing: Listing) -> dict[str, Any]:
 
 def session_answer(session: SessionInfo) -> dict[str, Any]:
     return asdict(session)
+
+
+def batch_answer(result: BatchResult) -> dict[str, Any]:
+    """One file of POST /api/batch: as PUT /api/files answers it, or its error."""
+    if result.entry is not None:
+        return stored_answer(result.entry)
+    assert result.error is not None
+    return {"path": result.path, "error": result.error.to_dict()["error"]}

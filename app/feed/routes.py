@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api.answers import change_answer, tree_entry_answer
+from app.api.answers import batch_answer, change_answer, tree_entry_answer
+from app.errors import PayloadTooLarge
 from app.http.identity import current_user
+from app.http.multipart import read_parts
 from app.http.query import int_arg
-from app.userfiles.current import change_feed
+from app.userfiles.batch import MAX_BATCH_BYTES, MAX_BATCH_FILES, BatchFile
+from app.userfiles.current import batch_writes, change_feed
 from app.userfiles.feed import DEFAULT_PAGE, MAX_PAGE, MAX_WAIT
 
 bp = Blueprint("feed", __name__)
@@ -58,3 +61,31 @@ def wait() -> Response:
     timeout = int_arg("timeout", DEFAULT_WAIT, minimum=1, maximum=int(MAX_WAIT))
     found = change_feed().wait(current_user(), request.args.get("cursor", ""), timeout)
     return jsonify({"changes": found})
+
+
+@bp.post("/api/batch")
+def batch() -> Response:
+    """Many small files in one multipart body, under ``?dir=``: a result per file."""
+    user = current_user()
+    if (request.content_length or 0) > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"a batch is at most {MAX_BATCH_BYTES} bytes")
+    request.max_content_length = MAX_BATCH_BYTES  # a chunked body is cut off there
+    writes = batch_writes()
+    parts = read_parts(
+        request.stream,
+        request.content_type,
+        max_parts=MAX_BATCH_FILES,
+        max_part_bytes=writes.max_file,
+    )
+    sent = [BatchFile(batch_path(part.name, part.filename), part.data) for part in parts]
+    results = writes.put_many(user, request.args.get("dir"), sent)
+    return jsonify({"results": [batch_answer(result) for result in results]})
+
+
+def batch_path(name: str, filename: str | None) -> str:
+    """A part's path: its field name, or its filename when the field is ``file``."""
+    return filename or "" if name in GENERIC_FIELDS else name
+
+
+# Field names that say "a file" rather than where it goes (curl -F file=@a.txt).
+GENERIC_FIELDS = ("file", "files")

@@ -118,6 +118,28 @@ class FileCatalogue(BlobCopies):
         assert merged is not None
         return merged
 
+    def register_many(self, stored: Sequence[tuple[FileRecord, Sequence[str]]]) -> None:
+        """``register`` each (record, created_on), all in one transaction (a batch of
+        small files)."""
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            for record, created_on in stored:
+                self.add_blobs(
+                    conn,
+                    [(record.hash, record.size)],
+                    record.replicas,
+                    now,
+                    private=not record.public,
+                    created_on=created_on,
+                )
+            self._upsert_file.run(
+                conn,
+                [
+                    _file_row(record.hash, record.name, record.size, now, public=record.public)
+                    for record, _created_on in stored
+                ],
+            )
+
     def register_copies(self, node_id: str, copies: Sequence[HeldCopy]) -> None:
         """Record, in one transaction, copies a node just stored: whole files (created or
         renamed, as ``register`` does) and blocks. A private copy (a repair copy of

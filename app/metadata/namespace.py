@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import posixpath
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Engine, func, select, update
 
-from app.errors import Conflict, NotFound
+from app.errors import AppError, Conflict, NotFound
 from app.metadata.changes import MOVE, record_changes
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
@@ -161,6 +162,23 @@ class NamespaceStore(TrashStore):
         now = time.time()
         with write_transaction(self.engine) as conn:
             return put_entry(conn, user_id, path, file_hash, size, quota, now)
+
+    def put_files(
+        self, user_id: int, files: Sequence[tuple[str, str, int]], quota: int
+    ) -> list[Entry | AppError]:
+        """``put_file`` each (path, hash, size), in order, all in one transaction; a file
+        refused (a folder in the way, the quota) is answered its error and the others go
+        on (each in a savepoint of its own)."""
+        now = time.time()
+        answers: list[Entry | AppError] = []
+        with write_transaction(self.engine) as conn:
+            for path, file_hash, size in files:
+                try:
+                    with conn.begin_nested():
+                        answers.append(put_entry(conn, user_id, path, file_hash, size, quota, now))
+                except AppError as exc:
+                    answers.append(exc)
+        return answers
 
     def mkdir(self, user_id: int, path: str) -> Entry:
         """Create a folder and its parents; an existing folder is fine."""

@@ -1,9 +1,10 @@
-"""The change feed on real gunicorn masters: a long poll answers within a second of a
-change made through another worker process or another master, and holds nothing
-while it waits."""
+"""The change feed and the batch write on real gunicorn processes: a long poll answers
+within a second of a change made through another worker process or another master;
+a batch of small files is durable on R nodes when answered, each file's error its own."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from app.client.account_client import AccountClient
+from app.client.api import Client
+from app.client.errors import ClientError
 from localcluster.launcher import Cluster
+from tests.support.api import blob_path
 from tests.support.postgres import postgres_schema
 
 TIMEOUT = 30
@@ -87,3 +92,38 @@ def test_long_polls_answer_a_change_through_another_master(spawn):
         first, second = (master.url for master in cluster.masters)
         http = login(first)
         long_polls_see(http, second, first, http.headers["Authorization"])
+
+
+def test_a_batch_is_durable_on_r_nodes_when_answered(cluster: Cluster):
+    master = cluster.master.url
+    http = login(master)
+    account = AccountClient(Client(master, token=http.headers["Authorization"].split()[1]))
+    files = [(f"d{n % 3}/f{n}.txt", f"small file {n}".encode()) for n in range(50)]
+    files += [("big.bin", b"b" * (4 * 1024 * 1024 + 1)), ("../out", b"x")]
+    results = account.put_batch("/batch", files)
+    assert [r.get("error", {}).get("code") for r in results[-2:]] == ["too_large", "invalid_path"]
+    for (relpath, data), result in zip(files[:50], results[:50], strict=True):
+        digest = hashlib.sha256(data).hexdigest()
+        assert result == {
+            "path": f"/batch/{relpath}",
+            "size": len(data),
+            "hash": digest,
+            "version": 1,
+        }
+        # Both copies are on the nodes' disks before the answer.
+        assert all(blob_path(node, digest).is_file() for node in cluster.nodes)
+    back = http.get(f"{master}/api/files/batch/d1/f1.txt", timeout=TIMEOUT)
+    assert back.status_code == 200 and back.content == b"small file 1"
+    tree = http.get(f"{master}/api/tree", params={"path": "/batch"}, timeout=TIMEOUT).json()
+    assert len(tree["entries"]) == 53  # three folders, fifty files
+    with pytest.raises(ClientError) as caught:
+        account.put_batch("/batch", [(f"g{n}", b"") for n in range(1001)])
+    assert (caught.value.status, caught.value.code) == (413, "payload_too_large")
+    limited = requests.patch(
+        f"{master}/api/admin/users/{account.account()['name']}",
+        json={"quota_bytes": account.account()["used_bytes"] + 10},
+        timeout=TIMEOUT,
+    )
+    assert limited.status_code == 200, limited.text
+    quota = account.put_batch("/q", [("fits", b"0123456789"), ("over", b"!")])
+    assert "error" not in quota[0] and quota[1]["error"]["code"] == "quota_exceeded"

@@ -129,3 +129,21 @@ def test_retention_trims_old_and_surplus_changes_and_expires_cursors(stores):
     assert seen(feed, alice, 5)[0] == [] and seen(feed, bob, 1)[0] == []
     ns.put_file(alice, "/later", B, 10, 0)
     assert seen(feed, alice, 5)[0] == [("upsert", "/later", None)]
+
+
+def test_many_files_in_one_transaction_each_refused_alone(stores):
+    ns, feed, alice, _bob = stores
+    ns.mkdir(alice, "/d/taken")
+    at = feed.position(alice)
+    answers = ns.put_files(
+        alice, [("/d/a", A, 10), ("/d/taken", B, 10), ("/d/sub/b", B, 10), ("/d/a", B, 10)], 0
+    )
+    assert [getattr(a, "code", None) for a in answers] == [None, "is_a_directory", None, None]
+    assert [a.version for a in answers if not isinstance(a, AppError)] == [1, 1, 2]
+    # The refused one left no change behind, not even a number.
+    assert [(c.seq, c.kind, c.path) for c in feed.read(alice, at, "/", 10).changes] == [
+        (at + 1, "upsert", "/d/a"),
+        (at + 2, "upsert", "/d/sub"),
+        (at + 3, "upsert", "/d/sub/b"),
+        (at + 4, "upsert", "/d/a"),
+    ]
