@@ -120,16 +120,20 @@ class FileCatalogue(BlobCopies):
 
     def register_many(self, stored: Sequence[tuple[FileRecord, Sequence[str]]]) -> None:
         """``register`` each (record, created_on), all in one transaction (a batch of
-        small files)."""
+        small files): the records stored on the same nodes together."""
         now = time.time()
+        alike: dict[tuple[tuple[str, ...], tuple[str, ...], bool], list[FileRecord]] = {}
+        for record, created_on in stored:
+            key = (record.replicas, tuple(created_on), record.public)
+            alike.setdefault(key, []).append(record)
         with write_transaction(self.engine) as conn:
-            for record, created_on in stored:
+            for (replicas, created_on, public), records in alike.items():
                 self.add_blobs(
                     conn,
-                    [(record.hash, record.size)],
-                    record.replicas,
+                    [(record.hash, record.size) for record in records],
+                    replicas,
                     now,
-                    private=not record.public,
+                    private=not public,
                     created_on=created_on,
                 )
             self._upsert_file.run(

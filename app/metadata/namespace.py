@@ -28,6 +28,7 @@ from app.metadata.entry_rows import (
     check_move,
     ensure_folder,
     get_entry,
+    put_entries,
     put_entry,
     require_entry,
     require_free,
@@ -168,17 +169,21 @@ class NamespaceStore(TrashStore):
     ) -> list[Entry | AppError]:
         """``put_file`` each (path, hash, size), in order, all in one transaction; a file
         refused (a folder in the way, the quota) is answered its error and the others go
-        on (each in a savepoint of its own)."""
+        on."""
         now = time.time()
-        answers: list[Entry | AppError] = []
         with write_transaction(self.engine) as conn:
+            if not quota and len({path for path, _hash, _size in files}) == len(files):
+                return put_entries(conn, user_id, files, now)
+            # A quota counts each file after the one before; a path twice is a version
+            # of itself: one after the other, each in a savepoint of its own.
+            answers: list[Entry | AppError] = []
             for path, file_hash, size in files:
                 try:
                     with conn.begin_nested():
                         answers.append(put_entry(conn, user_id, path, file_hash, size, quota, now))
                 except AppError as exc:
                     answers.append(exc)
-        return answers
+            return answers
 
     def mkdir(self, user_id: int, path: str) -> Entry:
         """Create a folder and its parents; an existing folder is fine."""

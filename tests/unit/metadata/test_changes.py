@@ -147,3 +147,31 @@ def test_many_files_in_one_transaction_each_refused_alone(stores):
         (at + 3, "upsert", "/d/sub/b"),
         (at + 4, "upsert", "/d/a"),
     ]
+
+
+def test_many_distinct_files_in_a_few_statements_each_refused_alone(stores):
+    ns, feed, alice, _bob = stores
+    ns.mkdir(alice, "/d/taken")
+    ns.put_file(alice, "/d/old", A, 10, 0)
+    ns.put_file(alice, "/file", A, 10, 0)
+    at = feed.position(alice)
+    answers = ns.put_files(
+        alice,
+        [("/d/old", B, 10), ("/d/taken", B, 10), ("/file/x", B, 10), ("/n/e/w", B, 10)],
+        0,
+    )
+    assert [getattr(a, "code", None) for a in answers] == [
+        None,
+        "is_a_directory",
+        "not_a_directory",
+        None,
+    ]
+    assert (answers[0].version, answers[3].version) == (2, 1)
+    assert [(v.version, v.hash) for v in ns.versions(alice, "/d/old")] == [(2, B), (1, A)]
+    assert ns.get(alice, "/file").hash == A and ns.get(alice, "/n/e/w").hash == B
+    assert [(c.kind, c.path) for c in feed.read(alice, at, "/", 10).changes] == [
+        ("upsert", "/n"),
+        ("upsert", "/n/e"),
+        ("upsert", "/d/old"),
+        ("upsert", "/n/e/w"),
+    ]
