@@ -32,6 +32,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "PORT": 0,
     "DATA_DIR": "data",
     "LOG_LEVEL": "info",
+    # "json": one JSON object a line, with each request's id (app/server/json_logs.py).
+    "LOG_FORMAT": "text",
     # gunicorn (see app/server/application.py): gevent workers per process and their limits. A
     # connection costs a worker a greenlet and a descriptor (10-25 KiB when idle), so
     # thousands of idle or slow clients do not fill its pool; `mdbx serve` raises the
@@ -329,6 +331,8 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
     for key in ("WORKERS", "WORKER_CONNECTIONS"):
         if resolved[key] < 1:
             raise ConfigError(f"{key} ({settings[key].source}) must be at least 1")
+    if resolved["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT ({settings['LOG_FORMAT'].source}) must be text or json")
     if not 0 <= resolved["PORT"] <= 65535:
         raise ConfigError(f"PORT ({settings['PORT'].source}) must be a TCP port")
     _validate_binding(resolved, settings)

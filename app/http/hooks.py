@@ -1,4 +1,5 @@
-"""Request hooks every role installs: URLs must be UTF-8, socket reads and writes are bounded."""
+"""Request hooks every role installs: each request has an id, URLs must be UTF-8, socket
+reads and writes are bounded."""
 
 from __future__ import annotations
 
@@ -8,9 +9,26 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Response, request
 
+from app.cluster import request_ids
 from app.errors import (
     BadRequest,
 )
+
+
+def install_request_ids(app: Flask) -> None:
+    """Give each request its id (``app.cluster.request_ids``) and its answer the header,
+    errors included: the fast path's answers carry it alike."""
+
+    @app.before_request
+    def _name_request() -> None:
+        request_ids.current.set(request_ids.accept_or_make(request.headers.get(request_ids.HEADER)))
+
+    @app.after_request
+    def _tell_request_id(response: Response) -> Response:
+        request_id = request_ids.current.get()
+        if request_id:
+            response.headers[request_ids.HEADER] = request_id
+        return response
 
 
 def install_url_check(app: Flask) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -12,6 +11,7 @@ from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import ServiceUnavailable
 from app.master.placement import choose_nodes
 from app.metadata.records import NodeRecord
+from app.primitives.context_pool import ContextThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class ReplicatedWriter:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         order = live if ranked else self.rank_nodes(live)
         targets, spares = order[: self.replication], order[self.replication :]
-        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        with ContextThreadPool(max_workers=len(targets)) as pool:
             outcomes = list(
                 pool.map(lambda node: self._put(node, source, digest, name, kind, private), targets)
             )
