@@ -68,6 +68,12 @@ class BadRequest(AppError, ValueError):
     status, code = 400, "bad_request"
 
 
+class BodyEndedEarly(BadRequest):
+    """The client closed its side before sending the body its Content-Length announced."""
+
+    code = "client_disconnected"
+
+
 class MissingField(BadRequest):
     code = "missing_field"
 

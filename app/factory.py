@@ -11,7 +11,12 @@ from flask import Blueprint, Flask
 from app.api import wiring as api_wiring
 from app.api.routes import bp as api_bp
 from app.config import load_config
-from app.http.hooks import install_request_ids, install_socket_timeouts, install_url_check
+from app.http.hooks import (
+    install_request_ids,
+    install_socket_timeouts,
+    install_url_check,
+    install_whole_bodies,
+)
 from app.http.rendering import register_error_handlers
 from app.http.request_metrics import install_request_metrics
 from app.master import wiring as master_wiring
@@ -64,6 +69,7 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     install_request_metrics(app)
     install_request_ids(app)
     install_url_check(app)
+    install_whole_bodies(app)
     install_socket_timeouts(app, config["READ_TIMEOUT"], config["WRITE_TIMEOUT"])
     app.extensions[CONNECTION_RULES] = ConnectionRules(
         header_timeout=config["HEADER_TIMEOUT"],
