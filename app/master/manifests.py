@@ -32,8 +32,9 @@ class ManifestWriter:
         self.live_nodes = live_nodes
 
     def store(self, manifest: Manifest) -> StoredManifest:
-        """Write the manifest; InsufficientReplicas (503) below the write quorum, and then
-        the file is not committed."""
+        """Write the manifest to R nodes, or as many as take it: one copy will do (503
+        without any, and then the file is not committed), as a commit of blocks with one
+        live copy each does; repair brings it to R."""
         data = encode_manifest(manifest)
         digest = manifest_address(data)
         result = self.writer.write(
@@ -43,6 +44,7 @@ class ManifestWriter:
             f"manifest-{manifest.hash}",
             kind="manifest",
             private=True,
+            quorum=1,
         )
         return StoredManifest(digest, len(data), result.stored_on)
 
