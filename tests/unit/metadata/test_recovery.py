@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from app.errors import InvalidSnapshot
 from app.metadata.accounts import UserStore
+from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url, write_transaction
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.manifests import (
@@ -30,7 +31,13 @@ from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
 from app.metadata.schema import fs_entries
 from app.metadata.shares import ShareStore
-from app.metadata.snapshots import restore_snapshot, take_snapshot
+from app.metadata.snapshots import (
+    SnapshotInfo,
+    prune_snapshots,
+    record_snapshot,
+    restore_snapshot,
+    take_snapshot,
+)
 
 A, B, BIG, MAN = "aa" * 32, "bb" * 32, "ff" * 32, "ee" * 32
 LARGE = Manifest(BIG, "big.bin", 10, 4, ((A, 4), (A, 4), (B, 2)), public=False)
@@ -223,3 +230,24 @@ def test_record_manifest_points_a_file_at_its_latest_manifest(engine):
     with write_transaction(engine) as conn:
         record_manifest(conn, BIG, other)
     assert unknown_manifests(engine, [MAN, other]) == [MAN]
+
+
+def test_repair_copies_manifests_and_snapshots_as_what_they_are(engine):
+    """A rebuilt master finds them by the kind their copies carry on the nodes."""
+    store = FileCatalogue(engine)
+    snap = "5a" * 32
+    for blob in (MAN, snap, A, B):
+        store.register_blob(blob, 3, ["n1"])
+    learn_manifests(engine, [(MAN, LARGE)])
+    record_snapshot(engine, SnapshotInfo(snap, time.time(), 3))
+    states = ClusterStore(engine).replication_states({"n1", "n2"}, {"n1", "n2"}, 2, 10)
+    assert {s.hash: s.kind for s in states} == {
+        MAN: "manifest",
+        snap: "snapshot",
+        A: "block",
+        B: "block",
+    }
+    # A snapshot kept is referenced; once forgotten, it is garbage.
+    assert store.collect_garbage(time.time() + 10, 100) == []
+    assert prune_snapshots(engine, 0) == 1
+    assert [blob.hash for blob in store.collect_garbage(time.time() + 10, 100)] == [snap]
