@@ -5,7 +5,8 @@ A master started on an empty database (or asked to: ``POST /admin/recover``) is
 node), so each one reports its whole inventory again. The inventories bring back the
 small files (each its own blob, named), the manifests of the large ones (read and
 parsed as they are reported: ``app.master.reports``) and the snapshots kept. Once every
-live node has reported all it holds (or RECOVERY_WAIT after the first did), the latest
+live node has reported all it holds (and SETTLE seconds passed, for every running node
+to have beaten: or RECOVERY_WAIT after the first reported), the latest
 snapshot restores the user trees, if the database has none, and the recovery's report
 is kept for ``GET /admin/recover``. Garbage collection waits meanwhile: a block whose
 manifest is not read yet, or a private file whose user tree is not restored yet, is
@@ -44,6 +45,10 @@ EPOCH = "sync.epoch"  # nodes report their whole inventory again when it changes
 SYNCED_PREFIX = "recovery.synced."
 # The loop's tick (seconds): how soon a recovery ends once the inventories are in.
 TICK = 0.5
+# Seconds a recovery waits at least, so that every running node counts among the live
+# nodes whose inventory it waits for: a node reopens its stream to a master within half
+# a second of the master's start (app.node.stream), which records it alive.
+SETTLE = 2.5
 # Seconds an admin's recover waits beyond RECOVERY_WAIT for the nodes' inventories.
 RECOVER_DEADLINE = 60.0
 # How long the sync epoch is cached per worker (it is in every answer to a node).
@@ -146,7 +151,8 @@ class Recovery:
             return None
         live = self.live_nodes()
         synced = [n for n in live if _float(self.settings.get(synced_key(n.id))) >= since]
-        if not synced or (len(synced) < len(live) and time.time() - since < self.wait):
+        waited = time.time() - since
+        if not synced or (waited < self.wait and (len(synced) < len(live) or waited < SETTLE)):
             return None
         report = self._restore_trees()
         report.update(
@@ -212,6 +218,17 @@ class Recovery:
             code="recovery_pending",
         )
 
+    def take_snapshot(self, *, only_if_changed: bool = False) -> dict[str, Any] | None:
+        """Snapshot the user trees (``Snapshots.take``), never while recovering: the
+        trees are not back yet, and an empty snapshot would be the latest one."""
+        if self.pending_since() is not None:
+            raise ServiceUnavailable(
+                "the master is rebuilding its catalogue from its nodes: snapshot it after "
+                "(GET /admin/recover tells when)",
+                code="recovery_pending",
+            )
+        return self.snapshots.take(only_if_changed=only_if_changed)
+
     def recover(self) -> dict[str, Any]:
         """Rebuild from the nodes now (``POST /admin/recover``): begin, wait for the end
         (at most RECOVERY_WAIT and a minute more), return the report."""
@@ -241,7 +258,7 @@ class Recovery:
                     and time.monotonic() - self._last_snapshot >= self.snapshot_interval
                 ):
                     self._last_snapshot = time.monotonic()
-                    self.snapshots.take(only_if_changed=True)
+                    self.take_snapshot(only_if_changed=True)
             except Exception:
                 log.exception("recovery or snapshot step failed")
 

@@ -176,7 +176,7 @@ def bad_copy() -> Response:
 
 @bp.post("/admin/snapshots")
 def take_snapshot() -> Response:
-    return jsonify(master_recovery().snapshots.take())
+    return jsonify(master_recovery().take_snapshot())
 
 
 @bp.get("/admin/snapshots")

@@ -46,7 +46,6 @@ def download(master: str, digest: str) -> bytes:
 def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     cluster: Cluster = spawn(nodes=2, env=FAST)
     master = cluster.master.url
-    recovered(master)  # a new cluster's own start: nothing to find
 
     # The reference API: a small file (one blob) and a large one (a manifest of 3 blocks).
     small = os.urandom(1000)
@@ -68,6 +67,7 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     assert alice.call("DELETE", "/api/files/old.txt").status_code == 200
     assert alice.call("POST", "/api/mkdir", json={"path": "/empty"}).status_code == 200
     link = alice.call("POST", "/api/shares", json={"path": "/docs/note.txt"}).json()
+    recovered(master)  # a new cluster's own start (nothing to find) ends before a snapshot
 
     backup = mdbx("admin", "backup", "--json", "--out", str(tmp_path / "snap.db.gz"), master=master)
     assert backup.returncode == 0, backup.stderr
@@ -75,6 +75,11 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     assert len(snapshot["copies"]) == 2
     saved = (tmp_path / "snap.db.gz").read_bytes()
     assert hashlib.sha256(saved).hexdigest() == snapshot["hash"]
+    # Its password hashes are the cluster's: a node serves it to no one else.
+    unsigned = requests.get(
+        f"{cluster.nodes[0].url}/retrieve", params={"hash": snapshot["hash"]}, timeout=TIMEOUT
+    )
+    assert unsigned.status_code == 404
     # After the snapshot: a large file only its manifest on the nodes brings back.
     later = os.urandom(4 * MIB + 1)
     reply = requests.put(f"{master}/upload/later.bin", data=later, timeout=TIMEOUT)
