@@ -111,6 +111,9 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     shared = requests.get(link["url"], timeout=TIMEOUT)
     assert shared.status_code == 200 and shared.content == note
     wait_until(lambda: healthy(master), 30)
+    kept = mdbx("admin", "backup", "--list", "--json", master=master)
+    assert kept.returncode == 0, kept.stderr
+    assert snapshot["hash"] in [s["hash"] for s in json.loads(kept.stdout)]
 
     # On demand: the same, reported by the CLI (the trees are there: not restored again).
     found = mdbx("admin", "recover", "--json", master=master, timeout=120)
