@@ -51,12 +51,14 @@ class ReplicatedWriter:
         *,
         ranked: bool = False,
         private: bool = False,
+        quorum: int | None = None,
     ) -> WriteResult:
         """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum.
 
         The nodes are chosen by free space, or with ``ranked`` taken in the order given
         (``rank_nodes``: the blocks of one file go to the same nodes). ``private``
         copies are served only through signed URLs (content of the per-user API).
+        ``quorum``: the copies that must be durable, instead of WRITE_QUORUM's.
         """
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
@@ -75,12 +77,13 @@ class ReplicatedWriter:
         stored = [node.id for node, _reply in answers]
         created = tuple(node.id for node, reply in answers if reply.get("deduplicated") is False)
         wanted = self.replication
-        if len(stored) < self.quorum:
+        needed = self.quorum if quorum is None else min(quorum, self.quorum)
+        if len(stored) < needed:
             raise InsufficientReplicas(
-                f"only {len(stored)} of {self.quorum} required copies could be written",
-                details={"copies": len(stored), "quorum": self.quorum},
+                f"only {len(stored)} of {needed} required copies could be written",
+                details={"copies": len(stored), "quorum": needed},
             )
-        return WriteResult(tuple(stored), wanted, self.quorum, created)
+        return WriteResult(tuple(stored), wanted, needed, created)
 
     @staticmethod
     def rank_nodes(live: list[NodeRecord]) -> list[NodeRecord]:
