@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, delete, func, s
 
 from app.errors import InvalidSnapshot
 from app.metadata.catalogue_version import bump_catalogue_version
+from app.metadata.changes import feed_positions, restart_feeds
 from app.metadata.engine import dialect_insert, write_transaction
 from app.metadata.schema import (
     api_tokens,
@@ -196,6 +197,7 @@ def _restore_from(engine: Engine, source: Connection) -> RestoreReport:
     with write_transaction(engine) as conn:
         bump_catalogue_version(conn)
         files_before = conn.execute(select(func.count()).select_from(files)).scalar_one()
+        feeds = feed_positions(conn)  # gone with their users below
         # Children first, should the database not cascade; then the snapshot's rows.
         for table in reversed(TREES):
             conn.execute(delete(table))
@@ -211,6 +213,7 @@ def _restore_from(engine: Engine, source: Connection) -> RestoreReport:
                     # Files the nodes brought back already are the same content.
                     statement = statement.on_conflict_do_nothing()
                 conn.execute(statement, rows)
+        restart_feeds(conn, feeds)
         if engine.dialect.name == "postgresql":
             for table in (users, fs_versions):
                 conn.exec_driver_sql(
