@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from app.metadata.changes import MOVE, Change
 from app.metadata.entries import Entry
+from app.userfiles.batch import BatchResult
 from app.userfiles.interface import Account, Listing, NewShare, SessionInfo, Share, TrashEntry
 
 
@@ -34,6 +36,31 @@ def entry_answer(entry: Entry) -> dict[str, Any]:
     if not entry.is_dir:
         shown["version"] = entry.version
     return shown
+
+
+def tree_entry_answer(entry: Entry) -> dict[str, Any]:
+    """A file or folder of /api/tree: ``entry_answer`` with ``modified`` (the mtime, as
+    the feed's changes name it) and a ``version`` that is null for a folder."""
+    return {**entry_answer(entry), "modified": entry.mtime, "version": _version(entry)}
+
+
+def change_answer(change: Change) -> dict[str, Any]:
+    """One change of /api/changes (``from`` only for a move)."""
+    shown: dict[str, Any] = {"seq": change.seq, "change": change.kind, "path": change.path}
+    if change.kind == MOVE:
+        shown["from"] = change.from_path
+    shown.update(
+        is_dir=change.is_dir,
+        size=change.size,
+        hash=change.hash,
+        modified=change.mtime,
+        version=None if change.is_dir else change.version,
+    )
+    return shown
+
+
+def _version(entry: Entry) -> int | None:
+    return None if entry.is_dir else entry.version
 
 
 def stored_answer(entry: Entry) -> dict[str, Any]:
@@ -77,3 +104,11 @@ def listing_answer(listing: Listing) -> dict[str, Any]:
 
 def session_answer(session: SessionInfo) -> dict[str, Any]:
     return asdict(session)
+
+
+def batch_answer(result: BatchResult) -> dict[str, Any]:
+    """One file of POST /api/batch: as PUT /api/files answers it, or its error."""
+    if result.entry is not None:
+        return stored_answer(result.entry)
+    assert result.error is not None
+    return {"path": result.path, "error": result.error.to_dict()["error"]}

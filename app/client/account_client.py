@@ -12,7 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterator
+import posixpath
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -115,6 +116,16 @@ class AccountClient:
     def delete(self, path: str) -> dict[str, Any]:
         """Move a file or folder to the trash: ``{"path", "trash_id"}``."""
         return self.call("DELETE", "/api/files/" + _quoted(path))
+
+    def put_batch(self, folder: str, files: Sequence[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """Store many small files (each at most a block, 4 MiB; at most 1,000 and 64 MiB
+        in all) under ``folder`` in one request: ``(path relative to it, bytes)``. A
+        result per file, in order: ``{"path","size","hash","version"}`` once durable, or
+        ``{"path","error": {"code","message"}}`` (``too_large``, ``quota_exceeded``...)."""
+        parts = [(relpath, (posixpath.basename(relpath), data)) for relpath, data in files]
+        answer = self.call("POST", "/api/batch", params={"dir": folder}, files=parts)
+        results: list[dict[str, Any]] = answer["results"]
+        return results
 
     def trash(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.call("GET", "/api/trash")["trash"]

@@ -110,6 +110,8 @@ def _read_into(
                 if isinstance(event, Epilogue):
                     finished = True
                     break
+                if isinstance(event, (File, Field)):
+                    _check_part_headers(event)
                 if isinstance(event, File) and event.name == file_field:
                     if upload.sink is not None:
                         raise BadRequest(
@@ -156,6 +158,14 @@ def _read_into(
     return upload
 
 
+def _check_part_headers(part: File | Field) -> None:
+    """413 for a part whose headers exceed the bound, however the body was cut into
+    reads (one read may bring a whole part's head: the wait below never sees it)."""
+    size = sum(len(name) + len(value) + 4 for name, value in part.headers.items())
+    if size > MAX_PART_HEADER_BYTES:
+        raise PayloadTooLarge(f"a multipart part's headers exceed {MAX_PART_HEADER_BYTES} bytes")
+
+
 def _field_text(name: str, chunks: list[bytes]) -> str:
     try:
         return b"".join(chunks).decode("utf-8")
@@ -173,3 +183,60 @@ def clean_name(filename: str | None) -> str:
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     printable = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C")
     return printable.strip()[:MAX_NAME_LENGTH]
+
+
+@dataclass
+class Part:
+    """A part of a multipart body read whole: its field name, filename (None for a text
+    field) and bytes, or ``data`` None when it passed the caller's limit (then dropped)."""
+
+    name: str
+    filename: str | None
+    data: bytes | None
+
+
+def read_parts(
+    stream: IO[bytes], content_type: str | None, *, max_parts: int, max_part_bytes: int
+) -> list[Part]:
+    """Read every part of the body, each one whole into memory up to ``max_part_bytes``
+    (past it only the fact is kept); 413 for more than ``max_parts`` parts."""
+    decoder = MultipartDecoder(boundary_of(content_type), max_parts=max_parts)
+    parts: list[Part] = []
+    chunks: list[bytes] = []
+    size = 0
+    finished = False
+    try:
+        while not finished:
+            chunk = stream.read(BODY_CHUNK)
+            decoder.receive_data(chunk or None)
+            event = decoder.next_event()
+            while not isinstance(event, NeedData):
+                if isinstance(event, Epilogue):
+                    finished = True
+                    break
+                if isinstance(event, File | Field):
+                    filename = event.filename if isinstance(event, File) else None
+                    parts.append(Part(event.name, filename, b""))
+                    chunks, size = [], 0
+                elif isinstance(event, Data):
+                    size += len(event.data)
+                    if size <= max_part_bytes:
+                        chunks.append(event.data)
+                    if not event.more_data:
+                        parts[-1].data = b"".join(chunks) if size <= max_part_bytes else None
+                event = decoder.next_event()
+            if decoder.state not in _IN_PART_DATA and len(decoder.buffer) > MAX_PART_HEADER_BYTES:
+                raise PayloadTooLarge(
+                    f"a multipart part's headers exceed {MAX_PART_HEADER_BYTES} bytes"
+                )
+            if not chunk and not finished:
+                raise BadRequest("the multipart body ended early", code="malformed_multipart")
+    except RequestEntityTooLarge as exc:
+        raise PayloadTooLarge(
+            f"the body passes its limit of bytes, or of {max_parts} parts"
+        ) from exc
+    except ValueError as exc:
+        if isinstance(exc, BadRequest):
+            raise
+        raise BadRequest(f"malformed multipart body: {exc}", code="malformed_multipart") from exc
+    return parts

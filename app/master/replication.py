@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from sqlalchemy import Connection, text
 from app.cluster.node_client import CorruptCopy, NodeClient, NodeUnavailable
 from app.master.placement import choose_extras, choose_nodes
 from app.master.reader import discard_copy
+from app.metadata.changes import FeedStore
 from app.metadata.cluster import ClusterStore
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
@@ -54,7 +56,8 @@ class RepairReport:
     failed: int = 0
     unavailable: list[str] = field(default_factory=list)
     expired_uploads: int = 0
-    expired_user_items: int = 0  # trash entries, versions and share links past their time
+    # Trash entries, versions, share links and feed changes past their time.
+    expired_user_items: int = 0
     collected: int = 0
     garbage_left: bool = False  # a collection stopped at the batch size: more may wait
 
@@ -152,14 +155,24 @@ class Repairer:
         batch: int,
         lock_path: Path,
         log_to: RepairLog | None = None,
+        feed: FeedStore | None = None,
+        feed_retention: float = 0.0,
+        feed_max_changes: int = 0,
+        collect_paused: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        # True while garbage must wait (a master rebuilding its catalogue from its nodes).
+        self.collect_paused = collect_paused
         self.log_to = log_to
         self.uploads = uploads
         self.namespace = namespace
         self.gc_grace = gc_grace
         self.trash_retention = trash_retention
         self.version_retention = version_retention
+        # The change feed, trimmed to its retention (app.metadata.changes).
+        self.feed = feed
+        self.feed_retention = feed_retention
+        self.feed_max_changes = feed_max_changes
         self.cluster = cluster
         self.nodes = nodes
         self.replication = replication
@@ -221,6 +234,12 @@ class Repairer:
         report.expired_user_items = self.namespace.expire(
             now, self.trash_retention, self.version_retention
         )
+        if self.feed is not None:
+            report.expired_user_items += self.feed.trim(
+                now, self.feed_retention, self.feed_max_changes
+            )
+        if collect and self.collect_paused is not None and self.collect_paused():
+            collect = False
         if collect:
             files_gone = self.store.collect_files(now - self.gc_grace, self.batch)
             blobs_gone = self.store.collect_garbage(now - self.gc_grace, self.batch)
@@ -248,7 +267,6 @@ class Repairer:
         shown: tuple[str, ...],
     ) -> None:
         digest = state.hash
-        kind = "file" if state.is_file else "block"
         candidates = [n for n in live if n not in holders]
         sources = [n for n in holders if n.id in shown] or holders
         for target in choose_nodes(candidates, self.replication - state.counted):
@@ -260,7 +278,7 @@ class Repairer:
                     digest,
                     source.url,
                     state.name,
-                    kind,
+                    state.kind,
                     private=source.id not in shown,
                 )
             except CorruptCopy as exc:

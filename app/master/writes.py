@@ -3,19 +3,25 @@ stored as blocks with R copies, and the nodes it assigns to writers that go to t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
-from app.errors import InvalidHash, ServiceUnavailable
+from app.errors import AppError, InvalidHash, ServiceUnavailable
 from app.http.bodies import BODY_CHUNK
 from app.http.multipart import clean_name, read_file_part
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes
-from app.master.writer import ReplicatedWriter
+from app.master.writer import ReplicatedWriter, WriteResult
 from app.metadata.cluster import ClusterStore
 from app.metadata.records import FileRecord, NodeRecord
 from app.metadata.uploads import UploadStore
 from app.storage.digests import parse_digest
+
+# Small files of one batch written to nodes at once (greenlets in a gevent worker, where
+# threads are patched): the nodes' group commits then make them durable together.
+BATCH_CONCURRENCY = 32
 
 
 class FileWrites:
@@ -87,6 +93,39 @@ class FileWrites:
         ingest = self._ingest()
         ingest.write(data)
         return ingest.finish(name)
+
+    def store_small_files(self, items: Sequence[tuple[bytes, str]]) -> list[FileRecord | AppError]:
+        """Store each (bytes of at most one block, name) as one private blob with R copies,
+        concurrently, and register them all in one transaction; answer each file's
+        record, or the error that kept it from R copies (nothing registered for it).
+        The same bytes twice are written once."""
+        live = self.live_nodes()
+        if not live:
+            raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
+        digests = [hashlib.sha256(data).hexdigest() for data, _name in items]
+        firsts = {digest: index for index, digest in reversed(list(enumerate(digests)))}
+
+        def write(index: int) -> WriteResult | AppError:
+            data, name = items[index]
+            try:
+                return self.writer.write(live, lambda: data, digests[index], name, private=True)
+            except AppError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=min(BATCH_CONCURRENCY, len(firsts) or 1)) as pool:
+            written = dict(zip(firsts, pool.map(write, firsts.values()), strict=True))
+        stored: list[tuple[FileRecord, Sequence[str]]] = []
+        answers: list[FileRecord | AppError] = []
+        for (data, name), digest in zip(items, digests, strict=True):
+            result = written[digest]
+            if isinstance(result, AppError):
+                answers.append(result)
+                continue
+            record = FileRecord(digest, name or digest, len(data), result.stored_on, public=False)
+            stored.append((record, result.created_on))
+            answers.append(record)
+        self.upload_store.store.register_many(stored)
+        return answers
 
     def _ingest(self, public: bool = True) -> BlockIngest:
         live = self.live_nodes()

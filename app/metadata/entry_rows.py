@@ -5,12 +5,14 @@ steps that the namespace (``app.metadata.namespace``) and its trash
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, or_, select
 
-from app.errors import BadRequest, Conflict
-from app.metadata.engine import starts_with
+from app.errors import AppError, BadRequest, Conflict
+from app.metadata.changes import UPSERT, record_changes
+from app.metadata.engine import batches, starts_with
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.schema import fs_entries, fs_versions
 from app.metadata.usage import check_room
@@ -54,7 +56,8 @@ def check_move(source: str, target: str) -> None:
 
 
 def ensure_folder(conn: Connection, user_id: int, path: str, now: float) -> None:
-    """Create ``path`` and any missing parents as folders; a file in the way is a 409."""
+    """Create ``path`` and any missing parents as folders (each one a change of the
+    feed); a file in the way is a 409."""
     missing: list[str] = []
     while path != ROOT:
         entry = get_entry(conn, user_id, path)
@@ -79,6 +82,8 @@ def ensure_folder(conn: Connection, user_id: int, path: str, now: float) -> None
                 "version": 0,
             },
         )
+    created = [(UPSERT, Entry(folder, True, None, 0, now, 0), None) for folder in reversed(missing)]
+    record_changes(conn, user_id, created, now)
 
 
 def put_entry(
@@ -93,44 +98,118 @@ def put_entry(
     if path == ROOT:
         raise BadRequest("the root folder cannot be a file", code="invalid_path")
     ensure_folder(conn, user_id, posixpath.dirname(path), now)
-    current = get_entry(conn, user_id, path)
-    if current is not None and current.is_dir:
+    current, latest = _current_and_latest(conn, user_id, [path])
+    if path in current and current[path].is_dir:
         raise Conflict(f"{path} is a folder", code="is_a_directory")
     check_room(conn, user_id, file_hash, size, quota)
-    latest = conn.execute(
-        select(func.max(fs_versions.c.version)).where(
-            fs_versions.c.user_id == user_id, fs_versions.c.path == path
-        )
-    ).scalar()
-    version = max(latest or 0, current.version if current else 0) + 1
-    if current is not None:
+    entry = _next_version(path, file_hash, size, now, current, latest)
+    _write_files(conn, user_id, [entry], current, now)
+    return entry
+
+
+def put_entries(
+    conn: Connection, user_id: int, files: Sequence[tuple[str, str, int]], now: float
+) -> list[Entry | AppError]:
+    """``put_entry`` for many files of distinct paths without a quota, in a few
+    statements; a file refused (a folder at its path, a file where its folder would
+    be) is answered its error, and nothing of it is written."""
+    refused: dict[str, AppError] = {}
+    for parent in sorted({posixpath.dirname(path) for path, _hash, _size in files}):
+        try:
+            # It looks up the whole way before it writes: a refusal leaves nothing.
+            ensure_folder(conn, user_id, parent, now)
+        except AppError as exc:
+            refused[parent] = exc
+    current, latest = _current_and_latest(conn, user_id, [path for path, _h, _s in files])
+    answers: list[Entry | AppError] = []
+    for path, file_hash, size in files:
+        if path == ROOT:
+            answers.append(BadRequest("the root folder cannot be a file", code="invalid_path"))
+        elif posixpath.dirname(path) in refused:
+            answers.append(refused[posixpath.dirname(path)])
+        elif path in current and current[path].is_dir:
+            answers.append(Conflict(f"{path} is a folder", code="is_a_directory"))
+        else:
+            answers.append(_next_version(path, file_hash, size, now, current, latest))
+    _write_files(conn, user_id, [a for a in answers if isinstance(a, Entry)], current, now)
+    return answers
+
+
+def _current_and_latest(
+    conn: Connection, user_id: int, paths: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The entry rows at ``paths``, and the highest version each path kept."""
+    current: dict[str, Any] = {}
+    latest: dict[str, int] = {}
+    for chunk in batches(paths):
+        for row in conn.execute(
+            select(fs_entries).where(fs_entries.c.user_id == user_id, fs_entries.c.path.in_(chunk))
+        ):
+            current[row.path] = row
+        for path, version in conn.execute(
+            select(fs_versions.c.path, func.max(fs_versions.c.version))
+            .where(fs_versions.c.user_id == user_id, fs_versions.c.path.in_(chunk))
+            .group_by(fs_versions.c.path)
+        ):
+            latest[path] = int(version)
+    return current, latest
+
+
+def _next_version(
+    path: str,
+    file_hash: str,
+    size: int,
+    now: float,
+    current: dict[str, Any],
+    latest: dict[str, int],
+) -> Entry:
+    held = current[path].version if path in current else 0
+    return Entry(path, False, file_hash, size, now, max(latest.get(path, 0), held) + 1)
+
+
+def _write_files(
+    conn: Connection, user_id: int, entries: Sequence[Entry], current: dict[str, Any], now: float
+) -> None:
+    """Write the entries; the files they replace (rows of ``current``) become versions."""
+    replaced = [current[entry.path] for entry in entries if entry.path in current]
+    if replaced:
         conn.execute(
             fs_versions.insert(),
-            {
-                "user_id": user_id,
-                "path": path,
-                "version": current.version,
-                "file_hash": current.hash,
-                "size": current.size,
-                "mtime": current.mtime,
-                "archived_at": now,
-            },
+            [
+                {
+                    "user_id": user_id,
+                    "path": row.path,
+                    "version": row.version,
+                    "file_hash": row.file_hash,
+                    "size": row.size,
+                    "mtime": row.mtime,
+                    "archived_at": now,
+                }
+                for row in replaced
+            ],
         )
+        for chunk in batches([row.path for row in replaced]):
+            conn.execute(
+                delete(fs_entries).where(
+                    fs_entries.c.user_id == user_id, fs_entries.c.path.in_(chunk)
+                )
+            )
+    if entries:
         conn.execute(
-            delete(fs_entries).where(fs_entries.c.user_id == user_id, fs_entries.c.path == path)
+            fs_entries.insert(),
+            [
+                {
+                    "user_id": user_id,
+                    "path": entry.path,
+                    "parent": posixpath.dirname(entry.path),
+                    "name": posixpath.basename(entry.path),
+                    "is_dir": False,
+                    "file_hash": entry.hash,
+                    "size": entry.size,
+                    "mtime": now,
+                    "version": entry.version,
+                }
+                for entry in entries
+            ],
         )
-    conn.execute(
-        fs_entries.insert(),
-        {
-            "user_id": user_id,
-            "path": path,
-            "parent": posixpath.dirname(path),
-            "name": posixpath.basename(path),
-            "is_dir": False,
-            "file_hash": file_hash,
-            "size": size,
-            "mtime": now,
-            "version": version,
-        },
-    )
-    return Entry(path, False, file_hash, size, now, version)
+    record_changes(conn, user_id, [(UPSERT, entry, None) for entry in entries], now)

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import posixpath
 import time
+from collections.abc import Sequence
 
 from sqlalchemy import Engine, func, select, update
 
-from app.errors import Conflict, NotFound
+from app.errors import AppError, Conflict, NotFound
+from app.metadata.changes import MOVE, record_changes
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.entry_rows import (
     check_move,
     ensure_folder,
     get_entry,
+    put_entries,
     put_entry,
     require_entry,
     require_free,
@@ -161,6 +164,27 @@ class NamespaceStore(TrashStore):
         with write_transaction(self.engine) as conn:
             return put_entry(conn, user_id, path, file_hash, size, quota, now)
 
+    def put_files(
+        self, user_id: int, files: Sequence[tuple[str, str, int]], quota: int
+    ) -> list[Entry | AppError]:
+        """``put_file`` each (path, hash, size), in order, all in one transaction; a file
+        refused (a folder in the way, the quota) is answered its error and the others go
+        on."""
+        now = time.time()
+        with write_transaction(self.engine) as conn:
+            if not quota and len({path for path, _hash, _size in files}) == len(files):
+                return put_entries(conn, user_id, files, now)
+            # A quota counts each file after the one before; a path twice is a version
+            # of itself: one after the other, each in a savepoint of its own.
+            answers: list[Entry | AppError] = []
+            for path, file_hash, size in files:
+                try:
+                    with conn.begin_nested():
+                        answers.append(put_entry(conn, user_id, path, file_hash, size, quota, now))
+                except AppError as exc:
+                    answers.append(exc)
+            return answers
+
     def mkdir(self, user_id: int, path: str) -> Entry:
         """Create a folder and its parents; an existing folder is fine."""
         with write_transaction(self.engine) as conn:
@@ -198,7 +222,9 @@ class NamespaceStore(TrashStore):
                     .values(path=target + old[len(source) :])
                 )
             moved = get_entry(conn, user_id, target)
-        assert moved is not None
+            assert moved is not None
+            # One change for a folder: its subtree moves with it.
+            record_changes(conn, user_id, [(MOVE, moved, source)], now)
         return moved
 
     def copy(self, user_id: int, source: str, target: str, quota: int) -> Entry:

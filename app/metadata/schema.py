@@ -211,6 +211,31 @@ pending_deletes = Table(
 )
 
 
+# Each large file's manifest as a blob of its own on the nodes (kind "manifest"): what a
+# master that lost this database rebuilds the file from. Kept while the file lives.
+manifests = Table(
+    "manifests",
+    master_metadata,
+    Column(
+        "file_hash",
+        String(HASH_LENGTH),
+        ForeignKey("files.hash", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("blob_hash", String(HASH_LENGTH), nullable=False),
+    Index("ix_manifests_blob", "blob_hash"),
+)
+
+# Snapshots of the user trees stored on the nodes (kind "snapshot"): the last few kept.
+snapshots = Table(
+    "snapshots",
+    master_metadata,
+    Column("hash", String(HASH_LENGTH), primary_key=True),
+    Column("taken_at", Float, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_snapshots_taken", "taken_at"),
+)
+
 # The master's: the key that signs node URLs in open mode, migrations done.
 settings = settings_table(master_metadata)
 
@@ -318,6 +343,39 @@ shares = Table(
     Column("expires_at", Float, nullable=True),
     Index("ix_shares_user", "user_id"),
     Index("ix_shares_file", "file_hash"),
+)
+
+# The account change feed (``app.metadata.changes``): every change to a user's tree,
+# written in the transaction that makes it, numbered per user in commit order.
+changes = Table(
+    "changes",
+    master_metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    # "upsert", "delete" or "move" (then from_path is where it was).
+    Column("kind", String(8), nullable=False),
+    Column("path", String(PATH_LENGTH), nullable=False),
+    Column("from_path", String(PATH_LENGTH), nullable=True),
+    # The entry as the change left it (a delete: as it was).
+    Column("is_dir", Boolean, nullable=False),
+    Column("file_hash", String(HASH_LENGTH), nullable=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", Float, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Index("ix_changes_recorded", "recorded_at"),
+)
+
+# Each user's feed position: the last ``seq`` given, and the last one trimmed away by
+# retention (a cursor before it has missed changes). Taking the next seq updates this
+# row, which holds every other writer of the user's tree until commit: numbers are given
+# in commit order, so a reader that saw seq N has seen every change up to N.
+feed_heads = Table(
+    "feed_heads",
+    master_metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", BigInteger, nullable=False, default=0),
+    Column("trimmed", BigInteger, nullable=False, default=0),
 )
 
 # SQL that keeps ``blobs.copies`` equal to the blob's rows in ``replicas``, per dialect.

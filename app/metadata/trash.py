@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, select
 
 from app.errors import BadRequest, NotFound
+from app.metadata.changes import DELETE, record_changes
 from app.metadata.collection import release_content
 from app.metadata.engine import write_transaction
 from app.metadata.entries import ROOT, Entry
@@ -60,6 +61,8 @@ class TrashStore:
                 ],
             )
             conn.execute(delete(fs_entries).where(subtree_of(user_id, path, fs_entries.c.path)))
+            # One change for a folder: its subtree goes with it.
+            record_changes(conn, user_id, [(DELETE, top, None)], now)
         return trash_id
 
     def list_trash(self, user_id: int) -> list[dict[str, Any]]:

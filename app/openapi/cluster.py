@@ -141,3 +141,70 @@ PATHS: dict[str, dict[str, Operation]] = {
         )
     },
 }
+
+# The master's snapshots of the user trees, and its rebuild from the nodes.
+SNAPSHOT_FAILS = (*CLIENT, 401, 403, 404, 409, 502, 503, 504)
+PATHS |= {
+    "/admin/snapshots": {
+        "post": operation(
+            "takeSnapshot",
+            "Snapshot the user trees into the cluster now",
+            answer(200, ANY_OBJECT),
+            (*SNAPSHOT_FAILS, 507),
+            security=ADMIN,
+        ),
+        "get": operation(
+            "listSnapshots",
+            "The snapshots kept",
+            answer(200, obj({"snapshots": array(ANY_OBJECT)})),
+            SNAPSHOT_FAILS,
+            security=ADMIN,
+        ),
+    },
+    "/admin/snapshots/{digest}": {
+        "get": operation(
+            "downloadSnapshot",
+            "A snapshot's bytes (a gzipped SQLite database)",
+            answer(200, media={"application/gzip": {"schema": {"format": "binary"}}}),
+            SNAPSHOT_FAILS,
+            security=ADMIN,
+            parameters=[param("path", "digest", DIGEST)],
+        )
+    },
+    "/admin/restore": {
+        "post": operation(
+            "restoreSnapshot",
+            "Replace every user's tree with a snapshot: the latest (?latest=1) or the body",
+            answer(200, ANY_OBJECT),
+            (*SNAPSHOT_FAILS, 408, 413, 415, 422),
+            security=ADMIN,
+            parameters=[param("query", "latest")],
+            body={
+                "required": False,
+                "content": {"application/gzip": {"schema": {"format": "binary"}}},
+            },
+        )
+    },
+    "/admin/recover": {
+        "get": operation(
+            "recoveryStatus",
+            "Whether the master is rebuilding its catalogue from its nodes, and its last report",
+            answer(
+                200,
+                obj(
+                    {"recovering": BOOLEAN},
+                    {"since": {"type": ["number", "null"]}, "last": {"type": ["object", "null"]}},
+                ),
+            ),
+            (*CLIENT, 401, 403),
+            security=ADMIN,
+        ),
+        "post": operation(
+            "recover",
+            "Rebuild the catalogue from the nodes now; the report",
+            answer(200, ANY_OBJECT),
+            SNAPSHOT_FAILS,
+            security=ADMIN,
+        ),
+    },
+}

@@ -12,7 +12,7 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from app.openapi import browser, cluster, master, node, tus, user_api
+from app.openapi import browser, cluster, feed, master, node, tus, user_api
 from app.openapi.components import (
     CLIENT,
     ERROR_BODY,
@@ -34,7 +34,14 @@ DESCRIPTIONS = {
 }
 
 ROLE_PATHS: dict[str, tuple[dict[str, dict[str, Operation]], ...]] = {
-    "master": (master.PATHS, cluster.PATHS, user_api.PATHS, tus.PATHS, browser.PATHS),
+    "master": (
+        master.PATHS,
+        cluster.PATHS,
+        user_api.PATHS,
+        feed.PATHS,
+        tus.PATHS,
+        browser.PATHS,
+    ),
     "node": (node.PATHS,),
 }
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from flask import current_app
 
+from app.userfiles.batch import BatchWrites
+from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import ResumableUploads, UserFiles
 
 EXTENSION = "mdbx.userfiles"
 RESUMABLE_EXTENSION = "mdbx.resumable"
+FEED_EXTENSION = "mdbx.feed"
+BATCH_EXTENSION = "mdbx.batch"
 
 
 def user_files() -> UserFiles:
@@ -20,4 +24,16 @@ def user_files() -> UserFiles:
 def resumable_uploads() -> ResumableUploads:
     """The resumable uploads of the current app's users."""
     service: ResumableUploads = current_app.extensions[RESUMABLE_EXTENSION]
+    return service
+
+
+def change_feed() -> ChangeFeed:
+    """The change feed of the current app's users."""
+    service: ChangeFeed = current_app.extensions[FEED_EXTENSION]
+    return service
+
+
+def batch_writes() -> BatchWrites:
+    """The batch writes of small files of the current app's users."""
+    service: BatchWrites = current_app.extensions[BATCH_EXTENSION]
     return service

@@ -3,20 +3,26 @@ blocks (the factory calls ``init_app``; views fetch it with ``app.userfiles.curr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import IO
 
 from flask import Flask
 
+from app.errors import AppError
 from app.master.resumable import ResumableWrites
 from app.master.service import MasterService
 from app.metadata.accounts import UserStore
+from app.metadata.changes import FeedStore
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
 from app.metadata.resumable import ResumableStore
 from app.metadata.shares import ShareStore
 from app.security import ADMIN_TOKEN_CHECK
-from app.userfiles.current import EXTENSION, RESUMABLE_EXTENSION
+from app.userfiles.batch import BatchWrites
+from app.userfiles.change_wait import ChangeWatch
+from app.userfiles.current import BATCH_EXTENSION, EXTENSION, FEED_EXTENSION, RESUMABLE_EXTENSION
+from app.userfiles.feed import ChangeFeedService
+from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import ResumableUploads, UserFiles
 from app.userfiles.resumable import ResumableUploadService
 from app.userfiles.service import UserFileService
@@ -32,6 +38,9 @@ class MasterContent:
     def store(self, stream: IO[bytes], name: str) -> FileRecord:
         return self._master.writes.ingest_stream(stream, name, public=False)
 
+    def store_small(self, items: Sequence[tuple[bytes, str]]) -> list[FileRecord | AppError]:
+        return self._master.writes.store_small_files(items)
+
     def find(self, file_hash: str) -> FileRecord | None:
         return self._master.index.get(file_hash)
 
@@ -45,11 +54,12 @@ def init_app(app: Flask, master: MasterService) -> None:
     engine = master.store.engine
     namespace = NamespaceStore(engine)
     # Typed as the interface: mypy checks that the service implements all of it.
+    stored = MasterContent(master)
     service: UserFiles = UserFileService(
         UserStore(engine),
         namespace,
         ShareStore(engine),
-        MasterContent(master),
+        stored,
         cluster_secret=app.config.get("CLUSTER_SECRET", ""),
         public_url=app.config["PUBLIC_URL"],
         session_lifetime=app.config["SESSION_LIFETIME"],
@@ -62,4 +72,10 @@ def init_app(app: Flask, master: MasterService) -> None:
         namespace, content, chunk_bytes=app.config["UPLOAD_CHUNK_BYTES"]
     )
     app.extensions[RESUMABLE_EXTENSION] = resumable
+    feed = FeedStore(engine)
+    changes: ChangeFeed = ChangeFeedService(namespace, feed, ChangeWatch(feed))
+    app.extensions[FEED_EXTENSION] = changes
+    app.extensions[BATCH_EXTENSION] = BatchWrites(
+        namespace, stored, max_file=app.config["BLOCK_SIZE"]
+    )
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token

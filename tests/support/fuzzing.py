@@ -68,5 +68,7 @@ def fuzz_operation(operation: Any, send: Callable[[Any], int], tally: Tally) -> 
         except Unsatisfiable:
             # Nothing of the operation can be invalid (no parameters, or free strings only).
             assert mode is GenerationMode.NEGATIVE, label
-        except Exception as exc:  # every failure of every operation goes in the summary
+        # Every failure of every operation goes in the summary (schemathesis groups the
+        # failures of one example in a BaseExceptionGroup).
+        except (Exception, BaseExceptionGroup) as exc:
             tally.failures.append(f"{label} ({mode.value}): {type(exc).__name__}: {exc}")

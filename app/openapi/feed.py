@@ -1,0 +1,130 @@
+"""The change feed and batch writes of the per-user API in OpenAPI (``app.feed.routes``):
+a tree listed a page at a time, the changes after a cursor, a long poll, and many small
+files in one multipart request."""
+
+from __future__ import annotations
+
+from app.openapi.components import (
+    ANY_OBJECT,
+    BOOLEAN,
+    CLIENT,
+    ENTRY,
+    INTEGER,
+    JSON_BODY,
+    NULLABLE_HASH,
+    NUMBER,
+    STRING,
+    USER,
+    USER_PATH,
+    Operation,
+    answer,
+    array,
+    obj,
+    operation,
+    param,
+)
+
+# A cursor that is none, or another account's (400), or older than the log kept (410).
+CURSOR_FAILS = (*CLIENT, 401, 403, 404, 410)
+PAGE = {"type": "integer", "minimum": 1, "maximum": 5000}
+TREE_ENTRY = {
+    **ENTRY,
+    "required": [*ENTRY["required"], "modified"],
+    "properties": {
+        **ENTRY["properties"],
+        "modified": NUMBER,
+        "version": {"type": ["integer", "null"]},
+    },
+}
+CHANGE = obj(
+    {
+        "seq": INTEGER,
+        "change": {"enum": ["upsert", "delete", "move"]},
+        "path": STRING,
+        "is_dir": BOOLEAN,
+        "size": INTEGER,
+        "hash": NULLABLE_HASH,
+        "version": {"type": ["integer", "null"]},
+    },
+    {"from": STRING, "modified": {"type": ["number", "null"]}},
+)
+
+PATHS: dict[str, dict[str, Operation]] = {
+    "/api/tree": {
+        "get": operation(
+            "tree",
+            "Every file and folder below path, by path, a page at a time (after)",
+            answer(
+                200,
+                obj(
+                    {
+                        "entries": array(TREE_ENTRY),
+                        "cursor": STRING,
+                        "next": {"type": ["string", "null"]},
+                    }
+                ),
+            ),
+            (*CLIENT, 401, 403, 404, 409),
+            security=USER,
+            parameters=[
+                param("query", "path", USER_PATH),
+                param("query", "after"),
+                param("query", "limit", PAGE),
+            ],
+        )
+    },
+    "/api/changes/latest": {
+        "get": operation(
+            "latestChange",
+            "The feed's end now, following path",
+            answer(200, obj({"cursor": STRING})),
+            (*CLIENT, 401, 403, 404, 409),
+            security=USER,
+            parameters=[param("query", "path", USER_PATH)],
+        )
+    },
+    "/api/changes": {
+        "get": operation(
+            "changes",
+            "The changes after a cursor, in order",
+            answer(200, obj({"changes": array(CHANGE), "cursor": STRING, "has_more": BOOLEAN})),
+            CURSOR_FAILS,
+            security=USER,
+            parameters=[param("query", "cursor", required=True), param("query", "limit", PAGE)],
+        )
+    },
+    "/api/changes/wait": {
+        "get": operation(
+            "waitForChanges",
+            "Answer as soon as a change follows the cursor, or false at the timeout",
+            answer(200, obj({"changes": BOOLEAN})),
+            CURSOR_FAILS,
+            security=USER,
+            parameters=[
+                param("query", "cursor", required=True),
+                param("query", "timeout", {"type": "integer", "minimum": 1, "maximum": 120}),
+            ],
+        )
+    },
+    "/api/batch": {
+        "post": operation(
+            "batch",
+            "Many small files in one multipart body under dir: a result per file",
+            answer(200, obj({"results": array(ANY_OBJECT)})),
+            (*JSON_BODY, 401, 403, 404, 409, 411, 415, 502, 503, 504, 507),
+            security=USER,
+            parameters=[param("query", "dir", USER_PATH)],
+            body={
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": {"format": "binary"},
+                        }
+                    }
+                },
+            },
+        )
+    },
+}
