@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 
+import pytest
 import requests
 
 from tests.support.api import blob_path, node_id
@@ -107,6 +108,7 @@ def test_rot_truncation_and_loss_of_blobs_are_never_served_and_are_repaired(spaw
     )
 
 
+@pytest.mark.soak
 def test_a_node_whose_whole_data_directory_is_deleted_is_refilled(spawn):
     cluster = spawn(nodes=2, env=ENV)
     master, (bad, good) = cluster.master, cluster.nodes

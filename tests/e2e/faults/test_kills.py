@@ -11,6 +11,7 @@ import random
 import threading
 import time
 
+import pytest
 import requests
 
 from tests.support.faults import FAST, new_account, record_figure, wait_healthy
@@ -88,6 +89,7 @@ def commit(cluster, upload_id: str, digest: str, load: UploadLoad) -> None:
         load.files.refuse(digest)
 
 
+@pytest.mark.soak
 def test_kill_9_of_the_master_in_the_middle_of_commits(spawn):
     cluster = spawn(nodes=2, env=ENV)
     headers = new_account(cluster.master)

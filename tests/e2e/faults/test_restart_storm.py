@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 import requests
 
 from tests.support.faults import FAST, Ledger, record_figure, wait_healthy
@@ -112,6 +113,7 @@ class StormLoad:
             self.counts["write ok"] += 1
 
 
+@pytest.mark.soak
 def test_a_restart_storm_fails_no_read_of_acknowledged_data(spawn):
     cluster = spawn(nodes=3, env={**FAST, "MDBX_BLOCK_SIZE": str(64 * 1024)})
     ledger = Ledger()

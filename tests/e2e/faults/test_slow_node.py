@@ -10,6 +10,7 @@ import os
 import statistics
 import time
 
+import pytest
 import requests
 
 from localcluster.launcher import wait_until
@@ -51,6 +52,7 @@ def state_of(master, node) -> str:
     return next(n["state"] for n in nodes if n["id"] == node_id(node))
 
 
+@pytest.mark.soak
 def test_a_slow_node_is_timed_out_then_left_out_and_reads_stay_fast(spawn):
     cluster = spawn(nodes=2, env=ENV)
     slow = cluster.add_node(start=False)
