@@ -31,7 +31,7 @@ from typing import Any
 import requests
 
 from bench.procstat import process_tree, rss_bytes
-from localcluster.launcher import Cluster, Role
+from localcluster.launcher import Cluster, Role, wait_for_http
 
 TIMEOUT = 10
 ENV = {
@@ -44,6 +44,7 @@ ENV = {
     "MDBX_LOGIN_RATE_LIMIT": "1000 per minute",
 }
 RESULTS = Path("bench/results/soak.json")
+START_DEADLINE = 120.0
 
 
 def process_figures(role: Role) -> dict[str, int]:
@@ -149,19 +150,28 @@ class Soak:
             time.sleep(every)
             what, fault = steps[turn % len(steps)]
             turn += 1
-            self.faults.append(f"{time.monotonic() - began:.0f}s {what}")
-            fault()
+            at = time.monotonic()
+            try:
+                fault()
+            except Exception as exc:  # a slow restart must not end the faults
+                what += f" (restart: {exc.__class__.__name__})"
+            self.faults.append(f"{at - began:.0f}s {what}, back in {time.monotonic() - at:.1f}s")
 
     @staticmethod
     def kill_and_restart(role: Role) -> None:
         role.kill()
         time.sleep(2)
-        role.start()
+        started(role.start(wait=False))
 
     @staticmethod
     def restart(role: Role) -> None:
         role.stop()
-        role.start()
+        started(role.start(wait=False))
+
+
+def started(role: Role) -> None:
+    """Wait for a role's /health: longer than tests do, as 64 clients load the machine."""
+    wait_for_http(role.url + "/health", deadline=START_DEADLINE)
 
 
 def new_account(master: Role) -> dict[str, str]:
