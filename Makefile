@@ -47,10 +47,17 @@ clean:
 # Issue #7: Mini-Dropbox next to nginx and the disk's limits in one run (installs nginx and
 # wrk with apt-get when missing). `bench` writes its section of BENCHMARKS.md; both write
 # bench/results/latest.json. bench-quick: smaller sizes and durations, under 2 minutes.
-.PHONY: bench-quick
+.PHONY: bench-quick soak
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench --write-md
 
 bench-quick: $(VENV)/.installed
 	$(BIN)/python -m bench --big-mib 64 --duration 5 --repeat 3 \
 		--weed-files 2000 --weed-seconds 15
+
+# Issue #20: ten minutes of mixed load at concurrency 64 with one fault every 30 s (not in
+# `make test`), then the slower fault scenarios (marked soak); `python -m bench.soak
+# --minutes 2` for a shorter run.
+soak: $(VENV)/.installed
+	$(BIN)/python -m bench.soak --minutes 10 --concurrency 64
+	FAULTS_SOAK=1 $(BIN)/pytest tests/e2e/faults -m soak -s

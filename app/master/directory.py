@@ -3,6 +3,7 @@ beats and reports, and what they learn in return."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ class NodeDirectory:
         # (in secured mode they have the cluster secret, which signs them).
         self.open_key = open_key
         self._alive_noted: dict[tuple[str, str], float] = {}
+        self._started = time.time()
         self._node_list: tuple[float, list[NodeRecord]] | None = None
         self._changes = changes
         self._changes_seen = self._changes_mark()
@@ -68,7 +70,23 @@ class NodeDirectory:
         ):
             self._changes_seen = mark
             self._node_list = (now, self.cluster.list_nodes())
-        return live_nodes(self._node_list[1], time.time(), self.node_timeout)
+        return live_nodes(
+            [self._beat_since_start(node) for node in self._node_list[1]],
+            time.time(),
+            self.node_timeout,
+        )
+
+    def _beat_since_start(self, node: NodeRecord) -> NodeRecord:
+        """A node last heard from before this worker started counts as heard at the start.
+
+        Nodes cannot beat a master that is down: one restarted after more than
+        NODE_TIMEOUT would find every node's last beat too old, and answer 503
+        ``no_live_replica`` to every read until they beat again. A node known down (its
+        stream broke) stays down; one that died meanwhile is up for at most NODE_TIMEOUT,
+        which the redirect's connection check and the reader's fallback go around."""
+        if node.last_seen >= self._started:
+            return node
+        return dataclasses.replace(node, last_seen=self._started)
 
     def note_change(self) -> None:
         """Make every worker of this master re-read the node list at its next use (a

@@ -57,12 +57,15 @@ class BlockReader:
         if not wanted:
             return
         urls = {node.id: node.url for node in self.live_nodes()}
+        # Nodes that failed or timed out on a block of this file: tried last for the rest,
+        # so that a slow node costs one read timeout per download, not one per block.
+        failed: set[str] = set()
         with ContextThreadPool(max_workers=READ_AHEAD, thread_name_prefix="mdbx-read") as pool:
             pending: deque[tuple[Block, Future[bytes]]] = deque()
             queue = iter(wanted)
             try:
                 for block in queue:
-                    pending.append((block, pool.submit(self.read_block, block, urls)))
+                    pending.append((block, pool.submit(self.read_block, block, urls, failed)))
                     if len(pending) > READ_AHEAD:
                         yield self._slice(*pending.popleft(), start, stop)
                 while pending:
@@ -75,10 +78,16 @@ class BlockReader:
         """The whole file in memory (small files only: Seedream's reference images)."""
         return b"".join(self.iter_range(record, 0, record.size))
 
-    def read_block(self, block: Block, urls: dict[str, str]) -> bytes:
-        """Return one block's bytes from the first live replica that serves them right."""
+    def read_block(
+        self, block: Block, urls: dict[str, str], failed: set[str] | None = None
+    ) -> bytes:
+        """Return one block's bytes from the first live replica that serves them right.
+
+        ``failed`` names nodes to try last, and gets those that fail here."""
+        failed = set() if failed is None else failed
         holders = [node for node in block.replicas if node in urls]
         random.shuffle(holders)
+        holders.sort(key=lambda node: node in failed)
         for node_id in holders:
             url = urls[node_id]
             try:
@@ -103,6 +112,7 @@ class BlockReader:
                 continue
             if data is not None and len(data) == block.size:
                 return data
+            failed.add(node_id)
         raise ServiceUnavailable(
             f"no live replica could serve block {block.hash}", code="no_live_replica"
         )

@@ -76,9 +76,10 @@ def retrieve(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastRe
     if digest is None:
         return None
     try:
-        fd = os.open(node.service.blobs.file_name(digest), os.O_RDONLY)
-    except OSError:
-        return None
+        path = node.service.reads.checked_path(digest)
+        fd = os.open(path, os.O_RDONLY)
+    except (AppError, OSError):
+        return None  # Flask's view answers the 404
     size = os.fstat(fd).st_size
     return FastResponse(node.blob_lines(digest) + b"Content-Length: %d\r\n" % size, fd, size)
 

@@ -4,6 +4,8 @@ hook and the overlay)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,9 @@ from app.node.losses import LossReporter
 from app.primitives.lru import LRUCache
 from app.storage.blobstore import FileBlobStore
 from app.storage.digests import parse_digest
+from app.storage.read_check import ReadCheck
+
+log = logging.getLogger(__name__)
 
 # Files of several blocks recently sent whole: their block lists, a few KB each.
 LAYOUT_CACHE_SIZE = 256
@@ -75,8 +80,10 @@ class ReadService:
         catalog: NodeCatalogue,
         master: MasterClient,
         losses: LossReporter,
+        check: ReadCheck | None = None,
     ) -> None:
         self.blobs = blobs
+        self.check = check or ReadCheck()
         self.catalog = catalog
         self.master = master  # asked a file's block list (its layout)
         self.losses = losses
@@ -87,11 +94,7 @@ class ReadService:
 
         Unchecked: the front ends ask ``NodeAccess.authorize`` first."""
         digest = parse_digest(hash_param)
-        try:
-            path = self.blobs.locate(digest)
-        except BlobNotFound:
-            self.losses.missing(digest)
-            raise
+        path = self.checked_path(digest)
         name = self.catalog.name_of(digest) or digest
         return BlobToServe(path, digest, name, mimetype_of(name))
 
@@ -103,14 +106,14 @@ class ReadService:
         layout = self._layout(digest)
         paths = []
         for block_hash, size in layout.blocks:
-            if not self.blobs.on_disk(block_hash):
-                self.losses.missing(block_hash)
+            try:
+                paths.append((str(self.checked_path(block_hash)), size))
+            except BlobNotFound:
                 raise BlobNotFound(
                     f"this node lacks block {block_hash} of file {digest}: "
                     "GET the master's /download with &proxy=1",
                     code="block_not_here",
-                )
-            paths.append((self.blobs.file_name(block_hash), size))
+                ) from None
         return FileToServe(
             digest,
             layout.name,
@@ -118,6 +121,28 @@ class ReadService:
             layout.size,
             tuple(paths),
         )
+
+    def checked_path(self, digest: str) -> Path:
+        """Where a sound copy of ``digest`` is, checked as ``app.storage.read_check`` says.
+
+        A copy that does not hash to its name is quarantined and reported lost, as the
+        scrub would: BlobNotFound then, never its bytes, and the master repairs it."""
+        try:
+            path = self.blobs.locate(digest)
+            fd = os.open(path, os.O_RDONLY)
+        except (BlobNotFound, FileNotFoundError):
+            self.losses.missing(digest)
+            raise BlobNotFound(f"no blob {digest} on this node") from None
+        try:
+            sound = self.check.is_sound(digest, fd)
+        finally:
+            os.close(fd)
+        if not sound:
+            log.warning("blob %s does not match its hash: quarantined", digest)
+            self.blobs.quarantine(digest)
+            self.losses.missing(digest)
+            raise BlobNotFound(f"the copy of {digest} on this node is corrupt")
+        return path
 
     def _layout(self, digest: str) -> FileLayout:
         layout = self._layouts.get(digest)

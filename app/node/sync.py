@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class MasterSync:
         self._batch_size = batch_size
         self._stale_temp_age = stale_temp_age
         self._lock = WorkerLock(lock_path)
+        self._lock_path = lock_path
         # Copies deleted on the master's word, to confirm with the next heartbeat.
         self._deleted: list[str] = []
         self._wake = threading.Event()
@@ -170,8 +172,21 @@ class MasterSync:
         except OSError:
             log.exception("could not sweep stale temp files")
 
+    def _data_dir_lost(self) -> bool:
+        """Whether the data directory was deleted behind this node's back (its lock file
+        and blob tree gone): the catalogue's open database is then a deleted file."""
+        return not (self._lock_path.exists() and self.blobs.root.is_dir())
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            if self._data_dir_lost():
+                # Nothing here can be trusted or written any more. A worker started afresh
+                # makes the directory again, reports an empty inventory (the master then
+                # counts none of the copies it placed here) and takes repairs: the same
+                # as a node restarted on an empty directory.
+                log.error("data directory %s is gone: restarting this worker", self.blobs.root)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
             try:
                 if not self.synced:
                     self.full_sync()

@@ -11,8 +11,7 @@ from app.cluster.master_client import MasterClient
 from app.cluster.master_stream import MasterStream
 from app.cluster.node_client import NodeClient
 from app.http.readiness import METRIC_FACTS
-from app.metadata.engine import make_engine, sqlite_url
-from app.metadata.node_catalogue import NodeCatalogue
+from app.metadata.node_catalogue_file import open_node_catalogue
 from app.metadata.node_schema import node_settings
 from app.metadata.settings import SettingStore
 from app.node.losses import LossReporter
@@ -42,8 +41,8 @@ def init_app(app: Flask) -> None:
     # Before this worker serves: a blob whose move into place a crash lost is read, and
     # reported by the full sync, like any other.
     blobs.recover_sealed()
-    # NORMAL: the catalogue can be rebuilt from the blob files, which are fsynced.
-    catalog = NodeCatalogue(make_engine(sqlite_url(data_dir / "catalog.db"), synchronous="NORMAL"))
+    # NORMAL (inside): the catalogue can be rebuilt from the blob files, which are fsynced.
+    catalog = open_node_catalogue(data_dir / "catalog.db")
     masters = [url.strip() for url in config["MASTER"].split(",") if url.strip()]
     secret = config["CLUSTER_SECRET"]
     master = MasterClient(masters, config["NODE_ID"], config["PUBLIC_URL"], secret)

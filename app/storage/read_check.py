@@ -1,0 +1,57 @@
+"""Whether a blob's file was checked against its hash since it last changed.
+
+A node sends blobs from disk with sendfile, unchecked, so a copy that rotted (a byte
+flipped, a file truncated or rewritten) would be sent as it is until the scrub came by.
+Instead each file is hashed the first time it is read, and again only once its identity
+(inode, size, modification and change times) differs from the one checked: a rewrite or
+truncation of the file changes them, while repeated reads of a sound blob cost one fstat.
+Rot that leaves the file's times alone (the medium's own) is the scrub's to find.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from app.primitives.lru import LRUCache
+from app.primitives.offhub import off_hub
+
+CHUNK = 1 << 20
+
+Identity = tuple[int, int, int, int]
+
+
+def identity(fd: int) -> Identity:
+    stat = os.fstat(fd)
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+def hash_fd(fd: int) -> str:
+    """SHA-256 of the file open at ``fd``, read with pread (its offset is left alone)."""
+    hasher = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, CHUNK, offset):
+        hasher.update(chunk)
+        offset += len(chunk)
+    return hasher.hexdigest()
+
+
+class ReadCheck:
+    """Remembers, per blob, the file identity last found to hash to its name."""
+
+    def __init__(self, capacity: int = 65_536) -> None:
+        self._checked: LRUCache[str, Identity] = LRUCache(max(capacity, 1))
+
+    def is_sound(self, digest: str, fd: int) -> bool:
+        """Tell whether the file open at ``fd`` holds the bytes named ``digest``."""
+        current = identity(fd)
+        if self._checked.get(digest) == current:
+            return True
+        if off_hub(hash_fd, fd) != digest:
+            self._checked.discard(digest)
+            return False
+        self._checked.put(digest, current)
+        return True
+
+    def forget(self, digest: str) -> None:
+        self._checked.discard(digest)
