@@ -363,10 +363,29 @@ class ResumableUploads(Protocol):
         """The most one ``append`` may carry."""
         ...
 
+    @property
+    def block_bytes(self) -> int:
+        """The block size: every partial upload of a final one but the last is a
+        multiple of it."""
+        ...
+
     def create(self, user: User, path: str, length: int, metadata: str = "") -> ResumableUpload:
         """Open an upload of ``length`` bytes for ``path`` (``metadata``: kept for the
         client, as sent); 507 quota_exceeded if they cannot fit, 409 is_a_directory for
         a folder. An empty file is put at its path at once."""
+        ...
+
+    def create_partial(self, user: User, length: int, metadata: str = "") -> ResumableUpload:
+        """Open a partial upload of ``length`` bytes (tus concatenation): no path, and
+        never a file by itself; 507 quota_exceeded as ``create``."""
+        ...
+
+    def concatenate(
+        self, user: User, path: str, upload_ids: list[str], metadata: str = ""
+    ) -> ResumableUpload:
+        """Put the finished partial uploads ``upload_ids``, in order, at ``path`` as one
+        file (400 if one is unfinished, not partial, or not a whole number of blocks
+        but the last; 404 if one is unknown or another user's)."""
         ...
 
     def status(self, user: User, upload_id: str) -> ResumableUpload:
@@ -392,6 +411,12 @@ class ResumableContent(Protocol):
     """Where resumable uploads keep their bytes (``app.master.resumable``)."""
 
     def begin(self, user_id: int, path: str, length: int, metadata: str) -> ResumableUpload: ...
+
+    def concatenate(
+        self, user_id: int, path: str, parts: list[ResumableUpload], metadata: str
+    ) -> ResumableUpload: ...
+
+    def reserved_bytes(self, user_id: int) -> int: ...
 
     def find(self, upload_id: str) -> ResumableUpload | None: ...
 

@@ -59,7 +59,10 @@ def init_app(app: Flask, master: MasterService) -> None:
         master.writes, master.reader, ResumableStore(engine), ttl=app.config["UPLOAD_TTL"]
     )
     resumable: ResumableUploads = ResumableUploadService(
-        namespace, content, chunk_bytes=app.config["UPLOAD_CHUNK_BYTES"]
+        namespace,
+        content,
+        chunk_bytes=app.config["UPLOAD_CHUNK_BYTES"],
+        block_bytes=app.config["BLOCK_SIZE"],
     )
     app.extensions[RESUMABLE_EXTENSION] = resumable
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token
