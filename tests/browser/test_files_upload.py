@@ -188,7 +188,7 @@ def test_failed_upload_says_why_and_retries(browser, web_cluster, tmp_path):
     wait_names(browser, [])
     browser.field("Upload files").send_keys(str(too_big))
     item = browser.wait_for(By.CSS_SELECTOR, "li.upload[data-state='failed']", timeout=30)
-    assert "Not enough room" in item.text
+    assert "Not enough room" in item.text and "quota" in item.text
     browser.screenshot("failed-upload")
     assert [" 507 " in message for message in browser.console_errors()] == [True]
 
