@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from flask import current_app
 
-from app.userfiles.interface import ResumableUploads, UserFiles
+from app.userfiles.interface import UserFiles
+from app.userfiles.resumable_interface import ResumableUploads
 
 EXTENSION = "mdbx.userfiles"
 RESUMABLE_EXTENSION = "mdbx.resumable"

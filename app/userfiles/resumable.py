@@ -20,9 +20,10 @@ from typing import IO, cast
 from app.errors import AppError, BadRequest, Conflict, PayloadTooLarge, UploadNotFound
 from app.metadata.namespace import NamespaceStore
 from app.metadata.resumable import ResumableUpload
-from app.userfiles.interface import ResumableContent, User
+from app.userfiles.interface import User
 from app.userfiles.paths import InvalidPath, normalize_path
 from app.userfiles.quota import check_announced
+from app.userfiles.resumable_interface import ResumableContent
 
 # The largest upload one may announce: a manifest of 2^18 blocks of 4 MiB.
 MAX_UPLOAD_LENGTH = 1 << 40

@@ -17,8 +17,9 @@ from app.metadata.resumable import ResumableStore
 from app.metadata.shares import ShareStore
 from app.security import ADMIN_TOKEN_CHECK
 from app.userfiles.current import EXTENSION, RESUMABLE_EXTENSION
-from app.userfiles.interface import ResumableUploads, UserFiles
+from app.userfiles.interface import UserFiles
 from app.userfiles.resumable import ResumableUploadService
+from app.userfiles.resumable_interface import ResumableUploads
 from app.userfiles.service import UserFileService
 
 
