@@ -36,6 +36,14 @@ def _snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
+def http_error_response(exc: HTTPException) -> Response:
+    """A werkzeug HTTP error (Flask-Limiter's 429 among them) as the JSON error body."""
+    status = exc.code or 500
+    headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
+    code = _snake_case(type(exc).__name__)
+    return _response(failure_answer(status, code, exc.description or "", headers))
+
+
 def register_error_handlers(app: Flask) -> None:
     """Render AppError, werkzeug's HTTP errors and anything unexpected as JSON."""
 
@@ -43,12 +51,7 @@ def register_error_handlers(app: Flask) -> None:
     def _app_error(exc: AppError) -> Response:
         return _response(error_answer(exc))
 
-    @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        status = exc.code or 500
-        headers = {k: v for k, v in exc.get_headers() if k.lower() == "allow"}
-        code = _snake_case(type(exc).__name__)
-        return _response(failure_answer(status, code, exc.description or "", headers))
+    app.register_error_handler(HTTPException, http_error_response)
 
     @app.errorhandler(TimeoutError)
     def _timeout(exc: TimeoutError) -> Response:

@@ -16,7 +16,10 @@ one restarted.
 
 The file's SHA-256 runs along: the worker that took the previous PATCH keeps its hashlib
 state. Another worker (or this one after a restart) has none, and reads the blocks back
-to hash them once the last byte arrived: correct, and slower.
+to hash them once the last byte arrived: correct, and slower. A final upload (tus
+concatenation) goes on from its first partial's running hash when this worker has it,
+and reads back only the blocks of the others: partials cannot share one hash, since
+they arrive side by side.
 
 A file that fits in one block ends as that one blob (its hash is the file's), as every
 other write stores it; a larger one as a manifest; an empty one as the empty blob.
@@ -67,6 +70,22 @@ class ResumableWrites:
         upload = self.store.create(user_id, path, length, metadata, self.block_size, self.ttl)
         self._hashes.put(upload.id, (0, hashlib.sha256()))
         return upload
+
+    def concatenate(
+        self, user_id: int, path: str, parts: list[ResumableUpload], metadata: str
+    ) -> ResumableUpload:
+        """Make finished partial uploads, in order, one upload of ``path`` with every
+        byte received (``store_file`` then makes it a file)."""
+        upload = self.store.concatenate(user_id, path, parts, metadata, self.ttl)
+        first = self._hashes.get(parts[0].id)
+        for part in parts:
+            self._hashes.discard(part.id)
+        if first is not None and first[0] == parts[0].length:
+            self._hashes.put(upload.id, first)
+        return upload
+
+    def reserved_bytes(self, user_id: int) -> int:
+        return self.store.reserved_bytes(user_id)
 
     def find(self, upload_id: str) -> ResumableUpload | None:
         return self.store.get(upload_id)
@@ -165,13 +184,14 @@ class ResumableWrites:
         state = self._hashes.get(upload.id)
         if state is not None and state[0] == upload.length:
             return str(state[1].hexdigest())
-        # No running hash here (another worker took the earlier bytes, or a restart):
-        # the blocks read back from the nodes, each checked against its own hash.
+        # No running hash here of every byte (another worker took the earlier bytes, a
+        # restart, or the partials of a final upload after its first): the blocks not
+        # covered read back from the nodes, each checked against its own hash.
+        start, digest = (state[0], state[1].copy()) if state is not None else (0, hashlib.sha256())
         record = self._record(upload, live)
-        digest = hashlib.sha256()
         hasher = SerialThread()
         try:
-            for chunk in self.reader.iter_range(record, 0, record.size):
+            for chunk in self.reader.iter_range(record, start, record.size):
                 hasher.submit(digest.update, chunk)()
         finally:
             hasher.close()

@@ -6,6 +6,9 @@ catalogue's expiry (``UploadStore.expire``) releases them once it is abandoned. 
 it, a ``resumable_uploads`` row holds what the protocol needs (owner, path, length,
 offset). Every change of the offset is a compare-and-set in one transaction, so that two
 PATCHes of one upload, on two workers or two masters, cannot both land.
+
+A partial upload (tus concatenation) is one with no path: its bytes wait to become part
+of a final upload, which takes over the partials' blocks, in order, in one transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from app.errors import Conflict, UploadNotFound
 from app.metadata.engine import batches, write_transaction
@@ -40,6 +43,11 @@ class ResumableUpload:
     @property
     def is_complete(self) -> bool:
         return self.file_hash is not None
+
+    @property
+    def is_partial(self) -> bool:
+        """A part of a later final upload (tus concatenation): it has no path of its own."""
+        return not self.path
 
 
 class ResumableStore:
@@ -85,6 +93,92 @@ class ResumableStore:
                 },
             )
         return ResumableUpload(upload_id, user_id, path, length, 0, metadata, block_size, now + ttl)
+
+    def concatenate(
+        self, user_id: int, path: str, parts: list[ResumableUpload], metadata: str, ttl: float
+    ) -> ResumableUpload:
+        """Record a final upload of ``parts`` (finished partial uploads, in order) for
+        ``path``: their blocks become its blocks, every byte received; the partials are
+        gone. 409 offset_mismatch if one of them moved or went meanwhile."""
+        now = time.time()
+        upload_id = secrets.token_hex(16)
+        length = sum(part.length for part in parts)
+        blocks = [block for part in parts for block in part.blocks]
+        block_size = parts[0].block_size
+        with write_transaction(self.engine) as conn:
+            for part in parts:
+                gone = conn.execute(
+                    delete(resumable_uploads).where(
+                        resumable_uploads.c.id == part.id,
+                        resumable_uploads.c.received == part.length,
+                        resumable_uploads.c.file_hash.is_(None),
+                    )
+                ).rowcount
+                if not gone:
+                    raise Conflict(
+                        f"the partial upload {part.id} changed meanwhile",
+                        code="offset_mismatch",
+                    )
+                conn.execute(delete(uploads).where(uploads.c.id == part.id))
+            conn.execute(
+                uploads.insert(),
+                {
+                    "id": upload_id,
+                    "name": path,
+                    "size": length,
+                    "hash": "",
+                    "block_size": block_size,
+                    "created_at": now,
+                    "expires_at": now + ttl,
+                    "owner": f"user:{user_id}",
+                    "block_count": len(blocks),
+                },
+            )
+            if blocks:
+                conn.execute(
+                    upload_blocks.insert(),
+                    [
+                        {"upload_id": upload_id, "seq": i, "hash": h, "size": s}
+                        for i, (h, s) in enumerate(blocks)
+                    ],
+                )
+            conn.execute(
+                resumable_uploads.insert(),
+                {
+                    "id": upload_id,
+                    "user_id": user_id,
+                    "path": path,
+                    "length": length,
+                    "received": length,
+                    "metadata": metadata,
+                    "created_at": now,
+                    "expires_at": now + ttl,
+                },
+            )
+        return ResumableUpload(
+            upload_id,
+            user_id,
+            path,
+            length,
+            length,
+            metadata,
+            block_size,
+            now + ttl,
+            tuple(blocks),
+        )
+
+    def reserved_bytes(self, user_id: int) -> int:
+        """The lengths of the user's open uploads (partial ones too): bytes announced
+        that the quota does not count yet."""
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                select(func.coalesce(func.sum(resumable_uploads.c.length), 0)).where(
+                    resumable_uploads.c.user_id == user_id,
+                    resumable_uploads.c.file_hash.is_(None),
+                    resumable_uploads.c.expires_at >= time.time(),
+                )
+            ).scalar_one()
+        return int(total)
 
     def get(self, upload_id: str) -> ResumableUpload | None:
         """The upload with its blocks; None if unknown or expired."""

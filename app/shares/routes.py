@@ -4,7 +4,8 @@ One view decides by what the client asks for: a browser (``Accept`` prefers HTML
 the recipient's page (the file's name, size, a preview, "Download"; the password form
 when the link needs one; a readable page for an expired, revoked or wrong link); curl
 and every other client get the bytes as before, and so does ``?download=1``, the
-link's download form. Its errors are JSON for those.
+link's download form. Its errors are JSON for those, and so is the rate limit's 429
+(too many wrong passwords), which a browser gets as the page saying so.
 
 The page's password form POSTs to the link: the password travels in no URL, and the
 answer is a grant kept in a cookie scoped to the link (``app.http.share_access``).
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 from flask import Blueprint, g, make_response, redirect, render_template, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import TooManyRequests as RateLimited
 
-from app.errors import AppError
+from app.errors import AppError, TooManyRequests
 from app.http.blobs import send_download
 from app.http.previews import send_thumbnail
+from app.http.rendering import http_error_response
 from app.http.share_access import set_share_grant, share_grant, share_password
 from app.previews.thumbnails import valid_size
 from app.shares.page import page_of, refusal_of
@@ -60,6 +63,17 @@ def share_thumbnail(token: str) -> ResponseReturnValue:
     size = valid_size(request.args.get("size"))
     download = user_files().open_share(token, share_password(), grant=share_grant())
     return send_thumbnail(download, size)
+
+
+@bp.errorhandler(RateLimited)
+def _rate_limited(exc: RateLimited) -> ResponseReturnValue:
+    """Flask-Limiter's refusal, raised before the view: the page for a browser."""
+    token = (request.view_args or {}).get("token")
+    if request.endpoint != "shares.open_share" or not token or not _wants_page():
+        return http_error_response(exc)
+    waiting = TooManyRequests("Too many wrong passwords were tried: wait a minute, then try again.")
+    page = render_template("share_page.html", **refusal_of(token, waiting))
+    return _page(page, waiting.status)
 
 
 def _unlock(token: str) -> ResponseReturnValue:

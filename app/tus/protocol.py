@@ -3,7 +3,7 @@ extensions, numbers, ``Upload-Metadata``, ``Upload-Expires``, and a request body
 ends early when its client goes away.
 
 https://tus.io/protocols/resumable-upload (core, creation, creation-with-upload,
-termination, expiration).
+termination, expiration, concatenation).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import binascii
 import email.utils
 from typing import IO
+from urllib.parse import urlsplit
 
 from gunicorn.http.errors import NoMoreData
 from werkzeug.exceptions import ClientDisconnected
@@ -18,10 +19,12 @@ from werkzeug.exceptions import ClientDisconnected
 from app.errors import BadRequest, MissingField, PreconditionFailed
 
 TUS_VERSION = "1.0.0"
-TUS_EXTENSIONS = "creation,creation-with-upload,termination,expiration"
+TUS_EXTENSIONS = "creation,creation-with-upload,termination,expiration,concatenation"
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 # The chunk size the web client should send, on OPTIONS and POST answers.
 CHUNK_SIZE_HEADER = "Mdbx-Chunk-Size"
+# The block size, on OPTIONS: partial uploads but the last are multiples of it.
+BLOCK_SIZE_HEADER = "Mdbx-Block-Size"
 # What Upload-Metadata may hold, as stored (``resumable_uploads.metadata``).
 MAX_METADATA_BYTES = 4096
 
@@ -68,6 +71,28 @@ def parse_metadata(value: str | None) -> dict[str, str]:
     return pairs
 
 
+def parse_concat(value: str | None, collection: str) -> list[str] | None:
+    """``Upload-Concat``: None when absent, [] for ``partial``, and for ``final;URL URL``
+    the ids of the uploads named, in order (each URL absolute or a path under
+    ``collection``); 400 invalid_header for anything else."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value == "partial":
+        return []
+    kind, _, urls = value.partition(";")
+    if kind != "final" or not urls.split():
+        raise _bad_concat("Upload-Concat is 'partial' or 'final;' and the partial uploads' URLs")
+    ids = []
+    for url in urls.split():
+        path = urlsplit(url).path
+        upload_id = path[len(collection) :] if path.startswith(collection) else ""
+        if not upload_id or "/" in upload_id:
+            raise _bad_concat(f"Upload-Concat names {url[:80]!r}, not an upload of {collection}")
+        ids.append(upload_id)
+    return ids
+
+
 def http_date(timestamp: float) -> str:
     """``Upload-Expires``: an RFC 9110 date."""
     return email.utils.formatdate(timestamp, usegmt=True)
@@ -102,6 +127,10 @@ def _decode(key: str, encoded: str) -> str:
         return raw.decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raise _invalid(f"the Upload-Metadata value of {key!r} is not base64 of UTF-8") from None
+
+
+def _bad_concat(message: str) -> InvalidHeader:
+    return InvalidHeader(message, details={"header": "Upload-Concat"})
 
 
 def _invalid(message: str) -> BadRequest:

@@ -17,6 +17,7 @@ from app.errors import BadRequest, MissingField, UnsupportedMediaType
 from app.http.identity import current_user
 from app.metadata.resumable import ResumableUpload
 from app.tus.protocol import (
+    BLOCK_SIZE_HEADER,
     CHUNK_SIZE_HEADER,
     OFFSET_CONTENT_TYPE,
     TUS_EXTENSIONS,
@@ -24,6 +25,7 @@ from app.tus.protocol import (
     DisconnectTolerantBody,
     check_version,
     http_date,
+    parse_concat,
     parse_count,
     parse_metadata,
 )
@@ -87,6 +89,7 @@ def _capabilities() -> Response:
             "Tus-Extension": TUS_EXTENSIONS,
             "Tus-Max-Size": str(MAX_UPLOAD_LENGTH),
             CHUNK_SIZE_HEADER: str(resumable_uploads().chunk_bytes),
+            BLOCK_SIZE_HEADER: str(resumable_uploads().block_bytes),
         },
     )
 
@@ -95,21 +98,38 @@ def _create() -> Response:
     user = current_user()
     if request.headers.get("Upload-Defer-Length"):
         raise BadRequest("send Upload-Length: deferred lengths are not supported here")
-    length = parse_count("Upload-Length", request.headers.get("Upload-Length"))
+    concat = parse_concat(request.headers.get("Upload-Concat"), COLLECTION)
     raw_metadata = request.headers.get("Upload-Metadata", "")
     metadata = parse_metadata(raw_metadata)
-    path = metadata.get("path") or ("/" + metadata["filename"] if metadata.get("filename") else "")
-    if not path:
-        raise MissingField("path", "Upload-Metadata must name a 'path' (or a 'filename')")
     service = resumable_uploads()
-    created = service.create(user, path, length, raw_metadata)
+    if concat:  # final: its length is its partials'
+        if request.headers.get("Upload-Length"):
+            raise BadRequest("a final upload has no Upload-Length: its partials make it")
+        created = service.concatenate(user, _path(metadata), concat, raw_metadata)
+        return _located(_progress(created, status=201), created)
+    length = parse_count("Upload-Length", request.headers.get("Upload-Length"))
+    if concat is None:
+        created = service.create(user, _path(metadata), length, raw_metadata)
+    else:
+        created = service.create_partial(user, length, raw_metadata)
     if request.content_length or request.headers.get("Transfer-Encoding"):
         # creation-with-upload: the first chunk rides along.
         _check_content_type()
         created = _store_body(created.id, 0)
-    response = _progress(created, status=201)
-    response.headers["Location"] = f"{COLLECTION}{created.id}"
+    response = _located(_progress(created, status=201), created)
     response.headers[CHUNK_SIZE_HEADER] = str(service.chunk_bytes)
+    return response
+
+
+def _path(metadata: dict[str, str]) -> str:
+    path = metadata.get("path") or ("/" + metadata["filename"] if metadata.get("filename") else "")
+    if not path:
+        raise MissingField("path", "Upload-Metadata must name a 'path' (or a 'filename')")
+    return path
+
+
+def _located(response: Response, upload: ResumableUpload) -> Response:
+    response.headers["Location"] = f"{COLLECTION}{upload.id}"
     return response
 
 
@@ -120,6 +140,8 @@ def _status(upload_id: str) -> Response:
     response.headers["Cache-Control"] = "no-store"
     if found.metadata:
         response.headers["Upload-Metadata"] = found.metadata
+    if found.is_partial:
+        response.headers["Upload-Concat"] = "partial"
     return response
 
 

@@ -7,7 +7,8 @@ from flask import current_app
 
 from app.userfiles.batch import BatchWrites
 from app.userfiles.feed_interface import ChangeFeed
-from app.userfiles.interface import ResumableUploads, UserFiles
+from app.userfiles.interface import UserFiles
+from app.userfiles.resumable_interface import ResumableUploads
 
 EXTENSION = "mdbx.userfiles"
 RESUMABLE_EXTENSION = "mdbx.resumable"

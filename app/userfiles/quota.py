@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import IO, cast
 
+from app.errors import QuotaExceeded
 from app.metadata.usage import quota_exceeded
 
 
@@ -39,6 +40,19 @@ def check_length(length: int, quota: int, used: int) -> int:
     if length > room:
         raise quota_exceeded(length, quota, used)
     return room
+
+
+def check_announced(length: int, quota: int, used: int, announced: int) -> None:
+    """507 quota_exceeded if an upload of ``length`` bytes does not fit beside ``used``
+    bytes and the ``announced`` lengths of the user's other uploads in progress: an open
+    upload holds its room, so that several begun together cannot all pass the check
+    and fail only at their last byte."""
+    if length > quota - used - announced:
+        raise QuotaExceeded(
+            f"{length} more bytes would exceed the quota of {quota} bytes ({used} used, "
+            f"{announced} held by uploads in progress)",
+            details={"quota_bytes": quota, "used_bytes": used, "reserved_bytes": announced},
+        )
 
 
 def within_quota(stream: IO[bytes], content_length: int | None, quota: int, used: int) -> IO[bytes]:

@@ -23,8 +23,9 @@ from app.userfiles.change_wait import ChangeWatch
 from app.userfiles.current import BATCH_EXTENSION, EXTENSION, FEED_EXTENSION, RESUMABLE_EXTENSION
 from app.userfiles.feed import ChangeFeedService
 from app.userfiles.feed_interface import ChangeFeed
-from app.userfiles.interface import ResumableUploads, UserFiles
+from app.userfiles.interface import UserFiles
 from app.userfiles.resumable import ResumableUploadService
+from app.userfiles.resumable_interface import ResumableUploads
 from app.userfiles.service import UserFileService
 
 
@@ -69,7 +70,10 @@ def init_app(app: Flask, master: MasterService) -> None:
         master.writes, master.reader, ResumableStore(engine), ttl=app.config["UPLOAD_TTL"]
     )
     resumable: ResumableUploads = ResumableUploadService(
-        namespace, content, chunk_bytes=app.config["UPLOAD_CHUNK_BYTES"]
+        namespace,
+        content,
+        chunk_bytes=app.config["UPLOAD_CHUNK_BYTES"],
+        block_bytes=app.config["BLOCK_SIZE"],
     )
     app.extensions[RESUMABLE_EXTENSION] = resumable
     feed = FeedStore(engine)

@@ -105,6 +105,19 @@ def test_guesses_through_the_form_are_limited(tmp_path):
     assert api.post(f"/s/{token}", data={"password": "guess"}).status_code == 403
     limited = api.post(f"/s/{token}", data={"password": "open sesame"})
     assert limited.status_code == 429
+    assert limited.json["error"]["code"] == "rate_limit_exceeded"  # curl keeps JSON
+    # A browser gets the page saying so, with the same status and Retry-After.
+    for page in (
+        api.post(f"/s/{token}", data={"password": "open sesame"}, headers={"Accept": BROWSER}),
+        visit(api, token),
+    ):
+        assert (page.status_code, page.mimetype) == (429, "text/html")
+        html = page.get_data(as_text=True)
+        assert "Too many attempts" in html and "wait a minute" in html
+        assert int(page.headers["Retry-After"]) > 0
+        assert page.headers["Referrer-Policy"] == "no-referrer"
+    thumbnail = api.get(f"/s/{token}/thumbnail", headers={"Accept": "image/webp,*/*"})
+    assert (thumbnail.status_code, thumbnail.mimetype) == (429, "application/json")
     app.extensions["mdbx.master"].index.close()
 
 

@@ -8,11 +8,15 @@ import io
 import json
 import os
 import shutil
+import struct
 import subprocess
+import time
 import zipfile
 
 import pytest
+from sqlalchemy import update
 
+from app.metadata.schema import fs_entries
 from tests.support.user_master import error, put_file, user_master
 
 FILES = {
@@ -116,3 +120,32 @@ def test_bad_requests_are_clear_4xx(api):
     assert error(api.post("/api/zip", data={"paths": "[]"})) == (400, "missing_field")
     anonymous = api.get("/api/zip?path=/work", headers={"Authorization": ""})
     assert error(anonymous) == (401, "missing_credentials")
+
+
+def test_entries_carry_their_modified_time_not_the_download_time(tmp_path, dead_url):
+    # Two known times in the past, set on the entries as an older upload would have left
+    # them; DOS times count in 2-second steps.
+    file_time, folder_time = 1_600_000_000.0, 1_500_000_000.0
+    with user_master(tmp_path, dead_url) as (app, client):
+        put_file(client, "/old/a.txt", b"aaa")
+        engine = app.extensions["mdbx.master"].store.engine
+        with engine.begin() as conn:
+            for path, mtime in (("/old/a.txt", file_time), ("/old", folder_time)):
+                conn.execute(
+                    update(fs_entries).where(fs_entries.c.path == path).values(mtime=mtime)
+                )
+        reply = client.get("/api/zip?path=/old")
+        archive = opened(reply)
+        expected = {
+            "old/": time.localtime(folder_time)[:6],
+            "old/a.txt": time.localtime(file_time)[:6],
+        }
+        for info in archive.infolist():
+            wanted = (*expected[info.filename][:5], expected[info.filename][5] // 2 * 2)
+            assert info.date_time == wanted, info.filename  # the central directory
+            local = reply.data[info.header_offset : info.header_offset + 30]
+            assert local[:4] == b"PK\x03\x04"
+            dos_time, dos_date = struct.unpack("<HH", local[10:14])
+            assert (dos_date >> 9) + 1980 == wanted[0] and dos_date & 0x1F == wanted[2]
+            assert dos_time >> 11 == wanted[3] and (dos_time & 0x1F) * 2 == wanted[5]
+        assert archive.read("old/a.txt") == b"aaa"

@@ -70,10 +70,20 @@ class Account:
         return hashlib.sha256(self.get(path)).hexdigest()
 
 
+ROW_NAMES_JS = """
+return Array.from(
+  document.querySelectorAll("table.entries tbody tr[data-path] td.name a.entry-link"),
+  (link) => link.innerText.trim(),
+);
+"""
+
+
 def row_names(browser: Browser) -> list[str]:
-    """The names in the list's rows, in order (as text, as a person reads them)."""
-    rows = browser.driver.find_elements(By.CSS_SELECTOR, "table.entries tbody tr[data-path]")
-    return [row.find_element(By.CSS_SELECTOR, "td.name a.entry-link").text for row in rows]
+    """The names in the list's rows, in order (as text, as a person reads them). Read in
+    one script: the list redraws its rows as pages arrive, and rows read one by one
+    could be replaced in between (a stale element)."""
+    names = browser.driver.execute_script(ROW_NAMES_JS)
+    return [str(name) for name in names]
 
 
 def wait_names(browser: Browser, expected: list[str], timeout: float = 15) -> None:

@@ -14,6 +14,13 @@ def keys(browser, *sequence):
     ActionChains(browser.driver).send_keys(*sequence).perform()
 
 
+def focused_row(driver):
+    """The list's row that has the focus, or None."""
+    active = driver.switch_to.active_element
+    inside = active.tag_name == "tr" and active.get_attribute("data-index") is not None
+    return active if inside else None
+
+
 def sort_state(browser):
     return {
         th.get_attribute("data-key"): th.get_attribute("aria-sort")
@@ -101,6 +108,9 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
     browser.press("Delete")
     wait_names(browser, ["Zed", "d.txt"])
     assert account.names("/") == ["Zed", "d.txt"]
+    # The selection acted on is cleared, and the focus is back on the list.
+    assert browser.driver.find_elements(By.CSS_SELECTOR, "tr[aria-selected='true']") == []
+    browser.wait(lambda d: focused_row(d) is not None)
     browser.press("Undo")
     wait_names(browser, ["Zed", "a.txt", "b.txt", "c.txt", "d.txt"])
     assert account.names("/") == ["Zed", "a.txt", "b.txt", "c.txt", "d.txt"]
@@ -133,6 +143,8 @@ def test_select_rename_move_copy_delete(browser, web_cluster):
     browser.press("Move here")
     wait_names(browser, ["Fresh", "Zed", "b.txt", "c.txt", "d.txt"])
     assert account.names("/Fresh") == ["alpha.txt"]
+    assert browser.driver.find_elements(By.CSS_SELECTOR, "tr[aria-selected='true']") == []
+    browser.wait(lambda d: focused_row(d) is not None)
 
     # Copy into a folder chosen by browsing the picker.
     row(browser, "b.txt").find_element(By.CSS_SELECTOR, "td.size").click()

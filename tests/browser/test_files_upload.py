@@ -149,7 +149,8 @@ def test_thirty_mib_upload_resumes_after_a_reload(browser, web_cluster, tmp_path
     )
     browser.field("Upload files").send_keys(str(big))
     progress = browser.wait_for(By.CSS_SELECTOR, "li.upload progress")
-    browser.wait(lambda d: float(progress.get_attribute("value") or 0) > 10 * MIB, timeout=60)
+    # Past 20 MiB: each of its two partial uploads (tus concatenation) has 8 MiB stored.
+    browser.wait(lambda d: float(progress.get_attribute("value") or 0) > 20 * MIB, timeout=60)
     browser.screenshot("mid-upload")
     browser.driver.refresh()
     wait_names(browser, [])
@@ -164,6 +165,7 @@ def test_thirty_mib_upload_resumes_after_a_reload(browser, web_cluster, tmp_path
         int(item.get_attribute("data-first-progress")) >= 8 * MIB
     )  # went on from the server's offset
     assert "resumed" in item.text
+    assert item.get_attribute("data-parts") == "2"  # sent as two partial uploads
     stat = account.stat("/big.bin")
     assert stat["size"] == 30 * MIB
     assert account.sha256("/big.bin") == digest
@@ -186,7 +188,7 @@ def test_failed_upload_says_why_and_retries(browser, web_cluster, tmp_path):
     wait_names(browser, [])
     browser.field("Upload files").send_keys(str(too_big))
     item = browser.wait_for(By.CSS_SELECTOR, "li.upload[data-state='failed']", timeout=30)
-    assert "Not enough room" in item.text
+    assert "Not enough room" in item.text and "quota" in item.text
     browser.screenshot("failed-upload")
     assert [" 507 " in message for message in browser.console_errors()] == [True]
 

@@ -305,9 +305,20 @@ class FilesPage {
 
   async run(action) {
     try {
-      if (await action()) await this.reload();
+      if (!(await action())) return;
+      await this.reload(); // a fresh list: the selection acted on is cleared, as Dropbox does
+      this.keepFocusOnList();
     } catch (error) {
       showError(error);
+    }
+  }
+
+  /** After an action the button that started it is disabled (nothing is selected now):
+   * the focus goes back to the list's active row rather than to the page's body. */
+  keepFocusOnList() {
+    const where = document.activeElement;
+    if (!where || where === document.body || where.disabled || this.toolbar.contains(where)) {
+      this.list.focusActive(false);
     }
   }
 
