@@ -30,7 +30,7 @@ from sqlalchemy import Connection, Engine, and_, delete, false, func, or_, selec
 from app.errors import Gone
 from app.metadata.engine import dialect_insert, starts_with, write_transaction
 from app.metadata.entries import ROOT, Entry, entry_from_row
-from app.metadata.schema import changes, feed_heads, fs_entries
+from app.metadata.schema import changes, feed_heads, fs_entries, users
 
 UPSERT, DELETE, MOVE = "upsert", "delete", "move"
 
@@ -99,6 +99,10 @@ def _take_seqs(conn: Connection, user_id: int, count: int) -> int:
     """Reserve ``count`` numbers of the user's feed; return the last. The row stays locked
     (PostgreSQL) or the database is (SQLite) until the caller commits: numbers are taken
     in commit order."""
+    if conn.dialect.name == "postgresql":
+        # The user's row first, as the quota's check takes it (``usage.check_room``):
+        # two writes of one user then lock in one order, never each other's.
+        conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
     statement = (
         dialect_insert(conn)(feed_heads)
         .values(user_id=user_id, seq=count, trimmed=0)
