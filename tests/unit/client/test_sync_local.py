@@ -8,7 +8,9 @@ import os
 import time
 
 import pytest
+from click.testing import CliRunner
 
+from app.client.cli.root import main
 from app.client.sync.local import SyncRules, move_to_trash, scan_folder
 from app.client.sync.planner import DIR, Node
 from app.client.sync.state import FolderBusy, SyncState
@@ -98,3 +100,18 @@ def test_one_sync_of_a_folder_at_a_time(tmp_path):
         SyncState(tmp_path)
     first.close()
     SyncState(tmp_path).close()
+
+
+def test_mdbx_sync_is_a_command_and_fails_cleanly_without_a_master(tmp_path, monkeypatch):
+    shown = CliRunner().invoke(main, ["sync", "--help"])
+    assert shown.exit_code == 0
+    for option in ("--watch", "--max-delete", "--force", "--exclude", "--dry-run", "--json"):
+        assert option in shown.output
+    monkeypatch.setenv("MDBX_TOKEN", "not-a-token")
+    result = CliRunner().invoke(
+        main, ["--master", "http://127.0.0.1:9", "sync", str(tmp_path / "new"), "/work"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "unreachable" in result.output
+    assert "Traceback" not in result.output
+    assert (tmp_path / "new" / ".mdbx" / "sync.db").exists()
