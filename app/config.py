@@ -32,6 +32,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "PORT": 0,
     "DATA_DIR": "data",
     "LOG_LEVEL": "info",
+    # "json": one JSON object a line, with each request's id (app/server/json_logs.py).
+    "LOG_FORMAT": "text",
     # gunicorn (see app/server/application.py): gevent workers per process and their limits. A
     # connection costs a worker a greenlet and a descriptor (10-25 KiB when idle), so
     # thousands of idle or slow clients do not fill its pool; `mdbx serve` raises the
@@ -106,6 +108,15 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "MAX_OPEN_UPLOAD_BLOCKS": 200_000,
         # Seconds a blob no file or upload refers to is kept before it is deleted.
         "GC_GRACE": 3_600.0,
+        # Snapshots of the user trees onto the nodes (README, "Backup and recovery"):
+        # seconds between them (taken only when something changed; 0: on demand only),
+        # how many are kept, and the largest one (at most the nodes' MAX_UPLOAD_SIZE).
+        # A master started on an empty database waits at most RECOVERY_WAIT seconds for
+        # every live node's inventory before it restores the latest snapshot.
+        "SNAPSHOT_INTERVAL": 300.0,
+        "SNAPSHOT_KEEP": 5,
+        "SNAPSHOT_MAX_BYTES": 10 * MIB,
+        "RECOVERY_WAIT": 30.0,
         # Per-user API: logins per client address and per username, and share-link
         # password guesses per address and per link (Flask-Limiter syntax),
         # where the counters live ("memory://" counts per worker; "redis://host:6379"
@@ -331,9 +342,11 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
         if expected in (int, float) and value < 0:
             raise ConfigError(f"{key}={value!r} ({setting.source}) must not be negative")
         resolved[key] = value
-    for key in ("WORKERS", "WORKER_CONNECTIONS"):
-        if resolved[key] < 1:
+    for key in ("WORKERS", "WORKER_CONNECTIONS", "SNAPSHOT_KEEP"):
+        if key in resolved and resolved[key] < 1:
             raise ConfigError(f"{key} ({settings[key].source}) must be at least 1")
+    if resolved["LOG_FORMAT"] not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT ({settings['LOG_FORMAT'].source}) must be text or json")
     if not 0 <= resolved["PORT"] <= 65535:
         raise ConfigError(f"PORT ({settings['PORT'].source}) must be a TCP port")
     _validate_binding(resolved, settings)

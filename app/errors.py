@@ -5,7 +5,8 @@ AppError (500 internal_error)
 │   ├── MissingField (400 missing_field)
 │   ├── InvalidField (400 invalid_field)
 │   ├── InvalidHash (400 invalid_hash)
-│   └── HashMismatch (400 hash_mismatch)
+│   ├── HashMismatch (400 hash_mismatch)
+│   └── InvalidSnapshot (400 invalid_snapshot)
 ├── Unauthorized (401 missing_credentials)
 ├── Forbidden (403 forbidden)
 ├── NotFound (404 not_found)
@@ -68,6 +69,12 @@ class BadRequest(AppError, ValueError):
     status, code = 400, "bad_request"
 
 
+class BodyEndedEarly(BadRequest):
+    """The client closed its side before sending the body its Content-Length announced."""
+
+    code = "client_disconnected"
+
+
 class MissingField(BadRequest):
     code = "missing_field"
 
@@ -80,6 +87,12 @@ class InvalidField(BadRequest):
 
     def __init__(self, field: str, message: str, *, code: str | None = None) -> None:
         super().__init__(message, code=code, details={"field": field})
+
+
+class InvalidSnapshot(BadRequest):
+    """Bytes given to restore that are not a snapshot of the user trees."""
+
+    code = "invalid_snapshot"
 
 
 class InvalidHash(BadRequest):

@@ -12,7 +12,12 @@ from app.api import wiring as api_wiring
 from app.api.routes import bp as api_bp
 from app.config import load_config
 from app.feed.routes import bp as feed_bp
-from app.http.hooks import install_socket_timeouts, install_url_check
+from app.http.hooks import (
+    install_request_ids,
+    install_socket_timeouts,
+    install_url_check,
+    install_whole_bodies,
+)
 from app.http.rendering import register_error_handlers
 from app.http.request_metrics import install_request_metrics
 from app.master import wiring as master_wiring
@@ -24,6 +29,7 @@ from app.previews import wiring as previews_wiring
 from app.seedream import wiring as seedream_wiring
 from app.seedream.routes import bp as seedream_bp
 from app.server.fairness import install_fair_turns
+from app.server.json_logs import JsonFormatter
 from app.server.limits import CONNECTION_RULES, ConnectionRules
 from app.server.sendfile import install_gevent_sendfile
 from app.shares.routes import bp as shares_bp
@@ -53,7 +59,7 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the Flask app of ``role`` from defaults, conf/<role>.toml, MDBX_* and overrides."""
     config = load_config(role, overrides)
     blueprints, init_engines = ROLES[role]
-    _configure_logging(config["LOG_LEVEL"])
+    _configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"])
     # No app-wide static folder: the web app serves its own (app/web/static).
     app = Flask(f"mdbx.{role}", static_folder=None)
     app.config.update(config, ROLE=role)
@@ -62,7 +68,9 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     # First: its clock starts before any other hook, and it counts what they refuse.
     install_request_metrics(app)
+    install_request_ids(app)
     install_url_check(app)
+    install_whole_bodies(app)
     install_socket_timeouts(app, config["READ_TIMEOUT"], config["WRITE_TIMEOUT"])
     app.extensions[CONNECTION_RULES] = ConnectionRules(
         header_timeout=config["HEADER_TIMEOUT"],
@@ -76,8 +84,12 @@ def create_app(role: str, overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, log_format: str) -> None:
     # gunicorn configures only its own loggers; give the app's a handler on stderr.
-    if not logging.getLogger().handlers:
+    root = logging.getLogger()
+    if not root.handlers:
         logging.basicConfig(format="%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s")
+        if log_format == "json":
+            for handler in root.handlers:
+                handler.setFormatter(JsonFormatter())
     logging.getLogger("app").setLevel(level.upper())

@@ -8,8 +8,8 @@ prints one table, a row per workload of each family:
 
 - ``big_files``: one big file in one stream, PUT against dd, GET against nginx (node
   ``/retrieve``; master ``/download`` followed to a node, and streamed with ``proxy=1``);
-- ``small_files``: GET 4 KiB and 1 MiB with wrk against nginx; PUT 4 KiB over many
-  connections, durable, against the Python fsync loop;
+- ``small_files``: GET 4 KiB and 1 MiB with wrk against nginx; PUT 4 KiB and the
+  reference's multipart POST over many connections, durable, against the fsync loop;
 - ``weed``: ``weed benchmark``-style 1 KiB writes (``/assign`` + upload) then reads;
 - memory (here): the peak RSS of the largest process of each role and of nginx, and each
   role's growth from the first minute to the last.
@@ -54,6 +54,7 @@ def run_workloads(rig: Rig) -> None:
     big_files.get_big(rig, node_hash, master_hash)
     small_files.get_small_and_medium(rig)
     small_files.put_small(rig)
+    small_files.post_multipart_small(rig)
     weed.weed_style(rig)
 
 

@@ -46,6 +46,9 @@ UPLOAD_ROUNDS = 3
 SHA256_RE = re.compile(r"[0-9a-fA-F]{64}")
 # Shorter hash prefixes would match half the catalogue; ls shows 12 characters.
 MIN_PREFIX = 4
+# Seconds a recover may take: the master waits for every node's inventory (RECOVERY_WAIT,
+# 30 s by default) and at most a minute more.
+RECOVER_TIMEOUT = 180.0
 
 
 class Client:
@@ -180,6 +183,29 @@ class Client:
     def users(self) -> list[dict[str, Any]]:
         users: list[dict[str, Any]] = self.call("GET", "/api/admin/users")["users"]
         return users
+
+    # ----- backup and recovery (admin) -----
+
+    def take_snapshot(self) -> dict[str, Any]:
+        return self.call("POST", "/admin/snapshots")
+
+    def snapshots(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.call("GET", "/admin/snapshots")["snapshots"]
+        return found
+
+    def snapshot_bytes(self, digest: str) -> bytes:
+        return self.send("GET", f"/admin/snapshots/{digest}").content
+
+    def restore_snapshot(self, data: bytes | None) -> dict[str, Any]:
+        """Replace the user trees with ``data`` (a snapshot file), or None: the latest kept."""
+        if data is None:
+            return self.call("POST", "/admin/restore", params={"latest": "1"})
+        headers = {"Content-Type": "application/gzip"}
+        return self.call("POST", "/admin/restore", data=data, headers=headers)
+
+    def recover(self) -> dict[str, Any]:
+        """Rebuild the catalogue from the nodes; the master answers once it is done."""
+        return self.call("POST", "/admin/recover", timeout=(TIMEOUT[0], RECOVER_TIMEOUT))
 
     def change_user(self, username: str, **changes: Any) -> dict[str, Any]:
         return self.call("PATCH", f"/api/admin/users/{username}", json=changes)

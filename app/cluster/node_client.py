@@ -11,8 +11,10 @@ from typing import IO, Any
 
 import requests
 import urllib3
+from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
+from app.cluster import request_ids
 from app.cluster.agent import USER_AGENT
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
@@ -56,12 +58,19 @@ class MissingCopy(Exception):
 
 
 class _LargeBlockAdapter(HTTPAdapter):
-    """Sends file bodies in 1 MiB pieces (urllib3's default is 16 KiB: a 4 MiB blob
-    forwarded down a chain took 256 sends, each a trip through the gevent hub)."""
+    """Sends the request id on (``app.cluster.request_ids``), and file bodies in 1 MiB
+    pieces (urllib3's default is 16 KiB: a 4 MiB blob forwarded down a chain took 256
+    sends, each a trip through the gevent hub)."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         kwargs["blocksize"] = SEND_BLOCK
         super().init_poolmanager(*args, **kwargs)
+
+    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
+        request_id = request_ids.current.get()
+        if request_id and request_ids.HEADER not in request.headers:
+            request.headers[request_ids.HEADER] = request_id
+        return super().send(request, *args, **kwargs)
 
 
 def _session(pool: int, secret: str) -> requests.Session:

@@ -42,7 +42,13 @@ def json_body() -> dict[str, Any]:
 
 def _read_json_bytes(limit: int) -> bytes:
     check_json_type(request.content_type)
-    too_large = PayloadTooLarge(f"a JSON body here is limited to {limit} bytes")
+    return bounded_body(limit, "a JSON body")
+
+
+def bounded_body(limit: int, what: str = "a body") -> bytes:
+    """The request's whole body, at most ``limit`` bytes (413 before reading one whose
+    Content-Length says more, and as soon as a chunked one passes it)."""
+    too_large = PayloadTooLarge(f"{what} here is limited to {limit} bytes")
     if request.content_length is not None and request.content_length > limit:
         raise too_large
     chunks: list[bytes] = []

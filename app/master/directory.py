@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,11 @@ class NodeDirectory:
         replication: int,
         open_key: str = "",
         changes: Path | None = None,
+        sync_epoch: Callable[[], str] | None = None,
     ) -> None:
         self.cluster = cluster
+        # Told to nodes: a new one asks each for its whole inventory (app.master.recovery).
+        self.sync_epoch = sync_epoch
         self.reports = reports
         self.visibility = visibility
         self.node_timeout = node_timeout
@@ -114,8 +117,11 @@ class NodeDirectory:
 
     def _cluster_view(self) -> dict[str, Any]:
         """What nodes learn from the answers to their reports (``app.node.membership``):
-        the nodes they may fetch from and forward to, and the open mode's signing key."""
+        the nodes they may fetch from and forward to, the sync epoch, and the open mode's
+        signing key."""
         view: dict[str, Any] = {"nodes": [node.url for node in self.cluster.list_nodes()]}
+        if self.sync_epoch is not None:
+            view["sync_epoch"] = self.sync_epoch()
         if self.open_key:
             view["signing_key"] = self.open_key
         return view

@@ -19,7 +19,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from app.errors import HashMismatch, UploadNotFound
@@ -29,6 +29,7 @@ from app.metadata.cluster import ClusterStore
 from app.metadata.engine import batches
 from app.metadata.records import FileRecord, NodeRecord
 from app.metadata.uploads import Upload, UploadStore
+from app.primitives.context_pool import ContextThreadPool
 from app.primitives.offhub import SerialThread
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class BlockIngest:
         self._blocks: list[tuple[str, int]] = []
         # Blocks this ingest sent to nodes: deleted again if the file is not committed.
         self._written: list[str] = []
-        self._pool = ThreadPoolExecutor(max_workers=IN_FLIGHT, thread_name_prefix="mdbx-ingest")
+        self._pool = ContextThreadPool(max_workers=IN_FLIGHT, thread_name_prefix="mdbx-ingest")
         self._pending: deque[Future[None]] = deque()
 
     def write(self, chunk: bytes) -> None:

@@ -14,12 +14,13 @@ import logging
 import random
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient, NodeUnavailable
 from app.errors import ServiceUnavailable
 from app.metadata.cluster import ClusterStore
 from app.metadata.records import Block, FileRecord, NodeRecord
+from app.primitives.context_pool import ContextThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class BlockReader:
         if not wanted:
             return
         urls = {node.id: node.url for node in self.live_nodes()}
-        with ThreadPoolExecutor(max_workers=READ_AHEAD, thread_name_prefix="mdbx-read") as pool:
+        with ContextThreadPool(max_workers=READ_AHEAD, thread_name_prefix="mdbx-read") as pool:
             pending: deque[tuple[Block, Future[bytes]]] = deque()
             queue = iter(wanted)
             try:

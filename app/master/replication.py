@@ -20,6 +20,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -157,8 +158,11 @@ class Repairer:
         feed: FeedStore | None = None,
         feed_retention: float = 0.0,
         feed_max_changes: int = 0,
+        collect_paused: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        # True while garbage must wait (a master rebuilding its catalogue from its nodes).
+        self.collect_paused = collect_paused
         self.log_to = log_to
         self.uploads = uploads
         self.namespace = namespace
@@ -234,6 +238,8 @@ class Repairer:
             report.expired_user_items += self.feed.trim(
                 now, self.feed_retention, self.feed_max_changes
             )
+        if collect and self.collect_paused is not None and self.collect_paused():
+            collect = False
         if collect:
             files_gone = self.store.collect_files(now - self.gc_grace, self.batch)
             blobs_gone = self.store.collect_garbage(now - self.gc_grace, self.batch)
@@ -261,7 +267,6 @@ class Repairer:
         shown: tuple[str, ...],
     ) -> None:
         digest = state.hash
-        kind = "file" if state.is_file else "block"
         candidates = [n for n in live if n not in holders]
         sources = [n for n in holders if n.id in shown] or holders
         for target in choose_nodes(candidates, self.replication - state.counted):
@@ -273,7 +278,7 @@ class Repairer:
                     digest,
                     source.url,
                     state.name,
-                    kind,
+                    state.kind,
                     private=source.id not in shown,
                 )
             except CorruptCopy as exc:

@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 from app.cluster.node_client import NodeClient
+from app.master.manifests import read_manifests
 from app.master.validation import (
     parse_file_key,
     parse_hash_list,
@@ -30,7 +32,9 @@ from app.master.validation import (
 )
 from app.metadata.cluster import ClusterStore
 from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.manifests import learn_manifests, unknown_manifests
 from app.metadata.records import HeldCopy
+from app.metadata.snapshots import SnapshotInfo, record_snapshot, taken_at_of
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +46,18 @@ INVENTORY_SAMPLE = 3
 class CopyReports:
     """Takes nodes' inventories and loss reports into the catalogue."""
 
-    def __init__(self, store: FileCatalogue, cluster: ClusterStore, nodes: NodeClient) -> None:
+    def __init__(
+        self,
+        store: FileCatalogue,
+        cluster: ClusterStore,
+        nodes: NodeClient,
+        on_complete: Callable[[str], None] | None = None,
+    ) -> None:
         self.store = store
         self.cluster = cluster
         self.nodes = nodes
+        # Told the node of each complete inventory (a recovery waits for them).
+        self.on_complete = on_complete
 
     def take_inventory(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Confirm a node's batch of copies; a complete sync forgets unconfirmed ones."""
@@ -57,7 +69,10 @@ class CopyReports:
         refused = self._unproven(node_id, url, records)
         kept = [record for record in records if record.hash not in refused]
         drop = self.store.confirm_inventory(node_id, kept)
+        self._learn(url, [record for record in kept if record.hash not in set(drop)])
         pruned = self.store.prune_replicas(node_id, sync_started) if complete else 0
+        if complete and self.on_complete is not None:
+            self.on_complete(node_id)
         return {
             "node": node_id,
             "confirmed": len(kept) - len(drop),
@@ -66,6 +81,20 @@ class CopyReports:
             "drop": drop,
             "refused": sorted(refused),
         }
+
+    def _learn(self, url: str, copies: list[HeldCopy]) -> None:
+        """What the cluster's own blobs tell a master that lost its catalogue: the large
+        files of manifests it does not know (read from the node), the snapshots kept."""
+        engine = self.store.engine
+        unknown = unknown_manifests(engine, [c.hash for c in copies if c.kind == "manifest"])
+        if unknown and (
+            created := learn_manifests(engine, read_manifests(self.nodes, url, unknown))
+        ):
+            log.info("%d large files rebuilt from their manifests on %s", created, url)
+        for copy in copies:
+            taken_at = taken_at_of(copy.name) if copy.kind == "snapshot" else None
+            if taken_at is not None:
+                record_snapshot(engine, SnapshotInfo(copy.hash, taken_at, copy.size))
 
     def take_losses(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Forget the copies a node says it lacks (``hashes``, or one ``hash``)."""

@@ -14,13 +14,14 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from app.http.blob_headers import mimetype_of
 from app.http.blobs import send_stream
-from app.http.bodies import json_body
+from app.http.bodies import bounded_body, json_body
 from app.http.peer import peer_watch
 from app.http.readiness import metrics_answer, readiness_answer
 from app.master.auth import caller_key, require_credentials
 from app.master.readiness import master_problems
-from app.master.service import master_service, node_streams, repair_now
+from app.master.service import master_recovery, master_service, node_streams, repair_now
 from app.master.validation import parse_assign_count, parse_node, parse_registration
+from app.storage.digests import parse_digest
 
 bp = Blueprint("master", __name__)
 # On every request of the app: it guards the Seedream blueprint's views too.
@@ -168,3 +169,44 @@ def inventory() -> Response:
 @bp.post("/nodes/bad-copy")
 def bad_copy() -> Response:
     return jsonify(master_service().directory.take_bad_copy(json_body()))
+
+
+# ----- backup and recovery (README "Backup and recovery"; admin only) -----
+
+
+@bp.post("/admin/snapshots")
+def take_snapshot() -> Response:
+    return jsonify(master_recovery().take_snapshot())
+
+
+@bp.get("/admin/snapshots")
+def list_snapshots() -> Response:
+    return jsonify({"snapshots": master_recovery().snapshots.list()})
+
+
+@bp.get("/admin/snapshots/<digest>")
+def download_snapshot(digest: str) -> Response:
+    data = master_recovery().snapshots.read(parse_digest(digest))
+    return Response(
+        data,
+        mimetype="application/gzip",
+        headers={"Content-Disposition": f'attachment; filename="{digest}.db.gz"'},
+    )
+
+
+@bp.post("/admin/restore")
+def restore_snapshot() -> Response:
+    snapshots = master_recovery().snapshots
+    if request.args.get("latest") in ("1", "true"):
+        return jsonify(snapshots.restore_latest())
+    return jsonify(snapshots.restore(bounded_body(snapshots.max_bytes, "a snapshot")).to_dict())
+
+
+@bp.get("/admin/recover")
+def recovery_status() -> Response:
+    return jsonify(master_recovery().status())
+
+
+@bp.post("/admin/recover")
+def recover() -> Response:
+    return jsonify(master_recovery().recover())

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from app.errors import Conflict, FileNotFound
 from app.master.directory import NodeDirectory
 from app.master.reader import BlockReader
 from app.master.reads import FileReads
+from app.master.recovery import Recovery
 from app.master.replication import Repairer, RepairLog, RepairReport, drop_copies
 from app.master.reports import CopyReports
 from app.master.streams import NodeStreams
@@ -38,6 +40,7 @@ EXTENSION = "mdbx.master"
 REPAIRER = "mdbx.master.repairer"
 PROBER = "mdbx.master.prober"
 STREAMS = "mdbx.master.streams"
+RECOVERY = "mdbx.master.recovery"
 
 
 class MasterService:
@@ -63,6 +66,8 @@ class MasterService:
         open_key: str = "",
         node_changes: Path | None = None,
         repair_log: RepairLog | None = None,
+        sync_epoch: Callable[[], str] | None = None,
+        on_inventory_complete: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.repair_log = repair_log
@@ -75,12 +80,13 @@ class MasterService:
         self.repair_grace = repair_grace
         self.directory = NodeDirectory(
             cluster,
-            CopyReports(store, cluster, nodes),
+            CopyReports(store, cluster, nodes, on_inventory_complete),
             self.visibility,
             node_timeout=node_timeout,
             replication=self.replication,
             open_key=open_key,
             changes=node_changes,
+            sync_epoch=sync_epoch,
         )
         live = self.directory.live_nodes
         self.reader = BlockReader(nodes, cluster, live)
@@ -234,6 +240,12 @@ def repair_now() -> RepairReport:
     """Run one repair pass in this request (admin); the background loop does the same."""
     repairer: Repairer = current_app.extensions[REPAIRER]
     return repairer.run_pass()
+
+
+def master_recovery() -> Recovery:
+    """The recovery and snapshots of this master (``/admin/...``)."""
+    recovery: Recovery = current_app.extensions[RECOVERY]
+    return recovery
 
 
 def node_streams() -> NodeStreams:

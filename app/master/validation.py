@@ -8,7 +8,7 @@ from typing import Any
 
 from app.config import MIN_BLOCK_SIZE
 from app.errors import InvalidField, InvalidHash, MissingField, PayloadTooLarge
-from app.metadata.records import FileRecord, HeldCopy, NodeStats, ScrubFigures
+from app.metadata.records import BLOB_KINDS, FileRecord, HeldCopy, NodeStats, ScrubFigures
 from app.storage.digests import DIGEST_RE
 
 # Keys are SHA-256 digests in practice, but the reference registers "test123": any short
@@ -68,11 +68,12 @@ def parse_record(payload: dict[str, Any], replicas_field: bool = True) -> FileRe
     return FileRecord(file_hash, name, size, tuple(replicas))
 
 
-def parse_kind(payload: dict[str, Any]) -> str:
-    """A blob's kind: a whole "file" (the default) or a "block" of a large file."""
+def parse_kind(payload: dict[str, Any], kinds: tuple[str, ...] = ("file", "block")) -> str:
+    """A blob's kind: a whole "file" (the default) or a "block" of a large file; among
+    ``kinds`` (a node's copies may be any of ``BLOB_KINDS``)."""
     kind = payload.get("kind", "file")
-    if kind not in ("file", "block"):
-        raise InvalidField("kind", "'kind' must be 'file' or 'block'")
+    if kind not in kinds:
+        raise InvalidField("kind", f"'kind' must be one of {', '.join(kinds)}")
     return str(kind)
 
 
@@ -165,7 +166,8 @@ def _held_copies(items: Any, field: str) -> list[HeldCopy]:
     for item in items:
         record = parse_record(item, replicas_field=False)
         private = item.get("private") is True
-        copies.append(HeldCopy(record.hash, record.name, record.size, parse_kind(item), private))
+        kind = parse_kind(item, BLOB_KINDS)
+        copies.append(HeldCopy(record.hash, record.name, record.size, kind, private))
     return copies
 
 

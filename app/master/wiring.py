@@ -11,11 +11,14 @@ from flask import Flask
 
 from app.cluster.node_client import NodeClient
 from app.http.readiness import METRIC_FACTS
+from app.master.manifests import ManifestWriter
 from app.master.metrics import master_facts
 from app.master.overlay import master_fast_path
 from app.master.probe import NodeProber
+from app.master.recovery import Recovery
 from app.master.replication import Repairer, RepairLog
-from app.master.service import EXTENSION, PROBER, REPAIRER, STREAMS, MasterService
+from app.master.service import EXTENSION, PROBER, RECOVERY, REPAIRER, STREAMS, MasterService
+from app.master.snapshots import Snapshots
 from app.master.streams import NodeStreams
 from app.master.writer import ReplicatedWriter
 from app.metadata.changes import FeedStore
@@ -24,6 +27,7 @@ from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.hotindex import HotIndex
 from app.metadata.namespace import NamespaceStore
+from app.metadata.records import NodeRecord
 from app.metadata.schema import settings
 from app.metadata.settings import SettingStore
 from app.metadata.uploads import OpenUploadLimits, UploadStore
@@ -54,8 +58,28 @@ def init_app(app: Flask) -> None:
         nodes, replication=config["REPLICATION"], write_quorum=config["WRITE_QUORUM"]
     )
     cluster = ClusterStore(engine)
-    uploads = UploadStore(store)
+
+    def live() -> list[NodeRecord]:
+        return service.directory.live_nodes()  # the service is built below
+
+    uploads = UploadStore(store, ManifestWriter(writer, live))
     repair_log = RepairLog(setting_store)
+    recovery = app.extensions[RECOVERY] = Recovery(
+        setting_store,
+        Snapshots(
+            store,
+            writer,
+            nodes,
+            live,
+            setting_store,
+            keep=config["SNAPSHOT_KEEP"],
+            max_bytes=config["SNAPSHOT_MAX_BYTES"],
+        ),
+        live,
+        wait=config["RECOVERY_WAIT"],
+        snapshot_interval=config["SNAPSHOT_INTERVAL"],
+        lock_path=data_dir / "recovery.lock",
+    )
     repairer = Repairer(
         store,
         uploads,
@@ -75,6 +99,7 @@ def init_app(app: Flask) -> None:
         feed=FeedStore(engine),
         feed_retention=config["FEED_RETENTION"],
         feed_max_changes=config["FEED_MAX_CHANGES"],
+        collect_paused=recovery.is_recovering,
     )
     app.extensions[REPAIRER] = repairer
     prober = NodeProber(
@@ -87,6 +112,9 @@ def init_app(app: Flask) -> None:
     )
     app.extensions[PROBER] = prober
     if config["BACKGROUND_TASKS"]:
+        # Without them (tests of one process) nothing would end a recovery begun.
+        recovery.begin_if_new()
+        recovery.start()
         repairer.start()
         if config["NODE_PROBE_INTERVAL"]:
             prober.start()
@@ -109,6 +137,8 @@ def init_app(app: Flask) -> None:
         repair_log=repair_log,
         # Touched when a node's stream opens or breaks: the sibling workers see it at once.
         node_changes=data_dir / "nodes.changed",
+        sync_epoch=recovery.epoch,
+        on_inventory_complete=recovery.note_synced,
     )
     worker = app.extensions[WORKER_STATE] = WorkerState()
     app.extensions[STREAMS] = NodeStreams(

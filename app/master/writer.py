@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -12,6 +11,7 @@ from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import ServiceUnavailable
 from app.master.placement import choose_nodes
 from app.metadata.records import NodeRecord
+from app.primitives.context_pool import ContextThreadPool
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +51,20 @@ class ReplicatedWriter:
         *,
         ranked: bool = False,
         private: bool = False,
+        quorum: int | None = None,
     ) -> WriteResult:
         """Store the blob on up to R of ``live``; raise InsufficientReplicas below quorum.
 
         The nodes are chosen by free space, or with ``ranked`` taken in the order given
         (``rank_nodes``: the blocks of one file go to the same nodes). ``private``
         copies are served only through signed URLs (content of the per-user API).
+        ``quorum``: the copies that must be durable, instead of WRITE_QUORUM's.
         """
         if not live:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         order = live if ranked else self.rank_nodes(live)
         targets, spares = order[: self.replication], order[self.replication :]
-        with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        with ContextThreadPool(max_workers=len(targets)) as pool:
             outcomes = list(
                 pool.map(lambda node: self._put(node, source, digest, name, kind, private), targets)
             )
@@ -75,12 +77,13 @@ class ReplicatedWriter:
         stored = [node.id for node, _reply in answers]
         created = tuple(node.id for node, reply in answers if reply.get("deduplicated") is False)
         wanted = self.replication
-        if len(stored) < self.quorum:
+        needed = self.quorum if quorum is None else min(quorum, self.quorum)
+        if len(stored) < needed:
             raise InsufficientReplicas(
-                f"only {len(stored)} of {self.quorum} required copies could be written",
-                details={"copies": len(stored), "quorum": self.quorum},
+                f"only {len(stored)} of {needed} required copies could be written",
+                details={"copies": len(stored), "quorum": needed},
             )
-        return WriteResult(tuple(stored), wanted, self.quorum, created)
+        return WriteResult(tuple(stored), wanted, needed, created)
 
     @staticmethod
     def rank_nodes(live: list[NodeRecord]) -> list[NodeRecord]:

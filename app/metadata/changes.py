@@ -122,6 +122,29 @@ def head(conn: Connection, user_id: int) -> tuple[int, int]:
     return (0, 0) if row is None else (int(row.seq), int(row.trimmed))
 
 
+def feed_positions(conn: Connection) -> dict[int, int]:
+    """Every user's last seq."""
+    rows = conn.execute(select(feed_heads.c.user_id, feed_heads.c.seq)).all()
+    return {int(row.user_id): int(row.seq) for row in rows}
+
+
+def restart_feeds(conn: Connection, positions: dict[int, int]) -> None:
+    """After the trees were replaced (a snapshot restored): each user's feed goes on from
+    where it was, with everything before trimmed, so that every cursor given before is
+    410 cursor_expired and its client lists the tree again."""
+    present = set(conn.execute(select(users.c.id)).scalars())
+    conn.execute(delete(feed_heads))
+    conn.execute(delete(changes))
+    rows = [
+        # The restore itself counts as a change, trimmed at once.
+        {"user_id": user_id, "seq": seq + 1, "trimmed": seq + 1}
+        for user_id, seq in positions.items()
+        if user_id in present
+    ]
+    if rows:
+        conn.execute(feed_heads.insert(), rows)
+
+
 class FeedStore:
     """Reads of the change feed (with the tree listing that a feed is begun from), and
     its retention."""

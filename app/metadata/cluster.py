@@ -28,10 +28,12 @@ from app.metadata.records import NodeRecord, NodeStats, ReplicationState, ScrubF
 from app.metadata.schema import (
     blobs,
     files,
+    manifests,
     master_metadata,
     nodes,
     pending_deletes,
     replicas,
+    snapshots,
     tombstones,
 )
 
@@ -185,22 +187,33 @@ class ClusterStore:
             else:
                 counts = self._counted_by_scan(conn, counted, live, replication, limit)
             described: dict[str, tuple[str | None, int]] = {}
+            kinds: dict[str, str] = {}
             for chunk in batches(list(counts)):
+                some = list(chunk)
                 described.update(
                     (h, (name, size))
                     for h, name, size in conn.execute(
                         select(blobs.c.hash, files.c.name, blobs.c.size)
                         .select_from(blobs.outerjoin(files, files.c.hash == blobs.c.hash))
-                        .where(blobs.c.hash.in_(list(chunk)))
+                        .where(blobs.c.hash.in_(some))
                     )
                 )
+                # A manifest or a snapshot is copied as one, for a rebuilt master to find.
+                for kind, column in (
+                    ("manifest", manifests.c.blob_hash),
+                    ("snapshot", snapshots.c.hash),
+                ):
+                    kinds.update(
+                        (h, kind)
+                        for h in conn.execute(select(column).where(column.in_(some))).scalars()
+                    )
         return [
             ReplicationState(
                 h,
                 described[h][0] or "",
                 described[h][1],
                 *counts[h],
-                is_file=described[h][0] is not None,
+                kind="file" if described[h][0] is not None else kinds.get(h, "block"),
             )
             for h in counts
             if h in described  # deleted meanwhile (PostgreSQL reads each statement afresh)

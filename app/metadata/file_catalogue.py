@@ -23,7 +23,7 @@ from app.metadata.collection import FILE_IS_REFERENCED, purge_unreferenced
 from app.metadata.copies import BlobCopies
 from app.metadata.engine import DriverStatement, batches, write_transaction
 from app.metadata.records import Block, FileRecord, HeldCopy, PurgedBlob
-from app.metadata.schema import blobs, file_blocks, files, replicas, tombstones
+from app.metadata.schema import blobs, file_blocks, files, manifests, replicas, tombstones
 from app.metadata.visibility import inventory_visibility
 
 _FILE_ROW = ("hash", "name", "size", "created_at", "updated_at", "block_size", "public")
@@ -277,8 +277,9 @@ class FileCatalogue(BlobCopies):
                     .values(public=False, updated_at=now)
                 )
                 return record, []
+            parts = [part.hash for part in record.parts] + _manifest_blobs(conn, [file_hash])
             conn.execute(delete(files).where(files.c.hash == file_hash))
-            candidates = list(dict.fromkeys(part.hash for part in record.parts))
+            candidates = list(dict.fromkeys(parts))
             purged = purge_unreferenced(conn, candidates, now, len(candidates))
         return record, purged
 
@@ -299,6 +300,7 @@ class FileCatalogue(BlobCopies):
                 record = self._get(conn, file_hash)
                 if record is not None:
                     parts += [part.hash for part in record.parts]
+            parts += _manifest_blobs(conn, hashes)
             conn.execute(delete(files).where(files.c.hash.in_(hashes), doomed))
             candidates = list(dict.fromkeys(parts))
             return purge_unreferenced(conn, candidates, now, len(candidates))
@@ -371,3 +373,12 @@ class FileCatalogue(BlobCopies):
         return FileRecord(
             row.hash, row.name, row.size, holders, tuple(blocks), row.block_size, row.public
         )
+
+
+def _manifest_blobs(conn: Connection, file_hashes: Sequence[str]) -> list[str]:
+    """The blobs of these files' manifests: purged with them."""
+    return list(
+        conn.execute(
+            select(manifests.c.blob_hash).where(manifests.c.file_hash.in_(list(file_hashes)))
+        ).scalars()
+    )

@@ -75,6 +75,13 @@ class FileRecord:
         return info
 
 
+# What a blob is to the cluster: a whole "file", a "block" of a large one, a large file's
+# "manifest" or a "snapshot" of the master's user trees (the last two written by masters
+# only: what a master that lost its database is rebuilt from).
+BLOB_KINDS = ("file", "block", "manifest", "snapshot")
+CLUSTER_KINDS = frozenset({"manifest", "snapshot"})
+
+
 @dataclass(frozen=True)
 class HeldCopy:
     """One blob a node reports holding, as its inventory describes it."""
@@ -187,4 +194,8 @@ class ReplicationState:
     size: int
     counted: int  # copies on nodes up, or down for less than the repair grace
     live: int  # copies on nodes up now
-    is_file: bool = True  # a whole file, not only a block of a large one
+    kind: str = "file"  # one of BLOB_KINDS: a whole file, a block, a manifest, a snapshot
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind == "file"

@@ -211,6 +211,31 @@ pending_deletes = Table(
 )
 
 
+# Each large file's manifest as a blob of its own on the nodes (kind "manifest"): what a
+# master that lost this database rebuilds the file from. Kept while the file lives.
+manifests = Table(
+    "manifests",
+    master_metadata,
+    Column(
+        "file_hash",
+        String(HASH_LENGTH),
+        ForeignKey("files.hash", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("blob_hash", String(HASH_LENGTH), nullable=False),
+    Index("ix_manifests_blob", "blob_hash"),
+)
+
+# Snapshots of the user trees stored on the nodes (kind "snapshot"): the last few kept.
+snapshots = Table(
+    "snapshots",
+    master_metadata,
+    Column("hash", String(HASH_LENGTH), primary_key=True),
+    Column("taken_at", Float, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_snapshots_taken", "taken_at"),
+)
+
 # The master's: the key that signs node URLs in open mode, migrations done.
 settings = settings_table(master_metadata)
 

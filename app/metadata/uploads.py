@@ -18,6 +18,7 @@ from sqlalchemy import Connection, delete, func, select, update
 from app.errors import TooManyRequests, UploadNotFound
 from app.metadata.engine import batches, write_transaction
 from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.manifests import Manifest, ManifestSink, record_manifest
 from app.metadata.records import FileRecord
 from app.metadata.schema import blobs, upload_blocks, uploads
 
@@ -44,9 +45,12 @@ class OpenUploadLimits:
 class UploadStore:
     """Uploads and their block lists, beside the catalogue they commit into."""
 
-    def __init__(self, store: FileCatalogue) -> None:
+    def __init__(self, store: FileCatalogue, manifests: ManifestSink | None = None) -> None:
         self.store = store
         self.engine = store.engine
+        # Where a committed file's manifest is written first (the master's nodes); None:
+        # nowhere (unit tests of the catalogue alone).
+        self.manifests = manifests
 
     def begin(
         self,
@@ -128,16 +132,32 @@ class UploadStore:
         return Upload(row.id, row.name, row.size, row.hash, row.block_size, row.expires_at, blocks)
 
     def commit(self, upload: Upload, *, public: bool = True) -> FileRecord:
-        """Turn the upload into its file (blocks checked by the caller) and close it."""
+        """Turn the upload into its file (blocks checked by the caller) and close it.
+
+        The manifest is written to the nodes first (``manifests``): a file acknowledged
+        is one a master rebuilt from its nodes finds again.
+        """
         now = time.time()
         record = FileRecord(
             upload.hash, upload.name, upload.size, block_size=upload.block_size, public=public
         )
+        stored = None
+        if self.manifests is not None:
+            stored = self.manifests.store(
+                Manifest(
+                    upload.hash, upload.name, upload.size, upload.block_size, upload.blocks, public
+                )
+            )
         with write_transaction(self.engine) as conn:
             closed = conn.execute(delete(uploads).where(uploads.c.id == upload.id)).rowcount
             if not closed:
                 raise UploadNotFound(f"no upload in progress with id {upload.id}")
             self.store.add_manifest(conn, record, upload.blocks, now)
+            if stored is not None:
+                self.store.add_blobs(
+                    conn, [(stored.hash, stored.size)], stored.nodes, now, private=True
+                )
+                record_manifest(conn, upload.hash, stored.hash)
         committed = self.store.get(upload.hash)
         assert committed is not None
         return committed

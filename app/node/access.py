@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 from app.errors import BlobNotFound, Forbidden, ServiceUnavailable
 from app.metadata.node_catalogue import NodeCatalogue
+from app.metadata.records import CLUSTER_KINDS
 from app.node.membership import Membership
 from app.security import READ, TOKEN_PARAM, WRITE, authorize_blob_request, check_blob_token
 from app.storage.digests import parse_digest
@@ -63,6 +64,12 @@ class NodeAccess:
         if endpoint in OPEN_ENDPOINTS:
             return
         if self.secret:
+            if presented is None and args.get("kind") in CLUSTER_KINDS:
+                # A signed write URL is a client's: manifests and snapshots, which a
+                # rebuilt master believes, come only from the cluster itself.
+                raise Forbidden(
+                    "blobs of this kind are written by the cluster only", code="cluster_only"
+                )
             authorize_blob_request(
                 self.secret,
                 presented=presented,

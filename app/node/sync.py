@@ -44,6 +44,10 @@ class MasterSync:
         self.master = master
         self.membership = membership
         self.synced = False
+        # The masters' sync epoch: a new one (a master rebuilding its catalogue, see
+        # app.master.recovery) asks for the whole inventory again.
+        self._epoch: str | None = None
+        self._epoch_changes = 0
         self._interval = interval
         self._batch_size = batch_size
         self._stale_temp_age = stale_temp_age
@@ -75,6 +79,7 @@ class MasterSync:
         added, removed = self.catalog.reconcile(self.blobs.iter_blobs())
         if added or removed:
             log.info("catalogue reconciled with disk: %d added, %d removed", added, removed)
+        changes = self._epoch_changes
         sync_started: float | None = None
         reported = 0
         for batch in self.catalog.iter_batches(self._batch_size):
@@ -83,7 +88,8 @@ class MasterSync:
             self._settle(batch, reply)
             reported += len(batch)
         self._settle([], self.master.report_inventory([], sync_started, complete=True))
-        self.synced = True
+        # Unless a new epoch came meanwhile: its master wants all of it again.
+        self.synced = changes == self._epoch_changes
         log.info("inventory of %d blobs reported to %s", reported, self.master.master_url)
 
     def register_pending(self) -> int:
@@ -108,6 +114,7 @@ class MasterSync:
         if hidden and (count := self.catalog.hide(hidden)):
             log.info("%d copies made private, as the master holds them", count)
         self.membership.learn(reply)
+        self._note_epoch(reply)
         if refused:
             # One gone from the disk meanwhile made the master's check fail: it is not
             # ours to register any more. The others are, at the next try.
@@ -135,6 +142,17 @@ class MasterSync:
             raise
         self.drop(reply["delete"])
         self.membership.learn(reply)
+        self._note_epoch(reply)
+
+    def _note_epoch(self, reply: dict[str, Any]) -> None:
+        epoch = reply.get("sync_epoch")
+        if not isinstance(epoch, str) or epoch == self._epoch:
+            return
+        if self._epoch is not None:
+            log.info("the master asks for the whole inventory again (sync epoch %s)", epoch)
+            self.synced = False
+            self._epoch_changes += 1
+        self._epoch = epoch
 
     def drop(self, digests: list[str]) -> None:
         """Delete copies of deleted files; they are confirmed with the next heartbeat."""

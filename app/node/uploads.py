@@ -13,9 +13,10 @@ from typing import IO
 
 from app.errors import InvalidField
 from app.http.multipart import clean_name
+from app.metadata.records import BLOB_KINDS
 from app.storage.digests import parse_digest
 
-KINDS = ("file", "block")
+KINDS = BLOB_KINDS
 _NO = ("0", "false")
 _YES = ("1", "true")
 
@@ -28,7 +29,7 @@ class UploadOptions:
     expected: str | None = None
     # The name to keep (``name=``, cleaned; a form's file part brings its own).
     name: str = ""
-    # "block": a block of a large file, not a file of its own.
+    # "block": a block of a large file, not a file of its own (one of KINDS).
     kind: str = "file"
     # False (``replicate=0``): a copy written by a master or a peer, no further copies.
     replicate: bool = True
@@ -44,7 +45,7 @@ class UploadOptions:
 def parse_kind(value: object) -> str:
     """A blob's kind, as an upload or a repair names it; 400 invalid_field otherwise."""
     if not isinstance(value, str) or value not in KINDS:
-        raise InvalidField("kind", "'kind' must be 'file' or 'block'")
+        raise InvalidField("kind", f"'kind' must be one of {', '.join(KINDS)}")
     return value
 
 

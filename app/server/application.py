@@ -77,6 +77,8 @@ def gunicorn_settings(role: str, config: Mapping[str, Any]) -> dict[str, Any]:
         proc_name=f"mdbx-{role}-{config['PORT']}",
         **REQUIRED_SETTINGS,
     )
+    if config["LOG_FORMAT"] == "json":
+        settings["logger_class"] = "app.server.json_logs.JsonClusterLogger"
     return settings
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import httptools
 
+from app.cluster import request_ids
 from app.errors import BODY_STALLED, RequestTimeout
 from app.http.json_answers import ErrorAnswer, error_answer, json_bytes
 from app.server.limits import DEFAULT_HEAD_LIMITS, HeadClock, HeadLimits
@@ -139,9 +140,9 @@ STATUS_LINES = {
 }
 
 
-# (remote address, request line, status, body bytes, seconds, User-Agent): the access
-# log's line.
-AccessLog = Callable[[str, str, int, int, float, str], None]
+# (remote address, request line, status, body bytes, seconds, User-Agent, request id):
+# the access log's line.
+AccessLog = Callable[[str, str, int, int, float, str, str], None]
 
 
 class _Head:
@@ -259,6 +260,12 @@ def serve_connection(
             )
             consumed += length
         started = time.perf_counter()
+        # Named as the Flask views name theirs (app.http.hooks.install_request_ids).
+        sent_id = request.headers.get(request_ids.HEADER_LINE_NAME)
+        request_id = request_ids.accept_or_make(
+            None if sent_id is None else sent_id.decode("latin-1")
+        )
+        request_ids.current.set(request_id)
         response = fast.handler(request)
         if response is None:
             return buffered
@@ -268,7 +275,7 @@ def serve_connection(
             # The socket's own timeout bounds the send (cheaper than a gevent.Timeout);
             # waits for the next request are bounded by the idle timeout instead.
             sock.settimeout(fast.write_timeout or None)
-            _send(sock, response, keep_alive)
+            _send(sock, response, keep_alive, request_id)
             sock.settimeout(None)
         finally:
             if response.fd >= 0:
@@ -279,7 +286,7 @@ def serve_connection(
         if access_log is not None:
             line = f"{request.method.decode()} {request.target.decode('latin-1')} HTTP/1.1"
             agent = request.headers.get(b"user-agent", b"").decode("latin-1")
-            access_log(remote, line, response.status, response.size, seconds, agent)
+            access_log(remote, line, response.status, response.size, seconds, agent, request_id)
         if not keep_alive:
             return None
         if turn is not None:
@@ -352,13 +359,14 @@ def _send_all(sock: Any, data: bytes) -> None:
         sock.sendall(memoryview(data)[sent:])
 
 
-def _send(sock: Any, response: FastResponse, keep_alive: bool) -> None:
+def _send(sock: Any, response: FastResponse, keep_alive: bool, request_id: str = "") -> None:
     status_line = STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} -\r\n".encode()
     head = b"".join(
         (
             status_line,
             _clock.date_line(),
             response.headers,
+            b"X-Request-Id: %s\r\n" % request_id.encode("latin-1") if request_id else b"",
             b"" if keep_alive else b"Connection: close\r\n",
             b"\r\n",
         )

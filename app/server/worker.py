@@ -33,6 +33,7 @@ from app.server.connection import (
     WorkerState,
     serve_connection,
 )
+from app.server.json_logs import JsonClusterLogger, access_record
 from app.server.limits import (
     CONNECTION_RULES,
     DEFAULT_HEAD_LIMITS,
@@ -354,14 +355,39 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
             del self._connections[current]
 
     def _log_access(
-        self, remote: str, line: str, status: int, size: int, seconds: float, agent: str = ""
+        self,
+        remote: str,
+        line: str,
+        status: int,
+        size: int,
+        seconds: float,
+        agent: str = "",
+        request_id: str = "",
     ) -> None:
-        """One line in gunicorn's access log format, from the atoms the fast path knows
-        (none for the cluster's own calls below debug: ``app.server.access_log``)."""
+        """One line in gunicorn's access log format (or JSON: ``app.server.json_logs``),
+        from the atoms the fast path knows (none for the cluster's own calls below
+        debug: ``app.server.access_log``)."""
         if agent and not is_shown(agent, self.cfg.loglevel):
             return
         method, _, rest = line.partition(" ")
         target = rest.rsplit(" ", 1)[0]
+        if isinstance(self.log, JsonClusterLogger):
+            write_access_line(
+                self.log.access_log,
+                self._access_lines,
+                access_record(
+                    process=self.cfg.proc_name,
+                    remote=remote,
+                    method=method,
+                    target=target,
+                    status=status,
+                    size=size,
+                    seconds=seconds,
+                    agent=agent,
+                    request_id=request_id,
+                ),
+            )
+            return
         path, _, query = target.partition("?")
         atoms = {
             "h": remote,
@@ -382,13 +408,20 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
         line_format = self.cfg.access_log_format
         if "%(t)" in line_format:  # a strftime per request otherwise
             atoms["t"] = self.log.now()
-        logger = self.log.access_log
-        if not logger.isEnabledFor(logging.INFO):
-            return
-        text = line_format % self.log.atoms_wrapper_class(atoms)
-        if self._access_lines is not None:
-            self._access_lines.add(text)
-            return
-        # Built and handed over directly: Logger.info would also walk the stack for the
-        # caller's file and line, which an access line never shows.
-        logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, text, (), None))
+        write_access_line(
+            self.log.access_log,
+            self._access_lines,
+            line_format % self.log.atoms_wrapper_class(atoms),
+        )
+
+
+def write_access_line(logger: logging.Logger, held: AccessLines | None, text: str) -> None:
+    """Write one access line: into ``held`` when the worker holds lines, else as a record."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    if held is not None:
+        held.add(text)
+        return
+    # Built and handed over directly: Logger.info would also walk the stack for the
+    # caller's file and line, which an access line never shows.
+    logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, text, (), None))

@@ -20,9 +20,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from app.config import MIN_BLOCK_SIZE
-from app.factory import create_app
 from app.server.connection import FAST_PATH, FastRequest
-from tests.support.apps import lone_node_app, make_client, serve_app
+from tests.support.apps import lone_node_app, serve_app
+from tests.support.user_master import one_node_master
 
 TIMEOUT = 30
 PAYLOAD = bytes(range(256)) * 4
@@ -40,20 +40,8 @@ def node(tmp_path: Path, dead_url: str) -> Iterator[tuple[Flask, str]]:
 @pytest.fixture
 def master(tmp_path: Path, node: tuple[Flask, str]) -> Iterator[FlaskClient]:
     """A master of one copy per blob, small blocks, and the node above as its one node."""
-    app = create_app(
-        "master",
-        {
-            "DATA_DIR": str(tmp_path / "master"),
-            "BACKGROUND_TASKS": False,
-            "REPLICATION": 1,
-            "BLOCK_SIZE": MIN_BLOCK_SIZE,
-        },
-    )
-    client = make_client(app)
-    beat = {"node": NODE_ID, "url": node[1], "capacity_bytes": 1 << 40, "free_bytes": 1 << 40}
-    assert client.post("/nodes/heartbeat", json=beat).status_code == 200
-    yield client
-    app.extensions["mdbx.master"].index.close()
+    with one_node_master(node[0], node[1], tmp_path / "master") as (_, client):
+        yield client
 
 
 def post_file(url_or_client: str | FlaskClient, data: bytes, **fields: str):

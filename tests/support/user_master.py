@@ -21,39 +21,51 @@ NODE_ID = "n1"
 
 
 @contextmanager
+def one_node_master(
+    node: Flask, node_url: str, data_dir: Path, **overrides: Any
+) -> Iterator[tuple[Flask, FlaskClient]]:
+    """Yield a master of one copy per blob and small blocks, with ``node`` (served at
+    ``node_url``) as its one node, and its test client."""
+    app = create_app(
+        "master",
+        {
+            "DATA_DIR": str(data_dir),
+            "BACKGROUND_TASKS": False,
+            "REPLICATION": 1,
+            "BLOCK_SIZE": MIN_BLOCK_SIZE,
+            **overrides,
+        },
+    )
+    client = make_client(app)
+    beat = {"node": NODE_ID, "url": node_url, "capacity_bytes": 1 << 40, "free_bytes": 1 << 40}
+    answer = client.post("/nodes/heartbeat", json=beat)
+    assert answer.status_code == 200, answer.json
+    # What the node's own heartbeat would bring back: the key of the read URLs that
+    # the master signs for private content.
+    node.extensions[NODE].membership.learn(answer.json)
+    try:
+        yield app, client
+    finally:
+        app.extensions["mdbx.master"].index.close()
+
+
+@contextmanager
 def user_master(
     tmp_path: Path, dead_url: str, **overrides: Any
 ) -> Iterator[tuple[Flask, FlaskClient]]:
     """Yield the master app and a client that sends alice's bearer token."""
     node = lone_node_app(tmp_path / "node", dead_url, NODE_ID)
-    with serve_app(node) as node_url:
-        app = create_app(
-            "master",
-            {
-                "DATA_DIR": str(tmp_path / "master"),
-                "BACKGROUND_TASKS": False,
-                "REPLICATION": 1,
-                "BLOCK_SIZE": MIN_BLOCK_SIZE,
-                **overrides,
-            },
-        )
-        client = make_client(app)
-        beat = {"node": NODE_ID, "url": node_url, "capacity_bytes": 1 << 40, "free_bytes": 1 << 40}
-        answer = client.post("/nodes/heartbeat", json=beat)
-        assert answer.status_code == 200, answer.json
-        # What the node's own heartbeat would bring back: the key of the read URLs that
-        # the master signs for private content.
-        node.extensions[NODE].membership.learn(answer.json)
+    with (
+        serve_app(node) as node_url,
+        one_node_master(node, node_url, tmp_path / "master", **overrides) as (app, client),
+    ):
         for name in ("alice", "bob"):
             added = client.post(
                 "/api/admin/users", json={"username": name, "password": f"pw-{name}"}
             )
             assert added.status_code == 200, added.json
         client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token_of(client, 'alice')}"
-        try:
-            yield app, client
-        finally:
-            app.extensions["mdbx.master"].index.close()
+        yield app, client
 
 
 def token_of(client: FlaskClient, name: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from app.client.cli.account import read_password
+from app.client.cli.backup import backup, recover, restore
 from app.client.cli.command import Settings, cluster_command
 from app.client.cli.render import emit_json, human_size, render_table
 
@@ -69,6 +70,6 @@ def user() -> None:
     """Manage users."""
 
 
-@click.group(commands=[user])
+@click.group(commands=[user, backup, restore, recover])
 def admin() -> None:
     """Administration (loopback in open mode; else an admin's token or the cluster secret)."""

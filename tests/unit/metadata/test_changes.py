@@ -11,6 +11,7 @@ from app.metadata.changes import FeedStore
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
+from app.metadata.snapshots import restore_snapshot, take_snapshot
 
 A, B = "aa" * 32, "bb" * 32
 
@@ -175,3 +176,20 @@ def test_many_distinct_files_in_a_few_statements_each_refused_alone(stores):
         ("upsert", "/d/old"),
         ("upsert", "/n/e/w"),
     ]
+
+
+def test_a_restored_snapshot_expires_every_cursor_given_before(stores, engine):
+    ns, feed, alice, _bob = stores
+    ns.put_file(alice, "/kept", A, 10, 0)
+    snapshot, _fingerprint = take_snapshot(engine)
+    ns.put_file(alice, "/lost", B, 10, 0)
+    before = feed.position(alice)
+    restore_snapshot(engine, snapshot)
+    assert ns.get(alice, "/lost") is None
+    with pytest.raises(AppError) as caught:
+        feed.read(alice, before, "/", 10)
+    assert caught.value.code == "cursor_expired"
+    # The feed goes on from where it was: a cursor taken now follows what comes next.
+    assert feed.position(alice) == before + 1
+    ns.put_file(alice, "/new", B, 10, 0)
+    assert [c.path for c in feed.read(alice, before + 1, "/", 10).changes] == ["/new"]
