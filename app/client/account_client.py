@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import posixpath
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from app.client.pending_uploads import (
     remember_pending,
     upload_key,
 )
-from app.client.transfer import CHUNK, PartFile, Progress, write_all
+from app.client.transfer import CHUNK, TIMEOUT, PartFile, Progress, write_all
 
 TUS_VERSION = "1.0.0"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
@@ -42,6 +43,8 @@ CHUNK_TRIES = 4
 PAGE = 1_000
 # Pages of one folder at most: 1,000,000 entries.
 MAX_PAGES = 1_000
+# Entries of /api/tree, or changes of /api/changes, in one page (the master allows 5,000).
+FEED_PAGE = 5_000
 
 
 class AccountClient:
@@ -103,6 +106,45 @@ class AccountClient:
             yield entry
             if entry["is_dir"]:
                 yield from self.walk(entry["path"])
+
+    # ----- the change feed -----
+
+    def tree(self, path: str) -> tuple[list[dict[str, Any]], str]:
+        """Every entry below a folder (page after page) and the feed's cursor for it,
+        read before the first page (``GET /api/tree``)."""
+        entries: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"path": path, "limit": FEED_PAGE}
+        cursor = ""
+        for page in range(MAX_PAGES):
+            answer = self.call("GET", "/api/tree", params=params)
+            entries += answer["entries"]
+            cursor = answer["cursor"] if page == 0 else cursor
+            if answer["next"] is None:
+                break
+            params["after"] = answer["next"]
+        return entries, cursor
+
+    def changes(self, cursor: str) -> tuple[list[dict[str, Any]], str]:
+        """Every change after ``cursor``, in order, and the cursor after them (410
+        ``cursor_expired``: list the tree again)."""
+        found: list[dict[str, Any]] = []
+        for _page in range(MAX_PAGES):
+            answer = self.call("GET", "/api/changes", params={"cursor": cursor, "limit": FEED_PAGE})
+            found += answer["changes"]
+            cursor = answer["cursor"]
+            if not answer["has_more"]:
+                break
+        return found, cursor
+
+    def wait_for_changes(self, cursor: str, timeout: int) -> bool:
+        """Hold until something changes after ``cursor`` (True) or ``timeout`` s pass."""
+        answer = self.call(
+            "GET",
+            "/api/changes/wait",
+            params={"cursor": cursor, "timeout": timeout},
+            timeout=(TIMEOUT[0], timeout + TIMEOUT[1]),
+        )
+        return bool(answer["changes"])
 
     def mkdir(self, path: str) -> dict[str, Any]:
         return self.call("POST", "/api/mkdir", json={"path": path})
@@ -257,14 +299,22 @@ class AccountClient:
             return None, 0
         return location, int(head.headers["Upload-Offset"])
 
+    def open_zip(self, paths: list[str]) -> requests.Response:
+        """A zip of the files and folders at ``paths``, streamed (``POST /api/zip``)."""
+        form = {"paths": json.dumps(paths)}
+        return self._send("POST", "/api/zip", data=form, stream=True)
+
+    def open_file(self, remote: str) -> requests.Response:
+        """The bytes of the file at ``remote``, streamed (close the response when done)."""
+        return self._send("GET", "/api/files/" + _quoted(remote), stream=True)
+
     def download(self, remote: str, dest: Path, progress: Progress | None = None) -> dict[str, Any]:
         """Write the file at ``remote`` to ``dest`` (a temp file renamed when complete and
         matching its SHA-256); answer its entry."""
         entry = self.stat(remote)
         if entry["is_dir"]:
             raise ClientError(f"{entry['path']} is a folder", 400, "is_a_directory")
-        response = self._send("GET", "/api/files/" + _quoted(entry["path"]), stream=True)
-        with response, PartFile(dest) as part:
+        with self.open_file(entry["path"]) as response, PartFile(dest) as part:
             hasher = hashlib.sha256()
             for data in response.iter_content(CHUNK):
                 hasher.update(data)

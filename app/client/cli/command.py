@@ -2,7 +2,8 @@
 ``--quiet`` options, and the exit code each failure leaves the shell with.
 
 Exit codes: 0 success, 1 failed operation (or unhealthy cluster for ``status``), 2 usage
-error, master unreachable or not logged in, 3 file not found, 130 interrupted (Ctrl+C).
+error, master unreachable or not logged in, 3 file not found, 4 a sync that would delete
+more than ``--max-delete`` allows (nothing done), 130 interrupted (Ctrl+C).
 Every transfer goes through ``app.client.api.Client`` (the catalogue) or
 ``app.client.account_client.AccountClient`` (a user's files); commands only parse,
 report and render.

@@ -11,14 +11,15 @@ from __future__ import annotations
 import click
 
 from app.client.api import DEFAULT_MASTER
-from app.client.cli import account, admin, blobs, cluster, recovery, sharing, tree
+from app.client.cli import account, admin, blobs, cluster, recovery, sharing, sync, tree
 from app.client.cli.command import Settings
 from app.server.command import serve
 
 
 @click.group(
     epilog="Exit codes: 0 ok, 1 failed (status: cluster unhealthy), 2 usage error or master "
-    "unreachable or not logged in, 3 file not found, 130 interrupted.",
+    "unreachable or not logged in, 3 file not found, 4 sync stopped before deleting too "
+    "much, 130 interrupted.",
     commands=[
         tree.ls,
         tree.put,
@@ -34,6 +35,7 @@ from app.server.command import serve
         sharing.shares,
         sharing.unshare,
         tree.quota,
+        sync.sync,
         blobs.blobs,
         cluster.status,
         account.login,
