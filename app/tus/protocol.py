@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from gunicorn.http.errors import NoMoreData
 from werkzeug.exceptions import ClientDisconnected
 
-from app.errors import BadRequest, MissingField, PreconditionFailed
+from app.errors import BadRequest, BodyEndedEarly, MissingField, PreconditionFailed
 
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,creation-with-upload,termination,expiration,concatenation"
@@ -115,8 +115,8 @@ class DisconnectTolerantBody:
             return self._stream.read(size)
         except TimeoutError as exc:
             self.stalled = exc
-        except (ClientDisconnected, NoMoreData, ConnectionError):
-            pass  # the connection closed mid-body
+        except (BodyEndedEarly, ClientDisconnected, NoMoreData, ConnectionError):
+            pass  # the connection closed mid-body (BodyEndedEarly: app.http.hooks)
         self.cut_short = True
         return b""
 

@@ -24,8 +24,12 @@ def _failed(request: pytest.FixtureRequest) -> bool:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """One master and two nodes shared by the tests that do not stop any of them."""
-    shared = Cluster(tmp_path_factory.mktemp("cluster")).start(nodes=2)
+    """One master and two nodes shared by the tests that do not stop any of them.
+
+    No periodic snapshot of the user trees: a snapshot is a blob, and tests here count the
+    blobs on the nodes' disks before and after what they do."""
+    quiet = {"MDBX_SNAPSHOT_INTERVAL": "0"}
+    shared = Cluster(tmp_path_factory.mktemp("cluster"), env=quiet).start(nodes=2)
     yield shared
     shared.stop()
 

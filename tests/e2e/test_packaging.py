@@ -36,10 +36,14 @@ def installed_mdbx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return install_into_fresh_venv(work / "venv", wheel, work / "wheelhouse")
 
 
+UNIQUE = {"date", "x-request-id"}
+
+
 def answer(url: str) -> tuple[int, dict[str, str], bytes]:
-    """Status, headers but Date (which names the second), and body of one GET."""
+    """Status, headers but Date (which names the second) and X-Request-Id (new on every
+    request), and body of one GET."""
     reply = requests.get(url, timeout=TIMEOUT)
-    headers = {k: v for k, v in reply.headers.items() if k.lower() != "date"}
+    headers = {k: v for k, v in reply.headers.items() if k.lower() not in UNIQUE}
     return reply.status_code, headers, reply.content
 
 

@@ -65,11 +65,12 @@ def test_uploads_over_quota_store_no_byte(cluster):
 
     account = requests.get(f"{master}/api/account", headers=auth, timeout=TIMEOUT).json()
     assert account["used_bytes"] == 0
-    # What fits is stored (two blocks, R copies each): the counts above would have moved.
+    # What fits is stored (two blocks and the file's manifest, R copies each): the counts
+    # above would have moved.
     fits = put_chunked(master, "/fits.bin", auth, BLOCK + MIB)
     assert fits.status_code == 200, fits.text
     files, counted = stored_blobs(cluster)
-    assert (len(files), counted) == (len(before[0]) + 4, before[1] + 4)
+    assert (len(files), counted) == (len(before[0]) + 6, before[1] + 6)
 
 
 def test_versions_and_trash_count_and_account_and_admin_list_agree(cluster):

@@ -32,7 +32,9 @@ def test_garbage_is_collected_and_the_living_frozen(unfrozen):
     del garbage
     frozen = freeze_loaded_objects()
     assert gone() is None  # collected first, not frozen for good
-    assert frozen == gc.get_freeze_count() > 0
+    # A frozen object still goes when its last reference does (other threads of the test
+    # run drop theirs), so the count can only have fallen since.
+    assert 0 < gc.get_freeze_count() <= frozen
     assert not any(obj is kept for obj in gc.get_objects())  # out of the collector's lists
 
 
