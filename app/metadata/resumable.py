@@ -63,36 +63,13 @@ class ResumableStore:
         now = time.time()
         # 128 bits from the OS's CSPRNG: the id is the upload's URL, not guessable.
         upload_id = secrets.token_hex(16)
+        upload = ResumableUpload(
+            upload_id, user_id, path, length, 0, metadata, block_size, now + ttl
+        )
         with write_transaction(self.engine) as conn:
             conn.execute(delete(resumable_uploads).where(resumable_uploads.c.expires_at < now))
-            conn.execute(
-                uploads.insert(),
-                {
-                    "id": upload_id,
-                    "name": path,
-                    "size": length,
-                    "hash": "",
-                    "block_size": block_size,
-                    "created_at": now,
-                    "expires_at": now + ttl,
-                    "owner": f"user:{user_id}",
-                    "block_count": 0,
-                },
-            )
-            conn.execute(
-                resumable_uploads.insert(),
-                {
-                    "id": upload_id,
-                    "user_id": user_id,
-                    "path": path,
-                    "length": length,
-                    "received": 0,
-                    "metadata": metadata,
-                    "created_at": now,
-                    "expires_at": now + ttl,
-                },
-            )
-        return ResumableUpload(upload_id, user_id, path, length, 0, metadata, block_size, now + ttl)
+            _insert(conn, upload, now)
+        return upload
 
     def concatenate(
         self, user_id: int, path: str, parts: list[ResumableUpload], metadata: str, ttl: float
@@ -105,6 +82,17 @@ class ResumableStore:
         length = sum(part.length for part in parts)
         blocks = [block for part in parts for block in part.blocks]
         block_size = parts[0].block_size
+        upload = ResumableUpload(
+            upload_id,
+            user_id,
+            path,
+            length,
+            length,
+            metadata,
+            block_size,
+            now + ttl,
+            tuple(blocks),
+        )
         with write_transaction(self.engine) as conn:
             for part in parts:
                 gone = conn.execute(
@@ -120,52 +108,8 @@ class ResumableStore:
                         code="offset_mismatch",
                     )
                 conn.execute(delete(uploads).where(uploads.c.id == part.id))
-            conn.execute(
-                uploads.insert(),
-                {
-                    "id": upload_id,
-                    "name": path,
-                    "size": length,
-                    "hash": "",
-                    "block_size": block_size,
-                    "created_at": now,
-                    "expires_at": now + ttl,
-                    "owner": f"user:{user_id}",
-                    "block_count": len(blocks),
-                },
-            )
-            if blocks:
-                conn.execute(
-                    upload_blocks.insert(),
-                    [
-                        {"upload_id": upload_id, "seq": i, "hash": h, "size": s}
-                        for i, (h, s) in enumerate(blocks)
-                    ],
-                )
-            conn.execute(
-                resumable_uploads.insert(),
-                {
-                    "id": upload_id,
-                    "user_id": user_id,
-                    "path": path,
-                    "length": length,
-                    "received": length,
-                    "metadata": metadata,
-                    "created_at": now,
-                    "expires_at": now + ttl,
-                },
-            )
-        return ResumableUpload(
-            upload_id,
-            user_id,
-            path,
-            length,
-            length,
-            metadata,
-            block_size,
-            now + ttl,
-            tuple(blocks),
-        )
+            _insert(conn, upload, now)
+        return upload
 
     def reserved_bytes(self, user_id: int) -> int:
         """The lengths of the user's open uploads (partial ones too): bytes announced
@@ -311,4 +255,44 @@ def _refuse_move(conn: Connection, upload: ResumableUpload, now: float) -> None:
         f"the upload is at offset {row.received} now, not {upload.offset}: "
         "another request moved it (HEAD tells where to resume)",
         code="offset_mismatch",
+    )
+
+
+def _insert(conn: Connection, upload: ResumableUpload, now: float) -> None:
+    """Write ``upload``'s rows: the block store's upload (its blocks so far) and the
+    resumable upload's offsets."""
+    conn.execute(
+        uploads.insert(),
+        {
+            "id": upload.id,
+            "name": upload.path,
+            "size": upload.length,
+            "hash": "",
+            "block_size": upload.block_size,
+            "created_at": now,
+            "expires_at": upload.expires_at,
+            "owner": f"user:{upload.user_id}",
+            "block_count": len(upload.blocks),
+        },
+    )
+    if upload.blocks:
+        conn.execute(
+            upload_blocks.insert(),
+            [
+                {"upload_id": upload.id, "seq": i, "hash": h, "size": s}
+                for i, (h, s) in enumerate(upload.blocks)
+            ],
+        )
+    conn.execute(
+        resumable_uploads.insert(),
+        {
+            "id": upload.id,
+            "user_id": upload.user_id,
+            "path": upload.path,
+            "length": upload.length,
+            "received": upload.offset,
+            "metadata": upload.metadata,
+            "created_at": now,
+            "expires_at": upload.expires_at,
+        },
     )
