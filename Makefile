@@ -56,8 +56,8 @@ bench-quick: $(VENV)/.installed
 		--weed-files 2000 --weed-seconds 15
 
 # Issue #20: ten minutes of mixed load at concurrency 64 with one fault every 30 s (not in
-# `make test`), then the slower fault scenarios (marked soak); `python -m bench.soak
-# --minutes 2` for a shorter run.
+# `make test`), then the tests marked soak (slow fault scenarios, longer fuzzing);
+# `python -m bench.soak --minutes 2` for a shorter run.
 soak: $(VENV)/.installed
 	$(BIN)/python -m bench.soak --minutes 10 --concurrency 64
-	FAULTS_SOAK=1 $(BIN)/pytest tests/e2e/faults -m soak -s
+	MDBX_SOAK=1 $(BIN)/pytest -m soak -s

@@ -16,6 +16,19 @@ from tests.support.apps import make_client
 
 # Read besides MDBX_*: a developer's real Seedream key must not configure (or bill) tests.
 ALIASES = {name for names in ENV_ALIASES.values() for name in names}
+# Tests marked ``soak`` (slow scenarios, the longer fuzzing) run only with MDBX_SOAK=1, which
+# `make soak` sets: `make test` stays within its time budget. Read before any test runs
+# (``_clean_environment`` then removes MDBX_* from the tests' own environment).
+SOAK = os.environ.get("MDBX_SOAK") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if SOAK:
+        return
+    skip = pytest.mark.skip(reason="a soak scenario: MDBX_SOAK=1 (make soak) runs it")
+    for item in items:
+        if "soak" in item.keywords:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

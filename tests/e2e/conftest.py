@@ -34,6 +34,21 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     shared.stop()
 
 
+@pytest.fixture(scope="module")
+def module_cluster(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Cluster]:
+    """A private cluster for one module's tests that do not break it (they count or list
+    what the whole cluster holds); its logs are printed when one of them failed."""
+    private = Cluster(tmp_path_factory.mktemp("module-cluster")).start(nodes=2)
+    private.wait_nodes_up()
+    failed_before = request.session.testsfailed
+    yield private
+    if request.session.testsfailed > failed_before:
+        print(private.logs())
+    private.stop()
+
+
 @pytest.fixture
 def spawn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Cluster]]:
     """Build a private cluster (started or not) that the test may break; logs on failure."""

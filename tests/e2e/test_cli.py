@@ -12,7 +12,7 @@ import subprocess
 import pytest
 import requests
 
-from localcluster.launcher import Cluster, wait_until
+from localcluster.launcher import wait_until
 from tests.support.cli import MDBX, MIB, assert_clean_failure, mdbx
 
 
@@ -31,21 +31,9 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory, request):
-    """A private cluster for the tests of this module that do not break it."""
-    cluster = Cluster(tmp_path_factory.mktemp("cli-cluster")).start(nodes=2)
-    wait_for_nodes_up(cluster)
-    failed_before = request.session.testsfailed
-    yield cluster
-    if request.session.testsfailed > failed_before:
-        print(cluster.logs())
-    cluster.stop()
-
-
 @pytest.fixture
-def master(shared):
-    return shared.master.url
+def master(module_cluster):
+    return module_cluster.master.url
 
 
 def listed(master):

@@ -12,22 +12,10 @@ import requests
 
 from app.client.account_client import AccountClient
 from app.client.api import Client
-from localcluster.launcher import Cluster
 from tests.support.cli import MIB, assert_clean_failure, mdbx
 
 TIMEOUT = 10
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory, request):
-    cluster = Cluster(tmp_path_factory.mktemp("cli-account-cluster")).start(nodes=2)
-    cluster.wait_nodes_up()
-    failed_before = request.session.testsfailed
-    yield cluster
-    if request.session.testsfailed > failed_before:
-        print(cluster.logs())
-    cluster.stop()
 
 
 class User:
@@ -51,9 +39,9 @@ class User:
 
 
 @pytest.fixture
-def user(shared, tmp_path, request):
+def user(module_cluster, tmp_path, request):
     name = "u" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
-    someone = User(shared.master.url, tmp_path / "config", name)
+    someone = User(module_cluster.master.url, tmp_path / "config", name)
     someone.ok("admin", "user", "add", name, "--password-stdin", input=PASSWORD + "\n")
     someone.ok("login", name, "--password-stdin", input=PASSWORD + "\n")
     return someone
@@ -73,14 +61,16 @@ def make_tree(root):
     return files
 
 
-def test_without_login_an_account_command_says_how_to_log_in(shared, tmp_path):
-    stranger = User(shared.master.url, tmp_path / "config", "nobody")
+def test_without_login_an_account_command_says_how_to_log_in(module_cluster, tmp_path):
+    stranger = User(module_cluster.master.url, tmp_path / "config", "nobody")
     for args in (["ls"], ["quota"], ["put", __file__, "/x"], ["trash"]):
         result = stranger.run(*args)
         assert_clean_failure(result, 2)
         assert "mdbx login" in result.stderr
     # A token the master does not take (revoked, or never issued) says so too.
-    forged = mdbx("ls", master=shared.master.url, env={**stranger.env, "MDBX_TOKEN": "x" * 40})
+    forged = mdbx(
+        "ls", master=module_cluster.master.url, env={**stranger.env, "MDBX_TOKEN": "x" * 40}
+    )
     assert_clean_failure(forged, 2)
     assert "mdbx login" in forged.stderr
 

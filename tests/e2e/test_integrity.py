@@ -16,17 +16,9 @@ import requests
 
 from localcluster.launcher import Role, wait_until
 from tests.support.api import blob_path, get_json, locations, node_id, upload
+from tests.support.faults import FAST
 
 TIMEOUT = 30
-FAST = {
-    "MDBX_SYNC_INTERVAL": "0.3",
-    "MDBX_NODE_TIMEOUT": "2",
-    "MDBX_REPAIR_GRACE": "1",
-    "MDBX_REPAIR_INTERVAL": "0.5",
-    "MDBX_SCRUB_INTERVAL": "3600",
-    "MDBX_SCRUB_BYTES_PER_SECOND": "0",
-    "MDBX_GRACEFUL_TIMEOUT": "1",
-}
 # Repair only when the test asks for it (POST /cluster/repair), so that the state between
 # "found bad" and "repaired" can be looked at.
 MANUAL_REPAIR = {**FAST, "MDBX_REPAIR_INTERVAL": "3600"}

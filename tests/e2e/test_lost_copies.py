@@ -12,16 +12,10 @@ import requests
 
 from localcluster.launcher import wait_until
 from tests.support.api import blob_path, get_json, locations, node_id, upload
+from tests.support.faults import FAST
 
 TIMEOUT = 30
-FAST = {
-    "MDBX_SYNC_INTERVAL": "0.3",
-    "MDBX_NODE_TIMEOUT": "2",
-    "MDBX_REPAIR_GRACE": "1",
-    "MDBX_REPAIR_INTERVAL": "0.5",
-    "MDBX_SCRUB_INTERVAL": "3600",  # no scrub: the node must tell of the loss by itself
-    "MDBX_GRACEFUL_TIMEOUT": "1",
-}
+# No scrub (FAST): the node must tell of the loss by itself.
 # Repair when the test asks for it, so that the state before it can be looked at.
 MANUAL_REPAIR = {**FAST, "MDBX_REPAIR_INTERVAL": "3600"}
 # How long a node's report and the master's pass may take, at most.

@@ -8,25 +8,11 @@ from pathlib import Path
 import requests
 
 from localcluster.launcher import Cluster
-from tests.support.api import get_json
+from tests.support.api import get_json, new_account
 
 TIMEOUT = 60
 MIB = 1024 * 1024
 BLOCK = 4 * MIB  # the master's default BLOCK_SIZE
-
-
-def add_user(master: str, name: str, quota: int) -> dict[str, str]:
-    password = f"pw-{name}-123"
-    added = requests.post(
-        f"{master}/api/admin/users",
-        json={"username": name, "password": password, "quota_bytes": quota},
-        timeout=TIMEOUT,
-    )
-    assert added.status_code == 200, added.text
-    login = requests.post(
-        f"{master}/api/login", json={"username": name, "password": password}, timeout=TIMEOUT
-    )
-    return {"Authorization": f"Bearer {login.json()['token']}"}
 
 
 def stored_blobs(cluster: Cluster) -> tuple[set[Path], int]:
@@ -48,7 +34,7 @@ def put_chunked(master: str, path: str, auth: dict[str, str], size: int) -> requ
 
 def test_uploads_over_quota_store_no_byte(cluster):
     master = cluster.master.url
-    auth = add_user(master, "quota-blocks", quota=BLOCK + 2 * MIB)
+    auth = new_account(master, "quota-blocks", quota_bytes=BLOCK + 2 * MIB)
     before = stored_blobs(cluster)
 
     # A known length that does not fit: refused before the body is read.
@@ -75,7 +61,7 @@ def test_uploads_over_quota_store_no_byte(cluster):
 
 def test_versions_and_trash_count_and_account_and_admin_list_agree(cluster):
     master = cluster.master.url
-    auth = add_user(master, "quota-versions", quota=100_000)
+    auth = new_account(master, "quota-versions", quota_bytes=100_000)
 
     def put(path: str, size: int) -> requests.Response:
         return requests.put(

@@ -14,21 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from localcluster.launcher import Cluster, wait_until
+from localcluster.launcher import wait_until
 from tests.support.cli import MDBX, mdbx
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory, request):
-    cluster = Cluster(tmp_path_factory.mktemp("sync-cluster")).start(nodes=2)
-    cluster.wait_nodes_up()
-    failed_before = request.session.testsfailed
-    yield cluster
-    if request.session.testsfailed > failed_before:
-        print(cluster.logs())
-    cluster.stop()
 
 
 class Account:
@@ -61,9 +50,9 @@ class Account:
 
 
 @pytest.fixture
-def account(shared, tmp_path, request):
+def account(module_cluster, tmp_path, request):
     name = "s" + hashlib.sha256(request.node.name.encode()).hexdigest()[:10]
-    someone = Account(shared.master.url, tmp_path, name)
+    someone = Account(module_cluster.master.url, tmp_path, name)
     someone.ok("admin", "user", "add", name, "--password-stdin", input=PASSWORD + "\n")
     someone.ok("login", name, "--password-stdin", input=PASSWORD + "\n")
     return someone

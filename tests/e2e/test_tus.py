@@ -18,24 +18,11 @@ import requests
 from tusclient.client import TusClient
 
 from localcluster.launcher import Cluster, wait_until
+from tests.support.api import new_account
 
 MIB = 1024 * 1024
 CHUNK = 4 * MIB
 TIMEOUT = 60
-
-
-def add_user(master: str, name: str) -> dict[str, str]:
-    password = f"pw-{name}-123"
-    added = requests.post(
-        f"{master}/api/admin/users",
-        json={"username": name, "password": password},
-        timeout=TIMEOUT,
-    )
-    assert added.status_code == 200, added.text
-    token = requests.post(
-        f"{master}/api/login", json={"username": name, "password": password}, timeout=TIMEOUT
-    ).json()["token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 def uploader(master: str, auth: dict[str, str], source: IO[bytes], path: str, url=None):
@@ -80,7 +67,7 @@ def stack() -> Iterator[contextlib.ExitStack]:
 
 def test_an_interrupted_upload_resumes_from_the_head_offset(cluster: Cluster, tmp_path, stack):
     master = cluster.master.url
-    auth = add_user(master, "tus-alice")
+    auth = new_account(master, "tus-alice")
     data = os.urandom(30 * MIB)
     (tmp_path / "video.bin").write_bytes(data)
     source = stack.enter_context((tmp_path / "video.bin").open("rb"))
@@ -110,7 +97,7 @@ def test_an_interrupted_upload_resumes_from_the_head_offset(cluster: Cluster, tm
 def test_a_master_restarted_between_chunks(spawn, tmp_path: Path, stack):
     cluster = spawn(nodes=2)
     master = cluster.master.url
-    auth = add_user(master, "tus-bob")
+    auth = new_account(master, "tus-bob")
     data = os.urandom(14 * MIB + 4321)
     (tmp_path / "backup.tar").write_bytes(data)
     source = stack.enter_context((tmp_path / "backup.tar").open("rb"))

@@ -1,4 +1,4 @@
-"""Small HTTP helpers the end-to-end tests share: upload, JSON reads, blob paths."""
+"""Small HTTP helpers the end-to-end tests share: upload, JSON reads, blob paths, accounts."""
 
 from __future__ import annotations
 
@@ -40,3 +40,20 @@ def locations(master: Role, digest: str) -> dict[str, str]:
     return {
         loc["node"]: loc["state"] for loc in get_json(master.url, "/get", hash=digest)["locations"]
     }
+
+
+def new_account(master_url: str, name: str, **fields: Any) -> dict[str, str]:
+    """Add the user ``name`` (``fields`` such as ``quota_bytes`` go with it) and log in:
+    the headers that carry its token."""
+    password = f"pw-{name}-12345"
+    added = requests.post(
+        f"{master_url}/api/admin/users",
+        json={"username": name, "password": password, **fields},
+        timeout=TIMEOUT,
+    )
+    assert added.status_code == 200, added.text
+    login = requests.post(
+        f"{master_url}/api/login", json={"username": name, "password": password}, timeout=TIMEOUT
+    )
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['token']}"}

@@ -76,22 +76,6 @@ def wait_healthy(master: Role, nodes: int, since: float, deadline: float = 60) -
     raise AssertionError(f"cluster not healthy within {deadline}s: {last}")
 
 
-def new_account(master: Role, name: str = "faults") -> dict[str, str]:
-    """Add a user; return the headers that carry its token."""
-    password = f"pw-{name}-12345"
-    added = requests.post(
-        f"{master.url}/api/admin/users",
-        json={"username": name, "password": password},
-        timeout=TIMEOUT,
-    )
-    assert added.status_code == 200, added.text
-    login = requests.post(
-        f"{master.url}/api/login", json={"username": name, "password": password}, timeout=TIMEOUT
-    )
-    assert login.status_code == 200, login.text
-    return {"Authorization": f"Bearer {login.json()['token']}"}
-
-
 @dataclass
 class Ledger:
     """Files by hash, or by path in one account: acknowledged (with their bytes), refused

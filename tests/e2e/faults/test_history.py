@@ -8,7 +8,8 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.support.faults import FAST, new_account, record_figure, wait_healthy
+from tests.support.api import new_account
+from tests.support.faults import FAST, record_figure, wait_healthy
 from tests.support.history import check
 from tests.support.history_clients import HistoryClients
 
@@ -35,7 +36,7 @@ def inject_faults(cluster, done: threading.Event, log: list[str]) -> None:
 
 def test_the_history_of_eight_clients_under_kills_and_restarts_checks_out(spawn):
     cluster = spawn(nodes=3, env=FAST)
-    headers = new_account(cluster.master)
+    headers = new_account(cluster.master.url, "faults")
     clients = HistoryClients(cluster.master.url, headers)
     done, log = threading.Event(), []
     faults = threading.Thread(target=inject_faults, args=(cluster, done, log))

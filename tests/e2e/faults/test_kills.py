@@ -14,7 +14,8 @@ import time
 import pytest
 import requests
 
-from tests.support.faults import FAST, new_account, record_figure, wait_healthy
+from tests.support.api import new_account
+from tests.support.faults import FAST, record_figure, wait_healthy
 from tests.support.upload_kinds import block_protocol
 from tests.support.upload_load import UploadLoad
 
@@ -38,7 +39,7 @@ def check_intact(load: UploadLoad, headers: dict[str, str]) -> dict[str, int]:
 
 def test_kill_9_of_a_node_in_the_middle_of_every_kind_of_upload(spawn):
     cluster = spawn(nodes=3, env=ENV)
-    headers = new_account(cluster.master)
+    headers = new_account(cluster.master.url, "faults")
     victim = cluster.nodes[0]
     load = UploadLoad(cluster, headers, BLOCK, node=0).start()
     load.wait_acknowledged(each=3)
@@ -92,7 +93,7 @@ def commit(cluster, upload_id: str, digest: str, load: UploadLoad) -> None:
 @pytest.mark.soak
 def test_kill_9_of_the_master_in_the_middle_of_commits(spawn):
     cluster = spawn(nodes=2, env=ENV)
-    headers = new_account(cluster.master)
+    headers = new_account(cluster.master.url, "faults")
     # Uploads with every block sent, whose commits all start at once: the kill cuts
     # some of them in the middle (each reads its blocks back to check the file's hash).
     load = UploadLoad(cluster, headers, BLOCK, kinds=("blocks", "raw-master", "api"))
@@ -137,7 +138,7 @@ def test_kill_9_of_the_master_in_the_middle_of_commits(spawn):
 
 def test_kill_9_of_the_master_and_a_node_together_then_both_restart(spawn):
     cluster = spawn(nodes=3, env=ENV)
-    headers = new_account(cluster.master)
+    headers = new_account(cluster.master.url, "faults")
     load = UploadLoad(cluster, headers, BLOCK, node=1).start()
     load.wait_acknowledged(each=3)
     victims = [cluster.master, cluster.nodes[1]]
