@@ -33,6 +33,8 @@ lint: install
 # run by node; a test-time tool only, `make run` needs no Node): installed here when
 # missing. npm is asked for only where no npm came with node. Firefox's test skips when
 # firefox-esr could not be installed; --ignore-scripts: no install step downloads a browser.
+# To move the pin: npm install --omit-lockfile-registry-resolved puppeteer-core@VERSION there
+# (24.x is the last line that runs on Debian 12's Node 18; 25 needs Node 22).
 FIREFOX_TESTS := tests/browser/firefox
 browsers:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \

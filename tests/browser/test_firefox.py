@@ -99,7 +99,7 @@ def test_firefox_smoke(node, web_cluster, tmp_path):
     raw = requests.get(result["shareUrl"], params={"password": LINK_PASSWORD}, timeout=10)
     assert raw.status_code == 200 and raw.content == NOTES.encode()
     assert result["preview"].strip() == NOTES.strip()  # the text shown as text, not markup
-    assert result["errors"] == []
+    assert result["errors"] == []  # no page error, console error or CSP violation
     for page in (
         "login",
         "files",

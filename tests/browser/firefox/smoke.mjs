@@ -14,7 +14,7 @@ const config = JSON.parse(process.argv[2]);
 const [binaryPath, notesPath] = config.upload;
 const binaryName = basename(binaryPath);
 const renamed = "read me.txt";
-const errors = []; // what any page logged as an error or threw
+const errors = []; // what any page logged as an error or threw (a CSP violation is one in Firefox)
 
 const xpathText = (text) => `normalize-space()=${JSON.stringify(text)}`;
 const button = (page, name) =>
