@@ -3,7 +3,7 @@
 // starts the cluster, makes the account and the files, runs this with one JSON argument
 // {baseUrl, username, password, upload: [two paths], downloadDir, screenshots, firefox,
 // linkPassword}, and checks on the server and on disk what this leaves. It prints one
-// JSON line at the end: {shareUrl, downloaded, errors}.
+// JSON line at the end: {shareUrl, downloaded, preview, errors}.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
