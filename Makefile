@@ -28,11 +28,24 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# tests/browser drives Debian's Chromium through its driver: installed here when missing.
+# tests/browser drives Debian's Chromium through its driver, and Debian's firefox-esr over
+# WebDriver BiDi with puppeteer-core (pinned in tests/browser/firefox/package-lock.json,
+# run by node; a test-time tool only, `make run` needs no Node): installed here when
+# missing. npm is asked for only where no npm came with node. Firefox's test skips when
+# firefox-esr could not be installed; --ignore-scripts: no install step downloads a browser.
+# To move the pin: npm install --omit-lockfile-registry-resolved puppeteer-core@VERSION there
+# (24.x is the last line that runs on Debian 12's Node 18; 25 needs Node 22).
+FIREFOX_TESTS := tests/browser/firefox
 browsers:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
 			chromium chromium-driver; }
+	@command -v firefox-esr >/dev/null && command -v node >/dev/null && command -v npm >/dev/null || { \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q firefox-esr \
+			$$(command -v node >/dev/null || echo nodejs) $$(command -v npm >/dev/null || echo npm) \
+		|| echo "firefox-esr or node could not be installed: the Firefox test will skip"; }
+	@test -d $(FIREFOX_TESTS)/node_modules/puppeteer-core || ! command -v npm >/dev/null || \
+		(cd $(FIREFOX_TESTS) && npm ci --ignore-scripts --no-audit --no-fund)
 
 test: lint browsers
 	$(BIN)/pytest
