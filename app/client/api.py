@@ -268,8 +268,9 @@ class Client:
 
         A file of several blocks is fetched ``parallel`` blocks at a time, straight from
         the nodes, each block checked against its own hash. A replica that is down,
-        answers an error, or sends bytes that do not hash to the address is skipped for
-        the next; ``dest`` appears only when complete and right.
+        answers an error, falls silent for FALLBACK_TIMEOUT or sends bytes that do not
+        hash to the address is skipped for the next (and tried last for the rest of the
+        download); ``dest`` appears only when complete and right.
         """
         record = self.stat(file_hash)
         if record.get("blocks"):
@@ -281,18 +282,8 @@ class Client:
                 part.keep()
             return dest
         urls = [loc["url"] for loc in record.get("locations", []) if loc.get("state") == "up"]
-        problems = []
-        for url in urls:
-            try:
-                fetch_blob(self._http, url, record["hash"], dest, progress)
-                return dest
-            except (requests.RequestException, ClientError) as exc:
-                problems.append(f"{url}: {exc}")
-                if progress is not None:
-                    progress.reset(record.get("size"))
-        raise NoReplica(
-            f"no replica could serve {file_hash}: " + ("; ".join(problems) or "none is up")
-        )
+        fetch_blob(self._http, urls, record["hash"], dest, progress)
+        return dest
 
     @property
     def session(self) -> requests.Session:

@@ -13,11 +13,11 @@ import collections
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import requests
 from urllib3.fields import RequestField
@@ -28,10 +28,40 @@ from app.errors import error_code_of
 
 # (connect, read) seconds; a blob of 10 MiB on a slow replica still fits.
 TIMEOUT = (3.05, 60.0)
+# A replica with another behind it gets this long for each read: a healthy node starts
+# sending a blob within milliseconds, so one silent for 2 s is left for the next replica
+# (the last one tried gets TIMEOUT).
+FALLBACK_TIMEOUT = (3.05, 2.0)
 CHUNK = 1024 * 1024
 # The master's default block size, and how many blocks travel at once.
 BLOCK_SIZE = 4 * 1024 * 1024
 PARALLEL = 4
+Timeout = tuple[float, float]
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class Replicas:
+    """The order in which one download tries the replicas of its blobs: those that failed
+    or were slow on an earlier blob go last, so that a slow node costs one
+    FALLBACK_TIMEOUT per download, not one per block (the master's reader does the same)."""
+
+    failed: set[str] = field(default_factory=set)
+
+    def read(self, what: str, urls: Sequence[str], read: Callable[[str, Timeout], T]) -> T:
+        """``read(url, timeout)`` from each replica in turn until one succeeds; NoReplica
+        (naming every failure) if none does."""
+        ordered = sorted(urls, key=lambda url: url in self.failed)
+        problems = []
+        for tried, url in enumerate(ordered, start=1):
+            try:
+                return read(url, TIMEOUT if tried == len(ordered) else FALLBACK_TIMEOUT)
+            except (requests.RequestException, ClientError) as exc:
+                self.failed.add(url)  # a set's add is atomic: the pool's threads share it
+                problems.append(f"{url}: {exc}")
+        raise NoReplica(f"no replica could serve {what}: " + ("; ".join(problems) or "none is up"))
 
 
 class Progress(Protocol):
@@ -132,34 +162,28 @@ def fetch_blocks(
     fd: int,
     parallel: int,
     progress: Progress | None,
+    replicas: Replicas | None = None,
 ) -> str:
     """Fetch blocks ``parallel`` at a time, write them in order; return the file's hash.
 
     Each block (the master's block map: ``hash``, ``urls``, a secured cluster's
-    ``token``) is read from its first replica that sends the right bytes, else
-    ``NoReplica``. At most two blocks per worker wait in memory for their turn.
+    ``token``) is read from the first replica (in ``replicas``' order) that sends the
+    right bytes, else ``NoReplica``. At most two blocks per worker wait in memory for
+    their turn.
     """
+    order = Replicas() if replicas is None else replicas
 
     def fetch(block: dict[str, Any]) -> bytes:
-        problems = []
-        for url in block["urls"]:
-            try:
-                # A secured cluster signs each block's reads (the block map's token).
-                params = {
-                    "hash": block["hash"],
-                    **({"token": block["token"]} if "token" in block else {}),
-                }
-                data = b"".join(_stream(http, f"{url}/retrieve", params))
-            except (requests.RequestException, ClientError) as exc:
-                problems.append(f"{url}: {exc}")
-                continue
-            if hashlib.sha256(data).hexdigest() == block["hash"]:
-                return data
-            problems.append(f"{url}: bytes do not match block {block['hash']}")
-        raise NoReplica(
-            f"no replica could serve block {block['hash']}: "
-            + ("; ".join(problems) or "none is up")
-        )
+        # A secured cluster signs each block's reads (the block map's token).
+        params = {"hash": block["hash"], **({"token": block["token"]} if "token" in block else {})}
+
+        def read(url: str, timeout: Timeout) -> bytes:
+            data = b"".join(_stream(http, f"{url}/retrieve", params, timeout))
+            if hashlib.sha256(data).hexdigest() != block["hash"]:
+                raise ClientError(f"bytes do not match block {block['hash']}")
+            return data
+
+        return order.read(f"block {block['hash']}", block["urls"], read)
 
     whole = hashlib.sha256()
     with ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -181,24 +205,40 @@ def fetch_blocks(
 
 
 def fetch_blob(
-    http: requests.Session, node_url: str, digest: str, dest: Path, progress: Progress | None
+    http: requests.Session,
+    urls: Sequence[str],
+    digest: str,
+    dest: Path,
+    progress: Progress | None,
+    replicas: Replicas | None = None,
 ) -> None:
-    """Stream one node's copy of a blob into ``dest``; raise ``ClientError`` (and leave
-    ``dest`` alone) if the node fails or its bytes do not hash to ``digest``."""
-    with PartFile(dest) as part:
-        hasher = hashlib.sha256()
-        for chunk in _stream(http, f"{node_url}/retrieve", {"hash": digest}):
-            hasher.update(chunk)
-            write_all(part.fd, chunk)
-            if progress is not None:
-                progress.update(len(chunk))
-        if hasher.hexdigest() != digest:
-            raise ClientError(f"bytes from {node_url} do not match the hash")
-        part.keep()
+    """Stream a blob into ``dest`` from the first of its replicas (the nodes at ``urls``)
+    that sends the right bytes; NoReplica (and ``dest`` left alone) if none does."""
+
+    def read(url: str, timeout: Timeout) -> None:
+        with PartFile(dest) as part:
+            hasher = hashlib.sha256()
+            try:
+                for chunk in _stream(http, f"{url}/retrieve", {"hash": digest}, timeout):
+                    hasher.update(chunk)
+                    write_all(part.fd, chunk)
+                    if progress is not None:
+                        progress.update(len(chunk))
+                if hasher.hexdigest() != digest:
+                    raise ClientError("bytes do not match the hash")
+            except (requests.RequestException, ClientError):
+                if progress is not None:
+                    progress.reset()
+                raise
+            part.keep()
+
+    (Replicas() if replicas is None else replicas).read(digest, urls, read)
 
 
-def _stream(http: requests.Session, url: str, params: dict[str, str]) -> Iterator[bytes]:
-    with http.get(url, params=params, timeout=TIMEOUT, stream=True) as response:
+def _stream(
+    http: requests.Session, url: str, params: dict[str, str], timeout: Timeout
+) -> Iterator[bytes]:
+    with http.get(url, params=params, timeout=timeout, stream=True) as response:
         if response.status_code != 200:
             raise ClientError(f"{url} answered {response.status_code}", response.status_code)
         yield from response.iter_content(CHUNK)
