@@ -115,9 +115,15 @@ class NodeDirectory:
     def take_heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Record a node's beat, disk figures and scrubbing; answer the deletions it still owes."""
         node_id, url = parse_node(payload)
+        was_live = any(node.id == node_id and node.url == url for node in self.live_nodes())
         self.cluster.settle_deletes(node_id, parse_hash_list(payload, "deleted"))
         self.cluster.heartbeat(node_id, url, parse_stats(payload), parse_scrub(payload))
-        self._node_list = None  # this worker sees the beat at once
+        if was_live:
+            self._node_list = None  # this worker sees the beat at once
+        else:
+            # A node new (or back, or moved) is placed on by every worker at once: another
+            # worker's list, up to NODE_LIST_TTL old, would place R copies on fewer nodes.
+            self.note_change()
         return {
             "node": node_id,
             "delete": self.cluster.deletes_owed_by(node_id),

@@ -36,3 +36,21 @@ def test_nodes_beaten_before_a_restart_are_live_for_node_timeout_after_it(tmp_pa
         assert client.post("/assign").status_code == 503
     finally:
         second.extensions["mdbx.master"].index.close()
+
+
+def test_a_node_new_to_the_cluster_is_placed_on_by_every_worker_at_once(tmp_path):
+    """Two workers of one master: a node whose first beat one of them takes is in the other's
+    list of live nodes at once, not after that list's cache expires (an upload there would
+    have found one node of R = 2: 503 insufficient_replicas right after start)."""
+    (one, one_client), (other, _) = master(tmp_path), master(tmp_path)
+    try:
+        stats = {"capacity_bytes": 10**12, "free_bytes": 10**12, "used_bytes": 0, "files": 0}
+        assert one_client.post("/nodes/heartbeat", json={**NODE, **stats}).status_code == 200
+        directory = other.extensions["mdbx.master"].directory
+        assert [node.id for node in directory.live_nodes()] == ["8001"]  # now cached
+        second = {"node": "8002", "url": "http://127.0.0.1:8002", **stats}
+        assert one_client.post("/nodes/heartbeat", json=second).status_code == 200
+        assert sorted(node.id for node in directory.live_nodes()) == ["8001", "8002"]
+    finally:
+        for app in (one, other):
+            app.extensions["mdbx.master"].index.close()
