@@ -49,13 +49,23 @@ for (const type of ["dragover", "drop"]) {
 }
 """
 
-# 500 small files dropped at once; meanwhile record the longest gap between frames.
+# 500 small files dropped at once; meanwhile record the page's longest task (the Long
+# Tasks API: the main thread busy 50 ms or more at a stretch) and the longest gap between
+# frames. A frozen page is a long task; a frame gap alone is as often the machine's other
+# processes taking the cores from Chromium's compositor.
 DROP_MANY_JS = """
 const count = arguments[0];
 const files = [];
 for (let i = 0; i < count; i += 1) {
   files.push(new File([`file ${i}`], `many-${String(i).padStart(3, "0")}.txt`));
 }
+window.longestTask = 0;
+window.taskObserver = new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    window.longestTask = Math.max(window.longestTask, entry.duration);
+  }
+});
+window.taskObserver.observe({ type: "longtask", buffered: true });
 window.frameGap = 0;
 let last = performance.now();
 const tick = (now) => {
@@ -221,12 +231,20 @@ def test_five_hundred_queued_files_keep_the_page_responsive(browser, web_cluster
         timeout=240,
     )
     seconds = time.monotonic() - started
-    frame_gap = browser.driver.execute_script(
-        "cancelAnimationFrame(window.frameTicker); return window.frameGap"
+    frame_gap, longest_task = browser.driver.execute_script(
+        "cancelAnimationFrame(window.frameTicker); window.taskObserver.disconnect();"
+        "return [window.frameGap, window.longestTask]"
     )
-    assert frame_gap < 500, frame_gap  # never a frozen half second
+    assert longest_task < 500, (longest_task, frame_gap)  # never a frozen half second
     assert len(account.names("/many")) == 500
     browser.wait(lambda d: d.find_element(By.CSS_SELECTOR, ".list-status").text == "500 items", 15)
     browser.screenshot("five-hundred")
-    print({"files": 500, "seconds": round(seconds, 1), "longest_frame_gap_ms": round(frame_gap)})
+    print(
+        {
+            "files": 500,
+            "seconds": round(seconds, 1),
+            "longest_task_ms": round(longest_task),
+            "longest_frame_gap_ms": round(frame_gap),
+        }
+    )
     assert browser.console_errors() == []
