@@ -12,6 +12,7 @@ the JSON error shape of every other answer, and a client address may be capped.
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import json
 import logging
@@ -127,7 +128,15 @@ class _Replay:
         if self._received:
             chunk, self._received = self._received[:size], self._received[size:]
         else:
-            chunk = self._sock.recv(size, *flags)
+            try:
+                chunk = self._sock.recv(size, *flags)
+            except OSError as exc:
+                # A graceful stop's end of the worker closed the socket under this wait
+                # (gevent's cancel_wait_ex): the connection closed, not an error for
+                # gunicorn to log with a traceback.
+                if self.clock.closing and exc.errno == errno.EBADF:
+                    return b""
+                raise
         if chunk:
             self.framing.feed(chunk)
             self.clock.received()

@@ -347,3 +347,6 @@ def test_a_graceful_stop_ends_idle_kept_alive_connections_at_once(spawn):
     assert cluster.master.stop() == 0
     stopped_in = time.monotonic() - started
     assert stopped_in < 3.0, f"the stop took {stopped_in:.2f}s"
+    # Each connection ended as closed, not as an error logged with its traceback.
+    log = cluster.master.log_path.read_text()
+    assert "Socket error processing request" not in log and "Traceback" not in log, log
