@@ -4,7 +4,9 @@ command runs it, on a real cluster (a master and two nodes, R = 2):
 - the first sync of a tree of ``--files`` files of 4 KiB (files/s);
 - a second sync with nothing changed (seconds);
 - a second client pulling the whole tree into an empty folder (files/s);
-- one file changed on the first client, synced, then seen by the second (seconds).
+- one file changed on the first client, synced, then seen by the second (seconds);
+- a file of ``--large-mib`` MiB synced, then 1 KB of one block changed: the bytes the
+  second sync sends (only the changed block should travel).
 
 Side by side in the same run, the same tree copied by ``cp -r`` then ``sync``, by
 ``rclone copy`` to a local folder, and by ``rclone copy`` to ``rclone serve webdav``
@@ -86,6 +88,37 @@ def timed_sync(account: AccountClient, root: Path) -> tuple[float, dict[str, int
     return seconds, dict(outcome.report.done)
 
 
+def large_file_edit(account: AccountClient, root: Path, mib: int, results: Results) -> None:
+    """A file of ``mib`` MiB synced, one 4 MiB block of it changed, synced again: the
+    bytes the second sync sent, against the file's size."""
+    path = root / "large.bin"
+    root.mkdir()
+    with path.open("wb") as out:
+        for _ in range(mib):
+            out.write(os.urandom(1024 * KIB))
+    timed_sync(account, root)
+    with path.open("r+b") as out:
+        out.seek(mib * 1024 * KIB // 2 + 1000)
+        out.write(os.urandom(1000))
+    syncer = Syncer(account, SyncOptions(root, "/bench-large"))
+    try:
+        began = time.perf_counter()
+        report = syncer.run().report
+        seconds = time.perf_counter() - began
+    finally:
+        syncer.close()
+    sent = report.bytes_up
+    workload = f"mdbx sync, 1 KB changed in one block of a {mib} MiB file: bytes sent"
+    print(f"{workload}: {sent / (1024 * KIB):.2f} MiB in {seconds:.2f} s", flush=True)
+    results.figure(workload, sent, mib * 1024 * KIB, "bytes", seconds=seconds)
+    results.row(
+        workload,
+        f"the file: {mib} MiB",
+        f"{sent / (1024 * KIB):.2f} MiB in {seconds:.2f} s",
+        f"{sent / (mib * 1024 * KIB):.3f}",
+    )
+
+
 def timed(command: list[str]) -> float:
     """Seconds ``command`` took; it must succeed."""
     began = time.perf_counter()
@@ -129,7 +162,8 @@ def reference_seconds(tree: Path, work: Path) -> dict[str, float]:
 @click.option("--files", default=10_000, help="Files in the tree.")
 @click.option("--size-kib", default=4, help="KiB per file (the smallest).")
 @click.option("--max-kib", default=0, help="KiB of the largest file (0: --size-kib).")
-def main(files: int, size_kib: int, max_kib: int) -> None:
+@click.option("--large-mib", default=64, help="MiB of the large file edited (0: none).")
+def main(files: int, size_kib: int, max_kib: int, large_mib: int) -> None:
     results = Results()
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as scratch:
         work = Path(scratch)
@@ -187,6 +221,8 @@ def main(files: int, size_kib: int, max_kib: int) -> None:
             print(f"{workload}: {seconds:.2f} s", flush=True)
             results.figure(workload, seconds, None, "s")
             results.row(workload, "", f"{seconds:.2f} s", None)
+            if large_mib:
+                large_file_edit(account, work / "large", large_mib, results)
         finally:
             cluster.stop()
     report = {

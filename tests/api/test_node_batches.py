@@ -1,19 +1,23 @@
 """A node's ``POST /blobs``: many small blobs in one request, each checked against its
 hash, all durable before the answer; refused whole when the body is not a batch, and
-for the cluster only in secured mode (#21)."""
+for the cluster only in secured mode; the master's batch write sends to spares what a
+node did not store (#21)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 from flask import Flask
 
-from app.cluster.node_client import BLOBS_MEDIA_TYPE, MAX_BATCH_BLOBS, encode_blobs
+from app.cluster.node_client import BLOBS_MEDIA_TYPE, MAX_BATCH_BLOBS, NodeClient, encode_blobs
+from app.master.writer import InsufficientReplicas, ReplicatedWriter, WriteResult
+from app.metadata.records import NodeRecord, NodeStats
 from app.security import CLUSTER_HEADER, WRITE, blob_token
-from tests.support.apps import make_client
+from tests.support.apps import lone_node_app, make_client, serve_app
 
 SECRET = "test-cluster-secret-0123456789"
 
@@ -114,3 +118,26 @@ def test_in_secured_mode_only_the_cluster_may_send_a_batch(make_node_app):
     )
     assert member.status_code == 200
     assert on_disk(app, digest).read_bytes() == data
+
+
+def test_the_masters_batch_write_goes_to_a_spare_for_a_node_that_fails(tmp_path, dead_url):
+    """``ReplicatedWriter.write_many`` over two real nodes on loopback and a dead one that
+    placement puts first (the real ones report a full disk, so they come after it)."""
+    with ExitStack() as stack:
+        apps = {n: lone_node_app(tmp_path / n, dead_url, n) for n in ("a", "b")}
+        urls = {n: stack.enter_context(serve_app(app)) for n, app in apps.items()}
+        full = NodeStats(capacity_bytes=100, free_bytes=0)
+        nodes = [NodeRecord(n, url, 0.0, 0.0, full) for n, url in urls.items()]
+        dead = NodeRecord("dead", dead_url, 0.0, 0.0, NodeStats(capacity_bytes=100, free_bytes=50))
+        writer = ReplicatedWriter(NodeClient(), replication=2, write_quorum=0)
+        blobs = [blob(os.urandom(100 + n), f"f{n}") for n in range(20)]
+        results = writer.write_many([dead, *nodes], blobs, private=True)
+        for (digest, _name, data), result in zip(blobs, results, strict=True):
+            assert isinstance(result, WriteResult)
+            assert sorted(result.stored_on) == sorted(result.created_on) == ["a", "b"]
+            assert all(on_disk(app, digest).read_bytes() == data for app in apps.values())
+        # One node that stores it is fewer copies than the quorum: each file says so.
+        fresh = [blob(os.urandom(50 + n)) for n in range(3)]
+        short = writer.write_many([dead, nodes[0]], fresh, private=True)
+        assert [type(result) for result in short] == [InsufficientReplicas] * 3
+        assert short[0].code == "insufficient_replicas"
