@@ -75,8 +75,10 @@ def make_tree(root: Path, files: int, size: int, max_size: int) -> None:
         os.utime(path, ns=(past, past))
 
 
-def timed_sync(account: AccountClient, root: Path) -> tuple[float, dict[str, int]]:
-    syncer = Syncer(account, SyncOptions(root, "/bench"))
+def timed_sync(
+    account: AccountClient, root: Path, remote: str = "/bench"
+) -> tuple[float, dict[str, int]]:
+    syncer = Syncer(account, SyncOptions(root, remote))
     try:
         began = time.perf_counter()
         outcome = syncer.run()
@@ -96,7 +98,7 @@ def large_file_edit(account: AccountClient, root: Path, mib: int, results: Resul
     with path.open("wb") as out:
         for _ in range(mib):
             out.write(os.urandom(1024 * KIB))
-    timed_sync(account, root)
+    timed_sync(account, root, "/bench-large")
     with path.open("r+b") as out:
         out.seek(mib * 1024 * KIB // 2 + 1000)
         out.write(os.urandom(1000))
