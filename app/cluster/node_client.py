@@ -4,6 +4,7 @@ delete blobs."""
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import socket
 from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +40,23 @@ READ_CHUNK = 1024 * 1024
 
 
 SEND_BLOCK = 1024 * 1024
+
+
+# ``POST /blobs`` (many small blobs in one request, app/node/batches.py): a line of JSON
+# naming each blob, ``{"blobs": [{"hash", "size", "name"}, ...]}``, then their bytes one
+# after the other, in that order.
+BLOBS_MEDIA_TYPE = "application/vnd.mdbx.blobs"
+# Per request: blobs, bytes of the blobs, bytes of the JSON line.
+MAX_BATCH_BLOBS = 1_000
+MAX_BATCH_BLOB_BYTES = 64 * 1024 * 1024
+MAX_BATCH_HEADER_BYTES = 2 * 1024 * 1024
+
+
+def encode_blobs(blobs: Sequence[tuple[str, str, bytes]]) -> bytes:
+    """The body of ``POST /blobs`` for these (digest, name, bytes)."""
+    header = {"blobs": [{"hash": d, "size": len(b), "name": n} for d, n, b in blobs]}
+    line = json.dumps(header, separators=(",", ":")).encode() + b"\n"
+    return b"".join([line, *(data for _digest, _name, data in blobs)])
 
 
 def sha256_hex(data: bytes) -> str:
@@ -136,6 +154,41 @@ class NodeClient:
             )
         reply: dict[str, Any] = response.json()
         return reply
+
+    def put_blobs(
+        self,
+        node_url: str,
+        blobs: Sequence[tuple[str, str, bytes]],
+        *,
+        kind: str = "file",
+        private: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Store many small (digest, name, bytes) on a node in one request (``POST
+        /blobs``), made durable together; the master registers the copies itself.
+
+        An answer per blob, in order: ``{"hash", "size", "deduplicated"}``, or ``{"hash",
+        "error": {"code", "message"}}`` for one the node refused (its bytes do not hash
+        to its digest). Raises NodeUnavailable when the node stored none of them.
+        """
+        params = {"kind": kind, "private": "1" if private else "0"}
+        try:
+            response = self._http.post(
+                f"{node_url}/blobs",
+                params=params,
+                data=encode_blobs(blobs),
+                headers={"Content-Type": BLOBS_MEDIA_TYPE},
+                timeout=NODE_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"node {node_url} unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise NodeUnavailable(
+                f"node {node_url} answered {response.status_code}: {response.text[:200]}"
+            )
+        results: list[dict[str, Any]] = response.json()["results"]
+        if len(results) != len(blobs):
+            raise NodeUnavailable(f"node {node_url} answered {len(results)} of {len(blobs)}")
+        return results
 
     def copy_blob(
         self,

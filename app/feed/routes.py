@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
-from app.api.answers import batch_answer, change_answer, tree_entry_answer
+from app.api.answers import batch_answer, change_answer, stored_answer, tree_entry_answer
 from app.errors import PayloadTooLarge
+from app.http.bodies import json_body
 from app.http.identity import current_user
 from app.http.multipart import read_parts
 from app.http.query import int_arg
 from app.userfiles.batch import MAX_BATCH_BYTES, MAX_BATCH_FILES, BatchFile
-from app.userfiles.current import batch_writes, change_feed
+from app.userfiles.current import batch_writes, change_feed, delta_writes
+from app.userfiles.delta import read_plan
 from app.userfiles.feed import DEFAULT_PAGE, MAX_PAGE, MAX_WAIT
 
 bp = Blueprint("feed", __name__)
@@ -80,6 +82,26 @@ def batch() -> Response:
     sent = [BatchFile(batch_path(part.name, part.filename), part.data) for part in parts]
     results = writes.put_many(user, request.args.get("dir"), sent)
     return jsonify({"results": [batch_answer(result) for result in results]})
+
+
+@bp.post("/api/blocks")
+def missing_blocks() -> Response:
+    """Which blocks of a new version of ``path`` the client must send (``/api/delta``)."""
+    payload = json_body()
+    writes = delta_writes()
+    missing = writes.missing(
+        current_user(), str(payload.get("path") or ""), payload.get("size"), payload.get("blocks")
+    )
+    return jsonify({"block_size": writes.block_size, "missing": missing})
+
+
+@bp.post("/api/delta")
+def put_delta() -> Response:
+    """A new version of ``?path=`` from its changed blocks (``app.userfiles.delta``)."""
+    user = current_user()
+    plan = read_plan(request.stream)
+    entry = delta_writes().put(user, request.args.get("path", ""), plan, request.stream)
+    return jsonify(stored_answer(entry))
 
 
 def batch_path(name: str, filename: str | None) -> str:

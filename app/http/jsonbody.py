@@ -53,6 +53,8 @@ BODY_LIMITS: dict[str, int] = {
     "master.bad_copy": 2 * MIB,
     # 100,000 block hashes (MAX_BLOCKS of app/master/validation.py) are 6.7 MB of JSON.
     "master.begin_upload": 7 * MIB,
+    # As many block hashes, for /api/delta (app/userfiles/delta.py MAX_BLOCKS).
+    "feed.missing_blocks": 7 * MIB,
 }
 
 _ESCAPE = re.compile(r"\\.", re.DOTALL)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from app.errors import AppError, InvalidHash, ServiceUnavailable
@@ -13,15 +12,11 @@ from app.http.bodies import BODY_CHUNK
 from app.http.multipart import clean_name, read_file_part
 from app.master.ingest import BlockIngest
 from app.master.placement import choose_nodes
-from app.master.writer import ReplicatedWriter, WriteResult
+from app.master.writer import ReplicatedWriter
 from app.metadata.cluster import ClusterStore
 from app.metadata.records import FileRecord, NodeRecord
 from app.metadata.uploads import UploadStore
 from app.storage.digests import parse_digest
-
-# Small files of one batch written to nodes at once (greenlets in a gevent worker, where
-# threads are patched): the nodes' group commits then make them durable together.
-BATCH_CONCURRENCY = 32
 
 
 class FileWrites:
@@ -104,16 +99,9 @@ class FileWrites:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
         digests = [hashlib.sha256(data).hexdigest() for data, _name in items]
         firsts = {digest: index for index, digest in reversed(list(enumerate(digests)))}
-
-        def write(index: int) -> WriteResult | AppError:
-            data, name = items[index]
-            try:
-                return self.writer.write(live, lambda: data, digests[index], name, private=True)
-            except AppError as exc:
-                return exc
-
-        with ThreadPoolExecutor(max_workers=min(BATCH_CONCURRENCY, len(firsts) or 1)) as pool:
-            written = dict(zip(firsts, pool.map(write, firsts.values()), strict=True))
+        unique = [(digest, items[i][1], items[i][0]) for digest, i in firsts.items()]
+        results = self.writer.write_many(live, unique, private=True) if unique else []
+        written = dict(zip(firsts, results, strict=True))
         stored: list[tuple[FileRecord, Sequence[str]]] = []
         answers: list[FileRecord | AppError] = []
         for (data, name), digest in zip(items, digests, strict=True):

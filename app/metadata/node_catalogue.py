@@ -229,8 +229,12 @@ class NodeCatalogue:
         Raises InsufficientStorage when the catalogue cannot be written: without its
         row, the blob would be served to anyone.
         """
+        self.record_private_many([(digest, name, size, kind)])
+
+    def record_private_many(self, blobs: Sequence[tuple[str, str, int, str]]) -> None:
+        """``record_private`` for many (digest, name, size, kind), in one transaction."""
         try:
-            self.record_many([(digest, name, size, kind)], private=[digest])
+            self.record_many(blobs, private=[digest for digest, _name, _size, _kind in blobs])
         except (sqlite3.Error, DBAPIError) as exc:
             if not _is_storage_failure(exc):
                 raise

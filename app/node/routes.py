@@ -15,9 +15,10 @@ from app.http.blobs import send_blob, send_stream
 from app.http.bodies import json_body
 from app.http.readiness import metrics_answer, readiness_answer
 from app.node.auth import require_credentials
+from app.node.batches import read_blob_batch
 from app.node.readiness import node_problems
 from app.node.service import node_service
-from app.node.uploads import FormBody, RawBody, parse_upload_options
+from app.node.uploads import FormBody, RawBody, parse_kind, parse_upload_options
 
 bp = Blueprint("node", __name__)
 bp.before_request(require_credentials)
@@ -32,6 +33,21 @@ def upload() -> Response:
     else:
         body = FormBody(request.stream, request.content_type, request.content_length)
     return jsonify(node_service().store_upload(body, options))
+
+
+@bp.post("/blobs")
+def store_blobs() -> Response:
+    """Many small blobs a master writes at once, durable together (``app.node.batches``)."""
+    service = node_service()
+    blobs = read_blob_batch(
+        request.stream,
+        request.content_type,
+        request.content_length,
+        max_blob=service.max_upload_size,
+    )
+    kind = parse_kind(request.args.get("kind", "file"))
+    private = request.args.get("private", "0") in ("1", "true")
+    return jsonify(service.store_blobs(blobs, kind=kind, private=private))
 
 
 @bp.post("/replicate")

@@ -14,6 +14,7 @@ from app.cluster.master_client import MasterClient, MasterUnavailable, NewCopy
 from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import (
     BlobNotFound,
+    HashMismatch,
     InsufficientStorage,
     InvalidHash,
     PayloadTooLarge,
@@ -23,6 +24,7 @@ from app.http.bodies import BODY_CHUNK
 from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
 from app.node.access import NodeAccess
+from app.node.batches import SentBlob
 from app.node.losses import LossReporter
 from app.node.membership import Membership
 from app.node.reads import ReadService
@@ -40,6 +42,8 @@ log = logging.getLogger(__name__)
 EXTENSION = "mdbx.node"
 # Uploads made durable, catalogued and registered together, at most.
 STORE_BATCH = 256
+# Batches of POST /blobs (up to 1,000 blobs each) made durable together, at most.
+BLOB_BATCHES = 8
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,8 @@ class NodeService:
         self._stores = GroupCommit(
             self._store_batch, max_batch=STORE_BATCH, delay=group_commit_delay
         )
+        # The batches of ``POST /blobs`` that arrive together share one sync too.
+        self._batches = GroupCommit(self._store_batches, max_batch=BLOB_BATCHES)
         self.reads = ReadService(blobs, catalog, master, losses)
 
     def store_upload(self, body: UploadBody, options: UploadOptions) -> dict[str, Any]:
@@ -138,6 +144,54 @@ class NodeService:
             register=options.register,
             private=options.private,
         )
+
+    def store_blobs(self, blobs: Sequence[SentBlob], *, kind: str, private: bool) -> dict[str, Any]:
+        """Store the small blobs a master sends in one request (``POST /blobs``), all made
+        durable by one sync before the answer; the master registers them itself.
+
+        A result per blob, in order: ``{"hash", "size", "deduplicated"}``, or its error
+        for one whose bytes do not hash to its digest (the others are kept).
+        """
+        results: list[dict[str, Any]] = [{} for _ in blobs]
+        uploads: list[tuple[int, _Upload]] = []
+        for index, blob in enumerate(blobs):
+            try:
+                sealed = self.blobs.seal_bytes(blob.data, blob.digest)
+            except HashMismatch as exc:
+                results[index] = {"hash": blob.digest, **exc.to_dict()}
+                continue
+            upload = _Upload(sealed, blob.name or sealed.digest, kind, False, False, private)
+            uploads.append((index, upload))
+        if private and uploads:
+            # Catalogued before they move into place, as ``_keep`` does for one.
+            self.catalog.record_private_many(
+                [(u.sealed.digest, u.name, u.sealed.size, kind) for _i, u in uploads]
+            )
+        try:
+            kept = self._batches.submit([upload for _index, upload in uploads]) if uploads else []
+        except BaseException:
+            if private:
+                digests = [u.sealed.digest for _i, u in uploads]
+                self.catalog.remove([d for d in digests if not self.blobs.on_disk(d)])
+            raise
+        for (index, _upload), done in zip(uploads, kept, strict=True):
+            stored = done.stored
+            results[index] = {
+                "hash": stored.digest,
+                "size": stored.size,
+                "deduplicated": not stored.created,
+            }
+        return {"node": self.node_id, "results": results}
+
+    def _store_batches(self, groups: Sequence[Sequence[_Upload]]) -> list[list[_Kept]]:
+        """Batches of ``POST /blobs`` that arrived together, made durable as one."""
+        kept = self._store_batch([upload for group in groups for upload in group])
+        answers: list[list[_Kept]] = []
+        start = 0
+        for group in groups:
+            answers.append(kept[start : start + len(group)])
+            start += len(group)
+        return answers
 
     def _receive_raw(self, stream: IO[bytes], content_length: int | None) -> FileBlobWriter:
         writer = self.blobs.open_writer(self.max_upload_size, content_length)

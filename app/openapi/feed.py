@@ -1,6 +1,6 @@
 """The change feed and batch writes of the per-user API in OpenAPI (``app.feed.routes``):
 a tree listed a page at a time, the changes after a cursor, a long poll, and many small
-files in one multipart request."""
+files in one multipart request, a large file of which only the changed blocks travel."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from app.openapi.components import (
     ANY_OBJECT,
     BOOLEAN,
     CLIENT,
+    DIGEST,
     ENTRY,
+    HASH,
     INTEGER,
     JSON_BODY,
     NULLABLE_HASH,
@@ -19,6 +21,8 @@ from app.openapi.components import (
     Operation,
     answer,
     array,
+    bytes_request,
+    json_request,
     obj,
     operation,
     param,
@@ -125,6 +129,30 @@ PATHS: dict[str, dict[str, Operation]] = {
                     }
                 },
             },
+        )
+    },
+    "/api/blocks": {
+        "post": operation(
+            "missingBlocks",
+            "Which blocks of a new version of path the client must send to /api/delta: "
+            "those that are no block of a file kept at that path",
+            answer(200, obj({"block_size": INTEGER, "missing": array(INTEGER)})),
+            (*JSON_BODY, 401, 403, 404),
+            security=USER,
+            body=json_request(obj({"path": USER_PATH, "size": INTEGER, "blocks": array(DIGEST)})),
+        )
+    },
+    "/api/delta": {
+        "post": operation(
+            "putDelta",
+            "A new version of path from its changed blocks: a line of JSON, "
+            '{"size", "hash", "blocks": [hash, ...], "sent": [index, ...]}, then the bytes '
+            "of the blocks sent, by index; the others are read back from the file kept there",
+            answer(200, obj({"path": STRING, "size": INTEGER, "hash": HASH, "version": INTEGER})),
+            (*JSON_BODY, 401, 403, 404, 409, 411, 502, 503, 504, 507),
+            security=USER,
+            parameters=[param("query", "path", USER_PATH, required=True)],
+            body=bytes_request(),
         )
     },
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.cluster.node_client import BLOBS_MEDIA_TYPE
 from app.openapi.components import (
     ANY_OBJECT,
     BINARY,
@@ -49,6 +50,9 @@ NODE_UPLOADED = obj(
     {"kind": STRING, "deduplicated": BOOLEAN, "registered": BOOLEAN, **UPLOADED["properties"]},
 )
 BYTES = {"*/*": BINARY}
+PRIVATE = param("query", "private")
+# One blob of POST /blobs: stored (deduplicated: the node had it), or refused.
+BLOB_RESULT = obj({"hash": HASH}, {"size": INTEGER, "deduplicated": BOOLEAN, "error": ANY_OBJECT})
 
 
 def read(operation_id: str, summary: str) -> Operation:
@@ -97,6 +101,19 @@ PATHS: dict[str, dict[str, Operation]] = {
             (*JSON_BODY, 401, 403, 404, 409, 502, 503, 504, 507),
             security=CLUSTER,
             body=json_request(obj({"hash": DIGEST, "source": NODE_URL}, {"name": STRING})),
+        )
+    },
+    "/blobs": {
+        "post": operation(
+            "storeBlobs",
+            "Store many small blobs at once, each checked against its hash, all durable "
+            "(one sync) before the answer: a line of JSON naming them, "
+            '{"blobs": [{"hash", "size", "name"}, ...]}, then their bytes in that order',
+            answer(200, obj({"node": STRING, "results": array(BLOB_RESULT)})),
+            (*JSON_BODY, 401, 403, 507),
+            security=CLUSTER,
+            parameters=[param("query", "kind", {"enum": ["file", "block"]}), PRIVATE],
+            body=bytes_request(BLOBS_MEDIA_TYPE),
         )
     },
     "/blobs/{digest}": {

@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import current_app
 
 from app.userfiles.batch import BatchWrites
+from app.userfiles.delta import DeltaWrites
 from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import UserFiles
 from app.userfiles.resumable_interface import ResumableUploads
@@ -14,6 +15,7 @@ EXTENSION = "mdbx.userfiles"
 RESUMABLE_EXTENSION = "mdbx.resumable"
 FEED_EXTENSION = "mdbx.feed"
 BATCH_EXTENSION = "mdbx.batch"
+DELTA_EXTENSION = "mdbx.delta"
 
 
 def user_files() -> UserFiles:
@@ -37,4 +39,10 @@ def change_feed() -> ChangeFeed:
 def batch_writes() -> BatchWrites:
     """The batch writes of small files of the current app's users."""
     service: BatchWrites = current_app.extensions[BATCH_EXTENSION]
+    return service
+
+
+def delta_writes() -> DeltaWrites:
+    """The large files of the current app's users of which only changed blocks travel."""
+    service: DeltaWrites = current_app.extensions[DELTA_EXTENSION]
     return service

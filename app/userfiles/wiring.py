@@ -20,7 +20,14 @@ from app.metadata.shares import ShareStore
 from app.security import ADMIN_TOKEN_CHECK
 from app.userfiles.batch import BatchWrites
 from app.userfiles.change_wait import ChangeWatch
-from app.userfiles.current import BATCH_EXTENSION, EXTENSION, FEED_EXTENSION, RESUMABLE_EXTENSION
+from app.userfiles.current import (
+    BATCH_EXTENSION,
+    DELTA_EXTENSION,
+    EXTENSION,
+    FEED_EXTENSION,
+    RESUMABLE_EXTENSION,
+)
+from app.userfiles.delta import DeltaWrites
 from app.userfiles.feed import ChangeFeedService
 from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import UserFiles
@@ -41,6 +48,9 @@ class MasterContent:
 
     def store_small(self, items: Sequence[tuple[bytes, str]]) -> list[FileRecord | AppError]:
         return self._master.writes.store_small_files(items)
+
+    def store_checked(self, stream: IO[bytes], name: str, expected: str) -> FileRecord:
+        return self._master.writes.ingest_stream(stream, name, public=False, expected=expected)
 
     def find(self, file_hash: str) -> FileRecord | None:
         return self._master.index.get(file_hash)
@@ -81,5 +91,8 @@ def init_app(app: Flask, master: MasterService) -> None:
     app.extensions[FEED_EXTENSION] = changes
     app.extensions[BATCH_EXTENSION] = BatchWrites(
         namespace, stored, max_file=app.config["BLOCK_SIZE"]
+    )
+    app.extensions[DELTA_EXTENSION] = DeltaWrites(
+        namespace, stored, block_size=app.config["BLOCK_SIZE"]
     )
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token

@@ -5,6 +5,7 @@ a batch of small files is durable on R nodes when answered, each file's error it
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -127,3 +128,33 @@ def test_a_batch_is_durable_on_r_nodes_when_answered(cluster: Cluster):
     assert limited.status_code == 200, limited.text
     quota = account.put_batch("/q", [("fits", b"0123456789"), ("over", b"!")])
     assert "error" not in quota[0] and quota[1]["error"]["code"] == "quota_exceeded"
+
+
+def test_a_batch_answered_survives_kill_9_of_its_nodes(spawn):
+    """Each node gets the batch in one ``POST /blobs`` (one sync for all its blobs); once
+    the master answered, SIGKILL of both nodes loses no file (#21)."""
+    cluster = spawn(nodes=2)
+    cluster.wait_nodes_up()
+    master = cluster.master.url
+    http = login(master)
+    account = AccountClient(Client(master, token=http.headers["Authorization"].split()[1]))
+    files = [(f"k/f{n}.bin", os.urandom(1024 * (1 + n % 8))) for n in range(300)]
+    results = account.put_batch("/durable", files)
+    assert all("error" not in result for result in results), results[:3]
+    for node in cluster.nodes:
+        node.kill()
+    for node in cluster.nodes:
+        node.start(wait=False)
+    for node in cluster.nodes:
+        node.wait_ready()
+    for relpath, data in files:
+        digest = hashlib.sha256(data).hexdigest()
+        for node in cluster.nodes:
+            assert blob_path(node, digest).read_bytes() == data
+            # Still private after the restart: no read without the master's token.
+            unsigned = requests.get(
+                f"{node.url}/retrieve", params={"hash": digest}, timeout=TIMEOUT
+            )
+            assert unsigned.status_code == 404
+        back = http.get(f"{master}/api/files/durable/{relpath}", timeout=TIMEOUT)
+        assert back.status_code == 200 and back.content == data

@@ -184,6 +184,25 @@ def test_a_renamed_folder_of_1000_files_is_moved_not_sent_again(account, tmp_pat
     assert not (b / "photos").exists()
 
 
+def test_an_edit_of_one_block_of_a_large_file_sends_about_one_block(account, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    block = 4 * 1024 * 1024
+    data = bytearray(os.urandom(6 * block + 12345))
+    write(a, "big.bin", bytes(data))
+    first = account.sync(a)
+    assert first["bytes_up"] == len(data)
+    account.sync(b)
+    data[3 * block + 100 : 3 * block + 200] = os.urandom(100)
+    write(a, "big.bin", bytes(data))
+    edited = account.sync(a)
+    assert edited["done"] == {"upload": 1}
+    # One block and the plan's line of JSON, not 24 MiB.
+    assert block < edited["bytes_up"] < block + 4096
+    followed = account.sync(b)
+    assert followed["done"] == {"download": 1}
+    assert (b / "big.bin").read_bytes() == bytes(data)
+
+
 def test_a_client_killed_mid_sync_resumes_where_it_was(account, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for n in range(400):

@@ -21,6 +21,8 @@ from schemathesis.specs.openapi.checks import (
 
 # tus sends a PATCH's bytes as this type: schemathesis knows none such.
 schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+# Nor the body of a node's POST /blobs (a line of JSON, then bytes): sent as bytes.
+schemathesis.serializer.alias("application/vnd.mdbx.blobs", "application/octet-stream")
 
 CHECKS = [
     not_a_server_error,

@@ -1,6 +1,7 @@
-"""The bytes of a sync: uploads (many small files in one ``POST /api/batch``, a larger
-one as ``mdbx put`` sends it) and downloads (small files of one folder in one zip from
-``POST /api/zip``, a larger one streamed), each written to a temp file beside its target,
+"""The bytes of a sync: uploads (many small files in one ``POST /api/batch``, an edit of
+a large file as its changed blocks only, any other as ``mdbx put`` sends it) and
+downloads (small files of one folder in one zip from ``POST /api/zip``, a larger one
+streamed), each written to a temp file beside its target,
 checked against the hash the plan expects, and renamed only if the local file is still
 as the scan saw it. Runs on the engine's worker threads; records nothing itself.
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.client.account_client import AccountClient
+from app.client.block_delta import block_bytes, upload_changed_blocks
 from app.client.errors import ClientError
 from app.client.sync import planner
 from app.client.sync.local import local_path, stat_of
@@ -62,13 +64,37 @@ class Transfers:
         self.check = check
         # Whether the master has the batch call (until it answers 404).
         self.batches = True
+        # Whether it takes only a large file's changed blocks (until it answers 404), and
+        # its block size (asked at the first large file).
+        self.deltas = True
+        self.block_size: int | None = None
 
     def upload(self, action: Action) -> Moved:
+        """One file: a file of more than a block sends only the blocks the master lacks
+        when it holds others of it at that path (an edit: ``app.client.block_delta``)."""
         path = local_path(self.root, action.path)
+        remote = self.remote.path_of(action.path)
         # The stat before reading: a change made while it is sent shows on the next scan.
         before = stat_of(os.stat(path, follow_symlinks=False))
-        answer = self.account.upload(path, self.remote.path_of(action.path))
-        return Node(False, answer["hash"], answer["size"], answer["version"]), before, before.size
+        answer = None
+        if self.deltas and before.size > self._block_size():
+            try:
+                answer = upload_changed_blocks(self.account, path, remote, self._block_size())
+            except ClientError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                self.deltas = False  # a master without the call: whole files from now on
+        sent = before.size
+        if answer is None:
+            answer = self.account.upload(path, remote)
+        else:
+            sent = answer["sent_bytes"]
+        return Node(False, answer["hash"], answer["size"], answer["version"]), before, sent
+
+    def _block_size(self) -> int:
+        if self.block_size is None:
+            self.block_size = block_bytes(self.account)
+        return self.block_size
 
     def upload_batch(self, group: list[Action]) -> list[BatchResult]:
         if not self.batches:

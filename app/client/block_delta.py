@@ -1,0 +1,107 @@
+"""A new version of a large file of which only the changed blocks travel (no Flask).
+
+The file is cut at the master's block size and hashed, block by block and whole; ``POST
+/api/blocks`` answers which blocks it lacks among those of the file kept at that path;
+``POST /api/delta`` sends the plan and just those blocks (``app.userfiles.delta`` on the
+master). A file the master holds none of is better sent as ``mdbx put`` sends it (tus,
+resumable): ``upload_changed_blocks`` then answers None, having sent no byte of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from app.client.account_client import AccountClient
+from app.client.errors import ClientError
+from app.client.transfer import CHUNK
+
+# What the master's tus OPTIONS answer names as its block size.
+BLOCK_SIZE_HEADER = "Mdbx-Block-Size"
+DEFAULT_BLOCK = 4 * 1024 * 1024
+
+
+def block_bytes(account: AccountClient) -> int:
+    """The master's block size (from its tus OPTIONS answer)."""
+    answer = account.client.send("OPTIONS", "/api/tus/")
+    raw = answer.headers.get(BLOCK_SIZE_HEADER, "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_BLOCK
+
+
+def hash_blocks(local: Path, block_size: int) -> tuple[int, str, list[str]]:
+    """(size, SHA-256 of the whole file, SHA-256 of each block) of a local file."""
+    whole = hashlib.sha256()
+    blocks: list[str] = []
+    size = 0
+    with local.open("rb") as stream:
+        while True:
+            block = stream.read(block_size)
+            if not block and blocks:
+                break
+            whole.update(block)
+            blocks.append(hashlib.sha256(block).hexdigest())
+            size += len(block)
+            if len(block) < block_size:
+                break
+    return size, whole.hexdigest(), blocks
+
+
+def upload_changed_blocks(
+    account: AccountClient, local: Path, remote: str, block_size: int
+) -> dict[str, Any] | None:
+    """Store ``local`` at ``remote`` sending only the blocks the master lacks; answer
+    ``{"path","size","hash","version","sent_bytes"}``, or None when it lacks them all
+    (nothing sent: upload the file whole). ClientError 400 hash_mismatch when the file
+    changed while it was read."""
+    size, digest, blocks = hash_blocks(local, block_size)
+    asked = account.call(
+        "POST", "/api/blocks", json={"path": remote, "size": size, "blocks": blocks}
+    )
+    if asked["block_size"] != block_size:
+        raise ClientError(f"the master's blocks are of {asked['block_size']} bytes", 409)
+    missing: list[int] = asked["missing"]
+    if len(missing) == len(blocks):
+        return None
+    plan = {"size": size, "hash": digest, "blocks": blocks, "sent": missing}
+    body = DeltaBody(local, json.dumps(plan).encode() + b"\n", missing, block_size, size)
+    answer = account.call(
+        "POST",
+        "/api/delta",
+        params={"path": remote},
+        data=body,
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    return {**answer, "sent_bytes": len(body)}
+
+
+class DeltaBody:
+    """The plan's line, then the blocks at ``indexes``, read as they are sent (with a
+    length: requests sends it as a plain body)."""
+
+    def __init__(
+        self, path: Path, line: bytes, indexes: list[int], block_size: int, size: int
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.spans = [
+            (i * block_size, min(block_size, size - i * block_size)) for i in sorted(indexes)
+        ]
+
+    def __len__(self) -> int:
+        return len(self.line) + sum(length for _offset, length in self.spans)
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self.line
+        with self.path.open("rb") as stream:
+            for offset, length in self.spans:
+                stream.seek(offset)
+                left = length
+                while left > 0:
+                    data = stream.read(min(CHUNK, left))
+                    if not data:
+                        raise ClientError(f"{self.path} shrank while it was being sent")
+                    left -= len(data)
+                    yield data
