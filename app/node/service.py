@@ -3,6 +3,7 @@ copy (repair), delete one, report health. What a node sends is ``app.node.reads`
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from app.cluster.master_client import MasterClient, MasterUnavailable, NewCopy
 from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import (
     BlobNotFound,
+    HashMismatch,
     InsufficientStorage,
     InvalidHash,
     PayloadTooLarge,
@@ -31,9 +33,9 @@ from app.node.sync import MasterSync
 from app.node.uploads import FormBody, UploadBody, UploadOptions, parse_kind
 from app.primitives.group_commit import GroupCommit
 from app.security import TOKEN_PARAM
-from app.storage.blobstore import FileBlobStore
+from app.storage.blobstore import FileBlobStore, check_digest
 from app.storage.digests import parse_digest
-from app.storage.writer import FileBlobWriter, SealedBlob, StoredBlob
+from app.storage.writer import FileBlobWriter, MemoryBlobWriter, SealedBlob, StoredBlob
 
 log = logging.getLogger(__name__)
 
@@ -114,16 +116,16 @@ class NodeService:
         chain = [self.membership.node_url(url, "chain") for url in options.chain]
         name = options.name
         if isinstance(body, FormBody):
-            sink, filename, fields = self._receive_multipart(body)
+            sealed, filename, fields = self._receive_multipart(body)
             name = clean_name(filename)
             try:
                 expected = options.expected or (
                     parse_digest(fields["hash"]) if fields.get("hash") else None
                 )
-            except InvalidHash:
-                sink.abort()  # the body is in a temp file already
+                check_digest(sealed, expected)
+            except (InvalidHash, HashMismatch):
+                self.blobs.drop_sealed(sealed)  # a streamed body is in a temp file already
                 raise
-            sealed = self.blobs.seal(sink, expected)
         elif isinstance(body.source, bytes):
             sealed = self.blobs.seal_bytes(body.source, options.expected)
         else:
@@ -149,7 +151,19 @@ class NodeService:
             raise
         return writer
 
-    def _receive_multipart(self, body: FormBody) -> tuple[FileBlobWriter, str, dict[str, str]]:
+    def _receive_multipart(self, body: FormBody) -> tuple[SealedBlob, str, dict[str, str]]:
+        """The form's file part, sealed (unchecked against a hash: the caller knows which),
+        its filename and the form's other fields. A form read whole is parsed in memory, by
+        the same parser and under the same caps as one streamed into a temp file."""
+        if isinstance(body.stream, bytes):
+            form = read_file_part(
+                io.BytesIO(body.stream),
+                body.content_type,
+                "file",
+                lambda _name: MemoryBlobWriter(self.max_upload_size),
+            )
+            assert form.sink is not None
+            return self.blobs.seal_bytes(form.sink.data()), form.filename, form.fields
         upload = read_file_part(
             body.stream,
             body.content_type,
@@ -157,7 +171,7 @@ class NodeService:
             lambda _name: self.blobs.open_writer(self.max_upload_size, body.length),
         )
         assert upload.sink is not None
-        return upload.sink, upload.filename, upload.fields
+        return self.blobs.seal(upload.sink), upload.filename, upload.fields
 
     def pull(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Copy a blob from another node (repair): stream, check the hash, keep, register.
@@ -214,8 +228,7 @@ class NodeService:
             try:
                 self.catalog.record_private(sealed.digest, name, sealed.size, kind)
             except InsufficientStorage:
-                if sealed.data is None:
-                    sealed.path.unlink(missing_ok=True)  # the upload's temp file
+                self.blobs.drop_sealed(sealed)  # the upload's temp file
                 raise
         try:
             kept = self._stores.submit(
