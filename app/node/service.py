@@ -246,11 +246,11 @@ class NodeService:
         ]
         replicas = [self.node_id]
         if chain:
-            reply = self._forward(chain[0], entry, name, chain[1:])
+            reply = self._forward(chain[0], entry, name, chain[1:], sealed.data)
             replicas += reply.get("replicas", []) if reply else []
         elif replicate:
             for peer in peers:
-                reply = self._forward(peer["url"], entry, name, [])
+                reply = self._forward(peer["url"], entry, name, [], sealed.data)
                 replicas += [peer["id"]] if reply else []
         return {
             "success": True,
@@ -266,10 +266,15 @@ class NodeService:
         }
 
     def _forward(
-        self, url: str, entry: BlobEntry, name: str, chain: list[str]
+        self, url: str, entry: BlobEntry, name: str, chain: list[str], data: bytes | None
     ) -> dict[str, Any] | None:
-        """Send our copy to a peer; a failed peer is left to the master's repair."""
+        """Send our copy to a peer (``data``: its bytes, when the upload was received
+        whole; else read from disk); a failed peer is left to the master's repair."""
         try:
+            if data is not None:
+                return self.peers.put_blob(
+                    url, name, data, entry.hash, chain=chain, kind=entry.kind, private=entry.private
+                )
             with self.blobs.locate(entry.hash).open("rb") as body:
                 return self.peers.put_blob(
                     url, name, body, entry.hash, chain=chain, kind=entry.kind, private=entry.private
