@@ -5,15 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import urllib3
 
 from app.cluster.agent import USER_AGENT
+from app.cluster.links import HttpLink
 from app.errors import ServiceUnavailable
 from app.metadata.node_catalogue import BlobEntry
 from app.security import cluster_headers
@@ -57,63 +56,6 @@ def _master_pool(size: int, headers: dict[str, str]) -> urllib3.PoolManager:
     )
 
 
-class _MasterLink:
-    """One kept-alive connection to a master, used by one caller at a time.
-
-    A worker registers one batch at a time (its uploads' group commit), so a single
-    connection carries all its registrations. Plain http.client: urllib3's pool (its
-    key normalisation, liveness poll and header containers) was a third of a node's
-    CPU on weed-style writes, where every upload is a registration of its own.
-    """
-
-    def __init__(self, base_url: str, headers: dict[str, str]) -> None:
-        parts = urlsplit(base_url)
-        self._https = parts.scheme == "https"
-        self._netloc = parts.netloc
-        self._prefix = parts.path.rstrip("/")
-        self._headers = headers
-        self._conn: http.client.HTTPConnection | None = None
-        self._lock = threading.Lock()
-
-    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST ``body``; return the status and the answer's bytes.
-
-        A kept-alive connection the master closed meanwhile fails at once: the call
-        is made again on a new one (registrations are idempotent).
-        """
-        with self._lock:
-            while True:
-                reused = self._conn is not None
-                conn = self._conn or self._connect()
-                try:
-                    conn.request("POST", self._prefix + path, body, self._headers)
-                    response = conn.getresponse()
-                    data = response.read()
-                except (OSError, http.client.HTTPException):
-                    self.close()
-                    if reused:
-                        continue
-                    raise
-                if response.will_close:
-                    self.close()
-                else:
-                    self._conn = conn
-                return response.status, data
-
-    def _connect(self) -> http.client.HTTPConnection:
-        kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        conn = kind(self._netloc, timeout=MASTER_TIMEOUT[0])
-        conn.connect()
-        assert conn.sock is not None
-        conn.sock.settimeout(MASTER_TIMEOUT[1])
-        return conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
 class MasterClient:
     """A node's link to its masters (one, or several sharing one database).
 
@@ -133,10 +75,11 @@ class MasterClient:
             **cluster_headers(secret),
         }
         self._http = _master_pool(32, headers)
-        # Registrations on connections of their own: the master answers them on its fast
-        # path, and a connection that once carried another call (a heartbeat) stays with
-        # gunicorn's slower loop for good.
-        self._registrations = {url: _MasterLink(url, headers) for url in self.master_urls}
+        # Registrations on connections of their own (app.cluster.links): a node registers
+        # one batch at a time (its uploads' group commit), so one link per master.
+        self._registrations = {
+            url: HttpLink(url, headers, MASTER_TIMEOUT) for url in self.master_urls
+        }
 
     def close(self) -> None:
         """Close the connections kept alive to the masters."""
@@ -291,7 +234,7 @@ class MasterClient:
         data = json.dumps(payload).encode() if payload is not None else None
         try:
             if registration and data is not None:
-                status, answer = self._registrations[base].post(path, data)
+                status, answer = self._registrations[base].call("POST", path, data)
             else:
                 method = "GET" if data is None else "POST"
                 response = self._http.request(method, base + path, body=data)

@@ -4,11 +4,12 @@ Profiled under wrk, gunicorn's parser, the WSGI layer and Flask took most of a n
 worker's time per request. A plain ``GET /retrieve?hash=H`` needs none of them: open the
 blob, answer its fixed headers and bytes; nor does ``GET /file?hash=H``, a file whose
 blocks are all here, sent one after another. A raw ``PUT /upload`` of a small body needs
-only the node service, as the Flask view calls it, and its errors rendered the same way.
-Each asks ``NodeAccess.authorize`` first, as the Flask hook does. Everything else — a
-conditional or ranged GET, a read not allowed, a hash that is malformed or not stored,
-a multipart POST, a body over the limit — is declined and answered by the Flask views
-exactly as before.
+only the node service, as the Flask view calls it, and its errors rendered the same way;
+so does the reference's multipart ``POST /upload`` of a small form, parsed in memory by
+the view's own parser (``read_file_part``). Each asks ``NodeAccess.authorize`` first, as
+the Flask hook does. Everything else — a conditional or ranged GET, a read not allowed,
+a hash that is malformed or not stored, a body over the limit or chunked — is declined
+and answered by the Flask views exactly as before.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.errors import AppError
 from app.http.blob_headers import CONDITIONAL_FIELDS, blob_headers, mimetype_of
-from app.node.uploads import RawBody, parse_upload_options
+from app.node.uploads import FormBody, RawBody, UploadBody, parse_upload_options
 from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD
 from app.server.connection import FastPath, FastRequest, FastResponse
@@ -30,7 +31,7 @@ if TYPE_CHECKING:  # the wiring builds the overlay: no import cycle at run time
 
 # About 400 bytes each: the hot blobs' headers, not every blob's.
 HEADER_CACHE_SIZE = 4096
-# Raw uploads up to this size are read here; larger ones stream through Flask.
+# Uploads (raw or forms) up to this size are read here; larger ones stream through Flask.
 FAST_UPLOAD_LIMIT = 1 << 20
 
 
@@ -99,6 +100,21 @@ def retrieve_file(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> F
 
 def upload(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastResponse | None:
     """What the Flask view of ``PUT /upload`` does, with the same answers and errors."""
+    return stored_upload(node, request, raw_query, RawBody(request.body, len(request.body)))
+
+
+def upload_form(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastResponse | None:
+    """What the Flask view of ``POST /upload`` (the reference's multipart form) does, the
+    form read whole: parsed by the view's parser, under its caps, with its errors."""
+    content_type = header_text(request, b"content-type")
+    body = FormBody(request.body, content_type, len(request.body))
+    return stored_upload(node, request, raw_query, body)
+
+
+def stored_upload(
+    node: NodeRoutes, request: FastRequest, raw_query: bytes, body: UploadBody
+) -> FastResponse | None:
+    """An upload stored as the view stores it, or None for a query Flask refuses."""
     args = query_args(raw_query)
     if args is None:
         return None  # Flask refuses a query that is not UTF-8
@@ -108,15 +124,16 @@ def upload(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastResp
         presented = header_text(request, CLUSTER_FIELD)
         node.service.access.authorize("node.upload", presented=presented, args=args)
         options = parse_upload_options(args)
-        return node.service.store_upload(RawBody(request.body, len(request.body)), options)
+        return node.service.store_upload(body, options)
 
-    return json_answer(store, "PUT /upload")
+    return json_answer(store, f"{request.method.decode('latin-1')} /upload")
 
 
 OVERLAY: tuple[OverlayRoute[NodeRoutes], ...] = (
     OverlayRoute("GET", "/retrieve", "node.retrieve", retrieve),
     OverlayRoute("GET", "/file", "node.retrieve_file", retrieve_file),
     OverlayRoute("PUT", "/upload", "node.upload", upload, reads_body=True),
+    OverlayRoute("POST", "/upload", "node.upload", upload_form, reads_body=True),
 )
 
 

@@ -24,7 +24,7 @@ bp = Blueprint("node", __name__)
 bp.before_request(require_credentials)
 
 
-# overlaid: app.node.overlay OVERLAY (the PUT)
+# overlaid: app.node.overlay OVERLAY (both, for bodies up to its limit)
 @bp.route("/upload", methods=["POST", "PUT"])
 def upload() -> Response:
     options = parse_upload_options(request.args)

@@ -3,6 +3,7 @@ copy (repair), delete one, report health. What a node sends is ``app.node.reads`
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -33,9 +34,9 @@ from app.node.sync import MasterSync
 from app.node.uploads import FormBody, UploadBody, UploadOptions, parse_kind
 from app.primitives.group_commit import GroupCommit
 from app.security import TOKEN_PARAM
-from app.storage.blobstore import FileBlobStore
+from app.storage.blobstore import FileBlobStore, check_digest
 from app.storage.digests import parse_digest
-from app.storage.writer import FileBlobWriter, SealedBlob, StoredBlob
+from app.storage.writer import FileBlobWriter, MemoryBlobWriter, SealedBlob, StoredBlob
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +121,16 @@ class NodeService:
         chain = [self.membership.node_url(url, "chain") for url in options.chain]
         name = options.name
         if isinstance(body, FormBody):
-            sink, filename, fields = self._receive_multipart(body)
+            sealed, filename, fields = self._receive_multipart(body)
             name = clean_name(filename)
             try:
                 expected = options.expected or (
                     parse_digest(fields["hash"]) if fields.get("hash") else None
                 )
-            except InvalidHash:
-                sink.abort()  # the body is in a temp file already
+                check_digest(sealed, expected)
+            except (InvalidHash, HashMismatch):
+                self.blobs.drop_sealed(sealed)  # a streamed body is in a temp file already
                 raise
-            sealed = self.blobs.seal(sink, expected)
         elif isinstance(body.source, bytes):
             sealed = self.blobs.seal_bytes(body.source, options.expected)
         else:
@@ -203,7 +204,19 @@ class NodeService:
             raise
         return writer
 
-    def _receive_multipart(self, body: FormBody) -> tuple[FileBlobWriter, str, dict[str, str]]:
+    def _receive_multipart(self, body: FormBody) -> tuple[SealedBlob, str, dict[str, str]]:
+        """The form's file part, sealed (unchecked against a hash: the caller knows which),
+        its filename and the form's other fields. A form read whole is parsed in memory, by
+        the same parser and under the same caps as one streamed into a temp file."""
+        if isinstance(body.stream, bytes):
+            form = read_file_part(
+                io.BytesIO(body.stream),
+                body.content_type,
+                "file",
+                lambda _name: MemoryBlobWriter(self.max_upload_size),
+            )
+            assert form.sink is not None
+            return self.blobs.seal_bytes(form.sink.data()), form.filename, form.fields
         upload = read_file_part(
             body.stream,
             body.content_type,
@@ -211,7 +224,7 @@ class NodeService:
             lambda _name: self.blobs.open_writer(self.max_upload_size, body.length),
         )
         assert upload.sink is not None
-        return upload.sink, upload.filename, upload.fields
+        return self.blobs.seal(upload.sink), upload.filename, upload.fields
 
     def pull(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Copy a blob from another node (repair): stream, check the hash, keep, register.
@@ -268,8 +281,7 @@ class NodeService:
             try:
                 self.catalog.record_private(sealed.digest, name, sealed.size, kind)
             except InsufficientStorage:
-                if sealed.data is None:
-                    sealed.path.unlink(missing_ok=True)  # the upload's temp file
+                self.blobs.drop_sealed(sealed)  # the upload's temp file
                 raise
         try:
             kept = self._stores.submit(
@@ -287,11 +299,11 @@ class NodeService:
         ]
         replicas = [self.node_id]
         if chain:
-            reply = self._forward(chain[0], entry, name, chain[1:])
+            reply = self._forward(chain[0], entry, name, chain[1:], sealed.data)
             replicas += reply.get("replicas", []) if reply else []
         elif replicate:
             for peer in peers:
-                reply = self._forward(peer["url"], entry, name, [])
+                reply = self._forward(peer["url"], entry, name, [], sealed.data)
                 replicas += [peer["id"]] if reply else []
         return {
             "success": True,
@@ -307,10 +319,15 @@ class NodeService:
         }
 
     def _forward(
-        self, url: str, entry: BlobEntry, name: str, chain: list[str]
+        self, url: str, entry: BlobEntry, name: str, chain: list[str], data: bytes | None
     ) -> dict[str, Any] | None:
-        """Send our copy to a peer; a failed peer is left to the master's repair."""
+        """Send our copy to a peer (``data``: its bytes, when the upload was received
+        whole; else read from disk); a failed peer is left to the master's repair."""
         try:
+            if data is not None:
+                return self.peers.put_blob(
+                    url, name, data, entry.hash, chain=chain, kind=entry.kind, private=entry.private
+                )
             with self.blobs.locate(entry.hash).open("rb") as body:
                 return self.peers.put_blob(
                     url, name, body, entry.hash, chain=chain, kind=entry.kind, private=entry.private

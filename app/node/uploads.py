@@ -1,8 +1,8 @@
 """An upload to a node as its front ends hand it over: typed options and the body (no Flask).
 
-Both front ends of ``PUT``/``POST /upload`` (the Flask view and the overlay's ``PUT``)
-parse the query with ``parse_upload_options``, so that the same query gets the same
-answer on either, and ``NodeService.store_upload`` takes the value, not HTTP.
+Both front ends of ``PUT``/``POST /upload`` (the Flask view and the overlay's) parse the
+query with ``parse_upload_options``, so that the same query gets the same answer on
+either, and ``NodeService.store_upload`` takes the value, not HTTP.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ class RawBody:
 class FormBody:
     """A multipart/form-data body: the file in its ``file`` part, maybe a ``hash`` field.
 
-    ``content_type`` is the form's (it carries the boundary the parts are cut by)."""
+    ``content_type`` is the form's (it carries the boundary the parts are cut by);
+    ``stream`` a stream of the body, or ``bytes`` already read whole (the overlay's)."""
 
-    stream: IO[bytes]
+    stream: IO[bytes] | bytes
     content_type: str | None
     length: int | None
 

@@ -45,6 +45,12 @@ TEMP_PREFIX = "upload-"
 SEALED_PREFIX = "sealed-"  # a finished, hashed upload: sealed-<digest>-<temp name>
 
 
+def check_digest(sealed: SealedBlob, expected_digest: str | None) -> None:
+    """HashMismatch (400) unless the sealed bytes hash to ``expected_digest`` (None: any)."""
+    if expected_digest is not None and sealed.digest != expected_digest:
+        raise HashMismatch(f"content hashes to {sealed.digest}, not {expected_digest}")
+
+
 def _write_new_file(path: str, data: bytes) -> None:
     """Create ``path`` (it must not exist) holding ``data`` (``persist`` turns a full
     disk's OSError into a 507)."""
@@ -124,11 +130,10 @@ class FileBlobStore(BlobTree):
     def seal_bytes(self, data: bytes, expected_digest: str | None = None) -> SealedBlob:
         """Hash a body received whole; ``persist`` writes it (HashMismatch, 507 as a writer)."""
         self._check_space(len(data))
-        digest = hashlib.sha256(data).hexdigest()
-        if expected_digest is not None and digest != expected_digest:
-            raise HashMismatch(f"content hashes to {digest}, not {expected_digest}")
         name = f"{TEMP_PREFIX}{os.getpid()}-{os.urandom(8).hex()}.tmp"
-        return SealedBlob(self.tmp_dir / name, digest, len(data), data)
+        sealed = SealedBlob(self.tmp_dir / name, hashlib.sha256(data).hexdigest(), len(data), data)
+        check_digest(sealed, expected_digest)
+        return sealed
 
     def _check_space(self, size: int) -> None:
         needed = size + self._min_free_bytes
@@ -142,10 +147,18 @@ class FileBlobStore(BlobTree):
         except BaseException:
             writer.abort()
             raise
-        if expected_digest is not None and digest != expected_digest:
+        sealed = SealedBlob(writer.path, digest, writer.size)
+        try:
+            check_digest(sealed, expected_digest)
+        except HashMismatch:
             writer.abort()
-            raise HashMismatch(f"content hashes to {digest}, not {expected_digest}")
-        return SealedBlob(writer.path, digest, writer.size)
+            raise
+        return sealed
+
+    def drop_sealed(self, sealed: SealedBlob) -> None:
+        """Drop a sealed blob that will not be persisted (its temp file, if it has one)."""
+        if sealed.data is None:
+            sealed.path.unlink(missing_ok=True)
 
     def persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
         """Make sealed blobs durable and move them into place, all together.

@@ -50,6 +50,34 @@ class SealedBlob:
     data: bytes | None = None
 
 
+def check_size(size: int, max_size: int | None) -> None:
+    """PayloadTooLarge once an upload's bytes pass its cap (for every kind of writer)."""
+    if max_size is not None and size > max_size:
+        raise PayloadTooLarge(f"upload exceeds the limit of {max_size} bytes")
+
+
+class MemoryBlobWriter:
+    """The bytes of a small upload received whole, kept in memory under the same cap as a
+    file writer's: ``FileBlobStore.seal_bytes(writer.data())`` hashes them, and the
+    batch writes them under their sealed name (no temp file, no rename)."""
+
+    def __init__(self, max_size: int | None) -> None:
+        self.size = 0
+        self._chunks: list[bytes] = []
+        self._max_size = max_size
+
+    def write(self, chunk: bytes) -> None:
+        check_size(self.size + len(chunk), self._max_size)
+        self._chunks.append(chunk)
+        self.size += len(chunk)
+
+    def data(self) -> bytes:
+        return self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+
+    def abort(self) -> None:
+        self._chunks.clear()
+
+
 class FileBlobWriter:
     """A temp file that hashes what is written to it; commit it with FileBlobStore.commit."""
 
@@ -63,8 +91,7 @@ class FileBlobWriter:
 
     def write(self, chunk: bytes) -> None:
         """Append ``chunk``; raise PayloadTooLarge past the size cap, 507 on a full disk."""
-        if self._max_size is not None and self.size + len(chunk) > self._max_size:
-            raise PayloadTooLarge(f"upload exceeds the limit of {self._max_size} bytes")
+        check_size(self.size + len(chunk), self._max_size)
         self._hash.update(chunk)
         try:
             self._file.write(chunk)

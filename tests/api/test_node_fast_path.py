@@ -74,10 +74,10 @@ def test_in_secured_mode_only_a_valid_read_token_is_answered(make_node_app):
     assert ask(app, sign_url(plain, secret, READ, DIGEST, 60)) is not None
 
 
-def put_fast(app, target: str, body: bytes, **headers: str):
+def put_fast(app, target: str, body: bytes, method: bytes = b"PUT", **headers: str):
     fast = app.extensions[FAST_PATH]
     fields = {name.lower().encode(): value.encode() for name, value in headers.items()}
-    request = FastRequest(b"PUT", target.encode(), fields, body)
+    request = FastRequest(method, target.encode(), fields, body)
     assert fast.wants_body(request) and len(body) <= fast.body_limit
     response = fast.handler(request)
     assert response is not None
@@ -126,3 +126,80 @@ def test_in_secured_mode_an_upload_needs_a_write_token_or_the_cluster_header(mak
         assert (status, fast) == (view.status_code, view.json) and status in (401, 403)
     assert put_fast(app, sign_url(plain, secret, WRITE, digest, 60), body)[0] == 200
     assert put_fast(app, plain, body, **{"X-Mdbx-Cluster-Secret": secret})[0] == 200
+
+
+BOUNDARY = "fastformboundary"
+FORM_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
+CLOSE = f"--{BOUNDARY}--\r\n".encode()
+
+
+def form(content: bytes, filename: str = "notes.txt", **fields: str) -> bytes:
+    """A multipart body as a browser or curl -F sends it: text fields, then the file."""
+    parts = [
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
+        "\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+        + content
+        + b"\r\n"
+    )
+    return b"".join(parts) + CLOSE
+
+
+def post_both(app, target: str, body: bytes, content_type: str = FORM_TYPE):
+    """The overlay's answer to a form, then the Flask view's to the same bytes."""
+    fast = put_fast(app, target, body, b"POST", **{"Content-Type": content_type})
+    view = make_client(app).post(target, data=body, headers={"Content-Type": content_type})
+    return fast, (view.status_code, view.json)
+
+
+def test_a_small_multipart_post_is_stored_and_answered_as_the_view_answers(node_app):
+    content = b"the reference's upload\n" * 50
+    digest = hashlib.sha256(content).hexdigest()
+    (status, fast), (view_status, view) = post_both(
+        node_app, "/upload?register=0", form(content, "r\u00e9f.txt", hash=digest)
+    )
+    assert status == 200 == view_status
+    assert fast.keys() == view.keys()
+    assert (fast["hash"], fast["name"], fast["size"]) == (digest, "r\u00e9f.txt", len(content))
+    assert (fast["deduplicated"], view["deduplicated"]) == (False, True)
+    assert make_client(node_app).get(f"/retrieve?hash={digest}").data == content
+
+
+@pytest.mark.parametrize(
+    "target, body, content_type",
+    [
+        ("/upload", form(b"x" * 200), FORM_TYPE),  # 413 over MAX_UPLOAD_SIZE
+        ("/upload", form(b"abc", hash="0" * 64), FORM_TYPE),  # 400 hash_mismatch (the field)
+        (f"/upload?hash={'0' * 64}", form(b"abc"), FORM_TYPE),  # 400 hash_mismatch (the query)
+        ("/upload", form(b"abc", hash="xyz"), FORM_TYPE),  # 400 invalid_hash (the field)
+        ("/upload?kind=other", form(b"abc"), FORM_TYPE),  # 400 invalid_field
+        ("/upload", form(b"abc"), "text/plain"),  # 415: not a form
+        ("/upload", form(b"abc"), "multipart/form-data"),  # 400: no boundary
+        ("/upload", form(b"abc")[:-30], FORM_TYPE),  # 400: the body ended early
+        ("/upload", form(b"abc").replace(b'name="file"', b'name="other"'), FORM_TYPE),
+        ("/upload", form(b"abc").removesuffix(CLOSE) + form(b"def"), FORM_TYPE),  # two files
+        ("/upload", form(b"abc", note="n" * (65 * 1024)), FORM_TYPE),  # a field over 64 KiB
+    ],
+)
+def test_multipart_errors_are_the_views_errors(make_node_app, tmp_path, target, body, content_type):
+    app = make_node_app(MAX_UPLOAD_SIZE=100)
+    fast, view = post_both(app, target, body, content_type)
+    assert fast == view
+    assert 400 <= fast[0] < 500, fast
+    assert list((tmp_path / "node" / "tmp").iterdir()) == []
+    assert app.extensions["mdbx.node"].catalog.stats().blobs == 0
+
+
+def test_in_secured_mode_a_form_needs_a_write_token_or_the_cluster_header(make_node_app):
+    secret = "s" * 32
+    app = make_node_app(CLUSTER_SECRET=secret)
+    content = b"secured form"
+    digest = hashlib.sha256(content).hexdigest()
+    plain = f"/upload?hash={digest}&register=0"
+    for target in (plain, sign_url(plain, "x" * 32, WRITE, digest, 60)):
+        fast, view = post_both(app, target, form(content))
+        assert fast == view and fast[0] in (401, 403)
+    assert post_both(app, sign_url(plain, secret, WRITE, digest, 60), form(content))[0][0] == 200
