@@ -128,3 +128,57 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     assert restored.returncode == 0, restored.stderr
     assert json.loads(restored.stdout)["users"] == 1
     assert User(master, "alice", "pw-alice-123").get("/docs/note.txt").content == note
+
+
+def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn):
+    """A private file written after the last snapshot lives only in the master's
+    database; its journal record on the nodes (``app.master.journal``) brings it back
+    into its user's tree when the master is rebuilt, over the snapshot restored."""
+    cluster: Cluster = spawn(nodes=2, env=FAST)
+    master = cluster.master.url
+    alice = add_user(master, "alice")
+    alice.put("/before.txt", b"in the snapshot\n")
+    alice.put("/changed.txt", b"first, in the snapshot\n")
+    recovered(master)
+    # No snapshot yet: nothing to replay over, so nothing journaled.
+    assert get_json(master, "/cluster/health")["blobs"] == 2
+    taken = requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT)
+    assert taken.status_code == 200, taken.text
+
+    small = os.urandom(3000)
+    large = os.urandom(5 * MIB + 11)  # a manifest of blocks
+    alice.put("/after/small.bin", small)
+    alice.put("/after/large.bin", large)
+    alice.put("/changed.txt", b"second, after the snapshot\n")
+    batch = alice.call(
+        "POST",
+        "/api/batch",
+        params={"dir": "/batch"},
+        files=[("one.txt", ("one.txt", b"batch one\n")), ("two.txt", ("two.txt", b"batch two\n"))],
+    )
+    assert batch.status_code == 200, batch.text
+
+    cluster.master.stop()
+    shutil.rmtree(cluster.master.data_dir)
+    cluster.master.start()
+
+    report = recovered(master)
+    assert report["restored"] is True, report
+    assert report["journal"]["unreadable"] == 0 and report["journal"]["records"] == 4, report
+    assert report["journal"]["files_put"] == 5, report
+    again = User(master, "alice", "pw-alice-123")
+    for path, data in (
+        ("/before.txt", b"in the snapshot\n"),
+        ("/after/small.bin", small),
+        ("/after/large.bin", large),
+        ("/changed.txt", b"second, after the snapshot\n"),
+        ("/batch/one.txt", b"batch one\n"),
+        ("/batch/two.txt", b"batch two\n"),
+    ):
+        reply = again.get(path)
+        assert reply.status_code == 200 and reply.content == data, (path, reply.status_code)
+    versions = again.call("GET", "/api/versions", params={"path": "/changed.txt"}).json()
+    assert len(versions["versions"]) == 2, versions
+    # The journal is kept while it is needed: a rebuilt master's next snapshot has it all.
+    wait_until(lambda: healthy(master), 30)
+    assert requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT).status_code == 200
