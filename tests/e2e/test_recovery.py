@@ -10,12 +10,14 @@ import json
 import os
 import shutil
 
+import pytest
 import requests
 
 from localcluster.launcher import Cluster, wait_until
 from tests.e2e.test_accounts import User, add_user
 from tests.support.api import get_json, upload
 from tests.support.cli import mdbx
+from tests.support.postgres import postgres_schema
 
 TIMEOUT = 30
 MIB = 1024 * 1024
@@ -182,3 +184,45 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     # The journal is kept while it is needed: a rebuilt master's next snapshot has it all.
     wait_until(lambda: healthy(master), 30)
     assert requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT).status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_master_on_an_empty_postgresql_database_is_rebuilt_from_the_nodes(spawn):
+    """The same recovery with the catalogue on PostgreSQL: the master is started again on
+    an empty database (its schema lost), and the snapshot's rows, their sequences and
+    the journal replayed over them make a tree that takes new writes."""
+    with postgres_schema() as database, postgres_schema() as empty:
+        cluster: Cluster = spawn(nodes=2, env={**FAST, "MDBX_METADATA_URL": database})
+        master = cluster.master.url
+        public = os.urandom(2000)
+        public_hash = upload(master, public, "public.bin")["hash"]
+        alice = add_user(master, "alice")
+        alice.put("/docs/note.txt", b"one\n")
+        alice.put("/docs/note.txt", b"two\n")
+        recovered(master)
+        taken = requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT)
+        assert taken.status_code == 200, taken.text
+        later = os.urandom(5 * MIB + 1)
+        alice.put("/later/large.bin", later)
+        alice.put("/docs/note.txt", b"three, after the snapshot\n")
+
+        cluster.master.stop()
+        cluster.master.env["MDBX_METADATA_URL"] = empty
+        cluster.master.start()
+
+        report = recovered(master)
+        assert report["restored"] is True and report["users"] == 1, report
+        assert report["journal"]["files_put"] == 2, report
+        assert download(master, public_hash) == public
+        again = User(master, "alice", "pw-alice-123")
+        assert again.get("/later/large.bin").content == later
+        assert again.get("/docs/note.txt").content == b"three, after the snapshot\n"
+        versions = again.call("GET", "/api/versions", params={"path": "/docs/note.txt"}).json()
+        assert [v["version"] for v in versions["versions"]] == [3, 2, 1], versions
+        # The sequences were set past the rows restored: new accounts and versions go on.
+        again.put("/docs/note.txt", b"four\n")
+        bob = add_user(master, "bob")
+        bob.put("/mine.txt", b"bob's\n")
+        assert bob.get("/mine.txt").content == b"bob's\n"
+        assert again.get("/docs/note.txt").content == b"four\n"
+        wait_until(lambda: healthy(master), 30)
