@@ -8,7 +8,8 @@ the process holds a lock on it, and opens it again from there). Those stop at th
 first round of load. A leak grows with every round: this test runs rounds of the soak's
 calls (writes, reads, lists, deletes through ``/api/``, each call on a new connection as
 the soak's clients make them), a node killed and restarted after each, and long polls
-their clients give up on, and checks the counts after the last round against the first.
+their clients give up on, and checks the counts after the last round against the first;
+and that a long poll its client gave up on lets go of its socket at once.
 """
 
 from __future__ import annotations
@@ -128,3 +129,29 @@ def test_master_descriptors_stay_level_under_load_and_node_restarts(spawn):
     print("master descriptors by round:", counts)
     assert not failures, failures[:5]
     assert counts[-1] <= counts[0] + SLACK, f"master descriptors by round: {counts}"
+
+
+def test_long_polls_given_up_by_their_clients_let_go_of_their_sockets(spawn):
+    """A long poll whose client left used to hold its socket (and greenlet) until its
+    timeout, up to two minutes, with nothing changing: now within about a second."""
+    cluster: Cluster = spawn(nodes=1, env=ENV)
+    master = cluster.master
+    token = add_user(master.url, "poll").http.headers["Authorization"].split()[1]
+    given_up_long_polls(master.url, token, 2)  # the pools of a first request
+    before = settled(master)
+    given_up_long_polls(master.url, token, 20)  # each asked to wait 60 s
+    held = descriptors(master)
+    began = time.monotonic()
+    while descriptors(master) > before + 2 and time.monotonic() - began < 5:
+        time.sleep(0.2)
+    assert descriptors(master) <= before + 2, (before, held, descriptors(master))
+    # A poll its client waits for still answers at its timeout.
+    headers = {"Authorization": f"Bearer {token}"}
+    cursor = requests.get(f"{master.url}/api/changes/latest", headers=headers, timeout=TIMEOUT)
+    reply = requests.get(
+        f"{master.url}/api/changes/wait",
+        params={"cursor": cursor.json()["cursor"], "timeout": "2"},
+        headers=headers,
+        timeout=TIMEOUT,
+    )
+    assert reply.status_code == 200 and reply.json() == {"changes": False}, reply.text
