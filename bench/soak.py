@@ -7,7 +7,10 @@ fault strikes in turn: ``kill -9`` of a node (restarted after 2 s), a node resta
 ``kill -9`` of the master (restarted). Printed at the end: operations, failed calls (a
 dead master fails calls: counted, allowed), data errors (an acknowledged file read back
 wrong or missing: must be zero), p50/p99 of the calls that succeeded, and the RSS and
-open file descriptors of every process at the start and the end.
+open file descriptors of every process at the start and the end, with the descriptors
+sampled every ``--fault-every`` seconds: a master restarted by a fault starts again from
+its idle count, and its pools fill up to their bounds within its first seconds of load
+(a leak climbs sample after sample; a pool reaches its level and stays).
 
     python -m bench.soak --minutes 10          # make soak
     python -m bench.soak --minutes 2           # a shorter run
@@ -125,6 +128,7 @@ class Soak:
         self.latencies: list[float] = []
         self.data_errors: list[str] = []
         self.faults: list[str] = []
+        self.fd_samples: dict[str, list[int]] = {}
         self._lock = threading.Lock()
 
     def count(self, what: str, took: float | None = None) -> None:
@@ -137,6 +141,11 @@ class Soak:
         with self._lock:
             self.data_errors.append(what)
 
+    def sample(self) -> None:
+        """Each process's open descriptors now (before the next fault strikes)."""
+        for name, figures in cluster_figures(self.cluster).items():
+            self.fd_samples.setdefault(name, []).append(figures["open_fds"])
+
     def inject(self, end: float, every: float, began: float) -> None:
         nodes = self.cluster.nodes
         steps: list[tuple[str, Callable[[], None]]] = [
@@ -148,6 +157,7 @@ class Soak:
         turn = 0
         while time.monotonic() + every < end:
             time.sleep(every)
+            self.sample()
             what, fault = steps[turn % len(steps)]
             turn += 1
             at = time.monotonic()
@@ -240,6 +250,7 @@ def run(cluster: Cluster, seconds: float, concurrency: int, every: float) -> dic
         "faults": soak.faults,
         "processes_at_start": at_start,
         "processes_at_end": at_end,
+        "open_fds_sampled": soak.fd_samples,
     }
 
 

@@ -10,6 +10,7 @@ from app.errors import PayloadTooLarge
 from app.http.bodies import json_body
 from app.http.identity import current_user
 from app.http.multipart import read_parts
+from app.http.peer import peer_watch
 from app.http.query import int_arg
 from app.userfiles.batch import MAX_BATCH_BYTES, MAX_BATCH_FILES, BatchFile
 from app.userfiles.current import batch_writes, change_feed, delta_writes
@@ -61,7 +62,9 @@ def wait() -> Response:
     """Answer ``{"changes": true}`` as soon as the cursor's path changes, false at the
     timeout (the request holds no database connection meanwhile)."""
     timeout = int_arg("timeout", DEFAULT_WAIT, minimum=1, maximum=int(MAX_WAIT))
-    found = change_feed().wait(current_user(), request.args.get("cursor", ""), timeout)
+    found = change_feed().wait(
+        current_user(), request.args.get("cursor", ""), timeout, peer_watch(request.environ)
+    )
     return jsonify({"changes": found})
 
 

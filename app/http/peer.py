@@ -22,6 +22,7 @@ def peer_watch(environ: Mapping[str, Any]) -> Callable[[float], bool] | None:
         return None
 
     def is_gone(seconds: float) -> bool:
+        previous = sock.gettimeout()
         sock.settimeout(seconds)
         try:
             # Peeked, not read: a client of such a response sends nothing more, so any
@@ -31,6 +32,8 @@ def peer_watch(environ: Mapping[str, Any]) -> Callable[[float], bool] | None:
             return False
         except OSError:
             return True  # reset
+        finally:
+            sock.settimeout(previous)  # the answer is sent with the server's own
         return True  # closed (b"") or out of step
 
     return is_gone

@@ -7,7 +7,9 @@ small files (each its own blob, named), the manifests of the large ones (read an
 parsed as they are reported: ``app.master.reports``) and the snapshots kept. Once every
 live node has reported all it holds (and SETTLE seconds passed, for every running node
 to have beaten: or RECOVERY_WAIT after the first reported), the latest
-snapshot restores the user trees, if the database has none, and the recovery's report
+snapshot restores the user trees, if the database has none, the journal's records
+written after it put back the files written since (``app.master.journal``), and the
+recovery's report
 is kept for ``GET /admin/recover``. Garbage collection waits meanwhile: a block whose
 manifest is not read yet, or a private file whose user tree is not restored yet, is
 referenced by nothing.
@@ -31,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.errors import AppError, ServiceUnavailable
+from app.master.journal import TreeJournal
 from app.master.snapshots import Snapshots
 from app.metadata.records import NodeRecord
 from app.metadata.schema import file_blocks, files, fs_entries, manifests, users
@@ -68,6 +71,7 @@ class Recovery:
         settings: SettingStore,
         snapshots: Snapshots,
         live_nodes: Callable[[], list[NodeRecord]],
+        journal: TreeJournal,
         *,
         wait: float,
         snapshot_interval: float,
@@ -77,6 +81,7 @@ class Recovery:
         self.snapshots = snapshots
         self.engine = snapshots.engine
         self.live_nodes = live_nodes
+        self.journal = journal
         self.wait = wait
         self.snapshot_interval = snapshot_interval
         self._lock = WorkerLock(lock_path)
@@ -186,6 +191,8 @@ class Recovery:
                 continue
             found["restored"] = True
             found["restore"] = self.snapshots.restore(data).to_dict()
+            # The files written after it, from the journal (``app.master.journal``).
+            found["journal"] = self.journal.replay_after(info["taken_at"])
             break
         return found
 

@@ -32,6 +32,7 @@ from app.master.validation import (
 )
 from app.metadata.cluster import ClusterStore
 from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.journal import learn_records, written_at_of
 from app.metadata.manifests import learn_manifests, unknown_manifests
 from app.metadata.records import HeldCopy
 from app.metadata.snapshots import SnapshotInfo, record_snapshot, taken_at_of
@@ -95,6 +96,14 @@ class CopyReports:
             taken_at = taken_at_of(copy.name) if copy.kind == "snapshot" else None
             if taken_at is not None:
                 record_snapshot(engine, SnapshotInfo(copy.hash, taken_at, copy.size))
+        learn_records(
+            engine,
+            [
+                (copy.hash, written_at_of(copy.name) or 0.0, copy.size)
+                for copy in copies
+                if copy.kind == "journal"
+            ],
+        )
 
     def take_losses(self, payload: dict[str, Any]) -> dict[str, Any]:
         """Forget the copies a node says it lacks (``hashes``, or one ``hash``)."""

@@ -41,6 +41,7 @@ REPAIRER = "mdbx.master.repairer"
 PROBER = "mdbx.master.prober"
 STREAMS = "mdbx.master.streams"
 RECOVERY = "mdbx.master.recovery"
+JOURNAL = "mdbx.master.journal"
 
 
 class MasterService:

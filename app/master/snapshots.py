@@ -14,6 +14,7 @@ from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient
 from app.errors import FileNotFound, InsufficientStorage, ServiceUnavailable
 from app.master.writer import ReplicatedWriter
 from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.journal import prune_journal
 from app.metadata.records import NodeRecord
 from app.metadata.settings import SettingStore
 from app.metadata.snapshots import (
@@ -90,6 +91,7 @@ class Snapshots:
         record_snapshot(self.engine, info)
         self.settings.put(FINGERPRINT, fingerprint)
         forgotten = prune_snapshots(self.engine, self.keep)
+        prune_journal(self.engine)  # records older than every snapshot kept
         log.info(
             "snapshot %s of the user trees (%d bytes) stored on %s; %d older forgotten",
             digest[:12],

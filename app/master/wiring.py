@@ -11,13 +11,22 @@ from flask import Flask
 
 from app.cluster.node_client import NodeClient
 from app.http.readiness import METRIC_FACTS
+from app.master.journal import TreeJournal
 from app.master.manifests import ManifestWriter
 from app.master.metrics import master_facts
 from app.master.overlay import master_fast_path
 from app.master.probe import NodeProber
 from app.master.recovery import Recovery
 from app.master.replication import Repairer, RepairLog
-from app.master.service import EXTENSION, PROBER, RECOVERY, REPAIRER, STREAMS, MasterService
+from app.master.service import (
+    EXTENSION,
+    JOURNAL,
+    PROBER,
+    RECOVERY,
+    REPAIRER,
+    STREAMS,
+    MasterService,
+)
 from app.master.snapshots import Snapshots
 from app.master.streams import NodeStreams
 from app.master.writer import ReplicatedWriter
@@ -64,6 +73,7 @@ def init_app(app: Flask) -> None:
 
     uploads = UploadStore(store, ManifestWriter(writer, live))
     repair_log = RepairLog(setting_store)
+    journal = app.extensions[JOURNAL] = TreeJournal(store, writer, nodes, live)
     recovery = app.extensions[RECOVERY] = Recovery(
         setting_store,
         Snapshots(
@@ -76,6 +86,7 @@ def init_app(app: Flask) -> None:
             max_bytes=config["SNAPSHOT_MAX_BYTES"],
         ),
         live,
+        journal,
         wait=config["RECOVERY_WAIT"],
         snapshot_interval=config["SNAPSHOT_INTERVAL"],
         lock_path=data_dir / "recovery.lock",

@@ -28,6 +28,7 @@ from app.metadata.records import NodeRecord, NodeStats, ReplicationState, ScrubF
 from app.metadata.schema import (
     blobs,
     files,
+    journal,
     manifests,
     master_metadata,
     nodes,
@@ -198,10 +199,12 @@ class ClusterStore:
                         .where(blobs.c.hash.in_(some))
                     )
                 )
-                # A manifest or a snapshot is copied as one, for a rebuilt master to find.
+                # A manifest, a snapshot or a journal record is copied as one, for a
+                # rebuilt master to find.
                 for kind, column in (
                     ("manifest", manifests.c.blob_hash),
                     ("snapshot", snapshots.c.hash),
+                    ("journal", journal.c.hash),
                 ):
                     kinds.update(
                         (h, kind)

@@ -1,11 +1,11 @@
 """What keeps content stored, and the purge of what nothing keeps.
 
 A blob stays while a file is it, has it as a block or as its manifest, an upload in
-progress counts on it, or it is a snapshot kept; once none does it is purged (at once
-when its last file goes, after a grace period from its ``referenced_at`` when an upload
-was abandoned) and tombstoned, so that an
-inventory from a node that was away does not bring it back. A private file (content of
-the per-user API only) stays while a user's file, version, trash entry or share refers
+progress counts on it, or it is a snapshot or a journal record kept; once none does it
+is purged (at once when its last file goes, after a grace period from its
+``referenced_at`` when an upload was abandoned) and tombstoned, so that an inventory
+from a node that was away does not bring it back. A private file (content of the
+per-user API only) stays while a user's file, version, trash entry or share refers
 to it, and is purged once unreferenced for its grace period, which ``release_content``
 starts.
 """
@@ -26,6 +26,7 @@ from app.metadata.schema import (
     files,
     fs_entries,
     fs_versions,
+    journal,
     manifests,
     replicas,
     shares,
@@ -43,6 +44,7 @@ BLOB_IS_REFERENCED: ColumnElement[bool] = or_(
     exists().where(upload_blocks.c.hash == blobs.c.hash),
     exists().where(manifests.c.blob_hash == blobs.c.hash),
     exists().where(snapshots.c.hash == blobs.c.hash),
+    exists().where(journal.c.hash == blobs.c.hash),
 )
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import posixpath
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine, func, select, update
 
@@ -50,8 +50,13 @@ class NamespaceStore(TrashStore):
     """Per-user folders and files over the catalogue's content, with their trash
     (``TrashStore``)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, on_put: Callable[[int, Sequence[Entry]], None] | None = None
+    ) -> None:
         self.engine = engine
+        # Called with the files a write put into a user's tree, once committed and before
+        # it is answered (the master's journal: ``app.metadata.journal``).
+        self._on_put = on_put
         ensure_schema(master_metadata, engine)
 
     # ----- reads -----
@@ -162,7 +167,10 @@ class NamespaceStore(TrashStore):
         """Make ``path`` hold this content; the content it held becomes a version."""
         now = time.time()
         with write_transaction(self.engine) as conn:
-            return put_entry(conn, user_id, path, file_hash, size, quota, now)
+            entry = put_entry(conn, user_id, path, file_hash, size, quota, now)
+        if self._on_put is not None:
+            self._on_put(user_id, [entry])
+        return entry
 
     def put_files(
         self, user_id: int, files: Sequence[tuple[str, str, int]], quota: int
@@ -173,17 +181,22 @@ class NamespaceStore(TrashStore):
         now = time.time()
         with write_transaction(self.engine) as conn:
             if not quota and len({path for path, _hash, _size in files}) == len(files):
-                return put_entries(conn, user_id, files, now)
-            # A quota counts each file after the one before; a path twice is a version
-            # of itself: one after the other, each in a savepoint of its own.
-            answers: list[Entry | AppError] = []
-            for path, file_hash, size in files:
-                try:
-                    with conn.begin_nested():
-                        answers.append(put_entry(conn, user_id, path, file_hash, size, quota, now))
-                except AppError as exc:
-                    answers.append(exc)
-            return answers
+                answers = put_entries(conn, user_id, files, now)
+            else:
+                # A quota counts each file after the one before; a path twice is a
+                # version of itself: one after the other, each in a savepoint of its own.
+                answers = []
+                for path, file_hash, size in files:
+                    try:
+                        with conn.begin_nested():
+                            answers.append(
+                                put_entry(conn, user_id, path, file_hash, size, quota, now)
+                            )
+                    except AppError as exc:
+                        answers.append(exc)
+        if self._on_put is not None:
+            self._on_put(user_id, [a for a in answers if isinstance(a, Entry)])
+        return answers
 
     def mkdir(self, user_id: int, path: str) -> Entry:
         """Create a folder and its parents; an existing folder is fine."""

@@ -76,10 +76,11 @@ class FileRecord:
 
 
 # What a blob is to the cluster: a whole "file", a "block" of a large one, a large file's
-# "manifest" or a "snapshot" of the master's user trees (the last two written by masters
-# only: what a master that lost its database is rebuilt from).
-BLOB_KINDS = ("file", "block", "manifest", "snapshot")
-CLUSTER_KINDS = frozenset({"manifest", "snapshot"})
+# "manifest", a "snapshot" of the master's user trees or a "journal" record of files
+# written into them since (the last three written by masters only: what a master that
+# lost its database is rebuilt from).
+BLOB_KINDS = ("file", "block", "manifest", "snapshot", "journal")
+CLUSTER_KINDS = frozenset({"manifest", "snapshot", "journal"})
 
 
 @dataclass(frozen=True)

@@ -236,6 +236,17 @@ snapshots = Table(
     Index("ix_snapshots_taken", "taken_at"),
 )
 
+# The journal of files written into user trees since the snapshots kept (kind
+# "journal", ``app.metadata.journal``): replayed over the snapshot a rebuilt master restores.
+journal = Table(
+    "journal",
+    master_metadata,
+    Column("hash", String(HASH_LENGTH), primary_key=True),
+    Column("written_at", Float, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Index("ix_journal_written", "written_at"),
+)
+
 # The master's: the key that signs node URLs in open mode, migrations done.
 settings = settings_table(master_metadata)
 

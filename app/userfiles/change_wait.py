@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from app.metadata.changes import FeedStore
@@ -21,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # Seconds between the poller's passes: a change is seen within this (plus a query).
 POLL_INTERVAL = 0.25
+# Seconds between looks at whether a long poll's caller is still there.
+GONE_CHECK = 1.0
 
 
 @dataclass(eq=False)
@@ -45,9 +49,17 @@ class ChangeWatch:
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def wait(self, user_id: int, after: int, scope: str, timeout: float) -> bool:
+    def wait(
+        self,
+        user_id: int,
+        after: int,
+        scope: str,
+        timeout: float,
+        client_gone: Callable[[float], bool] | None = None,
+    ) -> bool:
         """Whether a change after position ``after`` concerns ``scope``, waiting up to
-        ``timeout`` seconds for one."""
+        ``timeout`` seconds for one; a caller that left (``client_gone``, looked at every
+        GONE_CHECK seconds) ends the wait, which would else hold its socket for nothing."""
         position = self._feed.check(user_id, after)
         if position > after and self._feed.has_change(user_id, after, position, scope):
             return True
@@ -61,7 +73,12 @@ class ChangeWatch:
                 self._thread.start()
         self._wakeup.set()
         try:
-            waiter.event.wait(timeout)
+            end = time.monotonic() + timeout
+            while not waiter.event.is_set() and (left := end - time.monotonic()) > 0:
+                if client_gone is None:
+                    waiter.event.wait(left)
+                elif not waiter.event.wait(min(left, GONE_CHECK)) and client_gone(0.001):
+                    break
         finally:
             with self._lock:
                 self._waiters.discard(waiter)

@@ -4,6 +4,8 @@ it, and the long poll (``app.userfiles.feed_interface``), over the feed's tables
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from app.errors import Conflict
 from app.metadata.changes import FeedStore
 from app.metadata.entries import ROOT
@@ -45,9 +47,16 @@ class ChangeFeedService:
         page = self._feed.read(user.id, after, scope, _page(limit))
         return ChangesPage(page.changes, make_cursor(user.id, page.position, scope), page.has_more)
 
-    def wait(self, user: User, cursor: str, timeout: float) -> bool:
+    def wait(
+        self,
+        user: User,
+        cursor: str,
+        timeout: float,
+        client_gone: Callable[[float], bool] | None = None,
+    ) -> bool:
         after, scope = read_cursor(user.id, cursor)
-        return self._watch.wait(user.id, after, scope, min(max(timeout, 0.0), MAX_WAIT))
+        timeout = min(max(timeout, 0.0), MAX_WAIT)
+        return self._watch.wait(user.id, after, scope, timeout, client_gone)
 
     def _scope(self, user: User, path: str | None) -> str:
         scope = normalize_path(path or ROOT)

@@ -10,6 +10,7 @@ twice is harmless). A cursor older than the log kept is 410 cursor_expired: list
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -55,7 +56,14 @@ class ChangeFeed(Protocol):
         invalid_cursor, 410 cursor_expired."""
         ...
 
-    def wait(self, user: User, cursor: str, timeout: float) -> bool:
+    def wait(
+        self,
+        user: User,
+        cursor: str,
+        timeout: float,
+        client_gone: Callable[[float], bool] | None = None,
+    ) -> bool:
         """Whether there is a change after ``cursor`` under its path, waiting up to
-        ``timeout`` seconds for one; errors as ``changes``."""
+        ``timeout`` seconds for one, or until ``client_gone`` (a wait of up to the
+        seconds given, True once the caller left) says so; errors as ``changes``."""
         ...

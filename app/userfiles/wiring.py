@@ -9,8 +9,9 @@ from typing import IO
 from flask import Flask
 
 from app.errors import AppError
+from app.master.journal import TreeJournal
 from app.master.resumable import ResumableWrites
-from app.master.service import MasterService
+from app.master.service import JOURNAL, MasterService
 from app.metadata.accounts import UserStore
 from app.metadata.changes import FeedStore
 from app.metadata.namespace import NamespaceStore
@@ -63,7 +64,9 @@ def init_app(app: Flask, master: MasterService) -> None:
     """Build the services on the master's engine; register the admin check for the
     secured global API."""
     engine = master.store.engine
-    namespace = NamespaceStore(engine)
+    # Every file written into a tree is journaled on the nodes before it is answered.
+    journal: TreeJournal = app.extensions[JOURNAL]
+    namespace = NamespaceStore(engine, on_put=journal.record)
     # Typed as the interface: mypy checks that the service implements all of it.
     stored = MasterContent(master)
     service: UserFiles = UserFileService(

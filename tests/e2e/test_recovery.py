@@ -10,12 +10,14 @@ import json
 import os
 import shutil
 
+import pytest
 import requests
 
 from localcluster.launcher import Cluster, wait_until
 from tests.e2e.test_accounts import User, add_user
 from tests.support.api import get_json, upload
 from tests.support.cli import mdbx
+from tests.support.postgres import postgres_schema
 
 TIMEOUT = 30
 MIB = 1024 * 1024
@@ -128,3 +130,99 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     assert restored.returncode == 0, restored.stderr
     assert json.loads(restored.stdout)["users"] == 1
     assert User(master, "alice", "pw-alice-123").get("/docs/note.txt").content == note
+
+
+def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn):
+    """A private file written after the last snapshot lives only in the master's
+    database; its journal record on the nodes (``app.master.journal``) brings it back
+    into its user's tree when the master is rebuilt, over the snapshot restored."""
+    cluster: Cluster = spawn(nodes=2, env=FAST)
+    master = cluster.master.url
+    alice = add_user(master, "alice")
+    alice.put("/before.txt", b"in the snapshot\n")
+    alice.put("/changed.txt", b"first, in the snapshot\n")
+    recovered(master)
+    # No snapshot yet: nothing to replay over, so nothing journaled.
+    assert get_json(master, "/cluster/health")["blobs"] == 2
+    taken = requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT)
+    assert taken.status_code == 200, taken.text
+
+    small = os.urandom(3000)
+    large = os.urandom(5 * MIB + 11)  # a manifest of blocks
+    alice.put("/after/small.bin", small)
+    alice.put("/after/large.bin", large)
+    alice.put("/changed.txt", b"second, after the snapshot\n")
+    batch = alice.call(
+        "POST",
+        "/api/batch",
+        params={"dir": "/batch"},
+        files=[("one.txt", ("one.txt", b"batch one\n")), ("two.txt", ("two.txt", b"batch two\n"))],
+    )
+    assert batch.status_code == 200, batch.text
+
+    cluster.master.stop()
+    shutil.rmtree(cluster.master.data_dir)
+    cluster.master.start()
+
+    report = recovered(master)
+    assert report["restored"] is True, report
+    assert report["journal"]["unreadable"] == 0 and report["journal"]["records"] == 4, report
+    assert report["journal"]["files_put"] == 5, report
+    again = User(master, "alice", "pw-alice-123")
+    for path, data in (
+        ("/before.txt", b"in the snapshot\n"),
+        ("/after/small.bin", small),
+        ("/after/large.bin", large),
+        ("/changed.txt", b"second, after the snapshot\n"),
+        ("/batch/one.txt", b"batch one\n"),
+        ("/batch/two.txt", b"batch two\n"),
+    ):
+        reply = again.get(path)
+        assert reply.status_code == 200 and reply.content == data, (path, reply.status_code)
+    versions = again.call("GET", "/api/versions", params={"path": "/changed.txt"}).json()
+    assert len(versions["versions"]) == 2, versions
+    # The journal is kept while it is needed: a rebuilt master's next snapshot has it all.
+    wait_until(lambda: healthy(master), 30)
+    assert requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT).status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_master_on_an_empty_postgresql_database_is_rebuilt_from_the_nodes(spawn):
+    """The same recovery with the catalogue on PostgreSQL: the master is started again on
+    an empty database (its schema lost), and the snapshot's rows, their sequences and
+    the journal replayed over them make a tree that takes new writes."""
+    with postgres_schema() as database, postgres_schema() as empty:
+        cluster: Cluster = spawn(nodes=2, env={**FAST, "MDBX_METADATA_URL": database})
+        master = cluster.master.url
+        public = os.urandom(2000)
+        public_hash = upload(master, public, "public.bin")["hash"]
+        alice = add_user(master, "alice")
+        alice.put("/docs/note.txt", b"one\n")
+        alice.put("/docs/note.txt", b"two\n")
+        recovered(master)
+        taken = requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT)
+        assert taken.status_code == 200, taken.text
+        later = os.urandom(5 * MIB + 1)
+        alice.put("/later/large.bin", later)
+        alice.put("/docs/note.txt", b"three, after the snapshot\n")
+
+        cluster.master.stop()
+        cluster.master.env["MDBX_METADATA_URL"] = empty
+        cluster.master.start()
+
+        report = recovered(master)
+        assert report["restored"] is True and report["users"] == 1, report
+        assert report["journal"]["files_put"] == 2, report
+        assert download(master, public_hash) == public
+        again = User(master, "alice", "pw-alice-123")
+        assert again.get("/later/large.bin").content == later
+        assert again.get("/docs/note.txt").content == b"three, after the snapshot\n"
+        versions = again.call("GET", "/api/versions", params={"path": "/docs/note.txt"}).json()
+        assert [v["version"] for v in versions["versions"]] == [3, 2, 1], versions
+        # The sequences were set past the rows restored: new accounts and versions go on.
+        again.put("/docs/note.txt", b"four\n")
+        bob = add_user(master, "bob")
+        bob.put("/mine.txt", b"bob's\n")
+        assert bob.get("/mine.txt").content == b"bob's\n"
+        assert again.get("/docs/note.txt").content == b"four\n"
+        wait_until(lambda: healthy(master), 30)

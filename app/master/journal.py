@@ -1,0 +1,98 @@
+"""The journal of files written into user trees since the last snapshot, as private
+blobs on the nodes (kind "journal"): written before a write is answered, read back and
+replayed by a rebuilt master. The format, rows and replay are ``app.metadata.journal``'s."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient
+from app.errors import AppError
+from app.master.writer import ReplicatedWriter
+from app.metadata.entries import Entry
+from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.journal import (
+    JournalRecord,
+    journal_name,
+    journaling,
+    note_record,
+    parse_record,
+    record_of,
+    records_after,
+    replay,
+)
+from app.metadata.records import NodeRecord
+
+log = logging.getLogger(__name__)
+
+
+class TreeJournal:
+    """Writes a record of each write into a user's tree, and replays them."""
+
+    def __init__(
+        self,
+        store: FileCatalogue,
+        writer: ReplicatedWriter,
+        nodes: NodeClient,
+        live_nodes: Callable[[], list[NodeRecord]],
+    ) -> None:
+        self.store = store
+        self.engine = store.engine
+        self.writer = writer
+        self.nodes = nodes
+        self.live_nodes = live_nodes
+
+    def record(self, user_id: int, entries: Sequence[Entry]) -> None:
+        """Journal files just committed into a user's tree, on R nodes (the write
+        quorum), before the write is answered: 503 below the quorum, as the write's own
+        blob would be. Nothing while there is no snapshot to replay over."""
+        record = record_of(user_id, entries, time.time())
+        if not record.files or not journaling(self.engine):
+            return
+        data = record.to_bytes()
+        digest = hashlib.sha256(data).hexdigest()
+        note_record(self.engine, digest, record.written_at, len(data))
+        result = self.writer.write(
+            self.live_nodes(),
+            lambda: data,
+            digest,
+            journal_name(record.written_at),
+            kind="journal",
+            private=True,
+        )
+        self.store.register_blob(digest, len(data), result.stored_on, private=True)
+
+    def replay_after(self, taken_at: float) -> dict[str, int]:
+        """Replay the records a live node serves written after ``taken_at`` (a restored
+        snapshot's time): how many records were read, unreadable, and files put."""
+        wanted = records_after(self.engine, taken_at)
+        holders = self.store.blob_copies([digest for digest, _size in wanted])
+        records: list[JournalRecord] = []
+        unreadable = 0
+        for digest, size in wanted:
+            data = self._read(digest, size, set(holders.get(digest, ())))
+            try:
+                if data is None:
+                    raise ValueError("no live node serves it")
+                records.append(parse_record(data))
+            except (AppError, ValueError) as exc:
+                unreadable += 1
+                log.warning("journal record %s unusable: %s", digest[:12], exc)
+        put = replay(self.engine, records, taken_at)
+        return {"records": len(records), "unreadable": unreadable, "files_put": put}
+
+    def _read(self, digest: str, size: int, holders: set[str]) -> bytes | None:
+        for node in self.live_nodes():
+            if node.id not in holders:
+                continue
+            try:
+                data = self.nodes.fetch_blob(node.url, digest, size, signed=True)
+            except (CorruptCopy, MissingCopy) as exc:
+                log.warning("journal record %s on %s unusable: %s", digest[:12], node.id, exc)
+                continue
+            if data is not None:
+                return data
+        return None
