@@ -1,5 +1,5 @@
 """A storage node's endpoints in OpenAPI (``app.node.routes``; ``GET /retrieve``,
-``GET /file`` and a small ``PUT /upload`` mostly answered below Flask, by the overlay
+``GET /file`` and a small ``PUT`` or ``POST /upload`` mostly answered below Flask, by the overlay
 table ``app.node.overlay`` OVERLAY: marked ``x-overlay``)."""
 
 from __future__ import annotations
@@ -83,7 +83,10 @@ def upload(operation_id: str, summary: str, media_type: str, **extra: Any) -> Op
 PATHS: dict[str, dict[str, Operation]] = {
     "/upload": {
         "post": upload(
-            "uploadForm", "Store a file sent as multipart field 'file'", "multipart/form-data"
+            "uploadForm",
+            "Store a file sent as multipart field 'file'",
+            "multipart/form-data",
+            x_overlay=True,
         ),
         "put": upload(
             "uploadRaw", "Store the raw body as a blob", "application/octet-stream", x_overlay=True
