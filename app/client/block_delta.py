@@ -9,7 +9,6 @@ resumable): ``upload_changed_blocks`` then answers None, having sent no byte of 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from app.client.account_client import AccountClient
 from app.client.errors import ClientError
-from app.client.transfer import CHUNK
+from app.client.transfer import CHUNK, hash_blocks
 
 # What the master's tus OPTIONS answer names as its block size.
 BLOCK_SIZE_HEADER = "Mdbx-Block-Size"
@@ -31,24 +30,6 @@ def block_bytes(account: AccountClient) -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_BLOCK
 
 
-def hash_blocks(local: Path, block_size: int) -> tuple[int, str, list[str]]:
-    """(size, SHA-256 of the whole file, SHA-256 of each block) of a local file."""
-    whole = hashlib.sha256()
-    blocks: list[str] = []
-    size = 0
-    with local.open("rb") as stream:
-        while True:
-            block = stream.read(block_size)
-            if not block and blocks:
-                break
-            whole.update(block)
-            blocks.append(hashlib.sha256(block).hexdigest())
-            size += len(block)
-            if len(block) < block_size:
-                break
-    return size, whole.hexdigest(), blocks
-
-
 def upload_changed_blocks(
     account: AccountClient, local: Path, remote: str, block_size: int
 ) -> dict[str, Any] | None:
@@ -56,7 +37,8 @@ def upload_changed_blocks(
     ``{"path","size","hash","version","sent_bytes"}``, or None when it lacks them all
     (nothing sent: upload the file whole). ClientError 400 hash_mismatch when the file
     changed while it was read."""
-    size, digest, blocks = hash_blocks(local, block_size)
+    hashed = hash_blocks(local, block_size)
+    size, digest, blocks = hashed.size, hashed.hash, hashed.blocks
     asked = account.call(
         "POST", "/api/blocks", json={"path": remote, "size": size, "blocks": blocks}
     )
