@@ -35,6 +35,10 @@ class SlowProxy:
                 client.close()
                 continue
             server.settimeout(None)
+            if self._closed.is_set():  # closed meanwhile: close() did not see these two
+                client.close()
+                server.close()
+                return
             self._sockets += [client, server]
             threading.Thread(target=self._pump, args=(client, server, 0), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, 1), daemon=True).start()
@@ -48,9 +52,12 @@ class SlowProxy:
         except OSError:
             pass
         finally:
+            # Both ends, closed here too: a pump still sleeping when close() ran must not
+            # leave its sockets to the garbage collector (a ResourceWarning in a later test).
             for sock in (source, sink):
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
 
     def close(self) -> None:
         self._closed.set()

@@ -119,6 +119,7 @@ def test_the_client_leaves_a_slow_replica_after_one_short_wait(spawn, tmp_path):
     slow = cluster.add_node(start=False)
     proxy = SlowProxy(slow.port)
     slow.env["MDBX_PUBLIC_URL"] = proxy.url
+    http = requests.Session()
     try:
         slow.start()
         cluster.wait_nodes_up()
@@ -132,7 +133,6 @@ def test_the_client_leaves_a_slow_replica_after_one_short_wait(spawn, tmp_path):
         for block in block_map:  # both copies held; the slow one asked first
             assert set(block["urls"]) == {proxy.url, good}, block
             block["urls"] = [proxy.url, good]
-        http = requests.Session()
         proxy.delay = DELAY
 
         began = time.monotonic()
@@ -148,6 +148,7 @@ def test_the_client_leaves_a_slow_replica_after_one_short_wait(spawn, tmp_path):
         assert time.monotonic() - began < DELAY
         assert (tmp_path / "small.bin").read_bytes() == small
     finally:
+        http.close()
         proxy.close()
     record_figure(
         "slow node, client reads (5 s per answer)",
