@@ -35,8 +35,10 @@ from sqlalchemy import func, select
 from app.errors import AppError, ServiceUnavailable
 from app.master.journal import TreeJournal
 from app.master.snapshots import Snapshots
+from app.metadata.account_schema import fs_entries, users
+from app.metadata.catalogue_schema import file_blocks, files
 from app.metadata.records import NodeRecord
-from app.metadata.schema import file_blocks, files, fs_entries, manifests, users
+from app.metadata.recovery_schema import manifests
 from app.metadata.settings import SettingStore
 from app.primitives.worker_lock import WorkerLock
 

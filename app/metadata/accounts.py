@@ -16,8 +16,9 @@ from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, NotFound
+from app.metadata.account_schema import api_tokens, users
 from app.metadata.engine import ensure_schema, starts_with, write_transaction
-from app.metadata.schema import api_tokens, master_metadata, users
+from app.metadata.schema import master_metadata
 from app.metadata.usage import usage
 
 

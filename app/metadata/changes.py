@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, delete, false, func, or_, select, true, update
 
 from app.errors import Gone
+from app.metadata.account_schema import changes, feed_heads, fs_entries, users
 from app.metadata.engine import dialect_insert, starts_with, write_transaction
 from app.metadata.entries import ROOT, Entry, entry_from_row
-from app.metadata.schema import changes, feed_heads, fs_entries, users
 
 UPSERT, DELETE, MOVE = "upsert", "delete", "move"
 

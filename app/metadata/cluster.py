@@ -22,21 +22,12 @@ from sqlalchemy import (
     update,
 )
 
+from app.metadata.catalogue_schema import blobs, files, nodes, pending_deletes, replicas, tombstones
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.engine import batches, dialect_insert, ensure_schema, write_transaction
 from app.metadata.records import NodeRecord, NodeStats, ReplicationState, ScrubFigures
-from app.metadata.schema import (
-    blobs,
-    files,
-    journal,
-    manifests,
-    master_metadata,
-    nodes,
-    pending_deletes,
-    replicas,
-    snapshots,
-    tombstones,
-)
+from app.metadata.recovery_schema import journal, manifests, snapshots
+from app.metadata.schema import master_metadata
 
 # The distinct nodes of ``replicas``, by its index on node: a loose index scan.
 _HOLDERS = """

@@ -17,24 +17,13 @@ from collections.abc import Iterable, Sequence
 
 from sqlalchemy import ColumnElement, Connection, delete, exists, or_, select, update
 
+from app.metadata.account_schema import fs_entries, fs_versions, shares, trash_items
+from app.metadata.catalogue_schema import blobs, file_blocks, files, replicas, tombstones
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.engine import batches, dialect_insert
 from app.metadata.records import PurgedBlob
-from app.metadata.schema import (
-    blobs,
-    file_blocks,
-    files,
-    fs_entries,
-    fs_versions,
-    journal,
-    manifests,
-    replicas,
-    shares,
-    snapshots,
-    tombstones,
-    trash_items,
-    upload_blocks,
-)
+from app.metadata.recovery_schema import journal, manifests, snapshots
+from app.metadata.upload_schema import upload_blocks
 
 # True for a blob that a file or an upload in progress still needs: the file itself, one
 # of its blocks or its manifest, or a snapshot kept.

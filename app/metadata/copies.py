@@ -14,6 +14,14 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Connection, Engine, and_, bindparam, delete, select, update
 
+from app.metadata.catalogue_schema import (
+    blobs,
+    catalogue_version,
+    files,
+    pending_deletes,
+    replicas,
+    tombstones,
+)
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.collection import purge_unreferenced
 from app.metadata.engine import (
@@ -24,16 +32,7 @@ from app.metadata.engine import (
     write_transaction,
 )
 from app.metadata.records import PurgedBlob
-from app.metadata.schema import (
-    blobs,
-    catalogue_version,
-    files,
-    master_metadata,
-    pending_deletes,
-    recount_copies,
-    replicas,
-    tombstones,
-)
+from app.metadata.schema import master_metadata, recount_copies
 
 
 class BlobCopies:

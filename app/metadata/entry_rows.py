@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy import Connection, and_, delete, func, or_, select
 
 from app.errors import AppError, BadRequest, Conflict
+from app.metadata.account_schema import fs_entries, fs_versions
 from app.metadata.changes import UPSERT, record_changes
 from app.metadata.engine import batches, starts_with
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
-from app.metadata.schema import fs_entries, fs_versions
 from app.metadata.usage import check_room
 
 

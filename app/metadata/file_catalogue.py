@@ -18,12 +18,13 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, case, delete, func, or_, select, update
 
+from app.metadata.catalogue_schema import blobs, file_blocks, files, replicas, tombstones
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.collection import FILE_IS_REFERENCED, purge_unreferenced
 from app.metadata.copies import BlobCopies
 from app.metadata.engine import DriverStatement, batches, write_transaction
 from app.metadata.records import Block, FileRecord, HeldCopy, PurgedBlob
-from app.metadata.schema import blobs, file_blocks, files, manifests, replicas, tombstones
+from app.metadata.recovery_schema import manifests
 from app.metadata.visibility import inventory_visibility
 
 _FILE_ROW = ("hash", "name", "size", "created_at", "updated_at", "block_size", "public")

@@ -30,10 +30,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, delete, func, select
 
 from app.errors import InvalidSnapshot
+from app.metadata.account_schema import users
+from app.metadata.catalogue_schema import blobs, files
 from app.metadata.engine import dialect_insert, write_transaction
 from app.metadata.entries import Entry
 from app.metadata.entry_rows import get_entry, put_entry
-from app.metadata.schema import blobs, files, journal, snapshots, users
+from app.metadata.recovery_schema import journal, snapshots
 
 FORMAT = 1
 PREFIX, SUFFIX = "journal-", ".json"

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine, select
 
+from app.metadata.catalogue_schema import blobs, file_blocks, files
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.engine import batches, dialect_insert, write_transaction
-from app.metadata.schema import blobs, file_blocks, files, manifests
+from app.metadata.recovery_schema import manifests
 
 FORMAT = 1
 # A manifest larger than this is not one of ours (a 1 TiB file of 4 MiB blocks: ~20 MiB).

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Engine, func, select, update
 
 from app.errors import AppError, Conflict, NotFound
+from app.metadata.account_schema import fs_entries, fs_versions
 from app.metadata.changes import MOVE, record_changes
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
@@ -34,11 +35,7 @@ from app.metadata.entry_rows import (
     require_free,
     subtree_of,
 )
-from app.metadata.schema import (
-    fs_entries,
-    fs_versions,
-    master_metadata,
-)
+from app.metadata.schema import master_metadata
 from app.metadata.trash import TrashStore
 from app.metadata.usage import used_bytes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, Float, Index, MetaData, String, Table
 
-from app.metadata.schema import NAME_LENGTH
+from app.metadata.master_metadata import NAME_LENGTH
 from app.metadata.settings import settings_table
 
 node_metadata = MetaData()

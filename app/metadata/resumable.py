@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, Engine, delete, func, select, update
 
 from app.errors import Conflict, UploadNotFound
+from app.metadata.catalogue_schema import blobs
 from app.metadata.engine import batches, write_transaction
-from app.metadata.schema import blobs, resumable_uploads, upload_blocks, uploads
+from app.metadata.upload_schema import resumable_uploads, upload_blocks, uploads
 from app.metadata.uploads import block_list
 
 

@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import Engine, delete, or_, select
 
 from app.errors import BadRequest, NotFound
+from app.metadata.account_schema import shares, users
 from app.metadata.collection import release_content
 from app.metadata.engine import ensure_schema, starts_with, write_transaction
 from app.metadata.entries import Entry
-from app.metadata.schema import master_metadata, shares, users
+from app.metadata.schema import master_metadata
 
 SHARE_ID_LENGTH = 16
 

@@ -28,24 +28,21 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Table, create_engine, delete, func, select
 
 from app.errors import InvalidSnapshot
-from app.metadata.catalogue_version import bump_catalogue_version
-from app.metadata.changes import feed_positions, restart_feeds
-from app.metadata.engine import dialect_insert, write_transaction
-from app.metadata.schema import (
+from app.metadata.account_schema import (
     api_tokens,
-    blobs,
-    file_blocks,
-    files,
     fs_entries,
     fs_versions,
-    manifests,
-    master_metadata,
     shares,
-    snapshots,
     trash,
     trash_items,
     users,
 )
+from app.metadata.catalogue_schema import blobs, file_blocks, files
+from app.metadata.catalogue_version import bump_catalogue_version
+from app.metadata.changes import feed_positions, restart_feeds
+from app.metadata.engine import dialect_insert, write_transaction
+from app.metadata.recovery_schema import manifests, snapshots
+from app.metadata.schema import master_metadata
 
 # Parents before children: the order rows are restored in.
 CATALOGUE = (blobs, files, file_blocks, manifests)

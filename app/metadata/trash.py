@@ -11,12 +11,12 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, select
 
 from app.errors import BadRequest, NotFound
+from app.metadata.account_schema import fs_entries, fs_versions, shares, trash, trash_items
 from app.metadata.changes import DELETE, record_changes
 from app.metadata.collection import release_content
 from app.metadata.engine import write_transaction
 from app.metadata.entries import ROOT, Entry
 from app.metadata.entry_rows import ensure_folder, get_entry, put_entry, require_entry, subtree_of
-from app.metadata.schema import fs_entries, fs_versions, shares, trash, trash_items
 
 
 class TrashStore:

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, func, select, update
 
 from app.errors import TooManyRequests, UploadNotFound
+from app.metadata.catalogue_schema import blobs
 from app.metadata.engine import batches, write_transaction
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.manifests import Manifest, ManifestSink, record_manifest
 from app.metadata.records import FileRecord
-from app.metadata.schema import blobs, upload_blocks, uploads
+from app.metadata.upload_schema import upload_blocks, uploads
 
 
 @dataclass(frozen=True)

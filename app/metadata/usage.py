@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, exists, func, or_, select, union_all
 
 from app.errors import QuotaExceeded
-from app.metadata.schema import fs_entries, fs_versions, shares, trash, trash_items, users
+from app.metadata.account_schema import fs_entries, fs_versions, shares, trash, trash_items, users
 
 
 def _references(user_id: int | None) -> Any:

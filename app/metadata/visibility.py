@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import ColumnElement, Connection, Engine, exists, or_, select, update
 
+from app.metadata.catalogue_schema import blobs, file_blocks, files, replicas
 from app.metadata.engine import batches
-from app.metadata.schema import blobs, file_blocks, files, replicas
 
 # True for a blob anyone may read by its hash: some node holds a public copy of it, or a
 # public file is it or has it as a block. Otherwise only signed URLs read it.

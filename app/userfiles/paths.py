@@ -11,7 +11,7 @@ import unicodedata
 from typing import Any
 
 from app.errors import BadRequest, MissingField
-from app.metadata.schema import PATH_LENGTH
+from app.metadata.master_metadata import PATH_LENGTH
 
 MAX_SEGMENT_BYTES = 255
 

@@ -10,9 +10,9 @@ import pytest
 
 from app.factory import create_app
 from app.metadata.accounts import UserStore
+from app.metadata.catalogue_schema import files
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
-from app.metadata.schema import files
 from tests.support.apps import make_client
 
 EMPTY = hashlib.sha256(b"").hexdigest()

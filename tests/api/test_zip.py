@@ -16,7 +16,7 @@ import zipfile
 import pytest
 from sqlalchemy import update
 
-from app.metadata.schema import fs_entries
+from app.metadata.account_schema import fs_entries
 from tests.support.user_master import error, put_file, user_master
 
 FILES = {

@@ -10,11 +10,11 @@ from sqlalchemy import func, select, update
 
 from app.cluster.node_client import NodeClient
 from app.master.replication import MAX_COLLECT_EVERY, Repairer
+from app.metadata.catalogue_schema import blobs
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.namespace import NamespaceStore
-from app.metadata.schema import blobs
 from app.metadata.uploads import UploadStore
 
 

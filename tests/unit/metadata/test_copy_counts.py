@@ -8,11 +8,11 @@ import time
 
 from sqlalchemy import Engine, select
 
+from app.metadata.catalogue_schema import blobs, replicas
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import write_transaction
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.records import FileRecord, HeldCopy
-from app.metadata.schema import blobs, replicas
 
 
 def copies(engine: Engine) -> dict[str, int]:

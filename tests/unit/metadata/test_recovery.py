@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from app.errors import InvalidSnapshot
+from app.metadata.account_schema import fs_entries
 from app.metadata.accounts import UserStore
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url, write_transaction
@@ -29,7 +30,6 @@ from app.metadata.manifests import (
 )
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
-from app.metadata.schema import fs_entries
 from app.metadata.shares import ShareStore
 from app.metadata.snapshots import (
     SnapshotInfo,
