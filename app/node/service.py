@@ -1,17 +1,17 @@
 """Node logic: store an upload durably, register it and bring it to its copies; pull a
-copy (repair), delete one, report health. What a node sends is ``app.node.reads``."""
+copy (repair), delete one, report health. What a node sends is ``app.node.reads``; how
+new copies are made durable, registered and catalogued together, ``app.node.commits``."""
 
 from __future__ import annotations
 
 import io
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any
 
 from flask import current_app
 
-from app.cluster.master_client import MasterClient, MasterUnavailable, NewCopy
+from app.cluster.master_client import MasterClient
 from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import (
     BlobNotFound,
@@ -26,43 +26,21 @@ from app.http.multipart import MAX_FIELD_BYTES, clean_name, read_file_part
 from app.metadata.node_catalogue import BlobEntry, NodeCatalogue
 from app.node.access import NodeAccess
 from app.node.batches import SentBlob
+from app.node.commits import CopyCommitter, PendingCopy
 from app.node.losses import LossReporter
 from app.node.membership import Membership
 from app.node.reads import ReadService
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.node.uploads import FormBody, UploadBody, UploadOptions, parse_kind
-from app.primitives.group_commit import GroupCommit
 from app.security import TOKEN_PARAM
 from app.storage.blobstore import FileBlobStore, check_digest
 from app.storage.digests import parse_digest
-from app.storage.writer import FileBlobWriter, MemoryBlobWriter, SealedBlob, StoredBlob
+from app.storage.writer import FileBlobWriter, MemoryBlobWriter, SealedBlob
 
 log = logging.getLogger(__name__)
 
 EXTENSION = "mdbx.node"
-# Uploads made durable, catalogued and registered together, at most.
-STORE_BATCH = 256
-# Batches of POST /blobs (up to 1,000 blobs each) made durable together, at most.
-BLOB_BATCHES = 8
-
-
-@dataclass(frozen=True)
-class _Upload:
-    sealed: SealedBlob
-    name: str
-    kind: str
-    register: bool  # False: the writing master registers the copy
-    want_peers: bool  # ask the master which peers should get copies
-    private: bool = False  # served only through signed URLs (app.metadata.visibility)
-
-
-@dataclass(frozen=True)
-class _Kept:
-    stored: StoredBlob
-    entry: BlobEntry
-    registered: bool
-    answer: dict[str, Any]  # the master's, with ``replicate_to`` when peers were wanted
 
 
 class NodeService:
@@ -97,14 +75,7 @@ class NodeService:
         self.scrubber = scrubber
         self.losses = losses
         self.max_upload_size = max_upload_size
-        # Concurrent uploads share their syncs, catalogue transaction and master
-        # registration: each of these serialises (a journal commit, SQLite's write lock
-        # across the node's worker processes, the master's commit).
-        self._stores = GroupCommit(
-            self._store_batch, max_batch=STORE_BATCH, delay=group_commit_delay
-        )
-        # The batches of ``POST /blobs`` that arrive together share one sync too.
-        self._batches = GroupCommit(self._store_batches, max_batch=BLOB_BATCHES)
+        self.commits = CopyCommitter(blobs, catalog, master, group_commit_delay=group_commit_delay)
         self.reads = ReadService(blobs, catalog, master, losses)
 
     def store_upload(self, body: UploadBody, options: UploadOptions) -> dict[str, Any]:
@@ -154,22 +125,23 @@ class NodeService:
         for one whose bytes do not hash to its digest (the others are kept).
         """
         results: list[dict[str, Any]] = [{} for _ in blobs]
-        uploads: list[tuple[int, _Upload]] = []
+        uploads: list[tuple[int, PendingCopy]] = []
         for index, blob in enumerate(blobs):
             try:
                 sealed = self.blobs.seal_bytes(blob.data, blob.digest)
             except HashMismatch as exc:
                 results[index] = {"hash": blob.digest, **exc.to_dict()}
                 continue
-            upload = _Upload(sealed, blob.name or sealed.digest, kind, False, False, private)
+            upload = PendingCopy(sealed, blob.name or sealed.digest, kind, False, False, private)
             uploads.append((index, upload))
         if private and uploads:
             # Catalogued before they move into place, as ``_keep`` does for one.
             self.catalog.record_private_many(
                 [(u.sealed.digest, u.name, u.sealed.size, kind) for _i, u in uploads]
             )
+        pending = [upload for _index, upload in uploads]
         try:
-            kept = self._batches.submit([upload for _index, upload in uploads]) if uploads else []
+            kept = self.commits.keep_batch(pending) if pending else []
         except BaseException:
             if private:
                 digests = [u.sealed.digest for _i, u in uploads]
@@ -183,16 +155,6 @@ class NodeService:
                 "deduplicated": not stored.created,
             }
         return {"node": self.node_id, "results": results}
-
-    def _store_batches(self, groups: Sequence[Sequence[_Upload]]) -> list[list[_Kept]]:
-        """Batches of ``POST /blobs`` that arrived together, made durable as one."""
-        kept = self._store_batch([upload for group in groups for upload in group])
-        answers: list[list[_Kept]] = []
-        start = 0
-        for group in groups:
-            answers.append(kept[start : start + len(group)])
-            start += len(group)
-        return answers
 
     def _receive_raw(self, stream: IO[bytes], content_length: int | None) -> FileBlobWriter:
         writer = self.blobs.open_writer(self.max_upload_size, content_length)
@@ -284,8 +246,8 @@ class NodeService:
                 self.blobs.drop_sealed(sealed)  # the upload's temp file
                 raise
         try:
-            kept = self._stores.submit(
-                _Upload(sealed, name, kind, register, replicate and not chain, private)
+            kept = self.commits.keep(
+                PendingCopy(sealed, name, kind, register, replicate and not chain, private)
             )
         except BaseException:
             if private and not self.blobs.on_disk(sealed.digest):
@@ -349,70 +311,6 @@ class NodeService:
             "master": self.master.master_url,
             "unregistered": stats.unregistered,
         }
-
-    def _store_batch(self, uploads: Sequence[_Upload]) -> list[_Kept]:
-        """Make a batch durable, register it with the master, and catalogue it.
-
-        One stage, not a pipeline of two: under load every upload in flight joins the
-        next batch, so its fixed costs (two filesystem syncs, one master call and its
-        commit, one catalogue transaction) are shared as widely as they can be.
-        """
-        stored = self.blobs.persist([upload.sealed for upload in uploads])
-        answers = self._register_batch(stored, uploads)
-        # Catalogued after the master's answer, so that the registration state is
-        # written once, and right: should this process die in between, the copy is on
-        # disk and known to the master, and the next full sync catalogues it. For the
-        # same reason a catalogue the disk has no room for does not fail the upload
-        # (#17): its bytes are durable, registered and readable, so the answer is
-        # success, and the rows wait in memory for the next batch. A 507 would have to
-        # undo a copy the master already lists, and may not delete a blob an earlier
-        # upload stored too.
-        entries = self.catalog.record_durable(
-            [
-                (blob.digest, upload.name, blob.size, upload.kind)
-                for blob, upload in zip(stored, uploads, strict=True)
-            ],
-            # A master that writes a copy itself (register=0) registers it.
-            registered=[
-                blob.digest
-                for blob, upload, answer in zip(stored, uploads, answers, strict=True)
-                if answer is not None or not upload.register
-            ],
-            private=[upload.sealed.digest for upload in uploads if upload.private],
-        )
-        return [
-            _Kept(blob, entry, answer is not None or not upload.register, answer or {})
-            for blob, entry, upload, answer in zip(stored, entries, uploads, answers, strict=True)
-        ]
-
-    def _register_batch(
-        self, stored: Sequence[StoredBlob], uploads: Sequence[_Upload]
-    ) -> list[dict[str, Any] | None]:
-        """The master's answer for each copy to register; None where it was not."""
-        answers: list[dict[str, Any] | None] = [None] * len(uploads)
-        registering = [i for i, upload in enumerate(uploads) if upload.register]
-        if not registering:
-            return answers
-        copies = [
-            NewCopy(
-                stored[i].digest,
-                uploads[i].name,
-                stored[i].size,
-                uploads[i].kind,
-                uploads[i].want_peers,
-                uploads[i].private,
-            )
-            for i in registering
-        ]
-        try:
-            results = self.master.register_copies(copies)
-        except MasterUnavailable as exc:
-            # Catalogued as pending: the background sync registers them later.
-            log.warning("registration of %d copies deferred: %s", len(copies), exc.message)
-            return answers
-        for i, result in zip(registering, results, strict=True):
-            answers[i] = result
-        return answers
 
 
 def node_service() -> NodeService:
