@@ -78,6 +78,7 @@ class BlockIngest:
         self._hasher: SerialThread | None = None  # started at the first full block
         self._buffer = bytearray()
         self._blocks: list[tuple[str, int]] = []
+        self._hashed: list[Callable[[], str]] = []  # each block's hash, once hashed
         # Blocks this ingest sent to nodes: deleted again if the file is not committed.
         self._written: list[str] = []
         self._pool = ContextThreadPool(max_workers=IN_FLIGHT, thread_name_prefix="mdbx-ingest")
@@ -132,14 +133,24 @@ class BlockIngest:
         finally:
             self.abort()
 
+    def hashed_blocks(self) -> list[tuple[str, int]]:
+        """Store what is left as a last (maybe shorter) block, and wait until every block
+        is hashed (the file hash too), not written: (hash, size) in order. Nothing more
+        may be written; ``finish_blocks`` then waits for the writes."""
+        if self._buffer:
+            self._submit(bytes(self._buffer))
+            self._buffer.clear()
+        return [
+            (hashed(), size)
+            for hashed, (_hash, size) in zip(self._hashed, self._blocks, strict=True)
+        ]
+
     def finish_blocks(self) -> list[tuple[str, int]]:
         """Store what is left as a last (maybe shorter) block and wait for every block;
         return them, (hash, size) in order, without making a file of them. Then
         ``close`` once something else refers to them, or ``abort``."""
-        if self._buffer:
-            self._submit(bytes(self._buffer))
-            self._buffer.clear()
-        self._drain(0)  # each block was hashed (the file hash updated) before its write
+        self.hashed_blocks()
+        self._drain(0)
         return list(self._blocks)
 
     def close(self) -> None:
@@ -181,6 +192,7 @@ class BlockIngest:
             self._hasher = SerialThread()
         assert self._hasher is not None
         hashed = self._hasher.submit(self._hash_block, block)
+        self._hashed.append(hashed)
         seq = len(self._blocks)
         self._blocks.append(("", len(block)))  # its hash once hashed
         self._drain(IN_FLIGHT - 1)

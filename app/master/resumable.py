@@ -9,10 +9,11 @@ nodes (at most one block), and cuts again from where it began, so that the block
 is always full blocks and at most one short one at the end. Short blocks could stay in
 the middle of a manifest (every reader takes each block's own size), but a client
 sending tiny chunks would then make a manifest of tiny blocks, none shared with any
-other copy of the bytes. Nothing is staged on the master: the bytes of an acknowledged
-PATCH are on R nodes and its blocks in the database before it is answered, so that the
-next PATCH may reach another worker, or another master on the same PostgreSQL, or this
-one restarted.
+other copy of the bytes. Nothing is staged on the master's disk: a PATCH's blocks go to R
+nodes and into the database as it arrives; one that ends on a block boundary is answered
+before they are durable, and settles behind its answer (``app.master.settling``), so
+that the next PATCH may reach another worker, another master on the same PostgreSQL, or
+this one restarted, and find the upload where the database has it.
 
 The file's SHA-256 runs along: the worker that took the previous PATCH keeps its hashlib
 state. Another worker (or this one after a restart) has none, and reads the blocks back
@@ -27,6 +28,7 @@ other write stores it; a larger one as a manifest; an empty one as the empty blo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import time
@@ -37,6 +39,7 @@ from app.http.bodies import BODY_CHUNK
 from app.master.ingest import BlockIngest
 from app.master.reader import BlockReader
 from app.master.replication import drop_copies
+from app.master.settling import SettlingPatches
 from app.master.writes import FileWrites
 from app.metadata.engine import batches
 from app.metadata.records import Block, FileRecord, NodeRecord
@@ -64,6 +67,7 @@ class ResumableWrites:
         self.ttl = ttl
         # upload id -> (offset it covers, hashlib state): this worker's running hashes.
         self._hashes: LRUCache[str, tuple[int, Any]] = LRUCache(HASH_STATES)
+        self.settling = SettlingPatches(store)
 
     def begin(self, user_id: int, path: str, length: int, metadata: str) -> ResumableUpload:
         """Open an upload of ``length`` bytes for ``path``."""
@@ -88,17 +92,43 @@ class ResumableWrites:
         return self.store.reserved_bytes(user_id)
 
     def find(self, upload_id: str) -> ResumableUpload | None:
+        """The upload as stored, once this worker's PATCH of it settling is durable."""
+        self.settling.wait(upload_id)
+        return self.store.get(upload_id)
+
+    def find_for_append(
+        self, upload_id: str, offset: int, most_ahead: int
+    ) -> ResumableUpload | None:
+        """The upload as a PATCH at ``offset`` finds it: as this worker answered its last
+        PATCH while that one settles here; else as stored, after a moment's wait when
+        ``offset`` is ahead by one PATCH (``most_ahead`` bytes) that another worker or
+        master answered and is settling (``app.master.settling``)."""
+        settling = self.settling.current(upload_id)
+        if settling is None:
+            return self.settling.stored_at(upload_id, offset, most_ahead)
+        if settling.failed():  # its answer is taken back: the upload is as stored
+            self.settling.forget(upload_id)
+        elif settling.answered.offset == offset:
+            return settling.answered
+        else:  # a client out of step: it learns where the upload is once that is durable
+            self.settling.wait(upload_id)
         return self.store.get(upload_id)
 
     def append(self, upload: ResumableUpload, stream: IO[bytes]) -> ResumableUpload:
         """Store what ``stream`` gives (up to its end, however early) after the upload's
-        offset; return the upload moved on. Nothing is kept of a stream that raises."""
+        offset; return the upload moved on. Nothing is kept of a stream that raises.
+
+        Received to a block boundary before the upload's end, the answer does not wait
+        for the blocks to be durable (``app.master.settling``)."""
         first = stream.read(BODY_CHUNK)
         if not first:
             return upload
+        settling = self.settling.current(upload.id)
+        before = settling.stored if settling is not None and settling.answered is upload else None
         live = self._live()
         keep, tail = len(upload.blocks), b""
         if upload.blocks and upload.blocks[-1][1] < upload.block_size:
+            # Only ever stored (a PATCH is answered ahead only on a block boundary).
             keep -= 1
             tail = self._read_block(*upload.blocks[-1], live)
         state = self._hashes.get(upload.id)
@@ -121,17 +151,34 @@ class ResumableWrites:
             while chunk := stream.read(BODY_CHUNK):
                 received += len(chunk)
                 ingest.write(chunk)
-            blocks = ingest.finish_blocks()
-            moved = self.store.advance(upload, keep, blocks, upload.offset + received, self.ttl)
+            offset = upload.offset + received
+            answered = dataclasses.replace(
+                upload, offset=offset, blocks=upload.blocks[:keep] + tuple(ingest.hashed_blocks())
+            )
+            # One PATCH settling per upload: this answer waits for the one before.
+            stored_before = before.result() if before is not None else upload
         except BaseException:
             ingest.abort()
             raise
-        ingest.close()
         if running is not None:
-            self._hashes.put(upload.id, (moved.offset, ingest.file_hash))
-        if tail:
-            self._release(upload.blocks[keep:], live)  # the short block, now part of another
-        return moved
+            self._hashes.put(upload.id, (offset, ingest.file_hash))
+
+        def make_durable() -> ResumableUpload:
+            try:
+                blocks = ingest.finish_blocks()
+                moved = self.store.advance(stored_before, keep, blocks, offset, self.ttl)
+            except BaseException:
+                ingest.abort()
+                raise
+            ingest.close()
+            if tail:
+                self._release(upload.blocks[keep:], live)  # the short block, now in another
+            return moved
+
+        if offset < upload.length and offset % upload.block_size == 0:
+            self.settling.defer(answered, make_durable)
+            return answered
+        return make_durable()
 
     def store_file(self, upload: ResumableUpload) -> FileRecord:
         """Make the complete upload's bytes a private file (not yet at any user's path)."""
@@ -167,6 +214,7 @@ class ResumableWrites:
 
     def discard(self, upload: ResumableUpload) -> None:
         """Forget the upload and delete its blocks that nothing else refers to."""
+        self.settling.wait(upload.id)
         self._hashes.discard(upload.id)
         self.store.remove(upload.id)
         if upload.blocks:

@@ -123,7 +123,7 @@ class ResumableUploadService:
     def append(
         self, user: User, upload_id: str, offset: int, stream: IO[bytes], length: int | None
     ) -> ResumableUpload:
-        upload = self._own(user, upload_id)
+        upload = self._own(user, upload_id, appending_at=offset)
         if offset != upload.offset or upload.is_complete:
             raise Conflict(
                 f"the upload is at offset {upload.offset}, not {offset} "
@@ -170,8 +170,13 @@ class ResumableUploadService:
             held = self._content.reserved_bytes(user.id) - held_by_parts
             check_announced(length, user.quota_bytes, used, held)
 
-    def _own(self, user: User, upload_id: str) -> ResumableUpload:
-        upload = self._content.find(upload_id)
+    def _own(self, user: User, upload_id: str, appending_at: int | None = None) -> ResumableUpload:
+        """The user's upload; ``appending_at``: as a PATCH at that offset finds it (which
+        may be ahead of what is stored yet: ``ResumableContent.find_for_append``)."""
+        if appending_at is None:
+            upload = self._content.find(upload_id)
+        else:
+            upload = self._content.find_for_append(upload_id, appending_at, self._chunk_bytes)
         if upload is None or upload.user_id != user.id:
             # Another user's upload is not told apart from one that does not exist.
             raise UploadNotFound(f"no upload in progress with id {upload_id}")

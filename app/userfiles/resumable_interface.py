@@ -77,7 +77,14 @@ class ResumableContent(Protocol):
 
     def reserved_bytes(self, user_id: int) -> int: ...
 
-    def find(self, upload_id: str) -> ResumableUpload | None: ...
+    def find(self, upload_id: str) -> ResumableUpload | None:
+        """The upload as stored (durable)."""
+
+    def find_for_append(
+        self, upload_id: str, offset: int, most_ahead: int
+    ) -> ResumableUpload | None:
+        """The upload as a PATCH at ``offset`` finds it: maybe ahead of what is stored,
+        by a PATCH answered before its blocks are durable."""
 
     def append(self, upload: ResumableUpload, stream: IO[bytes]) -> ResumableUpload: ...
 

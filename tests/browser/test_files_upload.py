@@ -159,7 +159,7 @@ def test_thirty_mib_upload_resumes_after_a_reload(browser, web_cluster, tmp_path
     )
     browser.field("Upload files").send_keys(str(big))
     progress = browser.wait_for(By.CSS_SELECTOR, "li.upload progress")
-    # Past 20 MiB: each of its two partial uploads (tus concatenation) has 8 MiB stored.
+    # Past 20 MiB: at least two chunks of 8 MiB are durable (one more may be settling).
     browser.wait(lambda d: float(progress.get_attribute("value") or 0) > 20 * MIB, timeout=60)
     browser.screenshot("mid-upload")
     browser.driver.refresh()
@@ -175,7 +175,6 @@ def test_thirty_mib_upload_resumes_after_a_reload(browser, web_cluster, tmp_path
         int(item.get_attribute("data-first-progress")) >= 8 * MIB
     )  # went on from the server's offset
     assert "resumed" in item.text
-    assert item.get_attribute("data-parts") == "2"  # sent as two partial uploads
     stat = account.stat("/big.bin")
     assert stat["size"] == 30 * MIB
     assert account.sha256("/big.bin") == digest

@@ -2,10 +2,10 @@
 // in chunks the server names, each chunk retried before the upload gives up, and resumed
 // after a lost connection or a page reload (tus-js-client keeps each upload's URL in
 // localStorage under a fingerprint of the user, the target path and the file).
-// A large file goes up as PARALLEL partial uploads side by side (tus concatenation),
-// each cut at a multiple of the server's block size so that their blocks are the file's
-// blocks. The server answers a chunk only once its blocks are durable on the nodes: while
-// one partial waits for that answer, the other is sending.
+// A large file goes up as one upload, chunk after chunk: the server answers a chunk
+// once it is received and hashed, and makes it durable while the next one is sent, so
+// one stream keeps the nodes busy. Partial uploads side by side (tus concatenation) were
+// slower: the server must read every partial but the first back to hash the file.
 // The panel draws a row once per file and then updates only that row, at most once a
 // frame, so that hundreds of queued files do not freeze the page.
 import { csrf, fileUrl } from "../api.js";
@@ -16,9 +16,6 @@ const TUS_URL = new URL("../../vendor/tus-js-client-4.3.1/tus.min.js", import.me
 const ENDPOINT = "/api/tus/";
 const DEFAULT_CHUNK = 4 * 1024 * 1024;
 const IN_FLIGHT = 3;
-// Partial uploads of one large file sent at once, and the chunks each must have at least.
-const PARALLEL = 2;
-const PARALLEL_MIN_CHUNKS = 1;
 const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000];
 const ROWS_PER_FRAME = 100;
 const SPEED_WINDOW_MS = 3000;
@@ -45,32 +42,16 @@ async function loadTus() {
 }
 
 let serverSizes = null;
-/** The chunk size the server takes, its block size (0: unknown) and whether it
- * concatenates partial uploads, from its OPTIONS answer. */
+/** The chunk size the server takes, from its OPTIONS answer. */
 async function uploadSizes() {
   if (serverSizes) return serverSizes;
   try {
     const answer = await fetch(ENDPOINT, { method: "OPTIONS", credentials: "same-origin" });
-    const extensions = (answer.headers.get("Tus-Extension") || "").split(",");
-    serverSizes = {
-      chunk: Number(answer.headers.get("Mdbx-Chunk-Size")) || DEFAULT_CHUNK,
-      block: Number(answer.headers.get("Mdbx-Block-Size")) || 0,
-      concatenation: extensions.includes("concatenation"),
-    };
+    serverSizes = { chunk: Number(answer.headers.get("Mdbx-Chunk-Size")) || DEFAULT_CHUNK };
   } catch {
-    serverSizes = { chunk: DEFAULT_CHUNK, block: 0, concatenation: false };
+    serverSizes = { chunk: DEFAULT_CHUNK };
   }
   return serverSizes;
-}
-
-/** Where the partial uploads of a file of `size` bytes start and end (null: send it as
- * one upload): block-aligned parts, each of at least PARALLEL_MIN_CHUNKS chunks. */
-function partBoundaries(size, { chunk, block, concatenation }) {
-  if (!concatenation || !block || size < PARALLEL * PARALLEL_MIN_CHUNKS * chunk) return null;
-  const part = Math.ceil(size / PARALLEL / block) * block;
-  const boundaries = [];
-  for (let start = 0; start < size; start += part) boundaries.push({ start, end: Math.min(start + part, size) });
-  return boundaries.length > 1 ? boundaries : null;
 }
 
 function joinPath(folder, relative) {
@@ -183,12 +164,9 @@ export class UploadQueue {
     try {
       const tus = await loadTus();
       const sizes = await uploadSizes();
-      const boundaries = partBoundaries(item.file.size, sizes);
-      item.parts = boundaries ? boundaries.length : 1;
       const upload = new tus.Upload(item.file, {
         endpoint: ENDPOINT,
         chunkSize: sizes.chunk,
-        ...(boundaries && { parallelUploads: boundaries.length, parallelUploadBoundaries: boundaries }),
         retryDelays: RETRY_DELAYS,
         metadata: { path: item.path, filename: item.file.name, filetype: item.file.type || "" },
         headers: { "X-CSRF-Token": csrf() },
@@ -314,7 +292,6 @@ export class UploadQueue {
     const { element, progress, state, detail, cancel, retry } = item.row;
     element.dataset.state = item.state;
     if (item.firstProgress !== undefined) element.dataset.firstProgress = String(item.firstProgress);
-    if (item.parts) element.dataset.parts = String(item.parts);
     const total = item.file.size;
     progress.value = item.state === "done" ? Math.max(total, 1) : item.sent;
     const samples = item.samples;
