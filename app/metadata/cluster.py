@@ -204,6 +204,7 @@ class ClusterStore:
                 for kind, column in (
                     ("manifest", manifests.c.blob_hash),
                     ("snapshot", snapshots.c.hash),
+                    ("snapshot", snapshots.c.manifest_hash),
                     ("journal", journal.c.hash),
                 ):
                     kinds.update(

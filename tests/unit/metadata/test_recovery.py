@@ -31,11 +31,21 @@ from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
 from app.metadata.schema import fs_entries
 from app.metadata.shares import ShareStore
+from app.metadata.snapshot_manifests import (
+    InvalidSnapshotManifest,
+    SnapshotManifest,
+    decode_snapshot_manifest,
+    encode_snapshot_manifest,
+)
 from app.metadata.snapshots import (
     SnapshotInfo,
+    known_snapshot_manifests,
+    parse_snapshot_name,
     prune_snapshots,
     record_snapshot,
     restore_snapshot,
+    snapshot_blocks_of,
+    snapshot_name,
     take_snapshot,
 )
 
@@ -251,3 +261,53 @@ def test_repair_copies_manifests_and_snapshots_as_what_they_are(engine):
     assert store.collect_garbage(time.time() + 10, 100) == []
     assert prune_snapshots(engine, 0) == 1
     assert [blob.hash for blob in store.collect_garbage(time.time() + 10, 100)] == [snap]
+
+
+SNAP_MANIFEST = SnapshotManifest(BIG, 10, 1234.5, 4, ((A, 4), (B, 4), ("cc" * 32, 2)))
+
+
+def test_a_snapshot_manifest_round_trips_and_its_name_says_what_it_is():
+    data = encode_snapshot_manifest(SNAP_MANIFEST)
+    assert decode_snapshot_manifest(data) == SNAP_MANIFEST
+    assert encode_snapshot_manifest(decode_snapshot_manifest(data)) == data
+    assert parse_snapshot_name(snapshot_name(1234.5)) == (1234.5, False)
+    assert parse_snapshot_name(snapshot_name(1234.5, blocks=True)) == (1234.5, True)
+    for name in ("snapshot-x.db.gz", "manifest-1.blocks.json", "snapshot-1.db.gz.0", ""):
+        assert parse_snapshot_name(name) is None, name
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{}",
+        encode_manifest(LARGE),  # a large file's manifest is no snapshot's
+        encode_snapshot_manifest(SnapshotManifest(BIG, 11, 1.0, 4, ((A, 4), (B, 4)))),
+        encode_snapshot_manifest(SnapshotManifest(BIG, 0, 1.0, 4, ())),
+        encode_snapshot_manifest(SNAP_MANIFEST).replace(b'"taken_at":1234.5', b'"taken_at":"x"'),
+    ],
+)
+def test_bytes_that_are_no_snapshot_manifest_are_refused(data):
+    with pytest.raises(InvalidSnapshotManifest):
+        decode_snapshot_manifest(data)
+
+
+def test_a_snapshot_of_blocks_keeps_its_manifest_and_blocks_until_it_is_forgotten(engine):
+    """Repair copies the manifest as a snapshot (a rebuilt master finds it by kind) and
+    the blocks as blocks; GC keeps all of them while the snapshot is kept."""
+    store = FileCatalogue(engine)
+    blocks = SNAP_MANIFEST.blocks
+    for blob, size in (*blocks, (MAN, 300)):
+        store.register_blob(blob, size, ["n1"], private=True)
+    assert known_snapshot_manifests(engine, [MAN]) == set()
+    info = SnapshotInfo(BIG, SNAP_MANIFEST.taken_at, SNAP_MANIFEST.size, MAN)
+    record_snapshot(engine, info, blocks)
+    record_snapshot(engine, info, blocks)  # known: a no-op
+    assert known_snapshot_manifests(engine, [MAN, A]) == {MAN}
+    assert snapshot_blocks_of(engine, BIG) == list(blocks)
+    states = ClusterStore(engine).replication_states({"n1", "n2"}, {"n1", "n2"}, 2, 10)
+    assert {s.hash: s.kind for s in states} == {MAN: "snapshot", **{h: "block" for h, _ in blocks}}
+    assert store.collect_garbage(time.time() + 10, 100) == []
+    assert prune_snapshots(engine, 0) == 1
+    assert snapshot_blocks_of(engine, BIG) == []
+    collected = {blob.hash for blob in store.collect_garbage(time.time() + 10, 100)}
+    assert collected == {MAN, *(h for h, _ in blocks)}
