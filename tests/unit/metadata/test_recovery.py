@@ -17,6 +17,7 @@ from app.metadata.accounts import UserStore
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url, write_transaction
 from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.journal import journal_name, learn_records, written_at_of
 from app.metadata.manifests import (
     InvalidManifest,
     Manifest,
@@ -245,18 +246,32 @@ def test_record_manifest_points_a_file_at_its_latest_manifest(engine):
 def test_repair_copies_manifests_and_snapshots_as_what_they_are(engine):
     """A rebuilt master finds them by the kind their copies carry on the nodes."""
     store = FileCatalogue(engine)
-    snap = "5a" * 32
-    for blob in (MAN, snap, A, B):
+    snap, record = "5a" * 32, "4b" * 32
+    for blob in (MAN, snap, record, A, B):
         store.register_blob(blob, 3, ["n1"])
     learn_manifests(engine, [(MAN, LARGE)])
-    record_snapshot(engine, SnapshotInfo(snap, time.time(), 3))
+    record_snapshot(engine, SnapshotInfo(snap, 1234.5, 3))
+    learn_records(engine, [(record, 2000.5, 3)])
     states = ClusterStore(engine).replication_states({"n1", "n2"}, {"n1", "n2"}, 2, 10)
     assert {s.hash: s.kind for s in states} == {
         MAN: "manifest",
         snap: "snapshot",
+        record: "journal",
         A: "block",
         B: "block",
     }
+    # With the names that tell a rebuilt master what they are (a node names a copy
+    # without one by its hash, and a snapshot so named was found by no rebuilt master).
+    names = {s.hash: s.name for s in states}
+    assert names == {
+        MAN: f"manifest-{BIG}",
+        snap: "snapshot-1234.500.db.gz",
+        record: journal_name(2000.5),
+        A: "",
+        B: "",
+    }
+    assert parse_snapshot_name(names[snap]) == (1234.5, False)
+    assert written_at_of(names[record]) == 2000.5
     # A snapshot kept is referenced; once forgotten, it is garbage.
     assert store.collect_garbage(time.time() + 10, 100) == []
     assert prune_snapshots(engine, 0) == 1
@@ -306,6 +321,8 @@ def test_a_snapshot_of_blocks_keeps_its_manifest_and_blocks_until_it_is_forgotte
     assert snapshot_blocks_of(engine, BIG) == list(blocks)
     states = ClusterStore(engine).replication_states({"n1", "n2"}, {"n1", "n2"}, 2, 10)
     assert {s.hash: s.kind for s in states} == {MAN: "snapshot", **{h: "block" for h, _ in blocks}}
+    named = {s.hash: s.name for s in states}
+    assert parse_snapshot_name(named[MAN]) == (SNAP_MANIFEST.taken_at, True)
     assert store.collect_garbage(time.time() + 10, 100) == []
     assert prune_snapshots(engine, 0) == 1
     assert snapshot_blocks_of(engine, BIG) == []
