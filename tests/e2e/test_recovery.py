@@ -138,7 +138,7 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     database; its journal record on the nodes (``app.master.journal``) brings it back
     into its user's tree when the master is rebuilt, over the snapshot restored.
 
-    With 64 KiB blocks, the snapshot of 300 more files is larger than a block: it is
+    With 64 KiB blocks, the snapshot of 200 more files is larger than a block: it is
     stored as blocks and their manifest, which is all a rebuilt master has of it."""
     block = 64 * 1024
     cluster: Cluster = spawn(nodes=2, env={**FAST, "MDBX_BLOCK_SIZE": str(block)})
@@ -146,7 +146,7 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     alice = add_user(master, "alice")
     alice.put("/before.txt", b"in the snapshot\n")
     alice.put("/changed.txt", b"first, in the snapshot\n")
-    many = [secrets.token_hex(40) for _ in range(300)]
+    many = [secrets.token_hex(40) for _ in range(200)]
     batch = alice.call(
         "POST",
         "/api/batch",
@@ -163,7 +163,7 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     assert snapshot["size"] > block and snapshot["blocks"] > 1 and snapshot["manifest"]
 
     small = os.urandom(3000)
-    large = os.urandom(5 * MIB + 11)  # a manifest of blocks
+    large = os.urandom(5 * block + 11)  # a manifest of blocks
     alice.put("/after/small.bin", small)
     alice.put("/after/large.bin", large)
     alice.put("/changed.txt", b"second, after the snapshot\n")
