@@ -110,12 +110,13 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "GC_GRACE": 3_600.0,
         # Snapshots of the user trees onto the nodes (README, "Backup and recovery"):
         # seconds between them (taken only when something changed; 0: on demand only),
-        # how many are kept, and the largest one (at most the nodes' MAX_UPLOAD_SIZE).
+        # how many are kept, and the largest one taken or restored (held in memory
+        # meanwhile; one larger than BLOCK_SIZE is stored as blocks).
         # A master started on an empty database waits at most RECOVERY_WAIT seconds for
         # every live node's inventory before it restores the latest snapshot.
         "SNAPSHOT_INTERVAL": 300.0,
         "SNAPSHOT_KEEP": 5,
-        "SNAPSHOT_MAX_BYTES": 10 * MIB,
+        "SNAPSHOT_MAX_BYTES": 1024 * MIB,
         "RECOVERY_WAIT": 30.0,
         # Per-user API: logins per client address and per username, and share-link
         # password guesses per address and per link (Flask-Limiter syntax),

@@ -21,7 +21,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import click
 import requests
@@ -232,6 +234,12 @@ return (Math.max(...ends) - window.mdbxChosen) / 1000;
 """
 
 
+def uploads_done(driver: Any, count: int) -> bool:
+    """Whether the page's upload panel shows ``count`` uploads done."""
+    done = driver.find_elements("css selector", "li.upload[data-state='done']")
+    return len(done) >= count
+
+
 def bench_page_upload(
     results: Results, master: str, auth: dict[str, str], scratch: Path, mib: int, repeat: int
 ) -> None:
@@ -272,9 +280,7 @@ def bench_page_upload(
             # Polled slowly: each look is a DevTools call that costs the browser CPU the
             # upload shares; the time is the page's own clock (UPLOAD_SECONDS_JS).
             WebDriverWait(driver, 600, poll_frequency=0.5).until(
-                lambda d, done=round_ + 1: (
-                    len(d.find_elements(By.CSS_SELECTOR, "li.upload[data-state='done']")) >= done
-                )
+                partial(uploads_done, count=round_ + 1)
             )
             page_rates.append(size / driver.execute_script(UPLOAD_SECONDS_JS) / 1e6)
             stored = requests.get(

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient
 from app.master.writer import ReplicatedWriter
+from app.metadata.cluster_blobs import manifest_name
 from app.metadata.manifests import (
     MAX_MANIFEST_BYTES,
     InvalidManifest,
@@ -41,7 +42,7 @@ class ManifestWriter:
             self.live_nodes(),
             lambda: data,
             digest,
-            f"manifest-{manifest.hash}",
+            manifest_name(manifest.hash),
             kind="manifest",
             private=True,
             quorum=1,

@@ -23,6 +23,7 @@ from typing import Any
 
 from app.cluster.node_client import NodeClient
 from app.master.manifests import read_manifests
+from app.master.snapshots import read_snapshot_manifests
 from app.master.validation import (
     parse_file_key,
     parse_hash_list,
@@ -35,7 +36,12 @@ from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.journal import learn_records, written_at_of
 from app.metadata.manifests import learn_manifests, unknown_manifests
 from app.metadata.records import HeldCopy
-from app.metadata.snapshots import SnapshotInfo, record_snapshot, taken_at_of
+from app.metadata.snapshots import (
+    SnapshotInfo,
+    known_snapshot_manifests,
+    parse_snapshot_name,
+    record_snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +98,22 @@ class CopyReports:
             created := learn_manifests(engine, read_manifests(self.nodes, url, unknown))
         ):
             log.info("%d large files rebuilt from their manifests on %s", created, url)
+        listed = []
         for copy in copies:
-            taken_at = taken_at_of(copy.name) if copy.kind == "snapshot" else None
-            if taken_at is not None:
-                record_snapshot(engine, SnapshotInfo(copy.hash, taken_at, copy.size))
+            named = parse_snapshot_name(copy.name) if copy.kind == "snapshot" else None
+            if named is None:
+                continue
+            if named[1]:
+                listed.append(copy.hash)  # the manifest of a snapshot's blocks
+            else:
+                record_snapshot(engine, SnapshotInfo(copy.hash, named[0], copy.size))
+        unknown = sorted(set(listed) - known_snapshot_manifests(engine, listed))
+        for blob_hash, manifest in read_snapshot_manifests(self.nodes, url, unknown):
+            record_snapshot(
+                engine,
+                SnapshotInfo(manifest.hash, manifest.taken_at, manifest.size, blob_hash),
+                manifest.blocks,
+            )
         learn_records(
             engine,
             [

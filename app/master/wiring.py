@@ -84,6 +84,7 @@ def init_app(app: Flask) -> None:
             setting_store,
             keep=config["SNAPSHOT_KEEP"],
             max_bytes=config["SNAPSHOT_MAX_BYTES"],
+            block_size=config["BLOCK_SIZE"],
         ),
         live,
         journal,

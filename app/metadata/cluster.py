@@ -24,9 +24,9 @@ from sqlalchemy import (
 
 from app.metadata.catalogue_schema import blobs, files, nodes, pending_deletes, replicas, tombstones
 from app.metadata.catalogue_version import bump_catalogue_version
+from app.metadata.cluster_blobs import describe_cluster_blobs
 from app.metadata.engine import batches, dialect_insert, ensure_schema, write_transaction
 from app.metadata.records import NodeRecord, NodeStats, ReplicationState, ScrubFigures
-from app.metadata.recovery_schema import journal, manifests, snapshots
 from app.metadata.schema import master_metadata
 
 # The distinct nodes of ``replicas``, by its index on node: a loose index scan.
@@ -179,7 +179,7 @@ class ClusterStore:
             else:
                 counts = self._counted_by_scan(conn, counted, live, replication, limit)
             described: dict[str, tuple[str | None, int]] = {}
-            kinds: dict[str, str] = {}
+            own: dict[str, tuple[str, str]] = {}
             for chunk in batches(list(counts)):
                 some = list(chunk)
                 described.update(
@@ -190,24 +190,16 @@ class ClusterStore:
                         .where(blobs.c.hash.in_(some))
                     )
                 )
-                # A manifest, a snapshot or a journal record is copied as one, for a
-                # rebuilt master to find.
-                for kind, column in (
-                    ("manifest", manifests.c.blob_hash),
-                    ("snapshot", snapshots.c.hash),
-                    ("journal", journal.c.hash),
-                ):
-                    kinds.update(
-                        (h, kind)
-                        for h in conn.execute(select(column).where(column.in_(some))).scalars()
-                    )
+                # A manifest, a snapshot or a journal record is copied as one, with
+                # its name, for a rebuilt master to find.
+                own.update(describe_cluster_blobs(conn, some))
         return [
             ReplicationState(
                 h,
-                described[h][0] or "",
+                described[h][0] or own.get(h, ("", ""))[1],
                 described[h][1],
                 *counts[h],
-                kind="file" if described[h][0] is not None else kinds.get(h, "block"),
+                kind="file" if described[h][0] is not None else own.get(h, ("block", ""))[0],
             )
             for h in counts
             if h in described  # deleted meanwhile (PostgreSQL reads each statement afresh)

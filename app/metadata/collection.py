@@ -1,7 +1,8 @@
 """What keeps content stored, and the purge of what nothing keeps.
 
 A blob stays while a file is it, has it as a block or as its manifest, an upload in
-progress counts on it, or it is a snapshot or a journal record kept; once none does it
+progress counts on it, or it is a snapshot kept (its blob, or its manifest and blocks)
+or a journal record kept; once none does it
 is purged (at once when its last file goes, after a grace period from its
 ``referenced_at`` when an upload was abandoned) and tombstoned, so that an inventory
 from a node that was away does not bring it back. A private file (content of the
@@ -22,17 +23,19 @@ from app.metadata.catalogue_schema import blobs, file_blocks, files, replicas, t
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.engine import batches, dialect_insert
 from app.metadata.records import PurgedBlob
-from app.metadata.recovery_schema import journal, manifests, snapshots
+from app.metadata.recovery_schema import journal, manifests, snapshot_blocks, snapshots
 from app.metadata.upload_schema import upload_blocks
 
 # True for a blob that a file or an upload in progress still needs: the file itself, one
-# of its blocks or its manifest, or a snapshot kept.
+# of its blocks or its manifest, or a snapshot kept (its blob, manifest or blocks).
 BLOB_IS_REFERENCED: ColumnElement[bool] = or_(
     exists().where(files.c.hash == blobs.c.hash),
     exists().where(file_blocks.c.block_hash == blobs.c.hash),
     exists().where(upload_blocks.c.hash == blobs.c.hash),
     exists().where(manifests.c.blob_hash == blobs.c.hash),
     exists().where(snapshots.c.hash == blobs.c.hash),
+    exists().where(snapshots.c.manifest_hash == blobs.c.hash),
+    exists().where(snapshot_blocks.c.block_hash == blobs.c.hash),
     exists().where(journal.c.hash == blobs.c.hash),
 )
 

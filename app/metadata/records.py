@@ -191,7 +191,9 @@ class NodeRecord:
 @dataclass(frozen=True)
 class ReplicationState:
     hash: str
-    name: str  # the file's name when the blob is a whole file, else ""
+    # The file's name when the blob is a whole file, a cluster blob's own (a manifest, a
+    # snapshot, a journal record), else "".
+    name: str
     size: int
     counted: int  # copies on nodes up, or down for less than the repair grace
     live: int  # copies on nodes up now

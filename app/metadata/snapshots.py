@@ -10,7 +10,9 @@ uploads in progress and the open mode's signing key are left out: the nodes' inv
 bring the copies back, and the rest is a master's own.
 
 A snapshot holds password hashes and token hashes: it is as secret as the database, and
-stored on the nodes as a private blob (``app.master.snapshots``).
+stored on the nodes as a private blob (``app.master.snapshots``), or as private blocks
+and a manifest listing them when it is larger than a block
+(``app.metadata.snapshot_manifests``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import hashlib
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +43,7 @@ from app.metadata.catalogue_schema import blobs, file_blocks, files
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.changes import feed_positions, restart_feeds
 from app.metadata.engine import dialect_insert, write_transaction
-from app.metadata.recovery_schema import manifests, snapshots
+from app.metadata.recovery_schema import manifests, snapshot_blocks, snapshots
 from app.metadata.schema import master_metadata
 
 # Parents before children: the order rows are restored in.
@@ -55,9 +57,13 @@ ROWS_PER_BATCH = 5_000
 
 @dataclass(frozen=True)
 class SnapshotInfo:
+    """A snapshot kept: its bytes' hash and size; ``manifest``, the blob listing its
+    blocks ("": it is one blob, at ``hash``)."""
+
     hash: str
     taken_at: float
     size: int
+    manifest: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,19 +84,26 @@ class RestoreReport:
         return asdict(self)
 
 
-def snapshot_name(taken_at: float) -> str:
-    """The name a snapshot's blob has on the nodes: what tells a rebuilt master its time."""
-    return f"snapshot-{taken_at:.3f}.db.gz"
+# The endings of a snapshot's blob's name: its bytes, or the manifest of its blocks.
+WHOLE, LISTED = ".db.gz", ".blocks.json"
 
 
-def taken_at_of(name: str) -> float | None:
-    """The time in a snapshot's name, or None for a name ``snapshot_name`` did not make."""
-    if not name.startswith("snapshot-") or not name.endswith(".db.gz"):
-        return None
-    try:
-        return float(name[len("snapshot-") : -len(".db.gz")])
-    except ValueError:
-        return None
+def snapshot_name(taken_at: float, *, blocks: bool = False) -> str:
+    """The name a snapshot's blob has on the nodes: what tells a rebuilt master its time,
+    and with ``blocks`` that the blob is the manifest of its blocks."""
+    return f"snapshot-{taken_at:.3f}{LISTED if blocks else WHOLE}"
+
+
+def parse_snapshot_name(name: str) -> tuple[float, bool] | None:
+    """(time, is a manifest of blocks) of a snapshot's name, or None for a name
+    ``snapshot_name`` did not make."""
+    for ending, blocks in ((WHOLE, False), (LISTED, True)):
+        if name.startswith("snapshot-") and name.endswith(ending):
+            try:
+                return float(name[len("snapshot-") : -len(ending)]), blocks
+            except ValueError:
+                return None
+    return None
 
 
 def take_snapshot(engine: Engine) -> tuple[bytes, str]:
@@ -248,12 +261,52 @@ def _batches_of_columns(
 # ----- the snapshots kept on the nodes -----
 
 
-def record_snapshot(engine: Engine, info: SnapshotInfo) -> None:
-    """Note a snapshot blob (taken here, or reported by a node); a known one is a no-op."""
+def record_snapshot(
+    engine: Engine, info: SnapshotInfo, blocks: Sequence[tuple[str, int]] = ()
+) -> None:
+    """Note a snapshot (taken here, or reported by a node) and the ``blocks`` it is stored
+    as, if any; a known one is a no-op."""
+    insert = dialect_insert(engine)
     with write_transaction(engine) as conn:
         conn.execute(
-            dialect_insert(engine)(snapshots).on_conflict_do_nothing(),
-            {"hash": info.hash, "taken_at": info.taken_at, "size": info.size},
+            insert(snapshots).on_conflict_do_nothing(),
+            {
+                "hash": info.hash,
+                "taken_at": info.taken_at,
+                "size": info.size,
+                "manifest_hash": info.manifest,
+            },
+        )
+        if blocks:
+            conn.execute(
+                insert(snapshot_blocks).on_conflict_do_nothing(),
+                [
+                    {"snapshot_hash": info.hash, "seq": seq, "block_hash": h, "size": size}
+                    for seq, (h, size) in enumerate(blocks)
+                ],
+            )
+
+
+def snapshot_blocks_of(engine: Engine, digest: str) -> list[tuple[str, int]]:
+    """The blocks of the snapshot ``digest`` in order (none: it is one blob)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(snapshot_blocks.c.block_hash, snapshot_blocks.c.size)
+            .where(snapshot_blocks.c.snapshot_hash == digest)
+            .order_by(snapshot_blocks.c.seq)
+        ).all()
+    return [(row.block_hash, row.size) for row in rows]
+
+
+def known_snapshot_manifests(engine: Engine, hashes: Sequence[str]) -> set[str]:
+    """Those of ``hashes`` that are the manifest of a snapshot known."""
+    if not hashes:
+        return set()
+    with engine.connect() as conn:
+        return set(
+            conn.execute(
+                select(snapshots.c.manifest_hash).where(snapshots.c.manifest_hash.in_(hashes))
+            ).scalars()
         )
 
 
@@ -261,11 +314,11 @@ def list_snapshots(engine: Engine) -> list[SnapshotInfo]:
     """The snapshots known, newest first."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(snapshots.c.hash, snapshots.c.taken_at, snapshots.c.size).order_by(
-                snapshots.c.taken_at.desc()
-            )
+            select(
+                snapshots.c.hash, snapshots.c.taken_at, snapshots.c.size, snapshots.c.manifest_hash
+            ).order_by(snapshots.c.taken_at.desc())
         ).all()
-    return [SnapshotInfo(r.hash, r.taken_at, r.size) for r in rows]
+    return [SnapshotInfo(r.hash, r.taken_at, r.size, r.manifest_hash) for r in rows]
 
 
 def prune_snapshots(engine: Engine, keep: int) -> int:
@@ -278,5 +331,6 @@ def prune_snapshots(engine: Engine, keep: int) -> int:
             ).scalars()
         )
         if doomed:
+            conn.execute(delete(snapshot_blocks).where(snapshot_blocks.c.snapshot_hash.in_(doomed)))
             conn.execute(delete(snapshots).where(snapshots.c.hash.in_(doomed)))
     return len(doomed)

@@ -12,7 +12,7 @@ from app.openapi.components import (
     CLUSTER,
     COUNT,
     DIGEST,
-    HASH,
+    FILE_KEY,
     INTEGER,
     JSON_BODY,
     NODE_ID,
@@ -30,7 +30,7 @@ from app.openapi.components import (
 NODE = obj({"id": STRING, "url": STRING, "state": {"enum": ["up", "unresponsive", "down"]}})
 REPAIR_PASS = obj(
     {"copied": INTEGER, "trimmed": INTEGER, "failed": INTEGER, "collected": INTEGER},
-    {"unavailable": array(HASH), "garbage_left": BOOLEAN},
+    {"unavailable": array(FILE_KEY), "garbage_left": BOOLEAN},  # a registered key too
 )
 CLUSTER_HEALTH = obj(
     {

@@ -84,9 +84,10 @@ ENTRY: Schema = obj(
     {"version": INTEGER},
 )
 
-# A file of the global catalogue (``FileRecord.to_dict``).
+# A file of the global catalogue (``FileRecord.to_dict``): its key is a SHA-256, or any
+# FILE_KEY that ``POST /register`` took (the reference registers keys such as "test123").
 FILE_RECORD: Schema = obj(
-    {"hash": HASH, "name": STRING, "size": INTEGER, "replicas": array(STRING)}
+    {"hash": FILE_KEY, "name": STRING, "size": INTEGER, "replicas": array(STRING)}
 )
 
 # The reference's upload answer, as the master and the nodes give it.
@@ -129,10 +130,12 @@ REASONS = {
     411: "Length Required",
     412: "Precondition Failed",
     413: "Content Too Large",
+    414: "URI Too Long",
     415: "Unsupported Media Type",
     416: "Range Not Satisfiable",
     422: "Unprocessable Content",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
@@ -177,12 +180,13 @@ def operation(
     body: Schema | None = None,
     **extra: Any,
 ) -> Operation:
-    """An operation; ``fails`` are the statuses it answers with the JSON error body."""
+    """An operation; ``fails`` are the statuses it answers with the JSON error body, and
+    every operation may answer HEAD_REFUSALS."""
     spelled: Operation = {
         "operationId": operation_id,
         "summary": summary,
         "security": security,
-        "responses": {**responses, **errors(fails)},
+        "responses": {**responses, **errors(sorted({*fails, *HEAD_REFUSALS}))},
     }
     parameters = list(parameters)
     if parameters:
@@ -204,5 +208,8 @@ def bytes_request(media_type: str = "application/octet-stream") -> Schema:
 BINARY: Schema = {"schema": {"format": "binary"}}
 # The request's failures that any view may answer: an undecodable URL, a stalled body.
 CLIENT = (400, 408)
+# What the server answers, before any view, to a request line or header fields beyond
+# its limits (``app.server.limits.HeadLimits``): any operation may get them.
+HEAD_REFUSALS = (414, 431)
 # What a JSON body may be refused for (malformed, too long).
 JSON_BODY = (400, 408, 413)

@@ -15,7 +15,6 @@ from app.openapi.components import (
     DIGEST,
     FILE_KEY,
     FILE_RECORD,
-    HASH,
     INTEGER,
     JSON_BODY,
     NODE_ID,
@@ -43,14 +42,15 @@ BYTES = {"*/*": BINARY}
 
 LOCATION = obj({"node": STRING, "url": STRING, "state": STRING})
 DESCRIBED = obj(
-    {"hash": HASH, "name": STRING, "size": INTEGER, "replicas": array(STRING)},
+    {"hash": FILE_KEY, "name": STRING, "size": INTEGER, "replicas": array(STRING)},
     {"locations": array(LOCATION)},
 )
 UPLOAD_STATE = obj(
     {"upload_id": {"type": ["string", "null"]}, "missing": array(ANY_OBJECT)},
     {"complete": BOOLEAN, "file": ANY_OBJECT, "expires_at": NUMBER},
 )
-BLOCK = obj({"hash": HASH, "size": INTEGER, "offset": INTEGER, "urls": array(STRING)})
+# A registered key's one block is the key itself.
+BLOCK = obj({"hash": FILE_KEY, "size": INTEGER, "offset": INTEGER, "urls": array(STRING)})
 GENERATE_FORM: Schema = {
     "required": True,
     "content": {
@@ -98,7 +98,7 @@ PATHS: dict[str, dict[str, Operation]] = {
         "post": operation(
             "registerFile",
             "Record a file with its metadata (the reference API)",
-            answer(200, obj({"message": STRING, "hash": HASH, "file": FILE_RECORD})),
+            answer(200, obj({"message": STRING, "hash": FILE_KEY, "file": FILE_RECORD})),
             (*JSON_BODY, 401, 403, 409, 413),
             security=ADMIN,
             body=json_request(
@@ -238,7 +238,7 @@ PATHS: dict[str, dict[str, Operation]] = {
                 200,
                 obj(
                     {
-                        "hash": HASH,
+                        "hash": FILE_KEY,
                         "name": STRING,
                         "size": INTEGER,
                         "block_size": INTEGER,

@@ -256,6 +256,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             "versions",
             "A file's versions, newest first",
             obj({"versions": array(VERSION)}),
+            (*PATH_FAILS, 409),  # a folder: is_a_directory
             parameters=[PATH_QUERY],
         )
     },

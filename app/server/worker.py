@@ -188,12 +188,13 @@ class _ErrorAnswer:
 
 def json_error(status: int, message: str) -> bytes:
     """A whole answer of ``status`` in our error shape, closing the connection; the code
-    is the status's name (431 ``request_header_fields_too_large``)."""
+    is the status's name in snake_case (431 ``request_header_fields_too_large``, 414
+    ``request_uri_too_long``)."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    code = "internal_error" if status == 500 else phrase.lower().replace(" ", "_")
+    code = "internal_error" if status == 500 else phrase.lower().replace(" ", "_").replace("-", "_")
     error = {"error": {"code": code, "message": message or phrase.lower()}}
     body = (json.dumps(error, separators=(",", ":")) + "\n").encode()
     head = (

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
+import secrets
 
 import pytest
 
+from app.config import MIN_BLOCK_SIZE
 from app.factory import create_app
 from app.security import CLUSTER_HEADER
 from tests.support.apps import make_client
@@ -83,3 +86,49 @@ def test_only_the_cluster_or_an_admin_may_call_them_in_secured_mode(tmp_path):
         assert status["recovering"] is False
     finally:
         app.extensions["mdbx.master"].index.close()
+
+
+def test_a_snapshot_larger_than_a_block_is_stored_as_blocks_and_read_back(tmp_path, dead_url):
+    """BLOCK_SIZE is 64 KiB here: a batch of files with random names makes the user trees'
+    snapshot larger, and it is cut into private blocks listed by a manifest (the blob of
+    kind "snapshot"), listed, downloaded whole and restored as a one-blob snapshot is."""
+    with user_master(tmp_path, dead_url) as (_app, client):
+        names = [secrets.token_hex(40) for _ in range(400)]
+        batch = client.post(
+            "/api/batch",
+            query_string={"dir": "/many"},
+            data={name: (io.BytesIO(name.encode()), name) for name in names},
+            content_type="multipart/form-data",
+        )
+        assert batch.status_code == 200, batch.json
+        taken = client.post("/admin/snapshots")
+        assert taken.status_code == 200, taken.json
+        digest, manifest = taken.json["hash"], taken.json["manifest"]
+        assert taken.json["size"] > MIN_BLOCK_SIZE and manifest
+        assert taken.json["blocks"] == -(-taken.json["size"] // MIN_BLOCK_SIZE)
+        assert taken.json["copies"] == ["n1"]
+        listed = client.get("/admin/snapshots").json["snapshots"]
+        assert [(s["hash"], s["manifest"], s["copies"]) for s in listed] == [
+            (digest, manifest, ["n1"])
+        ]
+        data = client.get(f"/admin/snapshots/{digest}")
+        assert data.status_code == 200 and hashlib.sha256(data.data).hexdigest() == digest
+
+        put_file(client, "/later.txt", b"after the snapshot\n")
+        latest = client.post("/admin/restore?latest=1")
+        assert latest.status_code == 200, latest.json
+        assert latest.json["snapshot"]["hash"] == digest and latest.json["entries"] == 401
+        assert client.get("/api/files/later.txt").status_code == 404
+        assert client.get(f"/api/files/many/{names[7]}").data == names[7].encode()
+        again = client.post(
+            "/admin/restore", data=data.data, headers={"Content-Type": "application/gzip"}
+        )
+        assert again.status_code == 200 and again.json["entries"] == 401
+
+
+def test_a_snapshot_past_snapshot_max_bytes_is_507_and_not_kept(tmp_path, dead_url):
+    with user_master(tmp_path, dead_url, SNAPSHOT_MAX_BYTES=1000) as (_app, client):
+        refused = client.post("/admin/snapshots")
+        assert refused.status_code == 507, refused.json
+        assert refused.json["error"]["code"] == "snapshot_too_large"
+        assert client.get("/admin/snapshots").json == {"snapshots": []}

@@ -308,6 +308,17 @@ def test_a_head_beyond_the_limits_gets_the_same_431_from_node_and_master(cluster
     assert requests.post(f"{master.url}/assign", headers=fields, timeout=10).status_code == 431
 
 
+def test_a_request_line_beyond_the_limit_gets_the_same_414_from_node_and_master(cluster):
+    """schemathesis found it (tests/api/test_fuzz_findings.py): 414 for any operation,
+    listed by every one, its code in snake_case as every other."""
+    query = "x" * 5000  # the request line's limit is 4094 bytes
+    for url in (f"{cluster.nodes[0].url}/retrieve", f"{cluster.master.url}/api/search"):
+        response = requests.get(url, params={"q": query}, timeout=10)
+        assert response.status_code == 414, url
+        assert response.headers["Content-Type"] == "application/json", url
+        assert response.json()["error"]["code"] == "request_uri_too_long", url
+
+
 def test_connections_over_the_per_address_cap_are_closed_at_accept(spawn):
     cluster: Cluster = spawn(nodes=0)
     node = cluster.add_node(env={"MDBX_MAX_CONNECTIONS_PER_ADDRESS": "5"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 
 import pytest
@@ -135,20 +136,34 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
 def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn):
     """A private file written after the last snapshot lives only in the master's
     database; its journal record on the nodes (``app.master.journal``) brings it back
-    into its user's tree when the master is rebuilt, over the snapshot restored."""
-    cluster: Cluster = spawn(nodes=2, env=FAST)
+    into its user's tree when the master is rebuilt, over the snapshot restored.
+
+    With 64 KiB blocks, the snapshot of 200 more files is larger than a block: it is
+    stored as blocks and their manifest, which is all a rebuilt master has of it."""
+    block = 64 * 1024
+    cluster: Cluster = spawn(nodes=2, env={**FAST, "MDBX_BLOCK_SIZE": str(block)})
     master = cluster.master.url
     alice = add_user(master, "alice")
     alice.put("/before.txt", b"in the snapshot\n")
     alice.put("/changed.txt", b"first, in the snapshot\n")
+    many = [secrets.token_hex(40) for _ in range(200)]
+    batch = alice.call(
+        "POST",
+        "/api/batch",
+        params={"dir": "/many"},
+        files=[(name, (name, name.encode())) for name in many],
+    )
+    assert batch.status_code == 200, batch.text
     recovered(master)
     # No snapshot yet: nothing to replay over, so nothing journaled.
-    assert get_json(master, "/cluster/health")["blobs"] == 2
+    assert get_json(master, "/cluster/health")["blobs"] == 2 + len(many)
     taken = requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT)
     assert taken.status_code == 200, taken.text
+    snapshot = taken.json()
+    assert snapshot["size"] > block and snapshot["blocks"] > 1 and snapshot["manifest"]
 
     small = os.urandom(3000)
-    large = os.urandom(5 * MIB + 11)  # a manifest of blocks
+    large = os.urandom(5 * block + 11)  # a manifest of blocks
     alice.put("/after/small.bin", small)
     alice.put("/after/large.bin", large)
     alice.put("/changed.txt", b"second, after the snapshot\n")
@@ -165,7 +180,7 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     cluster.master.start()
 
     report = recovered(master)
-    assert report["restored"] is True, report
+    assert report["restored"] is True and report["snapshot"]["hash"] == snapshot["hash"], report
     assert report["journal"]["unreadable"] == 0 and report["journal"]["records"] == 4, report
     assert report["journal"]["files_put"] == 5, report
     again = User(master, "alice", "pw-alice-123")
@@ -176,6 +191,8 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
         ("/changed.txt", b"second, after the snapshot\n"),
         ("/batch/one.txt", b"batch one\n"),
         ("/batch/two.txt", b"batch two\n"),
+        (f"/many/{many[0]}", many[0].encode()),
+        (f"/many/{many[-1]}", many[-1].encode()),
     ):
         reply = again.get(path)
         assert reply.status_code == 200 and reply.content == data, (path, reply.status_code)
@@ -184,6 +201,11 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     # The journal is kept while it is needed: a rebuilt master's next snapshot has it all.
     wait_until(lambda: healthy(master), 30)
     assert requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT).status_code == 200
+    # The snapshot the nodes brought back is kept, blocks and all: it still reads whole.
+    saved = requests.get(f"{master}/admin/snapshots/{snapshot['hash']}", timeout=TIMEOUT)
+    assert (
+        saved.status_code == 200 and hashlib.sha256(saved.content).hexdigest() == snapshot["hash"]
+    )
 
 
 @pytest.mark.postgres

@@ -52,14 +52,18 @@ class Tally:
     failures: list[str] = field(default_factory=list)
 
 
-def fuzz_operation(operation: Any, send: Callable[[Any], int], tally: Tally) -> None:
-    """Send EXAMPLES valid and EXAMPLES invalid requests of ``operation``; record failures."""
+def fuzz_operation(
+    operation: Any, send: Callable[[Any], int], tally: Tally, examples: int = EXAMPLES
+) -> None:
+    """Send ``examples`` valid and as many invalid requests of ``operation``; record
+    failures."""
     label = operation.label
+    bounded = settings(FUZZ_SETTINGS, max_examples=examples)
     tally.examples[label] = 0
     tally.statuses[label] = Counter()
     for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-        @FUZZ_SETTINGS
+        @bounded
         @given(case=operation.as_strategy(generation_mode=mode))
         def run(case: Any) -> None:
             tally.examples[label] += 1

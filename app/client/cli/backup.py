@@ -36,7 +36,9 @@ def backup(settings: Settings, out: Path | None, list_only: bool) -> None:
     elif settings.chatty:
         click.echo(
             f"snapshot {taken['hash'][:12]} taken {when(taken['taken_at'])}, "
-            f"{human_size(taken['size'])} on {', '.join(taken['copies'])}"
+            f"{human_size(taken['size'])}"
+            + (f" in {taken['blocks']} blocks" if taken.get("blocks", 1) > 1 else "")
+            + f" on {', '.join(taken['copies'])}"
             + (f", saved to {out}" if out is not None else "")
         )
 

@@ -18,7 +18,7 @@ import app.metadata
 from app.metadata.engine import ensure_schema
 from app.metadata.schema import master_metadata
 
-# Every table of the master's database: those one schema.py defined before the split.
+# Every table of the master's database.
 MASTER_TABLES = {
     "api_tokens",
     "blobs",
@@ -37,6 +37,7 @@ MASTER_TABLES = {
     "resumable_uploads",
     "settings",
     "shares",
+    "snapshot_blocks",
     "snapshots",
     "tombstones",
     "trash",

@@ -18,6 +18,7 @@ from app.metadata.accounts import UserStore
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url, write_transaction
 from app.metadata.file_catalogue import FileCatalogue
+from app.metadata.journal import journal_name, learn_records, written_at_of
 from app.metadata.manifests import (
     InvalidManifest,
     Manifest,
@@ -31,11 +32,21 @@ from app.metadata.manifests import (
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
 from app.metadata.shares import ShareStore
+from app.metadata.snapshot_manifests import (
+    InvalidSnapshotManifest,
+    SnapshotManifest,
+    decode_snapshot_manifest,
+    encode_snapshot_manifest,
+)
 from app.metadata.snapshots import (
     SnapshotInfo,
+    known_snapshot_manifests,
+    parse_snapshot_name,
     prune_snapshots,
     record_snapshot,
     restore_snapshot,
+    snapshot_blocks_of,
+    snapshot_name,
     take_snapshot,
 )
 
@@ -235,19 +246,85 @@ def test_record_manifest_points_a_file_at_its_latest_manifest(engine):
 def test_repair_copies_manifests_and_snapshots_as_what_they_are(engine):
     """A rebuilt master finds them by the kind their copies carry on the nodes."""
     store = FileCatalogue(engine)
-    snap = "5a" * 32
-    for blob in (MAN, snap, A, B):
+    snap, record = "5a" * 32, "4b" * 32
+    for blob in (MAN, snap, record, A, B):
         store.register_blob(blob, 3, ["n1"])
     learn_manifests(engine, [(MAN, LARGE)])
-    record_snapshot(engine, SnapshotInfo(snap, time.time(), 3))
+    record_snapshot(engine, SnapshotInfo(snap, 1234.5, 3))
+    learn_records(engine, [(record, 2000.5, 3)])
     states = ClusterStore(engine).replication_states({"n1", "n2"}, {"n1", "n2"}, 2, 10)
     assert {s.hash: s.kind for s in states} == {
         MAN: "manifest",
         snap: "snapshot",
+        record: "journal",
         A: "block",
         B: "block",
     }
+    # With the names that tell a rebuilt master what they are (a node names a copy
+    # without one by its hash, and a snapshot so named was found by no rebuilt master).
+    names = {s.hash: s.name for s in states}
+    assert names == {
+        MAN: f"manifest-{BIG}",
+        snap: "snapshot-1234.500.db.gz",
+        record: journal_name(2000.5),
+        A: "",
+        B: "",
+    }
+    assert parse_snapshot_name(names[snap]) == (1234.5, False)
+    assert written_at_of(names[record]) == 2000.5
     # A snapshot kept is referenced; once forgotten, it is garbage.
     assert store.collect_garbage(time.time() + 10, 100) == []
     assert prune_snapshots(engine, 0) == 1
     assert [blob.hash for blob in store.collect_garbage(time.time() + 10, 100)] == [snap]
+
+
+SNAP_MANIFEST = SnapshotManifest(BIG, 10, 1234.5, 4, ((A, 4), (B, 4), ("cc" * 32, 2)))
+
+
+def test_a_snapshot_manifest_round_trips_and_its_name_says_what_it_is():
+    data = encode_snapshot_manifest(SNAP_MANIFEST)
+    assert decode_snapshot_manifest(data) == SNAP_MANIFEST
+    assert encode_snapshot_manifest(decode_snapshot_manifest(data)) == data
+    assert parse_snapshot_name(snapshot_name(1234.5)) == (1234.5, False)
+    assert parse_snapshot_name(snapshot_name(1234.5, blocks=True)) == (1234.5, True)
+    for name in ("snapshot-x.db.gz", "manifest-1.blocks.json", "snapshot-1.db.gz.0", ""):
+        assert parse_snapshot_name(name) is None, name
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"{}",
+        encode_manifest(LARGE),  # a large file's manifest is no snapshot's
+        encode_snapshot_manifest(SnapshotManifest(BIG, 11, 1.0, 4, ((A, 4), (B, 4)))),
+        encode_snapshot_manifest(SnapshotManifest(BIG, 0, 1.0, 4, ())),
+        encode_snapshot_manifest(SNAP_MANIFEST).replace(b'"taken_at":1234.5', b'"taken_at":"x"'),
+    ],
+)
+def test_bytes_that_are_no_snapshot_manifest_are_refused(data):
+    with pytest.raises(InvalidSnapshotManifest):
+        decode_snapshot_manifest(data)
+
+
+def test_a_snapshot_of_blocks_keeps_its_manifest_and_blocks_until_it_is_forgotten(engine):
+    """Repair copies the manifest as a snapshot (a rebuilt master finds it by kind) and
+    the blocks as blocks; GC keeps all of them while the snapshot is kept."""
+    store = FileCatalogue(engine)
+    blocks = SNAP_MANIFEST.blocks
+    for blob, size in (*blocks, (MAN, 300)):
+        store.register_blob(blob, size, ["n1"], private=True)
+    assert known_snapshot_manifests(engine, [MAN]) == set()
+    info = SnapshotInfo(BIG, SNAP_MANIFEST.taken_at, SNAP_MANIFEST.size, MAN)
+    record_snapshot(engine, info, blocks)
+    record_snapshot(engine, info, blocks)  # known: a no-op
+    assert known_snapshot_manifests(engine, [MAN, A]) == {MAN}
+    assert snapshot_blocks_of(engine, BIG) == list(blocks)
+    states = ClusterStore(engine).replication_states({"n1", "n2"}, {"n1", "n2"}, 2, 10)
+    assert {s.hash: s.kind for s in states} == {MAN: "snapshot", **{h: "block" for h, _ in blocks}}
+    named = {s.hash: s.name for s in states}
+    assert parse_snapshot_name(named[MAN]) == (SNAP_MANIFEST.taken_at, True)
+    assert store.collect_garbage(time.time() + 10, 100) == []
+    assert prune_snapshots(engine, 0) == 1
+    assert snapshot_blocks_of(engine, BIG) == []
+    collected = {blob.hash for blob in store.collect_garbage(time.time() + 10, 100)}
+    assert collected == {MAN, *(h for h, _ in blocks)}
