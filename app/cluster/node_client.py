@@ -7,7 +7,6 @@ import hashlib
 import http.client
 import json
 import logging
-import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 from urllib.parse import urlencode
@@ -35,8 +34,9 @@ NODE_TIMEOUT = (3.05, 60.0)
 # Reads are sent from a node's disk at once: one that does not connect or start within
 # this is skipped for another replica, not waited for as a write is.
 NODE_READ_TIMEOUT = (1.0, 3.0)
-# Seconds a node has to take the connection of ``accepts`` (before a redirect to it).
-ACCEPT_TIMEOUT = 0.25
+# Seconds a node has to take the connection of ``serves``, and again to answer it (before a
+# redirect to it).
+SERVES_TIMEOUT = 0.25
 
 
 READ_CHUNK = 1024 * 1024
@@ -304,14 +304,15 @@ class NodeClient:
             raise CorruptCopy(f"node {node_url} sent bytes that do not match {digest}")
         return data
 
-    def accepts(self, node_url: str, timeout: float = ACCEPT_TIMEOUT) -> bool:
-        """Whether the node takes a TCP connection within ``timeout`` (nothing is sent):
-        a node killed a moment ago refuses at once, before its master can know."""
-        parts = urllib3.util.parse_url(node_url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+    def serves(self, node_url: str, timeout: float = SERVES_TIMEOUT) -> bool:
+        """Whether the node answers a request now, within ``timeout`` to connect and again
+        to answer (any status: a bare ``GET /retrieve``, 400 at once from its fast path).
+        A node killed a moment ago, before its master can know, may still take a TCP
+        connection (its kernel finishes the handshake until the process's sockets are
+        closed), and a client sent there would then be reset: only an answer counts."""
         try:
-            socket.create_connection((parts.host or "", port), timeout=timeout).close()
-        except OSError:
+            self._http.get(f"{node_url}/retrieve", timeout=(timeout, timeout)).close()
+        except requests.RequestException:
             return False
         return True
 

@@ -22,16 +22,16 @@ class FileReads:
         reader: BlockReader,
         live_nodes: Callable[[], list[NodeRecord]],
         signer: UrlSigner,
-        accepts: Callable[[str], bool] = lambda url: True,
+        serves: Callable[[str], bool] = lambda url: True,
     ) -> None:
         self.get_file = get_file  # the catalogue's lookup: 404 for what it does not list
         self.reader = reader
         self.live_nodes = live_nodes
         # Signs the node URLs handed to clients in secured mode; a no-op in open mode.
         self.signer = signer
-        # Whether a node takes a connection now (``NodeClient.accepts``), asked of the
-        # node a redirect is about to send a client to.
-        self.accepts = accepts
+        # Whether a node answers now (``NodeClient.serves``), asked of the node a
+        # redirect is about to send a client to.
+        self.serves = serves
 
     def locate(self, hash_param: str | None) -> tuple[FileRecord, str | None]:
         """Return the file, and a signed URL of a live node that can send it whole.
@@ -39,7 +39,7 @@ class FileReads:
         A file of one blob: its ``/retrieve`` on a live replica (none: 503). A file of
         several blocks: ``/file`` on a live node holding every block, which sends them
         from its disk; when no one node does, None, and the master streams it. Of the
-        live replicas, one that takes a connection now is chosen.
+        live replicas, one that answers now is chosen.
         """
         record = self.get_file(hash_param)
         if record.blocks:
@@ -53,11 +53,11 @@ class FileReads:
                 return record, None
             raise ServiceUnavailable(f"no live node holds {record.hash}", code="no_live_replica")
         random.shuffle(urls)
-        # The first that takes a connection: a node killed in the last few milliseconds,
-        # before its stream's close reached the master (app.master.streams), refuses.
+        # The first that answers: a node killed in the last few milliseconds, before its
+        # stream's close reached the master (app.master.streams), does not.
         # When none does, the master could not read them either (it may be cut off
         # from nodes its clients reach): one of them, as the catalogue says.
-        url = next((url for url in urls if self.accepts(url)), urls[0])
+        url = next((url for url in urls if self.serves(url)), urls[0])
         url = f"{url}/{endpoint}?hash={record.hash}"
         return record, self.signer.read_url(url, record.hash)
 

@@ -94,7 +94,7 @@ class MasterService:
         self.writes = FileWrites(
             writer, uploads, cluster, live, block_size=block_size, upload_ttl=upload_ttl
         )
-        self.reads = FileReads(self.get_file, self.reader, live, signer, nodes.accepts)
+        self.reads = FileReads(self.get_file, self.reader, live, signer, nodes.serves)
         self.uploads = UploadService(
             store,
             uploads,
