@@ -65,7 +65,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench --write-md
 
 bench-quick: $(VENV)/.installed
-	$(BIN)/python -m bench --big-mib 64 --duration 5 --repeat 3 \
+	$(BIN)/python -m bench --big-mib 64 --account-mib 64 --duration 5 --repeat 3 \
 		--weed-files 2000 --weed-seconds 15
 
 # Issue #20: ten minutes of mixed load at concurrency 64 with one fault every 30 s (not in

@@ -21,6 +21,7 @@ class Options:
     small_kib: int
     medium_kib: int
     big_mib: int
+    account_mib: int
     repeat: int
     put_concurrency: int
     put_max_files: int

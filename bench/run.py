@@ -10,6 +10,8 @@ prints one table, a row per workload of each family:
   ``/retrieve``; master ``/download`` followed to a node, and streamed with ``proxy=1``);
 - ``small_files``: GET 4 KiB and 1 MiB with wrk against nginx; PUT 4 KiB and the
   reference's multipart POST over many connections, durable, against the fsync loop;
+- ``account_files``: ``mdbx put`` of a big file to a user's tree (R = 2, a cluster of its
+  own) against dd, and ``mdbx get`` against nginx;
 - ``weed``: ``weed benchmark``-style 1 KiB writes (``/assign`` + upload) then reads;
 - memory (here): the peak RSS of the largest process of each role and of nginx, and each
   role's growth from the first minute to the last.
@@ -34,7 +36,7 @@ from typing import Any
 import click
 
 from app.config import role_defaults
-from bench import big_files, small_files, weed
+from bench import account_files, big_files, small_files, weed
 from bench.load import MIB, wrk_binary
 from bench.machine import filesystem, machine, versions
 from bench.nginx import Nginx
@@ -49,9 +51,14 @@ ROLES = ("master", "node 1", "node 2")
 
 def run_workloads(rig: Rig) -> None:
     """Every family in turn; a failed workload is recorded and the others still run."""
+    opts = rig.opts
     node_hash = big_files.put_big_to_node(rig)
     master_hash = big_files.put_big_to_master(rig)
     big_files.get_big(rig, node_hash, master_hash)
+    # Issue #21's rows: the account commands, on a cluster of their own with R = 2.
+    account_files.put_and_get(
+        rig.www, rig.nginx_url, rig.scratch, opts.account_mib, opts.repeat, rig.results
+    )
     small_files.get_small_and_medium(rig)
     small_files.put_small(rig)
     small_files.post_multipart_small(rig)
@@ -153,6 +160,12 @@ def memory_rows(
 @click.option("--small-kib", default=4, show_default=True, help="Small file size (KiB).")
 @click.option("--medium-kib", default=1024, show_default=True, help="Medium GET size (KiB).")
 @click.option("--big-mib", default=256, show_default=True, help="Single-stream file (MiB).")
+@click.option(
+    "--account-mib",
+    default=200,
+    show_default=True,
+    help="The file of `mdbx put` / `mdbx get` (MiB).",
+)
 @click.option(
     "--repeat", default=5, show_default=True, help="Single-stream repetitions (median kept)."
 )

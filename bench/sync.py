@@ -53,14 +53,19 @@ RCLONE = Path("/usr/bin/rclone")
 COPY_TIMEOUT = 600
 
 
-def login(master: str) -> AccountClient:
+def new_user_token(master: str) -> str:
+    """Make the bench's user on ``master`` and log it in; its token."""
     requests.post(
         f"{master}/api/admin/users", json={"username": USER, "password": PASSWORD}, timeout=10
     ).raise_for_status()
-    token = requests.post(
+    token: str = requests.post(
         f"{master}/api/login", json={"username": USER, "password": PASSWORD}, timeout=10
     ).json()["token"]
-    return AccountClient(Client(master, token))
+    return token
+
+
+def login(master: str) -> AccountClient:
+    return AccountClient(Client(master, new_user_token(master)))
 
 
 def make_tree(root: Path, files: int, size: int, max_size: int) -> None:

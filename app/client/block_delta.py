@@ -3,8 +3,12 @@
 The file is cut at the master's block size and hashed, block by block and whole; ``POST
 /api/blocks`` answers which blocks it lacks among those of the file kept at that path;
 ``POST /api/delta`` sends the plan and just those blocks (``app.userfiles.delta`` on the
-master). A file the master holds none of is better sent as ``mdbx put`` sends it (tus,
-resumable): ``upload_changed_blocks`` then answers None, having sent no byte of it.
+master). A file the master holds none of is better sent whole (tus, resumable):
+``upload_changed_blocks`` then answers None, having sent no byte of it.
+
+``Uploads`` is the one way ``mdbx put`` and ``mdbx sync`` store a file at a path: over a
+large file already there, only its changed blocks; anything else as
+``AccountClient.upload`` sends it.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from app.client.account_client import AccountClient
-from app.client.errors import ClientError
-from app.client.transfer import CHUNK, hash_blocks
+from app.client.errors import ClientError, FileNotFound
+from app.client.transfer import CHUNK, Progress, hash_blocks
 
 # What the master's tus OPTIONS answer names as its block size.
 BLOCK_SIZE_HEADER = "Mdbx-Block-Size"
@@ -30,8 +34,58 @@ def block_bytes(account: AccountClient) -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_BLOCK
 
 
+class Uploads:
+    """Stores local files at paths of the user's tree, for one command or sync run."""
+
+    def __init__(self, account: AccountClient) -> None:
+        self.account = account
+        # Whether the master takes a file's changed blocks (until it answers 404), and
+        # its block size (asked at the first large file).
+        self.deltas = True
+        self._block_size: int | None = None
+
+    def block_size(self) -> int:
+        if self._block_size is None:
+            self._block_size = block_bytes(self.account)
+        return self._block_size
+
+    def upload(self, local: Path, remote: str, progress: Progress | None = None) -> dict[str, Any]:
+        """Store ``local`` at ``remote``: ``{"path","size","hash","version","sent_bytes"}``
+        (with ``resumed_from`` when a whole upload went on from an earlier one).
+
+        A file of more than one block over a file at ``remote`` sends only the blocks
+        the master lacks (an edit); the stat that tells costs one call, against hashing
+        the whole file for nothing before a first upload.
+        """
+        size = local.stat().st_size
+        if self.deltas and size > self.block_size() and self._is_file(remote):
+            try:
+                answer = upload_changed_blocks(
+                    self.account, local, remote, self.block_size(), progress
+                )
+            except ClientError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                self.deltas = False  # a master without the call: whole files from now on
+                answer = None
+            if answer is not None:
+                return answer
+        stored = self.account.upload(local, remote, progress=progress)
+        return {**stored, "sent_bytes": size - stored.get("resumed_from", 0)}
+
+    def _is_file(self, remote: str) -> bool:
+        try:
+            return not self.account.stat(remote)["is_dir"]
+        except FileNotFound:
+            return False
+
+
 def upload_changed_blocks(
-    account: AccountClient, local: Path, remote: str, block_size: int
+    account: AccountClient,
+    local: Path,
+    remote: str,
+    block_size: int,
+    progress: Progress | None = None,
 ) -> dict[str, Any] | None:
     """Store ``local`` at ``remote`` sending only the blocks the master lacks; answer
     ``{"path","size","hash","version","sent_bytes"}``, or None when it lacks them all
@@ -49,6 +103,9 @@ def upload_changed_blocks(
         return None
     plan = {"size": size, "hash": digest, "blocks": blocks, "sent": missing}
     body = DeltaBody(local, json.dumps(plan).encode() + b"\n", missing, block_size, size)
+    if progress is not None:
+        progress.update(size - len(body) + len(body.line))  # the blocks held: done
+    body.progress = progress
     answer = account.call(
         "POST",
         "/api/delta",
@@ -68,6 +125,7 @@ class DeltaBody:
     ) -> None:
         self.path = path
         self.line = line
+        self.progress: Progress | None = None
         self.spans = [
             (i * block_size, min(block_size, size - i * block_size)) for i in sorted(indexes)
         ]
@@ -86,4 +144,6 @@ class DeltaBody:
                     if not data:
                         raise ClientError(f"{self.path} shrank while it was being sent")
                     left -= len(data)
+                    if self.progress is not None:
+                        self.progress.update(len(data))
                     yield data

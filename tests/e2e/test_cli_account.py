@@ -238,6 +238,31 @@ def test_an_interrupted_large_put_goes_on_from_the_chunks_stored(user, tmp_path,
     user.ok("get", "/big/huge.bin", str(tmp_path / "back.bin"))
     assert (tmp_path / "back.bin").read_bytes() == data
 
-    # Done, the record is gone: the same put again is a new upload (a new version).
-    again = user.json("put", str(path), "/big")["uploaded"][0]
-    assert again["resumed_from"] == 0 and again["version"] == stored["version"] + 1
+    # Done, the record is gone: the same put again resumes nothing, and sends no block
+    # (its blocks are those of the file at that path), only the plan.
+    again = user.json("put", str(path), "/big")
+    assert "resumed_from" not in again["uploaded"][0] and again["bytes_sent"] < 4096
+    assert again["uploaded"][0]["hash"] == stored["hash"]
+
+
+def test_a_large_put_over_a_file_sends_only_the_changed_block(user, tmp_path):
+    block = 4 * MIB
+    data = bytearray(os.urandom(6 * block + 12_345))
+    local = tmp_path / "big.bin"
+    local.write_bytes(data)
+    first = user.json("put", str(local), "/media")
+    assert first["bytes_sent"] == len(data)
+    data[3 * block + 100 : 3 * block + 200] = os.urandom(100)
+    local.write_bytes(data)
+    second = user.json("put", str(local), "/media")
+    # One block and the plan's line of JSON, not 24 MiB.
+    assert block < second["bytes_sent"] < block + 4096
+    stored = second["uploaded"][0]
+    assert stored["version"] == first["uploaded"][0]["version"] + 1
+    assert stored["hash"] == hashlib.sha256(data).hexdigest()
+    user.ok("get", "/media/big.bin", str(tmp_path / "back.bin"))
+    assert (tmp_path / "back.bin").read_bytes() == bytes(data)
+    # The human line says how little travelled.
+    data[100:200] = os.urandom(100)
+    local.write_bytes(data)
+    assert "4.0 MiB sent" in user.ok("put", str(local), "/media").stdout

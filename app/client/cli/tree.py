@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from app.client.block_delta import Uploads
 from app.client.cli.command import CommandFailed, Interrupted, Settings, cluster_command
 from app.client.cli.render import emit_json, human_size, progress_bar, rate, render_table
 from app.client.errors import ClientError, MasterUnreachable, NotLoggedIn
@@ -54,7 +55,8 @@ def put(settings: Settings, args: tuple[str, ...]) -> None:
     With two or more arguments the last one is REMOTE_DIR (as with cp); alone, a file
     or folder goes to the top of your tree. FILE becomes REMOTE_DIR/FILE, a folder
     REMOTE_DIR/FOLDER/... with its empty folders. A file over the master's chunk size is
-    sent in resumable chunks (tus).
+    sent in resumable chunks (tus); a large file put over one already there sends only
+    the blocks that changed.
     """
     *sources, remote_dir = args if len(args) > 1 else (*args, "/")
     locals_ = [Path(source) for source in sources]
@@ -64,13 +66,20 @@ def put(settings: Settings, args: tuple[str, ...]) -> None:
     folders, uploads = plan_tree(locals_, remote_dir)
     for folder in folders:
         settings.account.mkdir(folder)
-    report: dict[str, Any] = {"uploaded": [], "failed": [], "folders": folders, "bytes": 0}
+    report: dict[str, Any] = {
+        "uploaded": [],
+        "failed": [],
+        "folders": folders,
+        "bytes": 0,
+        "bytes_sent": 0,
+    }
     started = time.monotonic()
+    uploader = Uploads(settings.account)
     for local, remote in uploads:
         size = local.stat().st_size
         try:
             with progress_bar(settings.chatty, remote, size) as bar:
-                stored = settings.account.upload(local, remote, progress=bar)
+                stored = uploader.upload(local, remote, progress=bar)
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted while uploading {local}: run the same command again to resume "
@@ -92,8 +101,11 @@ def put(settings: Settings, args: tuple[str, ...]) -> None:
             continue
         report["uploaded"].append({"local": str(local), **stored})
         report["bytes"] += size
+        report["bytes_sent"] += stored["sent_bytes"]
         if settings.chatty:
-            click.echo(f"{human_size(size):>9}  {stored['path']}  (v{stored['version']})")
+            sent = stored["sent_bytes"]
+            delta = f", {human_size(sent)} sent" if sent < size else ""
+            click.echo(f"{human_size(size):>9}  {stored['path']}  (v{stored['version']}{delta})")
     report["seconds"] = round(time.monotonic() - started, 3)
     if settings.json:
         emit_json(report)

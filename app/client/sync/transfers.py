@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.client.account_client import AccountClient
-from app.client.block_delta import block_bytes, upload_changed_blocks
+from app.client.block_delta import Uploads
 from app.client.errors import ClientError
 from app.client.sync import planner
 from app.client.sync.local import local_path, stat_of
@@ -64,37 +64,17 @@ class Transfers:
         self.check = check
         # Whether the master has the batch call (until it answers 404).
         self.batches = True
-        # Whether it takes only a large file's changed blocks (until it answers 404), and
-        # its block size (asked at the first large file).
-        self.deltas = True
-        self.block_size: int | None = None
+        self.uploads = Uploads(account)
 
     def upload(self, action: Action) -> Moved:
         """One file: a file of more than a block sends only the blocks the master lacks
         when it holds others of it at that path (an edit: ``app.client.block_delta``)."""
         path = local_path(self.root, action.path)
-        remote = self.remote.path_of(action.path)
         # The stat before reading: a change made while it is sent shows on the next scan.
         before = stat_of(os.stat(path, follow_symlinks=False))
-        answer = None
-        if self.deltas and before.size > self._block_size():
-            try:
-                answer = upload_changed_blocks(self.account, path, remote, self._block_size())
-            except ClientError as exc:
-                if exc.status not in (404, 405):
-                    raise
-                self.deltas = False  # a master without the call: whole files from now on
-        sent = before.size
-        if answer is None:
-            answer = self.account.upload(path, remote)
-        else:
-            sent = answer["sent_bytes"]
-        return Node(False, answer["hash"], answer["size"], answer["version"]), before, sent
-
-    def _block_size(self) -> int:
-        if self.block_size is None:
-            self.block_size = block_bytes(self.account)
-        return self.block_size
+        answer = self.uploads.upload(path, self.remote.path_of(action.path))
+        node = Node(False, answer["hash"], answer["size"], answer["version"])
+        return node, before, answer["sent_bytes"]
 
     def upload_batch(self, group: list[Action]) -> list[BatchResult]:
         if not self.batches:
