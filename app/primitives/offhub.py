@@ -65,3 +65,21 @@ def gevent_patched() -> bool:
     except ImportError:
         return False
     return bool(monkey.is_module_patched("socket"))
+
+
+def native_rlock() -> Any:
+    """A re-entrant lock of the operating system's, even under gevent's monkey-patching.
+
+    For a critical section entered both on the hub and on gevent's thread pool (a blob
+    moved into place by a pool thread, deleted by a greenlet): a patched lock waited on
+    by a pool thread relies on a wake-up from another thread's hub, and two nodes were
+    seen stuck on one forever. An OS lock blocks the hub while a thread holds it, so the
+    sections must be short and must never yield (no I/O off the hub inside them).
+    """
+    if gevent_patched():
+        from gevent import monkey
+
+        return monkey.get_original("_thread", "RLock")()
+    import threading
+
+    return threading.RLock()

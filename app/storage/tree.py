@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from app.errors import BlobNotFound
 from app.primitives.lru import LRUCache
+from app.primitives.offhub import native_rlock
 from app.storage.digests import DIGEST_RE, checked_digest
 from app.storage.durability import fsync_dir
 
@@ -42,7 +42,9 @@ class BlobTree:
         # ``cache_size`` digests per worker that nothing asked about, 13 MB of a node
         # worker's memory.
         self._known: LRUCache[str, bool] = LRUCache(cache_size)
-        self._lock = threading.RLock()
+        # Held by pool threads and greenlets alike, never across a yield (module docstring
+        # of app.primitives.offhub: ``native_rlock``).
+        self._lock = native_rlock()
 
     def path_for(self, digest: str) -> Path:
         """Return where the blob ``digest`` lives (whether or not it exists)."""
@@ -127,8 +129,8 @@ class BlobTree:
                 path.unlink()
             except FileNotFoundError:
                 return False
-            if self._fsync:
-                fsync_dir(path.parent)
+        if self._fsync:  # off the hub: not under the lock
+            fsync_dir(path.parent)
         return True
 
     def quarantine(self, digest: str) -> Path | None:
@@ -139,19 +141,19 @@ class BlobTree:
         verify first; this moves whatever bytes are at the path.
         """
         path = self.path_for(checked_digest(digest))
+        self._ensure_quarantine_dir()  # its sync yields: not under the lock
         with self._lock:
             self._known.discard(digest)
             if not path.is_file():
                 return None
-            self._ensure_quarantine_dir()
             target = self._quarantine_name(digest)
             try:
                 os.rename(path, target)
             except FileNotFoundError:
                 return None  # a sibling worker deleted or quarantined it first
-            if self._fsync:
-                fsync_dir(self.quarantine_dir)
-                fsync_dir(path.parent)
+        if self._fsync:  # off the hub: not under the lock
+            fsync_dir(self.quarantine_dir)
+            fsync_dir(path.parent)
         log.warning("quarantined blob %s to %s", digest, target)
         return target
 

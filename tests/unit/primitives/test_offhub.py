@@ -50,3 +50,47 @@ def test_under_gevent_the_hub_runs_while_the_thread_works():
     result = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# Pool threads and greenlets taking one lock by turns, as a node's blob tree does (moves
+# into place on the pool, deletes on the hub). A lock of the patched ``threading`` stalled
+# here in three runs out of four (a pool thread waiting for a wake-up that never came),
+# as two nodes once did for good; ``native_rlock`` must never.
+LOCK_STRESS_SCRIPT = r"""
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from gevent import get_hub
+from app.primitives.offhub import native_rlock
+
+lock = native_rlock()
+taken = [0]
+
+def by_thread(times):
+    for _ in range(times):
+        with lock:
+            taken[0] += 1
+
+def by_greenlet(times):
+    for _ in range(times):
+        with lock:
+            taken[0] += 1
+        gevent.sleep(0)
+
+jobs = [get_hub().threadpool.spawn(by_thread, 20000) for _ in range(4)]
+jobs += [gevent.spawn(by_greenlet, 2000) for _ in range(20)]
+done = gevent.joinall(jobs, timeout=15)
+print(len(jobs) - len(done), taken[0])
+"""
+
+
+def test_a_native_lock_shared_by_pool_threads_and_greenlets_never_stalls():
+    for _run in range(3):
+        ran = subprocess.run(
+            [sys.executable, "-c", LOCK_STRESS_SCRIPT],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout.split() == ["0", str(4 * 20000 + 20 * 2000)]
