@@ -35,6 +35,7 @@ from app.metadata.entry_rows import (
     require_free,
     subtree_of,
 )
+from app.metadata.journal_records import JournalRecord, files_record
 from app.metadata.schema import master_metadata
 from app.metadata.trash import TrashStore
 from app.metadata.usage import used_bytes
@@ -48,12 +49,12 @@ class NamespaceStore(TrashStore):
     (``TrashStore``)."""
 
     def __init__(
-        self, engine: Engine, on_put: Callable[[int, Sequence[Entry]], None] | None = None
+        self, engine: Engine, on_write: Callable[[JournalRecord], None] | None = None
     ) -> None:
         self.engine = engine
-        # Called with the files a write put into a user's tree, once committed and before
-        # it is answered (the master's journal: ``app.metadata.journal``).
-        self._on_put = on_put
+        # Called with the record of each change of a user's tree, once committed and
+        # before it is answered (the master's journal: ``app.metadata.journal``).
+        self._on_write = on_write
         ensure_schema(master_metadata, engine)
 
     # ----- reads -----
@@ -165,8 +166,7 @@ class NamespaceStore(TrashStore):
         now = time.time()
         with write_transaction(self.engine) as conn:
             entry = put_entry(conn, user_id, path, file_hash, size, quota, now)
-        if self._on_put is not None:
-            self._on_put(user_id, [entry])
+        self._journal(files_record(user_id, [entry], time.time()))
         return entry
 
     def put_files(
@@ -191,9 +191,13 @@ class NamespaceStore(TrashStore):
                             )
                     except AppError as exc:
                         answers.append(exc)
-        if self._on_put is not None:
-            self._on_put(user_id, [a for a in answers if isinstance(a, Entry)])
+        put = [a for a in answers if isinstance(a, Entry)]
+        self._journal(files_record(user_id, put, time.time()))
         return answers
+
+    def _journal(self, record: JournalRecord) -> None:
+        if self._on_write is not None and not record.is_empty():
+            self._on_write(record)
 
     def mkdir(self, user_id: int, path: str) -> Entry:
         """Create a folder and its parents; an existing folder is fine."""

@@ -132,10 +132,11 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     assert User(master, "alice", "pw-alice-123").get("/docs/note.txt").content == note
 
 
-def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn):
-    """A private file written after the last snapshot lives only in the master's
-    database; its journal record on the nodes (``app.master.journal``) brings it back
-    into its user's tree when the master is rebuilt, over the snapshot restored."""
+def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
+    """A private file written, or an account made or changed, after the last snapshot
+    lives only in the master's database; its journal record on the nodes
+    (``app.master.journal``) brings it back when the master is rebuilt, over the
+    snapshot restored."""
     cluster: Cluster = spawn(nodes=2, env=FAST)
     master = cluster.master.url
     alice = add_user(master, "alice")
@@ -159,6 +160,13 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
         files=[("one.txt", ("one.txt", b"batch one\n")), ("two.txt", ("two.txt", b"batch two\n"))],
     )
     assert batch.status_code == 200, batch.text
+    # An account made since, with files; an account changed since (its quota).
+    bob = add_user(master, "bob", quota_bytes=MIB)
+    bob.put("/mine/bob.txt", b"bob's, after the snapshot\n")
+    changed = requests.patch(
+        f"{master}/api/admin/users/alice", json={"quota_bytes": 64 * MIB}, timeout=TIMEOUT
+    )
+    assert changed.status_code == 200, changed.text
 
     cluster.master.stop()
     shutil.rmtree(cluster.master.data_dir)
@@ -166,8 +174,16 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
 
     report = recovered(master)
     assert report["restored"] is True, report
-    assert report["journal"]["unreadable"] == 0 and report["journal"]["records"] == 4, report
-    assert report["journal"]["files_put"] == 5, report
+    journaled = report["journal"]
+    assert journaled["unreadable"] == 0 and journaled["records"] == 7, report
+    assert journaled["files_put"] == 6 and journaled["accounts"] == 2, report
+    assert journaled["skipped"] == 0, report
+    # bob logs in with his password (its hash came back), his file with him.
+    assert User(master, "bob", "pw-bob-123").get("/mine/bob.txt").content == (
+        b"bob's, after the snapshot\n"
+    )
+    quotas = {u["name"]: u["quota_bytes"] for u in get_json(master, "/api/admin/users")["users"]}
+    assert quotas == {"alice": 64 * MIB, "bob": MIB}, quotas
     again = User(master, "alice", "pw-alice-123")
     for path, data in (
         ("/before.txt", b"in the snapshot\n"),

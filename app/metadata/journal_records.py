@@ -1,0 +1,121 @@
+"""The records of the tree journal (``app.metadata.journal``): one change a user's tree
+or account went through, as the bytes a node keeps, and the name that tells its time.
+
+A record is of one kind, and says what the change needs to be made again:
+
+- ``files``: the (path, hash, size) the tree was made to hold (an upload, a batch, a
+  tus upload's end, a version restored);
+- ``account``: the account as the database keeps it after it was created or changed
+  (its name, password *hash*, admin, disabled, quota): never a password.
+
+Format 1 (before kinds) had only files records, and reads back as one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import InvalidSnapshot
+from app.metadata.entries import Entry
+
+FORMAT = 2
+PREFIX, SUFFIX = "journal-", ".json"
+FILES, ACCOUNT = "files", "account"
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account's columns that decide who gets in and how much they may store."""
+
+    name: str
+    password_hash: str
+    is_admin: bool
+    disabled: bool
+    quota_bytes: int
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One change of user ``user_id``'s tree or account, made at ``written_at``."""
+
+    user_id: int
+    written_at: float
+    kind: str = FILES
+    files: tuple[tuple[str, str, int], ...] = ()
+    account: AccountState | None = None
+
+    def is_empty(self) -> bool:
+        """A files record with no file (every one refused) changes nothing."""
+        return self.kind == FILES and not self.files
+
+    def to_bytes(self) -> bytes:
+        raw: dict[str, Any] = {
+            "format": FORMAT,
+            "kind": self.kind,
+            "user": self.user_id,
+            "written_at": self.written_at,
+        }
+        if self.kind == FILES:
+            raw["files"] = [list(item) for item in self.files]
+        else:
+            assert self.account is not None
+            raw["account"] = vars(self.account)
+        return json.dumps(raw, separators=(",", ":")).encode()
+
+
+def files_record(user_id: int, entries: Sequence[Entry], written_at: float) -> JournalRecord:
+    return JournalRecord(
+        user_id,
+        written_at,
+        FILES,
+        files=tuple((e.path, e.hash, e.size) for e in entries if not e.is_dir and e.hash),
+    )
+
+
+def account_record(user_id: int, state: AccountState, written_at: float) -> JournalRecord:
+    return JournalRecord(user_id, written_at, ACCOUNT, account=state)
+
+
+def parse_record(data: bytes) -> JournalRecord:
+    """A record's bytes read back (format 1 or 2); InvalidSnapshot for bytes that are not
+    one."""
+    try:
+        raw: Any = json.loads(data)
+        fmt = raw.get("format")
+        if fmt not in (1, FORMAT):
+            raise ValueError(f"format {fmt!r}")
+        kind = FILES if fmt == 1 else str(raw["kind"])
+        user_id, written_at = int(raw["user"]), float(raw["written_at"])
+        if kind == FILES:
+            files = tuple((str(p), str(h), int(s)) for p, h, s in raw["files"])
+            return JournalRecord(user_id, written_at, FILES, files=files)
+        if kind == ACCOUNT:
+            a = raw["account"]
+            state = AccountState(
+                str(a["name"]),
+                str(a["password_hash"]),
+                bool(a["is_admin"]),
+                bool(a["disabled"]),
+                int(a["quota_bytes"]),
+            )
+            return account_record(user_id, state, written_at)
+        raise ValueError(f"kind {kind!r}")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidSnapshot(f"not a journal record: {exc}") from exc
+
+
+def journal_name(written_at: float) -> str:
+    """A record's name on the nodes: what tells a rebuilt master its time."""
+    return f"{PREFIX}{written_at:.6f}{SUFFIX}"
+
+
+def written_at_of(name: str) -> float | None:
+    if not name.startswith(PREFIX) or not name.endswith(SUFFIX):
+        return None
+    try:
+        return float(name[len(PREFIX) : -len(SUFFIX)])
+    except ValueError:
+        return None
