@@ -4,22 +4,25 @@ over a restored snapshot.
 
 A snapshot holds the user trees and accounts as they were when it was taken; a change
 made after it lives only in the master's database, though a file's bytes are on the
-nodes. So every write of files into a user's tree (``NamespaceStore.put_file`` and
-``put_files``: an upload, a batch, a tus upload's end, a version restored) and every
-account made or changed (``UserStore.add`` and ``update``: its password hash, admin,
-disabled, quota; never a password), once committed and before it is answered, is also
-written to R nodes as a small private blob of kind "journal": what changed, for which
-user, and when. Acknowledged means journaled: a rebuilt master restores the latest
-snapshot, then replays, in order, every record written after it (``replay``): an
-account is put back with its id (before its user's files, which follow it in time),
-each path is made to hold its content again unless it already does. A record is kept
-until the oldest snapshot kept is newer than it (``prune_journal``), whichever snapshot
-a recovery falls back to.
+nodes. So every change, once committed and before it is answered, is also written to R
+nodes as a small private blob of kind "journal" (what changed, for which user, and
+when): each write of files into a tree (``NamespaceStore.put_file`` and ``put_files``:
+an upload, a batch, a tus upload's end, a version restored), each folder made, move,
+copy, delete to the trash and trash entry put back (``mkdir``, ``move``, ``copy``,
+``trash``, ``restore_trash``), and each account made or changed (``UserStore.add`` and
+``update``: its password hash, admin, disabled, quota; never a password). Acknowledged
+means journaled: a rebuilt master restores the latest snapshot, then replays, in the
+order written, every record written after it (``replay``): an account is put back with
+its id (before its user's changes, which follow it in time); a path is made to hold its
+content again unless it does; a folder, move, copy or delete is made again unless it is
+made (its source gone or its target there), a deleted entry keeping its trash id. A
+record is kept until the oldest snapshot kept is newer than it (``prune_journal``),
+whichever snapshot a recovery falls back to.
 
-What it does not bring back: deletes, moves and folders made since the snapshot (a file
-deleted since comes back, which loses nothing), and sessions opened since (their users
-log in again). Records are written only while the master has a snapshot to replay them
-over.
+What it does not bring back: trash purged since (it comes back in the trash, which
+loses nothing), sessions opened since (their users log in again), share links made
+since, and uploads in progress. Records are written only while the master has a
+snapshot to replay them over.
 """
 
 from __future__ import annotations
@@ -37,9 +40,28 @@ from app.metadata.account_schema import users
 from app.metadata.accounts import change_account
 from app.metadata.catalogue_schema import blobs, files
 from app.metadata.engine import advance_id_sequence, dialect_insert, write_transaction
-from app.metadata.entry_rows import get_entry, put_entry
-from app.metadata.journal_records import ACCOUNT, FILES, JournalRecord
+from app.metadata.entry_rows import copy_entries, ensure_folder, get_entry, move_entries, put_entry
+from app.metadata.journal_records import (
+    ACCOUNT,
+    COPY,
+    FILES,
+    MKDIR,
+    MOVE,
+    TRASH,
+    UNTRASH,
+    JournalRecord,
+)
 from app.metadata.recovery_schema import journal, snapshots
+from app.metadata.trash import has_trash_entry, restore_trash_entries, trash_entries
+
+# What the report of a replay calls the changes of the tree's shape made again.
+TREE_COUNTS = {
+    MKDIR: "folders",
+    MOVE: "moves",
+    COPY: "copies",
+    TRASH: "trashed",
+    UNTRASH: "untrashed",
+}
 
 
 def journaling(engine: Engine) -> bool:
@@ -111,8 +133,10 @@ def replay(engine: Engine, records: Sequence[JournalRecord], after: float) -> di
     account comes back as the database kept it (before the files of its user); a file
     whose content the catalogue does not know, or whose user it has no record of, is
     skipped, as is a change that cannot be made (counted). Return how many of each kind
-    were made: ``files_put`` (files), ``accounts``, ``skipped``."""
+    were made: ``files_put`` (files), ``accounts``, the ``TREE_COUNTS``, and how many
+    were ``skipped``."""
     made: Counter[str] = Counter(files_put=0, accounts=0, skipped=0)
+    made.update(dict.fromkeys(TREE_COUNTS.values(), 0))
     now = time.time()
     with write_transaction(engine) as conn:
         known_users = set(conn.execute(select(users.c.id)).scalars())
@@ -130,6 +154,8 @@ def replay(engine: Engine, records: Sequence[JournalRecord], after: float) -> di
                         made["accounts"] += 1
                     elif record.kind == FILES:
                         made["files_put"] += _replay_files(conn, record, now)
+                    elif _replay_tree(conn, record, now):
+                        made[TREE_COUNTS[record.kind]] += 1
             except (AppError, IntegrityError):
                 made["skipped"] += 1  # a name taken, a file where a folder goes, ...
         if inserted_user:
@@ -146,6 +172,35 @@ def _replay_account(conn: Connection, record: JournalRecord, known_users: set[in
         return False
     conn.execute(users.insert(), {"id": record.user_id, "created_at": record.written_at, **values})
     known_users.add(record.user_id)
+    return True
+
+
+def _replay_tree(conn: Connection, record: JournalRecord, now: float) -> bool:
+    """Make a change of the tree's shape again unless it is made (its source gone, its
+    target there); return whether it was made."""
+    user_id, args = record.user_id, record.args
+    if record.kind == MKDIR:
+        current = get_entry(conn, user_id, args[0])
+        if current is not None and current.is_dir:
+            return False
+        ensure_folder(conn, user_id, args[0], now)
+    elif record.kind in (MOVE, COPY):
+        source, target = args
+        if get_entry(conn, user_id, source) is None or get_entry(conn, user_id, target):
+            return False
+        if record.kind == MOVE:
+            move_entries(conn, user_id, source, target, now)
+        else:
+            copy_entries(conn, user_id, source, target, 0, now)
+    elif record.kind == TRASH:
+        path, trash_id = args
+        if get_entry(conn, user_id, path) is None or has_trash_entry(conn, user_id, trash_id):
+            return False
+        trash_entries(conn, user_id, path, trash_id, now)
+    else:  # UNTRASH
+        if not has_trash_entry(conn, user_id, args[0]):
+            return False
+        restore_trash_entries(conn, user_id, args[0], 0, now)
     return True
 
 

@@ -6,7 +6,9 @@ A record is of one kind, and says what the change needs to be made again:
 - ``files``: the (path, hash, size) the tree was made to hold (an upload, a batch, a
   tus upload's end, a version restored);
 - ``account``: the account as the database keeps it after it was created or changed
-  (its name, password *hash*, admin, disabled, quota): never a password.
+  (its name, password *hash*, admin, disabled, quota): never a password;
+- ``mkdir`` (path), ``move`` and ``copy`` (source, target), ``trash`` (path, trash id:
+  a delete), ``untrash`` (trash id: a trash entry put back).
 
 Format 1 (before kinds) had only files records, and reads back as one.
 """
@@ -23,7 +25,17 @@ from app.metadata.entries import Entry
 
 FORMAT = 2
 PREFIX, SUFFIX = "journal-", ".json"
-FILES, ACCOUNT = "files", "account"
+FILES, ACCOUNT, MKDIR, MOVE, COPY, TRASH, UNTRASH = (
+    "files",
+    "account",
+    "mkdir",
+    "move",
+    "copy",
+    "trash",
+    "untrash",
+)
+# How many strings of ``args`` each kind of tree change carries.
+ARITY = {MKDIR: 1, MOVE: 2, COPY: 2, TRASH: 2, UNTRASH: 1}
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,7 @@ class JournalRecord:
     written_at: float
     kind: str = FILES
     files: tuple[tuple[str, str, int], ...] = ()
+    args: tuple[str, ...] = ()
     account: AccountState | None = None
 
     def is_empty(self) -> bool:
@@ -60,9 +73,11 @@ class JournalRecord:
         }
         if self.kind == FILES:
             raw["files"] = [list(item) for item in self.files]
-        else:
+        elif self.kind == ACCOUNT:
             assert self.account is not None
             raw["account"] = vars(self.account)
+        else:
+            raw["args"] = list(self.args)
         return json.dumps(raw, separators=(",", ":")).encode()
 
 
@@ -73,6 +88,12 @@ def files_record(user_id: int, entries: Sequence[Entry], written_at: float) -> J
         FILES,
         files=tuple((e.path, e.hash, e.size) for e in entries if not e.is_dir and e.hash),
     )
+
+
+def tree_record(user_id: int, kind: str, args: Sequence[str], written_at: float) -> JournalRecord:
+    """A record of a change of the tree's shape (``mkdir``, ``move``, ...)."""
+    assert len(args) == ARITY[kind], (kind, args)
+    return JournalRecord(user_id, written_at, kind, args=tuple(args))
 
 
 def account_record(user_id: int, state: AccountState, written_at: float) -> JournalRecord:
@@ -102,7 +123,12 @@ def parse_record(data: bytes) -> JournalRecord:
                 int(a["quota_bytes"]),
             )
             return account_record(user_id, state, written_at)
-        raise ValueError(f"kind {kind!r}")
+        if kind not in ARITY:
+            raise ValueError(f"kind {kind!r}")
+        args = tuple(str(arg) for arg in raw["args"])
+        if len(args) != ARITY[kind]:
+            raise ValueError(f"{kind} takes {ARITY[kind]} arguments, not {len(args)}")
+        return JournalRecord(user_id, written_at, kind, args=args)
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidSnapshot(f"not a journal record: {exc}") from exc
 

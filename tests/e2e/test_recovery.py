@@ -133,18 +133,19 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
 
 
 def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
-    """A private file written, or an account made or changed, after the last snapshot
-    lives only in the master's database; its journal record on the nodes
-    (``app.master.journal``) brings it back when the master is rebuilt, over the
-    snapshot restored."""
+    """A private file written, an account made or changed, a folder made, a file moved,
+    copied or deleted after the last snapshot lives only in the master's database; its
+    journal record on the nodes (``app.master.journal``) brings it back when the master
+    is rebuilt, over the snapshot restored, in order."""
     cluster: Cluster = spawn(nodes=2, env=FAST)
     master = cluster.master.url
     alice = add_user(master, "alice")
     alice.put("/before.txt", b"in the snapshot\n")
     alice.put("/changed.txt", b"first, in the snapshot\n")
+    alice.put("/doomed.txt", b"deleted after the snapshot\n")
     recovered(master)
     # No snapshot yet: nothing to replay over, so nothing journaled.
-    assert get_json(master, "/cluster/health")["blobs"] == 2
+    assert get_json(master, "/cluster/health")["blobs"] == 3
     taken = requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT)
     assert taken.status_code == 200, taken.text
 
@@ -167,6 +168,15 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         f"{master}/api/admin/users/alice", json={"quota_bytes": 64 * MIB}, timeout=TIMEOUT
     )
     assert changed.status_code == 200, changed.text
+    # The tree's shape since: a folder made, a file moved, one copied, one deleted.
+    for call, body in (
+        ("/api/mkdir", {"path": "/made/deeper"}),
+        ("/api/move", {"from": "/before.txt", "to": "/moved/before.txt"}),
+        ("/api/copy", {"from": "/after/small.bin", "to": "/copied/small.bin"}),
+    ):
+        reply = alice.call("POST", call, json=body)
+        assert reply.status_code == 200, (call, reply.text)
+    assert alice.call("DELETE", "/api/files/doomed.txt").status_code == 200
 
     cluster.master.stop()
     shutil.rmtree(cluster.master.data_dir)
@@ -175,9 +185,10 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     report = recovered(master)
     assert report["restored"] is True, report
     journaled = report["journal"]
-    assert journaled["unreadable"] == 0 and journaled["records"] == 7, report
+    assert journaled["unreadable"] == 0 and journaled["records"] == 11, report
     assert journaled["files_put"] == 6 and journaled["accounts"] == 2, report
-    assert journaled["skipped"] == 0, report
+    made = [journaled[kind] for kind in ("folders", "moves", "copies", "trashed", "skipped")]
+    assert made == [1, 1, 1, 1, 0], report
     # bob logs in with his password (its hash came back), his file with him.
     assert User(master, "bob", "pw-bob-123").get("/mine/bob.txt").content == (
         b"bob's, after the snapshot\n"
@@ -186,8 +197,9 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     assert quotas == {"alice": 64 * MIB, "bob": MIB}, quotas
     again = User(master, "alice", "pw-alice-123")
     for path, data in (
-        ("/before.txt", b"in the snapshot\n"),
+        ("/moved/before.txt", b"in the snapshot\n"),
         ("/after/small.bin", small),
+        ("/copied/small.bin", small),
         ("/after/large.bin", large),
         ("/changed.txt", b"second, after the snapshot\n"),
         ("/batch/one.txt", b"batch one\n"),
@@ -197,6 +209,11 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         assert reply.status_code == 200 and reply.content == data, (path, reply.status_code)
     versions = again.call("GET", "/api/versions", params={"path": "/changed.txt"}).json()
     assert len(versions["versions"]) == 2, versions
+    for gone in ("/before.txt", "/doomed.txt"):
+        assert again.get(gone).status_code == 404, gone
+    assert [t["path"] for t in again.call("GET", "/api/trash").json()["trash"]] == ["/doomed.txt"]
+    made_dir = again.call("GET", "/api/list", params={"path": "/made/deeper"})
+    assert made_dir.status_code == 200 and made_dir.json()["entries"] == [], made_dir.text
     # The journal is kept while it is needed: a rebuilt master's next snapshot has it all.
     wait_until(lambda: healthy(master), 30)
     assert requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT).status_code == 200

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import Engine, select
 
 from app.errors import InvalidSnapshot
-from app.metadata.account_schema import fs_entries, fs_versions, users
+from app.metadata.account_schema import fs_entries, fs_versions, trash, trash_items, users
 from app.metadata.accounts import UserStore
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.journal import replay
@@ -19,6 +19,7 @@ from app.metadata.journal_records import (
     JournalRecord,
     account_record,
     parse_record,
+    tree_record,
 )
 from app.metadata.namespace import NamespaceStore
 from app.metadata.snapshots import restore_snapshot, take_snapshot
@@ -32,13 +33,21 @@ def accounts_of(engine: Engine) -> dict[str, tuple]:
 
 
 def tree_of(engine: Engine) -> set[tuple]:
-    """Every entry and version of every user, as (user, path, folder?, hash, version)."""
+    """Every entry, version and trash item of every user, as (where, user, path, folder?,
+    hash, version)."""
     with engine.connect() as conn:
         entries = conn.execute(select(fs_entries)).all()
         versions = conn.execute(select(fs_versions)).all()
-    return {(r.user_id, r.path, r.is_dir, r.file_hash, r.version) for r in entries} | {
-        (r.user_id, r.path, None, r.file_hash, r.version) for r in versions
-    }
+        trashed = conn.execute(
+            select(trash.c.id, trash.c.user_id, trash_items).join(
+                trash_items, trash_items.c.trash_id == trash.c.id
+            )
+        ).all()
+    return (
+        {("tree", r.user_id, r.path, r.is_dir, r.file_hash, r.version) for r in entries}
+        | {("version", r.user_id, r.path, None, r.file_hash, r.version) for r in versions}
+        | {(r.id, r.user_id, r.path, r.is_dir, r.file_hash, r.version) for r in trashed}
+    )
 
 
 def journaled_after_snapshot(tmp_path, change) -> tuple[Engine, bytes, list[JournalRecord]]:
@@ -68,7 +77,7 @@ def test_accounts_made_after_the_snapshot_come_back_before_their_files(engine, t
     restore_snapshot(engine, data)
     assert set(accounts_of(engine)) == {"alice"}
     made = replay(engine, records, 0.0)
-    assert made == {"files_put": 2, "accounts": 3, "skipped": 0}
+    assert (made["files_put"], made["accounts"], made["skipped"]) == (2, 3, 0), made
     assert accounts_of(engine) == accounts_of(source)
     assert tree_of(engine) == tree_of(source)
     # The next account gets an id past the ones replayed (PostgreSQL: its sequence).
@@ -76,18 +85,76 @@ def test_accounts_made_after_the_snapshot_come_back_before_their_files(engine, t
     assert carol.id > max(row[0] for row in accounts_of(source).values())
 
 
+def test_deletes_moves_copies_and_folders_come_back_in_order_with_the_writes(engine, tmp_path):
+    """Each kind, in an order where each needs the one before: a file written then
+    moved, a folder made then filled by a copy, a delete restored, a folder deleted."""
+
+    def change(accounts: UserStore, namespace: NamespaceStore) -> None:
+        alice = accounts.get("alice").id
+        namespace.mkdir(alice, "/empty/deeper")
+        namespace.put_file(alice, "/inbox/new.txt", A, 4, 0)
+        namespace.move(alice, "/inbox/new.txt", "/docs/renamed.txt")
+        namespace.move(alice, "/docs", "/papers")  # a folder, its versions with it
+        namespace.mkdir(alice, "/copies")
+        namespace.copy(alice, "/papers", "/copies/papers", 0)
+        trash_id = namespace.trash(alice, "/papers/renamed.txt")
+        namespace.restore_trash(alice, trash_id, 0)
+        namespace.trash(alice, "/inbox")  # left in the trash
+        namespace.put_file(alice, "/inbox", B, 2, 0)  # a file where the folder was
+
+    source, data, records = journaled_after_snapshot(tmp_path, change)
+    assert [r.kind for r in records] == [
+        "mkdir",
+        "files",
+        "move",
+        "move",
+        "mkdir",
+        "copy",
+        "trash",
+        "untrash",
+        "trash",
+        "files",
+    ]
+    FileCatalogue(engine)
+    restore_snapshot(engine, data)
+    before = tree_of(engine)
+    made = replay(engine, records, 0.0)
+    assert made == {
+        "files_put": 2,
+        "accounts": 0,
+        "skipped": 0,
+        "folders": 2,
+        "moves": 2,
+        "copies": 1,
+        "trashed": 2,
+        "untrashed": 1,
+    }
+    assert tree_of(engine) == tree_of(source) != before
+    namespace = NamespaceStore(engine)
+    alice = UserStore(engine).get("alice").id
+    assert [v.hash for v in namespace.versions(alice, "/papers/a.txt")] == [B, A]
+    assert [t["path"] for t in namespace.list_trash(alice)] == ["/inbox", "/old.txt"]
+    # A change that was made already (the snapshot had it) is not made twice.
+    again = replay(engine, records[2:4] + records[8:9], 0.0)
+    assert (again["moves"], again["trashed"], again["skipped"]) == (0, 0, 0), again
+    assert tree_of(engine) == tree_of(source)
+
+
 def test_records_older_than_the_snapshot_or_of_no_known_user_are_skipped(engine):
     FileCatalogue(engine)
     alice = UserStore(engine).add("alice", "scrypt:a")
     stale = account_record(alice.id, AccountState("alice", "old", True, True, 1), 5.0)
     stranger = JournalRecord(alice.id + 1, 20.0, files=(("/x.txt", A, 4),))
-    assert replay(engine, [stale, stranger], 10.0) == {"files_put": 0, "accounts": 0, "skipped": 1}
+    made = replay(engine, [stale, stranger], 10.0)
+    assert (made["files_put"], made["accounts"], made["skipped"]) == (0, 0, 1), made
     assert UserStore(engine).get("alice") == alice
 
 
 def test_a_record_round_trips_and_the_first_format_still_reads():
     record = account_record(3, AccountState("bob", "scrypt:h", True, False, 7), 12.5)
     assert parse_record(record.to_bytes()) == record
+    moved = tree_record(3, "move", ("/a", "/b"), 13.0)
+    assert parse_record(moved.to_bytes()) == moved
     first = b'{"format":1,"user":2,"written_at":1.5,"files":[["/a.txt","' + A.encode() + b'",4]]}'
     assert parse_record(first) == JournalRecord(2, 1.5, "files", files=(("/a.txt", A, 4),))
 
@@ -101,6 +168,7 @@ def test_a_record_round_trips_and_the_first_format_still_reads():
         b'{"format":2,"kind":"rename","user":1,"written_at":1,"args":["/a","/b"]}',
         b'{"format":2,"kind":"account","user":1,"written_at":1,"account":{"name":"x"}}',
         b'{"format":2,"kind":"files","user":1,"written_at":1,"files":[["/a"]]}',
+        b'{"format":2,"kind":"move","user":1,"written_at":1,"args":["/a"]}',
     ],
 )
 def test_bytes_that_are_no_record_are_refused(data):
@@ -108,7 +176,7 @@ def test_bytes_that_are_no_record_are_refused(data):
         parse_record(data)
 
 
-def test_writes_before_a_change_are_journaled_at_their_commit_time(tmp_path):
+def test_records_are_stamped_after_their_commit_in_the_order_made(tmp_path):
     """Records are stamped after their commit, in order: replay keeps it."""
     before = time.time()
 
