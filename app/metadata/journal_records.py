@@ -10,7 +10,9 @@ A record is of one kind, and says what the change needs to be made again:
 - ``mkdir`` (path), ``move`` and ``copy`` (source, target), ``trash`` (path, trash id:
   a delete), ``untrash`` (trash id: a trash entry put back).
 
-Format 1 (before kinds) had only files records, and reads back as one.
+A blob holds one record, or the records of concurrent changes that one group commit
+wrote together (in the order they came), and is named after the latest one's time.
+Format 1 (before kinds and groups) had only files records, and reads back as one.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ class JournalRecord:
         """A files record with no file (every one refused) changes nothing."""
         return self.kind == FILES and not self.files
 
-    def to_bytes(self) -> bytes:
+    def to_dict(self) -> dict[str, Any]:
         raw: dict[str, Any] = {
             "format": FORMAT,
             "kind": self.kind,
@@ -78,7 +80,16 @@ class JournalRecord:
             raw["account"] = vars(self.account)
         else:
             raw["args"] = list(self.args)
-        return json.dumps(raw, separators=(",", ":")).encode()
+        return raw
+
+
+def encode_records(records: Sequence[JournalRecord]) -> bytes:
+    """The bytes of one blob: a record alone, or several (a group commit's) in order."""
+    if len(records) == 1:
+        raw: dict[str, Any] = records[0].to_dict()
+    else:
+        raw = {"format": FORMAT, "records": [record.to_dict() for record in records]}
+    return json.dumps(raw, separators=(",", ":")).encode()
 
 
 def files_record(user_id: int, entries: Sequence[Entry], written_at: float) -> JournalRecord:
@@ -100,37 +111,47 @@ def account_record(user_id: int, state: AccountState, written_at: float) -> Jour
     return JournalRecord(user_id, written_at, ACCOUNT, account=state)
 
 
-def parse_record(data: bytes) -> JournalRecord:
-    """A record's bytes read back (format 1 or 2); InvalidSnapshot for bytes that are not
-    one."""
+def parse_records(data: bytes) -> list[JournalRecord]:
+    """A blob's records read back (one record of format 1 or 2, or several);
+    InvalidSnapshot for bytes that are not that."""
     try:
         raw: Any = json.loads(data)
-        fmt = raw.get("format")
-        if fmt not in (1, FORMAT):
-            raise ValueError(f"format {fmt!r}")
-        kind = FILES if fmt == 1 else str(raw["kind"])
-        user_id, written_at = int(raw["user"]), float(raw["written_at"])
-        if kind == FILES:
-            files = tuple((str(p), str(h), int(s)) for p, h, s in raw["files"])
-            return JournalRecord(user_id, written_at, FILES, files=files)
-        if kind == ACCOUNT:
-            a = raw["account"]
-            state = AccountState(
-                str(a["name"]),
-                str(a["password_hash"]),
-                bool(a["is_admin"]),
-                bool(a["disabled"]),
-                int(a["quota_bytes"]),
-            )
-            return account_record(user_id, state, written_at)
-        if kind not in ARITY:
-            raise ValueError(f"kind {kind!r}")
-        args = tuple(str(arg) for arg in raw["args"])
-        if len(args) != ARITY[kind]:
-            raise ValueError(f"{kind} takes {ARITY[kind]} arguments, not {len(args)}")
-        return JournalRecord(user_id, written_at, kind, args=args)
+        if isinstance(raw, dict) and raw.get("format") == FORMAT and "records" in raw:
+            if not isinstance(raw["records"], list) or not raw["records"]:
+                raise ValueError("no records")
+            return [_record_of(item) for item in raw["records"]]
+        return [_record_of(raw)]
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise InvalidSnapshot(f"not a journal record: {exc}") from exc
+
+
+def _record_of(raw: Any) -> JournalRecord:
+    """A record from its JSON object; ValueError (or TypeError, KeyError,
+    AttributeError) for one that is not."""
+    fmt = raw.get("format")
+    if fmt not in (1, FORMAT):
+        raise ValueError(f"format {fmt!r}")
+    kind = FILES if fmt == 1 else str(raw["kind"])
+    user_id, written_at = int(raw["user"]), float(raw["written_at"])
+    if kind == FILES:
+        files = tuple((str(p), str(h), int(s)) for p, h, s in raw["files"])
+        return JournalRecord(user_id, written_at, FILES, files=files)
+    if kind == ACCOUNT:
+        a = raw["account"]
+        state = AccountState(
+            str(a["name"]),
+            str(a["password_hash"]),
+            bool(a["is_admin"]),
+            bool(a["disabled"]),
+            int(a["quota_bytes"]),
+        )
+        return account_record(user_id, state, written_at)
+    if kind not in ARITY:
+        raise ValueError(f"kind {kind!r}")
+    args = tuple(str(arg) for arg in raw["args"])
+    if len(args) != ARITY[kind]:
+        raise ValueError(f"{kind} takes {ARITY[kind]} arguments, not {len(args)}")
+    return JournalRecord(user_id, written_at, kind, args=args)
 
 
 def journal_name(written_at: float) -> str:

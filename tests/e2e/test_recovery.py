@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -177,6 +178,15 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         reply = alice.call("POST", call, json=body)
         assert reply.status_code == 200, (call, reply.text)
     assert alice.call("DELETE", "/api/files/doomed.txt").status_code == 200
+    # Writes at once: their records share blobs (a group commit), each replayed.
+    at_once = {f"/at-once/{n}.txt": os.urandom(100 + n) for n in range(8)}
+
+    def put_alone(path: str, data: bytes) -> int:
+        url = f"{master}/api/files{path}"
+        return requests.put(url, data=data, headers=alice.http.headers, timeout=TIMEOUT).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(put_alone, at_once, at_once.values())) == [200] * 8
 
     cluster.master.stop()
     shutil.rmtree(cluster.master.data_dir)
@@ -185,8 +195,8 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     report = recovered(master)
     assert report["restored"] is True, report
     journaled = report["journal"]
-    assert journaled["unreadable"] == 0 and journaled["records"] == 11, report
-    assert journaled["files_put"] == 6 and journaled["accounts"] == 2, report
+    assert journaled["unreadable"] == 0 and journaled["records"] == 19, report
+    assert journaled["files_put"] == 14 and journaled["accounts"] == 2, report
     made = [journaled[kind] for kind in ("folders", "moves", "copies", "trashed", "skipped")]
     assert made == [1, 1, 1, 1, 0], report
     # bob logs in with his password (its hash came back), his file with him.
@@ -204,6 +214,7 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         ("/changed.txt", b"second, after the snapshot\n"),
         ("/batch/one.txt", b"batch one\n"),
         ("/batch/two.txt", b"batch two\n"),
+        *at_once.items(),
     ):
         reply = again.get(path)
         assert reply.status_code == 200 and reply.content == data, (path, reply.status_code)

@@ -18,7 +18,8 @@ from app.metadata.journal_records import (
     AccountState,
     JournalRecord,
     account_record,
-    parse_record,
+    encode_records,
+    parse_records,
     tree_record,
 )
 from app.metadata.namespace import NamespaceStore
@@ -58,7 +59,7 @@ def journaled_after_snapshot(tmp_path, change) -> tuple[Engine, bytes, list[Jour
     data, _fingerprint = take_snapshot(source)
     written: list[JournalRecord] = []
     change(UserStore(source, on_write=written.append), NamespaceStore(source, written.append))
-    return source, data, [parse_record(record.to_bytes()) for record in written]
+    return source, data, parse_records(encode_records(written))
 
 
 def test_accounts_made_after_the_snapshot_come_back_before_their_files(engine, tmp_path):
@@ -150,13 +151,15 @@ def test_records_older_than_the_snapshot_or_of_no_known_user_are_skipped(engine)
     assert UserStore(engine).get("alice") == alice
 
 
-def test_a_record_round_trips_and_the_first_format_still_reads():
+def test_records_round_trip_alone_or_grouped_and_the_first_format_still_reads():
     record = account_record(3, AccountState("bob", "scrypt:h", True, False, 7), 12.5)
-    assert parse_record(record.to_bytes()) == record
     moved = tree_record(3, "move", ("/a", "/b"), 13.0)
-    assert parse_record(moved.to_bytes()) == moved
+    files = JournalRecord(3, 14.0, files=(("/b/c.txt", A, 4),))
+    for records in ([record], [moved], [files], [record, moved, files]):
+        assert parse_records(encode_records(records)) == records
+    assert b'"records"' not in encode_records([moved])  # alone, as before groups
     first = b'{"format":1,"user":2,"written_at":1.5,"files":[["/a.txt","' + A.encode() + b'",4]]}'
-    assert parse_record(first) == JournalRecord(2, 1.5, "files", files=(("/a.txt", A, 4),))
+    assert parse_records(first) == [JournalRecord(2, 1.5, "files", files=(("/a.txt", A, 4),))]
 
 
 @pytest.mark.parametrize(
@@ -169,11 +172,13 @@ def test_a_record_round_trips_and_the_first_format_still_reads():
         b'{"format":2,"kind":"account","user":1,"written_at":1,"account":{"name":"x"}}',
         b'{"format":2,"kind":"files","user":1,"written_at":1,"files":[["/a"]]}',
         b'{"format":2,"kind":"move","user":1,"written_at":1,"args":["/a"]}',
+        b'{"format":2,"records":[]}',
+        b'{"format":2,"records":[{"format":2,"kind":"mkdir","user":1}]}',
     ],
 )
 def test_bytes_that_are_no_record_are_refused(data):
     with pytest.raises(InvalidSnapshot):
-        parse_record(data)
+        parse_records(data)
 
 
 def test_records_are_stamped_after_their_commit_in_the_order_made(tmp_path):
