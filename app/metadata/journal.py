@@ -8,21 +8,21 @@ nodes. So every change, once committed and before it is answered, is also writte
 nodes as a small private blob of kind "journal" (what changed, for which user, and
 when): each write of files into a tree (``NamespaceStore.put_file`` and ``put_files``:
 an upload, a batch, a tus upload's end, a version restored), each folder made, move,
-copy, delete to the trash and trash entry put back (``mkdir``, ``move``, ``copy``,
-``trash``, ``restore_trash``), and each account made or changed (``UserStore.add`` and
-``update``: its password hash, admin, disabled, quota; never a password). Acknowledged
-means journaled: a rebuilt master restores the latest snapshot, then replays, in the
-order written, every record written after it (``replay``): an account is put back with
-its id (before its user's changes, which follow it in time); a path is made to hold its
-content again unless it does; a folder, move, copy or delete is made again unless it is
-made (its source gone or its target there), a deleted entry keeping its trash id. A
-record is kept until the oldest snapshot kept is newer than it (``prune_journal``),
-whichever snapshot a recovery falls back to.
+copy, delete to the trash, trash entry put back and trash purged (``mkdir``, ``move``,
+``copy``, ``trash``, ``restore_trash``, ``purge_trash``), and each account made or
+changed (``UserStore.add`` and ``update``: its password hash, admin, disabled, quota;
+never a password). Acknowledged means journaled: a rebuilt master restores the latest
+snapshot, then replays, in the order written, every record written after it
+(``replay``): an account is put back with its id (before its user's changes, which
+follow it in time); a path is made to hold its content again unless it does; a folder,
+move, copy, delete or purge is made again unless it is made (its source gone or its
+target there), a deleted entry keeping its trash id. A record is kept until the oldest
+snapshot kept is newer than it (``prune_journal``), whichever snapshot a recovery falls
+back to.
 
-What it does not bring back: trash purged since (it comes back in the trash, which
-loses nothing), sessions opened since (their users log in again), share links made
-since, and uploads in progress. Records are written only while the master has a
-snapshot to replay them over.
+What it does not bring back: sessions opened since (their users log in again), share
+links made or revoked since, and uploads in progress. Records are written only while
+the master has a snapshot to replay them over.
 """
 
 from __future__ import annotations
@@ -47,12 +47,18 @@ from app.metadata.journal_records import (
     FILES,
     MKDIR,
     MOVE,
+    PURGE,
     TRASH,
     UNTRASH,
     JournalRecord,
 )
 from app.metadata.recovery_schema import journal, snapshots
-from app.metadata.trash import has_trash_entry, restore_trash_entries, trash_entries
+from app.metadata.trash import (
+    has_trash_entry,
+    purge_trash_entries,
+    restore_trash_entries,
+    trash_entries,
+)
 
 # What the report of a replay calls the changes of the tree's shape made again.
 TREE_COUNTS = {
@@ -61,6 +67,7 @@ TREE_COUNTS = {
     COPY: "copies",
     TRASH: "trashed",
     UNTRASH: "untrashed",
+    PURGE: "purged",
 }
 
 
@@ -197,6 +204,10 @@ def _replay_tree(conn: Connection, record: JournalRecord, now: float) -> bool:
         if get_entry(conn, user_id, path) is None or has_trash_entry(conn, user_id, trash_id):
             return False
         trash_entries(conn, user_id, path, trash_id, now)
+    elif record.kind == PURGE:
+        if args[0] and not has_trash_entry(conn, user_id, args[0]):
+            return False
+        return purge_trash_entries(conn, user_id, args[0] or None) > 0
     else:  # UNTRASH
         if not has_trash_entry(conn, user_id, args[0]):
             return False

@@ -8,7 +8,8 @@ A record is of one kind, and says what the change needs to be made again:
 - ``account``: the account as the database keeps it after it was created or changed
   (its name, password *hash*, admin, disabled, quota): never a password;
 - ``mkdir`` (path), ``move`` and ``copy`` (source, target), ``trash`` (path, trash id:
-  a delete), ``untrash`` (trash id: a trash entry put back).
+  a delete), ``untrash`` (trash id: a trash entry put back), ``purge`` (trash id, or
+  "" for the whole trash: deleted for good).
 
 A blob holds one record, or the records of concurrent changes that one group commit
 wrote together (in the order they came), and is named after the latest one's time.
@@ -27,17 +28,10 @@ from app.metadata.entries import Entry
 
 FORMAT = 2
 PREFIX, SUFFIX = "journal-", ".json"
-FILES, ACCOUNT, MKDIR, MOVE, COPY, TRASH, UNTRASH = (
-    "files",
-    "account",
-    "mkdir",
-    "move",
-    "copy",
-    "trash",
-    "untrash",
-)
+FILES, ACCOUNT, MKDIR, MOVE, COPY = "files", "account", "mkdir", "move", "copy"
+TRASH, UNTRASH, PURGE = "trash", "untrash", "purge"
 # How many strings of ``args`` each kind of tree change carries.
-ARITY = {MKDIR: 1, MOVE: 2, COPY: 2, TRASH: 2, UNTRASH: 1}
+ARITY = {MKDIR: 1, MOVE: 2, COPY: 2, TRASH: 2, UNTRASH: 1, PURGE: 1}
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from app.metadata.collection import release_content
 from app.metadata.engine import write_transaction
 from app.metadata.entries import ROOT, Entry
 from app.metadata.entry_rows import ensure_folder, put_entry, require_entry, subtree_of
-from app.metadata.journal_records import TRASH, UNTRASH, JournalRecord, tree_record
+from app.metadata.journal_records import PURGE, TRASH, UNTRASH, JournalRecord, tree_record
 
 
 class TrashStore:
@@ -76,20 +76,9 @@ class TrashStore:
         """Delete one trash entry for good, or the whole trash (None); return how many
         went. Their content is released as expiry releases it: its quota is freed now,
         its bytes once nothing refers to them for the grace period."""
-        owned = trash.c.user_id == user_id
-        if trash_id is not None:
-            owned = and_(owned, trash.c.id == trash_id)
         with write_transaction(self.engine) as conn:
-            doomed = select(trash.c.id).where(owned)
-            dropped = conn.execute(
-                select(trash_items.c.file_hash).where(trash_items.c.trash_id.in_(doomed))
-            ).scalars()
-            hashes = [h for h in dropped if h]
-            conn.execute(delete(trash_items).where(trash_items.c.trash_id.in_(doomed)))
-            purged = int(conn.execute(delete(trash).where(owned)).rowcount)
-            if trash_id is not None and not purged:
-                raise NotFound(f"no trash entry {trash_id}", code="trash_not_found")
-            release_content(conn, hashes)
+            purged = purge_trash_entries(conn, user_id, trash_id)
+        self._journal(tree_record(user_id, PURGE, (trash_id or "",), time.time()))
         return purged
 
     # ----- retention -----
@@ -144,6 +133,25 @@ def trash_entries(conn: Connection, user_id: int, path: str, trash_id: str, now:
     conn.execute(delete(fs_entries).where(subtree_of(user_id, path, fs_entries.c.path)))
     # One change for a folder: its subtree goes with it.
     record_changes(conn, user_id, [(DELETE, top, None)], now)
+
+
+def purge_trash_entries(conn: Connection, user_id: int, trash_id: str | None) -> int:
+    """``purge_trash`` in the caller's transaction: how many entries went; NotFound for
+    a ``trash_id`` the user's trash does not hold."""
+    owned = trash.c.user_id == user_id
+    if trash_id is not None:
+        owned = and_(owned, trash.c.id == trash_id)
+    doomed = select(trash.c.id).where(owned)
+    dropped = conn.execute(
+        select(trash_items.c.file_hash).where(trash_items.c.trash_id.in_(doomed))
+    ).scalars()
+    hashes = [h for h in dropped if h]
+    conn.execute(delete(trash_items).where(trash_items.c.trash_id.in_(doomed)))
+    purged = int(conn.execute(delete(trash).where(owned)).rowcount)
+    if trash_id is not None and not purged:
+        raise NotFound(f"no trash entry {trash_id}", code="trash_not_found")
+    release_content(conn, hashes)
+    return purged
 
 
 def has_trash_entry(conn: Connection, user_id: int, trash_id: str) -> bool:

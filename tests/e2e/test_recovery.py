@@ -178,6 +178,9 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         reply = alice.call("POST", call, json=body)
         assert reply.status_code == 200, (call, reply.text)
     assert alice.call("DELETE", "/api/files/doomed.txt").status_code == 200
+    alice.put("/scratch.txt", b"deleted for good after the snapshot\n")
+    scratch = alice.call("DELETE", "/api/files/scratch.txt").json()["trash_id"]
+    assert alice.call("DELETE", f"/api/trash/{scratch}").json()["purged"] == 1
     # Writes at once: their records share blobs (a group commit), each replayed.
     at_once = {f"/at-once/{n}.txt": os.urandom(100 + n) for n in range(8)}
 
@@ -195,10 +198,10 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     report = recovered(master)
     assert report["restored"] is True, report
     journaled = report["journal"]
-    assert journaled["unreadable"] == 0 and journaled["records"] == 19, report
-    assert journaled["files_put"] == 14 and journaled["accounts"] == 2, report
-    made = [journaled[kind] for kind in ("folders", "moves", "copies", "trashed", "skipped")]
-    assert made == [1, 1, 1, 1, 0], report
+    assert journaled["unreadable"] == 0 and journaled["records"] == 22, report
+    assert journaled["files_put"] == 15 and journaled["accounts"] == 2, report
+    kinds = ("folders", "moves", "copies", "trashed", "purged", "skipped")
+    assert [journaled[kind] for kind in kinds] == [1, 1, 1, 2, 1, 0], report
     # bob logs in with his password (its hash came back), his file with him.
     assert User(master, "bob", "pw-bob-123").get("/mine/bob.txt").content == (
         b"bob's, after the snapshot\n"
@@ -220,7 +223,7 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         assert reply.status_code == 200 and reply.content == data, (path, reply.status_code)
     versions = again.call("GET", "/api/versions", params={"path": "/changed.txt"}).json()
     assert len(versions["versions"]) == 2, versions
-    for gone in ("/before.txt", "/doomed.txt"):
+    for gone in ("/before.txt", "/doomed.txt", "/scratch.txt"):
         assert again.get(gone).status_code == 404, gone
     assert [t["path"] for t in again.call("GET", "/api/trash").json()["trash"]] == ["/doomed.txt"]
     made_dir = again.call("GET", "/api/list", params={"path": "/made/deeper"})

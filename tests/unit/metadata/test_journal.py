@@ -102,6 +102,8 @@ def test_deletes_moves_copies_and_folders_come_back_in_order_with_the_writes(eng
         namespace.restore_trash(alice, trash_id, 0)
         namespace.trash(alice, "/inbox")  # left in the trash
         namespace.put_file(alice, "/inbox", B, 2, 0)  # a file where the folder was
+        namespace.put_file(alice, "/scratch.txt", B, 2, 0)
+        namespace.purge_trash(alice, namespace.trash(alice, "/scratch.txt"))  # for good
 
     source, data, records = journaled_after_snapshot(tmp_path, change)
     assert [r.kind for r in records] == [
@@ -115,20 +117,24 @@ def test_deletes_moves_copies_and_folders_come_back_in_order_with_the_writes(eng
         "untrash",
         "trash",
         "files",
+        "files",
+        "trash",
+        "purge",
     ]
     FileCatalogue(engine)
     restore_snapshot(engine, data)
     before = tree_of(engine)
     made = replay(engine, records, 0.0)
     assert made == {
-        "files_put": 2,
+        "files_put": 3,
         "accounts": 0,
         "skipped": 0,
         "folders": 2,
         "moves": 2,
         "copies": 1,
-        "trashed": 2,
+        "trashed": 3,
         "untrashed": 1,
+        "purged": 1,
     }
     assert tree_of(engine) == tree_of(source) != before
     namespace = NamespaceStore(engine)
@@ -138,6 +144,20 @@ def test_deletes_moves_copies_and_folders_come_back_in_order_with_the_writes(eng
     # A change that was made already (the snapshot had it) is not made twice.
     again = replay(engine, records[2:4] + records[8:9], 0.0)
     assert (again["moves"], again["trashed"], again["skipped"]) == (0, 0, 0), again
+    assert tree_of(engine) == tree_of(source)
+
+
+def test_a_whole_trash_purged_since_is_purged_again(engine, tmp_path):
+    def change(accounts: UserStore, namespace: NamespaceStore) -> None:
+        namespace.purge_trash(accounts.get("alice").id)
+
+    source, data, records = journaled_after_snapshot(tmp_path, change)
+    FileCatalogue(engine)
+    restore_snapshot(engine, data)
+    alice = UserStore(engine).get("alice").id
+    assert [t["path"] for t in NamespaceStore(engine).list_trash(alice)] == ["/old.txt"]
+    assert replay(engine, records, 0.0)["purged"] == 1
+    assert NamespaceStore(engine).list_trash(alice) == []
     assert tree_of(engine) == tree_of(source)
 
 
