@@ -1,36 +1,37 @@
-"""The journal of files written into user trees since the last snapshot, as private
-blobs on the nodes (kind "journal"): written before a write is answered, read back and
-replayed by a rebuilt master. The format, rows and replay are ``app.metadata.journal``'s."""
+"""The journal of changes of user trees and accounts since the last snapshot, as private
+blobs on the nodes (kind "journal"): written before a change is answered, read back and
+replayed by a rebuilt master. The rows and replay are ``app.metadata.journal``'s, the
+records' format ``app.metadata.journal_records``'."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 
 from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient
 from app.errors import AppError
 from app.master.writer import ReplicatedWriter
-from app.metadata.entries import Entry
 from app.metadata.file_catalogue import FileCatalogue
-from app.metadata.journal import (
+from app.metadata.journal import journaling, note_record, records_after, replay
+from app.metadata.journal_records import (
     JournalRecord,
+    encode_records,
     journal_name,
-    journaling,
-    note_record,
-    parse_record,
-    record_of,
-    records_after,
-    replay,
+    parse_records,
 )
 from app.metadata.records import NodeRecord
+from app.primitives.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
+# Records of concurrent changes written in one blob at most: a blob stays small (a few
+# KiB; a batch's files record is the largest), the wait for one write short.
+MAX_GROUP = 64
+
 
 class TreeJournal:
-    """Writes a record of each write into a user's tree, and replays them."""
+    """Writes a record of each change of a user's tree or account, and replays them."""
 
     def __init__(
         self,
@@ -44,30 +45,40 @@ class TreeJournal:
         self.writer = writer
         self.nodes = nodes
         self.live_nodes = live_nodes
+        self._group: GroupCommit[JournalRecord, None] = GroupCommit(self._write, MAX_GROUP)
 
-    def record(self, user_id: int, entries: Sequence[Entry]) -> None:
-        """Journal files just committed into a user's tree, on R nodes (the write
-        quorum), before the write is answered: 503 below the quorum, as the write's own
-        blob would be. Nothing while there is no snapshot to replay over."""
-        record = record_of(user_id, entries, time.time())
-        if not record.files or not journaling(self.engine):
+    def record(self, record: JournalRecord) -> None:
+        """Journal a change just committed, on R nodes (the write quorum), before it is
+        answered: 503 below the quorum, as a written file's own blob would be. Nothing
+        while there is no snapshot to replay over. Concurrent changes share one blob
+        (a group commit): one replicated write, two commits, for all of them."""
+        if record.is_empty() or not journaling(self.engine):
             return
-        data = record.to_bytes()
+        self._group.submit(record)
+
+    def _write(self, records: Sequence[JournalRecord]) -> list[None]:
+        data = encode_records(records)
         digest = hashlib.sha256(data).hexdigest()
-        note_record(self.engine, digest, record.written_at, len(data))
+        # Named after the latest: a blob is replayed while any of its records is newer
+        # than the snapshot restored, and kept until all are older than every snapshot.
+        written_at = max(record.written_at for record in records)
+        note_record(self.engine, digest, written_at, len(data))
         result = self.writer.write(
             self.live_nodes(),
             lambda: data,
             digest,
-            journal_name(record.written_at),
+            journal_name(written_at),
             kind="journal",
             private=True,
         )
         self.store.register_blob(digest, len(data), result.stored_on, private=True)
+        return [None] * len(records)
 
     def replay_after(self, taken_at: float) -> dict[str, int]:
         """Replay the records a live node serves written after ``taken_at`` (a restored
-        snapshot's time): how many records were read, unreadable, and files put."""
+        snapshot's time): how many records were read (``records``; a blob may hold
+        several), blobs ``unreadable``, and the changes made of each kind
+        (``app.metadata.journal.replay``)."""
         wanted = records_after(self.engine, taken_at)
         holders = self.store.blob_copies([digest for digest, _size in wanted])
         records: list[JournalRecord] = []
@@ -77,12 +88,12 @@ class TreeJournal:
             try:
                 if data is None:
                     raise ValueError("no live node serves it")
-                records.append(parse_record(data))
+                records.extend(parse_records(data))
             except (AppError, ValueError) as exc:
                 unreadable += 1
                 log.warning("journal record %s unusable: %s", digest[:12], exc)
-        put = replay(self.engine, records, taken_at)
-        return {"records": len(records), "unreadable": unreadable, "files_put": put}
+        made = replay(self.engine, records, taken_at)
+        return {"records": len(records), "unreadable": unreadable, **made}
 
     def _read(self, digest: str, size: int, holders: set[str]) -> bytes | None:
         for node in self.live_nodes():

@@ -33,7 +33,8 @@ from app.master.validation import (
 )
 from app.metadata.cluster import ClusterStore
 from app.metadata.file_catalogue import FileCatalogue
-from app.metadata.journal import learn_records, written_at_of
+from app.metadata.journal import learn_records
+from app.metadata.journal_records import written_at_of
 from app.metadata.manifests import learn_manifests, unknown_manifests
 from app.metadata.records import HeldCopy
 from app.metadata.snapshots import (

@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, or_, select, update
+from sqlalchemy import Connection, Engine, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import Conflict, NotFound
 from app.metadata.account_schema import api_tokens, users
 from app.metadata.engine import ensure_schema, starts_with, write_transaction
+from app.metadata.journal_records import AccountState, JournalRecord, account_record
 from app.metadata.schema import master_metadata
 from app.metadata.usage import usage
 
@@ -35,6 +37,12 @@ class User:
     is_admin: bool
     disabled: bool
     quota_bytes: int
+
+    def state(self) -> AccountState:
+        """What the journal keeps of it (the password as stored: its hash)."""
+        return AccountState(
+            self.name, self.password_hash, self.is_admin, self.disabled, self.quota_bytes
+        )
 
 
 # Hex digits of a token's stored digest that name it on the account page: 64 bits, enough
@@ -60,8 +68,13 @@ class UserNotFound(NotFound):
 class UserStore:
     """Users, their tokens and their usage."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, on_write: Callable[[JournalRecord], None] | None = None
+    ) -> None:
         self.engine = engine
+        # Called with the account as it is once created or changed, once committed and
+        # before it is answered (the master's journal: ``app.metadata.journal``).
+        self._on_write = on_write
         ensure_schema(master_metadata, engine)
 
     def add(self, name: str, password_hash: str, *, admin: bool = False, quota: int = 0) -> User:
@@ -80,7 +93,7 @@ class UserStore:
                 )
         except IntegrityError:
             raise Conflict(f"user '{name}' exists", code="user_exists") from None
-        return self.get(name)
+        return self._journaled(self.get(name))
 
     def get(self, name: str) -> User:
         with self.engine.connect() as conn:
@@ -107,10 +120,13 @@ class UserStore:
         """
         user = self.get(name)
         with write_transaction(self.engine) as conn:
-            conn.execute(update(users).where(users.c.id == user.id).values(**values))
-            if values.get("disabled"):
-                conn.execute(delete(api_tokens).where(api_tokens.c.user_id == user.id))
-        return self.get(name)
+            change_account(conn, user.id, values)
+        return self._journaled(self.get(name))
+
+    def _journaled(self, user: User) -> User:
+        if self._on_write is not None:
+            self._on_write(account_record(user.id, user.state(), time.time()))
+        return user
 
     def issue_token(
         self, user: User, *, kind: str = "api", lifetime: float = 0.0, label: str = ""
@@ -183,6 +199,14 @@ class UserStore:
             where.append(api_tokens.c.token_hash != token_digest(keep))
         with write_transaction(self.engine) as conn:
             return int(conn.execute(delete(api_tokens).where(*where)).rowcount)
+
+
+def change_account(conn: Connection, user_id: int, values: Mapping[str, Any]) -> None:
+    """Set an account's columns in the caller's transaction; disabling it revokes every
+    token it holds."""
+    conn.execute(update(users).where(users.c.id == user_id).values(**values))
+    if values.get("disabled"):
+        conn.execute(delete(api_tokens).where(api_tokens.c.user_id == user_id))
 
 
 def _live(now: float) -> Any:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, or_, select
 
-from app.metadata.journal import journal_name
+from app.metadata.journal_records import journal_name
 from app.metadata.recovery_schema import journal, manifests, snapshots
 from app.metadata.snapshots import snapshot_name
 

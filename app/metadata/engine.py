@@ -175,6 +175,17 @@ def starts_with(column: ColumnElement[str], prefix: str) -> ColumnElement[bool]:
     return func.substr(column, 1, literal(len(prefix), Integer)) == prefix
 
 
+def advance_id_sequence(conn: Connection, table: Table) -> None:
+    """Set PostgreSQL's sequence of ``table.id`` past the rows there, after rows were
+    inserted with their ids (a snapshot restored, an account replayed): the next row
+    made gets a new id. SQLite takes the next id from the rows themselves."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+            f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)"
+        )
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """Yield a connection inside a transaction that will write."""

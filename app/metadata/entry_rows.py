@@ -8,11 +8,11 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, or_, select
+from sqlalchemy import Connection, and_, delete, func, or_, select, update
 
 from app.errors import AppError, BadRequest, Conflict
 from app.metadata.account_schema import fs_entries, fs_versions
-from app.metadata.changes import UPSERT, record_changes
+from app.metadata.changes import MOVE, UPSERT, record_changes
 from app.metadata.engine import batches, starts_with
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.usage import check_room
@@ -84,6 +84,60 @@ def ensure_folder(conn: Connection, user_id: int, path: str, now: float) -> None
         )
     created = [(UPSERT, Entry(folder, True, None, 0, now, 0), None) for folder in reversed(missing)]
     record_changes(conn, user_id, created, now)
+
+
+def move_entries(conn: Connection, user_id: int, source: str, target: str, now: float) -> Entry:
+    """Rename a file or a folder with its whole subtree (and file versions); the target's
+    folder is made if need be."""
+    check_move(source, target)
+    require_entry(conn, user_id, source)
+    require_free(conn, user_id, target)
+    ensure_folder(conn, user_id, posixpath.dirname(target), now)
+    rows = conn.execute(
+        select(fs_entries.c.path).where(subtree_of(user_id, source, fs_entries.c.path))
+    ).scalars()
+    for old in list(rows):
+        new = target + old[len(source) :]
+        conn.execute(
+            update(fs_entries)
+            .where(fs_entries.c.user_id == user_id, fs_entries.c.path == old)
+            .values(path=new, parent=posixpath.dirname(new), name=posixpath.basename(new))
+        )
+    for version_id, old in conn.execute(
+        select(fs_versions.c.id, fs_versions.c.path).where(
+            subtree_of(user_id, source, fs_versions.c.path)
+        )
+    ).all():
+        conn.execute(
+            update(fs_versions)
+            .where(fs_versions.c.id == version_id)
+            .values(path=target + old[len(source) :])
+        )
+    moved = require_entry(conn, user_id, target)
+    # One change for a folder: its subtree moves with it.
+    record_changes(conn, user_id, [(MOVE, moved, source)], now)
+    return moved
+
+
+def copy_entries(
+    conn: Connection, user_id: int, source: str, target: str, quota: int, now: float
+) -> Entry:
+    """Copy a file or a folder's subtree: new entries, the same content (no bytes)."""
+    check_move(source, target)
+    require_entry(conn, user_id, source)
+    require_free(conn, user_id, target)
+    rows = conn.execute(
+        select(fs_entries)
+        .where(subtree_of(user_id, source, fs_entries.c.path))
+        .order_by(fs_entries.c.path)
+    ).all()
+    for row in rows:
+        new = target + row.path[len(source) :]
+        if row.is_dir:
+            ensure_folder(conn, user_id, new, now)
+        else:
+            put_entry(conn, user_id, new, row.file_hash, row.size, quota, now)
+    return require_entry(conn, user_id, target)
 
 
 def put_entry(

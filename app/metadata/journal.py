@@ -1,101 +1,74 @@
-"""The journal of files written into user trees since the snapshots kept: its records'
-format, the rows that keep them, and their replay over a restored snapshot.
+"""The journal of changes of user trees and accounts since the snapshots kept: the rows
+that keep its records (their format: ``app.metadata.journal_records``) and their replay
+over a restored snapshot.
 
-A snapshot holds the user trees as they were when it was taken; a file written after
-it lives only in the master's database, though its bytes are on the nodes. So every
-write of files into a user's tree (``NamespaceStore.put_file`` and ``put_files``: an
-upload, a batch, a tus upload's end, a version restored), once committed and before it
-is answered, is also written to R nodes as a small private blob of kind "journal": the
-user, the paths and the content each now holds, and the time. Acknowledged means
-journaled: a rebuilt master restores the latest snapshot, then replays, in order, every
-record written after it (``replay``): each path is made to hold its content again
-unless it already does. A record is kept until the oldest snapshot kept is newer than
-it (``prune_journal``), whichever snapshot a recovery falls back to.
+A snapshot holds the user trees and accounts as they were when it was taken; a change
+made after it lives only in the master's database, though a file's bytes are on the
+nodes. So every change, once committed and before it is answered, is also written to R
+nodes as a small private blob of kind "journal" (what changed, for which user, and
+when): each write of files into a tree (``NamespaceStore.put_file`` and ``put_files``:
+an upload, a batch, a tus upload's end, a version restored), each folder made, move,
+copy, delete to the trash, trash entry put back and trash purged (``mkdir``, ``move``,
+``copy``, ``trash``, ``restore_trash``, ``purge_trash``), and each account made or
+changed (``UserStore.add`` and ``update``: its password hash, admin, disabled, quota;
+never a password). Acknowledged means journaled: a rebuilt master restores the latest
+snapshot, then replays, in the order written, every record written after it
+(``replay``): an account is put back with its id (before its user's changes, which
+follow it in time); a path is made to hold its content again unless it does; a folder,
+move, copy, delete or purge is made again unless it is made (its source gone or its
+target there), a deleted entry keeping its trash id. A record is kept until the oldest
+snapshot kept is newer than it (``prune_journal``), whichever snapshot a recovery falls
+back to.
 
-What it does not bring back: deletes, moves and folders made since the snapshot (a file
-deleted since comes back, which loses nothing), and accounts created since (their
-files are skipped: the snapshot has no such user). Records are written only while the
-master has a snapshot to replay them over.
+What it does not bring back: sessions opened since (their users log in again), share
+links made or revoked since, and uploads in progress. Records are written only while
+the master has a snapshot to replay them over.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, func, select
+from sqlalchemy.exc import IntegrityError
 
-from app.errors import InvalidSnapshot
+from app.errors import AppError
 from app.metadata.account_schema import users
+from app.metadata.accounts import change_account
 from app.metadata.catalogue_schema import blobs, files
-from app.metadata.engine import dialect_insert, write_transaction
-from app.metadata.entries import Entry
-from app.metadata.entry_rows import get_entry, put_entry
+from app.metadata.engine import advance_id_sequence, dialect_insert, write_transaction
+from app.metadata.entry_rows import copy_entries, ensure_folder, get_entry, move_entries, put_entry
+from app.metadata.journal_records import (
+    ACCOUNT,
+    COPY,
+    FILES,
+    MKDIR,
+    MOVE,
+    PURGE,
+    TRASH,
+    UNTRASH,
+    JournalRecord,
+)
 from app.metadata.recovery_schema import journal, snapshots
+from app.metadata.trash import (
+    has_trash_entry,
+    purge_trash_entries,
+    restore_trash_entries,
+    trash_entries,
+)
 
-FORMAT = 1
-PREFIX, SUFFIX = "journal-", ".json"
-
-
-@dataclass(frozen=True)
-class JournalRecord:
-    """Files a user's tree was made to hold at ``written_at``: (path, hash, size) each."""
-
-    user_id: int
-    written_at: float
-    files: tuple[tuple[str, str, int], ...]
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(
-            {
-                "format": FORMAT,
-                "user": self.user_id,
-                "written_at": self.written_at,
-                "files": [list(item) for item in self.files],
-            },
-            separators=(",", ":"),
-        ).encode()
-
-
-def record_of(user_id: int, entries: Sequence[Entry], written_at: float) -> JournalRecord:
-    return JournalRecord(
-        user_id,
-        written_at,
-        tuple((e.path, e.hash, e.size) for e in entries if not e.is_dir and e.hash),
-    )
-
-
-def parse_record(data: bytes) -> JournalRecord:
-    """A record's bytes read back; InvalidSnapshot for bytes that are not one."""
-    try:
-        raw: Any = json.loads(data)
-        if raw.get("format") != FORMAT:
-            raise ValueError(f"format {raw.get('format')!r}")
-        return JournalRecord(
-            int(raw["user"]),
-            float(raw["written_at"]),
-            tuple((str(p), str(h), int(s)) for p, h, s in raw["files"]),
-        )
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise InvalidSnapshot(f"not a journal record: {exc}") from exc
-
-
-def journal_name(written_at: float) -> str:
-    """A record's name on the nodes: what tells a rebuilt master its time."""
-    return f"{PREFIX}{written_at:.6f}{SUFFIX}"
-
-
-def written_at_of(name: str) -> float | None:
-    if not name.startswith(PREFIX) or not name.endswith(SUFFIX):
-        return None
-    try:
-        return float(name[len(PREFIX) : -len(SUFFIX)])
-    except ValueError:
-        return None
+# What the report of a replay calls the changes of the tree's shape made again.
+TREE_COUNTS = {
+    MKDIR: "folders",
+    MOVE: "moves",
+    COPY: "copies",
+    TRASH: "trashed",
+    UNTRASH: "untrashed",
+    PURGE: "purged",
+}
 
 
 def journaling(engine: Engine) -> bool:
@@ -161,25 +134,97 @@ def prune_journal(engine: Engine) -> int:
         return int(gone.rowcount or 0)
 
 
-def replay(engine: Engine, records: Sequence[JournalRecord], after: float) -> int:
-    """Make each path of the records written after ``after`` hold its content again, in
-    the order written, unless it does; one transaction. A user or content the catalogue
-    does not know (an account newer than the snapshot) is skipped. Return the files put."""
-    put = 0
+def replay(engine: Engine, records: Sequence[JournalRecord], after: float) -> dict[str, int]:
+    """Make each change of the records written after ``after`` again, in the order
+    written, unless it is made already; one transaction, a savepoint for each record. An
+    account comes back as the database kept it (before the files of its user); a file
+    whose content the catalogue does not know, or whose user it has no record of, is
+    skipped, as is a change that cannot be made (counted). Return how many of each kind
+    were made: ``files_put`` (files), ``accounts``, the ``TREE_COUNTS``, and how many
+    were ``skipped``."""
+    made: Counter[str] = Counter(files_put=0, accounts=0, skipped=0)
+    made.update(dict.fromkeys(TREE_COUNTS.values(), 0))
     now = time.time()
     with write_transaction(engine) as conn:
         known_users = set(conn.execute(select(users.c.id)).scalars())
+        inserted_user = False
         for record in sorted(records, key=lambda r: r.written_at):
-            if record.written_at <= after or record.user_id not in known_users:
+            if record.written_at <= after:
                 continue
-            for path, digest, size in record.files:
-                if not _content_known(conn, digest, size, path, now):
-                    continue
-                current = get_entry(conn, record.user_id, path)
-                if current is not None and (current.is_dir or current.hash == digest):
-                    continue
-                put_entry(conn, record.user_id, path, digest, size, 0, now)
-                put += 1
+            if record.kind != ACCOUNT and record.user_id not in known_users:
+                made["skipped"] += 1
+                continue
+            try:
+                with conn.begin_nested():
+                    if record.kind == ACCOUNT:
+                        inserted_user |= _replay_account(conn, record, known_users)
+                        made["accounts"] += 1
+                    elif record.kind == FILES:
+                        made["files_put"] += _replay_files(conn, record, now)
+                    elif _replay_tree(conn, record, now):
+                        made[TREE_COUNTS[record.kind]] += 1
+            except (AppError, IntegrityError):
+                made["skipped"] += 1  # a name taken, a file where a folder goes, ...
+        if inserted_user:
+            advance_id_sequence(conn, users)
+    return dict(made)
+
+
+def _replay_account(conn: Connection, record: JournalRecord, known_users: set[int]) -> bool:
+    """Put the account back as the record has it; return whether it was new."""
+    assert record.account is not None
+    values = vars(record.account)
+    if record.user_id in known_users:
+        change_account(conn, record.user_id, values)
+        return False
+    conn.execute(users.insert(), {"id": record.user_id, "created_at": record.written_at, **values})
+    known_users.add(record.user_id)
+    return True
+
+
+def _replay_tree(conn: Connection, record: JournalRecord, now: float) -> bool:
+    """Make a change of the tree's shape again unless it is made (its source gone, its
+    target there); return whether it was made."""
+    user_id, args = record.user_id, record.args
+    if record.kind == MKDIR:
+        current = get_entry(conn, user_id, args[0])
+        if current is not None and current.is_dir:
+            return False
+        ensure_folder(conn, user_id, args[0], now)
+    elif record.kind in (MOVE, COPY):
+        source, target = args
+        if get_entry(conn, user_id, source) is None or get_entry(conn, user_id, target):
+            return False
+        if record.kind == MOVE:
+            move_entries(conn, user_id, source, target, now)
+        else:
+            copy_entries(conn, user_id, source, target, 0, now)
+    elif record.kind == TRASH:
+        path, trash_id = args
+        if get_entry(conn, user_id, path) is None or has_trash_entry(conn, user_id, trash_id):
+            return False
+        trash_entries(conn, user_id, path, trash_id, now)
+    elif record.kind == PURGE:
+        if args[0] and not has_trash_entry(conn, user_id, args[0]):
+            return False
+        return purge_trash_entries(conn, user_id, args[0] or None) > 0
+    else:  # UNTRASH
+        if not has_trash_entry(conn, user_id, args[0]):
+            return False
+        restore_trash_entries(conn, user_id, args[0], 0, now)
+    return True
+
+
+def _replay_files(conn: Connection, record: JournalRecord, now: float) -> int:
+    put = 0
+    for path, digest, size in record.files:
+        if not _content_known(conn, digest, size, path, now):
+            continue
+        current = get_entry(conn, record.user_id, path)
+        if current is not None and (current.is_dir or current.hash == digest):
+            continue
+        put_entry(conn, record.user_id, path, digest, size, 0, now)
+        put += 1
     return put
 
 

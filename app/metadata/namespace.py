@@ -14,27 +14,26 @@ root folder, are in ``app.metadata.entries``.
 
 from __future__ import annotations
 
-import posixpath
 import time
 from collections.abc import Callable, Sequence
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select
 
 from app.errors import AppError, Conflict, NotFound
 from app.metadata.account_schema import fs_entries, fs_versions
-from app.metadata.changes import MOVE, record_changes
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.entry_rows import (
-    check_move,
+    copy_entries,
     ensure_folder,
     get_entry,
+    move_entries,
     put_entries,
     put_entry,
     require_entry,
-    require_free,
     subtree_of,
 )
+from app.metadata.journal_records import COPY, MKDIR, MOVE, JournalRecord, files_record, tree_record
 from app.metadata.schema import master_metadata
 from app.metadata.trash import TrashStore
 from app.metadata.usage import used_bytes
@@ -48,12 +47,12 @@ class NamespaceStore(TrashStore):
     (``TrashStore``)."""
 
     def __init__(
-        self, engine: Engine, on_put: Callable[[int, Sequence[Entry]], None] | None = None
+        self, engine: Engine, on_write: Callable[[JournalRecord], None] | None = None
     ) -> None:
         self.engine = engine
-        # Called with the files a write put into a user's tree, once committed and before
-        # it is answered (the master's journal: ``app.metadata.journal``).
-        self._on_put = on_put
+        # Called with the record of each change of a user's tree, once committed and
+        # before it is answered (the master's journal: ``app.metadata.journal``).
+        self._on_write = on_write
         ensure_schema(master_metadata, engine)
 
     # ----- reads -----
@@ -165,8 +164,7 @@ class NamespaceStore(TrashStore):
         now = time.time()
         with write_transaction(self.engine) as conn:
             entry = put_entry(conn, user_id, path, file_hash, size, quota, now)
-        if self._on_put is not None:
-            self._on_put(user_id, [entry])
+        self._journal(files_record(user_id, [entry], time.time()))
         return entry
 
     def put_files(
@@ -191,72 +189,30 @@ class NamespaceStore(TrashStore):
                             )
                     except AppError as exc:
                         answers.append(exc)
-        if self._on_put is not None:
-            self._on_put(user_id, [a for a in answers if isinstance(a, Entry)])
+        put = [a for a in answers if isinstance(a, Entry)]
+        self._journal(files_record(user_id, put, time.time()))
         return answers
 
     def mkdir(self, user_id: int, path: str) -> Entry:
         """Create a folder and its parents; an existing folder is fine."""
         with write_transaction(self.engine) as conn:
             ensure_folder(conn, user_id, path, time.time())
-            entry = get_entry(conn, user_id, path)
-        assert entry is not None
+            entry = require_entry(conn, user_id, path)
+        self._journal(tree_record(user_id, MKDIR, (path,), time.time()))
         return entry
 
     def move(self, user_id: int, source: str, target: str) -> Entry:
         """Rename a file or a folder with its whole subtree (and file versions)."""
-        check_move(source, target)
-        now = time.time()
         with write_transaction(self.engine) as conn:
-            require_entry(conn, user_id, source)
-            require_free(conn, user_id, target)
-            ensure_folder(conn, user_id, posixpath.dirname(target), now)
-            rows = conn.execute(
-                select(fs_entries.c.path).where(subtree_of(user_id, source, fs_entries.c.path))
-            ).scalars()
-            for old in list(rows):
-                new = target + old[len(source) :]
-                conn.execute(
-                    update(fs_entries)
-                    .where(fs_entries.c.user_id == user_id, fs_entries.c.path == old)
-                    .values(path=new, parent=posixpath.dirname(new), name=posixpath.basename(new))
-                )
-            for version_id, old in conn.execute(
-                select(fs_versions.c.id, fs_versions.c.path).where(
-                    subtree_of(user_id, source, fs_versions.c.path)
-                )
-            ).all():
-                conn.execute(
-                    update(fs_versions)
-                    .where(fs_versions.c.id == version_id)
-                    .values(path=target + old[len(source) :])
-                )
-            moved = get_entry(conn, user_id, target)
-            assert moved is not None
-            # One change for a folder: its subtree moves with it.
-            record_changes(conn, user_id, [(MOVE, moved, source)], now)
+            moved = move_entries(conn, user_id, source, target, time.time())
+        self._journal(tree_record(user_id, MOVE, (source, target), time.time()))
         return moved
 
     def copy(self, user_id: int, source: str, target: str, quota: int) -> Entry:
         """Copy a file or a folder's subtree: new entries, the same content (no bytes)."""
-        check_move(source, target)
-        now = time.time()
         with write_transaction(self.engine) as conn:
-            require_entry(conn, user_id, source)
-            require_free(conn, user_id, target)
-            rows = conn.execute(
-                select(fs_entries)
-                .where(subtree_of(user_id, source, fs_entries.c.path))
-                .order_by(fs_entries.c.path)
-            ).all()
-            for row in rows:
-                new = target + row.path[len(source) :]
-                if row.is_dir:
-                    ensure_folder(conn, user_id, new, now)
-                else:
-                    put_entry(conn, user_id, new, row.file_hash, row.size, quota, now)
-            copied = get_entry(conn, user_id, target)
-        assert copied is not None
+            copied = copy_entries(conn, user_id, source, target, quota, time.time())
+        self._journal(tree_record(user_id, COPY, (source, target), time.time()))
         return copied
 
     def restore_version(self, user_id: int, path: str, version: int, quota: int) -> Entry:

@@ -42,7 +42,7 @@ from app.metadata.account_schema import (
 from app.metadata.catalogue_schema import blobs, file_blocks, files
 from app.metadata.catalogue_version import bump_catalogue_version
 from app.metadata.changes import feed_positions, restart_feeds
-from app.metadata.engine import dialect_insert, write_transaction
+from app.metadata.engine import advance_id_sequence, dialect_insert, write_transaction
 from app.metadata.recovery_schema import manifests, snapshot_blocks, snapshots
 from app.metadata.schema import master_metadata
 
@@ -224,12 +224,8 @@ def _restore_from(engine: Engine, source: Connection) -> RestoreReport:
                     statement = statement.on_conflict_do_nothing()
                 conn.execute(statement, rows)
         restart_feeds(conn, feeds)
-        if engine.dialect.name == "postgresql":
-            for table in (users, fs_versions):
-                conn.exec_driver_sql(
-                    f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                    f"COALESCE((SELECT max(id) FROM {table.name}), 0) + 1, false)"
-                )
+        for table in (users, fs_versions):
+            advance_id_sequence(conn, table)
 
         def count(table: Table) -> int:
             return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

@@ -64,13 +64,13 @@ def init_app(app: Flask, master: MasterService) -> None:
     """Build the services on the master's engine; register the admin check for the
     secured global API."""
     engine = master.store.engine
-    # Every file written into a tree is journaled on the nodes before it is answered.
+    # Every change of a tree or an account is journaled on the nodes before it is answered.
     journal: TreeJournal = app.extensions[JOURNAL]
-    namespace = NamespaceStore(engine, on_put=journal.record)
+    namespace = NamespaceStore(engine, on_write=journal.record)
     # Typed as the interface: mypy checks that the service implements all of it.
     stored = MasterContent(master)
     service: UserFiles = UserFileService(
-        UserStore(engine),
+        UserStore(engine, on_write=journal.record),
         namespace,
         ShareStore(engine),
         stored,

@@ -10,6 +10,7 @@ import json
 import os
 import secrets
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -133,10 +134,11 @@ def test_deleted_master_data_dir_is_rebuilt_from_the_nodes(spawn, tmp_path):
     assert User(master, "alice", "pw-alice-123").get("/docs/note.txt").content == note
 
 
-def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn):
-    """A private file written after the last snapshot lives only in the master's
-    database; its journal record on the nodes (``app.master.journal``) brings it back
-    into its user's tree when the master is rebuilt, over the snapshot restored.
+def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
+    """A private file written, an account made or changed, a folder made, a file moved,
+    copied or deleted after the last snapshot lives only in the master's database; its
+    journal record on the nodes (``app.master.journal``) brings it back when the master
+    is rebuilt, over the snapshot restored, in order.
 
     With 64 KiB blocks, the snapshot of 200 more files is larger than a block: it is
     stored as blocks and their manifest, which is all a rebuilt master has of it."""
@@ -146,6 +148,7 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     alice = add_user(master, "alice")
     alice.put("/before.txt", b"in the snapshot\n")
     alice.put("/changed.txt", b"first, in the snapshot\n")
+    alice.put("/doomed.txt", b"deleted after the snapshot\n")
     many = [secrets.token_hex(40) for _ in range(200)]
     batch = alice.call(
         "POST",
@@ -156,7 +159,7 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
     assert batch.status_code == 200, batch.text
     recovered(master)
     # No snapshot yet: nothing to replay over, so nothing journaled.
-    assert get_json(master, "/cluster/health")["blobs"] == 2 + len(many)
+    assert get_json(master, "/cluster/health")["blobs"] == 3 + len(many)
     taken = requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT)
     assert taken.status_code == 200, taken.text
     snapshot = taken.json()
@@ -174,6 +177,34 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
         files=[("one.txt", ("one.txt", b"batch one\n")), ("two.txt", ("two.txt", b"batch two\n"))],
     )
     assert batch.status_code == 200, batch.text
+    # An account made since, with files; an account changed since (its quota).
+    bob = add_user(master, "bob", quota_bytes=MIB)
+    bob.put("/mine/bob.txt", b"bob's, after the snapshot\n")
+    changed = requests.patch(
+        f"{master}/api/admin/users/alice", json={"quota_bytes": 64 * MIB}, timeout=TIMEOUT
+    )
+    assert changed.status_code == 200, changed.text
+    # The tree's shape since: a folder made, a file moved, one copied, one deleted.
+    for call, body in (
+        ("/api/mkdir", {"path": "/made/deeper"}),
+        ("/api/move", {"from": "/before.txt", "to": "/moved/before.txt"}),
+        ("/api/copy", {"from": "/after/small.bin", "to": "/copied/small.bin"}),
+    ):
+        reply = alice.call("POST", call, json=body)
+        assert reply.status_code == 200, (call, reply.text)
+    assert alice.call("DELETE", "/api/files/doomed.txt").status_code == 200
+    alice.put("/scratch.txt", b"deleted for good after the snapshot\n")
+    scratch = alice.call("DELETE", "/api/files/scratch.txt").json()["trash_id"]
+    assert alice.call("DELETE", f"/api/trash/{scratch}").json()["purged"] == 1
+    # Writes at once: their records share blobs (a group commit), each replayed.
+    at_once = {f"/at-once/{n}.txt": os.urandom(100 + n) for n in range(8)}
+
+    def put_alone(path: str, data: bytes) -> int:
+        url = f"{master}/api/files{path}"
+        return requests.put(url, data=data, headers=alice.http.headers, timeout=TIMEOUT).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(put_alone, at_once, at_once.values())) == [200] * 8
 
     cluster.master.stop()
     shutil.rmtree(cluster.master.data_dir)
@@ -181,16 +212,27 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
 
     report = recovered(master)
     assert report["restored"] is True and report["snapshot"]["hash"] == snapshot["hash"], report
-    assert report["journal"]["unreadable"] == 0 and report["journal"]["records"] == 4, report
-    assert report["journal"]["files_put"] == 5, report
+    journaled = report["journal"]
+    assert journaled["unreadable"] == 0 and journaled["records"] == 22, report
+    assert journaled["files_put"] == 15 and journaled["accounts"] == 2, report
+    kinds = ("folders", "moves", "copies", "trashed", "purged", "skipped")
+    assert [journaled[kind] for kind in kinds] == [1, 1, 1, 2, 1, 0], report
+    # bob logs in with his password (its hash came back), his file with him.
+    assert User(master, "bob", "pw-bob-123").get("/mine/bob.txt").content == (
+        b"bob's, after the snapshot\n"
+    )
+    quotas = {u["name"]: u["quota_bytes"] for u in get_json(master, "/api/admin/users")["users"]}
+    assert quotas == {"alice": 64 * MIB, "bob": MIB}, quotas
     again = User(master, "alice", "pw-alice-123")
     for path, data in (
-        ("/before.txt", b"in the snapshot\n"),
+        ("/moved/before.txt", b"in the snapshot\n"),
         ("/after/small.bin", small),
+        ("/copied/small.bin", small),
         ("/after/large.bin", large),
         ("/changed.txt", b"second, after the snapshot\n"),
         ("/batch/one.txt", b"batch one\n"),
         ("/batch/two.txt", b"batch two\n"),
+        *at_once.items(),
         (f"/many/{many[0]}", many[0].encode()),
         (f"/many/{many[-1]}", many[-1].encode()),
     ):
@@ -198,6 +240,11 @@ def test_files_written_after_the_last_snapshot_come_back_from_the_journal(spawn)
         assert reply.status_code == 200 and reply.content == data, (path, reply.status_code)
     versions = again.call("GET", "/api/versions", params={"path": "/changed.txt"}).json()
     assert len(versions["versions"]) == 2, versions
+    for gone in ("/before.txt", "/doomed.txt", "/scratch.txt"):
+        assert again.get(gone).status_code == 404, gone
+    assert [t["path"] for t in again.call("GET", "/api/trash").json()["trash"]] == ["/doomed.txt"]
+    made_dir = again.call("GET", "/api/list", params={"path": "/made/deeper"})
+    assert made_dir.status_code == 200 and made_dir.json()["entries"] == [], made_dir.text
     # The journal is kept while it is needed: a rebuilt master's next snapshot has it all.
     wait_until(lambda: healthy(master), 30)
     assert requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT).status_code == 200

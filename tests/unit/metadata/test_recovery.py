@@ -18,7 +18,8 @@ from app.metadata.accounts import UserStore
 from app.metadata.cluster import ClusterStore
 from app.metadata.engine import make_engine, sqlite_url, write_transaction
 from app.metadata.file_catalogue import FileCatalogue
-from app.metadata.journal import journal_name, learn_records, written_at_of
+from app.metadata.journal import learn_records
+from app.metadata.journal_records import journal_name, written_at_of
 from app.metadata.manifests import (
     InvalidManifest,
     Manifest,

@@ -1,0 +1,162 @@
+"""The records of the tree journal (``app.metadata.journal``): one change a user's tree
+or account went through, as the bytes a node keeps, and the name that tells its time.
+
+A record is of one kind, and says what the change needs to be made again:
+
+- ``files``: the (path, hash, size) the tree was made to hold (an upload, a batch, a
+  tus upload's end, a version restored);
+- ``account``: the account as the database keeps it after it was created or changed
+  (its name, password *hash*, admin, disabled, quota): never a password;
+- ``mkdir`` (path), ``move`` and ``copy`` (source, target), ``trash`` (path, trash id:
+  a delete), ``untrash`` (trash id: a trash entry put back), ``purge`` (trash id, or
+  "" for the whole trash: deleted for good).
+
+A blob holds one record, or the records of concurrent changes that one group commit
+wrote together (in the order they came), and is named after the latest one's time.
+Format 1 (before kinds and groups) had only files records, and reads back as one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.errors import InvalidSnapshot
+from app.metadata.entries import Entry
+
+FORMAT = 2
+PREFIX, SUFFIX = "journal-", ".json"
+FILES, ACCOUNT, MKDIR, MOVE, COPY = "files", "account", "mkdir", "move", "copy"
+TRASH, UNTRASH, PURGE = "trash", "untrash", "purge"
+# How many strings of ``args`` each kind of tree change carries.
+ARITY = {MKDIR: 1, MOVE: 2, COPY: 2, TRASH: 2, UNTRASH: 1, PURGE: 1}
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account's columns that decide who gets in and how much they may store."""
+
+    name: str
+    password_hash: str
+    is_admin: bool
+    disabled: bool
+    quota_bytes: int
+
+
+@dataclass(frozen=True)
+class JournalRecord:
+    """One change of user ``user_id``'s tree or account, made at ``written_at``."""
+
+    user_id: int
+    written_at: float
+    kind: str = FILES
+    files: tuple[tuple[str, str, int], ...] = ()
+    args: tuple[str, ...] = ()
+    account: AccountState | None = None
+
+    def is_empty(self) -> bool:
+        """A files record with no file (every one refused) changes nothing."""
+        return self.kind == FILES and not self.files
+
+    def to_dict(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {
+            "format": FORMAT,
+            "kind": self.kind,
+            "user": self.user_id,
+            "written_at": self.written_at,
+        }
+        if self.kind == FILES:
+            raw["files"] = [list(item) for item in self.files]
+        elif self.kind == ACCOUNT:
+            assert self.account is not None
+            raw["account"] = vars(self.account)
+        else:
+            raw["args"] = list(self.args)
+        return raw
+
+
+def encode_records(records: Sequence[JournalRecord]) -> bytes:
+    """The bytes of one blob: a record alone, or several (a group commit's) in order."""
+    if len(records) == 1:
+        raw: dict[str, Any] = records[0].to_dict()
+    else:
+        raw = {"format": FORMAT, "records": [record.to_dict() for record in records]}
+    return json.dumps(raw, separators=(",", ":")).encode()
+
+
+def files_record(user_id: int, entries: Sequence[Entry], written_at: float) -> JournalRecord:
+    return JournalRecord(
+        user_id,
+        written_at,
+        FILES,
+        files=tuple((e.path, e.hash, e.size) for e in entries if not e.is_dir and e.hash),
+    )
+
+
+def tree_record(user_id: int, kind: str, args: Sequence[str], written_at: float) -> JournalRecord:
+    """A record of a change of the tree's shape (``mkdir``, ``move``, ...)."""
+    assert len(args) == ARITY[kind], (kind, args)
+    return JournalRecord(user_id, written_at, kind, args=tuple(args))
+
+
+def account_record(user_id: int, state: AccountState, written_at: float) -> JournalRecord:
+    return JournalRecord(user_id, written_at, ACCOUNT, account=state)
+
+
+def parse_records(data: bytes) -> list[JournalRecord]:
+    """A blob's records read back (one record of format 1 or 2, or several);
+    InvalidSnapshot for bytes that are not that."""
+    try:
+        raw: Any = json.loads(data)
+        if isinstance(raw, dict) and raw.get("format") == FORMAT and "records" in raw:
+            if not isinstance(raw["records"], list) or not raw["records"]:
+                raise ValueError("no records")
+            return [_record_of(item) for item in raw["records"]]
+        return [_record_of(raw)]
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise InvalidSnapshot(f"not a journal record: {exc}") from exc
+
+
+def _record_of(raw: Any) -> JournalRecord:
+    """A record from its JSON object; ValueError (or TypeError, KeyError,
+    AttributeError) for one that is not."""
+    fmt = raw.get("format")
+    if fmt not in (1, FORMAT):
+        raise ValueError(f"format {fmt!r}")
+    kind = FILES if fmt == 1 else str(raw["kind"])
+    user_id, written_at = int(raw["user"]), float(raw["written_at"])
+    if kind == FILES:
+        files = tuple((str(p), str(h), int(s)) for p, h, s in raw["files"])
+        return JournalRecord(user_id, written_at, FILES, files=files)
+    if kind == ACCOUNT:
+        a = raw["account"]
+        state = AccountState(
+            str(a["name"]),
+            str(a["password_hash"]),
+            bool(a["is_admin"]),
+            bool(a["disabled"]),
+            int(a["quota_bytes"]),
+        )
+        return account_record(user_id, state, written_at)
+    if kind not in ARITY:
+        raise ValueError(f"kind {kind!r}")
+    args = tuple(str(arg) for arg in raw["args"])
+    if len(args) != ARITY[kind]:
+        raise ValueError(f"{kind} takes {ARITY[kind]} arguments, not {len(args)}")
+    return JournalRecord(user_id, written_at, kind, args=args)
+
+
+def journal_name(written_at: float) -> str:
+    """A record's name on the nodes: what tells a rebuilt master its time."""
+    return f"{PREFIX}{written_at:.6f}{SUFFIX}"
+
+
+def written_at_of(name: str) -> float | None:
+    if not name.startswith(PREFIX) or not name.endswith(SUFFIX):
+        return None
+    try:
+        return float(name[len(PREFIX) : -len(SUFFIX)])
+    except ValueError:
+        return None
