@@ -39,23 +39,26 @@ class HttpLink:
         self._conn: http.client.HTTPConnection | None = None
         self._lock = threading.Lock()
 
-    def call(self, method: str, target: str, body: bytes) -> tuple[int, bytes]:
-        """Send ``body``; return the status and the answer's bytes. Raises OSError or
+    def call(
+        self, method: str, target: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> tuple[int, bytes]:
+        """Send ``body`` (with ``headers`` beside the link's own); return the status and
+        the answer's bytes. Raises OSError or
         http.client.HTTPException when the other end cannot be reached.
 
         A kept-alive connection the other end closed meanwhile fails at once: the call
         is made again on a new one (so only idempotent calls go over links).
         """
-        headers = self._headers
+        sent = {**self._headers, **headers} if headers else self._headers
         request_id = request_ids.current.get()
         if request_id:
-            headers = {**headers, request_ids.HEADER: request_id}
+            sent = {**sent, request_ids.HEADER: request_id}
         with self._lock:
             while True:
                 reused = self._conn is not None
                 conn = self._conn or self._connect()
                 try:
-                    conn.request(method, self._prefix + target, body, headers)
+                    conn.request(method, self._prefix + target, body, sent)
                     response = conn.getresponse()
                     data = response.read()
                 except (OSError, http.client.HTTPException):
@@ -92,7 +95,14 @@ class LinkPool:
         self._idle: dict[str, list[HttpLink]] = {}
         self._lock = threading.Lock()
 
-    def call(self, base_url: str, method: str, target: str, body: bytes) -> tuple[int, bytes]:
+    def call(
+        self,
+        base_url: str,
+        method: str,
+        target: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         """``HttpLink.call`` on an idle link to ``base_url``, or a new one."""
         with self._lock:
             idle = self._idle.setdefault(base_url, [])
@@ -100,7 +110,7 @@ class LinkPool:
         if link is None:
             link = HttpLink(base_url, self._headers, self._timeout)
         try:
-            answer = link.call(method, target, body)
+            answer = link.call(method, target, body, headers)
         except BaseException:
             link.close()
             raise

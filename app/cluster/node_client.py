@@ -56,6 +56,7 @@ BLOBS_MEDIA_TYPE = "application/vnd.mdbx.blobs"
 MAX_BATCH_BLOBS = 1_000
 MAX_BATCH_BLOB_BYTES = 64 * 1024 * 1024
 MAX_BATCH_HEADER_BYTES = 2 * 1024 * 1024
+BLOBS_HEADERS = {"Content-Type": BLOBS_MEDIA_TYPE}
 
 
 def encode_blobs(blobs: Sequence[tuple[str, str, bytes]]) -> bytes:
@@ -171,39 +172,63 @@ class NodeClient:
         *,
         kind: str = "file",
         private: bool = False,
+        node_id: str | None = None,
     ) -> list[dict[str, Any]]:
         """Store many small (digest, name, bytes) on a node in one request (``POST
-        /blobs``), made durable together; the master registers the copies itself.
+        /blobs``), made durable together; the caller registers the copies (a master, or
+        the node whose uploads they are: app.node.commits).
 
         An answer per blob, in order: ``{"hash", "size", "deduplicated"}``, or ``{"hash",
         "error": {"code", "message"}}`` for one the node refused (its bytes do not hash
-        to its digest). Raises NodeUnavailable when the node stored none of them.
+        to its digest). Raises NodeUnavailable when the node stored none of them, or is
+        not ``node_id`` (when given: the copies are registered under that id).
         """
         params = {"kind": kind, "private": "1" if private else "0"}
-        try:
-            response = self._http.post(
-                f"{node_url}/blobs",
-                params=params,
-                data=encode_blobs(blobs),
-                headers={"Content-Type": BLOBS_MEDIA_TYPE},
-                timeout=NODE_TIMEOUT,
+        body = encode_blobs(blobs)
+        if len(body) <= LINK_BODY_LIMIT:
+            # Answered on the node's fast path: a node's batch of copies to its peer.
+            reply = self._call_on_link(
+                node_url, "POST", f"/blobs?{urlencode(params)}", body, BLOBS_HEADERS
             )
-        except requests.RequestException as exc:
-            raise NodeUnavailable(f"node {node_url} unreachable: {exc}") from exc
-        if response.status_code != 200:
-            raise NodeUnavailable(
-                f"node {node_url} answered {response.status_code}: {response.text[:200]}"
-            )
-        results: list[dict[str, Any]] = response.json()["results"]
-        if len(results) != len(blobs):
-            raise NodeUnavailable(f"node {node_url} answered {len(results)} of {len(blobs)}")
+        else:
+            try:
+                response = self._http.post(
+                    f"{node_url}/blobs",
+                    params=params,
+                    data=body,
+                    headers=BLOBS_HEADERS,
+                    timeout=NODE_TIMEOUT,
+                )
+            except requests.RequestException as exc:
+                raise NodeUnavailable(f"node {node_url} unreachable: {exc}") from exc
+            if response.status_code != 200:
+                raise NodeUnavailable(
+                    f"node {node_url} answered {response.status_code}: {response.text[:200]}"
+                )
+            reply = response.json()
+        if node_id is not None and reply.get("node") != node_id:
+            raise NodeUnavailable(f"node {node_url} is not {node_id} (it is {reply.get('node')})")
+        results = reply.get("results")
+        if not isinstance(results, list) or len(results) != len(blobs):
+            raise NodeUnavailable(f"node {node_url} answered no result for each of {len(blobs)}")
         return results
 
     def _put_on_link(self, node_url: str, params: dict[str, str], body: bytes) -> dict[str, Any]:
         """A small body's PUT over a kept-alive link (app.cluster.links), answered on the
         node's fast path: requests' own work was most of a forward's cost."""
+        return self._call_on_link(node_url, "PUT", f"/upload?{urlencode(params)}", body)
+
+    def _call_on_link(
+        self,
+        node_url: str,
+        method: str,
+        target: str,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """A call over a kept-alive link; its JSON answer, or NodeUnavailable."""
         try:
-            status, answer = self._links.call(node_url, "PUT", f"/upload?{urlencode(params)}", body)
+            status, answer = self._links.call(node_url, method, target, body, headers)
         except (OSError, http.client.HTTPException) as exc:
             raise NodeUnavailable(f"node {node_url} unreachable: {exc}") from exc
         if status != 200:
@@ -212,7 +237,8 @@ class NodeClient:
         try:
             reply: dict[str, Any] = json.loads(answer)
         except ValueError as exc:
-            raise NodeUnavailable(f"node {node_url} sent no JSON to PUT /upload") from exc
+            what = target.partition("?")[0]
+            raise NodeUnavailable(f"node {node_url} sent no JSON to {method} {what}") from exc
         return reply
 
     def copy_blob(

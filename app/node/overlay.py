@@ -6,7 +6,9 @@ blob, answer its fixed headers and bytes; nor does ``GET /file?hash=H``, a file 
 blocks are all here, sent one after another. A raw ``PUT /upload`` of a small body needs
 only the node service, as the Flask view calls it, and its errors rendered the same way;
 so does the reference's multipart ``POST /upload`` of a small form, parsed in memory by
-the view's own parser (``read_file_part``). Each asks ``NodeAccess.authorize`` first, as
+the view's own parser (``read_file_part``); and so does ``POST /blobs``, a peer's batch of
+copies of the small uploads it took (``app.node.commits``), read by the view's own
+``read_blob_batch``. Each asks ``NodeAccess.authorize`` first, as
 the Flask hook does. Everything else — a conditional or ranged GET, a read not allowed,
 a hash that is malformed or not stored, a body over the limit or chunked — is declined
 and answered by the Flask views exactly as before.
@@ -14,12 +16,14 @@ and answered by the Flask views exactly as before.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import TYPE_CHECKING, Any
 
 from app.errors import AppError
 from app.http.blob_headers import CONDITIONAL_FIELDS, blob_headers, mimetype_of
-from app.node.uploads import FormBody, RawBody, UploadBody, parse_upload_options
+from app.node.batches import read_blob_batch
+from app.node.uploads import FormBody, RawBody, UploadBody, parse_kind, parse_upload_options
 from app.primitives.lru import LRUCache
 from app.security import CLUSTER_FIELD
 from app.server.connection import FastPath, FastRequest, FastResponse
@@ -129,11 +133,34 @@ def stored_upload(
     return json_answer(store, f"{request.method.decode('latin-1')} /upload")
 
 
+def store_blobs(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastResponse | None:
+    """What the Flask view of ``POST /blobs`` does, the batch read whole."""
+    args = query_args(raw_query)
+    if args is None:
+        return None
+
+    def store() -> dict[str, Any]:
+        presented = header_text(request, CLUSTER_FIELD)
+        node.service.access.authorize("node.store_blobs", presented=presented, args=args)
+        blobs = read_blob_batch(
+            io.BytesIO(request.body),
+            header_text(request, b"content-type"),
+            len(request.body),
+            max_blob=node.service.max_upload_size,
+        )
+        kind = parse_kind(args.get("kind", "file"))
+        private = args.get("private", "0") in ("1", "true")
+        return node.service.store_blobs(blobs, kind=kind, private=private)
+
+    return json_answer(store, "POST /blobs")
+
+
 OVERLAY: tuple[OverlayRoute[NodeRoutes], ...] = (
     OverlayRoute("GET", "/retrieve", "node.retrieve", retrieve),
     OverlayRoute("GET", "/file", "node.retrieve_file", retrieve_file),
     OverlayRoute("PUT", "/upload", "node.upload", upload, reads_body=True),
     OverlayRoute("POST", "/upload", "node.upload", upload_form, reads_body=True),
+    OverlayRoute("POST", "/blobs", "node.store_blobs", store_blobs, reads_body=True),
 )
 
 

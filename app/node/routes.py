@@ -1,6 +1,6 @@
 """Node views: the reference's /upload, /retrieve and /health, and the cluster's own.
 
-The plain requests of three of them are mostly answered below Flask, by the overlay
+The plain requests of four of them are mostly answered below Flask, by the overlay
 (``app.node.overlay`` OVERLAY): each such view says so, and answers everything the
 overlay declines.
 """
@@ -35,6 +35,7 @@ def upload() -> Response:
     return jsonify(node_service().store_upload(body, options))
 
 
+# overlaid: app.node.overlay OVERLAY (for bodies up to its limit)
 @bp.post("/blobs")
 def store_blobs() -> Response:
     """Many small blobs a master writes at once, durable together (``app.node.batches``)."""

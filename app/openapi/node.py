@@ -117,6 +117,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             security=CLUSTER,
             parameters=[param("query", "kind", {"enum": ["file", "block"]}), PRIVATE],
             body=bytes_request(BLOBS_MEDIA_TYPE),
+            x_overlay=True,
         )
     },
     "/blobs/{digest}": {

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from app.cluster.node_client import BLOBS_MEDIA_TYPE, encode_blobs
 from app.security import READ, WRITE, sign_url
 from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import BLOB_HEADERS, make_client
@@ -203,3 +204,40 @@ def test_in_secured_mode_a_form_needs_a_write_token_or_the_cluster_header(make_n
         fast, view = post_both(app, target, form(content))
         assert fast == view and fast[0] in (401, 403)
     assert post_both(app, sign_url(plain, secret, WRITE, digest, 60), form(content))[0][0] == 200
+
+
+def blobs_both(app, target: str, body: bytes, **headers: str):
+    """The overlay's answer to a ``POST /blobs``, then the Flask view's to the same bytes."""
+    headers = {"Content-Type": BLOBS_MEDIA_TYPE, **headers}
+    fast = put_fast(app, target, body, b"POST", **headers)
+    view = make_client(app).post(target, data=body, headers=headers)
+    return fast, (view.status_code, view.json)
+
+
+def test_a_peers_batch_of_copies_is_stored_and_answered_as_the_view_answers(make_node_app):
+    app = make_node_app(MAX_UPLOAD_SIZE=100)
+    sent = [(hashlib.sha256(b).hexdigest(), f"{i}.bin", b) for i, b in enumerate([b"a", b"bc"])]
+    wrong = [("0" * 64, "x.bin", b"not that"), *sent]
+    (status, fast), (view_status, view) = blobs_both(app, "/blobs?kind=file", encode_blobs(wrong))
+    assert status == 200 == view_status
+    assert fast["results"][0]["error"]["code"] == "hash_mismatch"
+    assert [r["deduplicated"] for r in fast["results"][1:]] == [False, False]
+    assert [r["deduplicated"] for r in view["results"][1:]] == [True, True]
+    for digest, _name, data in sent:
+        assert make_client(app).get(f"/retrieve?hash={digest}").data == data
+    for target, body in [
+        ("/blobs?kind=other", encode_blobs(sent)),  # 400 invalid_field
+        ("/blobs", encode_blobs(sent)[:-1]),  # 400 malformed_batch: shorter than it says
+        ("/blobs", encode_blobs([("1" * 64, "big", b"x" * 101)])),  # 413 over MAX_UPLOAD_SIZE
+    ]:
+        fast_answer, view_answer = blobs_both(app, target, body)
+        assert fast_answer == view_answer and fast_answer[0] in (400, 413), target
+
+
+def test_in_secured_mode_a_batch_of_copies_needs_the_cluster_header(make_node_app):
+    secret = "s" * 32
+    app = make_node_app(CLUSTER_SECRET=secret)
+    body = encode_blobs([(hashlib.sha256(b"c").hexdigest(), "c", b"c")])
+    fast, view = blobs_both(app, "/blobs", body)
+    assert fast == view and fast[0] == 401
+    assert blobs_both(app, "/blobs", body, **{"X-Mdbx-Cluster-Secret": secret})[0][0] == 200
