@@ -34,6 +34,15 @@ class NewCopy:
     kind: str
     want_peers: bool  # ask which live peers should get copies for the blob to reach R
     private: bool = False  # stored as a private copy (see app.metadata.visibility)
+    also: tuple[str, ...] = ()  # ids of peers that hold it durably too (registered with it)
+
+
+@dataclass(frozen=True)
+class Registered:
+    """The master's answer to a batch of new copies."""
+
+    results: list[dict[str, Any]]  # per copy, in order: ``replicate_to`` if peers were wanted
+    peers: list[dict[str, Any]]  # where the node's next new copies should go ({"id", "url"})
 
 
 class MasterUnavailable(ServiceUnavailable):
@@ -97,6 +106,11 @@ class MasterClient:
         Returns one answer per copy, in order, with ``replicate_to`` for those that
         wanted peers.
         """
+        return self.register(copies).results
+
+    def register(self, copies: Sequence[NewCopy]) -> Registered:
+        """Register a batch of new copies in one call: the answer per copy, and (when
+        any wanted peers) the peers the master places this node's next copies on."""
         payload = {
             "node": self.node_id,
             "url": self.public_url,
@@ -109,13 +123,14 @@ class MasterClient:
                     "want_peers": copy.want_peers,
                     # Only when true: a node of an earlier release says nothing.
                     **({"private": True} if copy.private else {}),
+                    **({"also": list(copy.also)} if copy.also else {}),
                 }
                 for copy in copies
             ],
         }
         reply = self._call_any("/nodes/register", payload, registration=True)
-        results: list[dict[str, Any]] = reply["results"]
-        return results
+        peers = reply.get("peers", [])
+        return Registered(reply["results"], peers if isinstance(peers, list) else [])
 
     def report_inventory(
         self,

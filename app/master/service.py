@@ -141,13 +141,21 @@ class MasterService:
         return answer
 
     def register_copies(self, registration: CopyRegistration) -> dict[str, Any]:
-        """A node's batch of new copies (its uploads' group commit), in one transaction.
+        """A node's batch of new copies (its uploads' group commit), in one transaction,
+        with the copies its peers hold beside them (``also``: live nodes only; another
+        registers its copy itself).
 
         Each answer says, for a copy whose node asked (``want_peers``), which live peers
-        should get a copy for the blob to reach R.
+        should get a copy for the blob to reach R; and then ``peers`` says where the
+        node's next new copies should go (where the node copies them while it writes its
+        own: app.node.commits).
         """
         node_id, copies, wants = registration.node, registration.copies, registration.wants_peers
-        self.store.register_copies(node_id, copies)
+        live = (
+            {node.id for node in self.directory.live_nodes()} if any(registration.also) else set()
+        )
+        also = [tuple(i for i in ids if i in live) for ids in registration.also]
+        self.store.register_copies(node_id, copies, also)
         self.directory.note_alive(node_id, registration.url)
         # Public copies only: a node's upload is public content, read only from those.
         holders = self.store.blob_copies(
@@ -159,7 +167,12 @@ class MasterService:
             results.append(
                 {"hash": copy.hash, "replicate_to": [{"id": n.id, "url": n.url} for n in peers]}
             )
-        return {"node": node_id, "results": results}
+        answer: dict[str, Any] = {"node": node_id, "results": results}
+        if any(wants):
+            answer["peers"] = [
+                {"id": n.id, "url": n.url} for n in self.directory.peers_needed([node_id])
+            ]
+        return answer
 
     def get_file(self, hash_param: str | None) -> FileRecord:
         """A file of the global catalogue, without its private copies (``public_view``):

@@ -21,6 +21,8 @@ MAX_BATCH = 10_000
 MAX_BLOCKS = 100_000
 # Nodes one /assign may name: a chain longer than this is no replication anyone wants.
 MAX_ASSIGN_COUNT = 100
+# Other nodes one registered copy may name as holding it too (``also``).
+MAX_ALSO = 16
 
 
 def parse_file_key(value: Any, field: str = "hash") -> str:
@@ -139,13 +141,29 @@ class CopyRegistration:
     url: str
     copies: list[HeldCopy]
     wants_peers: list[bool]  # per copy: name the live peers that should get one
+    # Per copy: the other nodes that hold it durably already, as the registering node's
+    # peers stored it beside its own copy (app.node.commits); registered with it.
+    also: list[tuple[str, ...]]
 
 
 def parse_registration(payload: dict[str, Any]) -> CopyRegistration:
     """Check the body of ``POST /nodes/register``, for the Flask view and the overlay."""
     node_id, url = parse_node(payload)
     copies, wants = parse_copies(payload)
-    return CopyRegistration(node_id, url, copies, wants)
+    also = [_peer_ids(item) for item in payload["copies"]]
+    return CopyRegistration(node_id, url, copies, wants, also)
+
+
+def _peer_ids(item: dict[str, Any]) -> tuple[str, ...]:
+    """The ``also`` of one copy of a registration: ids of other nodes holding it."""
+    raw = item.get("also", [])
+    if (
+        not isinstance(raw, list)
+        or len(raw) > MAX_ALSO
+        or not all(isinstance(i, str) and NODE_ID_RE.fullmatch(i) for i in raw)
+    ):
+        raise InvalidField("also", f"'also' must list at most {MAX_ALSO} node ids")
+    return tuple(raw)
 
 
 def parse_copies(payload: dict[str, Any]) -> tuple[list[HeldCopy], list[bool]]:

@@ -145,20 +145,33 @@ class FileCatalogue(BlobCopies):
                 ],
             )
 
-    def register_copies(self, node_id: str, copies: Sequence[HeldCopy]) -> None:
+    def register_copies(
+        self,
+        node_id: str,
+        copies: Sequence[HeldCopy],
+        also: Sequence[Sequence[str]] = (),
+    ) -> None:
         """Record, in one transaction, copies a node just stored: whole files (created or
         renamed, as ``register`` does) and blocks. A private copy (a repair copy of
-        one, say) adds a copy, never a file to the global catalogue."""
+        one, say) adds a copy, never a file to the global catalogue. ``also``, per copy:
+        other nodes that hold it too (the node's peers stored it beside its own)."""
         if not copies:
             return
         now = time.time()
         private: dict[str, bool] = {}
         for copy in copies:
             private[copy.hash] = private.get(copy.hash, True) and copy.private
+        # The copies grouped by the nodes that hold them: one upsert per group.
+        holders: dict[tuple[str, ...], list[HeldCopy]] = {}
+        for index, copy in enumerate(copies):
+            others = also[index] if index < len(also) else ()
+            key = (node_id, *sorted(set(others) - {node_id}))
+            holders.setdefault(key, []).append(copy)
         with write_transaction(self.engine) as conn:
-            self.add_blobs(
-                conn, [(c.hash, c.size) for c in copies], [node_id], now, private=private
-            )
+            for node_ids, held in holders.items():
+                self.add_blobs(
+                    conn, [(c.hash, c.size) for c in held], node_ids, now, private=private
+                )
             named = {c.hash: c for c in copies if c.kind == "file" and not c.private}
             self._upsert_file.run(
                 conn, [_file_row(c.hash, c.name, c.size, now) for c in named.values()]

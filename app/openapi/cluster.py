@@ -112,7 +112,8 @@ PATHS: dict[str, dict[str, Operation]] = {
     "/nodes/register": {
         "post": operation(
             "registerCopies",
-            "A batch of new copies on a node, recorded in one transaction",
+            "A batch of new copies on a node (and on the peers named in a copy's 'also'), "
+            "recorded in one transaction",
             answer(200, ANY_OBJECT),
             (*JSON_BODY, 401, 403, 404, 409),
             security=CLUSTER,

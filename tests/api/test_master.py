@@ -152,3 +152,32 @@ def test_a_node_registers_a_batch_of_copies_in_one_call(master_client):
         "/nodes/register", json={"node": "8001", "url": "http://x", "copies": []}
     )
     assert bad.status_code == 400 and bad.json["error"]["field"] == "copies"
+
+
+def test_a_registration_records_the_peers_that_hold_its_copies_too(master_client):
+    for node in ("8001", "8002"):
+        url = f"http://127.0.0.1:{node}"
+        beat = {"node": node, "url": url, "capacity_bytes": 10**9, "free_bytes": 10**9}
+        assert master_client.post("/nodes/heartbeat", json=beat).status_code == 200
+    copies = [
+        # 9999 is no live node: ignored, it registers its copy itself.
+        {"hash": "aa" * 32, "name": "a", "size": 3, "want_peers": True, "also": ["8002", "9999"]},
+        {"hash": "bb" * 32, "name": "b", "size": 3, "want_peers": True},
+    ]
+    reply = master_client.post(
+        "/nodes/register", json={"node": "8001", "url": "http://127.0.0.1:8001", "copies": copies}
+    )
+    assert reply.status_code == 200, reply.json
+    peer = {"id": "8002", "url": "http://127.0.0.1:8002"}
+    # R = 2 reached for the first; the second still needs the peer, and the next copies
+    # of 8001 go there too (its placement for the copies it sends beside its own).
+    assert [r["replicate_to"] for r in reply.json["results"]] == [[], [peer]]
+    assert reply.json["peers"] == [peer]
+    assert master_client.get(f"/get?hash={'aa' * 32}").json["replicas"] == ["8001", "8002"]
+    assert master_client.get(f"/get?hash={'bb' * 32}").json["replicas"] == ["8001"]
+    for also in ("8002", [7], ["../x"], ["n"] * 17):
+        bad = master_client.post(
+            "/nodes/register",
+            json={"node": "8001", "url": "http://x", "copies": [{**copies[1], "also": also}]},
+        )
+        assert bad.status_code == 400 and bad.json["error"]["field"] == "also", also
