@@ -75,7 +75,9 @@ class NodeService:
         self.scrubber = scrubber
         self.losses = losses
         self.max_upload_size = max_upload_size
-        self.commits = CopyCommitter(blobs, catalog, master, group_commit_delay=group_commit_delay)
+        self.commits = CopyCommitter(
+            blobs, catalog, master, peers=peers, group_commit_delay=group_commit_delay
+        )
         self.reads = ReadService(blobs, catalog, master, losses)
 
     def store_upload(self, body: UploadBody, options: UploadOptions) -> dict[str, Any]:
@@ -259,12 +261,15 @@ class NodeService:
             for p in kept.answer.get("replicate_to", [])
             if isinstance(p, dict) and isinstance(p.get("url"), str) and p.get("id") != self.node_id
         ]
-        replicas = [self.node_id]
+        # Peers that took their copies beside ours are registered already; the master
+        # names in ``replicate_to`` only those still to get one.
+        copied = {str(peer["id"]) for peer in kept.copied}
+        replicas = [self.node_id, *sorted(copied)]
         if chain:
             reply = self._forward(chain[0], entry, name, chain[1:], sealed.data)
             replicas += reply.get("replicas", []) if reply else []
         elif replicate:
-            for peer in peers:
+            for peer in (p for p in peers if p["id"] not in copied):
                 reply = self._forward(peer["url"], entry, name, [], sealed.data)
                 replicas += [peer["id"]] if reply else []
         return {

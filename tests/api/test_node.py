@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.cluster.master_client import Registered
 from app.factory import create_app
 from tests.support.apps import make_client
 
@@ -211,8 +212,8 @@ def test_copies_are_marked_registered_when_the_master_acknowledges_or_writes_the
     service = node_app.extensions["mdbx.node"]
     monkeypatch.setattr(
         service.master,
-        "register_copies",
-        lambda copies: [{"hash": copy.hash, "replicate_to": []} for copy in copies],
+        "register",
+        lambda copies: Registered([{"hash": c.hash, "replicate_to": []} for c in copies], []),
     )
     acknowledged = upload(node_client, b"first", "1.bin").json
     assert acknowledged["registered"] is True

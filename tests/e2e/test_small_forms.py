@@ -1,7 +1,9 @@
 """The reference's small multipart uploads to a node, answered on its overlay and copied to
 the peer over kept-alive links (#22), under ``kill -9``: of the peer, then of the node
-itself. Every acknowledged upload reads back byte-identical; after the peer's restart the
-node's copies reach it again (its dead links are replaced, not reused)."""
+itself, then of both at once. Every acknowledged upload reads back byte-identical; after
+the peer's restart the node's copies reach it again (its dead links are replaced, not
+reused); copies sent to the peer while the node syncs its own (one ``POST /blobs`` per
+batch, registered by the node) are on both disks once acknowledged."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import time
 from collections import Counter
 
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from localcluster.launcher import Role, wait_until
 from tests.support.faults import FAST
@@ -110,3 +113,45 @@ def test_kill_9_of_the_peer_then_of_the_node_loses_no_acknowledged_small_form(sp
         assert read(node, digest) == payload, digest
         if peer_id in replicas:
             assert read(peer, digest) == payload, digest
+
+
+def requests_answered(node: Role, endpoint: str) -> float:
+    """The 2xx answers of ``endpoint`` a node counted (each worker writes them every second)."""
+    text = requests.get(f"{node.url}/metrics", timeout=TIMEOUT).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            wanted = {"endpoint": endpoint, "status": "2xx"}
+            if sample.name == "mdbx_http_requests_total" and sample.labels == wanted:
+                return sample.value
+    return 0.0
+
+
+def test_copies_sent_beside_the_nodes_own_survive_kill_9_of_both_nodes(spawn):
+    cluster = spawn(nodes=2, env={**FAST, "MDBX_REPLICATION": "2"})
+    node, peer = cluster.nodes
+    ids = {str(node.port), str(peer.port)}
+
+    senders = Senders(node, "c").start()
+    senders.wait_acknowledged(120)
+    # The peer took the copies in batches (POST /blobs), not one PUT /upload each: only
+    # the first batch, before the master placed the node's copies, is forwarded after.
+    wait_until(lambda: requests_answered(peer, "node.store_blobs") >= 1, 10)
+    forwarded = requests_answered(peer, "node.upload")
+    assert forwarded < len(senders.acknowledged) / 4, forwarded
+    node.kill()  # both at once, uploads in flight
+    peer.kill()
+    outcomes = senders.stop()
+    assert outcomes["ok"] >= 120, outcomes
+
+    acknowledged = dict(senders.acknowledged)
+    # Registered before the answer, both copies in one call by the node.
+    for digest, (_payload, replicas) in acknowledged.items():
+        assert set(replicas) == ids, (digest, replicas)
+        listed = requests.get(f"{cluster.master.url}/get?hash={digest}", timeout=TIMEOUT)
+        assert set(listed.json()["replicas"]) == ids, digest
+    node.start()
+    peer.start()
+    cluster.wait_nodes_up()
+    for digest, (payload, _replicas) in acknowledged.items():
+        assert read(node, digest) == payload, digest
+        assert read(peer, digest) == payload, digest
