@@ -235,10 +235,12 @@ class NodeClient:
             text = answer[:200].decode(errors="replace")
             raise NodeUnavailable(f"node {node_url} answered {status}: {text}")
         try:
-            reply: dict[str, Any] = json.loads(answer)
-        except ValueError as exc:
+            reply = json.loads(answer)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
             what = target.partition("?")[0]
-            raise NodeUnavailable(f"node {node_url} sent no JSON to {method} {what}") from exc
+            raise NodeUnavailable(f"node {node_url} sent no JSON object to {method} {what}")
         return reply
 
     def copy_blob(
