@@ -339,7 +339,11 @@ class NodeClient:
         connection (its kernel finishes the handshake until the process's sockets are
         closed), and a client sent there would then be reset: only an answer counts."""
         try:
-            self._http.get(f"{node_url}/retrieve", timeout=(timeout, timeout)).close()
+            # A connection of its own, closed after: one kept in the pool would add an
+            # idle socket per node and worker, left half-closed by a node that dies.
+            self._http.get(
+                f"{node_url}/retrieve", headers={"Connection": "close"}, timeout=(timeout, timeout)
+            ).close()
         except requests.RequestException:
             return False
         return True

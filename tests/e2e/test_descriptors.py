@@ -4,12 +4,13 @@
 were its pools filling up to their bounds: idle connections kept to each node (up to the
 node client's pool per node and worker), and SQLite's files of the engine's overflow
 connections (SQLite keeps a closed connection's file open while another connection of
-the process holds a lock on it, and opens it again from there). Those stop at the
-first round of load. A leak grows with every round: this test runs rounds of the soak's
-calls (writes, reads, lists, deletes through ``/api/``, each call on a new connection as
-the soak's clients make them), a node killed and restarted after each, and long polls
-their clients give up on, and checks the counts after the last round against the first;
-and that a long poll its client gave up on lets go of its socket at once.
+the process holds a lock on it, and opens it again from there). Those level off once
+every node has been restarted under load. A leak grows with every round: this test runs
+rounds of the soak's calls (writes, reads, lists, deletes through ``/api/``, each call on
+a new connection as the soak's clients make them), a node killed and restarted after
+each, and long polls their clients give up on, and checks the counts of the later rounds
+against the first ones'; and that a long poll its client gave up on lets go of its
+socket at once.
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ ENV = {
     "MDBX_GRACEFUL_TIMEOUT": "2",
     "MDBX_SNAPSHOT_INTERVAL": "0",
 }
-ROUNDS = 4
+ROUNDS = 6
 CLIENTS = 4
 CALLS = 25  # per client and round
-# Descriptors a round may add without a leak: a pooled connection more or less.
-SLACK = 6
+NODES = 3
+# The pools fill while each node is killed and restarted a first time (a pool of each
+# worker to each node, where a dead node's connections wait half-closed until reused):
+# the rounds after those must stay within this of the highest count among them (seen:
+# up to 5 more, as the pools go on filling). A leak of three descriptors a round or more
+# shows in the three rounds after.
+SLACK = 8
 
 
 def descriptors(role: Role) -> int:
@@ -104,7 +110,7 @@ def given_up_long_polls(master: str, token: str, count: int) -> None:
 
 
 def test_master_descriptors_stay_level_under_load_and_node_restarts(spawn):
-    cluster: Cluster = spawn(nodes=3, env=ENV)
+    cluster: Cluster = spawn(nodes=NODES, env=ENV)
     master = cluster.master
     token = add_user(master.url, "fd").http.headers["Authorization"].split()[1]
     counts = []
@@ -124,11 +130,11 @@ def test_master_descriptors_stay_level_under_load_and_node_restarts(spawn):
         node.kill()
         node.start()
         cluster.wait_nodes_up()
-        # The first round fills the pools; the counts after it must not climb.
         counts.append(settled(master))
     print("master descriptors by round:", counts)
     assert not failures, failures[:5]
-    assert counts[-1] <= counts[0] + SLACK, f"master descriptors by round: {counts}"
+    warm = max(counts[:NODES])
+    assert max(counts[NODES:]) <= warm + SLACK, f"master descriptors by round: {counts}"
 
 
 def test_long_polls_given_up_by_their_clients_let_go_of_their_sockets(spawn):
