@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import Column, Engine, MetaData, String, Table, Text, select
 from sqlalchemy.exc import IntegrityError
 
-from app.metadata.engine import ensure_schema, write_transaction
+from app.metadata.engine import dialect_insert, ensure_schema, write_transaction
 
 
 def settings_table(metadata: MetaData) -> Table:
@@ -44,12 +44,15 @@ class SettingStore:
         """Set ``name`` to ``value`` (a no-op write when it holds that already)."""
         if self.get(name) == value:
             return
+        # One upsert: an update then an insert raced between processes starting on one
+        # new database (two masters on PostgreSQL), and the second insert failed a boot.
+        insert = dialect_insert(self.engine)(self.table).values(name=name, value=value)
         with write_transaction(self.engine) as conn:
-            updated = conn.execute(
-                self.table.update().where(self.table.c.name == name).values(value=value)
-            ).rowcount
-            if not updated:
-                conn.execute(self.table.insert(), {"name": name, "value": value})
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[self.table.c.name], set_={"value": value}
+                )
+            )
 
     def get_or_create(self, name: str, make: Callable[[], str]) -> str:
         """The value of ``name``; the first caller ever stores ``make()``, every later
