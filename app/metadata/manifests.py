@@ -70,30 +70,26 @@ def encode_manifest(manifest: Manifest) -> bytes:
         "public": manifest.public,
         "blocks": [[h, s] for h, s in manifest.blocks],
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(document)
 
 
 def decode_manifest(data: bytes) -> Manifest:
     """Parse a manifest's bytes; InvalidManifest unless its blocks add up to its size."""
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidManifest(f"not JSON: {exc}") from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
+    document = load_json_object(data, InvalidManifest)
+    if document.get("format") != FORMAT:
         raise InvalidManifest("not a manifest of this format")
     try:
-        blocks = tuple((str(h), int(s)) for h, s in document["blocks"])
         manifest = Manifest(
-            hash=_text(document["hash"]),
-            name=_text(document["name"]),
+            hash=text_field(document["hash"]),
+            name=text_field(document["name"]),
             size=int(document["size"]),
             block_size=int(document["block_size"]),
-            blocks=blocks,
+            blocks=block_list(document["blocks"]),
             public=bool(document["public"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidManifest(f"a field is missing or of the wrong type: {exc}") from exc
-    if not blocks or sum(s for _h, s in blocks) != manifest.size or manifest.block_size <= 0:
+    if not blocks_add_up(manifest.blocks, manifest.size) or manifest.block_size <= 0:
         raise InvalidManifest("its blocks do not add up to its size")
     return manifest
 
@@ -102,7 +98,38 @@ def manifest_address(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _text(value: Any) -> str:
+# The parts of a manifest's format that a snapshot's manifest
+# (``app.metadata.snapshot_manifests``) shares.
+
+
+def canonical_json(document: dict[str, Any]) -> bytes:
+    """Sorted keys, no spaces: the same document always has the same bytes (and address)."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def load_json_object(data: bytes, invalid: type[ValueError]) -> dict[str, Any]:
+    """The JSON object ``data`` holds; ``invalid`` for anything else."""
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise invalid(f"not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise invalid("not a JSON object")
+    return document
+
+
+def block_list(raw: Any) -> tuple[tuple[str, int], ...]:
+    """The ordered (hash, size) blocks of a document; TypeError or ValueError if not that."""
+    return tuple((text_field(h), int(s)) for h, s in raw)
+
+
+def blocks_add_up(blocks: tuple[tuple[str, int], ...], size: int) -> bool:
+    """Whether there is a block, none empty, and together they are ``size`` bytes."""
+    sizes = [s for _h, s in blocks]
+    return bool(sizes) and min(sizes) > 0 and sum(sizes) == size
+
+
+def text_field(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{value!r} is not a string")
     return value

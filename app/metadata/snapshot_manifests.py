@@ -10,9 +10,15 @@ its blocks from it.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from typing import Any
+
+from app.metadata.manifests import (
+    block_list,
+    blocks_add_up,
+    canonical_json,
+    load_json_object,
+    text_field,
+)
 
 FORMAT = 1
 KIND = "snapshot"
@@ -45,39 +51,25 @@ def encode_snapshot_manifest(manifest: SnapshotManifest) -> bytes:
         "block_size": manifest.block_size,
         "blocks": [[h, s] for h, s in manifest.blocks],
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return canonical_json(document)
 
 
 def decode_snapshot_manifest(data: bytes) -> SnapshotManifest:
     """Parse a snapshot manifest's bytes; InvalidSnapshotManifest unless its blocks add
     up to its size."""
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidSnapshotManifest(f"not JSON: {exc}") from exc
-    if (
-        not isinstance(document, dict)
-        or document.get("format") != FORMAT
-        or document.get("kind") != KIND
-    ):
+    document = load_json_object(data, InvalidSnapshotManifest)
+    if document.get("format") != FORMAT or document.get("kind") != KIND:
         raise InvalidSnapshotManifest("not a snapshot manifest of this format")
     try:
         manifest = SnapshotManifest(
-            hash=_text(document["hash"]),
+            hash=text_field(document["hash"]),
             size=int(document["size"]),
             taken_at=float(document["taken_at"]),
             block_size=int(document["block_size"]),
-            blocks=tuple((_text(h), int(s)) for h, s in document["blocks"]),
+            blocks=block_list(document["blocks"]),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidSnapshotManifest(f"a field is missing or of the wrong type: {exc}") from exc
-    sizes = [s for _h, s in manifest.blocks]
-    if not sizes or min(sizes) <= 0 or sum(sizes) != manifest.size:
+    if not blocks_add_up(manifest.blocks, manifest.size):
         raise InvalidSnapshotManifest("its blocks do not add up to its size")
     return manifest
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{value!r} is not a string")
-    return value
