@@ -73,7 +73,9 @@ class Client:
     may still have been made (its answer lost when the master was killed after the
     commit, a timeout, a 503 from the journal's quorum after the commit), so it stays
     possible until the next acknowledged write or delete of the path; a read must return
-    one of them (``data_error`` if not), and one it returns becomes known."""
+    one of them (``data_error`` if not), and one it returns becomes known. A 4xx answer
+    is a change not made (a delete's 404 says the path is empty: it is checked as a
+    read)."""
 
     def __init__(self, soak: Soak, number: int) -> None:
         self.soak = soak
@@ -104,8 +106,10 @@ class Client:
         answer, failure = outcome
         if answer is not None:
             self.files[path] = {content: ""}
-        else:
-            self.files.setdefault(path, {None: ""})[content] = failure
+        elif failure == "404" and content is None:
+            self.check(path, None)  # a delete told there is nothing to delete: a read
+        elif not failure.startswith("4"):  # a 4xx was not made; anything else may be
+            self.files.setdefault(path, {None: ""}).setdefault(content, failure)
 
     def check(self, path: str, got: bytes | None) -> None:
         possible = self.files.get(path, {})
