@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, func, select
 
+from app.metadata.upload_schema import uploads
 from tests.api import test_tus as tus
 from tests.api.test_tus import BLOCK, MIB, blob_count, create, head, patch, read_back
 
@@ -40,7 +41,15 @@ def commits(master_app) -> list[int]:
     event.remove(engine, "commit", count)
 
 
-def test_a_block_aligned_patch_is_one_commit_per_block_and_one_more(master, alice, commits, node):
+def open_uploads(app) -> int:
+    engine = app.extensions["mdbx.master"].writes.upload_store.engine
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(uploads)).scalar_one()
+
+
+def test_a_block_aligned_patch_is_one_commit_per_block_and_one_more(
+    master_app, master, alice, commits, node
+):
     data = os.urandom(3 * CHUNK + 100)
     url = create(master, alice, len(data), "/counted.bin")
     for offset in range(0, 3 * CHUNK, CHUNK):
@@ -55,6 +64,8 @@ def test_a_block_aligned_patch_is_one_commit_per_block_and_one_more(master, alic
     assert read_back(master, alice, "/counted.bin") == data
     # Every block has its copy: the copies recorded at the PATCH's end are the real ones.
     assert blob_count(node) == 3 * CHUNK // BLOCK + 1 + 1  # the blocks, and the manifest
+    # Each PATCH's own block upload was closed with it: none holds a reference still.
+    assert open_uploads(master_app) == 0
 
 
 def test_a_patch_cut_at_a_block_boundary_resumes_from_its_blocks(master, alice, commits):
