@@ -166,7 +166,9 @@ class ResumableWrites:
         def make_durable() -> ResumableUpload:
             try:
                 blocks = ingest.finish_blocks()
-                moved = self.store.advance(stored_before, keep, blocks, offset, self.ttl)
+                moved = self.store.advance(
+                    stored_before, keep, blocks, offset, self.ttl, also=ingest.hand_over
+                )
             except BaseException:
                 ingest.abort()
                 raise

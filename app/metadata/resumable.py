@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, delete, func, select, update
@@ -158,9 +159,12 @@ class ResumableStore:
         blocks: list[tuple[str, int]],
         offset: int,
         ttl: float,
+        *,
+        also: Callable[[Connection], None] | None = None,
     ) -> ResumableUpload:
         """Move the upload from ``upload.offset`` to ``offset``: its first ``keep`` blocks
-        stay, ``blocks`` follow them; its expiry starts again.
+        stay, ``blocks`` follow them; its expiry starts again. ``also`` runs in the same
+        transaction (the ingest's ``hand_over``: a PATCH's bookkeeping is one commit).
 
         409 offset_mismatch if another request moved it meanwhile, 404 if it is gone.
         """
@@ -200,6 +204,8 @@ class ResumableStore:
                 )
             for chunk in batches(list(dict.fromkeys(h for h, _size in blocks))):
                 conn.execute(update(blobs).where(blobs.c.hash.in_(chunk)).values(referenced_at=now))
+            if also is not None:
+                also(conn)
         all_blocks = upload.blocks[:keep] + tuple(blocks)
         return ResumableUpload(
             upload.id,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, delete, func, select, update
 
 from app.errors import TooManyRequests, UploadNotFound
 from app.metadata.catalogue_schema import blobs
-from app.metadata.engine import batches, write_transaction
+from app.metadata.engine import batches, dialect_insert, write_transaction
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.manifests import Manifest, ManifestSink, record_manifest
 from app.metadata.records import FileRecord
@@ -72,27 +72,11 @@ class UploadStore:
         same instant may pass it by as many as announce together).
         """
         now = time.time()
-        # 128 bits from the OS's CSPRNG: an upload id is not guessable.
-        upload = Upload(
-            secrets.token_hex(16), name, size, file_hash, block_size, now + ttl, tuple(blocks)
-        )
+        upload = new_upload(name, size, file_hash, block_size, blocks, ttl)
         with write_transaction(self.engine) as conn:
             if owner and limits is not None:
                 _check_room(conn, owner, len(blocks), limits, now)
-            conn.execute(
-                uploads.insert(),
-                {
-                    "id": upload.id,
-                    "name": name,
-                    "size": size,
-                    "hash": file_hash,
-                    "block_size": block_size,
-                    "created_at": now,
-                    "expires_at": upload.expires_at,
-                    "owner": owner,
-                    "block_count": len(blocks),
-                },
-            )
+            conn.execute(uploads.insert(), _upload_row(upload, owner, now))
             if blocks:
                 conn.execute(
                     upload_blocks.insert(),
@@ -107,13 +91,24 @@ class UploadStore:
                 conn.execute(update(blobs).where(blobs.c.hash.in_(chunk)).values(referenced_at=now))
         return upload
 
-    def add_block(self, upload_id: str, seq: int, block_hash: str, size: int) -> bool:
+    def add_block(
+        self, upload_id: str, seq: int, block_hash: str, size: int, *, opening: Upload | None = None
+    ) -> bool:
         """Append a block to an upload as it is cut; return whether the blob is known.
+
+        With ``opening`` (made by ``new_upload``, not yet begun), the upload's row is
+        written first if it is not there yet, in the same transaction: an ingest's
+        first block costs one commit, not two.
 
         The reference is taken before the blob is looked at, and touching the blob
         locks its row: a collection cannot delete it after this says it exists.
         """
         with write_transaction(self.engine) as conn:
+            if opening is not None:
+                conn.execute(
+                    dialect_insert(conn)(uploads).on_conflict_do_nothing(),
+                    _upload_row(opening, "", time.time()),
+                )
             conn.execute(
                 upload_blocks.insert(),
                 {"upload_id": upload_id, "seq": seq, "hash": block_hash, "size": size},
@@ -122,6 +117,11 @@ class UploadStore:
                 update(blobs).where(blobs.c.hash == block_hash).values(referenced_at=time.time())
             ).rowcount
         return bool(touched)
+
+    def close_in(self, conn: Connection, upload_id: str) -> None:
+        """Close an upload without a file, inside ``conn``'s transaction: the one in
+        which something else (a resumable upload's row) takes its blocks over."""
+        conn.execute(delete(uploads).where(uploads.c.id == upload_id))
 
     def get(self, upload_id: str) -> Upload:
         """Return an upload still open; UploadNotFound once committed, aborted or expired."""
@@ -176,6 +176,41 @@ class UploadStore:
                 delete(uploads).where(uploads.c.expires_at < (now or time.time()))
             )
         return int(result.rowcount)
+
+
+def new_upload(
+    name: str,
+    size: int,
+    file_hash: str,
+    block_size: int,
+    blocks: Sequence[tuple[str, int]],
+    ttl: float,
+) -> Upload:
+    """An upload not yet recorded, under a fresh id, expiring ``ttl`` seconds from now."""
+    # 128 bits from the OS's CSPRNG: an upload id is not guessable.
+    return Upload(
+        secrets.token_hex(16),
+        name,
+        size,
+        file_hash,
+        block_size,
+        time.time() + ttl,
+        tuple(blocks),
+    )
+
+
+def _upload_row(upload: Upload, owner: str, created_at: float) -> dict[str, object]:
+    return {
+        "id": upload.id,
+        "name": upload.name,
+        "size": upload.size,
+        "hash": upload.hash,
+        "block_size": upload.block_size,
+        "created_at": created_at,
+        "expires_at": upload.expires_at,
+        "owner": owner,
+        "block_count": len(upload.blocks),
+    }
 
 
 def block_list(conn: Connection, upload_id: str) -> tuple[tuple[str, int], ...]:
