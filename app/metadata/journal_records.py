@@ -11,9 +11,16 @@ A record is of one kind, and says what the change needs to be made again:
   a delete), ``untrash`` (trash id: a trash entry put back), ``purge`` (trash id, or
   "" for the whole trash: deleted for good).
 
+A tree record (every kind but ``account``) also carries ``seq``: its user's change-feed
+head (``app.metadata.changes``) read in the change's own transaction, after the change.
+Feed numbers are taken in commit order, so a snapshot whose consistent read saw the
+user's head at N holds exactly the changes of seq N or less (a purge takes no number:
+its seq only orders it among the others).
+
 A blob holds one record, or the records of concurrent changes that one group commit
 wrote together (in the order they came), and is named after the latest one's time.
-Format 1 (before kinds and groups) had only files records, and reads back as one.
+Format 1 (before kinds and groups) had only files records, and reads back as one;
+format 2 (before ``seq``) reads back with none.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from typing import Any
 from app.errors import InvalidSnapshot
 from app.metadata.entries import Entry
 
-FORMAT = 2
+FORMAT = 3
+# The formats read back: groups of records came with format 2.
+READ_FORMATS = (1, 2, FORMAT)
 PREFIX, SUFFIX = "journal-", ".json"
 FILES, ACCOUNT, MKDIR, MOVE, COPY = "files", "account", "mkdir", "move", "copy"
 TRASH, UNTRASH, PURGE = "trash", "untrash", "purge"
@@ -47,7 +56,8 @@ class AccountState:
 
 @dataclass(frozen=True)
 class JournalRecord:
-    """One change of user ``user_id``'s tree or account, made at ``written_at``."""
+    """One change of user ``user_id``'s tree or account, made at ``written_at``; ``seq``,
+    the user's feed head after it (None: an account, or a record of format 1 or 2)."""
 
     user_id: int
     written_at: float
@@ -55,6 +65,7 @@ class JournalRecord:
     files: tuple[tuple[str, str, int], ...] = ()
     args: tuple[str, ...] = ()
     account: AccountState | None = None
+    seq: int | None = None
 
     def is_empty(self) -> bool:
         """A files record with no file (every one refused) changes nothing."""
@@ -67,6 +78,8 @@ class JournalRecord:
             "user": self.user_id,
             "written_at": self.written_at,
         }
+        if self.seq is not None:
+            raw["seq"] = self.seq
         if self.kind == FILES:
             raw["files"] = [list(item) for item in self.files]
         elif self.kind == ACCOUNT:
@@ -86,19 +99,24 @@ def encode_records(records: Sequence[JournalRecord]) -> bytes:
     return json.dumps(raw, separators=(",", ":")).encode()
 
 
-def files_record(user_id: int, entries: Sequence[Entry], written_at: float) -> JournalRecord:
+def files_record(
+    user_id: int, entries: Sequence[Entry], written_at: float, seq: int | None = None
+) -> JournalRecord:
     return JournalRecord(
         user_id,
         written_at,
         FILES,
         files=tuple((e.path, e.hash, e.size) for e in entries if not e.is_dir and e.hash),
+        seq=seq,
     )
 
 
-def tree_record(user_id: int, kind: str, args: Sequence[str], written_at: float) -> JournalRecord:
+def tree_record(
+    user_id: int, kind: str, args: Sequence[str], written_at: float, seq: int | None = None
+) -> JournalRecord:
     """A record of a change of the tree's shape (``mkdir``, ``move``, ...)."""
     assert len(args) == ARITY[kind], (kind, args)
-    return JournalRecord(user_id, written_at, kind, args=tuple(args))
+    return JournalRecord(user_id, written_at, kind, args=tuple(args), seq=seq)
 
 
 def account_record(user_id: int, state: AccountState, written_at: float) -> JournalRecord:
@@ -106,11 +124,11 @@ def account_record(user_id: int, state: AccountState, written_at: float) -> Jour
 
 
 def parse_records(data: bytes) -> list[JournalRecord]:
-    """A blob's records read back (one record of format 1 or 2, or several);
+    """A blob's records read back (one record of a format read, or several);
     InvalidSnapshot for bytes that are not that."""
     try:
         raw: Any = json.loads(data)
-        if isinstance(raw, dict) and raw.get("format") == FORMAT and "records" in raw:
+        if isinstance(raw, dict) and raw.get("format") in READ_FORMATS[1:] and "records" in raw:
             if not isinstance(raw["records"], list) or not raw["records"]:
                 raise ValueError("no records")
             return [_record_of(item) for item in raw["records"]]
@@ -123,13 +141,14 @@ def _record_of(raw: Any) -> JournalRecord:
     """A record from its JSON object; ValueError (or TypeError, KeyError,
     AttributeError) for one that is not."""
     fmt = raw.get("format")
-    if fmt not in (1, FORMAT):
+    if fmt not in READ_FORMATS:
         raise ValueError(f"format {fmt!r}")
     kind = FILES if fmt == 1 else str(raw["kind"])
     user_id, written_at = int(raw["user"]), float(raw["written_at"])
+    seq = None if raw.get("seq") is None else int(raw["seq"])
     if kind == FILES:
         files = tuple((str(p), str(h), int(s)) for p, h, s in raw["files"])
-        return JournalRecord(user_id, written_at, FILES, files=files)
+        return JournalRecord(user_id, written_at, FILES, files=files, seq=seq)
     if kind == ACCOUNT:
         a = raw["account"]
         state = AccountState(
@@ -145,7 +164,7 @@ def _record_of(raw: Any) -> JournalRecord:
     args = tuple(str(arg) for arg in raw["args"])
     if len(args) != ARITY[kind]:
         raise ValueError(f"{kind} takes {ARITY[kind]} arguments, not {len(args)}")
-    return JournalRecord(user_id, written_at, kind, args=args)
+    return JournalRecord(user_id, written_at, kind, args=args, seq=seq)
 
 
 def journal_name(written_at: float) -> str:

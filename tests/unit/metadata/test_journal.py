@@ -187,7 +187,7 @@ def test_records_round_trip_alone_or_grouped_and_the_first_format_still_reads():
     [
         b"not json",
         b"[]",
-        b'{"format":3,"kind":"files","user":1,"written_at":1,"files":[]}',
+        b'{"format":4,"kind":"files","user":1,"written_at":1,"files":[]}',
         b'{"format":2,"kind":"rename","user":1,"written_at":1,"args":["/a","/b"]}',
         b'{"format":2,"kind":"account","user":1,"written_at":1,"account":{"name":"x"}}',
         b'{"format":2,"kind":"files","user":1,"written_at":1,"files":[["/a"]]}',
