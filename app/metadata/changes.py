@@ -156,6 +156,24 @@ def restart_feeds(conn: Connection, *positions: dict[int, int]) -> None:
         conn.execute(feed_heads.insert(), rows)
 
 
+def skip_feeds_past(conn: Connection, positions: dict[int, int]) -> None:
+    """Move each user's feed past ``positions`` (numbers an earlier master gave, which
+    its journal records carry), everything before trimmed: the changes a replay made
+    took numbers from the snapshot's head on, which a client may hold as a cursor of
+    the old feed, meaning other changes."""
+    for user_id, seq in positions.items():
+        last, _trimmed = head(conn, user_id)
+        beyond = max(last, seq) + 1
+        conn.execute(delete(changes).where(changes.c.user_id == user_id))
+        conn.execute(
+            dialect_insert(conn)(feed_heads)
+            .values(user_id=user_id, seq=beyond, trimmed=beyond)
+            .on_conflict_do_update(
+                index_elements=[feed_heads.c.user_id], set_={"seq": beyond, "trimmed": beyond}
+            )
+        )
+
+
 class FeedStore:
     """Reads of the change feed (with the tree listing that a feed is begun from), and
     its retention."""

@@ -13,7 +13,6 @@ from app.errors import InvalidSnapshot
 from app.metadata.account_schema import fs_entries, fs_versions, trash, trash_items, users
 from app.metadata.accounts import UserStore
 from app.metadata.file_catalogue import FileCatalogue
-from app.metadata.journal import replay
 from app.metadata.journal_records import (
     AccountState,
     JournalRecord,
@@ -22,6 +21,7 @@ from app.metadata.journal_records import (
     parse_records,
     tree_record,
 )
+from app.metadata.journal_replay import replay
 from app.metadata.namespace import NamespaceStore
 from app.metadata.snapshots import restore_snapshot, take_snapshot
 from tests.unit.metadata.test_recovery import A, B, populate, sqlite_engine
