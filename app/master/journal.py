@@ -1,7 +1,8 @@
-"""The journal of changes of user trees and accounts since the last snapshot, as private
-blobs on the nodes (kind "journal"): written before a change is answered, read back and
-replayed by a rebuilt master. The rows are ``app.metadata.journal``'s, the replay
-``app.metadata.journal_replay``'s, the records' format ``app.metadata.journal_records``'."""
+"""The journal of changes of user trees, accounts and share links since the last
+snapshot, as private blobs on the nodes (kind "journal"): written before a change is
+answered, read back and replayed by a rebuilt master. The rows are
+``app.metadata.journal``'s, the replay ``app.metadata.journal_replay``'s, the records'
+format ``app.metadata.journal_records``'."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ MAX_GROUP = 64
 
 
 class TreeJournal:
-    """Writes a record of each change of a user's tree or account, and replays them."""
+    """Writes a record of each change of a user's tree, account or share links, and
+    replays them."""
 
     def __init__(
         self,

@@ -1,25 +1,27 @@
-"""The journal of changes of user trees and accounts since the snapshots kept: the rows
-that keep its records (their format: ``app.metadata.journal_records``; their replay
-over a restored snapshot: ``app.metadata.journal_replay``).
+"""The journal of changes of user trees, accounts and share links since the snapshots
+kept: the rows that keep its records (their format: ``app.metadata.journal_records``;
+their replay over a restored snapshot: ``app.metadata.journal_replay``).
 
-A snapshot holds the user trees and accounts as they were when it was taken; a change
-made after it lives only in the master's database, though a file's bytes are on the
-nodes. So every change, once committed and before it is answered, is also written to R
+A snapshot holds the user trees, accounts and links as they were when it was taken; a
+change made after it lives only in the master's database, though a file's bytes are on
+the nodes. So every change, once committed and before it is answered, is also written to R
 nodes as a small private blob of kind "journal" (what changed, for which user, its
 user's feed position, and when): each write of files into a tree
 (``NamespaceStore.put_file`` and ``put_files``: an upload, a batch, a tus upload's end,
 a version restored), each folder made, move, copy, delete to the trash, trash entry put
 back and trash purged (``mkdir``, ``move``, ``copy``, ``trash``, ``restore_trash``,
-``purge_trash``), and each account made or changed (``UserStore.add`` and ``update``:
-its password hash, admin, disabled, quota; never a password). Acknowledged means
-journaled: a rebuilt master restores the latest snapshot, then replays the records
-written from a little before it (``REPLAY_MARGIN``), each change the snapshot does not
-hold made again. A record is kept until the oldest snapshot kept is newer than it by
-the margin (``prune_journal``), whichever snapshot a recovery falls back to.
+``purge_trash``), each account made or changed (``UserStore.add`` and ``update``:
+its password hash, admin, disabled, quota; never a password), and each share link made
+or revoked (``ShareStore.add`` and ``revoke``: its token's and password's hashes, as a
+snapshot holds them; never a token). Acknowledged means journaled: a rebuilt master
+restores the latest snapshot, then replays the records written from a little before it
+(``REPLAY_MARGIN``), each change the snapshot does not hold made again. A record is
+kept until the oldest snapshot kept is newer than it by the margin (``prune_journal``),
+whichever snapshot a recovery falls back to.
 
-What it does not bring back: sessions opened since (their users log in again), share
-links made or revoked since, and uploads in progress. Records are written only while
-the master has a snapshot to replay them over.
+What it does not bring back: sessions opened since (their users log in again), and
+uploads in progress. Records are written only while the master has a snapshot to replay
+them over.
 """
 
 from __future__ import annotations

@@ -9,10 +9,14 @@ A record is of one kind, and says what the change needs to be made again:
   (its name, password *hash*, admin, disabled, quota): never a password;
 - ``mkdir`` (path), ``move`` and ``copy`` (source, target), ``trash`` (path, trash id:
   a delete), ``untrash`` (trash id: a trash entry put back), ``purge`` (trash id, or
-  "" for the whole trash: deleted for good).
+  "" for the whole trash: deleted for good);
+- ``share``: a share link's row as the database keeps it (its token's *hash*, the
+  content, its password's hash, its times: what a snapshot holds of it already), and
+  ``unshare`` (the token's hash: a link revoked).
 
-A tree record (every kind but ``account``) also carries ``seq``: its user's change-feed
-head (``app.metadata.changes``) read in the change's own transaction, after the change.
+A tree record (every kind but ``account``, ``share`` and ``unshare``) also carries
+``seq``: its user's change-feed head (``app.metadata.changes``) read in the change's
+own transaction, after the change.
 Feed numbers are taken in commit order, so a snapshot whose consistent read saw the
 user's head at N holds exactly the changes of seq N or less (a purge takes no number:
 its seq only orders it among the others).
@@ -39,8 +43,9 @@ READ_FORMATS = (1, 2, FORMAT)
 PREFIX, SUFFIX = "journal-", ".json"
 FILES, ACCOUNT, MKDIR, MOVE, COPY = "files", "account", "mkdir", "move", "copy"
 TRASH, UNTRASH, PURGE = "trash", "untrash", "purge"
-# How many strings of ``args`` each kind of tree change carries.
-ARITY = {MKDIR: 1, MOVE: 2, COPY: 2, TRASH: 2, UNTRASH: 1, PURGE: 1}
+SHARE, UNSHARE = "share", "unshare"
+# How many strings of ``args`` each kind carries.
+ARITY = {MKDIR: 1, MOVE: 2, COPY: 2, TRASH: 2, UNTRASH: 1, PURGE: 1, UNSHARE: 1}
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,23 @@ class AccountState:
 
 
 @dataclass(frozen=True)
+class ShareState:
+    """A share link's row, but for its owner (the record's user)."""
+
+    token_hash: str
+    path: str
+    file_hash: str
+    size: int
+    password_hash: str | None
+    created_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
 class JournalRecord:
-    """One change of user ``user_id``'s tree or account, made at ``written_at``; ``seq``,
-    the user's feed head after it (None: an account, or a record of format 1 or 2)."""
+    """One change of user ``user_id``'s tree, account or share links, made at
+    ``written_at``; ``seq``, the user's feed head after it (None: an account, a share
+    link, or a record of format 1 or 2)."""
 
     user_id: int
     written_at: float
@@ -66,6 +85,7 @@ class JournalRecord:
     args: tuple[str, ...] = ()
     account: AccountState | None = None
     seq: int | None = None
+    share: ShareState | None = None
 
     def is_empty(self) -> bool:
         """A files record with no file (every one refused) changes nothing."""
@@ -85,6 +105,9 @@ class JournalRecord:
         elif self.kind == ACCOUNT:
             assert self.account is not None
             raw["account"] = vars(self.account)
+        elif self.kind == SHARE:
+            assert self.share is not None
+            raw["share"] = vars(self.share)
         else:
             raw["args"] = list(self.args)
         return raw
@@ -123,6 +146,14 @@ def account_record(user_id: int, state: AccountState, written_at: float) -> Jour
     return JournalRecord(user_id, written_at, ACCOUNT, account=state)
 
 
+def share_record(user_id: int, state: ShareState, written_at: float) -> JournalRecord:
+    return JournalRecord(user_id, written_at, SHARE, share=state)
+
+
+def unshare_record(user_id: int, token_hash: str, written_at: float) -> JournalRecord:
+    return JournalRecord(user_id, written_at, UNSHARE, args=(token_hash,))
+
+
 def parse_records(data: bytes) -> list[JournalRecord]:
     """A blob's records read back (one record of a format read, or several);
     InvalidSnapshot for bytes that are not that."""
@@ -159,12 +190,29 @@ def _record_of(raw: Any) -> JournalRecord:
             int(a["quota_bytes"]),
         )
         return account_record(user_id, state, written_at)
+    if kind == SHARE:
+        return share_record(user_id, _share_of(raw["share"]), written_at)
     if kind not in ARITY:
         raise ValueError(f"kind {kind!r}")
     args = tuple(str(arg) for arg in raw["args"])
     if len(args) != ARITY[kind]:
         raise ValueError(f"{kind} takes {ARITY[kind]} arguments, not {len(args)}")
     return JournalRecord(user_id, written_at, kind, args=args, seq=seq)
+
+
+def _share_of(raw: Any) -> ShareState:
+    def maybe(value: Any, kind: type) -> Any:
+        return None if value is None else kind(value)
+
+    return ShareState(
+        str(raw["token_hash"]),
+        str(raw["path"]),
+        str(raw["file_hash"]),
+        int(raw["size"]),
+        maybe(raw["password_hash"], str),
+        float(raw["created_at"]),
+        maybe(raw["expires_at"], float),
+    )
 
 
 def journal_name(written_at: float) -> str:

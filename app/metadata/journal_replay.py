@@ -11,14 +11,17 @@ no feed number, so its seq says nothing of the read; made again only while its t
 entry is there), a record without seq (format 1 or 2), and any record over a snapshot
 without heads (an older master's). An account record, the account's whole state, is
 made again from the margin on (``REPLAY_MARGIN``): the later ones, in order, make over
-a state the snapshot had already.
+a state the snapshot had already. So is a share link's (made: its row, unless there or
+expired; revoked: deleted if there): a token is never made twice, and only expiry,
+which goes by time, removes a link unjournaled.
 
 In what order: by time, each user's tree records among themselves by seq (their commit
 order; two changes made at once may be stamped the other way round), a purge after
 the change whose number it read. Accounts keep their place in time, before the files
 of their user.
 
-Made again: an account is put back with its id; a path is made to hold its content
+Made again: an account is put back with its id, a share link with its row; a path is
+made to hold its content
 again unless it does; a folder, move, copy, delete or purge is made again unless it
 is made (its source gone or its target there), a deleted entry keeping its trash id.
 Then each user's feed goes on past the numbers the records carry
@@ -32,14 +35,15 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from app.errors import AppError
-from app.metadata.account_schema import users
+from app.metadata.account_schema import shares, users
 from app.metadata.accounts import change_account
 from app.metadata.catalogue_schema import blobs, files
 from app.metadata.changes import skip_feeds_past
+from app.metadata.collection import release_content
 from app.metadata.engine import advance_id_sequence, write_transaction
 from app.metadata.entry_rows import copy_entries, ensure_folder, get_entry, move_entries, put_entry
 from app.metadata.journal import REPLAY_MARGIN
@@ -50,7 +54,9 @@ from app.metadata.journal_records import (
     MKDIR,
     MOVE,
     PURGE,
+    SHARE,
     TRASH,
+    UNSHARE,
     UNTRASH,
     JournalRecord,
 )
@@ -70,6 +76,10 @@ TREE_COUNTS = {
     UNTRASH: "untrashed",
     PURGE: "purged",
 }
+# The records of a whole state, or of a change made only once: replayed from the margin on.
+WHOLE = (ACCOUNT, SHARE, UNSHARE)
+# What the report calls the share links made again and revoked again.
+SHARE_COUNTS = {SHARE: "shares", UNSHARE: "unshared"}
 
 
 def is_missing(record: JournalRecord, after: float, heads: Mapping[int, int] | None) -> bool:
@@ -77,7 +87,7 @@ def is_missing(record: JournalRecord, after: float, heads: Mapping[int, int] | N
     lacks the record's change (module docstring)."""
     if heads is None:
         return record.written_at > after
-    if record.kind == ACCOUNT:
+    if record.kind in WHOLE:
         return record.written_at > after - REPLAY_MARGIN
     if record.seq is None or record.kind == PURGE:
         return record.written_at > after
@@ -112,9 +122,10 @@ def replay(
     database kept it (before the files of its user); a file whose content the catalogue
     does not know, or whose user it has no record of, is skipped, as is a change that
     cannot be made (counted). Return how many of each kind were made: ``files_put``
-    (files), ``accounts``, the ``TREE_COUNTS``, and how many were ``skipped``."""
+    (files), ``accounts``, the ``TREE_COUNTS`` and ``SHARE_COUNTS``, and how many were
+    ``skipped``."""
     made: Counter[str] = Counter(files_put=0, accounts=0, skipped=0)
-    made.update(dict.fromkeys(TREE_COUNTS.values(), 0))
+    made.update(dict.fromkeys([*TREE_COUNTS.values(), *SHARE_COUNTS.values()], 0))
     now = time.time()
     with write_transaction(engine) as conn:
         known_users = set(conn.execute(select(users.c.id)).scalars())
@@ -135,6 +146,8 @@ def replay(
                         made["accounts"] += 1
                     elif record.kind == FILES:
                         made["files_put"] += _replay_files(conn, record, now)
+                    elif record.kind in SHARE_COUNTS:
+                        made[SHARE_COUNTS[record.kind]] += _replay_share(conn, record, now)
                     elif _replay_tree(conn, record, now):
                         made[TREE_COUNTS[record.kind]] += 1
             except (AppError, IntegrityError):
@@ -155,6 +168,26 @@ def _replay_account(conn: Connection, record: JournalRecord, known_users: set[in
     conn.execute(users.insert(), {"id": record.user_id, "created_at": record.written_at, **values})
     known_users.add(record.user_id)
     return True
+
+
+def _replay_share(conn: Connection, record: JournalRecord, now: float) -> int:
+    """Make a share link again unless it is there or expired, or revoke it again if it
+    is there; return whether it was (0 or 1)."""
+    if record.kind == UNSHARE:
+        owned = (shares.c.token_hash == record.args[0]) & (shares.c.user_id == record.user_id)
+        held = conn.execute(select(shares.c.file_hash).where(owned)).scalars().all()
+        conn.execute(delete(shares).where(owned))
+        release_content(conn, list(held))  # its content's grace begins, as at a revoke
+        return len(held)
+    state = record.share
+    assert state is not None
+    if state.expires_at is not None and state.expires_at < now:
+        return 0  # expiry would have purged it: not journaled, so not brought back
+    there = select(shares.c.token_hash).where(shares.c.token_hash == state.token_hash)
+    if conn.execute(there).first() is not None:
+        return 0
+    conn.execute(shares.insert(), {"user_id": record.user_id, **vars(state)})
+    return 1
 
 
 def _replay_tree(conn: Connection, record: JournalRecord, now: float) -> bool:

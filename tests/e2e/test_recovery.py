@@ -165,6 +165,7 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         files=[(name, (name, name.encode())) for name in many],
     )
     assert batch.status_code == 200, batch.text
+    kept = alice.call("POST", "/api/shares", json={"path": "/changed.txt"}).json()
     recovered(master)
     # No snapshot yet: nothing to replay over, so nothing journaled.
     assert get_json(master, "/cluster/health")["blobs"] == 3 + len(many)
@@ -204,6 +205,9 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     alice.put("/scratch.txt", b"deleted for good after the snapshot\n")
     scratch = alice.call("DELETE", "/api/files/scratch.txt").json()["trash_id"]
     assert alice.call("DELETE", f"/api/trash/{scratch}").json()["purged"] == 1
+    # A share link made since, and the snapshot's one revoked since.
+    link = alice.call("POST", "/api/shares", json={"path": "/after/small.bin"}).json()
+    assert alice.call("DELETE", f"/api/shares/{kept['token']}").status_code == 200
     # Writes at once: their records share blobs (a group commit), each replayed.
     at_once = {f"/at-once/{n}.txt": os.urandom(100 + n) for n in range(8)}
 
@@ -222,8 +226,9 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     report = recovered(master)
     assert report["restored"] is True and report["snapshot"]["hash"] == snapshot["hash"], report
     journaled = report["journal"]
-    assert journaled["unreadable"] == 0 and journaled["records"] == 22, report
+    assert journaled["unreadable"] == 0 and journaled["records"] == 24, report
     assert journaled["files_put"] == 15 and journaled["accounts"] == 2, report
+    assert (journaled["shares"], journaled["unshared"]) == (1, 1), report
     kinds = ("folders", "moves", "copies", "trashed", "purged", "skipped")
     assert [journaled[kind] for kind in kinds] == [1, 1, 1, 2, 1, 0], report
     # bob logs in with his password (its hash came back), his file with him.
@@ -254,6 +259,9 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     assert [t["path"] for t in again.call("GET", "/api/trash").json()["trash"]] == ["/doomed.txt"]
     made_dir = again.call("GET", "/api/list", params={"path": "/made/deeper"})
     assert made_dir.status_code == 200 and made_dir.json()["entries"] == [], made_dir.text
+    shared = requests.get(link["url"], timeout=TIMEOUT)
+    assert shared.status_code == 200 and shared.content == small
+    assert requests.get(kept["url"], timeout=TIMEOUT).status_code == 404
     # The feed goes on past every position the old master gave (the snapshot's heads, the
     # journal's): a cursor of the old feed lists the tree again, and means nothing new.
     expired = again.call("GET", "/api/changes", params={"cursor": given})

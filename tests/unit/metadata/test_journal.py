@@ -135,6 +135,8 @@ def test_deletes_moves_copies_and_folders_come_back_in_order_with_the_writes(eng
         "trashed": 3,
         "untrashed": 1,
         "purged": 1,
+        "shares": 0,
+        "unshared": 0,
     }
     assert tree_of(engine) == tree_of(source) != before
     namespace = NamespaceStore(engine)

@@ -27,6 +27,7 @@ from app.metadata.journal_records import (
 )
 from app.metadata.journal_replay import replay
 from app.metadata.namespace import NamespaceStore
+from app.metadata.shares import ShareStore
 from app.metadata.snapshots import SnapshotInfo, record_snapshot, restore_snapshot, take_snapshot
 from tests.unit.metadata.test_journal import tree_of
 from tests.unit.metadata.test_recovery import A, B, populate, sqlite_engine
@@ -231,3 +232,32 @@ def test_records_a_little_older_than_the_oldest_snapshot_are_kept_and_learned(en
     note_record(engine, "02" * 32, 900.0, 5)
     assert prune_journal(engine) == 1
     assert learn_records(engine, [("03" * 32, 990.0, 5), ("04" * 32, 800.0, 5)]) == 1
+
+
+def test_share_links_made_or_revoked_since_come_back_as_they_were(journaled, engine):
+    """Made, made and revoked, revoked (the snapshot's link), and one expired since,
+    which expiry would have purged."""
+    taken_at = time.time()
+    data, _fingerprint = take_snapshot(journaled.source)
+    links = ShareStore(journaled.source, on_write=journaled.written.append)
+    alice, entry = journaled.alice, journaled.namespace.require(journaled.alice, "/docs/a.txt")
+    links.add(alice, entry, "k" * 64, "scrypt:pw", None)
+    links.add(alice, entry, "m" * 64, None, None)
+    links.revoke(alice, "m" * 64)
+    links.revoke(alice, "t" * 64)  # populate's, in the snapshot
+    links.add(alice, entry, "e" * 64, None, time.time() - 1.0)
+    records = journaled.records()
+    assert [r.kind for r in records] == ["share", "share", "unshare", "unshare", "share"]
+
+    report = restored(engine, data)
+    assert [s.id for s in ShareStore(engine).of_user(alice)] == ["t" * 16]
+    made = replay(engine, records, taken_at, report.feed_heads)
+    assert (made["shares"], made["unshared"], made["skipped"]) == (2, 2, 0), made
+    expected = [s for s in links.of_user(alice) if s.id != "e" * 16]
+    assert ShareStore(engine).of_user(alice) == expected and len(expected) == 1
+    found = ShareStore(engine).find("k" * 64)
+    assert found is not None and found.password_hash == "scrypt:pw"
+    again = replay(engine, records, taken_at, report.feed_heads)
+    # Only the link made and revoked since is made and revoked again: the same links.
+    assert (again["shares"], again["unshared"]) == (1, 1), again
+    assert ShareStore(engine).of_user(alice) == expected
