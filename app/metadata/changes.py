@@ -122,6 +122,14 @@ def head(conn: Connection, user_id: int) -> tuple[int, int]:
     return (0, 0) if row is None else (int(row.seq), int(row.trimmed))
 
 
+def hold_feed(conn: Connection, user_id: int) -> int:
+    """Hold the user's feed head, as taking a number does, without taking one; return
+    it. A change of the trash that the feed does not show (a purge; a restore that made
+    no entry) holds it from its start: it is then ordered with every numbered change,
+    after those up to the head and before the next, which its journal record says."""
+    return _take_seqs(conn, user_id, 0)
+
+
 def journal_seq(conn: Connection, user_id: int) -> int:
     """The user's last seq as the caller's transaction sees it: read after a change, in
     its transaction, what its journal record carries (``app.metadata.journal_records``)."""

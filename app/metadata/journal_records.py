@@ -18,8 +18,10 @@ A tree record (every kind but ``account``, ``share`` and ``unshare``) also carri
 ``seq``: its user's change-feed head (``app.metadata.changes``) read in the change's
 own transaction, after the change.
 Feed numbers are taken in commit order, so a snapshot whose consistent read saw the
-user's head at N holds exactly the changes of seq N or less (a purge takes no number:
-its seq only orders it among the others).
+user's head at N holds exactly the changes of seq N or less. A purge, or a restore that
+made no entry, takes no number: it holds the head from its start
+(``changes.hold_feed``), so it came after the change of its seq and before the next one;
+a snapshot of head N holds it if N is past its seq, and may or may not at N itself.
 
 A blob holds one record, or the records of concurrent changes that one group commit
 wrote together (in the order they came), and is named after the latest one's time.

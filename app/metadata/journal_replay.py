@@ -5,19 +5,21 @@ Which: a snapshot keeps each user's feed head as its consistent read saw it, and
 numbers are taken in commit order, so it holds exactly the tree changes whose record's
 ``seq`` is at most its user's head; every other one is made again, however its time
 compares with the snapshot's (a record is stamped after its commit, and a snapshot's
-time is taken before its read: a change committed in between is in both). Three kinds
-of record keep the rule of time (written after the snapshot's time): a purge (it takes
-no feed number, so its seq says nothing of the read; made again only while its trash
-entry is there), a record without seq (format 1 or 2), and any record over a snapshot
-without heads (an older master's). An account record, the account's whole state, is
+time is taken before its read: a change committed in between is in both). A purge or
+a restore of the trash, which may take no number of its own, is made again from its
+user's head on (at the head itself the snapshot may hold it, and then its trash entry
+is gone: made again only while it is there, and a purge of the whole trash then finds
+none that came after it). A record without seq (format 1 or 2), and any record over a
+snapshot without heads (an older master's), keep the rule of time (written after the
+snapshot's time). An account record, the account's whole state, is
 made again from the margin on (``REPLAY_MARGIN``): the later ones, in order, make over
 a state the snapshot had already. So is a share link's (made: its row, unless there or
 expired; revoked: deleted if there): a token is never made twice, and only expiry,
 which goes by time, removes a link unjournaled.
 
 In what order: by time, each user's tree records among themselves by seq (their commit
-order; two changes made at once may be stamped the other way round), a purge after
-the change whose number it read. Accounts keep their place in time, before the files
+order; two changes made at once may be stamped the other way round), a purge or a
+restore after the change whose number it held. Accounts keep their place in time, before the files
 of their user.
 
 Made again: an account is put back with its id, a share link with its row; a path is
@@ -76,6 +78,8 @@ TREE_COUNTS = {
     UNTRASH: "untrashed",
     PURGE: "purged",
 }
+# The changes of the trash that may take no feed number: ordered by the head they held.
+HELD = (UNTRASH, PURGE)
 # The records of a whole state, or of a change made only once: replayed from the margin on.
 WHOLE = (ACCOUNT, SHARE, UNSHARE)
 # What the report calls the share links made again and revoked again.
@@ -89,8 +93,10 @@ def is_missing(record: JournalRecord, after: float, heads: Mapping[int, int] | N
         return record.written_at > after
     if record.kind in WHOLE:
         return record.written_at > after - REPLAY_MARGIN
-    if record.seq is None or record.kind == PURGE:
+    if record.seq is None:
         return record.written_at > after
+    if record.kind in HELD:
+        return record.seq >= heads.get(record.user_id, 0)
     return record.seq > heads.get(record.user_id, 0)
 
 
@@ -104,7 +110,7 @@ def replay_order(records: Sequence[JournalRecord]) -> list[JournalRecord]:
     ordered = list(by_time)
     for indexes in places.values():
         # Stable: records of one number (a purge, a change that took none) keep their time.
-        numbered = sorted((by_time[i] for i in indexes), key=lambda r: (r.seq, r.kind == PURGE))
+        numbered = sorted((by_time[i] for i in indexes), key=lambda r: (r.seq, r.kind in HELD))
         for index, record in zip(indexes, numbered, strict=True):
             ordered[index] = record
     return ordered

@@ -189,28 +189,67 @@ def test_a_snapshot_without_heads_keeps_the_rule_of_time(journaled, tmp_path, en
 
 def test_records_without_seq_keep_the_rule_of_time_over_heads(journaled, engine):
     """Records of format 2 read back with no seq; over a snapshot with heads, the
-    time decides for them (and for a purge, which takes no feed number)."""
+    time decides for them."""
     data, _fingerprint = take_snapshot(journaled.source)
     taken_at = time.time()
     journaled.namespace.mkdir(journaled.alice, "/new")
     journaled.namespace.purge_trash(journaled.alice)
-    mkdir, purge = journaled.records()
-    assert purge.seq == mkdir.seq  # a purge reads the head, takes no number
+    (mkdir,) = journaled.records()[:1]
     format_2 = [
         b'{"format":2,"kind":"mkdir","user":%d,"written_at":%f,"args":["/new"]}'
         % (journaled.alice, mkdir.written_at),
         b'{"format":2,"kind":"mkdir","user":%d,"written_at":%f,"args":["/stale"]}'
         % (journaled.alice, taken_at - 1.0),
+        b'{"format":2,"kind":"purge","user":%d,"written_at":%f,"args":[""]}'
+        % (journaled.alice, taken_at - 1.0),
     ]
     old = [record for raw in format_2 for record in parse_records(raw)]
-    assert [r.seq for r in old] == [None, None]
+    assert [r.seq for r in old] == [None, None, None]
 
     report = restored(engine, data)
-    stale_purge = replace(purge, written_at=taken_at - 1.0)
-    made = replay(engine, [*old, stale_purge], taken_at, report.feed_heads)
+    made = replay(engine, old, taken_at, report.feed_heads)
     assert (made["folders"], made["purged"]) == (1, 0), made
     assert NamespaceStore(engine).get(journaled.alice, "/stale") is None
-    assert replay(engine, [purge], taken_at, report.feed_heads)["purged"] == 1
+    fresh = replace(old[2], written_at=taken_at + 1.0)
+    assert replay(engine, [fresh], taken_at, report.feed_heads)["purged"] == 1
+    assert tree_of(engine) == tree_of(journaled.source)
+
+
+def test_a_whole_trash_purged_before_the_read_spares_what_was_deleted_after(journaled, engine):
+    """A purge takes no feed number, but holds the head: it is ordered with the rest."""
+    taken_at = time.time()
+    journaled.namespace.purge_trash(journaled.alice)  # populate's /old.txt
+    journaled.namespace.trash(journaled.alice, "/docs/a.txt")
+    data, _fingerprint = take_snapshot(journaled.source)
+    purge, trashed = journaled.records()
+    assert purge.seq is not None and trashed.seq == purge.seq + 1
+
+    report = restored(engine, data)
+    made = replay(engine, journaled.records(), taken_at, report.feed_heads)
+    assert (made["purged"], made["trashed"]) == (0, 0), made
+    assert [t["path"] for t in NamespaceStore(engine).list_trash(journaled.alice)] == [
+        "/docs/a.txt"
+    ]
+    assert tree_of(engine) == tree_of(journaled.source)
+
+
+def test_a_restore_that_makes_no_entry_after_the_read_is_made(journaled, engine):
+    """Its folder is there again: it takes no number, only its trash entry goes."""
+    namespace, alice = journaled.namespace, journaled.alice
+    namespace.mkdir(alice, "/e")
+    trash_id = namespace.trash(alice, "/e")
+    namespace.mkdir(alice, "/e")
+    data, _fingerprint = take_snapshot(journaled.source)
+    journaled.written.clear()
+    namespace.restore_trash(alice, trash_id, 0)
+    (restore,) = journaled.records()
+    assert restore.seq == FeedStore(journaled.source).position(alice)  # no number taken
+
+    report = restored(engine, data)
+    assert report.feed_heads == {alice: restore.seq}
+    made = replay(engine, [restore], time.time(), report.feed_heads)
+    assert made["untrashed"] == 1, made
+    assert NamespaceStore(engine).list_trash(alice) == namespace.list_trash(alice)
     assert tree_of(engine) == tree_of(journaled.source)
 
 
