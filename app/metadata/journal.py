@@ -21,7 +21,7 @@ whichever snapshot a recovery falls back to.
 
 What it does not bring back: sessions opened since (their users log in again), and
 uploads in progress. Records are written only while the master has a snapshot to replay
-them over.
+them over, or is taking its first (``JOURNAL_FROM``).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from sqlalchemy import Engine, delete, func, select
 
 from app.metadata.engine import dialect_insert, write_transaction
 from app.metadata.recovery_schema import journal, snapshots
+from app.metadata.schema import settings
 
 # Seconds before a snapshot's time whose records are read for its replay, kept and
 # learned back: a record is stamped after its commit, but a change committed after the
@@ -39,12 +40,19 @@ from app.metadata.recovery_schema import journal, snapshots
 # one that took it. Which of them the snapshot holds, its feed heads tell
 # (``app.metadata.journal_replay``).
 REPLAY_MARGIN = 60.0
+# The setting a master writes before its first snapshot's read: a change committed after
+# the read, before the snapshot is recorded, is journaled too (``journaling``).
+JOURNAL_FROM = "journal.from"
 
 
 def journaling(engine: Engine) -> bool:
-    """Whether records are written now: only over a snapshot (users come back from one)."""
+    """Whether records are written now: only over a snapshot (users come back from one),
+    or from the moment the first one began (``JOURNAL_FROM``)."""
     with engine.connect() as conn:
-        return conn.execute(select(snapshots.c.hash).limit(1)).first() is not None
+        if conn.execute(select(snapshots.c.hash).limit(1)).first() is not None:
+            return True
+        begun = select(settings.c.name).where(settings.c.name == JOURNAL_FROM)
+        return conn.execute(begun).first() is not None
 
 
 def note_record(engine: Engine, digest: str, written_at: float, size: int) -> None:
