@@ -1,5 +1,6 @@
-"""The records of the tree journal (``app.metadata.journal``): one change a user's tree
-or account went through, as the bytes a node keeps, and the name that tells its time.
+"""The records of the tree journal (``app.metadata.journal``): one change a user's tree,
+account or share links went through, as the bytes a node keeps, and the name that tells
+its time.
 
 A record is of one kind, and says what the change needs to be made again:
 
@@ -16,12 +17,12 @@ A record is of one kind, and says what the change needs to be made again:
 
 A tree record (every kind but ``account``, ``share`` and ``unshare``) also carries
 ``seq``: its user's change-feed head (``app.metadata.changes``) read in the change's
-own transaction, after the change.
-Feed numbers are taken in commit order, so a snapshot whose consistent read saw the
-user's head at N holds exactly the changes of seq N or less. A purge, or a restore that
-made no entry, takes no number: it holds the head from its start
-(``changes.hold_feed``), so it came after the change of its seq and before the next one;
-a snapshot of head N holds it if N is past its seq, and may or may not at N itself.
+own transaction, after the change. Feed numbers are taken in commit order, so a
+snapshot whose consistent read saw the user's head at N holds exactly the changes of
+seq N or less. A purge, or a restore that made no entry, takes no number: it holds the
+head from its start (``changes.hold_feed``), so it came after the change of its seq and
+before the next one; a snapshot of head N holds it if N is past its seq, and may or may
+not at N itself.
 
 A blob holds one record, or the records of concurrent changes that one group commit
 wrote together (in the order they came), and is named after the latest one's time.

@@ -11,22 +11,21 @@ user's head on (at the head itself the snapshot may hold it, and then its trash 
 is gone: made again only while it is there, and a purge of the whole trash then finds
 none that came after it). A record without seq (format 1 or 2), and any record over a
 snapshot without heads (an older master's), keep the rule of time (written after the
-snapshot's time). An account record, the account's whole state, is
-made again from the margin on (``REPLAY_MARGIN``): the later ones, in order, make over
-a state the snapshot had already. So is a share link's (made: its row, unless there or
-expired; revoked: deleted if there): a token is never made twice, and only expiry,
-which goes by time, removes a link unjournaled.
+snapshot's time). An account record, the account's whole state, is made again from the
+margin on (``REPLAY_MARGIN``): the later ones, in order, make over a state the snapshot
+had already. So is a share link's (made: its row, unless there or expired; revoked:
+deleted if there): a token is never made twice, and only expiry, which goes by time,
+removes a link unjournaled.
 
 In what order: by time, each user's tree records among themselves by seq (their commit
 order; two changes made at once may be stamped the other way round), a purge or a
-restore after the change whose number it held. Accounts keep their place in time, before the files
-of their user.
+restore after the change whose number it held. Accounts keep their place in time,
+before the files of their user.
 
 Made again: an account is put back with its id, a share link with its row; a path is
-made to hold its content
-again unless it does; a folder, move, copy, delete or purge is made again unless it
-is made (its source gone or its target there), a deleted entry keeping its trash id.
-Then each user's feed goes on past the numbers the records carry
+made to hold its content again unless it does; a folder, move, copy, delete or purge is
+made again unless it is made (its source gone or its target there), a deleted entry
+keeping its trash id. Then each user's feed goes on past the numbers the records carry
 (``changes.skip_feeds_past``): a cursor of the old master's feed means other changes.
 """
 
