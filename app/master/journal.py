@@ -1,25 +1,27 @@
-"""The journal of changes of user trees and accounts since the last snapshot, as private
-blobs on the nodes (kind "journal"): written before a change is answered, read back and
-replayed by a rebuilt master. The rows and replay are ``app.metadata.journal``'s, the
-records' format ``app.metadata.journal_records``'."""
+"""The journal of changes of user trees, accounts and share links since the last
+snapshot, as private blobs on the nodes (kind "journal"): written before a change is
+answered, read back and replayed by a rebuilt master. The rows are
+``app.metadata.journal``'s, the replay ``app.metadata.journal_replay``'s, the records'
+format ``app.metadata.journal_records``'."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient
 from app.errors import AppError
 from app.master.writer import ReplicatedWriter
 from app.metadata.file_catalogue import FileCatalogue
-from app.metadata.journal import journaling, note_record, records_after, replay
+from app.metadata.journal import REPLAY_MARGIN, journaling, note_record, records_after
 from app.metadata.journal_records import (
     JournalRecord,
     encode_records,
     journal_name,
     parse_records,
 )
+from app.metadata.journal_replay import replay
 from app.metadata.records import NodeRecord
 from app.primitives.group_commit import GroupCommit
 
@@ -31,7 +33,8 @@ MAX_GROUP = 64
 
 
 class TreeJournal:
-    """Writes a record of each change of a user's tree or account, and replays them."""
+    """Writes a record of each change of a user's tree, account or share links, and
+    replays them."""
 
     def __init__(
         self,
@@ -74,12 +77,15 @@ class TreeJournal:
         self.store.register_blob(digest, len(data), result.stored_on, private=True)
         return [None] * len(records)
 
-    def replay_after(self, taken_at: float) -> dict[str, int]:
-        """Replay the records a live node serves written after ``taken_at`` (a restored
-        snapshot's time): how many records were read (``records``; a blob may hold
-        several), blobs ``unreadable``, and the changes made of each kind
-        (``app.metadata.journal.replay``)."""
-        wanted = records_after(self.engine, taken_at)
+    def replay_after(
+        self, taken_at: float, heads: Mapping[int, int] | None = None
+    ) -> dict[str, int]:
+        """Replay over a restored snapshot (its time ``taken_at``, its feed ``heads``)
+        the records a live node serves written from REPLAY_MARGIN before it: how many
+        records were read (``records``; a blob may hold several), blobs ``unreadable``,
+        and the changes made of each kind (``app.metadata.journal_replay.replay``, which
+        tells those the snapshot holds)."""
+        wanted = records_after(self.engine, taken_at - REPLAY_MARGIN)
         holders = self.store.blob_copies([digest for digest, _size in wanted])
         records: list[JournalRecord] = []
         unreadable = 0
@@ -92,7 +98,7 @@ class TreeJournal:
             except (AppError, ValueError) as exc:
                 unreadable += 1
                 log.warning("journal record %s unusable: %s", digest[:12], exc)
-        made = replay(self.engine, records, taken_at)
+        made = replay(self.engine, records, taken_at, heads)
         return {"records": len(records), "unreadable": unreadable, **made}
 
     def _read(self, digest: str, size: int, holders: set[str]) -> bytes | None:

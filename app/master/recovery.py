@@ -8,8 +8,8 @@ parsed as they are reported: ``app.master.reports``) and the snapshots kept. Onc
 live node has reported all it holds (and SETTLE seconds passed, for every running node
 to have beaten: or RECOVERY_WAIT after the first reported), the latest
 snapshot restores the user trees, if the database has none, the journal's records
-written after it put back the files written since (``app.master.journal``), and the
-recovery's report
+put back the changes it does not hold (``app.master.journal``), and the recovery's
+report
 is kept for ``GET /admin/recover``. Garbage collection waits meanwhile: a block whose
 manifest is not read yet, or a private file whose user tree is not restored yet, is
 referenced by nothing.
@@ -192,9 +192,11 @@ class Recovery:
                 log.warning("snapshot %s unreadable: %s", info["hash"][:12], exc.message)
                 continue
             found["restored"] = True
-            found["restore"] = self.snapshots.restore(data).to_dict()
-            # The files written after it, from the journal (``app.master.journal``).
-            found["journal"] = self.journal.replay_after(info["taken_at"])
+            restored = self.snapshots.restore(data)
+            found["restore"] = restored.to_dict()
+            # The changes it lacks, from the journal (``app.master.journal``); its feed
+            # heads tell which (read before the replay, which moves the live ones).
+            found["journal"] = self.journal.replay_after(info["taken_at"], restored.feed_heads)
             break
         return found
 

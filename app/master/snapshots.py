@@ -17,7 +17,7 @@ from app.cluster.node_client import CorruptCopy, MissingCopy, NodeClient
 from app.errors import FileNotFound, InsufficientStorage, ServiceUnavailable
 from app.master.writer import ReplicatedWriter
 from app.metadata.file_catalogue import FileCatalogue
-from app.metadata.journal import prune_journal
+from app.metadata.journal import JOURNAL_FROM, prune_journal
 from app.metadata.records import NodeRecord
 from app.metadata.settings import SettingStore
 from app.metadata.snapshot_manifests import (
@@ -76,6 +76,10 @@ class Snapshots:
         as blocks and their manifest; with ``only_if_changed``, None when nothing changed
         since the last one. 503 below the write quorum, 507 past SNAPSHOT_MAX_BYTES."""
         taken_at = time.time()
+        if self.settings.get(JOURNAL_FROM) is None:
+            # Before the read: a change committed after it, before the snapshot is
+            # recorded below, is journaled, where none was yet.
+            self.settings.put(JOURNAL_FROM, repr(taken_at))
         if self.engine.dialect.name == "sqlite":
             # The backup and gzip take a while: on the pool, not the hub (no greenlet
             # waits), which sqlite3 of its own connections allows.

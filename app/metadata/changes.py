@@ -122,27 +122,64 @@ def head(conn: Connection, user_id: int) -> tuple[int, int]:
     return (0, 0) if row is None else (int(row.seq), int(row.trimmed))
 
 
+def hold_feed(conn: Connection, user_id: int) -> int:
+    """Hold the user's feed head, as taking a number does, without taking one; return
+    it. A change of the trash that the feed does not show (a purge; a restore that made
+    no entry) holds it from its start: it is then ordered with every numbered change,
+    after those up to the head and before the next, which its journal record says."""
+    return _take_seqs(conn, user_id, 0)
+
+
+def journal_seq(conn: Connection, user_id: int) -> int:
+    """The user's last seq as the caller's transaction sees it: read after a change, in
+    its transaction, what its journal record carries (``app.metadata.journal_records``)."""
+    return head(conn, user_id)[0]
+
+
 def feed_positions(conn: Connection) -> dict[int, int]:
     """Every user's last seq."""
     rows = conn.execute(select(feed_heads.c.user_id, feed_heads.c.seq)).all()
     return {int(row.user_id): int(row.seq) for row in rows}
 
 
-def restart_feeds(conn: Connection, positions: dict[int, int]) -> None:
-    """After the trees were replaced (a snapshot restored): each user's feed goes on from
-    where it was, with everything before trimmed, so that every cursor given before is
-    410 cursor_expired and its client lists the tree again."""
+def restart_feeds(conn: Connection, *positions: dict[int, int]) -> None:
+    """After the trees were replaced (a snapshot restored): each user's feed goes on past
+    the furthest of ``positions`` (the database's own, the snapshot's: a rebuilt master
+    has none of its own), with everything before trimmed, so that every cursor given
+    before is 410 cursor_expired and its client lists the tree again."""
     present = set(conn.execute(select(users.c.id)).scalars())
     conn.execute(delete(feed_heads))
     conn.execute(delete(changes))
+    furthest: dict[int, int] = {}
+    for known in positions:
+        for user_id, seq in known.items():
+            furthest[user_id] = max(seq, furthest.get(user_id, 0))
     rows = [
         # The restore itself counts as a change, trimmed at once.
         {"user_id": user_id, "seq": seq + 1, "trimmed": seq + 1}
-        for user_id, seq in positions.items()
+        for user_id, seq in furthest.items()
         if user_id in present
     ]
     if rows:
         conn.execute(feed_heads.insert(), rows)
+
+
+def skip_feeds_past(conn: Connection, positions: dict[int, int]) -> None:
+    """Move each user's feed past ``positions`` (numbers an earlier master gave, which
+    its journal records carry), everything before trimmed: the changes a replay made
+    took numbers from the snapshot's head on, which a client may hold as a cursor of
+    the old feed, meaning other changes."""
+    for user_id, seq in positions.items():
+        last, _trimmed = head(conn, user_id)
+        beyond = max(last, seq) + 1
+        conn.execute(delete(changes).where(changes.c.user_id == user_id))
+        conn.execute(
+            dialect_insert(conn)(feed_heads)
+            .values(user_id=user_id, seq=beyond, trimmed=beyond)
+            .on_conflict_do_update(
+                index_elements=[feed_heads.c.user_id], set_={"seq": beyond, "trimmed": beyond}
+            )
+        )
 
 
 class FeedStore:

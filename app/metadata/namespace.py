@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select
 
 from app.errors import AppError, Conflict, NotFound
 from app.metadata.account_schema import fs_entries, fs_versions
+from app.metadata.changes import journal_seq
 from app.metadata.engine import ensure_schema, write_transaction
 from app.metadata.entries import ROOT, Entry, PathNotFound, entry_from_row
 from app.metadata.entry_rows import (
@@ -164,7 +165,8 @@ class NamespaceStore(TrashStore):
         now = time.time()
         with write_transaction(self.engine) as conn:
             entry = put_entry(conn, user_id, path, file_hash, size, quota, now)
-        self._journal(files_record(user_id, [entry], time.time()))
+            seq = journal_seq(conn, user_id)
+        self._journal(files_record(user_id, [entry], time.time(), seq))
         return entry
 
     def put_files(
@@ -189,8 +191,9 @@ class NamespaceStore(TrashStore):
                             )
                     except AppError as exc:
                         answers.append(exc)
+            seq = journal_seq(conn, user_id)
         put = [a for a in answers if isinstance(a, Entry)]
-        self._journal(files_record(user_id, put, time.time()))
+        self._journal(files_record(user_id, put, time.time(), seq))
         return answers
 
     def mkdir(self, user_id: int, path: str) -> Entry:
@@ -198,21 +201,24 @@ class NamespaceStore(TrashStore):
         with write_transaction(self.engine) as conn:
             ensure_folder(conn, user_id, path, time.time())
             entry = require_entry(conn, user_id, path)
-        self._journal(tree_record(user_id, MKDIR, (path,), time.time()))
+            seq = journal_seq(conn, user_id)
+        self._journal(tree_record(user_id, MKDIR, (path,), time.time(), seq))
         return entry
 
     def move(self, user_id: int, source: str, target: str) -> Entry:
         """Rename a file or a folder with its whole subtree (and file versions)."""
         with write_transaction(self.engine) as conn:
             moved = move_entries(conn, user_id, source, target, time.time())
-        self._journal(tree_record(user_id, MOVE, (source, target), time.time()))
+            seq = journal_seq(conn, user_id)
+        self._journal(tree_record(user_id, MOVE, (source, target), time.time(), seq))
         return moved
 
     def copy(self, user_id: int, source: str, target: str, quota: int) -> Entry:
         """Copy a file or a folder's subtree: new entries, the same content (no bytes)."""
         with write_transaction(self.engine) as conn:
             copied = copy_entries(conn, user_id, source, target, quota, time.time())
-        self._journal(tree_record(user_id, COPY, (source, target), time.time()))
+            seq = journal_seq(conn, user_id)
+        self._journal(tree_record(user_id, COPY, (source, target), time.time(), seq))
         return copied
 
     def restore_version(self, user_id: int, path: str, version: int, quota: int) -> Entry:

@@ -10,6 +10,7 @@ counted in its owner's quota, even after the file it was made from changes or go
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ from app.metadata.account_schema import shares, users
 from app.metadata.collection import release_content
 from app.metadata.engine import ensure_schema, starts_with, write_transaction
 from app.metadata.entries import Entry
+from app.metadata.journal_records import JournalRecord, ShareState, share_record, unshare_record
 from app.metadata.schema import master_metadata
 
 SHARE_ID_LENGTH = 16
@@ -41,8 +43,13 @@ class Share:
 class ShareStore:
     """The share links of every user."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, on_write: Callable[[JournalRecord], None] | None = None
+    ) -> None:
         self.engine = engine
+        # Called with the record of each link made or revoked, once committed and before
+        # it is answered (the master's journal: ``app.metadata.journal``).
+        self._on_write = on_write
         ensure_schema(master_metadata, engine)
 
     def add(
@@ -73,6 +80,11 @@ class ShareStore:
                     "expires_at": expires_at,
                 },
             )
+        if self._on_write is not None:
+            state = ShareState(
+                token_hash, entry.path, entry.hash, entry.size, password_hash, now, expires_at
+            )
+            self._on_write(share_record(user_id, state, time.time()))
         return Share(
             token_hash[:SHARE_ID_LENGTH],
             entry.path,
@@ -115,6 +127,8 @@ class ShareStore:
                 raise NotFound("no such share link", code="share_not_found")
             conn.execute(delete(shares).where(shares.c.token_hash == rows[0].token_hash))
             release_content(conn, [rows[0].file_hash])
+        if self._on_write is not None:
+            self._on_write(unshare_record(user_id, rows[0].token_hash, time.time()))
 
 
 def _share(row: Any, *, owner_disabled: bool = False) -> Share:

@@ -9,6 +9,11 @@ one repeatable-read transaction, into a SQLite file of the same tables. Copies, 
 uploads in progress and the open mode's signing key are left out: the nodes' inventories
 bring the copies back, and the rest is a master's own.
 
+It also keeps each user's change-feed head as its read saw it (``feed_heads``, not
+restored as rows, not fingerprinted: trimming moves it): which changes it holds, for
+the journal's replay to make exactly the others again, and where each user's feed must
+go on past. A snapshot of an older master has none (``RestoreReport.feed_heads`` None).
+
 A snapshot holds password hashes and token hashes: it is as secret as the database, and
 stored on the nodes as a private blob (``app.master.snapshots``), or as private blocks
 and a manifest listing them when it is larger than a block
@@ -32,6 +37,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, delete, func, s
 from app.errors import InvalidSnapshot
 from app.metadata.account_schema import (
     api_tokens,
+    feed_heads,
     fs_entries,
     fs_versions,
     shares,
@@ -50,6 +56,10 @@ from app.metadata.schema import master_metadata
 CATALOGUE = (blobs, files, file_blocks, manifests)
 TREES = (users, api_tokens, fs_entries, fs_versions, trash, trash_items, shares)
 KEPT: tuple[Table, ...] = CATALOGUE + TREES
+# What a snapshot holds: KEPT, and each user's feed head as the same read saw it. The
+# heads live in the snapshot's own file, in the one consistent read that the rows come
+# from (a table of their own would be a second read, not ordered with the first).
+TAKEN: tuple[Table, ...] = KEPT + (feed_heads,)
 # What a change of means a new snapshot (a blob's reference time moves on its own).
 FINGERPRINTED = tuple(t for t in KEPT if t is not blobs)
 ROWS_PER_BATCH = 5_000
@@ -71,7 +81,9 @@ class SnapshotInfo:
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What a snapshot brought back: rows of the user trees, and files new to the catalogue."""
+    """What a snapshot brought back: rows of the user trees, and files new to the
+    catalogue; ``feed_heads``, each user's feed head the snapshot holds the changes up to
+    (None: a snapshot of an older master, which did not keep them)."""
 
     users: int
     entries: int
@@ -79,9 +91,12 @@ class RestoreReport:
     trash: int
     shares: int
     files: int
+    feed_heads: dict[int, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        found = asdict(self)
+        del found["feed_heads"]  # one number per user: the journal's, not a report's
+        return found
 
 
 # The endings of a snapshot's blob's name: its bytes, or the manifest of its blocks.
@@ -127,7 +142,7 @@ def _backup_sqlite(engine: Engine, path: Path) -> None:
     target = sqlite3.connect(path)
     try:
         source.backup(target)  # all pages in one step: one read transaction, consistent
-        kept = {table.name for table in KEPT}
+        kept = {table.name for table in TAKEN}
         names = [
             row[0]
             for row in target.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
@@ -147,10 +162,10 @@ def _backup_sqlite(engine: Engine, path: Path) -> None:
 def _copy_rows(engine: Engine, path: Path) -> None:
     target = create_engine(f"sqlite:///{path}")
     try:
-        master_metadata.create_all(target, tables=list(KEPT))
+        master_metadata.create_all(target, tables=list(TAKEN))
         reading = engine.connect().execution_options(isolation_level="REPEATABLE READ")
         with reading as source, target.begin() as into:
-            for table in KEPT:
+            for table in TAKEN:
                 for rows in _batches_of(source, table):
                     into.execute(table.insert(), rows)
     finally:
@@ -208,6 +223,7 @@ def _restore_from(engine: Engine, source: Connection) -> RestoreReport:
         bump_catalogue_version(conn)
         files_before = conn.execute(select(func.count()).select_from(files)).scalar_one()
         feeds = feed_positions(conn)  # gone with their users below
+        heads = _heads_of(source, present)
         # Children first, should the database not cascade; then the snapshot's rows.
         for table in reversed(TREES):
             conn.execute(delete(table))
@@ -223,7 +239,7 @@ def _restore_from(engine: Engine, source: Connection) -> RestoreReport:
                     # Files the nodes brought back already are the same content.
                     statement = statement.on_conflict_do_nothing()
                 conn.execute(statement, rows)
-        restart_feeds(conn, feeds)
+        restart_feeds(conn, feeds, heads or {})
         for table in (users, fs_versions):
             advance_id_sequence(conn, table)
 
@@ -237,7 +253,16 @@ def _restore_from(engine: Engine, source: Connection) -> RestoreReport:
             trash=count(trash),
             shares=count(shares),
             files=count(files) - int(files_before),
+            feed_heads=heads,
         )
+
+
+def _heads_of(source: Connection, present: set[str]) -> dict[int, int] | None:
+    """Each user's feed head a snapshot holds; None for one without them."""
+    if feed_heads.name not in present:
+        return None
+    rows = source.execute(select(feed_heads.c.user_id, feed_heads.c.seq)).all()
+    return {int(row.user_id): int(row.seq) for row in rows}
 
 
 def _shared_columns(source: Connection, table: Table) -> list[str]:

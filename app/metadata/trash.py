@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, and_, delete, func, select
 
 from app.errors import BadRequest, NotFound
 from app.metadata.account_schema import fs_entries, fs_versions, shares, trash, trash_items
-from app.metadata.changes import DELETE, record_changes
+from app.metadata.changes import DELETE, hold_feed, journal_seq, record_changes
 from app.metadata.collection import release_content
 from app.metadata.engine import write_transaction
 from app.metadata.entries import ROOT, Entry
@@ -33,7 +33,8 @@ class TrashStore:
         trash_id = secrets.token_hex(8)
         with write_transaction(self.engine) as conn:
             trash_entries(conn, user_id, path, trash_id, time.time())
-        self._journal(tree_record(user_id, TRASH, (path, trash_id), time.time()))
+            seq = journal_seq(conn, user_id)
+        self._journal(tree_record(user_id, TRASH, (path, trash_id), time.time(), seq))
         return trash_id
 
     def _journal(self, record: JournalRecord) -> None:
@@ -68,8 +69,12 @@ class TrashStore:
     def restore_trash(self, user_id: int, trash_id: str, quota: int) -> Entry:
         """Put a trash entry back where it was; a file now there becomes a version."""
         with write_transaction(self.engine) as conn:
+            # Held first: a restore that makes no entry (its folders are there) takes no
+            # number, and must still be ordered with those that do (``hold_feed``).
+            hold_feed(conn, user_id)
             restored = restore_trash_entries(conn, user_id, trash_id, quota, time.time())
-        self._journal(tree_record(user_id, UNTRASH, (trash_id,), time.time()))
+            seq = journal_seq(conn, user_id)
+        self._journal(tree_record(user_id, UNTRASH, (trash_id,), time.time(), seq))
         return restored
 
     def purge_trash(self, user_id: int, trash_id: str | None = None) -> int:
@@ -77,8 +82,10 @@ class TrashStore:
         went. Their content is released as expiry releases it: its quota is freed now,
         its bytes once nothing refers to them for the grace period."""
         with write_transaction(self.engine) as conn:
+            # No feed number of its own: the head, held before the purge, orders it.
+            seq = hold_feed(conn, user_id)
             purged = purge_trash_entries(conn, user_id, trash_id)
-        self._journal(tree_record(user_id, PURGE, (trash_id or "",), time.time()))
+        self._journal(tree_record(user_id, PURGE, (trash_id or "",), time.time(), seq))
         return purged
 
     # ----- retention -----

@@ -64,7 +64,8 @@ def init_app(app: Flask, master: MasterService) -> None:
     """Build the services on the master's engine; register the admin check for the
     secured global API."""
     engine = master.store.engine
-    # Every change of a tree or an account is journaled on the nodes before it is answered.
+    # Every change of a tree, an account or a share link is journaled on the nodes before
+    # it is answered.
     journal: TreeJournal = app.extensions[JOURNAL]
     namespace = NamespaceStore(engine, on_write=journal.record)
     # Typed as the interface: mypy checks that the service implements all of it.
@@ -72,7 +73,7 @@ def init_app(app: Flask, master: MasterService) -> None:
     service: UserFiles = UserFileService(
         UserStore(engine, on_write=journal.record),
         namespace,
-        ShareStore(engine),
+        ShareStore(engine, on_write=journal.record),
         stored,
         cluster_secret=app.config.get("CLUSTER_SECRET", ""),
         public_url=app.config["PUBLIC_URL"],

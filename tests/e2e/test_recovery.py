@@ -5,6 +5,7 @@ user trees from the latest snapshot, with no operator; and ``mdbx admin recover`
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from app.userfiles.cursors import PREFIX as CURSOR_PREFIX
 from localcluster.launcher import Cluster, wait_until
 from tests.e2e.test_accounts import User, add_user
 from tests.support.api import get_json, upload
@@ -34,6 +36,12 @@ def recovered(master: str) -> dict:
         return None if status["recovering"] or status["last"] is None else status["last"]
 
     return wait_until(done, 30)
+
+
+def position_of(cursor: str) -> int:
+    """The feed position a cursor of ``/api/changes`` holds."""
+    body = cursor[len(CURSOR_PREFIX) :]
+    return int(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))[1])
 
 
 def healthy(master: str) -> bool:
@@ -157,6 +165,7 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
         files=[(name, (name, name.encode())) for name in many],
     )
     assert batch.status_code == 200, batch.text
+    kept = alice.call("POST", "/api/shares", json={"path": "/changed.txt"}).json()
     recovered(master)
     # No snapshot yet: nothing to replay over, so nothing journaled.
     assert get_json(master, "/cluster/health")["blobs"] == 3 + len(many)
@@ -196,6 +205,9 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     alice.put("/scratch.txt", b"deleted for good after the snapshot\n")
     scratch = alice.call("DELETE", "/api/files/scratch.txt").json()["trash_id"]
     assert alice.call("DELETE", f"/api/trash/{scratch}").json()["purged"] == 1
+    # A share link made since, and the snapshot's one revoked since.
+    link = alice.call("POST", "/api/shares", json={"path": "/after/small.bin"}).json()
+    assert alice.call("DELETE", f"/api/shares/{kept['token']}").status_code == 200
     # Writes at once: their records share blobs (a group commit), each replayed.
     at_once = {f"/at-once/{n}.txt": os.urandom(100 + n) for n in range(8)}
 
@@ -205,6 +217,7 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
 
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(put_alone, at_once, at_once.values())) == [200] * 8
+    given = alice.call("GET", "/api/changes/latest").json()["cursor"]
 
     cluster.master.stop()
     shutil.rmtree(cluster.master.data_dir)
@@ -213,8 +226,9 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     report = recovered(master)
     assert report["restored"] is True and report["snapshot"]["hash"] == snapshot["hash"], report
     journaled = report["journal"]
-    assert journaled["unreadable"] == 0 and journaled["records"] == 22, report
+    assert journaled["unreadable"] == 0 and journaled["records"] == 24, report
     assert journaled["files_put"] == 15 and journaled["accounts"] == 2, report
+    assert (journaled["shares"], journaled["unshared"]) == (1, 1), report
     kinds = ("folders", "moves", "copies", "trashed", "purged", "skipped")
     assert [journaled[kind] for kind in kinds] == [1, 1, 1, 2, 1, 0], report
     # bob logs in with his password (its hash came back), his file with him.
@@ -245,6 +259,16 @@ def test_changes_made_after_the_last_snapshot_come_back_from_the_journal(spawn):
     assert [t["path"] for t in again.call("GET", "/api/trash").json()["trash"]] == ["/doomed.txt"]
     made_dir = again.call("GET", "/api/list", params={"path": "/made/deeper"})
     assert made_dir.status_code == 200 and made_dir.json()["entries"] == [], made_dir.text
+    shared = requests.get(link["url"], timeout=TIMEOUT)
+    assert shared.status_code == 200 and shared.content == small
+    assert requests.get(kept["url"], timeout=TIMEOUT).status_code == 404
+    # The feed goes on past every position the old master gave (the snapshot's heads, the
+    # journal's): a cursor of the old feed lists the tree again, and means nothing new.
+    expired = again.call("GET", "/api/changes", params={"cursor": given})
+    assert expired.status_code == 410, expired.text
+    assert expired.json()["error"]["code"] == "cursor_expired"
+    now = again.call("GET", "/api/changes/latest").json()["cursor"]
+    assert position_of(now) > position_of(given), (now, given)
     # The journal is kept while it is needed: a rebuilt master's next snapshot has it all.
     wait_until(lambda: healthy(master), 30)
     assert requests.post(f"{master}/admin/snapshots", timeout=TIMEOUT).status_code == 200

@@ -12,10 +12,13 @@ import pytest
 
 from app.errors import ServiceUnavailable
 from app.master.journal import TreeJournal
+from app.master.snapshots import Snapshots
 from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.file_catalogue import FileCatalogue
 from app.metadata.journal import records_after
 from app.metadata.journal_records import journal_name, parse_records, tree_record
+from app.metadata.schema import settings as schema_settings
+from app.metadata.settings import SettingStore
 from app.metadata.snapshots import SnapshotInfo, record_snapshot
 
 CHANGES = 8
@@ -104,3 +107,33 @@ def _bounded():
     began = time.monotonic()
     yield
     assert time.monotonic() - began < 10
+
+
+class SnapshotWriter:
+    """Stands in for ``ReplicatedWriter`` under ``Snapshots.take``: while the snapshot
+    is written (after its read, before it is recorded), a change is journaled."""
+
+    def __init__(self, journal_of) -> None:
+        self.journal_of = journal_of
+        self.journaled: list[bool] = []
+
+    def write(self, live, source, digest, name, kind, *, ranked=False, private):
+        journal, writer = self.journal_of()
+        before = len(writer.blobs)
+        journal.record(tree_record(1, "mkdir", ("/meanwhile",), time.time()))
+        self.journaled.append(len(writer.blobs) > before)
+        return Written(("n1",))
+
+
+def test_a_change_made_while_the_first_snapshot_is_taken_is_journaled(tmp_path):
+    """It is not in the snapshot (made after its read), and it was answered."""
+    store = FileCatalogue(make_engine(sqlite_url(tmp_path / "meta.db")))
+    journal_writer = SlowWriter(0.0)
+    journal = TreeJournal(store, journal_writer, nodes=None, live_nodes=list)  # type: ignore[arg-type]
+    writer = SnapshotWriter(lambda: (journal, journal_writer))
+    settings = SettingStore(store.engine, schema_settings)
+    snapshots = Snapshots(
+        store, writer, None, list, settings, keep=2, max_bytes=1 << 20, block_size=1 << 20
+    )  # type: ignore[arg-type]
+    snapshots.take()
+    assert writer.journaled == [True]

@@ -13,7 +13,6 @@ from app.errors import InvalidSnapshot
 from app.metadata.account_schema import fs_entries, fs_versions, trash, trash_items, users
 from app.metadata.accounts import UserStore
 from app.metadata.file_catalogue import FileCatalogue
-from app.metadata.journal import replay
 from app.metadata.journal_records import (
     AccountState,
     JournalRecord,
@@ -22,6 +21,7 @@ from app.metadata.journal_records import (
     parse_records,
     tree_record,
 )
+from app.metadata.journal_replay import replay
 from app.metadata.namespace import NamespaceStore
 from app.metadata.snapshots import restore_snapshot, take_snapshot
 from tests.unit.metadata.test_recovery import A, B, populate, sqlite_engine
@@ -135,6 +135,8 @@ def test_deletes_moves_copies_and_folders_come_back_in_order_with_the_writes(eng
         "trashed": 3,
         "untrashed": 1,
         "purged": 1,
+        "shares": 0,
+        "unshared": 0,
     }
     assert tree_of(engine) == tree_of(source) != before
     namespace = NamespaceStore(engine)
@@ -187,7 +189,7 @@ def test_records_round_trip_alone_or_grouped_and_the_first_format_still_reads():
     [
         b"not json",
         b"[]",
-        b'{"format":3,"kind":"files","user":1,"written_at":1,"files":[]}',
+        b'{"format":4,"kind":"files","user":1,"written_at":1,"files":[]}',
         b'{"format":2,"kind":"rename","user":1,"written_at":1,"args":["/a","/b"]}',
         b'{"format":2,"kind":"account","user":1,"written_at":1,"account":{"name":"x"}}',
         b'{"format":2,"kind":"files","user":1,"written_at":1,"files":[["/a"]]}',
