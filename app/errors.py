@@ -34,6 +34,7 @@ engine errors to HTTP at every call site, and keeps the JSON shape uniform.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -193,9 +194,10 @@ class QuotaExceeded(InsufficientStorage):
 
 def error_code_of(response: Any) -> str | None:
     """The ``error.code`` of an HTTP response carrying our JSON error body, if it is one
-    (``response`` is a ``requests.Response``: any object with ``json()``)."""
+    (``response`` is a ``requests.Response``: any object with ``json()``; or the body's
+    bytes)."""
     try:
-        body = response.json()
+        body = json.loads(response) if isinstance(response, bytes) else response.json()
     except ValueError:
         return None
     error = body.get("error") if isinstance(body, dict) else None

@@ -46,6 +46,8 @@ SEND_BLOCK = 1024 * 1024
 # Bodies in memory up to this size (a node's overlay reads them: FAST_UPLOAD_LIMIT) go
 # over links; larger ones, and streams, over requests (a node's gunicorn loop takes them).
 LINK_BODY_LIMIT = 1 << 20
+# Blobs read up to this size are hashed on the hub (in microseconds).
+HASH_IN_PLACE = 64 * 1024
 
 
 # ``POST /blobs`` (many small blobs in one request, app/node/batches.py): a line of JSON
@@ -121,7 +123,9 @@ class NodeClient:
 
     def __init__(self, secret: str = "", read_token: Callable[[str], str] | None = None) -> None:
         self._http = _session(100, secret)
-        self._links = LinkPool({"User-Agent": USER_AGENT, **cluster_headers(secret)}, NODE_TIMEOUT)
+        headers = {"User-Agent": USER_AGENT, **cluster_headers(secret)}
+        self._links = LinkPool(headers, NODE_TIMEOUT)
+        self._read_links = LinkPool(headers, NODE_READ_TIMEOUT)
         self._read_token = read_token
 
     def put_blob(
@@ -309,26 +313,34 @@ class NodeClient:
         """
         token = self._read_token(digest) if signed and self._read_token is not None else None
         try:
-            with self._retrieve(node_url, digest, token) as response:
-                if response.status_code == 404 and error_code_of(response) == "blob_not_found":
-                    raise MissingCopy(f"node {node_url} holds no blob {digest}")
-                if response.status_code != 200:
-                    log.warning(
-                        "node %s answered %d for %s", node_url, response.status_code, digest
-                    )
-                    return None
-                # One read of the whole blob (and a byte more, to see a longer answer):
-                # read in pieces and joined, it was copied twice more.
-                data = response.raw.read(max_bytes + 1, decode_content=False)
-        except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+            if max_bytes <= LINK_BODY_LIMIT:
+                # Over a kept-alive link: requests' own work was most of the master's
+                # cost of a small blob read (a zip of many small files is thousands).
+                target = f"/retrieve?{urlencode(self._read_params(digest, token))}"
+                status, data = self._read_links.call(node_url, "GET", target, b"")
+            else:
+                with self._retrieve(node_url, digest, token) as response:
+                    status = response.status_code
+                    # One read of the whole blob (and a byte more, to see a longer
+                    # answer): read in pieces and joined, it was copied twice more.
+                    data = response.raw.read(max_bytes + 1, decode_content=False)
+        except (OSError, urllib3.exceptions.HTTPError, http.client.HTTPException) as exc:
+            # (requests' errors are OSErrors)
             log.warning("node %s unreadable for %s: %s", node_url, digest, type(exc).__name__)
+            return None
+        if status == 404 and error_code_of(data) == "blob_not_found":
+            raise MissingCopy(f"node {node_url} holds no blob {digest}")
+        if status != 200:
+            log.warning("node %s answered %d for %s", node_url, status, digest)
             return None
         if len(data) > max_bytes:  # larger than registered: not our blob
             log.warning("node %s sent more than %d bytes for %s", node_url, max_bytes, digest)
             return None
         # On gevent's thread pool: hashlib lets go of the GIL, so a master hashes this
-        # block on the other core while its hub sends the one before.
-        if DIGEST_RE.fullmatch(digest) and off_hub(sha256_hex, data) != digest:
+        # block on the other core while its hub sends the one before. A small blob is
+        # hashed in place: the trip to the pool would cost more than the hash.
+        hashed = sha256_hex(data) if len(data) <= HASH_IN_PLACE else off_hub(sha256_hex, data)
+        if DIGEST_RE.fullmatch(digest) and hashed != digest:
             raise CorruptCopy(f"node {node_url} sent bytes that do not match {digest}")
         return data
 
@@ -399,3 +411,4 @@ class NodeClient:
     def close(self) -> None:
         self._http.close()
         self._links.close()
+        self._read_links.close()

@@ -60,6 +60,9 @@ class BlockReader:
         # Nodes that failed or timed out on a block of this file: tried last for the rest,
         # so that a slow node costs one read timeout per download, not one per block.
         failed: set[str] = set()
+        if len(wanted) == 1:  # nothing to fetch ahead of: no pool (a small file's case)
+            yield self._slice(wanted[0], self.read_block(wanted[0], urls, failed), start, stop)
+            return
         with ContextThreadPool(max_workers=READ_AHEAD, thread_name_prefix="mdbx-read") as pool:
             pending: deque[tuple[Block, Future[bytes]]] = deque()
             queue = iter(wanted)
@@ -118,6 +121,6 @@ class BlockReader:
         )
 
     @staticmethod
-    def _slice(block: Block, future: Future[bytes], start: int, stop: int) -> bytes:
-        data = future.result()
+    def _slice(block: Block, fetched: Future[bytes] | bytes, start: int, stop: int) -> bytes:
+        data = fetched if isinstance(fetched, bytes) else fetched.result()
         return data[max(start - block.offset, 0) : min(stop - block.offset, block.size)]

@@ -9,6 +9,7 @@ stale entry, while node heartbeats, which write too, leave it warm.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from app.metadata.catalogue_version import VERSION_QUERY
 from app.metadata.engine import ChangeMarker
@@ -38,6 +39,25 @@ class HotIndex:
         if record is not None and self._version is not None:
             self._records.put(file_hash, record)
         return record
+
+    def get_many(self, file_hashes: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of those of ``file_hashes`` that are registered, by hash: one look
+        at the version, then the store for those not in memory, in one go."""
+        found: dict[str, FileRecord] = {}
+        with self._lock:
+            if self._is_current():
+                for file_hash in file_hashes:
+                    record = self._records.get(file_hash)
+                    if record is not None:
+                        found[file_hash] = record
+        missing = [file_hash for file_hash in file_hashes if file_hash not in found]
+        if missing:
+            read = self.store.get_many(missing)
+            if self._version is not None:
+                for file_hash, record in read.items():
+                    self._records.put(file_hash, record)
+            found.update(read)
+        return found
 
     def __len__(self) -> int:
         return len(self._records)

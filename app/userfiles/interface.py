@@ -14,7 +14,7 @@ while the storage changes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Protocol
 
@@ -344,6 +344,10 @@ class ContentStore(Protocol):
 
     def find(self, file_hash: str) -> FileRecord | None:
         """The record of stored content, or None if it is gone."""
+        ...
+
+    def find_many(self, file_hashes: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of those of ``file_hashes`` still stored, by hash, in one lookup."""
         ...
 
     def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:

@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import secrets
 import time
+from collections.abc import Sequence
 from functools import partial
 from typing import IO
 
@@ -22,6 +23,7 @@ from app.metadata.accounts import TOKEN_ID_LENGTH, UserNotFound, UserStore, toke
 from app.metadata.accounts import User as UserRecord
 from app.metadata.entries import ROOT, Entry
 from app.metadata.namespace import SORT_COLUMNS, NamespaceStore
+from app.metadata.records import FileRecord
 from app.metadata.shares import SHARE_ID_LENGTH, ShareStore
 from app.metadata.shares import Share as ShareRecord
 from app.security import is_cluster_secret
@@ -210,7 +212,7 @@ class UserFileService:
 
     def walk(self, user: User, paths: list[str]) -> Selection:
         return select(
-            self._namespace, user.id, paths, self._download, root_title=f"{user.name}-files"
+            self._namespace, user.id, paths, self._downloads, root_title=f"{user.name}-files"
         )
 
     def list_folder(
@@ -330,7 +332,14 @@ class UserFileService:
     # ----- internals -----
 
     def _download(self, file_hash: str, name: str) -> Download:
-        record = self._content.find(file_hash)
+        return self._download_of(self._content.find(file_hash), name)
+
+    def _downloads(self, wanted: Sequence[tuple[str, str]]) -> list[Download]:
+        """``_download`` of each (hash, name), the content found in one lookup."""
+        found = self._content.find_many([file_hash for file_hash, _name in wanted])
+        return [self._download_of(found.get(file_hash), name) for file_hash, name in wanted]
+
+    def _download_of(self, record: FileRecord | None, name: str) -> Download:
         if record is None:
             raise NotFound("the content of this file is gone", code="content_not_found")
         return Download(name, record.size, record.hash, partial(self._content.read, record))

@@ -56,6 +56,9 @@ class MasterContent:
     def find(self, file_hash: str) -> FileRecord | None:
         return self._master.index.get(file_hash)
 
+    def find_many(self, file_hashes: Sequence[str]) -> dict[str, FileRecord]:
+        return self._master.index.get_many(file_hashes)
+
     def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:
         return self._master.reader.iter_range(record, start, stop)
 

@@ -218,9 +218,8 @@ def test_an_edit_of_one_block_of_a_large_file_sends_about_one_block(account, tmp
     "files",
     [
         2_000,
-        # The 10,000: 60-70 s here on a shared machine (the second client pulls
-        # about 200 files/s: the master reads each small file of a zip from a node with
-        # a request of its own), so for make soak; 2,000 take the same paths.
+        # The 10,000: long on a shared machine (the second client pulls some
+        # 500-700 files/s), so for make soak; 2,000 take the same paths.
         pytest.param(10_000, marks=pytest.mark.soak),
     ],
 )

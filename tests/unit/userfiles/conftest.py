@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -37,6 +37,10 @@ class MemoryContent:
     def find(self, file_hash: str) -> FileRecord | None:
         data = self.blobs.get(file_hash)
         return None if data is None else FileRecord(file_hash, file_hash, len(data), public=False)
+
+    def find_many(self, file_hashes: Sequence[str]) -> dict[str, FileRecord]:
+        records = {file_hash: self.find(file_hash) for file_hash in file_hashes}
+        return {file_hash: record for file_hash, record in records.items() if record}
 
     def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:
         yield self.blobs[record.hash][start:stop]
