@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,15 @@ ALIASES = {name for names in ENV_ALIASES.values() for name in names}
 # `make soak` sets: `make test` stays within its time budget. Read before any test runs
 # (``_clean_environment`` then removes MDBX_* from the tests' own environment).
 SOAK = os.environ.get("MDBX_SOAK") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a shell without job control (`make test &`,
+    # nohup) inherits SIGINT ignored, and so would every CLI the tests start: the Ctrl+C
+    # tests then see it ignore the signal, as a well-behaved program must. A handler of
+    # our own is reset to the default at exec, so the children take Ctrl+C again.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
