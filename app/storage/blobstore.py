@@ -136,8 +136,7 @@ class FileBlobStore(BlobTree):
         return sealed
 
     def _check_space(self, size: int) -> None:
-        needed = size + self._min_free_bytes
-        if needed and self.free_bytes() < needed:
+        if not self.space.admits(size, self._min_free_bytes):
             raise InsufficientStorage("not enough free disk space on this node")
 
     def seal(self, writer: BlobWriter, expected_digest: str | None = None) -> SealedBlob:

@@ -20,6 +20,7 @@ from app.primitives.lru import LRUCache
 from app.primitives.offhub import native_rlock
 from app.storage.digests import DIGEST_RE, checked_digest
 from app.storage.durability import fsync_dir
+from app.storage.space import FreeSpace
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class BlobTree:
         self.quarantine_dir = root / "quarantine"
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self._blob_prefix = f"{self.blob_dir}/"
+        self.space = FreeSpace(root)
         self._fsync = fsync
         # Positive existence cache, filled by ``exists`` (blobs are immutable, so "exists"
         # stays true until deleted). Not by writes: no write trusts it (see
@@ -56,8 +58,7 @@ class BlobTree:
 
     def free_bytes(self) -> int:
         """Return the bytes available to this process on the blob filesystem."""
-        stats = os.statvfs(self.root)
-        return stats.f_bavail * stats.f_frsize
+        return self.space.now()
 
     def exists(self, digest: str) -> bool:
         """Tell whether the blob is stored."""
