@@ -136,3 +136,22 @@ def test_part_headers_past_the_bound_in_one_read_are_refused_too(name):
     body = f"--{BOUNDARY}\r\n{head}{'p' * 200_000}\r\n\r\nkept\r\n--{BOUNDARY}--\r\n"
     with pytest.raises(PayloadTooLarge):
         parse(io.BytesIO(body.encode()))
+
+
+def test_an_empty_file_part_is_an_empty_file():
+    upload = parse(form(("note", None, b""), ("file", "empty.bin", b"")))
+    assert upload.filename == "empty.bin"
+    assert upload.sink.getvalue() == b""
+    assert upload.fields == {"note": ""}
+
+
+def test_a_form_split_into_reads_of_any_size_parses_the_same():
+    body = form(("hash", None, b"abc"), ("file", "a.bin", b"x\r\n--Xy-not-quite" * 50)).getvalue()
+
+    class Trickle(io.BytesIO):
+        def read(self, size: int | None = -1) -> bytes:
+            return super().read(7)  # boundaries and headers cut at every place
+
+    upload = parse(Trickle(body))
+    assert upload.sink.getvalue() == b"x\r\n--Xy-not-quite" * 50
+    assert upload.fields == {"hash": "abc"}
