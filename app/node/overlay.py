@@ -81,8 +81,7 @@ def retrieve(node: NodeRoutes, request: FastRequest, raw_query: bytes) -> FastRe
     if digest is None:
         return None
     try:
-        path = node.service.reads.checked_path(digest)
-        fd = os.open(path, os.O_RDONLY)
+        fd = node.service.reads.open_checked(digest)
     except (AppError, OSError):
         return None  # Flask's view answers the 404
     size = os.fstat(fd).st_size
