@@ -73,9 +73,7 @@ def test_an_old_reading_is_read_again(tmp_path: Path, monkeypatch: pytest.Monkey
     assert disk.readings == 2
 
 
-def test_the_reserve_is_kept_but_not_taken(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_reserve_is_kept_but_not_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     disk, clock = Disk(monkeypatch, 10_000), Clock()
     space = FreeSpace(tmp_path, max_age=0.1, clock=clock)
     assert space.admits(1_000, reserve=8_000)
