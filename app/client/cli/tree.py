@@ -182,7 +182,9 @@ def get(settings: Settings, remote: str, local: Path | None, force: bool) -> Non
             raise CommandFailed(f"{target} exists (use --force to overwrite)")
         try:
             with progress_bar(settings.chatty, item["path"], item["size"]) as bar:
-                settings.account.download(item["path"], target, progress=bar)
+                settings.account.download(
+                    item["path"], target, progress=bar, parallel=settings.parallel
+                )
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while downloading {item['path']}") from None
         written.append({"path": item["path"], "local": str(target), "size": item["size"]})
