@@ -21,22 +21,16 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlsplit
 
 from app.client.errors import ClientError
-from app.client.transfer import PartFile
+from app.client.transfer import PartFile, Progress
 
 # Seconds a node may take to connect or to send the next bytes of a block. A block with
 # another copy behind it gets the shorter one: a healthy node answers in milliseconds.
 TIMEOUT = 60.0
 FALLBACK_TIMEOUT = 5.0
-
-
-class Progress(Protocol):
-    """Where bytes are reported (``app.client.transfer.Progress``: a tqdm bar fits)."""
-
-    def update(self, n: int) -> object: ...
 
 
 def write_blocks(

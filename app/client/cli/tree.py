@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from app.client.block_delta import Uploads
 from app.client.cli.command import CommandFailed, Interrupted, Settings, cluster_command
 from app.client.cli.render import emit_json, human_size, progress_bar, rate, render_table
 from app.client.errors import ClientError, MasterUnreachable, NotLoggedIn
@@ -74,6 +73,8 @@ def put(settings: Settings, args: tuple[str, ...]) -> None:
         "bytes_sent": 0,
     }
     started = time.monotonic()
+    from app.client.block_delta import Uploads  # with requests, needed by put alone
+
     uploader = Uploads(settings.account)
     for local, remote in uploads:
         size = local.stat().st_size
