@@ -341,7 +341,7 @@ class AccountClient:
             found = self.call("GET", "/api/blockmap/" + _quoted(entry["path"]))
             if found["hash"] != entry["hash"]:
                 raise ClientError(f"{entry['path']} changed while it was being downloaded")
-            read_range = functools.partial(self._read_range, entry["path"])
+            read_range = functools.partial(self.read_range, entry["path"])
             write_blocks(found, dest, parallel, progress, read_range)
             return entry
         with self.open_file(entry["path"]) as response, PartFile(dest) as part:
@@ -357,7 +357,7 @@ class AccountClient:
             part.keep()
         return entry
 
-    def _read_range(self, remote: str, start: int, stop: int) -> bytes:
+    def read_range(self, remote: str, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of the file at ``remote``, read by the master (b"" if it
         does not answer them)."""
         headers = {"Range": f"bytes={start}-{stop - 1}"}
