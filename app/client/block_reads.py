@@ -80,10 +80,13 @@ def read_blocks(
     """Write each block at its offset in ``fd`` from the first of its URLs that sends
     its bytes; return the blocks that none did, in order."""
     reader = _Reader(fd, progress)
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
-            done = list(pool.map(reader.read, blocks))
+        futures = [pool.submit(reader.read, block) for block in blocks]
+        done = [future.result() for future in futures]
     finally:
+        # On Ctrl+C (or a full disk) the blocks not begun are dropped, not read.
+        pool.shutdown(cancel_futures=True)
         reader.close()
     return [block for block, ok in zip(blocks, done, strict=True) if not ok]
 
