@@ -326,6 +326,7 @@ class AccountClient:
         progress: Progress | None = None,
         *,
         parallel: int = PARALLEL,
+        entry: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Write the file at ``remote`` to ``dest`` (a temp file renamed when complete and
         matching its SHA-256); answer its entry.
@@ -333,8 +334,9 @@ class AccountClient:
         A file larger than a block is read from the nodes, ``parallel`` blocks at a time
         (``app.client.block_reads``), each block checked against its hash; what the
         nodes do not send comes through the master. A smaller one is the master's stream.
+        ``entry``: its entry as the caller just listed or stat'ed it (else stat'ed here).
         """
-        entry = self.stat(remote)
+        entry = entry or self.stat(remote)
         if entry["is_dir"]:
             raise ClientError(f"{entry['path']} is a folder", 400, "is_a_directory")
         if entry["size"] > BLOCK_SIZE:

@@ -173,6 +173,8 @@ def get(settings: Settings, remote: str, local: Path | None, force: bool) -> Non
     written: list[dict[str, Any]] = []
     started = time.monotonic()
     total = 0
+    # A single file was stat'ed just now; a folder's files are stat'ed as each comes.
+    fresh = not entry["is_dir"]
     for item, target in jobs:
         if item["is_dir"]:
             target.mkdir(parents=True, exist_ok=True)
@@ -184,7 +186,11 @@ def get(settings: Settings, remote: str, local: Path | None, force: bool) -> Non
         try:
             with progress_bar(settings.chatty, item["path"], item["size"]) as bar:
                 settings.account.download(
-                    item["path"], target, progress=bar, parallel=settings.parallel
+                    item["path"],
+                    target,
+                    progress=bar,
+                    parallel=settings.parallel,
+                    entry=item if fresh else None,
                 )
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while downloading {item['path']}") from None
