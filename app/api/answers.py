@@ -9,7 +9,15 @@ from typing import Any
 from app.metadata.changes import MOVE, Change
 from app.metadata.entries import Entry
 from app.userfiles.batch import BatchResult
-from app.userfiles.interface import Account, Listing, NewShare, SessionInfo, Share, TrashEntry
+from app.userfiles.interface import (
+    Account,
+    Download,
+    Listing,
+    NewShare,
+    SessionInfo,
+    Share,
+    TrashEntry,
+)
 
 
 def account_answer(account: Account) -> dict[str, Any]:
@@ -20,6 +28,24 @@ def account_answer(account: Account) -> dict[str, Any]:
         "disabled": user.disabled,
         "quota_bytes": user.quota_bytes,
         "used_bytes": account.used_bytes,
+    }
+
+
+def block_map_answer(download: Download) -> dict[str, Any]:
+    """A file's blocks, in order, each with the signed node URLs that send it."""
+    return {
+        "name": download.name,
+        "size": download.size,
+        "hash": download.hash,
+        "blocks": [
+            {
+                "hash": block.hash,
+                "offset": block.offset,
+                "size": block.size,
+                "urls": list(block.urls),
+            }
+            for block in download.locate()
+        ],
     }
 
 

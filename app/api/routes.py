@@ -10,6 +10,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from app.api.answers import (
     account_answer,
+    block_map_answer,
     entry_answer,
     listing_answer,
     new_share_answer,
@@ -32,7 +33,7 @@ from app.seedream.routes import SSE_HEADERS
 from app.seedream.service import seedream_service
 from app.seedream.user_folder import folder_sink, take_user_fields
 from app.userfiles.current import user_files
-from app.userfiles.interface import UserChanges
+from app.userfiles.interface import Download, UserChanges
 from app.userfiles.paths import normalize_path
 from app.userfiles.validation import (
     valid_lifetime,
@@ -117,8 +118,19 @@ def put_file(path: str) -> Response:
 @bp.get("/api/files/<path:path>")
 def get_file(path: str) -> Response:
     """The file, or one of its versions with ``?version=N`` (as /api/versions lists them)."""
+    return send_download(requested_download(path))
+
+
+@bp.get("/api/blockmap/<path:path>")
+def block_map(path: str) -> Response:
+    """Where each block of that file (or version) can be read from the nodes: signed URLs
+    a client reads in parallel instead of the master's stream."""
+    return jsonify(block_map_answer(requested_download(path)))
+
+
+def requested_download(path: str) -> Download:
     version = int_arg("version", 0, minimum=1, maximum=2**62) or None
-    return send_download(user_files().download(current_user(), path, version=version))
+    return user_files().download(current_user(), path, version=version)
 
 
 @bp.get("/api/zip")

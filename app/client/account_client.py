@@ -10,6 +10,7 @@ server's code (404 ``FileNotFound``).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from app.client.api import Client
+from app.client.block_reads import write_blocks
 from app.client.errors import ClientError, MasterUnreachable, NotLoggedIn
 from app.client.pending_uploads import (
     find_pending,
@@ -29,7 +31,16 @@ from app.client.pending_uploads import (
     remember_pending,
     upload_key,
 )
-from app.client.transfer import CHUNK, TIMEOUT, PartFile, Progress, write_all
+from app.client.transfer import (
+    BLOCK_SIZE,
+    CHUNK,
+    PARALLEL,
+    TIMEOUT,
+    FileBody,
+    PartFile,
+    Progress,
+    write_all,
+)
 
 TUS_VERSION = "1.0.0"
 TUS_HEADERS = {"Tus-Resumable": TUS_VERSION}
@@ -308,12 +319,33 @@ class AccountClient:
         """The bytes of the file at ``remote``, streamed (close the response when done)."""
         return self._send("GET", "/api/files/" + _quoted(remote), stream=True)
 
-    def download(self, remote: str, dest: Path, progress: Progress | None = None) -> dict[str, Any]:
+    def download(
+        self,
+        remote: str,
+        dest: Path,
+        progress: Progress | None = None,
+        *,
+        parallel: int = PARALLEL,
+        entry: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """Write the file at ``remote`` to ``dest`` (a temp file renamed when complete and
-        matching its SHA-256); answer its entry."""
-        entry = self.stat(remote)
+        matching its SHA-256); answer its entry.
+
+        A file larger than a block is read from the nodes, ``parallel`` blocks at a time
+        (``app.client.block_reads``), each block checked against its hash; what the
+        nodes do not send comes through the master. A smaller one is the master's stream.
+        ``entry``: its entry as the caller just listed or stat'ed it (else stat'ed here).
+        """
+        entry = entry or self.stat(remote)
         if entry["is_dir"]:
             raise ClientError(f"{entry['path']} is a folder", 400, "is_a_directory")
+        if entry["size"] > BLOCK_SIZE:
+            found = self.call("GET", "/api/blockmap/" + _quoted(entry["path"]))
+            if found["hash"] != entry["hash"]:
+                raise ClientError(f"{entry['path']} changed while it was being downloaded")
+            read_range = functools.partial(self.read_range, entry["path"])
+            write_blocks(found, dest, parallel, progress, read_range)
+            return entry
         with self.open_file(entry["path"]) as response, PartFile(dest) as part:
             hasher = hashlib.sha256()
             for data in response.iter_content(CHUNK):
@@ -327,35 +359,12 @@ class AccountClient:
             part.keep()
         return entry
 
-
-class FileBody:
-    """``length`` bytes of a local file from ``offset``, read as they are sent.
-
-    requests sends an iterable with a length as a plain (not chunked) body, so the master
-    sees a Content-Length and can refuse what does not fit before reading it.
-    """
-
-    def __init__(self, path: Path, offset: int, length: int, progress: Progress | None) -> None:
-        self.path = path
-        self.offset = offset
-        self.length = length
-        self.progress = progress
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[bytes]:
-        left = self.length
-        with self.path.open("rb") as stream:
-            stream.seek(self.offset)
-            while left > 0:
-                data = stream.read(min(CHUNK, left))
-                if not data:
-                    raise ClientError(f"{self.path} shrank while it was being sent")
-                left -= len(data)
-                if self.progress is not None:
-                    self.progress.update(len(data))
-                yield data
+    def read_range(self, remote: str, start: int, stop: int) -> bytes:
+        """Bytes ``[start, stop)`` of the file at ``remote``, read by the master (b"" if it
+        does not answer them)."""
+        headers = {"Range": f"bytes={start}-{stop - 1}"}
+        with self._send("GET", "/api/files/" + _quoted(remote), headers=headers) as response:
+            return response.content if response.status_code == 206 else b""
 
 
 def _quoted(path: str) -> str:

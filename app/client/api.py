@@ -17,7 +17,7 @@ from typing import IO, Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from app.client.credentials import forget_token, load_token, save_token
+from app.client.credentials import DEFAULT_MASTER, forget_token, load_token, save_token
 from app.client.errors import (
     AmbiguousName,
     ClientError,
@@ -38,8 +38,6 @@ from app.client.transfer import (
     send_blocks,
 )
 from app.security import CLUSTER_HEADER
-
-DEFAULT_MASTER = "http://127.0.0.1:9000"
 
 # Announce-send-commit rounds before giving up on blocks that keep failing.
 UPLOAD_ROUNDS = 3

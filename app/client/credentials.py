@@ -11,6 +11,9 @@ from pathlib import Path
 from app.client.private_files import config_file, read_strings, write_strings
 
 FILE_NAME = "tokens.json"
+# The master a command talks to unless told (--master, MDBX_MASTER): here, beside the
+# tokens kept per master, so that `mdbx --help` shows it without loading the client.
+DEFAULT_MASTER = "http://127.0.0.1:9000"
 
 
 def token_file() -> Path:

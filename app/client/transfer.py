@@ -264,6 +264,36 @@ class PartFile:
         os.replace(self.path, self.dest)
 
 
+class FileBody:
+    """``length`` bytes of a local file from ``offset``, read as they are sent.
+
+    requests sends an iterable with a length as a plain (not chunked) body, so the master
+    sees a Content-Length and can refuse what does not fit before reading it.
+    """
+
+    def __init__(self, path: Path, offset: int, length: int, progress: Progress | None) -> None:
+        self.path = path
+        self.offset = offset
+        self.length = length
+        self.progress = progress
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        left = self.length
+        with self.path.open("rb") as stream:
+            stream.seek(self.offset)
+            while left > 0:
+                data = stream.read(min(CHUNK, left))
+                if not data:
+                    raise ClientError(f"{self.path} shrank while it was being sent")
+                left -= len(data)
+                if self.progress is not None:
+                    self.progress.update(len(data))
+                yield data
+
+
 class MultipartFile:
     """A multipart/form-data body of one file part, read from disk as it is sent.
 

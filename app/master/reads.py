@@ -9,8 +9,13 @@ from typing import Any
 
 from app.errors import ServiceUnavailable
 from app.master.reader import BlockReader
-from app.metadata.records import FileRecord, NodeRecord
+from app.metadata.records import Block, FileRecord, NodeRecord
 from app.security import UrlSigner
+
+# How long a private block's signed URL is good for: a download that takes longer reads
+# the blocks left through the master (the client's fallback), so a URL that leaks from a
+# log or a shell history soon opens nothing.
+BLOCK_URL_TTL = 300.0
 
 
 class FileReads:
@@ -23,6 +28,7 @@ class FileReads:
         live_nodes: Callable[[], list[NodeRecord]],
         signer: UrlSigner,
         serves: Callable[[str], bool] = lambda url: True,
+        private_signer: UrlSigner | None = None,
     ) -> None:
         self.get_file = get_file  # the catalogue's lookup: 404 for what it does not list
         self.reader = reader
@@ -32,6 +38,9 @@ class FileReads:
         # Whether a node answers now (``NodeClient.serves``), asked of the node a
         # redirect is about to send a client to.
         self.serves = serves
+        # Signs reads of private copies, in open mode too (the key the nodes were sent);
+        # None: this master hands out no URLs of private blocks.
+        self.private_signer = private_signer
 
     def locate(self, hash_param: str | None) -> tuple[FileRecord, str | None]:
         """Return the file, and a signed URL of a live node that can send it whole.
@@ -87,6 +96,31 @@ class FileReads:
             "block_size": record.block_size or record.size,
             "blocks": blocks,
         }
+
+    def signed_blocks(self, record: FileRecord) -> list[tuple[Block, list[str]]]:
+        """Each blob of a (private) file, with a signed ``/retrieve`` URL of it on every
+        live node that holds it, in a random order (none live: an empty list).
+
+        Each URL opens that one blob for ``BLOCK_URL_TTL`` seconds at most; 503 when this
+        master signs no private reads.
+        """
+        if self.private_signer is None:
+            raise ServiceUnavailable("this master signs no reads of private blocks")
+        urls = {node.id: node.url for node in self.live_nodes()}
+        found = []
+        for part in record.parts:
+            holders = [urls[node] for node in part.replicas if node in urls]
+            random.shuffle(holders)  # the readers of one file spread over its nodes
+            found.append(
+                (
+                    part,
+                    [
+                        self.private_signer.read_url(f"{url}/retrieve?hash={part.hash}", part.hash)
+                        for url in holders
+                    ],
+                )
+            )
+        return found
 
     def read_bytes(self, hash_param: str | None) -> bytes:
         """A whole (small) file, every block checked against its hash."""

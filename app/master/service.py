@@ -63,6 +63,7 @@ class MasterService:
         block_size: int,
         upload_ttl: float,
         signer: UrlSigner,
+        private_signer: UrlSigner | None = None,
         open_upload_limits: OpenUploadLimits | None = None,
         open_key: str = "",
         node_changes: Path | None = None,
@@ -94,7 +95,9 @@ class MasterService:
         self.writes = FileWrites(
             writer, uploads, cluster, live, block_size=block_size, upload_ttl=upload_ttl
         )
-        self.reads = FileReads(self.get_file, self.reader, live, signer, nodes.serves)
+        self.reads = FileReads(
+            self.get_file, self.reader, live, signer, nodes.serves, private_signer
+        )
         self.uploads = UploadService(
             store,
             uploads,

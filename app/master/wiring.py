@@ -16,6 +16,7 @@ from app.master.manifests import ManifestWriter
 from app.master.metrics import master_facts
 from app.master.overlay import master_fast_path
 from app.master.probe import NodeProber
+from app.master.reads import BLOCK_URL_TTL
 from app.master.recovery import Recovery
 from app.master.replication import Repairer, RepairLog
 from app.master.service import (
@@ -142,6 +143,8 @@ def init_app(app: Flask) -> None:
         block_size=config["BLOCK_SIZE"],
         upload_ttl=config["UPLOAD_TTL"],
         signer=UrlSigner(secret, config["READ_URL_TTL"], config["WRITE_URL_TTL"]),
+        # The per-user API's block URLs, read as the master's own reads of private copies.
+        private_signer=UrlSigner(key, min(ttl, BLOCK_URL_TTL), config["WRITE_URL_TTL"]),
         open_upload_limits=OpenUploadLimits(
             config["MAX_OPEN_UPLOADS"], config["MAX_OPEN_UPLOAD_BLOCKS"]
         ),

@@ -84,7 +84,7 @@ class ReadService:
         check: ReadCheck | None = None,
     ) -> None:
         self.blobs = blobs
-        self.check = check or ReadCheck()
+        self.check = check or blobs.read_check
         self.catalog = catalog
         self.master = master  # asked a file's block list (its layout)
         self.losses = losses

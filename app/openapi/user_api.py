@@ -174,6 +174,31 @@ PATHS: dict[str, dict[str, Operation]] = {
             parameters=[FILE_PATH],
         ),
     },
+    "/api/blockmap/{path}": {
+        "get": simple(
+            "userFileBlocks",
+            "Signed node URLs of each block of the file (or version), to read in parallel",
+            obj(
+                {
+                    "name": STRING,
+                    "size": INTEGER,
+                    "hash": HASH,
+                    "blocks": array(
+                        obj(
+                            {
+                                "hash": HASH,
+                                "offset": INTEGER,
+                                "size": INTEGER,
+                                "urls": array(STRING),
+                            }
+                        )
+                    ),
+                }
+            ),
+            (*PATH_FAILS, 503),
+            parameters=[FILE_PATH, param("query", "version", {"type": "integer", "minimum": 1})],
+        )
+    },
     "/api/zip": {
         "get": operation(
             "zipPaths",

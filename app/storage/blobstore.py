@@ -30,6 +30,7 @@ from app.errors import HashMismatch, InsufficientStorage
 from app.primitives.offhub import off_hub
 from app.storage.durability import SYNCFS, fsync_path, renames_survive_crashes, sync_filesystem
 from app.storage.interface import BlobStore, BlobWriter
+from app.storage.read_check import ReadCheck
 from app.storage.tree import BlobTree
 from app.storage.writer import (
     DISK_FULL_ERRNOS,
@@ -109,6 +110,9 @@ class FileBlobStore(BlobTree):
                     root,
                 )
         self._atomic_renames = atomic_renames
+        # What this process's reads need not hash again (``app.node.reads`` uses it): the
+        # blobs it checked at a read, and those it wrote itself.
+        self.read_check = ReadCheck()
 
     def open_writer(
         self, max_size: int | None = None, expected_size: int | None = None
@@ -172,7 +176,11 @@ class FileBlobStore(BlobTree):
         sealed file durable first), with one filesystem sync per batch instead of two
         where there is a journal. All of it runs off the hub (see the module's docstring).
         """
-        return off_hub(self._persist, sealed)
+        stored = off_hub(self._persist, sealed)
+        for blob in stored:
+            if blob.created:  # on the hub: the cache's lock is gevent's
+                self.read_check.note_written(blob.digest, self.file_name(blob.digest))
+        return stored
 
     def _persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
         # Paths as strings here: pathlib's objects cost more than the system calls.

@@ -127,14 +127,27 @@ class NewShare:
 
 
 @dataclass(frozen=True)
+class BlockSource:
+    """One block of a file: where it lies in the file, and signed node URLs that each
+    send it (good for a few minutes, for this blob only; none: no live node holds it)."""
+
+    hash: str
+    offset: int
+    size: int
+    urls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Download:
     """The content a user file or a share link leads to; ``read(start, stop)`` yields
-    its bytes ``[start, stop)``, checked against their hashes."""
+    its bytes ``[start, stop)``, checked against their hashes; ``locate()`` says where
+    each of its blocks can be read straight from the nodes."""
 
     name: str
     size: int
     hash: str
     read: Callable[[int, int], Iterator[bytes]]
+    locate: Callable[[], list[BlockSource]]
 
 
 @dataclass(frozen=True)
@@ -352,4 +365,8 @@ class ContentStore(Protocol):
 
     def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:
         """Yield the content's bytes ``[start, stop)``, checked."""
+        ...
+
+    def locate(self, record: FileRecord) -> list[BlockSource]:
+        """Each block of the content, in order, with signed URLs of its live copies."""
         ...

@@ -342,7 +342,13 @@ class UserFileService:
     def _download_of(self, record: FileRecord | None, name: str) -> Download:
         if record is None:
             raise NotFound("the content of this file is gone", code="content_not_found")
-        return Download(name, record.size, record.hash, partial(self._content.read, record))
+        return Download(
+            name,
+            record.size,
+            record.hash,
+            partial(self._content.read, record),
+            partial(self._content.locate, record),
+        )
 
 
 def _pair(source: str, target: str) -> tuple[str, str]:

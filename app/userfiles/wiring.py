@@ -31,7 +31,7 @@ from app.userfiles.current import (
 from app.userfiles.delta import DeltaWrites
 from app.userfiles.feed import ChangeFeedService
 from app.userfiles.feed_interface import ChangeFeed
-from app.userfiles.interface import UserFiles
+from app.userfiles.interface import BlockSource, UserFiles
 from app.userfiles.resumable import ResumableUploadService
 from app.userfiles.resumable_interface import ResumableUploads
 from app.userfiles.service import UserFileService
@@ -61,6 +61,12 @@ class MasterContent:
 
     def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:
         return self._master.reader.iter_range(record, start, stop)
+
+    def locate(self, record: FileRecord) -> list[BlockSource]:
+        return [
+            BlockSource(block.hash, block.offset, block.size, tuple(urls))
+            for block, urls in self._master.reads.signed_blocks(record)
+        ]
 
 
 def init_app(app: Flask, master: MasterService) -> None:

@@ -23,7 +23,6 @@ from app.client.cli.render import (
     without_locations,
 )
 from app.client.errors import ClientError, MasterUnreachable
-from app.client.transfer import file_digest
 
 HASH_SHOWN = 12
 
@@ -54,6 +53,8 @@ def put(settings: Settings, paths: tuple[Path, ...], target: str | None) -> None
 @click.option("--to", "target", metavar="NAME", help="Stored in place of the directory's name.")
 def sync(settings: Settings, local_dir: Path, target: str | None) -> None:
     """Upload the files of LOCAL_DIR whose content the cluster does not have yet."""
+    from app.client.transfer import file_digest  # with requests: not at start-up
+
     uploads, skipped = [], []
     for path, name in plan_uploads([local_dir], target):
         digest = file_digest(path)

@@ -14,13 +14,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from app.client.account_client import AccountClient
-from app.client.api import Client
 from app.client.errors import ClientError, FileNotFound, MasterUnreachable, NotLoggedIn
+
+if TYPE_CHECKING:
+    from app.client.account_client import AccountClient
+    from app.client.api import Client
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +70,10 @@ class Settings:
     @property
     def client(self) -> Client:
         if self._client is None:
+            # Imported on first use: requests is most of the client's start-up, and
+            # `mdbx --help` or a usage error need none of it.
+            from app.client.api import Client
+
             self._client = Client(self.master)
             click.get_current_context().call_on_close(self._client.close)
         return self._client
@@ -75,6 +81,8 @@ class Settings:
     @property
     def account(self) -> AccountClient:
         """The logged-in user's files, on the same connection pool as ``client``."""
+        from app.client.account_client import AccountClient
+
         return AccountClient(self.client)
 
     @property

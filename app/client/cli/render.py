@@ -7,12 +7,12 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
-from app.client.transfer import Progress
+if TYPE_CHECKING:
+    from app.client.transfer import Progress
 
 
 @contextmanager
@@ -22,6 +22,9 @@ def progress_bar(shown: bool, name: str, total: int) -> Iterator[Progress | None
     if not shown or not sys.stderr.isatty():
         yield None
         return
+    # Imported only when a bar is drawn: a script's `mdbx get` starts faster without it.
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
     with tqdm(
         total=total,
         desc=name if len(name) <= 30 else "…" + name[-29:],

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import click
 
-from app.client.api import DEFAULT_MASTER
 from app.client.cli import account, admin, blobs, cluster, recovery, sharing, sync, tree
 from app.client.cli.command import Settings
+from app.client.credentials import DEFAULT_MASTER
 from app.server.command import serve
 
 

@@ -8,15 +8,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
 from app.client.cli.command import CommandFailed, Settings, cluster_command
 from app.client.cli.render import emit_json, human_size
-from app.client.sync.planner import Action, Plan
-from app.client.sync.runner import Outcome, Syncer, SyncOptions, TooManyDeletes
-from app.client.sync.watch import FolderWatch
+
+if TYPE_CHECKING:
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
+    from app.client.sync.planner import Action, Plan
+    from app.client.sync.runner import Outcome, Syncer
 
 # What each action is called in the summary.
 VERBS = {
@@ -85,6 +88,11 @@ def sync(
     one as a conflicted copy); deletes go to a trash (the server's, or LOCAL_DIR/
     .mdbx-trash). LOCAL_DIR/.mdbxignore lists what to leave out (gitignore syntax).
     """
+    # Imported here: the sync engine and watchdog are the heaviest part of the client,
+    # and every other command starts faster without them.
+    from app.client.sync.runner import Syncer, SyncOptions, TooManyDeletes
+    from app.client.sync.watch import FolderWatch
+
     local_dir.mkdir(parents=True, exist_ok=True)
     options = SyncOptions(
         local_dir,
@@ -121,6 +129,8 @@ class _Bar:
 
     def on_plan(self, plan: Plan) -> None:
         if self.shown and plan.actions:
+            from tqdm import tqdm
+
             self.bar = tqdm(total=len(plan.actions), unit="step", leave=False, dynamic_ncols=True)
 
     def on_done(self, action: Action) -> None:

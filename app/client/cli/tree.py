@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from app.client.block_delta import Uploads
 from app.client.cli.command import CommandFailed, Interrupted, Settings, cluster_command
 from app.client.cli.render import emit_json, human_size, progress_bar, rate, render_table
 from app.client.errors import ClientError, MasterUnreachable, NotLoggedIn
@@ -74,6 +73,8 @@ def put(settings: Settings, args: tuple[str, ...]) -> None:
         "bytes_sent": 0,
     }
     started = time.monotonic()
+    from app.client.block_delta import Uploads  # with requests, needed by put alone
+
     uploader = Uploads(settings.account)
     for local, remote in uploads:
         size = local.stat().st_size
@@ -172,6 +173,8 @@ def get(settings: Settings, remote: str, local: Path | None, force: bool) -> Non
     written: list[dict[str, Any]] = []
     started = time.monotonic()
     total = 0
+    # A single file was stat'ed just now; a folder's files are stat'ed as each comes.
+    fresh = not entry["is_dir"]
     for item, target in jobs:
         if item["is_dir"]:
             target.mkdir(parents=True, exist_ok=True)
@@ -182,7 +185,13 @@ def get(settings: Settings, remote: str, local: Path | None, force: bool) -> Non
             raise CommandFailed(f"{target} exists (use --force to overwrite)")
         try:
             with progress_bar(settings.chatty, item["path"], item["size"]) as bar:
-                settings.account.download(item["path"], target, progress=bar)
+                settings.account.download(
+                    item["path"],
+                    target,
+                    progress=bar,
+                    parallel=settings.parallel,
+                    entry=item if fresh else None,
+                )
         except KeyboardInterrupt:
             raise Interrupted(f"interrupted while downloading {item['path']}") from None
         written.append({"path": item["path"], "local": str(target), "size": item["size"]})

@@ -3,6 +3,8 @@ from __future__ import annotations
 import hashlib
 import os
 
+from app.storage import read_check
+from app.storage.blobstore import FileBlobStore
 from app.storage.read_check import ReadCheck
 
 
@@ -35,3 +37,26 @@ def test_the_file_offset_is_left_for_sendfile(tmp_path):
         assert os.lseek(fd, 0, os.SEEK_CUR) == 0
     finally:
         os.close(fd)
+
+
+def test_a_blob_the_store_wrote_is_not_hashed_at_its_first_read_until_it_changes(
+    tmp_path, monkeypatch
+):
+    store = FileBlobStore(tmp_path, fsync=False)
+    data = b"z" * 100_000
+    digest = store.persist([store.seal_bytes(data)])[0].digest
+    path = store.file_name(digest)
+    hashed = []
+    real_hash = read_check.hash_fd
+    monkeypatch.setattr(read_check, "hash_fd", lambda fd: hashed.append(fd) or real_hash(fd))
+    assert check(store.read_check, path, digest) and hashed == []  # known from its write
+    # A change after the write (its times move) is hashed, and found.
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, b"!", 500)
+    finally:
+        os.close(fd)
+    assert not check(store.read_check, path, digest) and len(hashed) == 1
+    # Bytes stored again while the blob is there wrote nothing: nothing new is noted.
+    store.persist([store.seal_bytes(data)])
+    assert not check(store.read_check, path, digest)

@@ -14,7 +14,7 @@ from app.metadata.engine import make_engine, sqlite_url
 from app.metadata.namespace import NamespaceStore
 from app.metadata.records import FileRecord
 from app.metadata.shares import ShareStore
-from app.userfiles.interface import User, UserFiles
+from app.userfiles.interface import BlockSource, User, UserFiles
 from app.userfiles.service import UserFileService
 
 PUBLIC_URL = "https://files.example.com"
@@ -44,6 +44,9 @@ class MemoryContent:
 
     def read(self, record: FileRecord, start: int, stop: int) -> Iterator[bytes]:
         yield self.blobs[record.hash][start:stop]
+
+    def locate(self, record: FileRecord) -> list[BlockSource]:
+        return [BlockSource(record.hash, 0, record.size, ())]  # no nodes: no URLs
 
 
 @pytest.fixture
