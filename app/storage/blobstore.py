@@ -6,7 +6,9 @@ whole is hashed in memory and written at its batch's turn). A finished file is r
 ``os.replace``: a reader sees the whole blob or none of it. The move is not synced; a
 crash that loses it leaves the sealed file, which ``recover_sealed`` checks and moves
 into place when the node starts. That needs a journal, which makes a rename whole across
-a crash: on a filesystem without one the batch is synced again after its moves.
+a crash. On a filesystem without one, where a rename cut short by a crash can lose both
+names, a sealed file is linked into place instead and keeps its sealed name until the
+next batch's sync has made the link durable: still one sync per batch.
 Concurrent writes are made durable together (``persist``): on Linux one ``syncfs`` for a
 batch, instead of an fsync of every file and directory, and the batch's file operations
 run off the gevent hub: a create or rename that waits on the filesystem (a sync in
@@ -23,14 +25,14 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from app.errors import HashMismatch, InsufficientStorage
 from app.primitives.offhub import off_hub
 from app.storage.durability import SYNCFS, fsync_path, renames_survive_crashes, sync_filesystem
 from app.storage.interface import BlobStore, BlobWriter
-from app.storage.read_check import ReadCheck
+from app.storage.read_check import Identity, ReadCheck, path_identity
 from app.storage.tree import BlobTree
 from app.storage.writer import (
     DISK_FULL_ERRNOS,
@@ -64,18 +66,19 @@ def _write_new_file(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def _replace_into_tree(source: str | Path, target: str) -> None:
-    """``os.replace``, creating the blob's fan-out directories if they are missing (not
-    synced: see ``FileBlobStore.persist``). FileNotFoundError: ``source`` is gone."""
+def _into_tree(move: Callable[[str | Path, str], None], source: str | Path, target: str) -> None:
+    """``move`` (``os.replace`` or ``os.link``), creating the blob's fan-out directories if
+    they are missing (not synced: see ``FileBlobStore.persist``). FileNotFoundError:
+    ``source`` is gone."""
     try:
-        os.replace(source, target)
+        move(source, target)
         return
     except FileNotFoundError:
         if os.path.isdir(os.path.dirname(target)):
             raise
     # Concurrent uploads may race to create the same directories (exist_ok).
     os.makedirs(os.path.dirname(target), exist_ok=True)
-    os.replace(source, target)
+    move(source, target)
 
 
 class FileBlobStore(BlobTree):
@@ -105,14 +108,20 @@ class FileBlobStore(BlobTree):
             atomic_renames = renames_survive_crashes(root)
             if not atomic_renames:
                 log.warning(
-                    "%s is on a filesystem without a journal: each batch of blobs is synced "
-                    "again once it has moved into place",
+                    "%s is on a filesystem without a journal: blobs are linked into place "
+                    "and keep their sealed names until the next batch's sync",
                     root,
                 )
         self._atomic_renames = atomic_renames
         # What this process's reads need not hash again (``app.node.reads`` uses it): the
         # blobs it checked at a read, and those it wrote itself.
         self.read_check = ReadCheck()
+        # Linked into place, not renamed: where renames are not whole across a crash and
+        # one syncfs makes every name durable (a second sync per batch, for the moves,
+        # was 40 % of a batch of 4 KiB uploads: bench/PROFILE-22.md).
+        self._link_into_place = fsync and not atomic_renames and self._syncfs is not None
+        # The sealed names of blobs linked into place, dropped after the next sync.
+        self._kept_sealed: list[str] = []
 
     def open_writer(
         self, max_size: int | None = None, expected_size: int | None = None
@@ -176,15 +185,23 @@ class FileBlobStore(BlobTree):
         sealed file durable first), with one filesystem sync per batch instead of two
         where there is a journal. All of it runs off the hub (see the module's docstring).
         """
-        stored = off_hub(self._persist, sealed)
+        stored, unlinked = off_hub(self._persist, sealed)
+        # On the hub: the cache's lock is gevent's.
+        for digest, before in unlinked:  # a kept name dropped changed only the file's ctime
+            self.read_check.note_relinked(digest, before, self.file_name(digest))
         for blob in stored:
-            if blob.created:  # on the hub: the cache's lock is gevent's
+            if blob.created:
                 self.read_check.note_written(blob.digest, self.file_name(blob.digest))
         return stored
 
-    def _persist(self, sealed: Sequence[SealedBlob]) -> list[StoredBlob]:
+    def _persist(
+        self, sealed: Sequence[SealedBlob]
+    ) -> tuple[list[StoredBlob], list[tuple[str, Identity]]]:
+        """The batch stored, and the blobs whose kept sealed names went (each with its
+        identity before)."""
         # Paths as strings here: pathlib's objects cost more than the system calls.
         stored: list[StoredBlob] = []
+        unlinked: list[tuple[str, Identity]] = []
         current: list[str | Path] = [blob.path for blob in sealed]  # where each file is now
         moved: set[int] = set()
         sealed_prefix = f"{self.tmp_dir}/{SEALED_PREFIX}"
@@ -198,13 +215,17 @@ class FileBlobStore(BlobTree):
                     current[i] = sealed_path  # so that a partly written file goes too
                     _write_new_file(sealed_path, blob.data)
             if self._fsync:
-                self._sync_sealed(current)
+                unlinked = self._sync_with_kept_names(current)
             for i, blob in enumerate(sealed):
-                created = self._move_into_place(current[i], blob.digest)
+                created = self._move_into_place(current[i], blob.digest, link=self._link_into_place)
                 if created:
                     moved.add(i)
                 stored.append(StoredBlob(blob.digest, blob.size, created))
-            self._sync_moves([sealed[i].digest for i in moved])
+            if self._link_into_place:
+                with self._lock:
+                    self._kept_sealed.extend(str(current[i]) for i in sorted(moved))
+            else:
+                self._sync_moves([sealed[i].digest for i in moved])
         except OSError as exc:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise disk_full(exc) from exc
@@ -214,10 +235,32 @@ class FileBlobStore(BlobTree):
                 if i not in moved:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
-        return stored
+        return stored, unlinked
 
-    def _move_into_place(self, source: str | Path, digest: str) -> bool:
-        """Move a durable sealed file to its blob's name; False if the blob was there."""
+    def _sync_with_kept_names(self, paths: Sequence[str | Path]) -> list[tuple[str, Identity]]:
+        """Sync a batch's sealed files; the sync makes the links of earlier batches durable
+        too, so their sealed names go (put back if the sync fails). Answers the blobs
+        whose names went, each with its identity before."""
+        with self._lock:
+            kept, self._kept_sealed = self._kept_sealed, []
+        try:
+            self._sync_sealed(paths)
+        except BaseException:
+            with self._lock:
+                self._kept_sealed[:0] = kept
+            raise
+        unlinked = []
+        for path in kept:
+            digest = os.path.basename(path)[len(SEALED_PREFIX) :].split("-", 1)[0]
+            with contextlib.suppress(FileNotFoundError):  # the sweep's recovery took it
+                before = path_identity(path)
+                os.unlink(path)
+                unlinked.append((digest, before))
+        return unlinked
+
+    def _move_into_place(self, source: str | Path, digest: str, link: bool = False) -> bool:
+        """Move (or ``link``) a durable sealed file to its blob's name; False if the blob
+        was there."""
         target = self.file_name(digest)
         with self._lock:
             # A stat, not exists(): the existence cache is per process, and a sibling
@@ -226,12 +269,24 @@ class FileBlobStore(BlobTree):
             created = not os.path.isfile(target)
             if created:
                 try:
-                    _replace_into_tree(source, target)
+                    _into_tree(os.link if link else os.replace, source, target)
+                except FileExistsError:
+                    return False  # a sibling worker linked it meanwhile
                 except FileNotFoundError:
                     # A sibling worker's recovery moved it meanwhile (it is in place).
                     if not os.path.isfile(target):
                         raise
         return created
+
+    def delete(self, digest: str) -> bool:
+        """Remove a blob, and any sealed name it keeps (``recover_sealed`` would bring it
+        back); True if it existed."""
+        prefix = f"{SEALED_PREFIX}{digest}-"
+        for entry in os.scandir(self.tmp_dir):
+            if entry.name.startswith(prefix):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+        return super().delete(digest)
 
     def recover_sealed(self, older_than: float = 0.0) -> int:
         """Move into place the sealed blobs whose move a crash lost; return how many.
@@ -266,6 +321,10 @@ class FileBlobStore(BlobTree):
         recovered: list[str] = []
         for path, digest in intact:
             if self._move_into_place(path, digest):
+                recovered.append(digest)
+            elif self.verify(digest) is False:
+                # The copy in place rotted, and this one is whole: it repairs it.
+                os.replace(path, self.file_name(digest))
                 recovered.append(digest)
             else:
                 path.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ Rot that leaves the file's times alone (the medium's own) is the scrub's to find
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 
@@ -22,7 +23,14 @@ Identity = tuple[int, int, int, int]
 
 
 def identity(fd: int) -> Identity:
-    stat = os.fstat(fd)
+    return _identity_of(os.fstat(fd))
+
+
+def path_identity(path: str | os.PathLike[str]) -> Identity:
+    return _identity_of(os.stat(path))
+
+
+def _identity_of(stat: os.stat_result) -> Identity:
     return (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
 
@@ -61,8 +69,15 @@ class ReadCheck:
         the disk, and so find nothing the write's own hash did not: it would only cost
         the first reader (a ``mdbx get`` just after its put: 0.3 s of 200 MiB).
         """
-        stat = os.stat(path)
-        self._checked.put(digest, (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns))
+        self._checked.put(digest, path_identity(path))
+
+    def note_relinked(self, digest: str, before: Identity, path: str | os.PathLike[str]) -> None:
+        """The file at ``path`` lost another name (its ctime moved): still checked if it
+        was, as ``before``, when the name went (``app.storage.blobstore`` keeps a sealed
+        name beside a blob linked into place until the next sync)."""
+        if self._checked.get(digest) == before:
+            with contextlib.suppress(FileNotFoundError):
+                self._checked.put(digest, path_identity(path))
 
     def forget(self, digest: str) -> None:
         self._checked.discard(digest)

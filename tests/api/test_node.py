@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 from app.cluster.master_client import Registered
 from app.factory import create_app
 from tests.support.apps import make_client
+from tests.support.node_temp import stray_temp_files
 
 
 def upload(client: FlaskClient, data: bytes, name: str = "hello.txt", **extra: str):
@@ -18,7 +19,7 @@ def upload(client: FlaskClient, data: bytes, name: str = "hello.txt", **extra: s
 
 
 def temp_files(app: Flask) -> list[Path]:
-    return list((Path(app.config["DATA_DIR"]) / "tmp").iterdir())
+    return stray_temp_files(Path(app.config["DATA_DIR"]))
 
 
 def test_upload_stores_under_sha256_and_reports_the_reference_fields(node_client, node_app):

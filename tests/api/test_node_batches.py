@@ -18,6 +18,7 @@ from app.master.writer import InsufficientReplicas, ReplicatedWriter, WriteResul
 from app.metadata.records import NodeRecord, NodeStats
 from app.security import CLUSTER_HEADER, WRITE, blob_token
 from tests.support.apps import lone_node_app, make_client, serve_app
+from tests.support.node_temp import stray_temp_files
 
 SECRET = "test-cluster-secret-0123456789"
 
@@ -35,7 +36,7 @@ def on_disk(app: Flask, digest: str) -> Path:
 
 
 def temp_files(app: Flask) -> list[Path]:
-    return list((Path(app.config["DATA_DIR"]) / "tmp").iterdir())
+    return stray_temp_files(Path(app.config["DATA_DIR"]))
 
 
 def test_each_blob_is_checked_and_the_good_ones_are_stored(node_client, node_app):

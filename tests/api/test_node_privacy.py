@@ -20,6 +20,7 @@ from app.security import READ, blob_token, sign_url
 from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import make_client
 from tests.support.full_disk import LONG_NAME, create_with_small_pages, no_room
+from tests.support.node_temp import stray_temp_files
 from tests.support.stub_http import QuietHandler, stub_server
 
 KEY = "open-mode-key-" + "k" * 32
@@ -209,7 +210,7 @@ def test_an_unknown_host_is_refused_before_the_body_is_kept(app, tmp_path):
         make_client(app).get(f"/retrieve?hash={hashlib.sha256(body).hexdigest()}").status_code
         == 404
     )
-    assert list((tmp_path / "node" / "tmp").iterdir()) == []
+    assert stray_temp_files(tmp_path / "node") == []
     pulled = make_client(app).post(
         "/replicate", json={"hash": SECRET, "source": "http://127.0.0.1:1"}
     )
@@ -250,5 +251,5 @@ def test_a_private_copy_the_catalogue_has_no_room_for_is_refused_and_not_kept(
         # Without its row it would be served to anyone: 507, as for a full disk.
         assert error(refused) == (507, "insufficient_storage")
     assert not (tmp_path / "node" / "blobs" / SECRET[:2] / SECRET[2:4] / SECRET).exists()
-    assert list((tmp_path / "node" / "tmp").iterdir()) == []
+    assert stray_temp_files(tmp_path / "node") == []
     assert make_client(app).get(f"/retrieve?hash={SECRET}").status_code == 404

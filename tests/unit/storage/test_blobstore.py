@@ -12,6 +12,7 @@ from app.errors import HashMismatch, InsufficientStorage, InvalidHash, PayloadTo
 from app.storage.blobstore import FileBlobStore
 from app.storage.digests import parse_digest
 from app.storage.durability import renames_survive_crashes
+from tests.support.node_temp import stray_temp_files
 
 
 def put(store: FileBlobStore, data: bytes, expected: str | None = None):
@@ -30,7 +31,7 @@ def test_blob_is_stored_under_its_sha256_with_fan_out(tmp_path: Path):
     path = store.locate(digest)
     assert path == tmp_path / "blobs" / digest[:2] / digest[2:4] / digest
     assert path.read_bytes() == data
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_storing_known_bytes_again_is_a_no_op(tmp_path: Path):
@@ -40,7 +41,7 @@ def test_storing_known_bytes_again_is_a_no_op(tmp_path: Path):
     second = put(store, b"twice")
     assert second.digest == first.digest and not second.created
     assert store.locate(first.digest).stat().st_mtime_ns == mtime
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_empty_blob(tmp_path: Path):
@@ -53,7 +54,7 @@ def test_expected_digest_mismatch_keeps_nothing(tmp_path: Path):
     with pytest.raises(HashMismatch):
         put(store, b"data", expected="0" * 64)
     assert list(store.iter_blobs()) == []
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_size_cap_raises_and_abort_removes_the_temp_file(tmp_path: Path):
@@ -64,7 +65,7 @@ def test_size_cap_raises_and_abort_removes_the_temp_file(tmp_path: Path):
         writer.write(b"x")
     writer.abort()
     writer.abort()  # idempotent
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_writer_context_aborts_on_error(tmp_path: Path):
@@ -72,14 +73,14 @@ def test_writer_context_aborts_on_error(tmp_path: Path):
     with pytest.raises(RuntimeError), store.open_writer() as writer:
         writer.write(b"partial")
         raise RuntimeError("client went away")
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_free_space_reserve_refuses_writes(tmp_path: Path):
     store = FileBlobStore(tmp_path, min_free_bytes=2**62)
     with pytest.raises(InsufficientStorage):
         store.open_writer()
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_locate_unknown_blob_raises(tmp_path: Path):
@@ -147,7 +148,7 @@ def test_concurrent_writers_of_the_same_bytes_leave_one_blob(tmp_path: Path):
     assert len(results) == 8
     assert sum(result.created for result in results) == 1
     assert [d for d, _ in store.iter_blobs()] == [hashlib.sha256(data).hexdigest()]
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def seal(store: FileBlobStore, data: bytes):
@@ -184,7 +185,7 @@ def test_a_batch_is_made_durable_in_one_sync_before_any_blob_has_its_name(
     assert [name.split("-")[1] for name in synced] == [blob.digest for blob in sealed]
     assert [s.created for s in stored] == [True] * 6 + [False]
     assert [store.locate(s.digest).read_bytes() for s in stored] == bodies
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_syncfs_makes_a_batch_durable_with_one_call(tmp_path: Path, monkeypatch):
@@ -257,7 +258,7 @@ def test_a_failed_sync_keeps_nothing_and_reports_a_full_disk(tmp_path: Path, mon
     with pytest.raises(InsufficientStorage):
         store.persist(sealed)
     assert list(store.iter_blobs()) == []
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
 def test_a_large_write_starts_writeback_of_each_full_range(tmp_path: Path, monkeypatch):
@@ -306,7 +307,7 @@ def test_a_body_held_in_memory_is_checked_against_its_hash_and_the_free_space_re
         store.seal_bytes(b"abc", hashlib.sha256(b"abd").hexdigest())
     sealed = store.seal_bytes(b"abc", hashlib.sha256(b"abc").hexdigest())
     assert (sealed.digest, sealed.size) == (hashlib.sha256(b"abc").hexdigest(), 3)
-    assert list(store.tmp_dir.iterdir()) == []  # nothing is written before its batch
+    assert stray_temp_files(store.root) == []  # nothing is written before its batch
     reserve = FileBlobStore(tmp_path, min_free_bytes=store.free_bytes() + 1)
     with pytest.raises(InsufficientStorage):
         reserve.seal_bytes(b"abc")
@@ -332,29 +333,62 @@ def test_a_full_disk_while_a_body_held_in_memory_is_written_leaves_nothing_behin
     with pytest.raises(InsufficientStorage):
         store.persist(sealed)
     assert list(store.iter_blobs()) == []
-    assert list(store.tmp_dir.iterdir()) == []
+    assert stray_temp_files(store.root) == []
 
 
-def test_without_a_journal_a_batch_is_synced_again_once_its_blobs_are_in_place(
+def test_without_a_journal_a_batch_is_linked_into_place_and_keeps_its_sealed_names_one_sync(
     tmp_path: Path, monkeypatch
 ):
     store = FileBlobStore(tmp_path, atomic_renames=False)
     sealed = [store.seal_bytes(os.urandom(10)) for _ in range(3)] + [store.seal_bytes(b"x")]
     sealed.append(store.seal_bytes(b"x"))  # a duplicate: one name for both
-    targets = [store.path_for(blob.digest) for blob in sealed]
-    in_place_at_each_sync: list[int] = []
+    targets = sorted({store.path_for(blob.digest) for blob in sealed})
+    at_each_sync: list[tuple[int, int]] = []  # (blobs in place, sealed names in tmp)
     real = store._sync_filesystem
 
     def record() -> bool:
-        in_place_at_each_sync.append(sum(t.exists() for t in set(targets)))
+        at_each_sync.append(
+            (sum(t.exists() for t in targets), len(list(store.tmp_dir.glob("sealed-*"))))
+        )
         return real()
 
     monkeypatch.setattr(store, "_sync_filesystem", record)
-    store.persist(sealed)
-    assert in_place_at_each_sync == [0, 4]
-    in_place_at_each_sync.clear()
-    store.persist([store.seal_bytes(b"x")])  # nothing moved: nothing more to sync
-    assert in_place_at_each_sync == [4]
+    stored = store.persist(sealed)
+    assert at_each_sync == [(0, 5)]  # one sync, before any blob has its name
+    kept = sorted(store.tmp_dir.glob("sealed-*"))
+    assert len(kept) == 4  # the duplicate's went; each blob keeps one, the same file
+    assert sorted(os.stat(k).st_ino for k in kept) == sorted(os.stat(t).st_ino for t in targets)
+    assert [store.locate(s.digest).read_bytes() for s in stored] == [b.data for b in sealed]
+    at_each_sync.clear()
+    store.persist([store.seal_bytes(b"y")])
+    # The next batch's one sync made those links durable: only then are the names dropped.
+    assert at_each_sync == [(4, 5)]
+    assert [k.name.split("-")[1] for k in store.tmp_dir.glob("sealed-*")] == [
+        hashlib.sha256(b"y").hexdigest()
+    ]
+
+
+def test_without_a_journal_a_link_a_crash_lost_is_recovered_from_the_kept_name(
+    tmp_path: Path,
+):
+    store = FileBlobStore(tmp_path, atomic_renames=False)
+    data = os.urandom(100)
+    [blob] = store.persist([store.seal_bytes(data)])
+    store.path_for(blob.digest).unlink()  # the link, not yet synced, lost with the machine
+    restarted = FileBlobStore(tmp_path, atomic_renames=False)
+    assert restarted.recover_sealed() == 1
+    assert restarted.locate(blob.digest).read_bytes() == data
+    assert list(restarted.tmp_dir.glob("sealed-*")) == []
+
+
+def test_a_deleted_blob_loses_its_kept_sealed_name_too(tmp_path: Path):
+    store = FileBlobStore(tmp_path, atomic_renames=False)
+    [blob] = store.persist([store.seal_bytes(b"to be deleted")])
+    assert store.delete(blob.digest)
+    assert list(store.tmp_dir.glob("sealed-*")) == []
+    assert store.recover_sealed() == 0  # nothing left to bring it back
+    assert not store.exists(blob.digest)
+    store.persist([store.seal_bytes(b"next")])  # the kept list names a file gone: no error
 
 
 def test_without_syncfs_or_a_journal_the_directories_of_the_new_names_are_fsynced(

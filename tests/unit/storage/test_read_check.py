@@ -60,3 +60,19 @@ def test_a_blob_the_store_wrote_is_not_hashed_at_its_first_read_until_it_changes
     # Bytes stored again while the blob is there wrote nothing: nothing new is noted.
     store.persist([store.seal_bytes(data)])
     assert not check(store.read_check, path, digest)
+
+
+def test_a_blob_linked_into_place_stays_checked_when_its_kept_sealed_name_goes(
+    tmp_path, monkeypatch
+):
+    # Without a journal a blob keeps its sealed name until the next batch's sync; dropping
+    # that name moves the file's ctime, which alone must not make its first read hash it.
+    store = FileBlobStore(tmp_path, atomic_renames=False)
+    digest = store.persist([store.seal_bytes(b"linked" * 1000)])[0].digest
+    assert len(list(store.tmp_dir.glob("sealed-*"))) == 1
+    store.persist([store.seal_bytes(b"the next batch")])
+    assert [p.name.split("-")[1] for p in store.tmp_dir.glob("sealed-*")] != [digest]
+    hashed = []
+    real_hash = read_check.hash_fd
+    monkeypatch.setattr(read_check, "hash_fd", lambda fd: hashed.append(fd) or real_hash(fd))
+    assert check(store.read_check, store.file_name(digest), digest) and hashed == []
