@@ -13,6 +13,7 @@ import requests
 
 from localcluster.launcher import wait_until
 from tests.support.api import upload
+from tests.support.node_temp import stray_temp_files
 
 TIMEOUT = 30
 
@@ -108,7 +109,7 @@ def test_a_blob_whose_move_a_crash_lost_is_served_and_reported_after_a_restart(s
         deadline=20,
     )
     assert listed
-    assert list((node.data_dir / "tmp").iterdir()) == []
+    assert stray_temp_files(node.data_dir) == []
 
 
 def test_master_workers_never_serve_a_stale_record(cluster):
@@ -180,4 +181,4 @@ def test_a_client_that_stalls_mid_body_is_cut_off(spawn):
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b"request_timeout" in reply
     assert elapsed < 5
-    assert list((node.data_dir / "tmp").iterdir()) == []
+    assert stray_temp_files(node.data_dir) == []

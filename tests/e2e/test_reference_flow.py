@@ -10,6 +10,7 @@ from pathlib import Path
 import requests
 
 from localcluster.launcher import Cluster
+from tests.support.node_temp import stray_temp_files
 
 TIMEOUT = 30
 
@@ -75,7 +76,7 @@ def test_oversize_upload_is_413_and_leaves_nothing_behind(cluster: Cluster):
     response = upload(node.url, os.urandom(11 * 1024 * 1024), "huge.bin")
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
-    assert list((node.data_dir / "tmp").iterdir()) == []
+    assert stray_temp_files(node.data_dir) == []
     assert blob_files(node.data_dir) == before
 
 
@@ -101,7 +102,7 @@ def test_chunked_oversize_upload_is_413_and_leaves_nothing_behind(cluster: Clust
         timeout=TIMEOUT,
     )
     assert response.status_code == 413
-    assert list((node.data_dir / "tmp").iterdir()) == []
+    assert stray_temp_files(node.data_dir) == []
     assert blob_files(node.data_dir) == before
 
 
@@ -153,7 +154,7 @@ def test_twenty_concurrent_uploads_of_the_same_bytes_store_one_blob(cluster: Clu
     assert {b["hash"] for b in bodies} == {digest}
     assert sum(not b["deduplicated"] for b in bodies) >= 1
     assert [p.name for p in blob_files(node.data_dir) if p.name == digest] == [digest]
-    assert list((node.data_dir / "tmp").iterdir()) == []
+    assert stray_temp_files(node.data_dir) == []
     record = requests.get(f"{cluster.master.url}/get?hash={digest}", timeout=TIMEOUT).json()
     assert record["size"] == len(payload)
     # The node brought the file to R = 2 copies: the other node holds one blob too.

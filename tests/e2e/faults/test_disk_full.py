@@ -15,6 +15,7 @@ import requests
 from localcluster.launcher import wait_until
 from tests.support.api import blob_path, node_id
 from tests.support.faults import FAST, Ledger, record_figure, wait_healthy
+from tests.support.node_temp import stray_temp_files
 from tests.support.tmpfs import fill, small_disk
 from tests.support.upload_kinds import multipart_to_node, raw_to_master
 
@@ -56,7 +57,7 @@ def run_full_disk(cluster, full):
     )
     assert refused.status_code == 507, refused.text
     assert refused.json()["error"]["code"] == "insufficient_storage"
-    assert list((full.data_dir / "tmp").iterdir()) == []
+    assert stray_temp_files(full.data_dir) == []
 
     # Through the master: every write succeeds, on the two nodes with room (of 10 files,
     # all but one in 60,000 runs meet the full node first).
