@@ -31,7 +31,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     quiet = {"MDBX_SNAPSHOT_INTERVAL": "0"}
     shared = Cluster(tmp_path_factory.mktemp("cluster"), env=quiet).start(nodes=2)
     yield shared
-    shared.stop()
+    shared.kill()
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def module_cluster(
     yield private
     if request.session.testsfailed > failed_before:
         print(private.logs())
-    private.stop()
+    private.kill()
 
 
 @pytest.fixture
@@ -63,4 +63,4 @@ def spawn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[.
     for cluster in made:
         if _failed(request):
             print(cluster.logs())
-        cluster.stop()
+        cluster.kill()
