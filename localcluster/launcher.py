@@ -173,18 +173,28 @@ class Cluster:
         self.masters.append(role)
         return role
 
-    def add_node(self, env: dict[str, str] | None = None, start: bool = True) -> Role:
+    def add_node(
+        self, env: dict[str, str] | None = None, start: bool = True, wait: bool = True
+    ) -> Role:
         node = self._role("node", env, ["--master", ",".join(m.url for m in self.masters)])
         self.nodes.append(node)
         if start:
-            node.start()
+            node.start(wait=wait)
         return node
 
     def start(self, nodes: int = 2) -> Cluster:
+        """Start the masters, then ``nodes`` nodes together; wait until all are up.
+
+        The nodes boot side by side, not one after another: a node's boot is mostly its one
+        worker's imports, which leave the other core idle. The masters come first, as
+        before: /health answers from the first worker up, and the nodes' boot is the time
+        the other master workers have to finish theirs (a test that counts a master's
+        descriptors, or stops it, wants them all serving)."""
         for master in self.masters:
             master.start()
-        for _ in range(nodes):
-            self.add_node()
+        started = [self.add_node(wait=False) for _ in range(nodes)]
+        for node in started:
+            node.wait_ready()
         self.wait_nodes_up()
         return self
 
@@ -217,6 +227,17 @@ class Cluster:
                 role.stop()
             except Exception:
                 role.kill()
+
+    def kill(self) -> None:
+        """SIGKILL every role at once: for a cluster thrown away after its test, whose
+        graceful stop would check nothing and cost a second or two (each gevent worker
+        looks at its stop flag once a second, then waits on its held requests)."""
+        roles = [r for r in [*self.nodes, *self.masters] if r.process and r.process.poll() is None]
+        for role in roles:
+            role.signal(signal.SIGKILL)
+        for role in roles:
+            assert role.process is not None
+            role.process.wait(timeout=10)
 
     def logs(self) -> str:
         return "\n".join(

@@ -248,7 +248,9 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
 
     def handle_exit(self, sig: Any, frame: Any) -> None:
         """SIGTERM: the graceful stop begins; the app hears of it (``WorkerState``)."""
-        extensions = getattr(self.wsgi, "extensions", None) or {}
+        # A worker still loading the app has none yet (the signal came during its boot):
+        # it stops once loaded, rather than exit as a failed boot that halts the arbiter.
+        extensions = getattr(getattr(self, "wsgi", None), "extensions", None) or {}
         state: WorkerState | None = extensions.get(WORKER_STATE)
         if state is not None:
             state.stopping = True

@@ -67,7 +67,7 @@ def web_cluster(
             assert made.status_code == 200, made.text
         yield cluster
     finally:
-        cluster.stop()
+        cluster.kill()
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def own_cluster(tmp_path) -> Iterator[Cluster]:
         add_user(cluster.master.url, *ADMIN, admin=True)
         yield cluster
     finally:
-        cluster.stop()
+        cluster.kill()
 
 
 def open_browser(cluster: Cluster, name: str, width: int = 1280) -> Browser:

@@ -31,22 +31,37 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     quiet = {"MDBX_SNAPSHOT_INTERVAL": "0"}
     shared = Cluster(tmp_path_factory.mktemp("cluster"), env=quiet).start(nodes=2)
     yield shared
-    shared.stop()
+    shared.kill()
 
 
 @pytest.fixture(scope="module")
-def module_cluster(
+def module_spawn(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Iterator[Cluster]:
-    """A private cluster for one module's tests that do not break it (they count or list
-    what the whole cluster holds); its logs are printed when one of them failed."""
-    private = Cluster(tmp_path_factory.mktemp("module-cluster")).start(nodes=2)
-    private.wait_nodes_up()
+) -> Iterator[Callable[..., Cluster]]:
+    """Build started clusters shared by one module's tests, which do not break them: each
+    start costs seconds. Their logs are printed when one of those tests failed."""
+    made: list[Cluster] = []
     failed_before = request.session.testsfailed
-    yield private
-    if request.session.testsfailed > failed_before:
-        print(private.logs())
-    private.stop()
+
+    def _spawn(nodes: int = 2, env: dict[str, str] | None = None) -> Cluster:
+        cluster = Cluster(tmp_path_factory.mktemp("module-cluster"), env=env)
+        made.append(cluster)
+        return cluster.start(nodes)
+
+    yield _spawn
+    for cluster in made:
+        if request.session.testsfailed > failed_before:
+            print(cluster.logs())
+        cluster.kill()
+
+
+@pytest.fixture(scope="module")
+def module_cluster(module_spawn: Callable[..., Cluster]) -> Cluster:
+    """A private cluster for one module's tests that do not break it (they count or list
+    what the whole cluster holds)."""
+    # Each test logs a user in from 127.0.0.1: more than the limit's 10 a minute once
+    # they run fast. The limit itself is tested elsewhere (tests/api/test_user_api.py).
+    return module_spawn(nodes=2, env={"MDBX_LOGIN_RATE_LIMIT": "10000 per minute"})
 
 
 @pytest.fixture
@@ -63,4 +78,4 @@ def spawn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[.
     for cluster in made:
         if _failed(request):
             print(cluster.logs())
-        cluster.stop()
+        cluster.kill()

@@ -68,7 +68,7 @@ def copies_on_disk(cluster: Cluster, digest: str) -> int:
 def accounts_cluster(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("accounts"), env=FAST_GC).start(nodes=2)
     yield cluster
-    cluster.stop()
+    cluster.kill()
 
 
 def test_two_users_with_overlapping_content(accounts_cluster):

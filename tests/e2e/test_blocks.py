@@ -54,7 +54,7 @@ def tree_rss(role: Role) -> int:
 def blocks_cluster(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("blocks")).start(nodes=2)
     yield cluster
-    cluster.stop()
+    cluster.kill()
 
 
 def test_200_mib_round_trip_through_the_cli_with_bounded_node_memory(blocks_cluster, tmp_path):

@@ -130,7 +130,7 @@ def held_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             cluster.start(nodes=2)
         yield cluster
     finally:
-        cluster.stop()
+        cluster.kill()
 
 
 def test_thousands_of_half_open_connections_leave_reads_fast(held_cluster: Cluster):
@@ -213,7 +213,7 @@ def timed_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
     try:
         yield cluster
     finally:
-        cluster.stop()
+        cluster.kill()
 
 
 def silence_after(port: int, *sends: bytes) -> tuple[float, bytes]:

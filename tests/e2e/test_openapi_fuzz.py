@@ -94,7 +94,7 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory, request) -> Iterator[dict[s
         finally:
             if request.session.testsfailed > failed_before:
                 print(cluster.logs())
-            cluster.stop()
+            cluster.kill()
 
 
 def login(master: str) -> str:

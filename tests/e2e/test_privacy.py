@@ -65,7 +65,7 @@ def mode(request, tmp_path_factory):
         env["MDBX_CLUSTER_SECRET"] = SECRET
     cluster = Cluster(tmp_path_factory.mktemp(request.param), env=env).start(nodes=2)
     yield Mode(cluster, secured)
-    cluster.stop()
+    cluster.kill()
 
 
 def blocks_of(payload: bytes) -> list[bytes]:

@@ -10,9 +10,10 @@ import json
 import re
 from pathlib import Path
 
+import pytest
 import requests
 
-from localcluster.launcher import Role, wait_until
+from localcluster.launcher import Cluster, Role, wait_until
 
 TIMEOUT = 10
 # Debug: the master's calls to its node (cluster calls) get access lines too.
@@ -29,8 +30,15 @@ def requests_logged(role: Role, request_id: str) -> list[dict]:
     return [e for e in json_lines(role) if e.get("request_id") == request_id]
 
 
-def test_a_request_id_travels_from_the_master_to_its_node_and_into_both_logs(spawn):
-    cluster = spawn(nodes=1, env=JSON_LOGS)
+@pytest.fixture(scope="module")
+def json_cluster(module_spawn) -> Cluster:
+    """One for both tests: each looks in the logs only for the ids it sent or was given,
+    and every line of them, the other test's too, must be JSON."""
+    return module_spawn(nodes=1, env=JSON_LOGS)
+
+
+def test_a_request_id_travels_from_the_master_to_its_node_and_into_both_logs(json_cluster):
+    cluster = json_cluster
     master, node = cluster.master, cluster.nodes[0]
     payload = b"traced bytes\n" * 100
     digest = hashlib.sha256(payload).hexdigest()
@@ -67,9 +75,8 @@ def test_a_request_id_travels_from_the_master_to_its_node_and_into_both_logs(spa
     assert any(e["kind"] == "log" for e in json_lines(master))
 
 
-def test_an_id_that_is_not_a_plain_token_is_replaced_and_errors_carry_one(spawn):
-    cluster = spawn(nodes=1, env=JSON_LOGS)
-    master = cluster.master
+def test_an_id_that_is_not_a_plain_token_is_replaced_and_errors_carry_one(json_cluster):
+    master = json_cluster.master
     odd = requests.get(
         f"{master.url}/download",
         params={"hash": "0" * 64},

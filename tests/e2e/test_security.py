@@ -30,7 +30,7 @@ def secured(tmp_path_factory):
     cluster = Cluster(tmp_path_factory.mktemp("secured"), env={"MDBX_CLUSTER_SECRET": SECRET})
     cluster.start(nodes=2)
     yield cluster
-    cluster.stop()
+    cluster.kill()
 
 
 def without_token(url: str) -> str:

@@ -51,7 +51,7 @@ def seedream_cluster(tmp_path_factory, fake, request):
     finally:
         if request.session.testsfailed > failed_before:
             print(cluster.logs())
-        cluster.stop()
+        cluster.kill()
 
 
 @pytest.fixture
