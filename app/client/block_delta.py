@@ -20,7 +20,7 @@ from typing import Any
 
 from app.client.account_client import AccountClient
 from app.client.errors import ClientError, FileNotFound
-from app.client.transfer import CHUNK, Progress, hash_blocks
+from app.client.transfer import Progress, hash_blocks, read_span
 
 # What the master's tus OPTIONS answer names as its block size.
 BLOCK_SIZE_HEADER = "Mdbx-Block-Size"
@@ -137,13 +137,4 @@ class DeltaBody:
         yield self.line
         with self.path.open("rb") as stream:
             for offset, length in self.spans:
-                stream.seek(offset)
-                left = length
-                while left > 0:
-                    data = stream.read(min(CHUNK, left))
-                    if not data:
-                        raise ClientError(f"{self.path} shrank while it was being sent")
-                    left -= len(data)
-                    if self.progress is not None:
-                        self.progress.update(len(data))
-                    yield data
+                yield from read_span(stream, self.path, offset, length, self.progress)

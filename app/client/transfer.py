@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import requests
 from urllib3.fields import RequestField
@@ -264,6 +264,23 @@ class PartFile:
         os.replace(self.path, self.dest)
 
 
+def read_span(
+    stream: BinaryIO, path: Path, offset: int, length: int, progress: Progress | None
+) -> Iterator[bytes]:
+    """``length`` bytes of the open file from ``offset``, in chunks as a request body sends
+    them, counted on ``progress``; ClientError if the file is shorter than that now."""
+    stream.seek(offset)
+    left = length
+    while left > 0:
+        data = stream.read(min(CHUNK, left))
+        if not data:
+            raise ClientError(f"{path} shrank while it was being sent")
+        left -= len(data)
+        if progress is not None:
+            progress.update(len(data))
+        yield data
+
+
 class FileBody:
     """``length`` bytes of a local file from ``offset``, read as they are sent.
 
@@ -281,17 +298,8 @@ class FileBody:
         return self.length
 
     def __iter__(self) -> Iterator[bytes]:
-        left = self.length
         with self.path.open("rb") as stream:
-            stream.seek(self.offset)
-            while left > 0:
-                data = stream.read(min(CHUNK, left))
-                if not data:
-                    raise ClientError(f"{self.path} shrank while it was being sent")
-                left -= len(data)
-                if self.progress is not None:
-                    self.progress.update(len(data))
-                yield data
+            yield from read_span(stream, self.path, self.offset, self.length, self.progress)
 
 
 class MultipartFile:
@@ -317,14 +325,6 @@ class MultipartFile:
 
     def __iter__(self) -> Iterator[bytes]:
         yield self.head
-        left = self.size
         with self.path.open("rb") as stream:
-            while left > 0:
-                chunk = stream.read(min(CHUNK, left))
-                if not chunk:
-                    raise ClientError(f"{self.path} shrank while it was being sent")
-                left -= len(chunk)
-                if self.progress is not None:
-                    self.progress.update(len(chunk))
-                yield chunk
+            yield from read_span(stream, self.path, 0, self.size, self.progress)
         yield self.tail
