@@ -1,9 +1,11 @@
 """Many small files over many connections: GETs against nginx (wrk on both), durable
-PUTs and the reference's multipart POSTs against a plain Python fsync loop."""
+PUTs and the reference's multipart POSTs against a plain Python fsync loop, with nginx's
+WebDAV PUT of as many distinct files (not synced) beside it."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from bench.disk import fsync_loop
@@ -14,6 +16,7 @@ from bench.rig import Rig
 
 PUT_SCRIPT = Path(__file__).with_name("put_unique.lua")
 MULTIPART_SCRIPT = Path(__file__).with_name("post_multipart.lua")
+NGINX_PUT_SCRIPT = Path(__file__).with_name("put_paths.lua")
 # Issue #7's targets: ratios to the reference in the same run, and a latency bound.
 SMALL_GET_TARGET = 0.15
 SMALL_GET_P99_MS = 50.0
@@ -142,6 +145,14 @@ def durable_small_writes(
         if not ours.requests <= new_blobs <= ours.requests + opts.put_concurrency:
             ours.errors.append(f"{new_blobs} blobs stored for {ours.requests} answered writes")
         limit = fsync_loop(rig.scratch / "fsync-loop", size, opts.duration, opts.put_max_files)
+        nginx_rate = nginx_small_puts(rig, size, opts.put_concurrency)
+        results.figure(
+            f"{workload}: nginx WebDAV PUT",
+            ours.requests_per_s,
+            nginx_rate,
+            "files/s",
+            reference_label="nginx WebDAV PUT of distinct files, wrk, not synced",
+        )
         ratio = results.figure(
             workload,
             ours.requests_per_s,
@@ -159,7 +170,8 @@ def durable_small_writes(
         results.row(
             workload,
             f"Python fsync loop {num(limit.rate, 'files/s')}, "
-            f"p50 {num(limit.percentile_ms(0.5), 'ms')}",
+            f"p50 {num(limit.percentile_ms(0.5), 'ms')}; nginx WebDAV PUT (not synced) "
+            f"{num(nginx_rate, 'files/s')}",
             "node (wrk) "
             + rate_latency(ours.requests_per_s, "files/s", ours.p50_ms, ours.p99_ms)
             + cpu_note(cpu_ms)
@@ -170,3 +182,28 @@ def durable_small_writes(
         )
     except Exception as error:
         results.fail(workload, error)
+
+
+def nginx_small_puts(rig: Rig, size: int, connections: int) -> float:
+    """nginx's WebDAV PUT of distinct ``size``-byte files, each to a path of its own,
+    with wrk's threads and duration: files/s, counted on disk (a file
+    nginx did not create is no file). nginx does not sync them: the figure is what
+    the same HTTP load costs a server that writes files but keeps no promise."""
+    opts = rig.opts
+    folder = rig.www / "small-put"
+    folder.mkdir(exist_ok=True)
+    try:
+        theirs = run_wrk(
+            f"{rig.nginx_url}/",
+            opts.threads,
+            connections,
+            opts.duration,
+            script=NGINX_PUT_SCRIPT,
+            script_args=[str(size), folder.name],
+        )
+        created = sum(1 for entry in os.scandir(folder) if entry.stat().st_size == size)
+        if created < theirs.requests:
+            raise RuntimeError(f"nginx answered {theirs.requests} PUTs, created {created} files")
+        return theirs.requests_per_s
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,5 +1,7 @@
 """SeaweedFS ``weed benchmark``-style small files: writes (``POST /assign`` + a node
-upload), then reads by hash, from Python clients and from wrk."""
+upload), then reads by hash, from Python clients and from wrk; beside them, in the same
+run, the fsync loop and nginx's WebDAV PUT of as many connections (#22), and nginx's GET
+of a file of the same size with wrk's same connections."""
 
 from __future__ import annotations
 
@@ -11,10 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
+from bench.disk import fsync_loop
 from bench.load import KIB, Client, Load, expect_ok, run_load, run_wrk
 from bench.procstat import CpuMeter
-from bench.results import Results, cpu_note, errors_note, rate_latency
+from bench.results import Results, cpu_note, errors_note, num, rate_latency
 from bench.rig import Options, Rig
+from bench.small_files import nginx_small_puts
 
 GET_SCRIPT = Path(__file__).with_name("get_paths.lua")
 # Issue #7's targets: a tenth of SeaweedFS's published laptop figures, on 2 cores.
@@ -50,6 +54,8 @@ def weed_style(rig: Rig) -> None:
 
         with CpuMeter(rig.servers) as cpu:
             load = run_load(opts.weed_concurrency, opts.weed_seconds, opts.weed_files, write)
+        limit = fsync_loop(rig.scratch / "fsync-loop", size, opts.duration, opts.put_max_files)
+        nginx_rate = nginx_small_puts(rig, size, opts.weed_concurrency)
         _row(
             results,
             f"{weed}: write",
@@ -59,6 +65,12 @@ def weed_style(rig: Rig) -> None:
             opts,
             cpu.ms_per(load.ops),
             WRITE_TARGET,
+            (
+                f"Python fsync loop {num(limit.rate, 'files/s')}; "
+                f"nginx WebDAV PUT (not synced, c={opts.weed_concurrency}) "
+                f"{num(nginx_rate, 'files/s')}",
+                limit.rate,
+            ),
         )
     except Exception as error:
         results.fail(f"{weed}: write", error)
@@ -92,18 +104,18 @@ def weed_style(rig: Rig) -> None:
     try:
         if not stored:
             raise RuntimeError("no file was written")
-        _reads_by_wrk(opts, rig.scratch, weed, stored, results)
+        _reads_by_wrk(rig, weed, stored, results)
     except Exception as error:
         results.fail(f"{weed}: read, wrk", error)
 
 
-def _reads_by_wrk(
-    opts: Options, scratch: Path, weed: str, stored: list[tuple[str, str]], results: Results
-) -> None:
+def _reads_by_wrk(rig: Rig, weed: str, stored: list[tuple[str, str]], results: Results) -> None:
     """The same reads with wrk: one run per node at once, the connections split between
     them. On 2 cores the Python clients above spend as much CPU as the nodes serving them
     (their GIL caps them at one core); wrk costs a fraction of that, so this row shows
-    what the nodes can serve. The bytes were checked by the Python pass."""
+    what the nodes can serve. The bytes were checked by the Python pass. nginx serves one
+    file of the same size to wrk's same connections."""
+    opts, scratch, www, nginx_url = rig.opts, rig.scratch, rig.www, rig.nginx_url
     by_node: dict[str, list[str]] = {}
     for base, digest in stored:
         by_node.setdefault(base, []).append(f"/retrieve?hash={digest}")
@@ -123,20 +135,32 @@ def _reads_by_wrk(
             )
         )
     rate = sum(run.requests_per_s for run in runs)
+    nginx_file = www / "weed-get.bin"
+    nginx_file.write_bytes(os.urandom(opts.weed_kib * KIB))
+    theirs = run_wrk(f"{nginx_url}/{nginx_file.name}", 2, opts.weed_concurrency, opts.duration)
     # The slower node's percentiles: an upper bound for the whole.
     p50, p99 = max(run.p50_ms for run in runs), max(run.p99_ms for run in runs)
     errors = [error for run in runs for error in run.errors]
     workload = f"{weed}: read, wrk"
-    results.figure(workload, rate, None, "ops/s", errors=errors, nodes=len(runs))
-    results.figure(f"{workload}: p50", p50, None, "ms")
-    results.figure(f"{workload}: p99", p99, None, "ms")
+    ratio = results.figure(
+        workload,
+        rate,
+        theirs.requests_per_s,
+        "ops/s",
+        errors=errors,
+        nodes=len(runs),
+        reference_label=f"nginx GET of one {opts.weed_kib} KiB file, wrk",
+    )
+    results.figure(f"{workload}: p50", p50, theirs.p50_ms, "ms")
+    results.figure(f"{workload}: p99", p99, theirs.p99_ms, "ms")
     results.row(
         workload,
-        "—",
+        f"nginx (one file, wrk, {opts.weed_concurrency} connections) "
+        + rate_latency(theirs.requests_per_s, "ops/s", theirs.p50_ms, theirs.p99_ms),
         f"node `/retrieve` by hash (wrk, {per_node} connections to each of {len(runs)} "
         f"nodes, {opts.duration:g} s) {rate_latency(rate, 'ops/s', p50, p99)}"
         + errors_note(errors),
-        None,
+        ratio,
         f"≥ {READ_TARGET:,.0f}/s, p99 < {P99_MS:g} ms",
         rate >= READ_TARGET and p99 < P99_MS and not errors,
     )
@@ -151,14 +175,17 @@ def _row(
     opts: Options,
     cpu_ms: dict[str, float],
     target: float | None,
+    reference: tuple[str, float] | None = None,
 ) -> None:
+    """One row of the Python clients' load; ``reference`` is the reference column's text
+    and the rate the ratio is to."""
     if not load.ops:
         raise RuntimeError(f"no operation succeeded: {'; '.join(load.first_errors)}")
     p50, p99 = load.percentile_ms(0.5), load.percentile_ms(0.99)
-    results.figure(
+    ratio = results.figure(
         workload,
         load.rate,
-        None,
+        reference[1] if reference else None,
         "ops/s",
         files=load.ops,
         target_files=planned,
@@ -173,12 +200,12 @@ def _row(
     capped = " (time limit reached)" if load.ops + load.errors < planned else ""
     results.row(
         workload,
-        "—",
+        reference[0] if reference else "—",
         f"{path} {rate_latency(load.rate, 'ops/s', p50, p99)}, "
         f"{load.ops:,} in {load.seconds:.1f} s{capped}"
         + cpu_note(cpu_ms)
         + errors_note(load.errors, load.first_errors),
-        None,
+        ratio,
         f"≥ {target:,.0f}/s, p99 < {P99_MS:g} ms" if target else "",
         None if target is None else load.rate >= target and p99 < P99_MS and not load.errors,
     )
