@@ -15,6 +15,7 @@ from gevent import socket
 from app.server.connection import (
     HEAD_LIMIT,
     INLINE_BODY,
+    TURN_EVERY,
     FastPath,
     FastRequest,
     FastResponse,
@@ -116,6 +117,33 @@ def test_pipelined_requests_are_answered_in_order(files, serve):
     stream.close()
     client.close()
     assert worker.get(timeout=5) is None
+
+
+def test_a_client_sending_requests_back_to_back_gives_the_others_their_turns(files):
+    """Pipelined requests are all read already, so the loop never waits on the socket:
+    without its turns it would keep the worker for as long as the client goes on."""
+    client, server = socket.socketpair()
+    client.settimeout(10)
+    turns: list[int] = []
+    served = 2 * TURN_EVERY + 1
+    try:
+        client.sendall(b"GET /f/small HTTP/1.1\r\n\r\n" * served)
+        client.shutdown(socket.SHUT_WR)
+        worker = gevent.spawn(
+            serve_connection,
+            server,
+            FastPath(files, write_timeout=5.0),
+            clock=HeadClock(5.0, 5.0),
+            turn=lambda: turns.append(len(files.seen)),
+        )
+        assert worker.get(timeout=5) is None
+        server.close()
+        assert client.makefile("rb").read().count(b"hello") == served
+    finally:
+        client.close()
+        server.close()
+    # A turn after every TURN_EVERY answers: the others wait for a few, never for all.
+    assert turns == [TURN_EVERY, 2 * TURN_EVERY]
 
 
 def test_the_first_declined_request_and_what_follows_are_handed_over(files, serve):
