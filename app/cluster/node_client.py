@@ -278,6 +278,20 @@ class NodeClient:
         if response.status_code != 200:
             raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
 
+    def digest_blobs(self, node_url: str, blocks: Sequence[str]) -> tuple[str, int]:
+        """The SHA-256 and size of a node's blobs ``blocks`` laid end to end, hashed
+        there (``POST /blobs/digest``); NodeUnavailable if it cannot tell (a block not
+        there, the node down)."""
+        url = f"{node_url}/blobs/digest"
+        try:
+            response = self._http.post(url, json={"blocks": list(blocks)}, timeout=NODE_TIMEOUT)
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
+        answer = response.json()
+        return str(answer["hash"]), int(answer["size"])
+
     def delete_blob(self, node_url: str, digest: str) -> None:
         """Delete a node's copy; a copy already gone counts as deleted."""
         self._call("DELETE", f"{node_url}/blobs/{digest}", ok=(200, 404))

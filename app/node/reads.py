@@ -4,12 +4,14 @@ hook and the overlay)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.cluster.master_client import MasterClient
 from app.errors import BlobNotFound, FileNotFound
@@ -18,6 +20,7 @@ from app.http.bodies import BODY_CHUNK
 from app.metadata.node_catalogue import NodeCatalogue
 from app.node.losses import LossReporter
 from app.primitives.lru import LRUCache
+from app.primitives.offhub import off_hub
 from app.storage.blobstore import FileBlobStore
 from app.storage.digests import parse_digest
 from app.storage.read_check import ReadCheck
@@ -26,6 +29,10 @@ log = logging.getLogger(__name__)
 
 # Files of several blocks recently sent whole: their block lists, a few KB each.
 LAYOUT_CACHE_SIZE = 256
+# Bytes read at once when hashing blobs end to end (``digest_of``).
+DIGEST_CHUNK = 1024 * 1024
+# Blobs one ``POST /blobs/digest`` may name (a 400 GiB file of 4 MiB blocks).
+MAX_DIGEST_BLOBS = 100_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,27 @@ class ReadService:
             layout.size,
             tuple(paths),
         )
+
+    def digest_of(self, blocks: Sequence[str]) -> dict[str, Any]:
+        """The SHA-256 and size of these blobs of this disk laid end to end: the
+        whole-file hash of an account upload whose blocks this node took (each block
+        read from the page cache it was just written through, instead of carried to
+        the master and hashed there). BlobNotFound if one is not here, or unsound."""
+        digests = [parse_digest(block) for block in blocks]
+        return off_hub(self._digest_of, digests)
+
+    def _digest_of(self, digests: list[str]) -> dict[str, Any]:
+        whole = hashlib.sha256()
+        size = 0
+        for digest in digests:
+            fd = self.open_checked(digest)
+            try:
+                while chunk := os.read(fd, DIGEST_CHUNK):
+                    whole.update(chunk)
+                    size += len(chunk)
+            finally:
+                os.close(fd)
+        return {"hash": whole.hexdigest(), "size": size}
 
     def checked_path(self, digest: str) -> Path:
         """Where a sound copy of ``digest`` is (``open_checked``, closed again)."""

@@ -33,7 +33,7 @@ from app.node.reads import ReadService
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.node.uploads import FormBody, UploadBody, UploadOptions, parse_kind
-from app.security import TOKEN_PARAM
+from app.security import TOKEN_PARAM, upload_receipt
 from app.storage.blobstore import FileBlobStore, check_digest
 from app.storage.digests import parse_digest
 from app.storage.writer import FileBlobWriter, MemoryBlobWriter, SealedBlob
@@ -109,7 +109,7 @@ class NodeService:
         else:
             sink = self._receive_raw(body.source, body.length)
             sealed = self.blobs.seal(sink, options.expected)
-        return self._keep(
+        answer = self._keep(
             sealed,
             name or sealed.digest,
             kind=options.kind,
@@ -118,6 +118,11 @@ class NodeService:
             register=options.register,
             private=options.private,
         )
+        key = self.membership.signing_key()
+        if options.upload and key:
+            # The bytes came and hashed to their name: the sender had them.
+            answer["receipt"] = upload_receipt(key, options.upload, sealed.digest, sealed.size)
+        return answer
 
     def store_blobs(self, blobs: Sequence[SentBlob], *, kind: str, private: bool) -> dict[str, Any]:
         """Store the small blobs a master sends in one request (``POST /blobs``), all made
