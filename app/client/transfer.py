@@ -119,13 +119,15 @@ def send_blocks(
     block_size: int,
     parallel: int,
     progress: Progress | None,
+    on_sent: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
 ) -> list[int]:
     """PUT each missing block of ``path`` to its node; return the sizes of those sent.
 
     ``missing`` is the master's answer: each block's ``url``, ``size`` and the
     ``indexes`` where it occurs in the file. Failures are left for the caller's next
     round; a block the node refuses as ``hash_mismatch`` means the file changed and
-    raises ``ClientError``.
+    raises ``ClientError``. ``on_sent(block, node's answer)`` is called, from the
+    sending thread, for each block stored.
     """
     sent: list[int] = []
     with path.open("rb") as stream, ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -141,6 +143,8 @@ def send_blocks(
                 # The node checks every block against the hash announced for it.
                 raise ClientError(f"{path} changed while it was being uploaded")
             if response.status_code == 200:
+                if on_sent is not None:
+                    on_sent(block, response.json())
                 sent.append(len(data))
                 if progress is not None:
                     progress.update(len(data) * len(block["indexes"]))
