@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from app.cluster import request_ids
 from app.cluster.agent import USER_AGENT
 from app.cluster.links import LinkPool
+from app.cluster.streamed_copy import StreamedCopy
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
 from app.security import TOKEN_PARAM, cluster_headers
@@ -124,6 +125,7 @@ class NodeClient:
     def __init__(self, secret: str = "", read_token: Callable[[str], str] | None = None) -> None:
         self._http = _session(100, secret)
         headers = {"User-Agent": USER_AGENT, **cluster_headers(secret)}
+        self._headers = headers
         self._links = LinkPool(headers, NODE_TIMEOUT)
         self._read_links = LinkPool(headers, NODE_READ_TIMEOUT)
         self._read_token = read_token
@@ -168,6 +170,30 @@ class NodeClient:
             )
         reply: dict[str, Any] = response.json()
         return reply
+
+    def open_copy(
+        self,
+        node_url: str,
+        name: str,
+        length: int,
+        digest: str | None,
+        chain: Sequence[str] = (),
+        kind: str = "file",
+        private: bool = False,
+    ) -> StreamedCopy:
+        """Begin a ``put_blob`` of ``length`` bytes whose body the caller sends as it
+        arrives (``StreamedCopy.send``), then ``finish``es: a chain forwarded while the
+        blob is received (``app.cluster.streamed_copy``)."""
+        params = {"name": name, "replicate": "0", "kind": kind}
+        if digest is not None:
+            params["hash"] = digest
+        if private:
+            params["private"] = "1"
+        if chain:
+            params["chain"] = ",".join(chain)
+        return StreamedCopy(
+            node_url, f"/upload?{urlencode(params)}", length, self._headers, NODE_TIMEOUT
+        )
 
     def put_blobs(
         self,

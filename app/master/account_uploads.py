@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 from collections.abc import Callable, Sequence
 from urllib.parse import urlencode
 
@@ -103,20 +104,26 @@ class AccountBlockUploads:
 
     def targets(self, upload: Upload) -> Callable[[str], Target]:
         """Where to PUT each block of ``upload``: the same R live nodes for every block,
-        so that the first one holds them all and can hash the whole file."""
+        so that each holds them all and can hash the whole file."""
         nodes = choose_nodes(self.live_nodes(), self.replication)
         if not nodes:
             raise ServiceUnavailable("no storage node is available", code="no_live_nodes")
 
+        turn = itertools.count()
+
         def target(block_hash: str) -> Target:
+            # Each block's chain begins at the next of the R nodes: they take the
+            # client's bytes in turn, and each still holds every block.
+            start = next(turn) % len(nodes)
+            chain = nodes[start:] + nodes[:start]
             params = {"hash": block_hash, "kind": "block", "private": "1", "upload": upload.id}
-            if len(nodes) > 1:
-                params["chain"] = ",".join(node.url for node in nodes[1:])
-            url = f"{nodes[0].url}/upload?{urlencode(params)}"
+            if len(chain) > 1:
+                params["chain"] = ",".join(node.url for node in chain[1:])
+            url = f"{chain[0].url}/upload?{urlencode(params)}"
             return {
                 "url": self.signer.write_url(url, block_hash),
                 "method": "PUT",
-                "nodes": [node.id for node in nodes],
+                "nodes": [node.id for node in chain],
             }
 
         return target
