@@ -75,7 +75,9 @@ class Uploads:
                 answer = None
             if answer is not None:
                 return answer
-        if self.direct and size > self.block_size():
+        # A tus upload of this file begun earlier (by an older mdbx) goes on as it began.
+        resuming = self.account.has_pending_upload(local, remote)
+        if self.direct and size > self.block_size() and not resuming:
             try:
                 sent = upload_blocks(self.account, local, remote, self.block_size(), progress)
             except ClientError as exc:
