@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -120,6 +120,12 @@ def sign_url(url: str, secret: str, op: str, digest: str, ttl: float) -> str:
     # Appended, not re-encoded: the URL stays byte for byte what it was, plus the token.
     signed_query = "&".join(filter(None, [parts.query, urlencode({TOKEN_PARAM: token})]))
     return urlunsplit(parts._replace(query=signed_query))
+
+
+def listing_digest(digests: Sequence[str]) -> str:
+    """The name a list of blobs is signed under (a read of them all at once, as the
+    master asks a node for their digest): the SHA-256 of their hashes, one a line."""
+    return hashlib.sha256("\n".join(d.lower() for d in digests).encode()).hexdigest()
 
 
 def upload_receipt(key: str, upload_id: str, digest: str, size: int) -> str:

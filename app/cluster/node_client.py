@@ -22,7 +22,7 @@ from app.cluster.links import LinkPool
 from app.cluster.streamed_copy import StreamedCopy
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
-from app.security import TOKEN_PARAM, cluster_headers
+from app.security import TOKEN_PARAM, cluster_headers, listing_digest
 from app.storage.digests import DIGEST_RE
 
 log = logging.getLogger(__name__)
@@ -309,8 +309,17 @@ class NodeClient:
         there (``POST /blobs/digest``); NodeUnavailable if it cannot tell (a block not
         there, the node down)."""
         url = f"{node_url}/blobs/digest"
+        # Signed as a read of them all: in open mode too, private blobs are hashed only
+        # for the master (app.node.access).
+        listing = listing_digest(blocks)
+        token = self._read_token(listing) if self._read_token is not None else None
         try:
-            response = self._http.post(url, json={"blocks": list(blocks)}, timeout=NODE_TIMEOUT)
+            response = self._http.post(
+                url,
+                params=self._read_params(listing, token),
+                json={"blocks": list(blocks)},
+                timeout=NODE_TIMEOUT,
+            )
         except requests.RequestException as exc:
             raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
         if response.status_code != 200:

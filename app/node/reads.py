@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from app.cluster.master_client import MasterClient
-from app.errors import BlobNotFound, FileNotFound
+from app.errors import BlobNotFound, FileNotFound, Forbidden
 from app.http.blob_headers import mimetype_of
 from app.http.bodies import BODY_CHUNK
 from app.metadata.node_catalogue import NodeCatalogue
 from app.node.losses import LossReporter
 from app.primitives.lru import LRUCache
 from app.primitives.offhub import off_hub
+from app.security import listing_digest
 from app.storage.blobstore import FileBlobStore
 from app.storage.digests import parse_digest
 from app.storage.read_check import ReadCheck
@@ -130,12 +131,15 @@ class ReadService:
             tuple(paths),
         )
 
-    def digest_of(self, blocks: Sequence[str]) -> dict[str, Any]:
+    def digest_of(self, blocks: Sequence[str], listing: str | None) -> dict[str, Any]:
         """The SHA-256 and size of these blobs of this disk laid end to end: the
         whole-file hash of an account upload whose blocks this node took (each block
         read from the page cache it was just written through, instead of carried to
-        the master and hashed there). BlobNotFound if one is not here, or unsound."""
+        the master and hashed there). ``listing``: the name the request was signed
+        under, which must be theirs (403). BlobNotFound if one is not here, or unsound."""
         digests = [parse_digest(block) for block in blocks]
+        if listing != listing_digest(digests):
+            raise Forbidden("?hash= is not the listing of these blobs", code="invalid_token")
         return off_hub(self._digest_of, digests)
 
     def _digest_of(self, digests: list[str]) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def digest_blobs() -> Response:
     blocks = json_body().get("blocks")
     if not isinstance(blocks, list) or len(blocks) > MAX_DIGEST_BLOBS:
         raise InvalidField("blocks", f"'blocks' lists at most {MAX_DIGEST_BLOBS} hashes")
-    return jsonify(node_service().reads.digest_of(blocks))
+    return jsonify(node_service().reads.digest_of(blocks, request.args.get("hash")))
 
 
 @bp.post("/replicate")

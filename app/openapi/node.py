@@ -128,6 +128,7 @@ PATHS: dict[str, dict[str, Operation]] = {
             answer(200, obj({"hash": HASH, "size": INTEGER})),
             (*JSON_BODY, 401, 403, 404),
             security=CLUSTER,
+            parameters=[HASH_QUERY, TOKEN],
             body=json_request(obj({"blocks": array(DIGEST)})),
         )
     },

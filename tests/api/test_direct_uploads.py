@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 from app.config import MIN_BLOCK_SIZE
 from app.factory import create_app
 from app.node.service import EXTENSION as NODE
-from app.security import CLUSTER_HEADER
+from app.security import CLUSTER_HEADER, listing_digest
 from localcluster.launcher import free_port
 from tests.support.apps import lone_node_app, make_client, serve_app
 
@@ -284,8 +284,21 @@ def test_the_node_hashes_blobs_end_to_end_for_the_cluster_only(cluster):
     send(data, state["missing"])
     blocks = [m["hash"] for m in state["missing"]]
     url = f"{cluster.node_url}/blobs/digest"
-    assert requests.post(url, json={"blocks": blocks}, timeout=10).status_code == 401
-    reply = requests.post(url, json={"blocks": blocks}, headers=CLUSTER, timeout=10)
+    named = {"hash": listing_digest(blocks)}
+    assert requests.post(url, params=named, json={"blocks": blocks}, timeout=10).status_code == 401
+    reply = requests.post(url, params=named, json={"blocks": blocks}, headers=CLUSTER, timeout=10)
     assert reply.json() == {"hash": hashlib.sha256(data).hexdigest(), "size": len(data)}
-    absent = requests.post(url, json={"blocks": ["0" * 64]}, headers=CLUSTER, timeout=10)
-    assert absent.status_code == 404
+    # The request names its listing: a token for one list opens no other.
+    other = requests.post(
+        url, params=named, json={"blocks": blocks[:1]}, headers=CLUSTER, timeout=10
+    )
+    assert other.status_code == 403
+    absent = ["0" * 64]
+    missing = requests.post(
+        url,
+        params={"hash": listing_digest(absent)},
+        json={"blocks": absent},
+        headers=CLUSTER,
+        timeout=10,
+    )
+    assert missing.status_code == 404

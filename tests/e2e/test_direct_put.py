@@ -15,6 +15,7 @@ import requests
 from app.client.account_client import AccountClient
 from app.client.api import Client
 from app.client.direct_put import upload_blocks
+from app.security import listing_digest
 from tests.support.cli import MIB, mdbx
 
 BLOCK = 4 * MIB
@@ -162,5 +163,15 @@ def test_a_tampered_or_absent_block_keeps_the_file_from_appearing(
         assert commit.json()["error"]["missing"] == [0, 3]
         listed = mdbx("ls", "/t.bin", master=cluster.master.url, env=user)
         assert listed.returncode == 3
+        # Nor does a node hash private blobs end to end for anyone but the master.
+        hashes = [by_index[1]["hash"], by_index[2]["hash"]]
+        for node in cluster.nodes:
+            asked = requests.post(
+                f"{node.url}/blobs/digest",
+                params={"hash": listing_digest(hashes)},
+                json={"blocks": hashes},
+                timeout=TIMEOUT,
+            )
+            assert asked.status_code == 403
     finally:
         client.client.close()
