@@ -8,12 +8,14 @@ time and the master carries none of them.
 
 A put cut off goes on where it stopped: the upload and the receipts of the blocks sent
 are kept with the uploads begun (``app.client.pending_uploads``), and the same command
-sends only the blocks it has no receipt for. A master without the call answers 404:
-``upload_blocks`` then answers None, having sent nothing, and the caller uses tus.
+sends only the blocks it has no receipt for. A master without the call answers 404, and
+nodes may be out of the client's reach: ``upload_blocks`` then answers None, having
+stored nothing, and the caller uses tus.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from pathlib import Path
@@ -79,7 +81,9 @@ def upload_blocks(
     """Store ``local`` at ``remote``, its blocks sent to the nodes; answer ``{"path",
     "size","hash","version","sent_bytes"}`` (with ``resumed_from``, the bytes sent
     before, when it went on from an earlier put), or None when the master lacks the
-    call (nothing sent). ClientError 400 hash_mismatch when the file changed meanwhile."""
+    call or no node takes a block from here (nothing stored: the caller sends the file
+    through the master). ClientError 400 hash_mismatch when the file changed meanwhile.
+    """
     key = RECORD_PREFIX + upload_key(account.client.master_url, remote, local)
     plan = hash_blocks(local, block_size)
     pending, state = _resume(account, key)
@@ -104,6 +108,11 @@ def upload_blocks(
                 progress.reset(plan.size)
                 progress.update(plan.size - sum(m["size"] * len(m["indexes"]) for m in missing))
             sizes = send_blocks(nodes, local, missing, block_size, parallel, progress, pending.note)
+            if missing and not sizes and not sent and not pending.receipts:
+                # No node takes anything from here (only the master is reachable, say):
+                # the upload goes through the master after all.
+                _abandon(account, pending)
+                return None
             sent += sum(sizes)
             try:
                 answer = account.call(
@@ -129,6 +138,12 @@ def upload_blocks(
                 result["resumed_from"] = plan.size - already
             return result
     raise ClientError(f"{local}: blocks kept failing to reach the nodes; try again")
+
+
+def _abandon(account: AccountClient, pending: PendingBlocks) -> None:
+    forget_pending(pending.key)
+    with contextlib.suppress(ClientError):  # it expires anyway
+        account.call("DELETE", f"/api/uploads/{pending.upload_id}")
 
 
 def _announced(remote: str, plan: BlockPlan) -> dict[str, Any]:
