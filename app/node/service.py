@@ -129,16 +129,21 @@ class NodeService:
         else:
             sink = self._receive_raw(body.source, body.length)
             sealed = self.blobs.seal(sink, options.expected)
-        answer = self._keep(
-            sealed,
-            name or sealed.digest,
-            kind=options.kind,
-            replicate=options.replicate and forwarded is None,
-            chain=chain,
-            register=options.register,
-            private=options.private,
-            forwarded=forwarded,
-        )
+        try:
+            answer = self._keep(
+                sealed,
+                name or sealed.digest,
+                kind=options.kind,
+                replicate=options.replicate and forwarded is None,
+                chain=chain,
+                register=options.register,
+                private=options.private,
+                forwarded=forwarded,
+            )
+        except BaseException:
+            if forwarded is not None:
+                forwarded.abandon()  # closed now, not when collected
+            raise
         key = self.membership.signing_key()
         if options.upload and key:
             # The bytes came and hashed to their name: the sender had them.
@@ -284,8 +289,6 @@ class NodeService:
                 PendingCopy(sealed, name, kind, register, replicate and not chain, private)
             )
         except BaseException:
-            if forwarded is not None:
-                forwarded.abandon()
             if private and not self.blobs.on_disk(sealed.digest):
                 self.catalog.remove([sealed.digest])  # no row for a blob that is not there
             raise
