@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -39,10 +39,13 @@ READ, WRITE = "read", "write"
 OPS = (READ, WRITE)
 # Query parameters a token fixes besides the hash: ``chain`` names the nodes the bytes
 # (and, with them, the cluster header) are forwarded to, ``kind`` whether the blob is
-# registered as a file. A client must not be able to change either.
-BOUND_PARAMS = ("kind", "chain")
+# registered as a file, ``private`` whether it is a private copy and ``upload`` the
+# account upload its receipt is for. A client must not be able to change any of them.
+BOUND_PARAMS = ("kind", "chain", "private", "upload")
 # Separates these tokens from anything else ever signed with the same secret.
 _SALT = "mdbx.blob-url"
+# Separates upload receipts likewise.
+_RECEIPT_SALT = b"mdbx.upload-receipt"
 # HTTP requires a 401 to name a scheme the client could use.
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="mdbx"'}
 
@@ -117,6 +120,30 @@ def sign_url(url: str, secret: str, op: str, digest: str, ttl: float) -> str:
     # Appended, not re-encoded: the URL stays byte for byte what it was, plus the token.
     signed_query = "&".join(filter(None, [parts.query, urlencode({TOKEN_PARAM: token})]))
     return urlunsplit(parts._replace(query=signed_query))
+
+
+def listing_digest(digests: Sequence[str]) -> str:
+    """The name a list of blobs is signed under (a read of them all at once, as the
+    master asks a node for their digest): the SHA-256 of their hashes, one a line."""
+    return hashlib.sha256("\n".join(d.lower() for d in digests).encode()).hexdigest()
+
+
+def upload_receipt(key: str, upload_id: str, digest: str, size: int) -> str:
+    """What a node answers for the bytes of blob ``digest`` it received and checked for
+    account upload ``upload_id``: proof, to the master holding ``key``, that the
+    uploader had them (knowing a hash proves nothing: ``app.userfiles.direct``)."""
+    if not key:
+        raise ValueError("a receipt needs a key")
+    message = f"{upload_id}:{digest.lower()}:{size}".encode()
+    return hmac.new(key.encode(), _RECEIPT_SALT + b":" + message, hashlib.sha256).hexdigest()
+
+
+def is_upload_receipt(key: str, receipt: object, upload_id: str, digest: str, size: int) -> bool:
+    """Whether ``receipt`` is a node's, under ``key``, for these bytes of this upload."""
+    if not key or not isinstance(receipt, str):
+        return False
+    expected = upload_receipt(key, upload_id, digest, size)
+    return hmac.compare_digest(expected.encode(), receipt.encode())
 
 
 def cluster_headers(secret: str) -> dict[str, str]:

@@ -245,6 +245,10 @@ class AccountClient:
         stored = {key: entry[key] for key in ("path", "size", "hash", "version")}
         return {**stored, "resumed_from": resumed_from}
 
+    def has_pending_upload(self, local: Path, remote: str) -> bool:
+        """Whether a tus upload of this unchanged file to ``remote`` was begun here."""
+        return find_pending(upload_key(self.client.master_url, remote, local)) is not None
+
     def _upload_resumable(
         self, local: Path, remote: str, size: int, progress: Progress | None
     ) -> int:

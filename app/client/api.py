@@ -335,6 +335,7 @@ def error_of(response: requests.Response, request_line: str) -> ClientError:
         error.get("message", f"HTTP {response.status_code}"),
         response.status_code,
         error.get("code"),
+        {k: v for k, v in error.items() if k not in ("code", "message")},
     )
 
 

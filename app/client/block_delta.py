@@ -7,8 +7,9 @@ master). A file the master holds none of is better sent whole (tus, resumable):
 ``upload_changed_blocks`` then answers None, having sent no byte of it.
 
 ``Uploads`` is the one way ``mdbx put`` and ``mdbx sync`` store a file at a path: over a
-large file already there, only its changed blocks; anything else as
-``AccountClient.upload`` sends it.
+large file already there, only its changed blocks; a new large file's blocks straight to
+the nodes (``app.client.direct_put``), or through tus on a master without that call;
+anything else as ``AccountClient.upload`` sends it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app.client.account_client import AccountClient
+from app.client.direct_put import upload_blocks
 from app.client.errors import ClientError, FileNotFound
 from app.client.transfer import Progress, hash_blocks, read_span
 
@@ -42,6 +44,9 @@ class Uploads:
         # Whether the master takes a file's changed blocks (until it answers 404), and
         # its block size (asked at the first large file).
         self.deltas = True
+        # Whether a new large file's blocks go straight to the nodes (until the master
+        # answers 404: an older one, which takes them through tus).
+        self.direct = True
         self._block_size: int | None = None
 
     def block_size(self) -> int:
@@ -70,6 +75,18 @@ class Uploads:
                 answer = None
             if answer is not None:
                 return answer
+        # A tus upload of this file begun earlier (by an older mdbx) goes on as it began.
+        resuming = self.account.has_pending_upload(local, remote)
+        if self.direct and size > self.block_size() and not resuming:
+            try:
+                sent = upload_blocks(self.account, local, remote, self.block_size(), progress)
+            except ClientError as exc:
+                if exc.status not in (404, 405):
+                    raise
+                sent = None
+            if sent is not None:
+                return sent
+            self.direct = False  # a master without the call: tus from now on
         stored = self.account.upload(local, remote, progress=progress)
         return {**stored, "sent_bytes": size - stored.get("resumed_from", 0)}
 

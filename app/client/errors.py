@@ -12,14 +12,24 @@ Errors::
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ClientError(Exception):
     """The cluster answered with an error, or no replica could serve a file."""
 
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        status: int | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        # The error body's other fields (``missing`` of a blocks_missing).
+        self.details = details or {}
 
 
 class MasterUnreachable(ClientError):

@@ -19,9 +19,10 @@ from requests.adapters import HTTPAdapter
 from app.cluster import request_ids
 from app.cluster.agent import USER_AGENT
 from app.cluster.links import LinkPool
+from app.cluster.streamed_copy import StreamedCopy
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
-from app.security import TOKEN_PARAM, cluster_headers
+from app.security import TOKEN_PARAM, cluster_headers, listing_digest
 from app.storage.digests import DIGEST_RE
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class NodeClient:
     def __init__(self, secret: str = "", read_token: Callable[[str], str] | None = None) -> None:
         self._http = _session(100, secret)
         headers = {"User-Agent": USER_AGENT, **cluster_headers(secret)}
+        self._headers = headers
         self._links = LinkPool(headers, NODE_TIMEOUT)
         self._read_links = LinkPool(headers, NODE_READ_TIMEOUT)
         self._read_token = read_token
@@ -168,6 +170,30 @@ class NodeClient:
             )
         reply: dict[str, Any] = response.json()
         return reply
+
+    def open_copy(
+        self,
+        node_url: str,
+        name: str,
+        length: int,
+        digest: str | None,
+        chain: Sequence[str] = (),
+        kind: str = "file",
+        private: bool = False,
+    ) -> StreamedCopy:
+        """Begin a ``put_blob`` of ``length`` bytes whose body the caller sends as it
+        arrives (``StreamedCopy.send``), then ``finish``es: a chain forwarded while the
+        blob is received (``app.cluster.streamed_copy``)."""
+        params = {"name": name, "replicate": "0", "kind": kind}
+        if digest is not None:
+            params["hash"] = digest
+        if private:
+            params["private"] = "1"
+        if chain:
+            params["chain"] = ",".join(chain)
+        return StreamedCopy(
+            node_url, f"/upload?{urlencode(params)}", length, self._headers, NODE_TIMEOUT
+        )
 
     def put_blobs(
         self,
@@ -277,6 +303,29 @@ class NodeClient:
             raise CorruptCopy(f"node {source_url} sent bytes that do not match {digest}")
         if response.status_code != 200:
             raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    def digest_blobs(self, node_url: str, blocks: Sequence[str]) -> tuple[str, int]:
+        """The SHA-256 and size of a node's blobs ``blocks`` laid end to end, hashed
+        there (``POST /blobs/digest``); NodeUnavailable if it cannot tell (a block not
+        there, the node down)."""
+        url = f"{node_url}/blobs/digest"
+        # Signed as a read of them all: in open mode too, private blobs are hashed only
+        # for the master (app.node.access).
+        listing = listing_digest(blocks)
+        token = self._read_token(listing) if self._read_token is not None else None
+        try:
+            response = self._http.post(
+                url,
+                params=self._read_params(listing, token),
+                json={"blocks": list(blocks)},
+                timeout=NODE_TIMEOUT,
+            )
+        except requests.RequestException as exc:
+            raise NodeUnavailable(f"{url} unreachable: {exc}") from exc
+        if response.status_code != 200:
+            raise NodeUnavailable(f"{url} answered {response.status_code}: {response.text[:200]}")
+        answer = response.json()
+        return str(answer["hash"]), int(answer["size"])
 
     def delete_blob(self, node_url: str, digest: str) -> None:
         """Delete a node's copy; a copy already gone counts as deleted."""

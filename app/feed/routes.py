@@ -13,7 +13,7 @@ from app.http.multipart import read_parts
 from app.http.peer import peer_watch
 from app.http.query import int_arg
 from app.userfiles.batch import MAX_BATCH_BYTES, MAX_BATCH_FILES, BatchFile
-from app.userfiles.current import batch_writes, change_feed, delta_writes
+from app.userfiles.current import batch_writes, change_feed, delta_writes, direct_uploads
 from app.userfiles.delta import read_plan
 from app.userfiles.feed import DEFAULT_PAGE, MAX_PAGE, MAX_WAIT
 
@@ -105,6 +105,31 @@ def put_delta() -> Response:
     plan = read_plan(request.stream)
     entry = delta_writes().put(user, request.args.get("path", ""), plan, request.stream)
     return jsonify(stored_answer(entry))
+
+
+@bp.post("/api/uploads")
+def begin_upload() -> Response:
+    """A large file whose blocks go straight to the nodes (``app.userfiles.direct``):
+    where to PUT each block."""
+    return jsonify(direct_uploads().begin(current_user(), json_body()))
+
+
+@bp.get("/api/uploads/<upload_id>")
+def upload_status(upload_id: str) -> Response:
+    return jsonify(direct_uploads().status(current_user(), upload_id))
+
+
+@bp.post("/api/uploads/<upload_id>/commit")
+def commit_upload(upload_id: str) -> Response:
+    """The file at its path, once every block was sent (``receipts``) or is held."""
+    receipts = json_body().get("receipts")
+    entry = direct_uploads().commit(current_user(), upload_id, receipts)
+    return jsonify(stored_answer(entry))
+
+
+@bp.delete("/api/uploads/<upload_id>")
+def abort_upload(upload_id: str) -> Response:
+    return jsonify(direct_uploads().abort(current_user(), upload_id))
 
 
 def batch_path(name: str, filename: str | None) -> str:

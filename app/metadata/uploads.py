@@ -33,6 +33,9 @@ class Upload:
     block_size: int
     expires_at: float
     blocks: tuple[tuple[str, int], ...]
+    # Who began it, as ``begin`` was told (an account upload's user: its limits, and
+    # whose it is).
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class UploadStore:
         same instant may pass it by as many as announce together).
         """
         now = time.time()
-        upload = new_upload(name, size, file_hash, block_size, blocks, ttl)
+        upload = new_upload(name, size, file_hash, block_size, blocks, ttl, owner=owner)
         with write_transaction(self.engine) as conn:
             if owner and limits is not None:
                 _check_room(conn, owner, len(blocks), limits, now)
@@ -130,7 +133,9 @@ class UploadStore:
             if row is None or row.expires_at < time.time():
                 raise UploadNotFound(f"no upload in progress with id {upload_id}")
             blocks = block_list(conn, upload_id)
-        return Upload(row.id, row.name, row.size, row.hash, row.block_size, row.expires_at, blocks)
+        return Upload(
+            row.id, row.name, row.size, row.hash, row.block_size, row.expires_at, blocks, row.owner
+        )
 
     def commit(self, upload: Upload, *, public: bool = True) -> FileRecord:
         """Turn the upload into its file (blocks checked by the caller) and close it.
@@ -185,6 +190,8 @@ def new_upload(
     block_size: int,
     blocks: Sequence[tuple[str, int]],
     ttl: float,
+    *,
+    owner: str = "",
 ) -> Upload:
     """An upload not yet recorded, under a fresh id, expiring ``ttl`` seconds from now."""
     # 128 bits from the OS's CSPRNG: an upload id is not guessable.
@@ -196,6 +203,7 @@ def new_upload(
         block_size,
         time.time() + ttl,
         tuple(blocks),
+        owner,
     )
 
 

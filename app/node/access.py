@@ -28,7 +28,15 @@ from app.storage.digests import parse_digest
 # What a probe or a scraper asks, with no credentials (as of a load balancer, Prometheus).
 OPEN_ENDPOINTS = frozenset({"node.health", "node.ready", "node.metrics"})
 # What a signed URL may open; any other endpoint is for the cluster only.
-TOKEN_OPS = {"node.retrieve": READ, "node.retrieve_file": READ, "node.upload": WRITE}
+TOKEN_OPS = {
+    "node.retrieve": READ,
+    "node.retrieve_file": READ,
+    "node.upload": WRITE,
+    "node.digest_blobs": READ,
+}
+# Reads whose token is required in open mode too: blobs hashed end to end (private ones
+# among them) for the master only, under the listing's name (``listing_digest``).
+SIGNED_ONLY = frozenset({"node.digest_blobs"})
 # The reads of open mode, and whether each reads one blob (False: a file of blocks).
 OPEN_READS = {"node.retrieve": True, "node.retrieve_file": False}
 
@@ -78,6 +86,11 @@ class NodeAccess:
                 digest=args.get("hash"),
                 params=args,
             )
+            return
+        if endpoint in SIGNED_ONLY:
+            if not args.get(TOKEN_PARAM):
+                raise Forbidden(f"this read needs the master's {TOKEN_PARAM}", code="invalid_token")
+            self._check_open_read(parse_digest(args.get("hash")), args, blob=False)
             return
         blob = OPEN_READS.get(endpoint or "")
         if blob is not None:

@@ -4,20 +4,24 @@ hook and the overlay)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.cluster.master_client import MasterClient
-from app.errors import BlobNotFound, FileNotFound
+from app.errors import BlobNotFound, FileNotFound, Forbidden
 from app.http.blob_headers import mimetype_of
 from app.http.bodies import BODY_CHUNK
 from app.metadata.node_catalogue import NodeCatalogue
 from app.node.losses import LossReporter
 from app.primitives.lru import LRUCache
+from app.primitives.offhub import off_hub
+from app.security import listing_digest
 from app.storage.blobstore import FileBlobStore
 from app.storage.digests import parse_digest
 from app.storage.read_check import ReadCheck
@@ -26,6 +30,10 @@ log = logging.getLogger(__name__)
 
 # Files of several blocks recently sent whole: their block lists, a few KB each.
 LAYOUT_CACHE_SIZE = 256
+# Bytes read at once when hashing blobs end to end (``digest_of``).
+DIGEST_CHUNK = 1024 * 1024
+# Blobs one ``POST /blobs/digest`` may name (a 400 GiB file of 4 MiB blocks).
+MAX_DIGEST_BLOBS = 100_000
 
 
 @dataclass(frozen=True)
@@ -122,6 +130,30 @@ class ReadService:
             layout.size,
             tuple(paths),
         )
+
+    def digest_of(self, blocks: Sequence[str], listing: str | None) -> dict[str, Any]:
+        """The SHA-256 and size of these blobs of this disk laid end to end: the
+        whole-file hash of an account upload whose blocks this node took (each block
+        read from the page cache it was just written through, instead of carried to
+        the master and hashed there). ``listing``: the name the request was signed
+        under, which must be theirs (403). BlobNotFound if one is not here, or unsound."""
+        digests = [parse_digest(block) for block in blocks]
+        if listing != listing_digest(digests):
+            raise Forbidden("?hash= is not the listing of these blobs", code="invalid_token")
+        return off_hub(self._digest_of, digests)
+
+    def _digest_of(self, digests: list[str]) -> dict[str, Any]:
+        whole = hashlib.sha256()
+        size = 0
+        for digest in digests:
+            fd = self.open_checked(digest)
+            try:
+                while chunk := os.read(fd, DIGEST_CHUNK):
+                    whole.update(chunk)
+                    size += len(chunk)
+            finally:
+                os.close(fd)
+        return {"hash": whole.hexdigest(), "size": size}
 
     def checked_path(self, digest: str) -> Path:
         """Where a sound copy of ``digest`` is (``open_checked``, closed again)."""

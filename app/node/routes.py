@@ -11,12 +11,14 @@ import dataclasses
 
 from flask import Blueprint, Response, jsonify, request
 
+from app.errors import InvalidField
 from app.http.blobs import send_blob, send_stream
 from app.http.bodies import json_body
 from app.http.readiness import metrics_answer, readiness_answer
 from app.node.auth import require_credentials
 from app.node.batches import read_blob_batch
 from app.node.readiness import node_problems
+from app.node.reads import MAX_DIGEST_BLOBS
 from app.node.service import node_service
 from app.node.uploads import FormBody, RawBody, parse_kind, parse_upload_options
 
@@ -49,6 +51,16 @@ def store_blobs() -> Response:
     kind = parse_kind(request.args.get("kind", "file"))
     private = request.args.get("private", "0") in ("1", "true")
     return jsonify(service.store_blobs(blobs, kind=kind, private=private))
+
+
+@bp.post("/blobs/digest")
+def digest_blobs() -> Response:
+    """The SHA-256 of blobs of this node end to end (``{"blocks": [hash, ...]}``): an
+    account upload's whole-file hash, for the master's commit."""
+    blocks = json_body().get("blocks")
+    if not isinstance(blocks, list) or len(blocks) > MAX_DIGEST_BLOBS:
+        raise InvalidField("blocks", f"'blocks' lists at most {MAX_DIGEST_BLOBS} hashes")
+    return jsonify(node_service().reads.digest_of(blocks, request.args.get("hash")))
 
 
 @bp.post("/replicate")

@@ -13,6 +13,7 @@ from flask import current_app
 
 from app.cluster.master_client import MasterClient
 from app.cluster.node_client import NodeClient, NodeUnavailable
+from app.cluster.streamed_copy import StreamedCopy
 from app.errors import (
     BlobNotFound,
     HashMismatch,
@@ -33,7 +34,7 @@ from app.node.reads import ReadService
 from app.node.scrub import Scrubber
 from app.node.sync import MasterSync
 from app.node.uploads import FormBody, UploadBody, UploadOptions, parse_kind
-from app.security import TOKEN_PARAM
+from app.security import TOKEN_PARAM, upload_receipt
 from app.storage.blobstore import FileBlobStore, check_digest
 from app.storage.digests import parse_digest
 from app.storage.writer import FileBlobWriter, MemoryBlobWriter, SealedBlob
@@ -93,6 +94,7 @@ class NodeService:
         # Before the body is read: a node forwards only to nodes the master lists.
         chain = [self.membership.node_url(url, "chain") for url in options.chain]
         name = options.name
+        forwarded: StreamedCopy | None = None
         if isinstance(body, FormBody):
             sealed, filename, fields = self._receive_multipart(body)
             name = clean_name(filename)
@@ -106,18 +108,47 @@ class NodeService:
                 raise
         elif isinstance(body.source, bytes):
             sealed = self.blobs.seal_bytes(body.source, options.expected)
+        elif chain and body.length is not None:
+            # The chain's next copy is sent on as the bytes arrive (``StreamedCopy``).
+            forwarded = self.peers.open_copy(
+                chain[0],
+                name or (options.expected or ""),
+                body.length,
+                options.expected,
+                chain[1:],
+                kind=options.kind,
+                private=options.private,
+            )
+            try:
+                sink = self._receive_raw(body.source, body.length, forwarded)
+                sealed = self.blobs.seal(sink, options.expected)
+            except BaseException:
+                forwarded.abandon()
+                raise
+            chain = []
         else:
             sink = self._receive_raw(body.source, body.length)
             sealed = self.blobs.seal(sink, options.expected)
-        return self._keep(
-            sealed,
-            name or sealed.digest,
-            kind=options.kind,
-            replicate=options.replicate,
-            chain=chain,
-            register=options.register,
-            private=options.private,
-        )
+        try:
+            answer = self._keep(
+                sealed,
+                name or sealed.digest,
+                kind=options.kind,
+                replicate=options.replicate and forwarded is None,
+                chain=chain,
+                register=options.register,
+                private=options.private,
+                forwarded=forwarded,
+            )
+        except BaseException:
+            if forwarded is not None:
+                forwarded.abandon()  # closed now, not when collected
+            raise
+        key = self.membership.signing_key()
+        if options.upload and key:
+            # The bytes came and hashed to their name: the sender had them.
+            answer["receipt"] = upload_receipt(key, options.upload, sealed.digest, sealed.size)
+        return answer
 
     def store_blobs(self, blobs: Sequence[SentBlob], *, kind: str, private: bool) -> dict[str, Any]:
         """Store the small blobs a master sends in one request (``POST /blobs``), all made
@@ -158,10 +189,14 @@ class NodeService:
             }
         return {"node": self.node_id, "results": results}
 
-    def _receive_raw(self, stream: IO[bytes], content_length: int | None) -> FileBlobWriter:
+    def _receive_raw(
+        self, stream: IO[bytes], content_length: int | None, copy: StreamedCopy | None = None
+    ) -> FileBlobWriter:
         writer = self.blobs.open_writer(self.max_upload_size, content_length)
         try:
             while chunk := stream.read(BODY_CHUNK):
+                if copy is not None:
+                    copy.send(chunk)
                 writer.write(chunk)
         except BaseException:
             writer.abort()
@@ -237,8 +272,10 @@ class NodeService:
         chain: list[str],
         register: bool,
         private: bool = False,
+        forwarded: StreamedCopy | None = None,
     ) -> dict[str, Any]:
-        """Store a sealed blob durably, catalogue it, register it, bring it to its copies."""
+        """Store a sealed blob durably, catalogue it, register it, bring it to its copies
+        (``forwarded``: the chain's next copy, sent while the blob arrived)."""
         if private:
             # Catalogued before it moves into place: a blob on disk without a row is
             # served as one a crash left uncatalogued (507 if the row cannot be written).
@@ -265,7 +302,10 @@ class NodeService:
         # names in ``replicate_to`` only those still to get one.
         copied = {str(peer["id"]) for peer in kept.copied}
         replicas = [self.node_id, *sorted(copied)]
-        if chain:
+        if forwarded is not None:
+            reply = forwarded.finish()
+            replicas += reply.get("replicas", []) if reply else []
+        elif chain:
             reply = self._forward(chain[0], entry, name, chain[1:], sealed.data)
             replicas += reply.get("replicas", []) if reply else []
         elif replicate:

@@ -19,6 +19,8 @@ from app.storage.digests import parse_digest
 KINDS = BLOB_KINDS
 _NO = ("0", "false")
 _YES = ("1", "true")
+# An upload id is 32 hex digits; anything longer is cut (the receipt then fits nothing).
+MAX_UPLOAD_ID = 64
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,9 @@ class UploadOptions:
     register: bool = True
     # ``private=1``: content of the per-user API, served only through signed URLs.
     private: bool = False
+    # ``upload=ID``: the bytes are a block of that account upload; the answer then
+    # carries the receipt that proves to the master they were sent (app.security).
+    upload: str = ""
 
 
 def parse_kind(value: object) -> str:
@@ -62,6 +67,7 @@ def parse_upload_options(args: Mapping[str, str]) -> UploadOptions:
         chain=tuple(url for url in args.get("chain", "").split(",") if url),
         register=args.get("register", "1") not in _NO,
         private=args.get("private", "0") in _YES,
+        upload=args.get("upload", "")[:MAX_UPLOAD_ID],
     )
 
 

@@ -28,6 +28,18 @@ from app.openapi.components import (
     param,
 )
 
+# An account upload, begun or asked: each block to send, where (``app.userfiles.direct``).
+ACCOUNT_UPLOAD = obj(
+    {"upload_id": STRING, "missing": array(ANY_OBJECT)},
+    {
+        "path": STRING,
+        "size": INTEGER,
+        "hash": HASH,
+        "block_size": INTEGER,
+        "blocks": INTEGER,
+        "expires_at": NUMBER,
+    },
+)
 # A cursor that is none, or another account's (400), or older than the log kept (410).
 CURSOR_FAILS = (*CLIENT, 401, 403, 404, 410)
 PAGE = {"type": "integer", "minimum": 1, "maximum": 5000}
@@ -153,6 +165,49 @@ PATHS: dict[str, dict[str, Operation]] = {
             security=USER,
             parameters=[param("query", "path", USER_PATH, required=True)],
             body=bytes_request(),
+        )
+    },
+    "/api/uploads": {
+        "post": operation(
+            "beginAccountUpload",
+            "A large file whose blocks go straight to the nodes: each block not held at "
+            "that path, with the node URL to PUT it to (it answers a receipt)",
+            answer(200, ACCOUNT_UPLOAD),
+            (*JSON_BODY, 401, 403, 404, 409, 429, 503),
+            security=USER,
+            body=json_request(
+                obj({"path": USER_PATH, "size": INTEGER, "hash": DIGEST, "blocks": array(DIGEST)})
+            ),
+        )
+    },
+    "/api/uploads/{upload_id}": {
+        "get": operation(
+            "accountUploadStatus",
+            "An open account upload: its blocks to send, and where",
+            answer(200, ACCOUNT_UPLOAD),
+            (*CLIENT, 401, 403, 404, 503),
+            security=USER,
+            parameters=[param("path", "upload_id")],
+        ),
+        "delete": operation(
+            "abortAccountUpload",
+            "Abandon an open account upload",
+            answer(200, obj({"aborted": STRING})),
+            (*CLIENT, 401, 403, 404),
+            security=USER,
+            parameters=[param("path", "upload_id")],
+        ),
+    },
+    "/api/uploads/{upload_id}/commit": {
+        "post": operation(
+            "commitAccountUpload",
+            "Put the file at its path once every block was sent (a node's receipt for "
+            "it) or is held, and the whole file's hash is checked",
+            answer(200, obj({"path": STRING, "size": INTEGER, "hash": HASH, "version": INTEGER})),
+            (*JSON_BODY, 401, 403, 404, 409, 502, 503, 504),
+            security=USER,
+            parameters=[param("path", "upload_id")],
+            body=json_request(obj({"receipts": ANY_OBJECT})),
         )
     },
 }

@@ -120,6 +120,18 @@ PATHS: dict[str, dict[str, Operation]] = {
             x_overlay=True,
         )
     },
+    "/blobs/digest": {
+        "post": operation(
+            "digestBlobs",
+            "The SHA-256 and size of blobs of this node laid end to end (an account "
+            "upload's whole-file hash, for the master's commit)",
+            answer(200, obj({"hash": HASH, "size": INTEGER})),
+            (*JSON_BODY, 401, 403, 404),
+            security=CLUSTER,
+            parameters=[HASH_QUERY, TOKEN],
+            body=json_request(obj({"blocks": array(DIGEST)})),
+        )
+    },
     "/blobs/{digest}": {
         "delete": operation(
             "deleteBlob",

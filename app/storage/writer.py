@@ -24,6 +24,9 @@ DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 # bytes, so that the disk works while the rest arrives and the final sync finds little
 # left to do (RocksDB's bytes_per_sync).
 WRITEBACK_EVERY = 8 << 20
+# Chunks at least this large are hashed and written off the hub (a 4 KiB form's are not:
+# the trip to the pool would cost more than the write).
+WRITE_OFF_HUB = 256 * 1024
 
 
 def disk_full(exc: OSError) -> InsufficientStorage:
@@ -90,11 +93,18 @@ class FileBlobWriter:
         self._written_back = 0  # bytes whose writeback has been started
 
     def write(self, chunk: bytes) -> None:
-        """Append ``chunk``; raise PayloadTooLarge past the size cap, 507 on a full disk."""
+        """Append ``chunk``; raise PayloadTooLarge past the size cap, 507 on a full disk.
+
+        A large chunk is hashed and written on the thread pool: a ``write`` that waits
+        for the filesystem's journal (a sync of another file, another process's) would
+        stop every greenlet of the worker, and the hash runs beside them (hashlib lets
+        go of the GIL), as the other uploads go on receiving (bench/PROFILE-21.md)."""
         check_size(self.size + len(chunk), self._max_size)
-        self._hash.update(chunk)
         try:
-            self._file.write(chunk)
+            if len(chunk) >= WRITE_OFF_HUB:
+                off_hub(self._append, chunk)
+            else:
+                self._append(chunk)
             self.size += len(chunk)
             if self.size - self._written_back >= WRITEBACK_EVERY:
                 self._start_writeback()
@@ -102,6 +112,10 @@ class FileBlobWriter:
             if exc.errno in DISK_FULL_ERRNOS:
                 raise disk_full(exc) from exc
             raise
+
+    def _append(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._file.write(chunk)
 
     def _start_writeback(self) -> None:
         if SYNC_FILE_RANGE is None:

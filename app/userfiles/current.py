@@ -7,6 +7,7 @@ from flask import current_app
 
 from app.userfiles.batch import BatchWrites
 from app.userfiles.delta import DeltaWrites
+from app.userfiles.direct import DirectUploads
 from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import UserFiles
 from app.userfiles.resumable_interface import ResumableUploads
@@ -16,6 +17,7 @@ RESUMABLE_EXTENSION = "mdbx.resumable"
 FEED_EXTENSION = "mdbx.feed"
 BATCH_EXTENSION = "mdbx.batch"
 DELTA_EXTENSION = "mdbx.delta"
+DIRECT_EXTENSION = "mdbx.direct"
 
 
 def user_files() -> UserFiles:
@@ -45,4 +47,10 @@ def batch_writes() -> BatchWrites:
 def delta_writes() -> DeltaWrites:
     """The large files of the current app's users of which only changed blocks travel."""
     service: DeltaWrites = current_app.extensions[DELTA_EXTENSION]
+    return service
+
+
+def direct_uploads() -> DirectUploads:
+    """The large files of the current app's users sent straight to the nodes."""
+    service: DirectUploads = current_app.extensions[DIRECT_EXTENSION]
     return service

@@ -108,26 +108,24 @@ class DeltaWrites:
         if not isinstance(blocks, list) or len(blocks) > MAX_BLOCKS:
             raise InvalidField("blocks", f"'blocks' must list at most {MAX_BLOCKS} block hashes")
         assert isinstance(size, int)
-        wanted = self._check_blocks(size, [parse_digest(b) for b in blocks])
-        held = self._held(user, normalize_path(path))
-        return [
-            i for i, (digest, length) in enumerate(wanted) if not _is_held(held, digest, length)
-        ]
+        wanted = self.check_blocks(size, [parse_digest(b) for b in blocks])
+        held = self.held_blocks(user, normalize_path(path))
+        return [i for i, (digest, length) in enumerate(wanted) if not is_held(held, digest, length)]
 
     def put(self, user: User, path: str, plan: DeltaPlan, body: IO[bytes]) -> Entry:
         """Store the file of ``plan`` at ``path`` from the blocks in ``body`` and those
         held; 409 blocks_missing (``missing``: indexes) when a block neither came nor is
         held, 400 hash_mismatch when the whole file does not hash to ``plan.hash``."""
         path = normalize_path(path)
-        wanted = self._check_blocks(plan.size, list(plan.blocks))
+        wanted = self.check_blocks(plan.size, list(plan.blocks))
         sent = set(plan.sent)
         if len(sent) != len(plan.sent) or any(not 0 <= i < len(wanted) for i in sent):
             raise BadRequest("'sent' lists each block's index once", code="invalid_field")
-        held = self._held(user, path)
+        held = self.held_blocks(user, path)
         lacking = [
             i
             for i, (digest, length) in enumerate(wanted)
-            if i not in sent and not _is_held(held, digest, length)
+            if i not in sent and not is_held(held, digest, length)
         ]
         if lacking:
             raise Conflict(
@@ -143,7 +141,7 @@ class DeltaWrites:
         record = self._content.store_checked(whole, posixpath.basename(path), plan.hash)
         return self._namespace.put_file(user.id, path, record.hash, record.size, user.quota_bytes)
 
-    def _check_blocks(self, size: int, blocks: list[str]) -> list[tuple[str, int]]:
+    def check_blocks(self, size: int, blocks: list[str]) -> list[tuple[str, int]]:
         """(hash, size) of each block; 400 unless they are the file's cut at block_size."""
         if size < 0:
             raise BadRequest("'size' must be a whole number of bytes", code="invalid_field")
@@ -159,7 +157,7 @@ class DeltaWrites:
         last = size - (count - 1) * self.block_size
         return [(b, self.block_size if i < count - 1 else last) for i, b in enumerate(blocks)]
 
-    def _held(self, user: User, path: str) -> Held:
+    def held_blocks(self, user: User, path: str) -> Held:
         """The blocks of the files the user keeps at ``path`` (current, then versions)."""
         entries: list[Entry] = []
         current = self._namespace.get(user.id, path)
@@ -192,7 +190,7 @@ class DeltaWrites:
             raise BadRequest("the body is longer than its blocks", code="malformed_delta")
 
 
-def _is_held(held: Held, digest: str, length: int) -> bool:
+def is_held(held: Held, digest: str, length: int) -> bool:
     return digest in held and held[digest][2] == length
 
 

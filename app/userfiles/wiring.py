@@ -9,6 +9,7 @@ from typing import IO
 from flask import Flask
 
 from app.errors import AppError
+from app.master.account_uploads import AccountBlockUploads
 from app.master.journal import TreeJournal
 from app.master.resumable import ResumableWrites
 from app.master.service import JOURNAL, MasterService
@@ -24,11 +25,13 @@ from app.userfiles.change_wait import ChangeWatch
 from app.userfiles.current import (
     BATCH_EXTENSION,
     DELTA_EXTENSION,
+    DIRECT_EXTENSION,
     EXTENSION,
     FEED_EXTENSION,
     RESUMABLE_EXTENSION,
 )
 from app.userfiles.delta import DeltaWrites
+from app.userfiles.direct import DirectUploads
 from app.userfiles.feed import ChangeFeedService
 from app.userfiles.feed_interface import ChangeFeed
 from app.userfiles.interface import BlockSource, UserFiles
@@ -105,7 +108,28 @@ def init_app(app: Flask, master: MasterService) -> None:
     app.extensions[BATCH_EXTENSION] = BatchWrites(
         namespace, stored, max_file=app.config["BLOCK_SIZE"]
     )
-    app.extensions[DELTA_EXTENSION] = DeltaWrites(
+    delta = app.extensions[DELTA_EXTENSION] = DeltaWrites(
         namespace, stored, block_size=app.config["BLOCK_SIZE"]
     )
+    app.extensions[DIRECT_EXTENSION] = DirectUploads(namespace, account_blocks(app, master), delta)
     app.extensions[ADMIN_TOKEN_CHECK] = service.is_admin_token
+
+
+def account_blocks(app: Flask, master: MasterService) -> AccountBlockUploads:
+    """The master's side of account uploads sent to the nodes: its blocks signed, and
+    receipts checked, with the key of private copies' URLs (the cluster secret, or the
+    open-mode key the nodes were sent)."""
+    signer = master.reads.private_signer
+    if signer is None:
+        raise RuntimeError("the master has no signer of private copies' URLs")
+    return AccountBlockUploads(
+        master.writes.upload_store,
+        master.reader,
+        master.nodes,
+        master.directory.live_nodes,
+        replication=master.replication,
+        block_size=app.config["BLOCK_SIZE"],
+        ttl=app.config["UPLOAD_TTL"],
+        signer=signer,
+        limits=master.uploads.limits,
+    )

@@ -44,10 +44,11 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 @contextmanager
-def serve_app(app: Flask) -> Iterator[str]:
+def serve_app(app: Flask, port: int = 0) -> Iterator[str]:
     """Serve ``app`` over real HTTP on loopback (werkzeug) while the block runs; yield its
-    base URL: a node that a master app under the test client can call."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
+    base URL: a node that a master app under the test client can call. ``port``: the
+    one it was told it has (its PUBLIC_URL), else any free one."""
+    server = make_server("127.0.0.1", port, app, threaded=True, request_handler=_QuietHandler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

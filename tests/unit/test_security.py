@@ -18,7 +18,9 @@ from app.security import (
     blob_token,
     check_blob_token,
     cluster_headers,
+    is_upload_receipt,
     sign_url,
+    upload_receipt,
 )
 
 SECRET = "s" * 32
@@ -177,3 +179,28 @@ def test_a_wildcard_node_is_reached_by_its_fqdn(conf):
     assert v6["PUBLIC_URL"] == "http://[::1]:8005"
     given = load_config("node", environ={**env, "MDBX_HOST": "::", "MDBX_PUBLIC_URL": "http://n1/"})
     assert given["PUBLIC_URL"] == "http://n1"
+
+
+def test_a_token_fixes_the_privacy_and_the_upload_of_a_write():
+    params = {"kind": "block", "private": "1", "upload": "u1"}
+    token = blob_token(SECRET, WRITE, DIGEST, 60, params)
+    assert check_blob_token(SECRET, token, WRITE, DIGEST, params)
+    for changed in ({"private": "0"}, {"upload": "u2"}, {"upload": ""}):
+        assert not check_blob_token(SECRET, token, WRITE, DIGEST, {**params, **changed})
+
+
+def test_an_upload_receipt_is_for_its_upload_blob_and_size_under_its_key():
+    receipt = upload_receipt(SECRET, "u1", DIGEST, 4096)
+    assert is_upload_receipt(SECRET, receipt, "u1", DIGEST, 4096)
+    assert is_upload_receipt(SECRET, receipt, "u1", DIGEST.upper(), 4096)
+    for key, upload, digest, size in (
+        ("t" * 32, "u1", DIGEST, 4096),
+        (SECRET, "u2", DIGEST, 4096),
+        (SECRET, "u1", OTHER, 4096),
+        (SECRET, "u1", DIGEST, 4095),
+    ):
+        assert not is_upload_receipt(key, receipt, upload, digest, size)
+    assert not is_upload_receipt(SECRET, None, "u1", DIGEST, 4096)
+    assert not is_upload_receipt("", receipt, "u1", DIGEST, 4096)
+    with pytest.raises(ValueError):
+        upload_receipt("", "u1", DIGEST, 1)
