@@ -13,12 +13,11 @@ from urllib.parse import urlencode
 
 import requests
 import urllib3
-from requests import PreparedRequest, Response
-from requests.adapters import HTTPAdapter
 
-from app.cluster import request_ids
 from app.cluster.agent import USER_AGENT
+from app.cluster.blob_batches import BLOBS_HEADERS, encode_blobs
 from app.cluster.links import LinkPool
+from app.cluster.node_session import cluster_session
 from app.cluster.streamed_copy import StreamedCopy
 from app.errors import ServiceUnavailable, error_code_of
 from app.primitives.offhub import off_hub
@@ -43,30 +42,11 @@ SERVES_TIMEOUT = 0.25
 READ_CHUNK = 1024 * 1024
 
 
-SEND_BLOCK = 1024 * 1024
 # Bodies in memory up to this size (a node's overlay reads them: FAST_UPLOAD_LIMIT) go
 # over links; larger ones, and streams, over requests (a node's gunicorn loop takes them).
 LINK_BODY_LIMIT = 1 << 20
 # Blobs read up to this size are hashed on the hub (in microseconds).
 HASH_IN_PLACE = 64 * 1024
-
-
-# ``POST /blobs`` (many small blobs in one request, app/node/batches.py): a line of JSON
-# naming each blob, ``{"blobs": [{"hash", "size", "name"}, ...]}``, then their bytes one
-# after the other, in that order.
-BLOBS_MEDIA_TYPE = "application/vnd.mdbx.blobs"
-# Per request: blobs, bytes of the blobs, bytes of the JSON line.
-MAX_BATCH_BLOBS = 1_000
-MAX_BATCH_BLOB_BYTES = 64 * 1024 * 1024
-MAX_BATCH_HEADER_BYTES = 2 * 1024 * 1024
-BLOBS_HEADERS = {"Content-Type": BLOBS_MEDIA_TYPE}
-
-
-def encode_blobs(blobs: Sequence[tuple[str, str, bytes]]) -> bytes:
-    """The body of ``POST /blobs`` for these (digest, name, bytes)."""
-    header = {"blobs": [{"hash": d, "size": len(b), "name": n} for d, n, b in blobs]}
-    line = json.dumps(header, separators=(",", ":")).encode() + b"\n"
-    return b"".join([line, *(data for _digest, _name, data in blobs)])
 
 
 def sha256_hex(data: bytes) -> str:
@@ -85,34 +65,6 @@ class MissingCopy(Exception):
     """A node answered that it holds no such blob (404 blob_not_found)."""
 
 
-class _LargeBlockAdapter(HTTPAdapter):
-    """Sends the request id on (``app.cluster.request_ids``), and file bodies in 1 MiB
-    pieces (urllib3's default is 16 KiB: a 4 MiB blob forwarded down a chain took 256
-    sends, each a trip through the gevent hub)."""
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["blocksize"] = SEND_BLOCK
-        super().init_poolmanager(*args, **kwargs)
-
-    def send(self, request: PreparedRequest, *args: Any, **kwargs: Any) -> Response:
-        request_id = request_ids.current.get()
-        if request_id and request_ids.HEADER not in request.headers:
-            request.headers[request_ids.HEADER] = request_id
-        return super().send(request, *args, **kwargs)
-
-
-def _session(pool: int, secret: str) -> requests.Session:
-    """A pooled session whose every call carries the cluster secret, if there is one."""
-    session = requests.Session()
-    # Cluster calls go straight to the other role: no proxy or netrc from the
-    # environment (and no reading of it at every call, 5% of a node's registrations).
-    session.trust_env = False
-    session.headers.update({"User-Agent": USER_AGENT, **cluster_headers(secret)})
-    session.mount("http://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
-    session.mount("https://", _LargeBlockAdapter(pool_connections=16, pool_maxsize=pool))
-    return session
-
-
 class NodeClient:
     """Writes, copies, reads and deletes blobs on nodes over one pooled session.
 
@@ -123,7 +75,7 @@ class NodeClient:
     """
 
     def __init__(self, secret: str = "", read_token: Callable[[str], str] | None = None) -> None:
-        self._http = _session(100, secret)
+        self._http = cluster_session(100, secret)
         headers = {"User-Agent": USER_AGENT, **cluster_headers(secret)}
         self._headers = headers
         self._links = LinkPool(headers, NODE_TIMEOUT)

@@ -7,12 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from app.cluster.node_client import (
-    MAX_BATCH_BLOB_BYTES,
-    MAX_BATCH_BLOBS,
-    NodeClient,
-    NodeUnavailable,
-)
+from app.cluster.blob_batches import MAX_BATCH_BLOB_BYTES, MAX_BATCH_BLOBS
+from app.cluster.node_client import NodeClient, NodeUnavailable
 from app.errors import AppError, ServiceUnavailable
 from app.master.placement import choose_nodes
 from app.metadata.records import NodeRecord

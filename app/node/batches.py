@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import IO
 
-from app.cluster.node_client import (
+from app.cluster.blob_batches import (
     BLOBS_MEDIA_TYPE,
     MAX_BATCH_BLOB_BYTES,
     MAX_BATCH_BLOBS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.cluster.node_client import BLOBS_MEDIA_TYPE
+from app.cluster.blob_batches import BLOBS_MEDIA_TYPE
 from app.openapi.components import (
     ANY_OBJECT,
     BINARY,

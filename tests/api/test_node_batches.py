@@ -13,7 +13,8 @@ from pathlib import Path
 
 from flask import Flask
 
-from app.cluster.node_client import BLOBS_MEDIA_TYPE, MAX_BATCH_BLOBS, NodeClient, encode_blobs
+from app.cluster.blob_batches import BLOBS_MEDIA_TYPE, MAX_BATCH_BLOBS, encode_blobs
+from app.cluster.node_client import NodeClient
 from app.master.writer import InsufficientReplicas, ReplicatedWriter, WriteResult
 from app.metadata.records import NodeRecord, NodeStats
 from app.security import CLUSTER_HEADER, WRITE, blob_token

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from app.cluster.node_client import BLOBS_MEDIA_TYPE, encode_blobs
+from app.cluster.blob_batches import BLOBS_MEDIA_TYPE, encode_blobs
 from app.security import READ, WRITE, sign_url
 from app.server.connection import FAST_PATH, FastRequest
 from tests.support.apps import BLOB_HEADERS, make_client
