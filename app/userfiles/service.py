@@ -408,4 +408,12 @@ def _share(share: ShareRecord) -> Share:
     )
 
 
-_DUMMY_HASH = _hash(secrets.token_hex(16))
+# What a login for a name nobody has checks its password against, so that it takes as long
+# as one for a wrong password: a hash made like ``_hash``'s (same method and cost, checked
+# by tests/unit/userfiles) of a random password nobody kept. A literal, not hashed at import:
+# scrypt costs ~0.1 s of CPU in every process that imports this module, each master and
+# node worker at boot among them, and only a master's logins ever use it.
+_DUMMY_HASH = (
+    "scrypt:32768:8:1$Yk2PY9zERBWYnnL2$01bb5ab441c3099a98d6f3c3f50eb486cae54e8f6b94645f71e85fd3b"
+    "754630ee47d941e8493f03a786a495318a1452268cb6e847afa76d4e5e35084193665e8"
+)

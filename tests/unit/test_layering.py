@@ -1,6 +1,7 @@
 """The layers of ``app/`` as the imports draw them: engines, the cluster clients and
-placement load no Flask; a role's service loads no other role; packages import nothing
-when imported; no module is part of an import circle.
+placement load no Flask; a role's service loads no other role, nor a node's app the
+master's front ends; packages import nothing when imported; no module is part of an import
+circle.
 
 Each import check runs in a fresh interpreter: ``sys.modules`` of the test run holds
 everything every test imported.
@@ -85,6 +86,27 @@ def test_placement_loads_only_what_it_uses():
 def test_role_service_loads_no_other_role(service, other_role):
     loaded = _loaded_after([service])
     assert not {name for name in loaded if name == other_role or name.startswith(other_role + ".")}
+
+
+# What only a master uses and a node's worker used to import at its boot, all of it, through
+# the factory: about a third of that boot's CPU.
+MASTER_ONLY = ("app.master.service", "app.userfiles.service", "app.api", "flask_limiter", "PIL")
+
+
+def test_a_node_app_loads_none_of_the_masters_front_ends(tmp_path):
+    code = (
+        "import sys\n"
+        "from app.factory import create_app\n"
+        f"create_app('node', {{'DATA_DIR': {str(tmp_path)!r}, 'BACKGROUND_TASKS': False}})\n"
+        "print('\\n'.join(sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    loaded = set(result.stdout.split())
+    assert "app.node.wiring" in loaded  # the node's own are there
+    assert not {
+        m for m in loaded for prefix in MASTER_ONLY if m == prefix or m.startswith(prefix + ".")
+    }
 
 
 def _is_docstring_only(path: Path) -> bool:

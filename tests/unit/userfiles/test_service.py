@@ -55,6 +55,17 @@ def test_tokens_stand_for_their_user_until_logout_or_disabling(service, alice):
     assert code(lambda: service.login("alice", "pw-alice")) == "user_disabled"
 
 
+def test_an_unknown_name_costs_a_login_the_same_hash_as_a_wrong_password():
+    from app.userfiles import service as module
+
+    # The stored literal must be a hash like those of real passwords (method, cost and
+    # lengths), or a login for a name nobody has would answer faster than a wrong password.
+    method, salt, digest = module._DUMMY_HASH.split("$")
+    real_method, real_salt, real_digest = module._hash("any password").split("$")
+    assert (method, len(salt), len(digest)) == (real_method, len(real_salt), len(real_digest))
+    assert method.startswith(module.PASSWORD_METHOD)
+
+
 def test_administrators_in_open_and_secured_mode(service, make_service, alice):
     service.authorize_admin(None, None, "127.0.0.1")  # loopback in open mode
     assert code(lambda: service.authorize_admin(None, None, "192.0.2.7")) == "missing_credentials"
