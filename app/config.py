@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import tomllib
 from collections.abc import Mapping
@@ -141,6 +142,11 @@ ROLE_DEFAULTS: dict[str, dict[str, Any]] = {
         "THUMBNAIL_MAX_AGE": 300,
         # Seconds a web app login lasts (its session cookie and the token behind it).
         "SESSION_LIFETIME": 14 * 86_400.0,
+        # How new passwords (accounts, share links) are hashed: werkzeug's method string,
+        # scrypt (dictionary-resistant, ~0.1 s of CPU a hash) or pbkdf2:sha256[:N]. A
+        # cheaper method is for test suites only (the master warns at start); hashes
+        # made under another method still check, each by its own.
+        "PASSWORD_HASH": "scrypt",
         # How clients reach this master: share links (/s/<token>) are built on it, never
         # on a request's Host header. Empty means http://HOST:PORT, or http://<this
         # machine's FQDN>:PORT when HOST is a wildcard (0.0.0.0, ::), as for nodes.
@@ -329,6 +335,10 @@ def _merge(
         settings[key] = Setting(value, source)
 
 
+# The password hashes werkzeug makes that a master takes (PASSWORD_HASH).
+PASSWORD_HASH_RE = re.compile(r"scrypt(:\d+:\d+:\d+)?|pbkdf2:sha256(:\d+)?")
+
+
 def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any]:
     """Check every value against the type of its default and the few ranges that matter."""
     defaults = role_defaults(role)
@@ -362,6 +372,11 @@ def validate_config(role: str, settings: Mapping[str, Setting]) -> dict[str, Any
         resolved["NODE_ID"] = resolved["NODE_ID"] or str(resolved["PORT"])
         resolved["MASTER"] = resolved["MASTER"].rstrip("/")
     if role == "master":
+        if not PASSWORD_HASH_RE.fullmatch(resolved["PASSWORD_HASH"]):
+            raise ConfigError(
+                f"PASSWORD_HASH ({settings['PASSWORD_HASH'].source}) must be scrypt[:N:R:P] "
+                "or pbkdf2:sha256[:ITERATIONS]"
+            )
         if not MIN_BLOCK_SIZE <= resolved["BLOCK_SIZE"] <= MAX_BLOCK_SIZE:
             raise ConfigError(
                 f"BLOCK_SIZE ({settings['BLOCK_SIZE'].source}) must be between "

@@ -26,6 +26,8 @@ SOAK = os.environ.get("MDBX_SOAK") == "1"
 # What every `mdbx` process the tests start imports: each worker of each cluster, each
 # restart, each CLI call.
 SERVED_PACKAGES = ("app", "wsgi")
+# The in-process masters' password hash: cheap (see app.config PASSWORD_HASH).
+TEST_PASSWORD_HASH = "pbkdf2:sha256:1000"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,6 +62,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("MDBX_") or name in ALIASES:
             monkeypatch.delenv(name)
+    # scrypt is half the CPU of the API tests that make accounts (244 hashes, 20 s of
+    # 42 in four modules); the hash's own rules are tested with it (test_passwords).
+    monkeypatch.setenv("MDBX_PASSWORD_HASH", TEST_PASSWORD_HASH)
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 import time
 from collections.abc import Sequence
-from functools import partial
+from functools import cached_property, partial
 from typing import IO
 
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -54,6 +55,8 @@ from app.userfiles.validation import (
     valid_version,
 )
 
+log = logging.getLogger(__name__)
+
 # A bounded, dictionary-resistant hash; werkzeug's scrypt (n=2^15, r=8, p=1) by default.
 PASSWORD_METHOD = "scrypt"
 # How long a share link's password, once given in a browser, stays given (its grant).
@@ -74,6 +77,7 @@ class UserFileService:
         cluster_secret: str,
         public_url: str,
         session_lifetime: float = 14 * 86_400.0,
+        password_method: str = PASSWORD_METHOD,
     ) -> None:
         self._users = users
         self._namespace = namespace
@@ -83,6 +87,23 @@ class UserFileService:
         # Share links are built on it, never on a request's Host header.
         self._public_url = public_url
         self._session_lifetime = session_lifetime
+        self._password_method = password_method
+        if password_method != PASSWORD_METHOD:
+            log.warning(
+                "passwords are hashed with %s, cheaper than %s: meant for test suites",
+                password_method,
+                PASSWORD_METHOD,
+            )
+
+    def _hash(self, password: str) -> str:
+        return generate_password_hash(password, method=self._password_method)
+
+    @cached_property
+    def _dummy_hash(self) -> str:
+        """What a login for an unknown name checks against: a hash of this method."""
+        if self._password_method == PASSWORD_METHOD:
+            return _DUMMY_HASH
+        return self._hash(secrets.token_urlsafe(16))
 
     # ----- accounts -----
 
@@ -93,7 +114,7 @@ class UserFileService:
             user = self._users.get(name)
         except UserNotFound:
             # Hash anyway: the answer takes as long for a wrong name as for a wrong password.
-            check_password_hash(_DUMMY_HASH, password)
+            check_password_hash(self._dummy_hash, password)
             user = None
         if user is None or not check_password_hash(user.password_hash, password):
             raise Unauthorized("wrong username or password", code="invalid_credentials")
@@ -124,7 +145,7 @@ class UserFileService:
         record = self._users.get(user.name)
         if not check_password_hash(record.password_hash, valid_password(old, "old")):
             raise Forbidden("the current password is wrong", code="wrong_password")
-        self._users.update(user.name, password_hash=_hash(valid_password(new, "new")))
+        self._users.update(user.name, password_hash=self._hash(valid_password(new, "new")))
         self._users.revoke_token_id(user.id, "", keep=current_token)
 
     def authenticate(self, token: str | None) -> User:
@@ -163,7 +184,7 @@ class UserFileService:
         name = valid_username(username)
         password = valid_password(password)
         quota = valid_quota(quota_bytes) or 0
-        user = self._users.add(name, _hash(password), admin=admin, quota=quota)
+        user = self._users.add(name, self._hash(password), admin=admin, quota=quota)
         return Account(_user(user), 0)
 
     def list_users(self) -> list[Account]:
@@ -177,7 +198,7 @@ class UserFileService:
         if quota is not None:
             values["quota_bytes"] = quota
         if changes.password is not None:
-            values["password_hash"] = _hash(valid_password(changes.password))
+            values["password_hash"] = self._hash(valid_password(changes.password))
         if not values:
             raise BadRequest(
                 "send 'disabled', 'quota_bytes' or 'password'", code="nothing_to_change"
@@ -295,7 +316,7 @@ class UserFileService:
             user.id,
             self._namespace.require(user.id, path),
             token_digest(token),
-            _hash(password) if password else None,
+            self._hash(password) if password else None,
             time.time() + lifetime if lifetime is not None else None,
         )
         return NewShare(token, f"{self._public_url}/s/{token}", _share(share))
@@ -353,10 +374,6 @@ class UserFileService:
 
 def _pair(source: str, target: str) -> tuple[str, str]:
     return normalize_path(source, "from"), normalize_path(target, "to")
-
-
-def _hash(password: str) -> str:
-    return generate_password_hash(password, method=PASSWORD_METHOD)
 
 
 def _check_share_password(password_hash: str | None, password: str | None) -> None:

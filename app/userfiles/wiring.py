@@ -90,6 +90,7 @@ def init_app(app: Flask, master: MasterService) -> None:
         cluster_secret=app.config.get("CLUSTER_SECRET", ""),
         public_url=app.config["PUBLIC_URL"],
         session_lifetime=app.config["SESSION_LIFETIME"],
+        password_method=app.config["PASSWORD_HASH"],
     )
     app.extensions[EXTENSION] = service
     content = ResumableWrites(

@@ -78,3 +78,14 @@ def test_unknown_role(conf: Path):
 def test_shipped_conf_files_parse():
     for role in ("master", "node"):
         assert load_config(role, environ={})["LOG_LEVEL"] == "info"
+
+
+@pytest.mark.parametrize("method", ["plain", "md5", "pbkdf2:sha1:1000", "scrypt:1", ""])
+def test_a_password_hash_werkzeug_makes_unsafely_or_not_at_all_is_refused(conf, method):
+    with pytest.raises(ConfigError, match="PASSWORD_HASH"):
+        load_config("master", environ={"MDBX_PASSWORD_HASH": method})
+
+
+@pytest.mark.parametrize("method", ["scrypt", "scrypt:32768:8:1", "pbkdf2:sha256:600000"])
+def test_the_password_hashes_a_master_takes(conf, method):
+    assert load_config("master", environ={"MDBX_PASSWORD_HASH": method})["PASSWORD_HASH"] == method

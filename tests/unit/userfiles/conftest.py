@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pytest
 
@@ -59,7 +59,7 @@ def make_service(tmp_path: Path, content: MemoryContent) -> Iterator[Callable[..
     """Build the service (open mode unless given a cluster secret) on one database."""
     engine = make_engine(sqlite_url(tmp_path / "meta.db"))
 
-    def make(cluster_secret: str = "") -> UserFiles:
+    def make(cluster_secret: str = "", **options: Any) -> UserFiles:
         return UserFileService(
             UserStore(engine),
             NamespaceStore(engine),
@@ -67,6 +67,7 @@ def make_service(tmp_path: Path, content: MemoryContent) -> Iterator[Callable[..
             content,
             cluster_secret=cluster_secret,
             public_url=PUBLIC_URL,
+            **options,
         )
 
     yield make

@@ -55,15 +55,33 @@ def test_tokens_stand_for_their_user_until_logout_or_disabling(service, alice):
     assert code(lambda: service.login("alice", "pw-alice")) == "user_disabled"
 
 
-def test_an_unknown_name_costs_a_login_the_same_hash_as_a_wrong_password():
+@pytest.mark.parametrize("method", ["scrypt", "pbkdf2:sha256:1000"])
+def test_an_unknown_name_costs_a_login_the_same_hash_as_a_wrong_password(make_service, method):
     from app.userfiles import service as module
 
-    # The stored literal must be a hash like those of real passwords (method, cost and
-    # lengths), or a login for a name nobody has would answer faster than a wrong password.
-    method, salt, digest = module._DUMMY_HASH.split("$")
-    real_method, real_salt, real_digest = module._hash("any password").split("$")
-    assert (method, len(salt), len(digest)) == (real_method, len(real_salt), len(real_digest))
-    assert method.startswith(module.PASSWORD_METHOD)
+    service = make_service(password_method=method)
+    # What an unknown name is checked against must be a hash like those of real passwords
+    # (method, cost and lengths), or a login for a name nobody has would answer faster
+    # than a wrong password. For the default method it is a literal, hashed nowhere.
+    dummy_method, salt, digest = service._dummy_hash.split("$")
+    real_method, real_salt, real_digest = service._hash("any password").split("$")
+    assert (dummy_method, len(salt), len(digest)) == (
+        real_method,
+        len(real_salt),
+        len(real_digest),
+    )
+    assert dummy_method.startswith(method)
+    assert (service._dummy_hash == module._DUMMY_HASH) == (method == module.PASSWORD_METHOD)
+
+
+def test_passwords_hashed_under_another_method_still_check(make_service):
+    """A master whose PASSWORD_HASH changed logs in the accounts made before."""
+    make_service().add_user("carol", "pw-carol")  # scrypt, the default
+    cheaper = make_service(password_method="pbkdf2:sha256:1000")
+    assert cheaper.login("carol", "pw-carol").user.name == "carol"
+    assert code(lambda: cheaper.login("carol", "wrong")) == "invalid_credentials"
+    cheaper.add_user("dave", "pw-dave")
+    assert make_service().login("dave", "pw-dave").user.name == "dave"
 
 
 def test_administrators_in_open_and_secured_mode(service, make_service, alice):
