@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from app.config import ENV_ALIASES
 from app.factory import create_app
 from localcluster.launcher import free_port
-from tests.support.apps import make_client
+from tests.support.apps import TEST_PASSWORD_HASH, make_client
 
 # Read besides MDBX_*: a developer's real Seedream key must not configure (or bill) tests.
 ALIASES = {name for names in ENV_ALIASES.values() for name in names}
@@ -26,8 +26,6 @@ SOAK = os.environ.get("MDBX_SOAK") == "1"
 # What every `mdbx` process the tests start imports: each worker of each cluster, each
 # restart, each CLI call.
 SERVED_PACKAGES = ("app", "wsgi")
-# The in-process masters' password hash: cheap (see app.config PASSWORD_HASH).
-TEST_PASSWORD_HASH = "pbkdf2:sha256:1000"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -62,8 +60,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("MDBX_") or name in ALIASES:
             monkeypatch.delenv(name)
-    # scrypt is half the CPU of the API tests that make accounts (244 hashes, 20 s of
-    # 42 in four modules); the hash's own rules are tested with it (test_passwords).
     monkeypatch.setenv("MDBX_PASSWORD_HASH", TEST_PASSWORD_HASH)
 
 

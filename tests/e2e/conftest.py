@@ -6,8 +6,12 @@ from pathlib import Path
 import pytest
 
 from localcluster.launcher import Cluster
+from tests.support.apps import TEST_PASSWORD_HASH
 
 pytestmark = pytest.mark.e2e
+
+# What every cluster of these fixtures runs with, under what a test asks for.
+CLUSTER_ENV = {"MDBX_PASSWORD_HASH": TEST_PASSWORD_HASH}
 
 
 @pytest.hookimpl(wrapper=True)
@@ -28,7 +32,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
     No periodic snapshot of the user trees: a snapshot is a blob, and tests here count the
     blobs on the nodes' disks before and after what they do."""
-    quiet = {"MDBX_SNAPSHOT_INTERVAL": "0"}
+    quiet = {**CLUSTER_ENV, "MDBX_SNAPSHOT_INTERVAL": "0"}
     shared = Cluster(tmp_path_factory.mktemp("cluster"), env=quiet).start(nodes=2)
     yield shared
     shared.kill()
@@ -44,7 +48,9 @@ def module_spawn(
     failed_before = request.session.testsfailed
 
     def _spawn(nodes: int = 2, env: dict[str, str] | None = None) -> Cluster:
-        cluster = Cluster(tmp_path_factory.mktemp("module-cluster"), env=env)
+        cluster = Cluster(
+            tmp_path_factory.mktemp("module-cluster"), env={**CLUSTER_ENV, **(env or {})}
+        )
         made.append(cluster)
         return cluster.start(nodes)
 
@@ -70,7 +76,7 @@ def spawn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[.
     made: list[Cluster] = []
 
     def _spawn(nodes: int = 2, start: bool = True, env: dict[str, str] | None = None) -> Cluster:
-        cluster = Cluster(tmp_path / f"cluster{len(made)}", env=env)
+        cluster = Cluster(tmp_path / f"cluster{len(made)}", env={**CLUSTER_ENV, **(env or {})})
         made.append(cluster)
         return cluster.start(nodes) if start else cluster
 
