@@ -19,7 +19,8 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from gunicorn.config import Config
 
-from app.config import ENV_PREFIX, ConfigError, conf_file, load_config, url_host
+from app.addresses import url_host
+from app.config import ENV_PREFIX, ConfigError, conf_file, load_config
 from app.metrics.process_dir import mark_worker_dead, prepare_process_dir
 from app.server.limits import open_files_wanted, raise_open_file_limit
 

@@ -3,7 +3,7 @@ request's id, for an operator's log pipeline (jq, Loki, Elasticsearch).
 
 Access lines of both of a worker's loops are built here as whole JSON texts
 (``access_record``) and written through the access logger's bare-message handlers, so
-the buffered writing of the fast path's lines (``app.server.worker.AccessLines``) still
+the buffered writing of the fast path's lines (``app.server.access_log.AccessLines``) still
 applies; every other record (gunicorn's, the app's) goes through ``JsonFormatter``.
 """
 

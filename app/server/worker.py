@@ -15,7 +15,6 @@ import contextlib
 import errno
 import gc
 import json
-import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
 from app.metrics.families import REQUEST_COUNTS
-from app.server.access_log import is_shown
+from app.server.access_log import AccessLines, is_shown, write_access_line
 from app.server.connection import (
     FAST_PATH,
     WORKER_STATE,
@@ -47,8 +46,7 @@ from app.server.limits import (
     RequestFraming,
 )
 
-# Held access lines go out once this many bytes have gathered, or every this many seconds.
-ACCESS_BUFFER_BYTES = 32 * 1024
+# Held access lines go out every this many seconds (or once ACCESS_BUFFER_BYTES gathered).
 ACCESS_FLUSH_SECONDS = 1.0
 METRICS_FLUSH_SECONDS = 1.0
 # Connections refused over the per-address cap are logged at most this often (seconds).
@@ -58,62 +56,6 @@ MAX_REQUEST_LINE = 8190
 MAX_HEADER_FIELDS = 32768
 # gunicorn's error messages may quote what the client sent: this much of it.
 MAX_ERROR_MESSAGE = 200
-
-
-class AccessLines:
-    """Access lines written together, as nginx's ``access_log ... buffer=32k flush=1s``.
-
-    A log record per request cost the master a quarter of its CPU on weed-style writes
-    (the record, the handler's lock, a write per line). Lines are held until
-    ``max_bytes`` have gathered or ``flush`` is called (every second by the worker), and
-    go out as one record: the same bytes, for the handlers it is used with (gunicorn's
-    stream and file handlers, ``suits``). A worker killed outright loses the lines of
-    its last second, as nginx's buffer does.
-    """
-
-    def __init__(self, logger: logging.Logger, max_bytes: int = ACCESS_BUFFER_BYTES) -> None:
-        self.logger = logger
-        self.max_bytes = max_bytes
-        self._lines: list[str] = []
-        self._size = 0
-
-    @staticmethod
-    def suits(logger: logging.Logger) -> bool:
-        """True when a record of many lines is written exactly as the lines one by one:
-        only stream (and file) handlers printing the bare message, nothing else."""
-        return (
-            bool(logger.handlers)
-            and not logger.filters
-            and not logger.propagate
-            and all(
-                isinstance(handler, logging.StreamHandler)
-                and not handler.filters
-                and handler.terminator == "\n"
-                and handler.formatter is not None
-                and handler.formatter._fmt == "%(message)s"
-                for handler in logger.handlers
-            )
-        )
-
-    def add(self, line: str) -> None:
-        self._lines.append(line)
-        self._size += len(line) + 1
-        if self._size >= self.max_bytes:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self._lines:
-            return
-        text = "\n".join(self._lines)
-        self._lines, self._size = [], 0
-        self.logger.handle(
-            self.logger.makeRecord(self.logger.name, logging.INFO, "", 0, text, (), None)
-        )
-
-    def flush_every(self, seconds: float) -> None:
-        while True:
-            gevent.sleep(seconds)
-            self.flush()
 
 
 class _Replay:
@@ -448,15 +390,3 @@ class FastGeventWorker(GeventWorker):  # type: ignore[misc]
             self._access_lines,
             line_format % self.log.atoms_wrapper_class(atoms),
         )
-
-
-def write_access_line(logger: logging.Logger, held: AccessLines | None, text: str) -> None:
-    """Write one access line: into ``held`` when the worker holds lines, else as a record."""
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    if held is not None:
-        held.add(text)
-        return
-    # Built and handed over directly: Logger.info would also walk the stack for the
-    # caller's file and line, which an access line never shows.
-    logger.handle(logger.makeRecord(logger.name, logging.INFO, "", 0, text, (), None))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 import time
@@ -19,6 +18,7 @@ from typing import IO
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from app.addresses import is_loopback
 from app.errors import BadRequest, Forbidden, Gone, InvalidField, NotFound, Unauthorized
 from app.metadata.accounts import TOKEN_ID_LENGTH, UserNotFound, UserStore, token_digest
 from app.metadata.accounts import User as UserRecord
@@ -169,7 +169,7 @@ class UserFileService:
         if self._cluster_secret:
             if cluster_secret and is_cluster_secret(self._cluster_secret, cluster_secret):
                 return
-        elif _is_loopback(address):
+        elif is_loopback(address):
             return
         user = self.authenticate(token)
         if not user.is_admin:
@@ -400,13 +400,6 @@ def _is_share_grant(password_hash: str | None, token: str, grant: str) -> bool:
     if int(expires) < time.time():
         return False
     return hmac.compare_digest(grant, _share_grant(password_hash, token, int(expires)))
-
-
-def _is_loopback(address: str) -> bool:
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
 
 
 def _user(user: UserRecord) -> User:

@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from app.config import ConfigError, is_loopback, load_config
+from app.addresses import is_loopback
+from app.config import ConfigError, load_config
 from app.errors import Forbidden, Unauthorized
 from app.security import (
     CLUSTER_HEADER,

@@ -11,7 +11,8 @@ from types import SimpleNamespace
 import pytest
 from gunicorn.glogging import Logger as GunicornLogger
 
-from app.server.worker import AccessLines, FastGeventWorker
+from app.server.access_log import AccessLines
+from app.server.worker import FastGeventWorker
 
 
 def worker(line_format: str, records: list[logging.LogRecord]) -> SimpleNamespace:
