@@ -16,7 +16,6 @@ from bench.rig import Rig
 
 PUT_SCRIPT = Path(__file__).with_name("put_unique.lua")
 MULTIPART_SCRIPT = Path(__file__).with_name("post_multipart.lua")
-NGINX_PUT_SCRIPT = Path(__file__).with_name("put_paths.lua")
 # Issue #7's targets: ratios to the reference in the same run, and a latency bound.
 SMALL_GET_TARGET = 0.15
 SMALL_GET_P99_MS = 50.0
@@ -198,7 +197,7 @@ def nginx_small_puts(rig: Rig, size: int, connections: int) -> float:
             opts.threads,
             connections,
             opts.duration,
-            script=NGINX_PUT_SCRIPT,
+            script=PUT_SCRIPT,
             script_args=[str(size), folder.name],
         )
         created = sum(1 for entry in os.scandir(folder) if entry.stat().st_size == size)
