@@ -12,7 +12,7 @@ import requests
 
 from app.client.account_client import AccountClient
 from app.client.api import Client
-from tests.support.cli import MIB, assert_clean_failure, mdbx
+from tests.support.cli import MIB, StopAfter, assert_clean_failure, mdbx
 
 TIMEOUT = 10
 PASSWORD = "correct horse battery"
@@ -197,22 +197,6 @@ def test_quota_and_not_found(user, tmp_path):
         assert_clean_failure(missing, 3)
         assert "nope" in missing.stderr
     assert not (tmp_path / "nope.txt").exists()
-
-
-class StopAfter:
-    """A progress sink that stands for Ctrl+C once ``limit`` bytes have been sent."""
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.sent = 0
-
-    def update(self, n):
-        self.sent += n
-        if self.sent > self.limit:
-            raise KeyboardInterrupt
-
-    def reset(self, total=None):
-        self.sent = 0
 
 
 def test_an_interrupted_large_put_goes_on_from_the_chunks_stored(user, tmp_path, monkeypatch):

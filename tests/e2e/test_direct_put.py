@@ -16,7 +16,7 @@ from app.client.account_client import AccountClient
 from app.client.api import Client
 from app.client.direct_put import upload_blocks
 from app.security import listing_digest
-from tests.support.cli import MIB, mdbx
+from tests.support.cli import MIB, StopAfter, mdbx
 
 BLOCK = 4 * MIB
 TIMEOUT = 10
@@ -85,22 +85,6 @@ def test_a_large_put_goes_to_the_nodes_and_comes_back(cluster, user, tmp_path, m
     assert [b["hash"] for b in mapped["blocks"]] == blocks
     assert all(len(b["urls"]) == 2 for b in mapped["blocks"])
     assert requests.get(mapped["blocks"][0]["urls"][1], timeout=TIMEOUT).content == data[:BLOCK]
-
-
-class StopAfter:
-    """A progress sink that stands for Ctrl+C once ``limit`` bytes have been sent."""
-
-    def __init__(self, limit):
-        self.limit = limit
-        self.sent = 0
-
-    def update(self, n):
-        self.sent += n
-        if self.sent > self.limit:
-            raise KeyboardInterrupt
-
-    def reset(self, total=None):
-        self.sent = 0
 
 
 def test_a_put_cut_off_goes_on_without_sending_its_blocks_again(

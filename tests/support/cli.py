@@ -1,4 +1,5 @@
-"""Run the installed ``mdbx`` console script as a user's shell would."""
+"""Run the installed ``mdbx`` console script as a user's shell would, and stand for its
+Ctrl+C in the client library's progress (``StopAfter``)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,19 @@ def assert_clean_failure(result: subprocess.CompletedProcess[str], code: int) ->
     assert result.returncode == code, (result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
+
+
+class StopAfter:
+    """A progress sink that stands for Ctrl+C once ``limit`` bytes have been sent."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sent = 0
+
+    def update(self, n: int) -> None:
+        self.sent += n
+        if self.sent > self.limit:
+            raise KeyboardInterrupt
+
+    def reset(self, total: int | None = None) -> None:
+        self.sent = 0
